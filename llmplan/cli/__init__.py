@@ -1,0 +1,139 @@
+"""The command line: parse, call the core, hand rows to llmplan.render.
+
+Commands load lazily: `llmplan dtypes` imports only what `dtypes` needs, so a shell loop pays for
+one command's imports, never for numpy or scipy unless the command computes with them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from llmplan import __version__
+from llmplan.errors import LlmplanError
+
+# name -> module holding `app` (a typer.Typer with the command). Order is the help's order.
+COMMANDS: dict[str, str] = {
+    "optimal": "llmplan.cli.optimal",
+    "loss": "llmplan.cli.loss",
+    "compute": "llmplan.cli.compute",
+    "compare": "llmplan.cli.compare",
+    "fit": "llmplan.cli.fit",
+    "arch": "llmplan.cli.arch",
+    "memory": "llmplan.cli.memory",
+    "dtypes": "llmplan.cli.dtypes",
+    "gpus": "llmplan.cli.gpus",
+    "presets": "llmplan.cli.presets",
+}
+
+
+class LazyGroup(TyperGroup):
+    """A group that imports a command's module only when that command runs (or help lists it)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [name for name, module in COMMANDS.items() if importlib.util.find_spec(module) is not None]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None or importlib.util.find_spec(module_name) is None:
+            return None
+        module = importlib.import_module(module_name)
+        command = typer.main.get_command(module.app)
+        command.name = cmd_name
+        return command
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and self.get_command(ctx, name) is None and not name.startswith("-"):
+            import difflib
+
+            from llmplan.errors import InputError
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see 'llmplan --help'"
+            raise InputError(f"no command {name!r}; {hint}")
+        return super().resolve_command(ctx, args)
+
+
+HELP = """Plan LLM pre-training: compute-optimal size and tokens, loss, compute, memory, cost.
+
+Examples:
+
+  llmplan optimal --budget 3000pfd
+
+  llmplan compare
+
+  llmplan memory --params 7B --dtype bf16
+
+  llmplan dtypes --params 7B
+
+Every command takes --format table|json|jsonl|csv|tsv (default: table on a terminal, tsv in a pipe).
+"""
+
+app = typer.Typer(cls=LazyGroup, help=HELP, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"llmplan {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Plan LLM pre-training."""
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"llmplan: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the command, map errors to one line on stderr and an exit code."""
+    from typer._click import exceptions as click_exceptions
+
+    command = typer.main.get_command(app)
+    code = 0
+    try:
+        result = command.main(args=argv, prog_name="llmplan", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except LlmplanError as error:
+        if os.environ.get("LLMPLAN_DEBUG"):
+            raise
+        _error(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        code = error.exit_code
+    except click_exceptions.UsageError as error:
+        if os.environ.get("LLMPLAN_DEBUG"):
+            raise
+        where = f" (see 'llmplan {error.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ") if error.ctx else ""
+        where = where.replace("'llmplan  --help'", "'llmplan --help'")
+        _error(" ".join(error.format_message().split()) + where)
+        code = 2
+    except click_exceptions.ClickException as error:
+        _error(" ".join(error.format_message().split()))
+        code = error.exit_code
+    except click_exceptions.Abort:
+        code = 130
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        # The reader went away (`llmplan ... | head`): stop quietly.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        code = 0
+    except Exception as error:  # noqa: BLE001 - the contract: never a traceback unless asked for
+        if os.environ.get("LLMPLAN_DEBUG"):
+            raise
+        _error(f"internal error: {type(error).__name__}: {error}. Set LLMPLAN_DEBUG=1 for a traceback and report it.")
+        code = 1
+    sys.exit(code)

@@ -1,0 +1,45 @@
+"""`llmplan dtypes`: the number formats that decide memory."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from llmplan.cli.common import FormatOption, emit, output_format
+
+app = typer.Typer()
+
+
+@app.command(help="""The number formats that decide memory: bits, layout, range, precision.
+
+Examples:
+
+  llmplan dtypes
+
+  llmplan dtypes --params 7B        # bytes to store 7B parameters in each format
+
+  llmplan dtypes -f json
+""")
+def dtypes(
+    params: Annotated[Optional[str], typer.Option("--params", help="Add the bytes to store this many parameters in each format (e.g. 7B).", show_default=False)] = None,
+    fmt: FormatOption = None,
+) -> None:
+    from llmplan.dtypes import DTYPES
+    from llmplan.units import format_count, parse_count
+
+    fmt = output_format(fmt)
+    count = parse_count(params, "a parameter count") if params is not None else None
+    rows = []
+    for dtype in DTYPES:
+        row = dtype.row()
+        if count is not None:
+            row["params"] = count
+            row["weights_bytes"] = count * dtype.bytes
+        rows.append(row)
+    columns = ["name", "bits", "bytes", "sign_bits", "exponent_bits", "fraction_bits", "max", "min_normal", "epsilon"]
+    if count is not None:
+        columns.append("weights_bytes")
+    columns.append("note")
+    title = "Number formats" + (f" (storing {format_count(count)} parameters, no scales)" if count is not None else "")
+    emit(rows, fmt, title=title, columns=columns, labels={"weights_bytes": "weights", "exponent_bits": "exp", "fraction_bits": "frac", "sign_bits": "sign"})
