@@ -148,6 +148,15 @@ def humanize(key: str, value: Any) -> str:
     return units.format_number(value)
 
 
+def _looks_numeric(value: Any) -> bool:
+    """Numbers, and humanised numbers such as '12.55 GiB' or '989.4', sit right-aligned."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    return isinstance(value, str) and value[:1].isdigit()
+
+
 def to_table(
     rows: Sequence[Row],
     title: str | None = None,
@@ -165,7 +174,7 @@ def to_table(
     labels = labels or {}
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for key in keys:
-        numeric = any(isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool) for r in rows)
+        numeric = any(_looks_numeric(r.get(key)) for r in rows)
         table.add_column(labels.get(key, key), justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         table.add_row(*(humanize(k, row.get(k)) for k in keys))

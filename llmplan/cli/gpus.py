@@ -34,7 +34,7 @@ def gpus(fmt: FormatOption = None, presets: PresetsOption = None) -> None:
     rows = [gpu_row(p) for p in catalog(presets).all("gpus")]
     labels = {"memory_bytes": "memory", "bandwidth_bytes_per_second": "bandwidth"}
     for dtype in PEAKS:
-        labels[f"peak_{dtype}_flops"] = f"{dtype} TFLOP/s"
+        labels[f"peak_{dtype}_flops"] = dtype
     if fmt == "table":
         from llmplan.units import format_bytes
 
@@ -47,5 +47,5 @@ def gpus(fmt: FormatOption = None, presets: PresetsOption = None) -> None:
             }
             for r in rows
         ]
-    columns = ["id", "name", "memory_bytes", "bandwidth_bytes_per_second"] + [f"peak_{d}_flops" for d in PEAKS]
-    emit(rows, fmt, title="Accelerators (dense peak)", columns=columns, labels=labels)
+    columns = ["id", "memory_bytes", "bandwidth_bytes_per_second"] + [f"peak_{d}_flops" for d in PEAKS]
+    emit(rows, fmt, title="Accelerators: memory, bandwidth, dense peak TFLOP/s (TOP/s for int8)", columns=columns, labels=labels)
