@@ -174,7 +174,8 @@ def to_table(
     labels = labels or {}
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for key in keys:
-        numeric = any(_looks_numeric(r.get(key)) for r in rows)
+        present = [r.get(key) for r in rows if r.get(key) is not None and r.get(key) != "-"]
+        numeric = bool(present) and all(_looks_numeric(v) for v in present)
         table.add_column(labels.get(key, key), justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         table.add_row(*(humanize(k, row.get(k)) for k in keys))

@@ -40,6 +40,5 @@ def dtypes(
     columns = ["name", "bits", "bytes", "sign_bits", "exponent_bits", "fraction_bits", "max", "min_normal", "epsilon"]
     if count is not None:
         columns.append("weights_bytes")
-    columns.append("note")
     title = "Number formats" + (f" (storing {format_count(count)} parameters, no scales)" if count is not None else "")
     emit(rows, fmt, title=title, columns=columns, labels={"weights_bytes": "weights", "exponent_bits": "exp", "fraction_bits": "frac", "sign_bits": "sign"})

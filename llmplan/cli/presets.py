@@ -65,6 +65,10 @@ def list_presets(
     cat = catalog(presets)
     for index, k in enumerate(kinds):
         rows = [_row(p) for p in cat.all(k)]
+        if fmt == "table" and k == "gpus":
+            from llmplan.units import format_bytes
+
+            rows = [{**r, "memory_bytes": format_bytes(r["memory_bytes"], binary=False)} for r in rows]
         if fmt == "table":
             emit(rows, fmt, title=f"Presets: {k}", columns=LIST_COLUMNS[k])
         elif len(kinds) == 1:
@@ -114,9 +118,19 @@ def show(
             pairs = [{"field": k, "value": v} for k, v in row.items()]
             from llmplan.render import humanize
 
-            emit([{"field": p["field"], "value": humanize(p["field"], p["value"])} for p in pairs], fmt, title=f"{row['kind']}: {row['id']}")
+            emit([{"field": p["field"], "value": _show_value(p["field"], p["value"])} for p in pairs], fmt, title=f"{row['kind']}: {row['id']}")
     else:
         emit(rows, fmt)
+
+
+def _show_value(key: str, value) -> str:
+    """Exact integers for counts (with the humanised form beside them); the rest humanised."""
+    from llmplan.render import humanize
+
+    text = humanize(key, value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 10_000 and text != f"{value:,}":
+        return f"{value:,} ({text})"
+    return text
 
 
 def derived_fields(preset) -> dict:
