@@ -33,6 +33,13 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _drop_completion_options(command: Any) -> None:
+    """Shell completion is installed from the top level (`llmplan --install-completion`) only."""
+    command.params = [p for p in command.params if p.name not in ("install_completion", "show_completion")]
+    for sub in getattr(command, "commands", {}).values():
+        _drop_completion_options(sub)
+
+
 class LazyGroup(TyperGroup):
     """A group that imports a command's module only when that command runs (or help lists it)."""
 
@@ -46,6 +53,7 @@ class LazyGroup(TyperGroup):
         module = importlib.import_module(module_name)
         command = typer.main.get_command(module.app)
         command.name = cmd_name
+        _drop_completion_options(command)
         return command
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     except click_exceptions.ClickException as error:
         _error(" ".join(error.format_message().split()))
         code = error.exit_code
-    except click_exceptions.Abort:
+    except typer.Abort:
         code = 130
     except KeyboardInterrupt:
         code = 130

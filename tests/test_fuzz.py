@@ -1,0 +1,184 @@
+"""Fuzzing the command line: every command, driven with generated arguments, keeps the contract.
+
+The contract (DESIGN.md): exit code 0, 1, 2 or 3 only; never a traceback; errors on stderr only
+(nothing on stdout when the input was bad); machine formats that always parse. Options are read
+from the commands themselves (click parameters), so a new option is fuzzed without editing this
+file. Values mix valid, borderline and garbage input: empty strings, huge and tiny numbers, nan,
+inf, negative values, unicode, unknown units, and files that are empty, binary, truncated or have
+the wrong columns.
+
+Seeded (`derandomize=True`): a failure replays with the same examples. FUZZ_EXAMPLES sets the
+number of cases per command (default: 10,000 across all commands per run).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import run_cli
+
+TOTAL_CASES = int(os.environ.get("FUZZ_EXAMPLES_TOTAL", "10000"))
+CASE_SECONDS = 20  # a single case running longer than this is a hang, and a failure
+
+
+def _commands() -> dict[str, object]:
+    """Every runnable command (subcommands of groups included) -> its click command object."""
+    import typer
+
+    from llmplan.cli import COMMANDS, LazyGroup, app
+
+    group = typer.main.get_command(app)
+    found = {}
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
+        sub = getattr(command, "commands", None)
+        if sub:
+            for sub_name, sub_command in sub.items():
+                found[f"{name} {sub_name}"] = sub_command
+        else:
+            found[name] = command
+    return found
+
+
+COMMANDS = _commands()
+PER_COMMAND = max(200, TOTAL_CASES // max(1, len(COMMANDS)))
+
+
+def _make_files(folder: Path) -> dict[str, str]:
+    """Files to hand to options that take paths: empty, binary, truncated, wrong columns, plausible."""
+    files = {}
+
+    def write(name: str, data: bytes) -> None:
+        path = folder / name
+        path.write_bytes(data)
+        files[name] = str(path)
+
+    write("empty.csv", b"")
+    write("binary.bin", bytes(range(256)) * 4)
+    write("truncated.csv", b"params,tokens,loss\n1e8,2e9,3.1\n2e8,4e")
+    write("wrong_columns.csv", b"a,b,c\n1,2,3\n4,5,6\n")
+    write("nan_rows.csv", b"params,tokens,loss\nnan,1e9,3\n1e8,-5,2\n1e8,2e9,0\n")
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["params", "tokens", "loss"])
+    for index, (n, d) in enumerate([(n, d) for n in (1e7, 3e7, 1e8, 3e8) for d in (2e8, 1e9, 5e9)]):
+        writer.writerow([n, d, 1.8 + 400 / n**0.34 + 400 / d**0.28])
+    write("runs.csv", rows.getvalue().encode())
+    write("runs.jsonl", b'{"params": 1e8, "tokens": 2e9, "loss": 3.0}\n{"params": 2e8')
+    write("config.json", b'{"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2, "intermediate_size": 128, "vocab_size": 100}')
+    write("bad_config.json", b'{"model_type": "unicorn"}')
+    write("law.toml", b'[mine]\nname = "x"\nform = "chinchilla"\nE = 1.7\nA = 400.0\nB = 400.0\nalpha = 0.34\nbeta = 0.28\nsource = "test"\n')
+    write("bad_law.toml", b'[mine]\nform = "chinchilla"\nE = "x"\n')
+    (folder / "presets_dir").mkdir()
+    (folder / "presets_dir" / "models.toml").write_text('[m]\nname = "M"\narchitecture = "decoder"\nobjective = "clm"\nparams = 1\nsource = "s"\n')
+    files["presets_dir"] = str(folder / "presets_dir")
+    files["missing"] = str(folder / "does-not-exist.csv")
+    return files
+
+
+GARBAGE = ["", " ", "-", "--", "nan", "NaN", "inf", "-inf", "-1", "0", "1e400", "1e-400", "1e-30", "ünïcødé", "🦙", "abc", "7X", "3000pdf", "1:2", "1e20:1e25:5", "1e25:1e20:3", "1:1:0", "x" * 300, "null", "true", "{}", "[1]", "\x00"]
+VALID = ["7B", "70B", "1.4T", "350M", "6.74e9", "175_000_000", "3000pfd", "1e24", "2.5e24 FLOPs", "80GB", "80GiB", "1", "2", "8", "0.4", "20", "1024", "4096", "bf16", "fp16", "fp32", "int4", "nf4", "chinchilla", "kaplan-2020", "all", "llama-2-7b", "h100", "a100", "v100", "adamw", "full", "flash", "mixed", "json", "csv", "tsv", "table", "jsonl", "decoder", "swiglu", "parametric", "isoflop", "1e18:1e25:4"]
+FORMATS = ["json", "jsonl", "csv", "tsv", "table"]
+
+
+def _option_values(files: dict[str, str]) -> st.SearchStrategy[str]:
+    paths = list(files.values())
+    numbers = st.one_of(
+        st.integers(min_value=-10, max_value=10**6).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.floats(min_value=1e-3, max_value=1e30).map(lambda x: f"{x:.3g}"),
+    )
+    return st.one_of(st.sampled_from(VALID), st.sampled_from(GARBAGE), st.sampled_from(paths), numbers, st.text(max_size=12))
+
+
+def _argv_strategy(name: str, command, files: dict[str, str]):
+    options = [p for p in command.params if getattr(p, "opts", None) and p.name not in ("help",)]
+    flags = [p for p in options if getattr(p, "is_flag", False)]
+    valued = [p for p in options if not getattr(p, "is_flag", False) and p.param_type_name == "option"]
+    arguments = [p for p in command.params if p.param_type_name == "argument"]
+    values = _option_values(files)
+
+    @st.composite
+    def build(draw):
+        argv = name.split()
+        for argument in arguments:
+            argv.append(draw(values))
+        chosen = draw(st.lists(st.sampled_from(valued), max_size=4, unique_by=lambda p: p.name)) if valued else []
+        for option in chosen:
+            argv += [draw(st.sampled_from(option.opts)), draw(values)]
+        for flag in draw(st.lists(st.sampled_from(flags), max_size=2, unique=True)) if flags else []:
+            argv.append(flag.opts[0])
+        fmt = draw(st.sampled_from(FORMATS + [None]))
+        if fmt:
+            argv += ["--format", fmt]
+        stdin = draw(st.sampled_from(["", "1e24\n", "7B 1.4T\n", "abc\n", "\x00\x01", "1e23\n1e24\n1e25\n"]))
+        return argv, stdin
+
+    return build()
+
+
+class _Hang(Exception):
+    pass
+
+
+def _alarm(_signum, _frame):
+    raise _Hang()
+
+
+def _check_contract(argv: list[str], stdin: str) -> None:
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(CASE_SECONDS)
+    try:
+        result = run_cli(argv, stdin=stdin)
+    except _Hang:
+        pytest.fail(f"hang (> {CASE_SECONDS} s): llmplan {' '.join(map(repr, argv))}")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    where = f"llmplan {' '.join(map(repr, argv))} (stdin {stdin!r})"
+    assert result.code in (0, 1, 2, 3), f"exit {result.code}: {where}\n{result.stderr}"
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, f"{where}\n{result.stderr}"
+    if result.code == 2:
+        assert result.stdout == "", f"bad input wrote to stdout: {where}"
+        assert result.stderr.strip(), f"exit 2 without a message: {where}"
+    if result.code == 0 and "--format" in argv:
+        fmt = argv[argv.index("--format") + 1]
+        if fmt == "json" and result.stdout:
+            assert isinstance(json.loads(result.stdout), list), where
+        elif fmt == "jsonl":
+            for line in result.stdout.splitlines():
+                json.loads(line)
+        elif fmt == "csv" and result.stdout:
+            rows = list(csv.reader(io.StringIO(result.stdout)))
+            assert len({len(r) for r in rows}) == 1, f"ragged CSV: {where}"
+        elif fmt == "tsv" and result.stdout:
+            widths = {len(line.split("\t")) for line in result.stdout.splitlines()}
+            assert len(widths) == 1, f"ragged TSV: {where}"
+
+
+@pytest.fixture(scope="module")
+def fuzz_files(tmp_path_factory):
+    return _make_files(tmp_path_factory.mktemp("fuzz"))
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_command_keeps_the_contract(name, fuzz_files, monkeypatch, tmp_path):
+    for variable in ("LLMPLAN_FORMAT", "LLMPLAN_PRESETS", "LLMPLAN_DEBUG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)  # files a command writes (--save, --plot) land here
+
+    @settings(max_examples=PER_COMMAND, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(_argv_strategy(name, COMMANDS[name], fuzz_files))
+    def fuzz(case):
+        argv, stdin = case
+        _check_contract(argv, stdin)
+
+    fuzz()
