@@ -87,8 +87,9 @@ def test_readme_example(command, expected, code, line, tmp_path):
     assert "Traceback" not in result.stderr
     actual = [l.rstrip() for l in result.stdout.rstrip("\n").splitlines()]
     wanted = [l.rstrip() for l in expected]
-    while wanted and not wanted[-1]:
-        wanted.pop()
+    for lines in (actual, wanted):
+        while lines and not lines[-1]:
+            lines.pop()
     if wanted and wanted[-1] == "...":
         wanted = wanted[:-1]
         actual = actual[: len(wanted)]

@@ -106,7 +106,7 @@ def _error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, map errors to one line on stderr and an exit code."""
-    from typer._click import exceptions as click_exceptions
+    from click import exceptions as click_exceptions
 
     command = typer.main.get_command(app)
     code = 0
