@@ -70,6 +70,15 @@ MODEL_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "qk_rope_head_dim": (_INT, False, None),
     "qk_nope_head_dim": (_INT, False, None),
     "v_head_dim": (_INT, False, None),
+    # Shape details some published counts need (llmplan.arch.Shape documents each).
+    "qkv_bias": (_BOOL, False, None),
+    "norm_bias": (_BOOL, False, None),
+    "layer_norms": (_INT, False, None),
+    "embedding_norm": (_BOOL, False, None),
+    "final_norm": (_BOOL, False, None),
+    "token_types": (_INT, False, None),
+    "pooler": (_BOOL, False, None),
+    "position_rows": (_INT, False, None),
 }
 
 _PEAK_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
