@@ -173,12 +173,23 @@ def to_table(
     keys = list(columns) if columns else columns_of(rows)
     labels = labels or {}
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    cells = {key: [humanize(key, r.get(key)) for r in rows] for key in keys}
+    numeric = {}
     for key in keys:
         present = [r.get(key) for r in rows if r.get(key) is not None and r.get(key) != "-"]
-        numeric = bool(present) and all(_looks_numeric(v) for v in present)
-        table.add_column(labels.get(key, key), justify="right" if numeric else "left", overflow="fold")
-    for row in rows:
-        table.add_row(*(humanize(k, row.get(k)) for k in keys))
+        numeric[key] = bool(present) and all(_looks_numeric(v) for v in present)
+    widest = {key: max([len(c) for c in cells[key]] + [len(labels.get(key, key))]) for key in keys}
+    # When every column fits at its natural width, numbers never wrap and text columns give way;
+    # when not even that fits, every column may fold (a narrow terminal still sees every value).
+    roomy = sum(widest[k] + 3 for k in keys) <= (width or _terminal_width())
+    for key in keys:
+        label = labels.get(key, key)
+        if numeric[key] and roomy:
+            table.add_column(label, justify="right", no_wrap=True, min_width=widest[key])
+        else:
+            table.add_column(label, justify="right" if numeric[key] else "left", overflow="fold")
+    for index in range(len(rows)):
+        table.add_row(*(cells[k][index] for k in keys))
     console = Console(
         width=width or _terminal_width(),
         no_color=not color,
