@@ -288,7 +288,11 @@ def load_catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
     folder = user_dir if user_dir is not None else (os.environ.get("LLMPLAN_PRESETS") or None)
     if folder is not None:
         folder_path = Path(folder)
-        if not folder_path.is_dir():
+        try:  # a name too long for the OS or with a NUL byte is not a folder either
+            is_folder = folder_path.is_dir()
+        except (OSError, ValueError):
+            is_folder = False
+        if not is_folder:
             raise InputError(f"presets folder {str(folder)!r} does not exist or is not a folder")
         found = False
         for kind in KINDS:

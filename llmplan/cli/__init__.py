@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from llmplan import __version__
-from llmplan.errors import LlmplanError
+from llmplan.errors import InputError, LlmplanError
 
 # name -> module holding `app` (a typer.Typer with the command). Order is the help's order.
 COMMANDS: dict[str, str] = {
@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     code = 0
     try:
+        if any("\x00" in arg for arg in (argv if argv is not None else sys.argv[1:])):
+            raise InputError("an argument contains a NUL byte; remove it")
         result = command.main(args=argv, prog_name="llmplan", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except LlmplanError as error:

@@ -1,0 +1,80 @@
+"""`llmplan compare`: famous models against the compute-optimal frontier."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format
+
+app = typer.Typer()
+
+
+@app.command(help="""Famous models against the compute-optimal frontier: under- or over-trained, and by how much.
+
+For each model, C = 6·N·D (N = active parameters for mixture-of-experts); optimal_params and
+optimal_tokens are the law's split of that same C, tokens_ratio = tokens / optimal_tokens, and the
+verdict says "near optimal" within a factor of 2. tokens_20x is the ~20 tokens per parameter rule.
+Default: every preset model with params and tokens.
+
+Examples:
+
+  llmplan compare
+
+  llmplan compare --models chinchilla-70b,gpt-3-175b,llama-65b --law tokens-per-param
+
+  llmplan compare --law epoch-2024 -f csv
+""")
+def compare(
+    models: Annotated[Optional[str], typer.Option("--models", "-m", help="Comma-separated model ids or aliases (default: every model with params and tokens).", show_default=False)] = None,
+    law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: preset id (default chinchilla) or a TOML file.", show_default=False)] = None,
+    ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for --law tokens-per-param (default 20).", show_default=False)] = None,
+    fmt: FormatOption = None,
+    presets: PresetsOption = None,
+) -> None:
+    from llmplan.cli.optimal import resolve_laws
+    from llmplan.errors import InputError
+    from llmplan.plan import compare_row
+    from llmplan.units import parse_positive
+
+    fmt = output_format(fmt)
+    if law is not None and law.strip().lower() == "all":
+        raise InputError("compare takes one law; 'all' is for 'llmplan optimal' (try --law epoch-2024)")
+    r = parse_positive(ratio, "a tokens-per-parameter ratio (e.g. 20)") if ratio is not None else None
+    chosen = resolve_laws(law, presets, r)[0]
+    cat = catalog(presets)
+    if models is not None:
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        if not names:
+            raise InputError("--models needs at least one model id, e.g. --models chinchilla-70b,gpt-3-175b")
+        picked = [cat.get("models", m) for m in names]
+        for preset in picked:
+            if preset.get("tokens") is None:
+                raise InputError(f"model {preset.id!r} has no training tokens in the presets, so it cannot be compared")
+    else:
+        picked = [p for p in cat.all("models") if p.get("params") and p.get("tokens")]
+    from llmplan.plan import checked, out_of_range
+
+    rows = []
+    with out_of_range():
+        for preset in picked:
+            N = preset.get("active_params") or preset["params"]
+            rows.append(compare_row(chosen, preset.id, preset.name, N, preset["tokens"]))
+    checked(rows)
+    columns = ["id", "params", "tokens", "optimal_params", "optimal_tokens", "tokens_20x", "verdict"]
+    if chosen.predicts_loss:
+        columns.append("loss")
+    labels = {
+        "tokens_per_param": "tok/param",
+        "pf_days": "PF-days",
+        "optimal_params": "opt. N",
+        "optimal_tokens": "opt. D",
+        "tokens_20x": "20·N",
+        "loss": "loss (at opt.)",
+    }
+    if fmt == "table" and chosen.convention != "total":
+        note(f"law {chosen.id} counts non-embedding parameters; the presets count all of them, so read its verdicts loosely")
+    if fmt == "table" and chosen.predicts_loss:  # one narrow cell: the model's loss and the optimum's
+        rows = [{**r, "loss": f"{r['loss']:.3f} ({r['optimal_loss']:.3f})"} for r in rows]
+    emit(rows, fmt, title=f"Trained vs compute-optimal for the same compute ({chosen.id})", columns=columns, labels=labels)

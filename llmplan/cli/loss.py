@@ -1,0 +1,76 @@
+"""`llmplan loss`: the loss a scaling law predicts for N parameters trained on D tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from llmplan.cli.common import FormatOption, PresetsOption, emit, output_format, stdin_lines
+
+app = typer.Typer()
+
+
+def parse_pair(line: str) -> tuple[float, float]:
+    """'70B 1.4T' (or comma/tab separated) -> (N, D)."""
+    from llmplan.errors import InputError
+    from llmplan.units import parse_count
+
+    parts = line.replace(",", " ").split()
+    if len(parts) != 2:
+        raise InputError(f"{line!r} is not a 'PARAMS TOKENS' pair; write one per line, e.g. '70B 1.4T'")
+    return parse_count(parts[0], "a parameter count"), parse_count(parts[1], "a token count")
+
+
+@app.command(help="""The loss a scaling law predicts for N parameters trained on D tokens, and why.
+
+size_share and data_share split the reducible loss (above the irreducible E) into the part a bigger
+model would remove (A/N^alpha) and the part more data would remove (B/D^beta). For kaplan-2020 they
+split the two terms inside its Eq. 1.5 bracket. Laws that predict no loss are refused.
+
+Examples:
+
+  llmplan loss --params 70B --tokens 1.4T
+
+  llmplan loss --params 175B --tokens 300B --law epoch-2024
+
+  printf '70B 1.4T\\n280B 300B\\n' | llmplan loss --params - -f csv
+""")
+def loss(
+    params: Annotated[Optional[str], typer.Option("--params", "-N", help="Parameters (e.g. 70B); '-' reads 'PARAMS TOKENS' pairs from stdin, one per line.", show_default=False)] = None,
+    tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Training tokens (e.g. 1.4T).", show_default=False)] = None,
+    law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: preset id (default chinchilla), a TOML file, or 'all' (the laws that predict loss).", show_default=False)] = None,
+    fmt: FormatOption = None,
+    presets: PresetsOption = None,
+) -> None:
+    from llmplan.cli.optimal import resolve_laws
+    from llmplan.errors import InputError
+    from llmplan.plan import loss_row
+    from llmplan.units import parse_count
+
+    fmt = output_format(fmt)
+    if params is None:
+        raise InputError("give --params N and --tokens D (e.g. --params 70B --tokens 1.4T), or --params - to read 'N D' lines from stdin")
+    if params.strip() == "-" or (tokens is not None and tokens.strip() == "-"):
+        if tokens is not None and tokens.strip() != "-":
+            raise InputError("with '-' every stdin line holds 'PARAMS TOKENS'; drop --tokens")
+        pairs = [parse_pair(line) for line in stdin_lines()]
+    else:
+        if tokens is None:
+            raise InputError("give --tokens D as well (e.g. --tokens 1.4T)")
+        pairs = [(parse_count(params, "a parameter count"), parse_count(tokens, "a token count"))]
+    laws = resolve_laws(law, presets, None)
+    if len(laws) > 1:
+        laws = [l for l in laws if l.predicts_loss]
+    from llmplan.plan import checked, out_of_range
+
+    with out_of_range():
+        rows = checked([loss_row(l, N, D) for l in laws for N, D in pairs])
+    title = f"Predicted loss ({laws[0].id if len(laws) == 1 else f'{len(laws)} laws'})"
+    if len(pairs) == 1:
+        from llmplan.units import format_count
+
+        title += f": {format_count(pairs[0][0])} parameters, {format_count(pairs[0][1])} tokens"
+    columns = ["law", "params", "tokens", "loss", "irreducible_loss", "reducible_loss", "size_share", "data_share"]
+    labels = {"irreducible_loss": "irreducible", "reducible_loss": "reducible", "size_share": "from size", "data_share": "from data"}
+    emit(rows, fmt, title=title, columns=columns, labels=labels)

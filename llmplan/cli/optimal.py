@@ -1,0 +1,154 @@
+"""`llmplan optimal`: the compute-optimal model size and tokens for a budget, under a scaling law."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, List, Optional
+
+import typer
+
+from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format
+
+app = typer.Typer()
+
+LAW_HELP = "Scaling law: a preset id (chinchilla, the default; epoch-2024, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
+
+
+def parse_budget_spec(text: str) -> list[float]:
+    """'3000pfd', '1e24' or 'START:STOP:N' (N log-spaced budgets) -> FLOPs."""
+    from llmplan.errors import InputError
+    from llmplan.units import parse_compute
+
+    try:  # fast path for plain FLOPs (a 100,000-line sweep from stdin)
+        value = float(text)
+        if 0 < value < float("inf"):
+            return [value]
+    except ValueError:
+        pass
+    parts = str(text).split(":")
+    if len(parts) == 1:
+        return [parse_compute(text)]
+    if len(parts) != 3:
+        raise InputError(f"{text!r} is not a budget range; write START:STOP:N, e.g. 1e21:1e25:5")
+    from llmplan.plan import log_budgets
+
+    start, stop = parse_compute(parts[0]), parse_compute(parts[1])
+    try:
+        n = int(parts[2])
+    except ValueError:
+        raise InputError(f"{parts[2]!r} is not a whole number of budgets in {text!r}; write START:STOP:N, e.g. 1e21:1e25:5") from None
+    if n < 1:
+        raise InputError(f"a budget range needs N of at least 1, not {n} in {text!r}")
+    return log_budgets(start, stop, n)
+
+
+def resolve_laws(law: str | None, presets: Any, ratio: float | None) -> list:
+    """The laws a command runs under: one id or path, or 'all'; --ratio sets tokens-per-param."""
+    from llmplan.laws import DEFAULT_LAW, all_laws, load_law
+
+    cat = catalog(presets)
+    if law is not None and law.strip().lower() == "all":
+        laws = all_laws(cat)
+        if ratio is not None:
+            laws = [l.with_ratio(ratio) if l.form == "tokens-per-param" else l for l in laws]
+        return laws
+    if law is None:
+        law = "tokens-per-param" if ratio is not None else DEFAULT_LAW
+    chosen = load_law(law, cat)
+    if ratio is not None:
+        chosen = chosen.with_ratio(ratio)
+    return [chosen]
+
+
+def budget_title(budgets: list[float]) -> str:
+    from llmplan.units import format_flops
+
+    from llmplan.laws import PF_DAY
+
+    def one(c: float) -> str:
+        return f"{c / PF_DAY:,.4g} PF-days = {format_flops(c)}"
+
+    if not budgets:
+        return ""
+    if len(budgets) == 1:
+        return one(budgets[0])
+    return f"{len(budgets)} budgets from {format_flops(min(budgets))} to {format_flops(max(budgets))}"
+
+
+@app.command(help="""The compute-optimal model size and tokens for a compute budget, under a scaling law.
+
+Budgets are FLOPs (1e24) or PF-days (3000pfd); START:STOP:N gives N log-spaced budgets and '-'
+reads one per line from stdin. Loss is empty for laws that predict none (allocation rules).
+
+Examples:
+
+  llmplan optimal --budget 3000pfd
+
+  llmplan optimal --budget 5.76e23 --law all
+
+  llmplan optimal --budget 1e21:1e25:5 --law epoch-2024
+
+  llmplan optimal --params 7B                  # the compute-optimal tokens for 7B
+
+  llmplan optimal --budget 1e23 --params 13B   # the tokens 1e23 FLOPs buys a 13B model
+
+  llmplan optimal --target-loss 2.0            # the least compute that reaches loss 2.0
+
+  llmplan optimal --ratio 25 --budget 1e24     # the D = 25 N rule
+
+  seq 20 26 | sed 's/^/1e/' | llmplan optimal --budget - -f csv
+""")
+def optimal(
+    budget: Annotated[Optional[List[str]], typer.Option("--budget", "-b", help="Compute budget: FLOPs (1e24) or PF-days (3000pfd); START:STOP:N; '-' reads stdin. Repeatable.", show_default=False)] = None,
+    law: Annotated[Optional[str], typer.Option("--law", "-l", help=LAW_HELP, show_default=False)] = None,
+    params: Annotated[Optional[str], typer.Option("--params", "-N", help="Fix the model size (e.g. 7B): the tokens the budget buys, or without a budget the compute-optimal tokens for it.", show_default=False)] = None,
+    tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Fix the training tokens (e.g. 1.4T).", show_default=False)] = None,
+    target_loss: Annotated[Optional[str], typer.Option("--target-loss", help="The least compute that reaches this loss (nats/token); must be above the law's irreducible E.", show_default=False)] = None,
+    ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for the tokens-per-param law (default 20); implies --law tokens-per-param.", show_default=False)] = None,
+    fmt: FormatOption = None,
+    presets: PresetsOption = None,
+) -> None:
+    from llmplan.units import format_count, parse_count, parse_positive
+
+    fmt = output_format(fmt)
+    N = parse_count(params, "a parameter count") if params is not None else None
+    D = parse_count(tokens, "a token count") if tokens is not None else None
+    L = parse_positive(target_loss, "a target loss (nats per token, e.g. 2.0)") if target_loss is not None else None
+    r = parse_positive(ratio, "a tokens-per-parameter ratio (e.g. 20)") if ratio is not None else None
+    budgets: list[float] = [c for group in expand(budget, parse_budget_spec) for c in group]
+    laws = resolve_laws(law, presets, r)
+
+    from llmplan.errors import InputError
+    from llmplan.plan import checked, out_of_range, solve
+
+    rows: list[dict] = []
+    for each in laws:
+        if L is not None and not each.predicts_loss and len(laws) > 1:
+            note(f"law {each.id} predicts no loss; left out of --target-loss")
+            continue
+        with out_of_range():
+            rows.extend(checked(solve(each, budgets, params=N, tokens=D, target_loss=L)))
+    if not rows:
+        raise InputError("no law could answer this question")
+
+    if len(laws) == 1:
+        chosen = laws[0]
+        what = chosen.id
+    else:
+        what = f"{len(laws)} laws"
+    parts = []
+    if budgets:
+        parts.append(budget_title(budgets))
+    if N is not None:
+        parts.append(f"{format_count(N)} parameters")
+    if D is not None:
+        parts.append(f"{format_count(D)} tokens")
+    if L is not None:
+        parts.append(f"target loss {L:g}")
+    title = f"Compute-optimal ({what}): " + ", ".join(parts)
+    if fmt == "table" and any(l.convention != "total" for l in laws):
+        note("kaplan-2020 and deepseek-2024 count NON-embedding parameters (column 'counts'); the others count all parameters")
+    columns = ["law", "flops", "pf_days", "params", "tokens", "tokens_per_param", "loss"]
+    if len(laws) > 1:
+        columns.append("params_convention")
+    labels = {"pf_days": "PF-days", "tokens_per_param": "tokens/param", "params_convention": "counts"}
+    emit(rows, fmt, title=title, columns=columns, labels=labels)

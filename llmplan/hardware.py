@@ -1,0 +1,57 @@
+"""Training compute and what it costs on real accelerators (GPU catalog access, time, money).
+
+Formulas from /work/shared/reference/memory-and-compute.md ("Training FLOPs"): C = 6·N·D
+(Kaplan et al. 2020), plus 12·L·d·s per token for attention (PaLM App. B), 8·N·D with full
+activation recomputation (one more forward pass); time = C / (n_gpu · peak · MFU).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmplan.errors import InputError
+
+PF_DAY = 8.64e19  # 1 PF-day = 1e15 FLOP/s x 86,400 s (Brown et al. 2020, Table D.1)
+DEFAULT_MFU = 0.4  # memory-and-compute.md: default 0.4, observed range 0.3-0.55 (PaLM Table 3 and others)
+RECOMPUTE = {"none": 6.0, "full": 8.0}  # training FLOPs per parameter per token
+
+
+def flops_per_token(N: float, layers: int | None = None, d_model: int | None = None, context: int | None = None, recompute: str = "none") -> float:
+    """6N (Kaplan 2020 §2.1), + 12·L·d·s attention (PaLM App. B); full recompute: 8N (+16·L·d·s)."""
+    if recompute not in RECOMPUTE:
+        raise InputError(f"{recompute!r} is not a recompute mode; expected one of {', '.join(RECOMPUTE)}")
+    factor = RECOMPUTE[recompute]
+    per_token = factor * N
+    if layers and d_model and context:
+        per_token += 2.0 * factor * layers * d_model * context  # 12·L·d·s at 6N; 16·L·d·s at 8N
+    return per_token
+
+
+def training_flops(N: float, D: float, per_token: float | None = None) -> float:
+    """C = (FLOPs per token) · D, 6·N·D by default (Kaplan et al. 2020; Brown et al. 2020 Table D.1)."""
+    return (6.0 * N if per_token is None else per_token) * D
+
+
+def peak_flops(gpu: Any, dtype: str = "bf16") -> tuple[float, str]:
+    """The GPU preset's dense peak FLOP/s for dtype; bf16 falls back to fp16 (V100 has no bf16)."""
+    value = gpu.get(f"peak_{dtype}")
+    if value is None and dtype == "bf16" and gpu.get("peak_fp16") is not None:
+        return float(gpu.get("peak_fp16")), "fp16"
+    if value is None:
+        have = [k[5:] for k in gpu.data if k.startswith("peak_")]
+        raise InputError(f"GPU {gpu.id!r} has no {dtype} peak in the catalog; use --dtype {' or '.join(have) or 'another GPU'}")
+    return float(value), dtype
+
+
+def gpu_seconds(C: float, peak: float, mfu: float) -> float:
+    """GPU-seconds = C / (peak · MFU) (memory-and-compute.md, "Training FLOPs")."""
+    return C / (peak * mfu)
+
+
+def wall_seconds(C: float, gpus: int, peak: float, mfu: float) -> float:
+    """Wall time = C / (n_gpu · peak · MFU), perfect scaling across GPUs assumed."""
+    return gpu_seconds(C, peak, mfu) / gpus
+
+
+def pf_days(C: float) -> float:
+    return C / PF_DAY

@@ -1,0 +1,307 @@
+"""Scaling-law forms: predicted loss L(N, D) and the compute-optimal split of a budget C.
+
+Every law here allocates a budget as a power law N_opt = k * C**a with D_opt = C / (6 N_opt)
+(the 6ND convention of Kaplan et al. 2020 and Hoffmann et al. 2022), so one closed form serves
+every question (a budget, a fixed N or D, inverse solves). Forms and their constants:
+
+- "chinchilla": L = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, Eq. 2 / App. D.2), closed-form
+  optimum N_opt = G (C/6)^a (Eq. 4).
+- "kaplan": L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (Kaplan et al. 2020, Eq. 1.5),
+  allocation N = n_coef_pfd * C_pfd^n_exp (Kaplan Fig. 14, C in PF-days).
+- "power": an allocation with no loss: N = n_coef C^n_exp, or D = d_coef C^d_exp (N = C/(6D)),
+  or M = m_coef C^m_exp with M non-embedding FLOPs per token (N = M/6, D = C/M; DeepSeek 2024).
+- "tokens-per-param": D = ratio * N, no loss.
+
+Functions work on Python floats or numpy arrays alike (only arithmetic, no imports), so a sweep
+over many budgets is one vectorised call; this module imports neither numpy nor scipy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from llmplan.errors import InputError
+
+# 1 PF-day in FLOPs (Brown et al. 2020, Table D.1 convention); same as llmplan.units.PF_DAY.
+PF_DAY = 8.64e19
+
+FORMS: dict[str, tuple[str, ...]] = {
+    "chinchilla": ("E", "A", "B", "alpha", "beta"),
+    "kaplan": ("N_c", "D_c", "alpha_N", "alpha_D", "n_coef_pfd", "n_exp"),
+    "power": (),  # one of the pairs in POWER_PAIRS
+    "tokens-per-param": ("ratio",),
+}
+POWER_PAIRS = (("n_coef", "n_exp"), ("d_coef", "d_exp"), ("m_coef", "m_exp"))
+CONVENTIONS = ("total", "non-embedding")
+
+
+# ------------------------------------------------------------------ Chinchilla form (public API)
+
+
+def chinchilla_loss(N, D, E, A, B, alpha, beta):
+    """L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, Eq. 2)."""
+    return E + A / N**alpha + B / D**beta
+
+
+def chinchilla_G(A, B, alpha, beta):
+    """G = (alpha A / (beta B))^(1/(alpha+beta)) (Hoffmann et al. 2022, Eq. 4)."""
+    return (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+
+
+def chinchilla_exponents(alpha, beta):
+    """(a, b) = (beta/(alpha+beta), alpha/(alpha+beta)): N_opt ∝ C^a, D_opt ∝ C^b (Hoffmann Eq. 4)."""
+    return beta / (alpha + beta), alpha / (alpha + beta)
+
+
+def chinchilla_optimal(C, A, B, alpha, beta):
+    """(N_opt, D_opt) = (G (C/6)^a, G^-1 (C/6)^b) for C FLOPs = 6 N D (Hoffmann et al. 2022, Eq. 4)."""
+    G = chinchilla_G(A, B, alpha, beta)
+    a, b = chinchilla_exponents(alpha, beta)
+    return G * (C / 6.0) ** a, (C / 6.0) ** b / G
+
+
+def chinchilla_min_compute(L, E, A, B, alpha, beta):
+    """Least C reaching loss L: on the optimum alpha A/N^alpha = beta B/D^beta, so
+    L - E = (1 + alpha/beta) A G^-alpha (C/6)^(-alpha beta/(alpha+beta)) (from Hoffmann Eq. 2 and 4)."""
+    G = chinchilla_G(A, B, alpha, beta)
+    scale = (1.0 + alpha / beta) * A * G ** (-alpha)
+    return 6.0 * ((L - E) / scale) ** (-(alpha + beta) / (alpha * beta))
+
+
+# ------------------------------------------------------------------ Kaplan et al. 2020
+
+
+def kaplan_loss(N, D, N_c, D_c, alpha_N, alpha_D):
+    """L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D, N non-embedding (Kaplan 2020, Eq. 1.5)."""
+    return ((N_c / N) ** (alpha_N / alpha_D) + D_c / D) ** alpha_D
+
+
+def kaplan_terms(N, D, N_c, D_c, alpha_N, alpha_D):
+    """The two addends inside Kaplan's Eq. 1.5 bracket: (size term, data term)."""
+    return (N_c / N) ** (alpha_N / alpha_D), D_c / D
+
+
+# ------------------------------------------------------------------ allocation helpers
+
+
+def tokens_for(C, N):
+    """D = C / (6 N): the tokens a budget buys for a model of N parameters (C ≈ 6ND, Kaplan 2020 §2.1)."""
+    return C / (6.0 * N)
+
+
+def params_for(C, D):
+    """N = C / (6 D) (C ≈ 6ND)."""
+    return C / (6.0 * D)
+
+
+@dataclass(frozen=True)
+class Law:
+    """One scaling law: its constants, and N_opt = k C^a (every shipped form reduces to this)."""
+
+    id: str
+    name: str
+    form: str
+    constants: Mapping[str, float]
+    source: str = ""
+    convention: str = "total"
+    notes: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    # --- the allocation N_opt = k C^a, D_opt = C/(6 N_opt)
+    @property
+    def k_a(self) -> tuple[float, float]:
+        c = self.constants
+        if self.form == "chinchilla":
+            a, _ = chinchilla_exponents(c["alpha"], c["beta"])
+            return chinchilla_G(c["A"], c["B"], c["alpha"], c["beta"]) * 6.0 ** (-a), a
+        if self.form == "kaplan":  # N = n_coef_pfd (C / PF_DAY)^n_exp (Kaplan Fig. 14)
+            return c["n_coef_pfd"] * PF_DAY ** (-c["n_exp"]), c["n_exp"]
+        if self.form == "tokens-per-param":  # 6 N (r N) = C  ->  N = (C / 6r)^(1/2)
+            return (6.0 * c["ratio"]) ** -0.5, 0.5
+        if "n_coef" in c:
+            return c["n_coef"], c["n_exp"]
+        if "d_coef" in c:  # N = C / (6 d C^e) = C^(1-e) / (6 d)
+            return 1.0 / (6.0 * c["d_coef"]), 1.0 - c["d_exp"]
+        return c["m_coef"] / 6.0, c["m_exp"]  # N = M / 6 (DeepSeek 6N1 = 72 n_layer d^2, §3.1)
+
+    @property
+    def predicts_loss(self) -> bool:
+        return self.form in ("chinchilla", "kaplan")
+
+    @property
+    def irreducible(self) -> float:
+        """The loss no budget beats: E (Chinchilla form), 0 for Kaplan's form."""
+        return self.constants["E"] if self.form == "chinchilla" else 0.0
+
+    def optimal(self, C):
+        """(N_opt, D_opt) for C FLOPs; floats or numpy arrays. 6 N D = C holds exactly."""
+        if self.form == "chinchilla":
+            c = self.constants
+            N, _ = chinchilla_optimal(C, c["A"], c["B"], c["alpha"], c["beta"])
+        else:
+            k, a = self.k_a
+            N = k * C**a
+        return N, C / (6.0 * N)
+
+    def compute_for_params(self, N):
+        """The budget whose optimal model has N parameters (inverse of N = k C^a)."""
+        k, a = self.k_a
+        return (N / k) ** (1.0 / a)
+
+    def compute_for_tokens(self, D):
+        """The budget whose optimal run sees D tokens: D = C^(1-a)/(6k)  ->  C = (6 k D)^(1/(1-a))."""
+        k, a = self.k_a
+        return (6.0 * k * D) ** (1.0 / (1.0 - a))
+
+    def loss(self, N, D):
+        """Predicted loss, or None when this law predicts none (allocation-only laws)."""
+        c = self.constants
+        if self.form == "chinchilla":
+            return chinchilla_loss(N, D, c["E"], c["A"], c["B"], c["alpha"], c["beta"])
+        if self.form == "kaplan":
+            return kaplan_loss(N, D, c["N_c"], c["D_c"], c["alpha_N"], c["alpha_D"])
+        return None
+
+    def loss_terms(self, N, D):
+        """(irreducible, size term, data term) of the loss; None for laws without loss.
+
+        Chinchilla: (E, A/N^alpha, B/D^beta), which add up to L. Kaplan: (0, and the two addends
+        inside the Eq. 1.5 bracket), which do not add up to L but split its reducible part.
+        """
+        c = self.constants
+        if self.form == "chinchilla":
+            return c["E"], c["A"] / N ** c["alpha"], c["B"] / D ** c["beta"]
+        if self.form == "kaplan":
+            size, data = kaplan_terms(N, D, c["N_c"], c["D_c"], c["alpha_N"], c["alpha_D"])
+            return 0.0, size, data
+        return None
+
+    def min_compute_for_loss(self, L: float) -> float:
+        """The least budget whose optimal allocation reaches loss L (one value)."""
+        if not self.predicts_loss:
+            raise InputError(f"law {self.id!r} predicts no loss, so it cannot answer --target-loss; use chinchilla, epoch-2024 or kaplan-2020")
+        floor = self.irreducible
+        if not L > floor:
+            raise InputError(
+                f"target loss {L:g} is at or below the irreducible loss E = {floor:g} of law {self.id!r}; no budget reaches it: ask for more than {floor:g}"
+            )
+        if self.form == "chinchilla":
+            c = self.constants
+            return chinchilla_min_compute(L, c["E"], c["A"], c["B"], c["alpha"], c["beta"])
+        # Kaplan: loss along the allocation falls monotonically with C (N and D both grow); bisect log C.
+        lo, hi = 0.0, 60.0 * math.log(10)
+        if self.loss(*self.optimal(math.exp(hi))) > L:
+            raise InputError(f"target loss {L:g} needs more than 1e60 FLOPs under law {self.id!r}")
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if self.loss(*self.optimal(math.exp(mid))) > L:
+                lo = mid
+            else:
+                hi = mid
+        return math.exp(hi)
+
+    def with_ratio(self, ratio: float) -> "Law":
+        if self.form != "tokens-per-param":
+            raise InputError(f"--ratio applies to the tokens-per-param law, not to {self.id!r}; add --law tokens-per-param")
+        return replace(self, constants={**self.constants, "ratio": float(ratio)}, name=f"{ratio:g} tokens per parameter")
+
+
+# ------------------------------------------------------------------ validation and loading
+
+
+def validate_law(entry: str, data: Mapping[str, Any], path: Any) -> None:
+    """Check a law entry's form and constants; InputError names file, entry and field."""
+    where = f"{path}: entry [{entry}]"
+    form = data.get("form")
+    if form not in FORMS:
+        raise InputError(f"{where} field 'form' is {form!r}; expected one of {', '.join(FORMS)}")
+    convention = data.get("convention", "total")
+    if convention not in CONVENTIONS:
+        raise InputError(f"{where} field 'convention' is {convention!r}; expected one of {', '.join(CONVENTIONS)}")
+    needed: tuple[str, ...] = FORMS[form]
+    if form == "power":
+        pairs = [p for p in POWER_PAIRS if p[0] in data or p[1] in data]
+        if len(pairs) != 1:
+            raise InputError(
+                f"{where} field 'form' is 'power' and needs exactly one pair of fields: n_coef and n_exp, d_coef and d_exp, or m_coef and m_exp"
+            )
+        needed = pairs[0]
+    for name in needed:
+        if name not in data:
+            raise InputError(f"{where} is missing the field '{name}' that form {form!r} needs")
+        value = data[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise InputError(f"{where} field '{name}' must be a positive, finite number, not {value!r}")
+    exponent = {"chinchilla": None, "kaplan": "n_exp", "power": needed[1] if form == "power" else None}.get(form)
+    if exponent and not data[exponent] < 1:
+        raise InputError(f"{where} field '{exponent}' must be below 1 (an allocation exponent), not {data[exponent]!r}")
+
+
+def law_from_preset(preset: Any) -> Law:
+    data = dict(preset.data)
+    form = data["form"]
+    if form == "power":
+        keys = next(p for p in POWER_PAIRS if p[0] in data)
+    else:
+        keys = FORMS[form]
+    constants = {k: float(data[k]) for k in keys}
+    skip = set(keys) | {"name", "source", "notes", "form", "convention", "aliases"}
+    return Law(
+        id=preset.id,
+        name=data.get("name", preset.id),
+        form=form,
+        constants=constants,
+        source=data.get("source", ""),
+        convention=data.get("convention", "total"),
+        notes=data.get("notes", ""),
+        extra={k: v for k, v in data.items() if k not in skip},
+    )
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith(".toml") or "/" in text or "\\" in text
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the OS, an embedded NUL: not a file
+        return False
+
+
+def load_law(id_or_path: str, catalog: Any = None) -> Law:
+    """A law by preset id or alias, or from a TOML file (one entry, the presets schema)."""
+    from llmplan import presets
+
+    text = str(id_or_path).strip()
+    if catalog is None:
+        catalog = presets.catalog()
+    if _looks_like_path(text) or (catalog.find("laws", text) is None and _is_file(Path(text))):
+        path = Path(text).expanduser()
+        if not _is_file(path):
+            raise InputError(f"law file {text!r} does not exist; give a law id (see 'llmplan presets list --kind laws') or a TOML file")
+        entries = presets.load_file("laws", path)
+        if len(entries) != 1:
+            ids = ", ".join(entries) or "none"
+            raise InputError(f"{path}: a law file must hold exactly one law entry, found {len(entries)} ({ids})")
+        return law_from_preset(next(iter(entries.values())))
+    return law_from_preset(catalog.get("laws", text))
+
+
+def all_laws(catalog: Any) -> list[Law]:
+    return [law_from_preset(p) for p in catalog.all("laws")]
+
+
+DEFAULT_LAW = "chinchilla"
+
+
+def _install_validator() -> None:
+    from llmplan import presets
+
+    presets.law_validator = validate_law
+
+
+_install_validator()

@@ -1,0 +1,231 @@
+"""Compute-optimal solves on top of a Law: for a budget, a fixed N or D, a target loss.
+
+Each question is one function returning rows (flat dicts in base units). `solve` dispatches on
+which of budget / params / tokens / target_loss were given; later questions (data-constrained
+`unique_tokens`, inference-aware `inference_tokens`) add a keyword and a branch here.
+Budgets may be many: `optimal_rows` computes them in one vectorised pass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from llmplan.errors import InputError
+from llmplan.laws import PF_DAY, Law
+
+# Above this many budgets the arithmetic runs on numpy arrays (imported only then).
+VECTOR_MIN = 512
+
+
+def log_budgets(start: float, stop: float, n: int) -> list[float]:
+    """n budgets spaced evenly in log between start and stop, both included."""
+    if n < 1:
+        raise InputError(f"a budget range needs at least 1 point, not {n}")
+    if n == 1:
+        return [float(start)]
+    step = (math.log(stop) - math.log(start)) / (n - 1)
+    return [math.exp(math.log(start) + i * step) for i in range(n)]
+
+
+def row(law: Law, C: float, N: float, D: float, loss: Any = None) -> dict[str, Any]:
+    """One result row (keys fixed: the CLI contract)."""
+    if loss is None and law.predicts_loss:
+        loss = law.loss(N, D)
+    return {
+        "law": law.id,
+        "flops": C,
+        "pf_days": C / PF_DAY,
+        "params": N,
+        "tokens": D,
+        "tokens_per_param": D / N,
+        "loss": None if loss is None or not math.isfinite(loss) else float(loss),
+        "params_convention": law.convention,
+    }
+
+
+def optimal_rows(law: Law, budgets: Sequence[float]) -> list[dict[str, Any]]:
+    """The compute-optimal (N, D) and loss for each budget C (FLOPs)."""
+    if len(budgets) >= VECTOR_MIN:
+        import numpy as np
+
+        C = np.asarray(budgets, dtype=float)
+        N, D = law.optimal(C)
+        L = law.loss(N, D)
+        losses = L.tolist() if L is not None else [None] * len(C)
+        name, conv = law.id, law.convention
+        return [
+            {"law": name, "flops": c, "pf_days": c / PF_DAY, "params": n, "tokens": d, "tokens_per_param": d / n, "loss": l, "params_convention": conv}
+            for c, n, d, l in zip(C.tolist(), N.tolist(), D.tolist(), losses)
+        ]
+    rows = []
+    for C in budgets:
+        N, D = law.optimal(C)
+        rows.append(row(law, C, N, D))
+    return rows
+
+
+def tokens_for_loss(law: Law, N: float, L: float) -> float:
+    """Tokens a model of N params needs to reach loss L (solving the law's L(N, D) = L for D)."""
+    terms = law.loss_terms(N, 1.0)
+    if terms is None:
+        raise InputError(f"law {law.id!r} predicts no loss, so it cannot answer --target-loss")
+    c = law.constants
+    if law.form == "chinchilla":  # B / D^beta = L - E - A / N^alpha  (Hoffmann Eq. 2)
+        room = L - c["E"] - c["A"] / N ** c["alpha"]
+        if room <= 0:
+            raise InputError(f"a {N:.3g}-parameter model cannot reach loss {L:g} under law {law.id!r} (its floor is {L - room:.4g}); ask for a larger model or a higher loss")
+        return (c["B"] / room) ** (1.0 / c["beta"])
+    # Kaplan Eq. 1.5: D_c / D = L^(1/alpha_D) - (N_c/N)^(alpha_N/alpha_D)
+    room = L ** (1.0 / c["alpha_D"]) - terms[1]
+    if room <= 0:
+        raise InputError(f"a {N:.3g}-parameter model cannot reach loss {L:g} under law {law.id!r}; ask for a larger model or a higher loss")
+    return c["D_c"] / room
+
+
+def params_for_loss(law: Law, D: float, L: float) -> float:
+    """Parameters needed to reach loss L with D tokens (solving L(N, D) = L for N)."""
+    terms = law.loss_terms(1.0, D)
+    if terms is None:
+        raise InputError(f"law {law.id!r} predicts no loss, so it cannot answer --target-loss")
+    c = law.constants
+    if law.form == "chinchilla":  # A / N^alpha = L - E - B / D^beta
+        room = L - c["E"] - c["B"] / D ** c["beta"]
+        if room <= 0:
+            raise InputError(f"{D:.3g} tokens cannot reach loss {L:g} under law {law.id!r} (their floor is {L - room:.4g}); ask for more tokens or a higher loss")
+        return (c["A"] / room) ** (1.0 / c["alpha"])
+    room = L ** (1.0 / c["alpha_D"]) - terms[2]  # (N_c/N)^(alpha_N/alpha_D) = L^(1/alpha_D) - D_c/D
+    if room <= 0:
+        raise InputError(f"{D:.3g} tokens cannot reach loss {L:g} under law {law.id!r}; ask for more tokens or a higher loss")
+    return c["N_c"] / room ** (c["alpha_D"] / c["alpha_N"])
+
+
+def solve(
+    law: Law,
+    budgets: Sequence[float] = (),
+    params: float | None = None,
+    tokens: float | None = None,
+    target_loss: float | None = None,
+) -> list[dict[str, Any]]:
+    """Answer one planning question for one law; one row per budget (or one row without budgets)."""
+    if target_loss is not None:
+        if budgets:
+            raise InputError("give --target-loss or --budget, not both (the target decides the budget)")
+        if params is not None and tokens is not None:
+            raise InputError("with --target-loss give at most one of --params and --tokens")
+        if not law.predicts_loss:
+            raise InputError(f"law {law.id!r} predicts no loss, so it cannot answer --target-loss; use chinchilla, epoch-2024 or kaplan-2020")
+        if not target_loss > law.irreducible:
+            raise InputError(
+                f"target loss {target_loss:g} is at or below the irreducible loss E = {law.irreducible:g} of law {law.id!r}; no budget reaches it, ask for more than {law.irreducible:g}"
+            )
+        if params is not None:
+            D = tokens_for_loss(law, params, target_loss)
+            return [row(law, 6.0 * params * D, params, D)]
+        if tokens is not None:
+            N = params_for_loss(law, tokens, target_loss)
+            return [row(law, 6.0 * N * tokens, N, tokens)]
+        C = law.min_compute_for_loss(target_loss)
+        N, D = law.optimal(C)
+        return [row(law, C, N, D)]
+    if params is not None and tokens is not None:
+        if budgets:
+            raise InputError("--budget, --params and --tokens together over-determine the run (C = 6ND); drop one")
+        return [row(law, 6.0 * params * tokens, params, tokens)]
+    if params is not None:
+        if not budgets:  # the compute-optimal run for this size
+            C = law.compute_for_params(params)
+            return [row(law, C, params, C / (6.0 * params))]
+        return [row(law, C, params, C / (6.0 * params)) for C in budgets]
+    if tokens is not None:
+        if not budgets:
+            C = law.compute_for_tokens(tokens)
+            return [row(law, C, C / (6.0 * tokens), tokens)]
+        return [row(law, C, C / (6.0 * tokens), tokens) for C in budgets]
+    if not budgets:
+        raise InputError("give a budget (--budget 3000pfd or 1e24), or --params, --tokens or --target-loss")
+    return optimal_rows(law, budgets)
+
+
+def loss_row(law: Law, N: float, D: float) -> dict[str, Any]:
+    """Predicted loss of one (N, D) and the share of its reducible part due to size vs data."""
+    terms = law.loss_terms(N, D)
+    if terms is None:
+        raise InputError(f"law {law.id!r} predicts no loss; use chinchilla, epoch-2024, kaplan-2020 or a fitted law file")
+    irreducible, size, data = terms
+    L = law.loss(N, D)
+    return {
+        "law": law.id,
+        "params": N,
+        "tokens": D,
+        "flops": 6.0 * N * D,
+        "loss": float(L),
+        "irreducible_loss": irreducible,
+        "reducible_loss": float(L) - irreducible,
+        "size_share": size / (size + data),
+        "data_share": data / (size + data),
+        "params_convention": law.convention,
+    }
+
+
+# A model counts as "near optimal" when its tokens are within this factor of the law's optimum:
+# the shipped laws themselves disagree by about this much (at Gopher's budget Approach 3 gives
+# 2.38T tokens, Approach 1 1.42T: a factor of 1.7; scaling-laws.md 3.1).
+NEAR_OPTIMAL_FACTOR = 2.0
+COURSE_RATIO = 20.0  # ~20 tokens per parameter (course notes; Hoffmann et al. 2022 Table 3)
+
+
+def verdict(tokens_ratio: float, factor: float = NEAR_OPTIMAL_FACTOR) -> str:
+    """'under-trained 11.7x', 'near optimal' or 'over-trained 7.5x' from tokens / optimal tokens."""
+    if tokens_ratio < 1.0 / factor:
+        return f"under-trained {1.0 / tokens_ratio:.1f}x"
+    if tokens_ratio > factor:
+        return f"over-trained {tokens_ratio:.1f}x"
+    return "near optimal"
+
+
+def compare_row(law: Law, model_id: str, name: str, N: float, D: float) -> dict[str, Any]:
+    """A trained model against the law's compute-optimal split of the same compute C = 6ND."""
+    C = 6.0 * N * D
+    N_opt, D_opt = law.optimal(C)
+    loss = law.loss(N, D) if law.predicts_loss else None
+    optimal_loss = law.loss(N_opt, D_opt) if law.predicts_loss else None
+    ratio = D / D_opt
+    return {
+        "id": model_id,
+        "name": name,
+        "params": N,
+        "tokens": D,
+        "tokens_per_param": D / N,
+        "flops": C,
+        "pf_days": C / PF_DAY,
+        "optimal_params": N_opt,
+        "optimal_tokens": D_opt,
+        "tokens_ratio": ratio,
+        "verdict": verdict(ratio),
+        "tokens_20x": COURSE_RATIO * N,
+        "loss": None if loss is None else float(loss),
+        "optimal_loss": None if optimal_loss is None else float(optimal_loss),
+        "law": law.id,
+    }
+
+
+def checked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Refuse results outside floating-point range (inputs far beyond anything trainable)."""
+    for r in rows:
+        for key, value in r.items():
+            if isinstance(value, float) and (not math.isfinite(value) or (value == 0.0 and key in ("flops", "params", "tokens"))):
+                raise InputError(f"the {key} for these inputs is out of floating-point range ({value}); give values nearer real training runs")
+    return rows
+
+
+class out_of_range:
+    """Context manager: OverflowError / ZeroDivisionError from extreme inputs become InputError (exit 2)."""
+
+    def __enter__(self) -> "out_of_range":
+        return self
+
+    def __exit__(self, kind, error, trace) -> bool:
+        if kind is not None and issubclass(kind, (OverflowError, ZeroDivisionError)):
+            raise InputError("the inputs are so extreme that the result is out of floating-point range; give values nearer real training runs") from None
+        return False
