@@ -27,7 +27,7 @@ Examples:
   llmplan compare --law epoch-2024 -f csv
 """)
 def compare(
-    models: Annotated[Optional[str], typer.Option("--models", "-m", help="Comma-separated model ids or aliases (default: every model with params and tokens).", show_default=False)] = None,
+    models: Annotated[Optional[str], typer.Option("--models", "-m", help="Comma-separated model ids or aliases (default: every decoder-only model with params and tokens).", show_default=False)] = None,
     law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: preset id (default chinchilla) or a TOML file.", show_default=False)] = None,
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for --law tokens-per-param (default 20).", show_default=False)] = None,
     fmt: FormatOption = None,
@@ -53,7 +53,8 @@ def compare(
             if preset.get("tokens") is None:
                 raise InputError(f"model {preset.id!r} has no training tokens in the presets, so it cannot be compared")
     else:
-        picked = [p for p in cat.all("models") if p.get("params") and p.get("tokens")]
+        # The laws were fitted on causal decoders; encoders and encoder-decoders only on request.
+        picked = [p for p in cat.all("models") if p.get("params") and p.get("tokens") and p.get("architecture") == "decoder"]
     from llmplan.plan import checked, out_of_range
 
     rows = []
