@@ -149,8 +149,9 @@ def _check_contract(argv: list[str], stdin: str) -> None:
     if result.code == 2:
         assert result.stdout == "", f"bad input wrote to stdout: {where}"
         assert result.stderr.strip(), f"exit 2 without a message: {where}"
-    if result.code == 0 and "--format" in argv:
-        fmt = argv[argv.index("--format") + 1]
+    given_formats = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--format", "-f")]
+    if result.code == 0 and given_formats:
+        fmt = given_formats[-1]  # the last of a repeated option wins, as in click
         if fmt == "json" and result.stdout:
             assert isinstance(json.loads(result.stdout), list), where
         elif fmt == "jsonl":
