@@ -1,0 +1,214 @@
+"""`llmplan fit`: fit a scaling law to the user's own training runs (parse + render; maths in llmplan.fit)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from llmplan.cli.common import FormatOption, PresetsOption, emit, note, output_format, warn
+
+app = typer.Typer()
+
+METHODS = ("parametric", "isoflop")
+
+
+@app.command(help="""Fit a scaling law L(N, D) = E + A/N^alpha + B/D^beta to your own training runs.
+
+RUNS is a CSV, TSV, JSON-lines or JSON file (or - for stdin) with one run per row: parameters
+(params, n, model_size, Model Size), tokens (tokens, d) or compute (flops, compute, Training FLOP;
+then D = C/(6N)), and the final loss (loss, final_loss). The default method is Hoffmann et al.'s
+Approach 3: the sum of Huber losses (delta 1e-3) on log loss, L-BFGS from all 4500 starts of the
+paper's grid. --method isoflop is Approach 2 (parabolas per compute budget).
+
+Examples:
+
+  llmplan fit runs.csv
+
+  llmplan fit svg_extracted_data.csv --drop-highest-loss 5 --bootstrap 1000 --seed 42
+
+  llmplan fit runs.csv --save my-law.toml && llmplan optimal --budget 1e23 --law my-law.toml
+
+  llmplan fit runs.csv --residuals -f csv > residuals.csv
+
+  llmplan fit runs.csv --method isoflop --minima
+
+  cat runs.jsonl | llmplan fit - --grid 'alpha=0:1:0.25,beta=0:1:0.25'
+""")
+def fit(
+    runs_file: Annotated[str, typer.Argument(metavar="RUNS", help="CSV, TSV, JSON-lines or JSON file of runs, or - for stdin.", show_default=False)],
+    method: Annotated[str, typer.Option("--method", "-m", help="parametric (Approach 3) or isoflop (Approach 2).")] = "parametric",
+    params_col: Annotated[Optional[str], typer.Option("--params-col", help="Column holding the parameter count N.", show_default=False)] = None,
+    tokens_col: Annotated[Optional[str], typer.Option("--tokens-col", help="Column holding the training tokens D.", show_default=False)] = None,
+    flops_col: Annotated[Optional[str], typer.Option("--flops-col", help="Column holding training FLOPs C (then D = C/(6N)).", show_default=False)] = None,
+    loss_col: Annotated[Optional[str], typer.Option("--loss-col", help="Column holding the final loss.", show_default=False)] = None,
+    drop_highest_loss: Annotated[int, typer.Option("--drop-highest-loss", help="Drop the K highest-loss runs first (the Epoch replication drops 5).", min=0)] = 0,
+    min_flops: Annotated[Optional[str], typer.Option("--min-flops", help="Keep runs with C = 6ND at least this (1e18, 3pfd).", show_default=False)] = None,
+    max_flops: Annotated[Optional[str], typer.Option("--max-flops", help="Keep runs with C = 6ND at most this.", show_default=False)] = None,
+    skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Skip (and count) rows with empty, non-numeric or non-positive values instead of stopping.")] = False,
+    delta: Annotated[float, typer.Option("--delta", help="Huber delta on log-loss residuals (Hoffmann et al.: 1e-3).")] = 1e-3,
+    grid: Annotated[Optional[str], typer.Option("--grid", help="Initialisation grid, e.g. 'alpha=0:2:0.5,beta=0|1,e=0' (START:STOP:STEP, V1|V2, or V; unnamed parameters keep the paper's values: 4500 starts).", show_default=False)] = None,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Resample the runs K times and refit: adds <name>_se, _lo, _hi (95% percentile interval).", min=0)] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resamples (same seed, same numbers).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes for the bootstrap.", min=1)] = 1,
+    flops_tolerance: Annotated[float, typer.Option("--flops-tolerance", help="isoflop: runs within this relative distance of a budget's smallest FLOPs form one budget.")] = 0.1,
+    minima: Annotated[bool, typer.Option("--minima", help="isoflop: list the per-budget minima as rows.")] = False,
+    show_residuals: Annotated[bool, typer.Option("--residuals", help="List each run's observed and predicted loss instead of the fit.")] = False,
+    save: Annotated[Optional[str], typer.Option("--save", help="Write the fitted law to this TOML file (for --law in optimal, loss, compare).", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Let --save overwrite an existing file.")] = False,
+    fmt: FormatOption = None,
+    presets: PresetsOption = None,
+) -> None:
+    from llmplan import runs as runs_mod
+    from llmplan.errors import InputError, WorkError
+    from llmplan.units import parse_compute
+
+    fmt = output_format(fmt)
+    method = method.strip().lower()
+    if method not in METHODS:
+        raise InputError(f"--method {method!r} is not one of {', '.join(METHODS)}")
+    if not (delta > 0 and delta < 1):
+        raise InputError(f"--delta {delta!r} must be between 0 and 1 (Hoffmann et al. use 1e-3)")
+    if not flops_tolerance > 0:
+        raise InputError(f"--flops-tolerance {flops_tolerance!r} must be positive (e.g. 0.1)")
+    if method == "isoflop" and (bootstrap or save or show_residuals or grid):
+        raise InputError("--bootstrap, --save, --residuals and --grid apply to --method parametric")
+    if minima and method != "isoflop":
+        raise InputError("--minima applies to --method isoflop")
+    lo = parse_compute(min_flops) if min_flops is not None else None
+    hi = parse_compute(max_flops) if max_flops is not None else None
+    from llmplan import fit as core
+
+    grid_spec = core.parse_grid(grid)
+
+    stdin_text = None
+    if runs_file == "-":
+        stdin_text = sys.stdin.read() if sys.stdin is not None else None
+    runs = runs_mod.read_runs_file(
+        runs_file, stdin_text,
+        params_col=params_col, tokens_col=tokens_col, flops_col=flops_col, loss_col=loss_col, skip_bad_rows=skip_bad_rows,
+    )
+    if runs.skipped:
+        note(f"skipped {len(runs.skipped)} bad row(s) (--skip-bad-rows); first: {runs.skipped[0]}")
+    runs = runs_mod.drop_highest_loss(runs, drop_highest_loss)
+    runs = runs_mod.filter_flops(runs, lo, hi)
+    for description in runs.filters:
+        note(description)
+    note(f"{len(runs)} runs from {runs.source} (columns: {', '.join(f'{k}={v!r}' for k, v in runs.columns.items())})")
+    if len(runs) == 0:
+        raise InputError(f"no runs left to fit in {runs.source}")
+
+    if method == "isoflop":
+        result = core.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
+        for message in result.warnings:
+            warn(message)
+        if minima:
+            emit(result.minima, fmt, title="IsoFLOP minima (Approach 2)",
+                 columns=["flops", "runs", "opt_params", "opt_tokens", "min_loss", "edge"])
+            return
+        if result.row["budgets"] < 2:
+            raise WorkError("the IsoFLOP fit needs at least 2 budgets with 3 or more runs each")
+        emit([result.row], fmt, title="IsoFLOP fit (Approach 2): N_opt = n_coef C^a, D_opt = d_coef C^b",
+             columns=["budgets", "runs", "a", "n_coef", "b", "d_coef"])
+        return
+
+    for message in core.data_warnings(runs.N, runs.D):
+        warn(message)
+    starts = core.grid_size(grid_spec)
+    with _progress(f"fitting {len(runs)} runs from {starts} starts", None) as advance:
+        result = core.fit_parametric(runs.N, runs.D, runs.L, delta=delta, grid=grid_spec)
+        advance(0)
+    if show_residuals:
+        predicted = core.residuals(result.theta, runs.N, runs.D, runs.L)
+        rows = [
+            {"line": line, "params": n, "tokens": d, "flops": 6.0 * n * d, "loss": l, "predicted_loss": p, "log_residual": _log(l / p)}
+            for line, n, d, l, p in zip(runs.lines, runs.N, runs.D, runs.L, predicted)
+        ]
+        emit(rows, fmt, title=f"Observed and predicted loss ({runs.source})",
+             columns=["line", "params", "tokens", "flops", "loss", "predicted_loss", "log_residual"])
+    else:
+        row = core.parametric_row(result)
+        if bootstrap:
+            with _progress(f"bootstrap: {bootstrap} refits", bootstrap) as advance:
+                boot = core.bootstrap_parametric(runs.N, runs.D, runs.L, result, bootstrap, seed, jobs=jobs, progress=advance)
+            row.update(core.bootstrap_summary(boot))
+            row["seed"] = seed
+            if row["bootstrap_converged"] < bootstrap:
+                warn(f"{bootstrap - row['bootstrap_converged']} of {bootstrap} bootstrap refits did not reach the gradient tolerance")
+        columns = ["E", "A", "B", "alpha", "beta", "a", "b", "G"] + [k for k in row if k.startswith("tokens_per_param_") and "_" not in k[len("tokens_per_param_"):]]
+        title = f"Fit of {runs.source} (Approach 3, {len(runs)} runs, {starts} starts)"
+        if fmt == "table":  # one row of many numbers reads better as one line per quantity
+            emit(_vertical(row, columns + ["objective", "runs", "converged"]), fmt, title=title + (f", {bootstrap} bootstrap refits, 95% intervals" if bootstrap else ""))
+        else:
+            emit([row], fmt, title=title)
+    if save:
+        if not result.converged:
+            raise WorkError(f"not saving {save}: the fit did not converge (largest gradient {result.grad_max:.3g})")
+        _save(save, force, runs, result, delta)
+        note(f"wrote {save}; use it with --law {save}")
+    if not result.converged:
+        raise WorkError(f"the fit did not converge: largest gradient {result.grad_max:.3g} (scale {result.grad_scale:.3g}); try another --grid or --delta")
+
+
+def _log(x: float) -> float:
+    import math
+
+    return math.log(x)
+
+
+def _vertical(row: dict, keys: list[str]) -> list[dict]:
+    """The table view of the fit: one line per quantity, with its bootstrap SE and interval if any."""
+    out = []
+    for key in keys:
+        line = {"quantity": key.replace("tokens_per_param_", "tokens per param at C=").replace("C=1e", "C=1e"), "value": row[key]}
+        if f"{key}_se" in row:
+            line.update({"se": row[f"{key}_se"], "lo_95": row[f"{key}_lo"], "hi_95": row[f"{key}_hi"]})
+        out.append(line)
+    return out
+
+
+def _save(path: str, force: bool, runs, result, delta: float) -> None:
+    import datetime
+    import re
+    from pathlib import Path
+
+    from llmplan import fit as core
+
+    law_id = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(path).stem).strip("-") or "fit"
+    today = datetime.date.today().isoformat()
+    filters = "; ".join(runs.filters)
+    source = (
+        f"llmplan fit {runs.source}, {today}, sum of Huber (delta {delta:g}), {result.starts}-start grid"
+        + (f"; {filters}" if filters else "")
+    )
+    text = core.law_toml(law_id, f"Fit of {runs.source} (Approach 3, {result.runs} runs)", result, source, runs.N, runs.D)
+    core.write_whole(path, text, force=force)
+
+
+class _progress:
+    """A rich progress bar on stderr (only on a terminal); yields advance(n)."""
+
+    def __init__(self, description: str, total: int | None) -> None:
+        self.description, self.total, self.bar = description, total, None
+
+    def __enter__(self):
+        stream = sys.stderr
+        try:
+            tty = stream.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        if not tty:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()] if self.total else [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+        self.bar = Progress(*columns, console=Console(file=stream), transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.description, total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

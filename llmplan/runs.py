@@ -1,0 +1,305 @@
+"""Reading a user's training runs (CSV, TSV, JSON-lines, JSON or stdin) for `llmplan fit`.
+
+A run is (N parameters, D tokens, final loss L). Columns are found by common names or named
+explicitly; D may come from a compute column as D = C / (6N) (Hoffmann et al. 2022, C ≈ 6ND).
+Every value must be a finite positive number: a bad row is an InputError naming its line and
+column, unless the caller asks to skip bad rows (then they are counted). No numpy here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from llmplan.errors import InputError
+
+# Normalised column names (lower case, non-alphanumerics -> "_") recognised for each quantity.
+COLUMN_NAMES: dict[str, tuple[str, ...]] = {
+    "params": ("params", "n", "model_size", "parameters", "num_params", "n_params", "nparams", "param_count", "model_params"),
+    "tokens": ("tokens", "d", "num_tokens", "n_tokens", "training_tokens", "train_tokens", "data_tokens"),
+    "flops": ("flops", "compute", "training_flop", "training_flops", "c", "flop", "train_flops", "training_compute"),
+    "loss": ("loss", "final_loss", "l", "eval_loss", "val_loss", "validation_loss"),
+}
+OPTION = {"params": "--params-col", "tokens": "--tokens-col", "flops": "--flops-col", "loss": "--loss-col"}
+
+
+@dataclass
+class Runs:
+    """Validated runs: parallel lists N, D, L (and C = 6ND when D came from compute), with provenance."""
+
+    N: list[float]
+    D: list[float]
+    L: list[float]
+    lines: list[int]  # line (or JSON record) number of each run in the source
+    source: str
+    columns: dict[str, str]  # quantity -> column name used
+    skipped: list[str] = field(default_factory=list)  # descriptions of skipped bad rows
+    filters: list[str] = field(default_factory=list)  # descriptions of filters applied, in order
+
+    def __len__(self) -> int:
+        return len(self.N)
+
+    @property
+    def C(self) -> list[float]:
+        # Training compute C ≈ 6ND (Hoffmann et al. 2022 §3 / Kaplan et al. 2020 §2.1).
+        return [6.0 * n * d for n, d in zip(self.N, self.D)]
+
+    def subset(self, keep: Sequence[int], description: str | None = None) -> "Runs":
+        runs = Runs(
+            [self.N[i] for i in keep], [self.D[i] for i in keep], [self.L[i] for i in keep],
+            [self.lines[i] for i in keep], self.source, dict(self.columns), list(self.skipped), list(self.filters),
+        )
+        if description:
+            runs.filters.append(description)
+        return runs
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+
+
+def detect_format(text: str, name: str) -> str:
+    """csv | tsv | jsonl | json, from the file name's extension, else from the content."""
+    suffix = Path(name).suffix.lower()
+    if suffix in (".csv",):
+        return "csv"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return "json"
+    if stripped.startswith("{"):
+        try:  # one JSON object holding the list, {"runs": [...]}
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            return "jsonl"
+        return "json" if isinstance(whole, dict) and any(isinstance(whole.get(k), list) for k in ("runs", "data", "records")) else "jsonl"
+    first = stripped.splitlines()[0] if stripped else ""
+    return "tsv" if "\t" in first else "csv"
+
+
+def parse_records(text: str, fmt: str, source: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """(column names, [(line number, record)]) from the text in the given format."""
+    records: list[tuple[int, dict[str, Any]]] = []
+    if fmt in ("csv", "tsv"):
+        lines = text.splitlines()
+        reader = csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ",")
+        header: list[str] | None = None
+        for row in reader:
+            line = reader.line_num
+            if header is None:
+                if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+                    continue
+                header = [c.strip() for c in row]
+                continue
+            if not row or all(not c.strip() for c in row):
+                continue  # blank line between records
+            if row[0].lstrip().startswith("#"):
+                continue
+            if len(row) != len(header):
+                records.append((line, {"__width__": f"{len(row)} fields where the header has {len(header)}"}))
+                continue
+            records.append((line, dict(zip(header, row))))
+        del lines
+        if header is None:
+            raise InputError(f"{source} has no header row; the first line must name the columns (e.g. params,tokens,loss)")
+        return header, records
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{source} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+        if isinstance(data, dict):
+            for key in ("runs", "data", "records"):
+                if isinstance(data.get(key), list):
+                    data = data[key]
+                    break
+        if not isinstance(data, list):
+            raise InputError(f"{source} must hold a JSON array of objects (one per run), or {{\"runs\": [...]}}")
+        header: list[str] = []
+        for i, item in enumerate(data, 1):
+            if not isinstance(item, dict):
+                raise InputError(f"{source} record {i} is not a JSON object with the run's columns")
+            for key in item:
+                if key not in header:
+                    header.append(key)
+            records.append((i, item))
+        return header, records
+    # JSON lines
+    header = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{source} line {line_no} is not valid JSON ({error.msg}); JSON-lines needs one object per line") from None
+        if not isinstance(item, dict):
+            raise InputError(f"{source} line {line_no} is not a JSON object with the run's columns")
+        for key in item:
+            if key not in header:
+                header.append(key)
+        records.append((line_no, item))
+    return header, records
+
+
+def _pick(quantity: str, header: list[str], explicit: str | None, source: str) -> str | None:
+    if explicit is not None:
+        if explicit in header:
+            return explicit
+        by_norm = {normalise(h): h for h in header}
+        if normalise(explicit) in by_norm:
+            return by_norm[normalise(explicit)]
+        raise InputError(f"{OPTION[quantity]} {explicit!r}: {source} has no such column; its columns are {', '.join(header)}")
+    found = [h for h in header if normalise(h) in COLUMN_NAMES[quantity]]
+    if len(found) > 1:
+        raise InputError(f"{source}: several columns could be the {quantity} ({', '.join(found)}); pick one with {OPTION[quantity]}")
+    return found[0] if found else None
+
+
+def _number(value: Any) -> float | None:
+    """A finite positive float, or None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace("_", "")
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    if not math.isfinite(number) or number <= 0:
+        return None
+    return number
+
+
+def _describe(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "is empty"
+    return f"{value!r} is not a finite positive number"
+
+
+def read_runs(
+    text: str,
+    source: str = "<stdin>",
+    *,
+    params_col: str | None = None,
+    tokens_col: str | None = None,
+    flops_col: str | None = None,
+    loss_col: str | None = None,
+    skip_bad_rows: bool = False,
+    fmt: str | None = None,
+) -> Runs:
+    """Parse and validate runs from text (see the module doc). `source` names the file in messages."""
+    fmt = fmt or detect_format(text, source)
+    header, records = parse_records(text, fmt, source)
+    cols = {
+        "params": _pick("params", header, params_col, source),
+        "tokens": _pick("tokens", header, tokens_col, source),
+        "flops": _pick("flops", header, flops_col, source),
+        "loss": _pick("loss", header, loss_col, source),
+    }
+    shown = ", ".join(header) if header else "none"
+    if cols["params"] is None:
+        raise InputError(f"{source}: no parameter-count column (looked for {', '.join(COLUMN_NAMES['params'][:4])}, ...); its columns are {shown}; name one with --params-col")
+    if cols["loss"] is None:
+        raise InputError(f"{source}: no loss column (looked for loss, final_loss, ...); its columns are {shown}; name one with --loss-col")
+    if cols["tokens"] is None and cols["flops"] is None:
+        raise InputError(f"{source}: needs a tokens column or a compute column (D = C/(6N)); its columns are {shown}; name one with --tokens-col or --flops-col")
+    use_tokens = cols["tokens"] is not None and (flops_col is None or tokens_col is not None)
+    used = {"params": cols["params"], "loss": cols["loss"]}
+    if use_tokens:
+        used["tokens"] = cols["tokens"]
+    else:
+        used["flops"] = cols["flops"]
+    runs = Runs([], [], [], [], source, used)
+    where = "record" if fmt == "json" else "line"
+    for line, record in records:
+        if "__width__" in record:
+            problem = f"{source} {where} {line}: {record['__width__']}"
+        else:
+            problem = None
+            values: dict[str, float] = {}
+            for quantity, column in used.items():
+                raw = record.get(column)
+                number = _number(raw)
+                if number is None:
+                    problem = f"{source} {where} {line}, column {column!r}: {_describe(raw)}"
+                    break
+                values[quantity] = number
+        if problem is not None:
+            if skip_bad_rows:
+                runs.skipped.append(problem)
+                continue
+            raise InputError(f"{problem}; fix the row or pass --skip-bad-rows")
+        n = values["params"]
+        d = values["tokens"] if use_tokens else values["flops"] / (6.0 * n)  # C ≈ 6ND
+        runs.N.append(n)
+        runs.D.append(d)
+        runs.L.append(values["loss"])
+        runs.lines.append(line)
+    return runs
+
+
+def read_runs_file(path: str, stdin_text: str | None = None, **options: Any) -> Runs:
+    """Read runs from a path, or from `stdin_text` when path is '-'."""
+    if path == "-":
+        if stdin_text is None:
+            raise InputError("RUNS is '-' but there is no stdin to read")
+        return read_runs(stdin_text, "<stdin>", **options)
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"no runs file {path!r}; give a CSV, TSV, JSON-lines or JSON file, or '-' for stdin")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text; give a CSV, TSV, JSON-lines or JSON file") from None
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    return read_runs(text, file.name, **options)
+
+
+# ----------------------------------------------------------------------------- filters
+
+def drop_highest_loss(runs: Runs, k: int) -> Runs:
+    """Keep runs whose loss is below the k-th highest (the Epoch notebook's `losses < sorted(losses)[-k]`).
+
+    With ties at the threshold more than k runs go; the description says how many.
+    """
+    if k <= 0:
+        return runs
+    if k >= len(runs):
+        raise InputError(f"--drop-highest-loss {k} would drop all {len(runs)} runs")
+    threshold = sorted(runs.L)[-k]
+    keep = [i for i, l in enumerate(runs.L) if l < threshold]
+    return runs.subset(keep, f"dropped the {len(runs) - len(keep)} highest-loss runs (loss >= {threshold:.6g})")
+
+
+def filter_flops(runs: Runs, min_flops: float | None, max_flops: float | None) -> Runs:
+    """Keep runs with min_flops <= C = 6ND <= max_flops."""
+    out = runs
+    if min_flops is not None:
+        keep = [i for i, c in enumerate(out.C) if c >= min_flops]
+        out = out.subset(keep, f"dropped {len(out) - len(keep)} runs below {min_flops:.4g} FLOPs")
+    if max_flops is not None:
+        keep = [i for i, c in enumerate(out.C) if c <= max_flops]
+        out = out.subset(keep, f"dropped {len(out) - len(keep)} runs above {max_flops:.4g} FLOPs")
+    return out
+
+
+def span_decades(values: Iterable[float]) -> float:
+    values = list(values)
+    return math.log10(max(values) / min(values)) if values else 0.0
