@@ -146,6 +146,39 @@ class Law:
             N = k * C**a
         return N, C / (6.0 * N)
 
+    def fitted_bounds(self) -> dict[str, tuple[float, float]]:
+        """The ranges of params, tokens and FLOPs the law was fitted on, where its entry records them
+        (`fitted_min_params`, `fitted_max_params`, ... : shipped laws cite them; `fit --save` writes them)."""
+        bounds = {}
+        for quantity in ("params", "tokens", "flops"):
+            low, high = self.extra.get(f"fitted_min_{quantity}"), self.extra.get(f"fitted_max_{quantity}")
+            if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+                bounds[quantity] = (float(low), float(high))
+        return bounds
+
+    def extrapolates(self, params=None, tokens=None, flops=None) -> bool | None:
+        """True when any given quantity lies outside the fitted range; None when no range is recorded."""
+        bounds = self.fitted_bounds()
+        if not bounds:
+            return None
+        given = {"params": params, "tokens": tokens, "flops": flops}
+        return any(
+            given[q] is not None and not (low <= float(given[q]) <= high)
+            for q, (low, high) in bounds.items()
+        )
+
+    def fitted_range_text(self) -> str:
+        """'70.0M-16.0B params, 5.0B-500B tokens' for messages."""
+        from llmplan.units import format_count, format_flops
+
+        parts = []
+        for quantity, (low, high) in self.fitted_bounds().items():
+            if quantity == "flops":
+                parts.append(f"{format_flops(low)[:-6]}-{format_flops(high)[:-6]} FLOPs")
+            else:
+                parts.append(f"{format_count(low)}-{format_count(high)} {quantity}")
+        return ", ".join(parts)
+
     def compute_for_params(self, N):
         """The budget whose optimal model has N parameters (inverse of N = k C^a)."""
         k, a = self.k_a
