@@ -106,8 +106,18 @@ def solve(
     params: float | None = None,
     tokens: float | None = None,
     target_loss: float | None = None,
+    unique_tokens: float | None = None,
+    inference_tokens: float | None = None,
 ) -> list[dict[str, Any]]:
     """Answer one planning question for one law; one row per budget (or one row without budgets)."""
+    if unique_tokens is not None:  # data-constrained (Muennighoff et al. 2023); law: a constrained.DataConstrainedLaw
+        from llmplan.constrained import solve_constrained
+
+        return solve_constrained(law, budgets, unique_tokens, params=params, tokens=tokens, target_loss=target_loss)
+    if inference_tokens is not None:  # inference-aware (Sardana et al. 2024)
+        from llmplan.inference import solve_inference
+
+        return solve_inference(law, inference_tokens, budgets=budgets, params=params, tokens=tokens, target_loss=target_loss)
     if target_loss is not None:
         if budgets:
             raise InputError("give --target-loss or --budget, not both (the target decides the budget)")

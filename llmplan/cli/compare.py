@@ -25,11 +25,14 @@ Examples:
   llmplan compare --models chinchilla-70b,gpt-3-175b,llama-65b --law tokens-per-param
 
   llmplan compare --law epoch-2024 -f csv
+
+  llmplan compare --plot frontier.png     # a picture (.png or .svg)
 """)
 def compare(
     models: Annotated[Optional[str], typer.Option("--models", "-m", help="Comma-separated model ids or aliases (default: every decoder-only model with params and tokens).", show_default=False)] = None,
     law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: preset id (default chinchilla) or a TOML file.", show_default=False)] = None,
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for --law tokens-per-param (default 20).", show_default=False)] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the models against the law's frontier to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -42,6 +45,11 @@ def compare(
     if law is not None and law.strip().lower() == "all":
         raise InputError("compare takes one law; 'all' is for 'llmplan optimal' (try --law epoch-2024)")
     r = parse_positive(ratio, "a tokens-per-parameter ratio (e.g. 20)") if ratio is not None else None
+    if plot is not None:
+        from llmplan.plots import check_plot_path, require_matplotlib
+
+        check_plot_path(plot)
+        require_matplotlib()
     chosen = resolve_laws(law, presets, r)[0]
     cat = catalog(presets)
     if models is not None:
@@ -63,6 +71,11 @@ def compare(
             N = preset.get("active_params") or preset["params"]
             rows.append(compare_row(chosen, preset.id, preset.name, N, preset["tokens"]))
     checked(rows)
+    if plot is not None:
+        from llmplan.plots import plot_frontier
+
+        plot_frontier(plot, [(r["id"], r["params"], r["tokens"]) for r in rows], chosen)
+        note(f"wrote {plot}")
     columns = ["id", "params", "tokens", "optimal_params", "optimal_tokens", "tokens_20x", "verdict"]
     if chosen.predicts_loss:
         columns.append("loss")

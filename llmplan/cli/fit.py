@@ -34,6 +34,8 @@ Examples:
 
   llmplan fit runs.csv --method isoflop --minima
 
+  llmplan fit runs.csv --plot fit.png                # a picture of the fit
+
   cat runs.jsonl | llmplan fit - --grid 'alpha=0:1:0.25,beta=0:1:0.25'
 """)
 def fit(
@@ -57,6 +59,7 @@ def fit(
     show_residuals: Annotated[bool, typer.Option("--residuals", help="List each run's observed and predicted loss instead of the fit.")] = False,
     save: Annotated[Optional[str], typer.Option("--save", help="Write the fitted law to this TOML file (for --law in optimal, loss, compare).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Let --save overwrite an existing file.")] = False,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the fit to FILE (.png or .svg; needs matplotlib): observed vs predicted loss and the fitted frontier, or with --method isoflop the parabolas and their minima.", show_default=False)] = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -76,6 +79,11 @@ def fit(
         raise InputError("--bootstrap, --save, --residuals and --grid apply to --method parametric")
     if minima and method != "isoflop":
         raise InputError("--minima applies to --method isoflop")
+    if plot is not None:
+        from llmplan.plots import check_plot_path, require_matplotlib
+
+        check_plot_path(plot)
+        require_matplotlib()
     lo = parse_compute(min_flops) if min_flops is not None else None
     hi = parse_compute(max_flops) if max_flops is not None else None
     from llmplan import fit as core
@@ -103,6 +111,15 @@ def fit(
         result = core.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
         for message in result.warnings:
             warn(message)
+        if plot is not None:
+            from llmplan.plots import isoflop_groups, plot_isoflop
+
+            groups = isoflop_groups(runs.N, runs.D, runs.L, flops_tolerance)
+            if groups:
+                plot_isoflop(plot, groups, result.minima, power_law=(result.row["n_coef"], result.row["a"]), title=f"IsoFLOP fit of {runs.source}")
+                note(f"wrote {plot}")
+            else:
+                warn(f"no budget has 3 or more runs: nothing to draw, {plot} not written")
         if minima:
             emit(result.minima, fmt, title="IsoFLOP minima (Approach 2)",
                  columns=["flops", "runs", "opt_params", "opt_tokens", "min_loss", "edge"])
@@ -142,6 +159,14 @@ def fit(
             emit(_vertical(row, columns + ["objective", "runs", "converged"]), fmt, title=title + (f", {bootstrap} bootstrap refits, 95% intervals" if bootstrap else ""))
         else:
             emit([row], fmt, title=title)
+    if plot is not None:
+        from llmplan.laws import Law
+        from llmplan.plots import plot_fit
+
+        fitted = Law(id="fit", name="fit", form="chinchilla", constants={k: getattr(result, k) for k in ("E", "A", "B", "alpha", "beta")})
+        predicted = core.residuals(result.theta, runs.N, runs.D, runs.L)
+        plot_fit(plot, runs.N, runs.D, runs.L, predicted, fitted, title=f"Fit of {runs.source} (Approach 3, {len(runs)} runs)")
+        note(f"wrote {plot}")
     if save:
         if not result.converged:
             raise WorkError(f"not saving {save}: the fit did not converge (largest gradient {result.grad_max:.3g})")

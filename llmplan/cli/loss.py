@@ -35,11 +35,14 @@ Examples:
   llmplan loss --params 175B --tokens 300B --law epoch-2024
 
   printf '70B 1.4T\\n280B 300B\\n' | llmplan loss --params - -f csv
+
+  llmplan loss --params 6.34B --tokens 242B --unique-tokens 25B
 """)
 def loss(
     params: Annotated[Optional[str], typer.Option("--params", "-N", help="Parameters (e.g. 70B); '-' reads 'PARAMS TOKENS' pairs from stdin, one per line.", show_default=False)] = None,
     tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Training tokens (e.g. 1.4T).", show_default=False)] = None,
     law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: preset id (default chinchilla), a TOML file, or 'all' (the laws that predict loss).", show_default=False)] = None,
+    unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens behind the D training tokens (e.g. 25B): repeated epochs count as less data, under the data-constrained law muennighoff-2023.", show_default=False)] = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -59,6 +62,21 @@ def loss(
         if tokens is None:
             raise InputError("give --tokens D as well (e.g. --tokens 1.4T)")
         pairs = [(parse_count(params, "a parameter count"), parse_count(tokens, "a token count"))]
+    if unique_tokens is not None:  # data-constrained (Muennighoff et al. 2023)
+        from llmplan.cli.common import note
+        from llmplan.constrained import CAVEAT, constrained_loss_row, resolve_law
+
+        U = parse_count(unique_tokens, "a count of unique tokens")
+        dc = resolve_law(law)
+        from llmplan.plan import checked, out_of_range
+
+        with out_of_range():
+            rows = checked([constrained_loss_row(N, D, U, dc) for N, D in pairs])
+        note(CAVEAT)
+        columns = ["law", "params", "tokens", "unique_tokens", "epochs", "effective_params", "effective_tokens", "loss", "loss_unlimited_data"]
+        labels = {"unique_tokens": "unique", "effective_params": "N'", "effective_tokens": "D'", "loss_unlimited_data": "loss (unique data)"}
+        emit(rows, fmt, title=f"Predicted loss with repeated data ({dc.id})", columns=columns, labels=labels)
+        return
     laws = resolve_laws(law, presets, None)
     if len(laws) > 1:
         laws = [l for l in laws if l.predicts_loss]

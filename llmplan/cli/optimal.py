@@ -96,6 +96,12 @@ Examples:
   llmplan optimal --ratio 25 --budget 1e24     # the D = 25 N rule
 
   seq 20 26 | sed 's/^/1e/' | llmplan optimal --budget - -f csv
+
+  llmplan optimal --budget 1e22 --unique-tokens 25B   # only 25B unique tokens
+
+  llmplan optimal --target-loss 2.02 --inference-tokens 2T   # serve 2T tokens
+
+  llmplan optimal --budget 1e24 --plot optimal.png   # loss contours
 """)
 def optimal(
     budget: Annotated[Optional[List[str]], typer.Option("--budget", "-b", help="Compute budget: FLOPs (1e24) or PF-days (3000pfd); START:STOP:N; '-' reads stdin. Repeatable.", show_default=False)] = None,
@@ -104,6 +110,9 @@ def optimal(
     tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Fix the training tokens (e.g. 1.4T).", show_default=False)] = None,
     target_loss: Annotated[Optional[str], typer.Option("--target-loss", help="The least compute that reaches this loss (nats/token); must be above the law's irreducible E.", show_default=False)] = None,
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for the tokens-per-param law (default 20); implies --law tokens-per-param.", show_default=False)] = None,
+    unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens available (e.g. 25B): the best split when data must be repeated, under the data-constrained law muennighoff-2023.", show_default=False)] = None,
+    inference_tokens: Annotated[Optional[str], typer.Option("--inference-tokens", help="Tokens the model will serve (e.g. 2T), with --target-loss: minimise training plus inference compute (Sardana et al. 2024).", show_default=False)] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the law's loss contours over (N, D) with the plan to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -114,10 +123,26 @@ def optimal(
     D = parse_count(tokens, "a token count") if tokens is not None else None
     L = parse_positive(target_loss, "a target loss (nats per token, e.g. 2.0)") if target_loss is not None else None
     r = parse_positive(ratio, "a tokens-per-parameter ratio (e.g. 20)") if ratio is not None else None
-    budgets: list[float] = [c for group in expand(budget, parse_budget_spec) for c in group]
-    laws = resolve_laws(law, presets, r)
-
+    U = parse_count(unique_tokens, "a count of unique tokens") if unique_tokens is not None else None
+    I = parse_count(inference_tokens, "a count of inference tokens") if inference_tokens is not None else None
     from llmplan.errors import InputError
+
+    if U is not None and I is not None:
+        raise InputError("give --unique-tokens or --inference-tokens, not both")
+    if plot is not None:
+        from llmplan.plots import check_plot_path, require_matplotlib
+
+        check_plot_path(plot)
+        require_matplotlib()
+    budgets: list[float] = [c for group in expand(budget, parse_budget_spec) for c in group]
+    if U is not None:
+        from llmplan.constrained import CAVEAT, resolve_law
+
+        laws = [resolve_law(law)]
+        note(CAVEAT)
+    else:
+        laws = resolve_laws(law, presets, r)
+
     from llmplan.plan import checked, out_of_range, solve
 
     rows: list[dict] = []
@@ -125,10 +150,20 @@ def optimal(
         if L is not None and not each.predicts_loss and len(laws) > 1:
             note(f"law {each.id} predicts no loss; left out of --target-loss")
             continue
+        if I is not None and getattr(each, "form", None) != "chinchilla" and len(laws) > 1:
+            note(f"law {each.id} is not of the Chinchilla form; left out of --inference-tokens")
+            continue
         with out_of_range():
-            rows.extend(checked(solve(each, budgets, params=N, tokens=D, target_loss=L)))
+            rows.extend(checked(solve(each, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I)))
     if not rows:
         raise InputError("no law could answer this question")
+    if plot is not None:
+        from llmplan.plots import plan_points, plot_loss_contours
+
+        if len(laws) > 1 or not getattr(laws[0], "loss", None) or (U is None and not laws[0].predicts_loss):
+            raise InputError("--plot draws the loss contours of one law that predicts loss; pick it with --law (e.g. --law chinchilla)")
+        plot_loss_contours(plot, laws[0], plan_points(rows), unique_tokens=U, iso_loss=L)
+        note(f"wrote {plot}")
 
     if len(laws) == 1:
         chosen = laws[0]
@@ -144,11 +179,23 @@ def optimal(
         parts.append(f"{format_count(D)} tokens")
     if L is not None:
         parts.append(f"target loss {L:g}")
+    if U is not None:
+        parts.append(f"{format_count(U)} unique tokens")
+    if I is not None:
+        parts.append(f"{format_count(I)} inference tokens")
     title = f"Compute-optimal ({what}): " + ", ".join(parts)
     if fmt == "table" and any(l.convention != "total" for l in laws):
         note("kaplan-2020 and deepseek-2024 count NON-embedding parameters (column 'counts'); the others count all parameters")
     columns = ["law", "flops", "pf_days", "params", "tokens", "tokens_per_param", "loss"]
+    if U is not None:  # data-constrained: the plan, its epochs, and the unlimited-data optimum
+        columns = ["flops", "params", "tokens", "unique_tokens", "epochs", "loss", "params_unlimited_data", "tokens_unlimited_data", "loss_unlimited_data"]
+    if I is not None:  # inference-aware: the plan, its total compute and the saving
+        columns = ["law", "loss", "params", "tokens", "total_flops", "chinchilla_params", "chinchilla_tokens", "saving_flops", "saving_fraction"]
     if len(laws) > 1:
         columns.append("params_convention")
-    labels = {"pf_days": "PF-days", "tokens_per_param": "tokens/param", "params_convention": "counts"}
+    labels = {
+        "pf_days": "PF-days", "tokens_per_param": "tokens/param", "params_convention": "counts", "unique_tokens": "unique",
+        "params_unlimited_data": "N (unlim.)", "tokens_unlimited_data": "D (unlim.)", "loss_unlimited_data": "loss (unlim.)",
+        "total_flops": "train+infer", "chinchilla_params": "Chinch. N", "chinchilla_tokens": "Chinch. D", "saving_flops": "saving", "saving_fraction": "saving %",
+    }
     emit(rows, fmt, title=title, columns=columns, labels=labels)

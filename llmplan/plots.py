@@ -1,0 +1,462 @@
+"""Pictures: the frontier, fits, IsoFLOP parabolas and loss contours, as PNG or SVG.
+
+Every function takes plain data (sequences of numbers, dicts) and, where it needs one, a law object
+(anything with `.optimal(C) -> (N, D)` and `.loss(N, D)`; a `DataConstrainedLaw` also works where
+noted), draws with matplotlib's object API on the Agg backend, and writes the file whole or not at
+all (saved to a temporary file in the same folder, then os.replace). matplotlib is an optional
+extra: it is imported inside the functions, and a missing one raises InputError naming the extra.
+
+The CLI calls `check_plot_path` before any work, so a bad --plot value fails fast (exit 2).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from llmplan.errors import InputError
+
+FORMATS = {".png": "png", ".svg": "svg"}
+MISSING = "plots need matplotlib: pip install 'llmplan[plot]'"
+DPI = 150
+
+
+def check_plot_path(path: str | os.PathLike) -> Path:
+    """Validate a --plot FILE: extension .png or .svg and an existing folder. Returns the Path."""
+    p = Path(path).expanduser()
+    if p.suffix.lower() not in FORMATS:
+        raise InputError(f"--plot {str(path)!r}: the picture's extension must be .png or .svg (e.g. --plot frontier.png)")
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        if not folder.is_dir():
+            raise InputError(f"--plot {str(path)!r}: the folder {str(folder)!r} does not exist; create it or write elsewhere")
+        if p.is_dir():
+            raise InputError(f"--plot {str(path)!r} is a folder; give a file name ending in .png or .svg")
+    except OSError as error:  # e.g. a name too long for the file system
+        raise InputError(f"--plot {str(path)[:80]!r}: {error.strerror or error}; give another file name") from None
+    return p
+
+
+def require_matplotlib() -> Any:
+    """Import matplotlib on the Agg backend, or raise InputError naming the 'plot' extra."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError(MISSING) from None
+    matplotlib.use("Agg")
+    return matplotlib
+
+
+def _figure(width: float = 7.0, height: float = 5.0, ncols: int = 1) -> tuple[Any, Any]:
+    require_matplotlib()
+    from matplotlib.figure import Figure
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # a renderer, so labels can be measured and placed before saving
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def save(fig: Any, path: str | os.PathLike) -> Path:
+    """Write the figure to PATH (format from the extension) atomically: temp file, then os.replace."""
+    p = check_plot_path(path)
+    fmt = FORMATS[p.suffix.lower()]
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=p.suffix, dir=folder)
+    except OSError as error:
+        raise InputError(f"cannot write the picture {str(p)[:80]!r}: {error.strerror or error}; give another --plot file") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format=fmt, dpi=DPI, metadata={"Software": "llmplan"} if fmt == "png" else None)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.replace(tmp, p)
+    except BaseException as error:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(error, OSError):
+            raise InputError(f"cannot write the picture {str(p)[:80]!r}: {error.strerror or error}; give another --plot file") from None
+        raise
+    return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _logspace(lo: float, hi: float, n: int) -> list[float]:
+    a, b = math.log(lo), math.log(hi)
+    return [math.exp(a + (b - a) * i / (n - 1)) for i in range(n)]
+
+
+def _decades(lo: float, hi: float) -> list[float]:
+    """Powers of ten from lo to hi (inclusive of the ones inside)."""
+    return [10.0**k for k in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
+
+
+def _style(ax: Any) -> None:
+    ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", alpha=0.08)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _law_name(law: Any) -> str:
+    return str(getattr(law, "id", "") or getattr(law, "name", "") or "law")
+
+
+def _frontier(law: Any, budgets: Sequence[float], unique_tokens: float | None = None) -> tuple[list[float], list[float]]:
+    """(N, D) of the law's optimum for each budget; data-constrained when unique_tokens is given."""
+    Ns, Ds = [], []
+    for C in budgets:
+        if unique_tokens is not None:
+            from llmplan.constrained import optimal_constrained
+
+            N, D, _ = optimal_constrained(C, unique_tokens, law)
+        else:
+            N, D = law.optimal(C)
+        Ns.append(float(N))
+        Ds.append(float(D))
+    return Ns, Ds
+
+
+def _iso_flop_lines(ax: Any, budgets: Sequence[float], n_lo: float, n_hi: float, d_lo: float, d_hi: float) -> list[Any]:
+    """Dotted lines D = C / (6 N), one per budget, each labelled where it leaves the plot at the
+    lower right and turned along the line. Sets the axes' limits. Returns the label artists."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(n_lo, n_hi)
+    ax.set_ylim(d_lo, d_hi)
+    labels = []
+    for C in budgets:
+        ax.plot([n_lo, n_hi], [C / (6 * n_lo), C / (6 * n_hi)], ls=":", lw=0.8, color="0.55", zorder=1)
+        # where the line leaves the box going right/down: the right edge, else the bottom edge
+        if C / (6 * n_hi) >= d_lo:
+            n_end, d_end = n_hi, C / (6 * n_hi)
+        else:
+            n_end, d_end = C / (6 * d_lo), d_lo
+        if not (n_lo < n_end <= n_hi and d_end < d_hi):
+            continue  # the line misses the visible box
+        (x0, y0), (x1, y1) = ax.transData.transform([(n_end / 2, 2 * d_end), (n_end, d_end)])
+        angle = math.degrees(math.atan2(y1 - y0, x1 - x0))
+        exponent = math.log10(C)
+        text = f"1e{exponent:.0f} FLOPs" if abs(exponent - round(exponent)) < 1e-9 else f"{C:.2g} FLOPs"
+        labels.append(ax.annotate(text, (n_end, d_end), fontsize=7, color="0.45", ha="right", va="bottom",
+                                  rotation=angle, rotation_mode="anchor", xytext=(-3, 2), textcoords="offset points", zorder=1))
+    return labels
+
+
+# offsets (points) tried in turn for a point's label, with its alignment
+_OFFSETS = ((4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"), (-4, -3, "right", "top"),
+            (0, 6, "center", "bottom"), (0, -6, "center", "top"), (4, 11, "left", "bottom"), (4, -11, "left", "top"),
+            (-4, 11, "right", "bottom"), (-4, -11, "right", "top"), (0, 16, "center", "bottom"), (0, -16, "center", "top"))
+
+
+def _place_labels(fig: Any, ax: Any, items: Sequence[tuple[str, float, float]], taken: Sequence[Any] = ()) -> None:
+    """Label each point (text, x, y) at the first offset whose box overlaps no label placed so far
+    and stays inside the axes; failing that, at the offset with the least overlap (greedy)."""
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    boxes = [t.get_window_extent(renderer) for t in taken]
+
+    def overlap(box: Any) -> float:
+        total = sum(max(0.0, min(box.x1, b.x1) - max(box.x0, b.x0)) * max(0.0, min(box.y1, b.y1) - max(box.y0, b.y0)) for b in boxes)
+        outside = box.width * box.height - max(0.0, min(box.x1, frame.x1) - max(box.x0, frame.x0)) * max(0.0, min(box.y1, frame.y1) - max(box.y0, frame.y0))
+        return total + 2 * outside
+
+    for text, x, y in items:
+        best = None
+        for dx, dy, ha, va in _OFFSETS:
+            label = ax.annotate(text, (x, y), fontsize=6.5, xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, color="0.15", zorder=5)
+            box = label.get_window_extent(renderer)
+            cost = overlap(box)
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, label, box)
+            else:
+                label.remove()
+            if cost == 0:
+                break
+        boxes.append(best[2])
+
+
+# ------------------------------------------------------------------ llmplan compare --plot
+
+
+def plot_frontier(path: str | os.PathLike, models: Sequence[tuple[str, float, float]], law: Any, title: str | None = None) -> Path:
+    """Models (label, N, D) as points on log axes of tokens vs parameters, with iso-FLOP lines, the
+    law's compute-optimal frontier and the 20 tokens-per-parameter line."""
+    if not models:
+        raise InputError("nothing to plot: no models with parameters and tokens")
+    fig, ax = _figure(8.0, 6.0)
+    Ns = [float(m[1]) for m in models]
+    Ds = [float(m[2]) for m in models]
+    n_lo, n_hi = min(Ns) / 4, max(Ns) * 4
+    d_lo, d_hi = min(Ds) / 4, max(Ds) * 4
+    Cs = [6 * n * d for n, d in zip(Ns, Ds)]
+    c_lo, c_hi = min(Cs) / 30, max(Cs) * 30
+    iso_labels = _iso_flop_lines(ax, _decades(c_lo, c_hi), n_lo, n_hi, d_lo, d_hi)
+    fN, fD = _frontier(law, _logspace(c_lo, c_hi, 80))
+    ax.plot(fN, fD, color="C3", lw=2, label=f"compute-optimal ({_law_name(law)})", zorder=3)
+    ax.plot([n_lo, n_hi], [20 * n_lo, 20 * n_hi], color="C2", lw=1.2, ls="--", label="20 tokens per parameter", zorder=2)
+    ax.scatter(Ns, Ds, s=28, color="C0", edgecolor="white", linewidth=0.6, zorder=4, label="models")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("training tokens D")
+    ax.set_title(title or f"Models against the compute-optimal frontier ({_law_name(law)})", fontsize=11)
+    legend = ax.legend(loc="upper left", fontsize=8, frameon=False)
+    _style(ax)
+    fig.canvas.draw()  # settle the layout before measuring labels
+    _place_labels(fig, ax, [(str(m[0]), float(m[1]), float(m[2])) for m in models], taken=[*iso_labels, legend])
+    return save(fig, path)
+
+
+# ------------------------------------------------------------------ llmplan fit --plot
+
+
+def plot_fit(
+    path: str | os.PathLike,
+    N: Sequence[float],
+    D: Sequence[float],
+    observed: Sequence[float],
+    predicted: Sequence[float],
+    law: Any,
+    title: str | None = None,
+) -> Path:
+    """Left: observed vs predicted loss with the y = x line. Right: the runs in (N, D), coloured by
+    observed loss, with iso-FLOP lines and the fitted law's frontier over the runs' compute range."""
+    if not len(N):
+        raise InputError("nothing to plot: no runs")
+    fig, (left, right) = _figure(11.0, 4.8, ncols=2)
+    obs = [float(v) for v in observed]
+    pred = [float(v) for v in predicted]
+    lo, hi = min(obs + pred), max(obs + pred)
+    pad = 0.03 * (hi - lo or 1.0)
+    left.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", lw=1, ls="--", label="y = x", zorder=1)
+    left.scatter(pred, obs, s=16, color="C0", alpha=0.8, edgecolor="none", zorder=2, label="runs")
+    left.set_xlim(lo - pad, hi + pad)
+    left.set_ylim(lo - pad, hi + pad)
+    left.set_aspect("equal", adjustable="box")
+    left.set_xlabel("predicted loss")
+    left.set_ylabel("observed loss")
+    left.set_title("Observed vs predicted", fontsize=10)
+    left.legend(loc="upper left", fontsize=8, frameon=False)
+    _style(left)
+
+    Ns, Ds = [float(v) for v in N], [float(v) for v in D]
+    n_lo, n_hi = min(Ns) / 2, max(Ns) * 2
+    d_lo, d_hi = min(Ds) / 2, max(Ds) * 2
+    Cs = [6 * n * d for n, d in zip(Ns, Ds)]
+    _iso_flop_lines(right, _decades(min(Cs), max(Cs)), n_lo, n_hi, d_lo, d_hi)
+    points = right.scatter(Ns, Ds, c=obs, s=20, cmap="viridis_r", edgecolor="none", zorder=3)
+    fig.colorbar(points, ax=right, label="observed loss")
+    fN, fD = _frontier(law, _logspace(min(Cs), max(Cs), 60))
+    right.plot(fN, fD, color="C3", lw=2, label=f"fitted frontier ({_law_name(law)})", zorder=4)
+    right.set_xlabel("parameters N")
+    right.set_ylabel("training tokens D")
+    right.set_title("Runs and the fitted compute-optimal frontier", fontsize=10)
+    right.legend(loc="upper left", fontsize=8, frameon=False)
+    _style(right)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return save(fig, path)
+
+
+def plot_isoflop(
+    path: str | os.PathLike,
+    groups: Sequence[Mapping[str, Any]],
+    minima: Sequence[Mapping[str, Any]],
+    power_law: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Left: loss against log N for each budget (groups: dicts with flops, params, loss), the parabola
+    L = c2 (ln N)^2 + c1 ln N + c0 through them (least squares, as Hoffmann et al. 2022 §3.2) and
+    each minimum (minima: dicts with flops, opt_params, min_loss). Right: N_opt against C with the
+    fitted power law N = k C^a (power_law = (k, a)), when given."""
+    require_matplotlib()
+    import numpy as np
+
+    if not groups:
+        raise InputError("nothing to plot: no budgets with runs")
+    fig, (left, right) = _figure(11.0, 4.8, ncols=2)
+    from matplotlib import colormaps
+
+    cmap = colormaps["plasma"]
+    budgets = [float(g["flops"]) for g in groups]
+    b_lo, b_hi = math.log(min(budgets)), math.log(max(budgets))
+
+    def colour(C: float) -> Any:
+        return cmap(0.85 * ((math.log(C) - b_lo) / (b_hi - b_lo) if b_hi > b_lo else 0.0))
+
+    for g in groups:
+        C = float(g["flops"])
+        x = np.log(np.asarray(g["params"], float))
+        y = np.asarray(g["loss"], float)
+        left.scatter(np.exp(x), y, s=18, color=colour(C), zorder=3, label=f"{C:.2g} FLOPs")
+        if x.size >= 3 and np.ptp(x) > 0:
+            c2, c1, c0 = np.polyfit(x, y, 2)
+            xs = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 100)
+            left.plot(np.exp(xs), c2 * xs**2 + c1 * xs + c0, color=colour(C), lw=1.2, zorder=2)
+    for m in minima:
+        left.scatter([m["opt_params"]], [m["min_loss"]], marker="*", s=110, color=colour(float(m["flops"])),
+                     edgecolor="black", linewidth=0.5, zorder=4)
+    left.set_xscale("log")
+    left.set_xlabel("parameters N")
+    left.set_ylabel("loss")
+    left.set_title("IsoFLOP profiles (stars: parabola minima)", fontsize=10)
+    if len(groups) <= 8:
+        left.legend(fontsize=7, frameon=False, loc="upper right")
+    else:  # many budgets: a colour scale instead of a legend
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import LinearSegmentedColormap, LogNorm
+
+        part = LinearSegmentedColormap.from_list("part", [cmap(v) for v in np.linspace(0, 0.85, 64)])
+        scale = ScalarMappable(norm=LogNorm(min(budgets), max(budgets)), cmap=part)
+        fig.colorbar(scale, ax=left, label="compute C (FLOPs)", pad=0.01)
+    _style(left)
+
+    if minima:
+        mC = [float(m["flops"]) for m in minima]
+        mN = [float(m["opt_params"]) for m in minima]
+        right.scatter(mC, mN, marker="*", s=110, color=[colour(c) for c in mC], edgecolor="black", linewidth=0.5, zorder=3, label="N_opt per budget")
+        if power_law is not None and all(math.isfinite(v) for v in power_law):
+            k, a = power_law
+            cs = _logspace(min(mC) / 3, max(mC) * 3, 50)
+            right.plot(cs, [k * c**a for c in cs], color="C3", lw=1.5, zorder=2, label=f"N_opt = {k:.3g} C^{a:.3f}")
+        right.legend(fontsize=8, frameon=False, loc="upper left")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("compute C (FLOPs)")
+    right.set_ylabel("optimal parameters N_opt")
+    right.set_title("Optimal size against compute", fontsize=10)
+    _style(right)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return save(fig, path)
+
+
+# ------------------------------------------------------------------ llmplan optimal --plot
+
+
+def plot_loss_contours(
+    path: str | os.PathLike,
+    law: Any,
+    points: Sequence[Mapping[str, Any]],
+    unique_tokens: float | None = None,
+    iso_loss: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """Loss contours of the law over (N, D) on log axes, the compute-optimal frontier, the points
+    (dicts with params, tokens and an optional label) and an iso-FLOP line through each; or, with
+    iso_loss, the curve of that loss instead (the inference-aware plan moves along it). With
+    unique_tokens the law is a DataConstrainedLaw evaluated at that U, its frontier is the
+    data-constrained optimum and the line D = U (one epoch) is drawn."""
+    require_matplotlib()
+    import numpy as np
+
+    if not points:
+        raise InputError("nothing to plot: no chosen point")
+    fig, ax = _figure(7.5, 5.8)
+    Ns = [float(p["params"]) for p in points]
+    Ds = [float(p["tokens"]) for p in points]
+    n_lo, n_hi = min(Ns) / 30, max(Ns) * 30
+    d_lo, d_hi = min(Ds) / 30, max(Ds) * 30
+
+    if unique_tokens is not None:
+        def loss(N: float, D: float) -> float:
+            return law.loss(N, D, unique_tokens)
+    else:
+        loss = law.loss
+    gN = np.geomspace(n_lo, n_hi, 120)
+    gD = np.geomspace(d_lo, d_hi, 120)
+    NN, DD = np.meshgrid(gN, gD)
+    if unique_tokens is None:
+        with np.errstate(all="ignore"):
+            LL = np.asarray(loss(NN, DD), float)
+    else:
+        LL = np.array([[loss(float(n), float(d)) for n in gN] for d in gD])
+    finite = LL[np.isfinite(LL)]
+    if finite.size == 0:
+        raise InputError(f"law {_law_name(law)!r} gives no finite loss in this range")
+    from matplotlib.ticker import MaxNLocator
+
+    top = float(np.percentile(finite, 90))  # the small-model corner would otherwise take most colours
+    levels = MaxNLocator(nbins=14).tick_values(float(finite.min()), top)
+    filled = ax.contourf(NN, DD, np.clip(LL, levels[0], levels[-1]), levels=levels, cmap="viridis_r", alpha=0.9, zorder=0)
+    lines = ax.contour(NN, DD, LL, levels=levels[1::2], colors="white", linewidths=0.5, alpha=0.7, zorder=1)
+    ax.clabel(lines, fontsize=7, fmt="%.3g")
+    fig.colorbar(filled, ax=ax, label="predicted loss", format="%.3g", ticks=levels[::2])
+    if iso_loss is not None:
+        ax.contour(NN, DD, LL, levels=[iso_loss], colors="C1", linewidths=2, zorder=2)
+        ax.plot([], [], color="C1", lw=2, label=f"loss = {iso_loss:.4g}")
+
+    Cs = [6 * n * d for n, d in zip(Ns, Ds)]
+    c_lo, c_hi = 6 * n_lo * d_lo, 6 * n_hi * d_hi
+    fN, fD = _frontier(law, _logspace(c_lo, c_hi, 60), unique_tokens)
+    ax.plot(fN, fD, color="C3", lw=2, label="compute-optimal frontier", zorder=3)
+    if iso_loss is None:
+        for C in sorted(set(Cs)):
+            ax.plot([n_lo, n_hi], [C / (6 * n_lo), C / (6 * n_hi)], ls="--", lw=1, color="black", zorder=2)
+        ax.plot([], [], ls="--", lw=1, color="black", label="training FLOPs of the plan")
+    if unique_tokens is not None:
+        ax.axhline(unique_tokens, color="C6", lw=1.5, ls="-.", zorder=2, label="unique tokens (1 epoch)")
+    series: dict[str, list[Mapping[str, Any]]] = {}  # points with the same label share a marker
+    for p in points:
+        series.setdefault(str(p.get("label") or "chosen"), []).append(p)
+    markers = "o^sDv"
+    for i, (label, group) in enumerate(series.items()):
+        ax.scatter([float(p["params"]) for p in group], [float(p["tokens"]) for p in group], marker=markers[i % len(markers)], s=70,
+                   color=f"C{(1, 0, 4, 6, 8)[i % 5]}", edgecolor="black", linewidth=0.8, zorder=5, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(n_lo, n_hi)
+    ax.set_ylim(d_lo, d_hi)
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("training tokens D")
+    if title is None:
+        from llmplan.units import format_count
+
+        title = f"Predicted loss over (N, D) ({_law_name(law)}" + (f", {format_count(unique_tokens)} unique tokens)" if unique_tokens else ")")
+    ax.set_title(title, fontsize=11)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
+    return save(fig, path)
+
+
+def plan_points(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The points `llmplan optimal --plot` marks, from its rows: the plan, and where the row carries
+    one, the optimum it is compared with (unlimited data, or the inference-blind Chinchilla run)."""
+    points: list[dict[str, Any]] = []
+    for r in rows:
+        if "unique_tokens" in r:
+            points.append({"params": r["params"], "tokens": r["tokens"], "label": "best with the unique data"})
+            points.append({"params": r["params_unlimited_data"], "tokens": r["tokens_unlimited_data"], "label": "best with unlimited data"})
+        elif "inference_tokens" in r:
+            points.append({"params": r["params"], "tokens": r["tokens"], "label": "inference-aware"})
+            points.append({"params": r["chinchilla_params"], "tokens": r["chinchilla_tokens"], "label": "Chinchilla-optimal (inference-blind)"})
+        else:
+            points.append({"params": r["params"], "tokens": r["tokens"], "label": "plan"})
+    return points
+
+
+def isoflop_groups(N: Sequence[float], D: Sequence[float], L: Sequence[float], tolerance: float = 0.1) -> list[dict[str, Any]]:
+    """The runs of each compute budget (3 or more runs), as `plot_isoflop` takes them; budgets are
+    formed as llmplan.fit.fit_isoflop forms them (group_budgets, geometric-mean FLOPs)."""
+    from llmplan.fit import group_budgets
+
+    C = [6.0 * n * d for n, d in zip(N, D)]  # C ≈ 6ND
+    groups = []
+    for members in group_budgets(C, tolerance):
+        if len(members) < 3:
+            continue
+        budget = math.exp(sum(math.log(C[i]) for i in members) / len(members))
+        groups.append({"flops": budget, "params": [N[i] for i in members], "loss": [L[i] for i in members]})
+    return groups
