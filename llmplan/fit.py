@@ -20,6 +20,7 @@ numpy and scipy are imported inside the functions that need them (the CLI must s
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -548,7 +549,7 @@ def bootstrap_parametric(
     if jobs > 1 and len(blocks) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(blocks), os.cpu_count() or 1)) as pool:
             futures = {pool.submit(_bootstrap_chunk, b): i for i, b in enumerate(blocks)}
             from concurrent.futures import as_completed
 

@@ -18,10 +18,15 @@ from llmplan.laws import PF_DAY, Law
 VECTOR_MIN = 512
 
 
+MAX_BUDGETS = 10_000_000  # a sweep larger than this is a typo, and would exhaust memory
+
+
 def log_budgets(start: float, stop: float, n: int) -> list[float]:
     """n budgets spaced evenly in log between start and stop, both included."""
     if n < 1:
         raise InputError(f"a budget range needs at least 1 point, not {n}")
+    if n > MAX_BUDGETS:
+        raise InputError(f"a budget range of {n:,} points is more than {MAX_BUDGETS:,}; ask for fewer")
     if n == 1:
         return [float(start)]
     step = (math.log(stop) - math.log(start)) / (n - 1)

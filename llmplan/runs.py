@@ -261,7 +261,11 @@ def read_runs_file(path: str, stdin_text: str | None = None, **options: Any) -> 
             raise InputError("RUNS is '-' but there is no stdin to read")
         return read_runs(stdin_text, "<stdin>", **options)
     file = Path(path)
-    if not file.is_file():
+    try:
+        exists = file.is_file()
+    except (OSError, ValueError):  # a name too long for the system, or otherwise unusable
+        exists = False
+    if not exists:
         raise InputError(f"no runs file {path!r}; give a CSV, TSV, JSON-lines or JSON file, or '-' for stdin")
     try:
         text = file.read_text(encoding="utf-8-sig")

@@ -51,7 +51,7 @@ def fit(
     skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Skip (and count) rows with empty, non-numeric or non-positive values instead of stopping.")] = False,
     delta: Annotated[float, typer.Option("--delta", help="Huber delta on log-loss residuals (Hoffmann et al.: 1e-3).")] = 1e-3,
     grid: Annotated[Optional[str], typer.Option("--grid", help="Initialisation grid, e.g. 'alpha=0:2:0.5,beta=0|1,e=0' (START:STOP:STEP, V1|V2, or V; unnamed parameters keep the paper's values: 4500 starts).", show_default=False)] = None,
-    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Resample the runs K times and refit: adds <name>_se, _lo, _hi (95% percentile interval).", min=0)] = 0,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Resample the runs K times and refit: adds <name>_se, _lo, _hi (95% percentile interval). At most 100,000.", min=0, max=100_000)] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resamples (same seed, same numbers).")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes for the bootstrap.", min=1)] = 1,
     flops_tolerance: Annotated[float, typer.Option("--flops-tolerance", help="isoflop: runs within this relative distance of a budget's smallest FLOPs form one budget.")] = 0.1,
