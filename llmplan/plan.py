@@ -225,6 +225,28 @@ def compare_row(law: Law, model_id: str, name: str, N: float, D: float) -> dict[
     }
 
 
+def mark_extrapolation(law: Any, rows: list[dict[str, Any]]) -> str | None:
+    """Add `extrapolated` to each row (true outside the range the law was fitted on, null when the
+    law records none) and return a one-line warning when any row lies outside, else None."""
+    bounds = law.fitted_bounds() if hasattr(law, "fitted_bounds") else {}
+    if not bounds:
+        for r in rows:
+            r["extrapolated"] = None
+        return None
+    outside = 0
+    for r in rows:
+        flag = any(
+            isinstance(r.get(q), (int, float)) and not (low <= r[q] <= high)
+            for q, (low, high) in bounds.items()
+        )
+        r["extrapolated"] = flag
+        outside += flag
+    if not outside:
+        return None
+    which = "it" if len(rows) == 1 else f"{outside} of {len(rows)} rows"
+    return f"law {law.id} was fitted on {law.fitted_range_text()}; {which} lie{'s' if len(rows) == 1 else ''} outside that range (key 'extrapolated'): an extrapolation"
+
+
 def checked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Refuse results outside floating-point range (inputs far beyond anything trainable)."""
     for r in rows:

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format
+from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format, warn
 
 app = typer.Typer()
 
@@ -71,6 +71,12 @@ def compare(
             N = preset.get("active_params") or preset["params"]
             rows.append(compare_row(chosen, preset.id, preset.name, N, preset["tokens"]))
     checked(rows)
+    # A model is judged at its own size and tokens: is that inside what the law was fitted on?
+    from llmplan.plan import mark_extrapolation
+
+    warning = mark_extrapolation(chosen, rows)
+    if warning:
+        warn(warning)
     if plot is not None:
         from llmplan.plots import plot_frontier
 

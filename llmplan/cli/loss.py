@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, emit, output_format, stdin_lines
+from llmplan.cli.common import FormatOption, PresetsOption, emit, output_format, stdin_lines, warn
 
 app = typer.Typer()
 
@@ -80,10 +80,16 @@ def loss(
     laws = resolve_laws(law, presets, None)
     if len(laws) > 1:
         laws = [l for l in laws if l.predicts_loss]
-    from llmplan.plan import checked, out_of_range
+    from llmplan.plan import checked, mark_extrapolation, out_of_range
 
-    with out_of_range():
-        rows = checked([loss_row(l, N, D) for l in laws for N, D in pairs])
+    rows = []
+    for each in laws:
+        with out_of_range():
+            answer = checked([loss_row(each, N, D) for N, D in pairs])
+        warning = mark_extrapolation(each, answer)
+        if warning:
+            warn(warning)
+        rows.extend(answer)
     title = f"Predicted loss ({laws[0].id if len(laws) == 1 else f'{len(laws)} laws'})"
     if len(pairs) == 1:
         from llmplan.units import format_count

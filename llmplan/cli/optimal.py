@@ -6,7 +6,7 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format
+from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
 
 app = typer.Typer()
 
@@ -143,7 +143,7 @@ def optimal(
     else:
         laws = resolve_laws(law, presets, r)
 
-    from llmplan.plan import checked, out_of_range, solve
+    from llmplan.plan import checked, mark_extrapolation, out_of_range, solve
 
     rows: list[dict] = []
     for each in laws:
@@ -154,7 +154,11 @@ def optimal(
             note(f"law {each.id} is not of the Chinchilla form; left out of --inference-tokens")
             continue
         with out_of_range():
-            rows.extend(checked(solve(each, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I)))
+            answer = checked(solve(each, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I))
+        warning = mark_extrapolation(each, answer)
+        if warning:
+            warn(warning)
+        rows.extend(answer)
     if not rows:
         raise InputError("no law could answer this question")
     if plot is not None:
