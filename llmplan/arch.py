@@ -558,6 +558,16 @@ def propose(target_params: float, n: int = 3, vocab: int = 32000, context: int =
     return [llama_shape(d, n, vocab, context) for _gap, d, n in best[:n]]
 
 
+def shape_columns(target_params: float) -> dict[str, Any]:
+    """The nearest proposed shape for a size, as row keys (`llmplan optimal --shape`); nulls outside
+    the 1M..10T range that shapes are proposed for."""
+    keys = ("shape_layers", "shape_d_model", "shape_heads", "shape_ffn", "shape_params")
+    if not (1e6 <= target_params <= 1e13):
+        return dict.fromkeys(keys)
+    (best,) = propose(target_params, n=1)
+    return dict(zip(keys, (best.layers, best.d_model, best.heads, best.d_ffn, params(best))))
+
+
 def with_changes(s: Shape, **changes: Any) -> Shape:
     """A copy of the shape with some fields changed (validated again)."""
     return replace(s, **changes)

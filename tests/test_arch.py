@@ -360,3 +360,17 @@ def test_arch_module_is_light():
     code = "import sys, llmplan.cli.arch, llmplan.arch, llmplan.hfconfig; print('numpy' in sys.modules or 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_optimal_shape_proposes_a_model_near_the_optimal_size(cli):
+    # `optimal --shape` attaches arch.propose's nearest LLaMA-style shape; its count is exact.
+    import json
+
+    from llmplan.arch import Shape, params as count
+
+    result = cli(["optimal", "--budget", "1e20", "--budget", "1e24", "--shape", "-f", "json"])
+    assert result.code == 0, result.stderr
+    for row in json.loads(result.stdout):
+        assert row["shape_params"] == pytest.approx(row["params"], rel=0.10)
+        shape = Shape(d_model=row["shape_d_model"], heads=row["shape_heads"], vocab=32000, layers=row["shape_layers"], ffn=row["shape_ffn"], context=4096)
+        assert count(shape) == row["shape_params"]

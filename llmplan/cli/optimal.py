@@ -95,6 +95,8 @@ Examples:
 
   llmplan optimal --ratio 25 --budget 1e24     # the D = 25 N rule
 
+  llmplan optimal --budget 1e24 --shape         # with a LLaMA-style shape for the optimal size
+
   seq 20 26 | sed 's/^/1e/' | llmplan optimal --budget - -f csv
 
   llmplan optimal --budget 1e22 --unique-tokens 25B   # only 25B unique tokens
@@ -112,6 +114,7 @@ def optimal(
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for the tokens-per-param law (default 20); implies --law tokens-per-param.", show_default=False)] = None,
     unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens available (e.g. 25B): the best split when data must be repeated, under the data-constrained law muennighoff-2023.", show_default=False)] = None,
     inference_tokens: Annotated[Optional[str], typer.Option("--inference-tokens", help="Tokens the model will serve (e.g. 2T), with --target-loss: minimise training plus inference compute (Sardana et al. 2024).", show_default=False)] = None,
+    shape: Annotated[bool, typer.Option("--shape", help="Add a LLaMA-style shape (layers, d_model, heads, FFN; see 'llmplan arch --target') for each row's model size, with its exact count.")] = False,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the law's loss contours over (N, D) with the plan to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
@@ -161,6 +164,11 @@ def optimal(
         rows.extend(answer)
     if not rows:
         raise InputError("no law could answer this question")
+    if shape:
+        from llmplan.arch import shape_columns
+
+        for r in rows:
+            r.update(shape_columns(r["params"]))
     if plot is not None:
         from llmplan.plots import plan_points, plot_loss_contours
 
@@ -197,9 +205,12 @@ def optimal(
         columns = ["law", "loss", "params", "tokens", "total_flops", "chinchilla_params", "chinchilla_tokens", "saving_flops", "saving_fraction"]
     if len(laws) > 1:
         columns.append("params_convention")
+    if shape:
+        columns += ["shape_layers", "shape_d_model", "shape_heads", "shape_ffn", "shape_params"]
     labels = {
         "pf_days": "PF-days", "tokens_per_param": "tokens/param", "params_convention": "counts", "unique_tokens": "unique",
         "params_unlimited_data": "N (unlim.)", "tokens_unlimited_data": "D (unlim.)", "loss_unlimited_data": "loss (unlim.)",
+        "shape_layers": "layers", "shape_d_model": "d_model", "shape_heads": "heads", "shape_ffn": "ffn", "shape_params": "shape N",
         "total_flops": "train+infer", "chinchilla_params": "Chinch. N", "chinchilla_tokens": "Chinch. D", "saving_flops": "saving", "saving_fraction": "saving %",
     }
     emit(rows, fmt, title=title, columns=columns, labels=labels)
