@@ -113,11 +113,12 @@ def inference_row(law: Any, l: float, D_inf: float) -> dict[str, Any]:
         "params": N,
         "tokens": D,
         "tokens_per_param": D / N,
+        "flops": 6.0 * N * D,  # training compute, as in every other planning row; the total is total_flops
         "inference_tokens": D_inf,
         "train_flops": 6.0 * N * D,
         "inference_flops": 2.0 * N * D_inf,
         "total_flops": total,
-        "pf_days": total / PF_DAY,
+        "pf_days": 6.0 * N * D / PF_DAY,
         "chinchilla_params": N0,
         "chinchilla_tokens": D0,
         "chinchilla_total_flops": total0,
