@@ -3,7 +3,7 @@
     .venv/bin/python docs/sync_readme.py          # rewrite README.md in place
     .venv/bin/python docs/sync_readme.py --check  # exit 1 if any shown output is stale
 
-Runs each example exactly as tests/test_readme.py does (bash, COLUMNS=100, NO_COLOR=1, table
+Runs each example exactly as tests/test_readme.py does (bash, COLUMNS=150, NO_COLOR=1, table
 format unless the command says otherwise). A shown output that ends in a line `...` keeps its
 length: only its first lines are refreshed. Read the diff before committing: the test then keeps
 the README and the behaviour from drifting apart.
@@ -24,7 +24,7 @@ EPOCH = REPO.parent / "shared" / "data" / "epoch_chinchilla_fig4_svg_extracted.c
 
 
 def run(command: str) -> str:
-    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LLMPLAN_FORMAT": "table"}
+    env = {**os.environ, "COLUMNS": "150", "NO_COLOR": "1", "LLMPLAN_FORMAT": "table"}
     env.pop("LLMPLAN_PRESETS", None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     with tempfile.TemporaryDirectory() as folder:

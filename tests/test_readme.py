@@ -3,7 +3,7 @@
 README examples are ```console blocks: lines starting with `$ ` are commands (run through bash,
 with this environment's `llmplan` first on PATH), the lines after them are the expected stdout.
 A command without --format runs with LLMPLAN_FORMAT=table, as a person at a terminal would see it,
-at COLUMNS=100 and without colour. A shown output ending in a line `...` is a prefix of the real
+at COLUMNS=150 and without colour. A shown output ending in a line `...` is a prefix of the real
 one. A command ending in `# exit N` must exit with N (default 0). Blocks that read the Epoch data
 (`svg_extracted_data.csv`) run only where ../shared is present, with that file in the working folder.
 """
@@ -79,7 +79,7 @@ def test_readme_example(command, expected, code, line, tmp_path):
         if not (SHARED / "data" / "epoch_chinchilla_fig4_svg_extracted.csv").is_file():
             pytest.skip("needs the Epoch data from ../shared")
         (tmp_path / EPOCH_FILE).symlink_to(SHARED / "data" / "epoch_chinchilla_fig4_svg_extracted.csv")
-    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LLMPLAN_FORMAT": "table"}
+    env = {**os.environ, "COLUMNS": "150", "NO_COLOR": "1", "LLMPLAN_FORMAT": "table"}
     env.pop("LLMPLAN_PRESETS", None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     result = subprocess.run(["bash", "-c", "set -o pipefail; " + command], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
