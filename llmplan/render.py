@@ -172,7 +172,9 @@ def to_table(
 
     keys = list(columns) if columns else columns_of(rows)
     labels = labels or {}
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    # The title stays on one line: the table is at least as wide as it (within the terminal).
+    min_width = min(len(title), width or _terminal_width()) if title else None
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, min_width=min_width)
     cells = {key: [humanize(key, r.get(key)) for r in rows] for key in keys}
     numeric = {}
     for key in keys:

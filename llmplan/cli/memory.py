@@ -289,7 +289,8 @@ def _table(rows, breakdown, req, model) -> None:
             what += f", LoRA r={req.lora_rank}"
     else:
         what = f"serving, {req.dtype}" + (f", batch {req.batch} x {req.seq} context" if req.seq else "")
-    title = f"Memory per GPU: {model} ({format_count(breakdown.params)} params), {what}"
+    size = f"{format_count(breakdown.params)} params"
+    title = f"Memory per GPU: {model if model.endswith(' params') else f'{model} ({size})'}, {what}"
     emit(lines, "table", title=title, columns=["part", "gb", "gib_bytes", "at_peak_bytes", "share"],
          labels={"part": "", "gb": "GB", "gib_bytes": "GiB", "at_peak_bytes": "alive at peak", "share": "of peak"})
     dom = breakdown.dominant()
