@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmplan.errors import InputError
-
-PF_DAY = 8.64e19  # 1 PF-day = 1e15 FLOP/s x 86,400 s (Brown et al. 2020, Table D.1)
+from llmplan.units import PF_DAY
 DEFAULT_MFU = 0.4  # memory-and-compute.md: default 0.4, observed range 0.3-0.55 (PaLM Table 3 and others)
 RECOMPUTE = {"none": 6.0, "full": 8.0}  # training FLOPs per parameter per token
 
@@ -55,3 +54,22 @@ def wall_seconds(C: float, gpus: int, peak: float, mfu: float) -> float:
 
 def pf_days(C: float) -> float:
     return C / PF_DAY
+
+
+def gpu_cost_fields(C: float, gpu: Any, gpus: int, mfu: float, dtype: str, price: float | None = None) -> dict[str, Any]:
+    """What C FLOPs means on `gpus` of a catalog GPU: GPU-hours, wall time and, with a price, cost."""
+    peak, used = peak_flops(gpu, dtype)
+    seconds = gpu_seconds(C, peak, mfu)
+    fields: dict[str, Any] = {
+        "gpu": gpu.id,
+        "gpus": gpus,
+        "dtype": used,
+        "peak_flops_per_second": peak,
+        "mfu": mfu,
+        "gpu_hours": seconds / 3600.0,
+        "wall_seconds": wall_seconds(C, gpus, peak, mfu),
+    }
+    if price is not None:
+        fields["price_usd_per_gpu_hour"] = price
+        fields["cost_usd"] = seconds / 3600.0 * price
+    return fields

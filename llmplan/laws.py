@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from llmplan.errors import InputError
+from llmplan.units import PF_DAY
 
-# 1 PF-day in FLOPs (Brown et al. 2020, Table D.1 convention); same as llmplan.units.PF_DAY.
-PF_DAY = 8.64e19
 
 FORMS: dict[str, tuple[str, ...]] = {
     "chinchilla": ("E", "A", "B", "alpha", "beta"),

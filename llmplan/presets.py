@@ -56,6 +56,7 @@ MODEL_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "mlp": (_STR, False, ("swiglu", "geglu", "gelu", "relu")),
     "vocab": (_INT, False, None),
     "context": (_INT, False, None),
+    "train_context": (_INT, False, None),  # sequence length of pre-training, where it differs from `context`
     "tied_embeddings": (_BOOL, False, None),
     "positions": (_STR, False, ("learned", "rotary", "relative", "alibi")),
     "norm": (_STR, False, ("rmsnorm", "layernorm")),

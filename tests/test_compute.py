@@ -129,3 +129,21 @@ def test_hardware_functions():
         flops_per_token(1e9, recompute="sometimes")
     v100 = load_catalog().get("gpus", "v100")
     assert peak_flops(v100, "bf16") == (125e12, "fp16")
+
+
+def test_preset_attention_term_uses_the_pretraining_context(cli):
+    # Llama 3.1 405B: 3.8e25 FLOPs reported (Llama 3 paper; models.csv) for 15.6T tokens, trained at
+    # 8K context before a short long-context stage. Counting 12·L·d·s at 8K (not the 128K the model
+    # ends with) lands within 10% of the report: our attention term takes no causal halving (+8%).
+    import json
+
+    result = cli(["compute", "--preset", "llama-3.1-405b", "-f", "json"])
+    (row,) = json.loads(result.stdout)
+    assert row["flops"] == pytest.approx(3.8e25, rel=0.10)
+    at_128k = json.loads(cli(["compute", "--preset", "llama-3.1-405b", "--seq", "131072", "-f", "json"]).stdout)[0]
+    assert at_128k["flops"] > 2 * 3.8e25  # what charging the extended context for every token would claim
+
+
+def test_recompute_is_checked_before_anything_else(cli):
+    result = cli(["compute", "--budget", "1e24", "--recompute", "foo"])
+    assert result.code == 2 and "--recompute 'foo' is not one of none, full" in result.stderr

@@ -34,6 +34,7 @@ def compute(
     preset: Annotated[Optional[str], typer.Option("--preset", "-p", help="A model preset: its params, tokens and shape (attention term).", show_default=False)] = None,
     flops_per_token: Annotated[Optional[str], typer.Option("--flops-per-token", help="Override the training FLOPs per token (default 6·N, plus attention with a preset shape).", show_default=False)] = None,
     recompute: Annotated[str, typer.Option("--recompute", help="Activation recomputation: none (6·N·D) or full (8·N·D).")] = "none",
+    seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length for the attention term (default: the preset's pre-training context).", min=1, show_default=False)] = None,
     gpu: Annotated[Optional[str], typer.Option("--gpu", "-g", help="GPU from the catalog (llmplan gpus), e.g. a100, h100, v100.", show_default=False)] = None,
     gpus: Annotated[int, typer.Option("--gpus", "-k", help="Number of GPUs (wall time assumes perfect scaling).")] = 1,
     mfu: Annotated[str, typer.Option("--mfu", help="Model FLOPs utilisation, a fraction of the dense peak.")] = "0.4",
@@ -43,11 +44,13 @@ def compute(
     presets: PresetsOption = None,
 ) -> None:
     from llmplan.errors import InputError
+    from llmplan.hardware import RECOMPUTE, gpu_cost_fields
     from llmplan.hardware import flops_per_token as per_token_of
-    from llmplan.hardware import gpu_seconds, peak_flops, wall_seconds
     from llmplan.units import PF_DAY, format_count, format_flops, parse_compute, parse_count, parse_positive
 
     fmt = output_format(fmt)
+    if recompute not in RECOMPUTE:
+        raise InputError(f"--recompute {recompute!r} is not one of {', '.join(RECOMPUTE)}")
     m = parse_positive(mfu, "an MFU (a fraction such as 0.4)")
     if m > 1:
         raise InputError(f"--mfu {mfu} is above 1; give a fraction of the peak, e.g. 0.4")
@@ -69,7 +72,10 @@ def compute(
             D = model.get("tokens")
             if D is None:
                 raise InputError(f"model {model.id!r} has no training tokens in the presets; give --tokens")
-        shape = {"layers": model.get("layers") or model.get("decoder_layers"), "d_model": model.get("d_model"), "context": model.get("context")}
+        # Attention is paid at the sequence length of pre-training, not a later long-context extension.
+        shape = {"layers": model.get("layers") or model.get("decoder_layers"), "d_model": model.get("d_model"), "context": seq or model.get("train_context") or model.get("context")}
+    elif seq is not None:
+        raise InputError("--seq sets the attention term of a --preset shape; give --preset too, or --flops-per-token")
     if budget is not None:
         if N is not None or D is not None or preset is not None or flops_per_token is not None:
             raise InputError("--budget replaces --params/--tokens/--preset; give one or the other")
@@ -91,20 +97,8 @@ def compute(
     row["pf_days"] = C / PF_DAY
     if gpu is not None:
         device = cat.get("gpus", gpu)
-        peak, used = peak_flops(device, dtype.lower())
-        seconds = gpu_seconds(C, peak, m)
-        row.update({
-            "gpu": device.id,
-            "gpus": gpus,
-            "dtype": used,
-            "peak_flops_per_second": peak,
-            "mfu": m,
-            "gpu_hours": seconds / 3600.0,
-            "wall_seconds": wall_seconds(C, gpus, peak, m),
-        })
-        if usd is not None:
-            row["price_usd_per_gpu_hour"] = usd
-            row["cost_usd"] = seconds / 3600.0 * usd
+        row.update(gpu_cost_fields(C, device, gpus, m, dtype.lower(), usd))
+        used = row["dtype"]
         title += f"; {gpus} x {device.id}, {m:.0%} MFU ({used})"
         if fmt == "table" and mfu == "0.4":
             note("MFU 0.4 is the default (observed 0.3-0.55 in published runs); set --mfu to change it")
