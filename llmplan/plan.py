@@ -18,7 +18,7 @@ from llmplan.laws import PF_DAY, Law
 VECTOR_MIN = 512
 
 
-MAX_BUDGETS = 10_000_000  # a sweep larger than this is a typo, and would exhaust memory
+MAX_BUDGETS = 1_000_000  # a sweep larger than this is a typo, and would exhaust memory (1M rows: ~3 GB as JSON)
 
 
 def log_budgets(start: float, stop: float, n: int) -> list[float]:

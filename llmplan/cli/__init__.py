@@ -128,8 +128,9 @@ def main(argv: list[str] | None = None) -> None:
         _error(" ".join(error.format_message().split()) + where)
         code = 2
     except click_exceptions.ClickException as error:
+        # Click's other errors (an unreadable file argument, say) are bad input too: exit 2.
         _error(" ".join(error.format_message().split()))
-        code = error.exit_code
+        code = 2
     except typer.Abort:
         code = 130
     except KeyboardInterrupt:

@@ -105,7 +105,7 @@ def arch_command(
     preset: Annotated[Optional[list[str]], typer.Option("--preset", "-p", help="A models preset id or alias (repeatable; '-' reads ids from stdin).", show_default=False)] = None,
     hf_config: Annotated[Optional[list[Path]], typer.Option("--hf-config", help="A local Hugging Face config.json (or its folder): llama, mistral, mixtral, qwen2, gemma, gpt2, gpt_neox, falcon, bloom, bert, roberta, t5, deepseek_v3. Repeatable.", show_default=False)] = None,
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Propose shapes near this size, e.g. 7B (repeatable; '-' reads stdin).", show_default=False)] = None,
-    proposals: Annotated[int, typer.Option("--proposals", "-n", help="Shapes proposed per --target.")] = 3,
+    proposals: Annotated[int, typer.Option("--proposals", "-n", help="Shapes proposed per --target (1 to 20).", min=1, max=20)] = 3,
     family: Annotated[str, typer.Option("--type", help="decoder, encoder or encoder-decoder (shape flags).")] = "decoder",
     layers: Annotated[Optional[int], typer.Option("--layers", help="Layers (decoder or encoder).", show_default=False)] = None,
     encoder_layers: Annotated[Optional[int], typer.Option("--encoder-layers", help="Encoder layers (encoder-decoder).", show_default=False)] = None,

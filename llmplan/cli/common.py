@@ -13,6 +13,8 @@ import typer
 from llmplan.errors import InputError
 from llmplan.render import Row, choose_format, render
 
+MAX_TABLE_ROWS = 10_000  # a table is for reading; a longer result belongs in a machine format
+
 FormatOption = Annotated[
     Optional[str],
     typer.Option(
@@ -46,6 +48,9 @@ def emit(
     labels: dict[str, str] | None = None,
 ) -> None:
     """Write the command's rows to stdout in the chosen format."""
+    rows = list(rows)
+    if fmt == "table" and len(rows) > MAX_TABLE_ROWS:
+        raise InputError(f"{len(rows):,} rows are too many for a table (at most {MAX_TABLE_ROWS:,}); use --format tsv, csv or jsonl")
     render(rows, fmt, title=title, columns=columns, labels=labels)
 
 

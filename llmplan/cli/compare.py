@@ -93,7 +93,7 @@ def compare(
         "tokens_20x": "20·N",
         "loss": "loss (at opt.)",
     }
-    if fmt == "table" and chosen.convention != "total":
+    if chosen.convention != "total":
         note(f"law {chosen.id} counts non-embedding parameters; the presets count all of them, so read its verdicts loosely")
     if fmt == "table" and chosen.predicts_loss:  # one narrow cell: the model's loss and the optimum's
         rows = [{**r, "loss": f"{r['loss']:.3f} ({r['optimal_loss']:.3f})"} for r in rows]

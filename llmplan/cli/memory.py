@@ -123,7 +123,7 @@ def memory(
     tied: Annotated[bool, typer.Option("--tied-embeddings/--untied-embeddings", help="Share the input embedding with the output head.")] = False,
     context: Annotated[Optional[int], typer.Option("--context", help="Tokens of context for serving (KV cache, prefill); default: the model's context.", show_default=False)] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4 (training: the compute type). Default: bf16 (fp32 with --precision fp32).", show_default=False)] = None,
-    group_size: Annotated[int, typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4).")] = 128,
+    group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4 (bitsandbytes' block, as in QLoRA).", show_default=False)] = None,
     kv_dtype: Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format (default: 16-bit, fp32 with --dtype fp32).", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences per GPU (micro-batch when training).")] = 1,
     train: Annotated[bool, typer.Option("--train", help="One training step instead of serving.")] = False,
@@ -150,6 +150,8 @@ def memory(
     from llmplan.units import parse_count
 
     fmt = output_format(fmt)
+    if group_size is None:
+        group_size = 64 if (dtype or "").strip().lower() == "nf4" else 128
     for value, name in ((layers, "--layers"), (d_model, "--d-model"), (heads, "--heads"), (vocab, "--vocab"),
                         (context, "--context"), (seq, "--seq"), (batch, "--batch"), (gpus, "--gpus"), (tp, "--tp"),
                         (pp, "--pp"), (group_size, "--group-size")):

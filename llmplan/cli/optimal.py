@@ -138,6 +138,10 @@ def optimal(
         check_plot_path(plot)
         require_matplotlib()
     budgets: list[float] = [c for group in expand(budget, parse_budget_spec) for c in group]
+    from llmplan.plan import MAX_BUDGETS
+
+    if len(budgets) > MAX_BUDGETS:
+        raise InputError(f"{len(budgets):,} budgets are more than {MAX_BUDGETS:,}; split the sweep")
     if U is not None:
         from llmplan.constrained import CAVEAT, resolve_law
 
@@ -196,7 +200,7 @@ def optimal(
     if I is not None:
         parts.append(f"{format_count(I)} inference tokens")
     title = f"Compute-optimal ({what}): " + ", ".join(parts)
-    if fmt == "table" and any(l.convention != "total" for l in laws):
+    if any(l.convention != "total" for l in laws):
         note("kaplan-2020 and deepseek-2024 count NON-embedding parameters (column 'counts'); the others count all parameters")
     columns = ["law", "flops", "pf_days", "params", "tokens", "tokens_per_param", "loss"]
     if U is not None:  # data-constrained: the plan, its epochs, and the unlimited-data optimum
