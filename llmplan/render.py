@@ -172,9 +172,8 @@ def to_table(
 
     keys = list(columns) if columns else columns_of(rows)
     labels = labels or {}
-    # The title stays on one line: the table is at least as wide as it (within the terminal).
-    min_width = min(len(title), width or _terminal_width()) if title else None
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, min_width=min_width)
+    # The title is its own line above the table, so a narrow table does not fold a long title.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     cells = {key: [humanize(key, r.get(key)) for r in rows] for key in keys}
     numeric = {}
     for key in keys:
@@ -202,6 +201,8 @@ def to_table(
         file=_NullFile(),
     )
     with console.capture() as capture:
+        if title:
+            console.print(title, markup=False, highlight=False)
         console.print(table)
     return capture.get()
 
