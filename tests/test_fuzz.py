@@ -49,7 +49,7 @@ def _commands() -> dict[str, object]:
 
 
 COMMANDS = _commands()
-PER_COMMAND = max(200, TOTAL_CASES // max(1, len(COMMANDS)))
+PER_COMMAND = max(200, -(-TOTAL_CASES // max(1, len(COMMANDS))))  # ceil: at least TOTAL_CASES in all
 
 
 def _make_files(folder: Path) -> dict[str, str]:
