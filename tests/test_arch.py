@@ -374,3 +374,25 @@ def test_optimal_shape_proposes_a_model_near_the_optimal_size(cli):
         assert row["shape_params"] == pytest.approx(row["params"], rel=0.10)
         shape = Shape(d_model=row["shape_d_model"], heads=row["shape_heads"], vocab=32000, layers=row["shape_layers"], ffn=row["shape_ffn"], context=4096)
         assert count(shape) == row["shape_params"]
+
+
+# Hoffmann et al. 2022, Table A4 (App. F): layers, d_model, ffw_size, heads, and the printed
+# ratio of their FLOP count to 6ND, at sequence 2048 and vocabulary 32,000.
+TABLE_A4 = [(10, 640, 2560, 10, 1.03), (20, 1024, 4096, 16, 1.10), (24, 1280, 5120, 10, 1.08),
+            (26, 1792, 7168, 14, 1.04), (28, 2048, 8192, 16, 1.03), (40, 3584, 14336, 28, 0.99)]
+
+
+@pytest.mark.parametrize("layers, d, ffw, heads, printed", TABLE_A4)
+def test_appendix_f_count_reproduces_table_a4(layers, d, ffw, heads, printed):
+    # Reproduced only as the nanoGPT scaling_laws notebook found (per the authors' correspondence):
+    # FLOPs without the embedding and logit terms, and N as Chinchilla counts it: Transformer-XL
+    # relative positions (d² + 2d per layer), biases and LayerNorms, the output head, but not the
+    # input embedding. Printed to two decimals, so 0.0051 covers rounding (1.025 prints as 1.03).
+    from llmplan.arch import Shape, hoffmann_flops_per_token, params as count
+
+    shape = Shape(d_model=d, heads=heads, vocab=32000, layers=layers, ffn=ffw, mlp="gelu", context=2048,
+                  tied_embeddings=False, positions="relative", norm="layernorm", bias=True)
+    n_chinchilla = count(shape) - d * 32000 + layers * (d * d + 2 * d)
+    ratio = hoffmann_flops_per_token(shape, 2048, embeddings=False) / (6 * n_chinchilla)
+    print(f"Table A4 {layers}x{d}: ours/6N = {ratio:.4f} (printed {printed})")
+    assert ratio == pytest.approx(printed, abs=0.0051)
