@@ -486,6 +486,15 @@ def residuals(theta: Sequence[float], N: Sequence[float], D: Sequence[float], L:
     return np.exp(log_predicted(np.asarray(theta, float), logN, logD)[0]).tolist()
 
 
+def residual_rows(theta: Sequence[float], lines: Sequence[int], N: Sequence[float], D: Sequence[float], L: Sequence[float]) -> list[dict[str, Any]]:
+    """Each run's observed and predicted loss, and log(observed / predicted) (`fit --residuals`)."""
+    return [
+        {"line": line, "params": n, "tokens": d, "flops": 6.0 * n * d, "loss": l, "predicted_loss": p,
+         "log_residual": math.log(l / p) if l > 0 and p > 0 else None}
+        for line, n, d, l, p in zip(lines, N, D, L, residuals(theta, N, D, L))
+    ]
+
+
 # ----------------------------------------------------------------------------- bootstrap
 
 @dataclass

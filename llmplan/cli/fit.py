@@ -137,11 +137,7 @@ def fit(
         result = core.fit_parametric(runs.N, runs.D, runs.L, delta=delta, grid=grid_spec)
         advance(0)
     if show_residuals:
-        predicted = core.residuals(result.theta, runs.N, runs.D, runs.L)
-        rows = [
-            {"line": line, "params": n, "tokens": d, "flops": 6.0 * n * d, "loss": l, "predicted_loss": p, "log_residual": _log(l / p)}
-            for line, n, d, l, p in zip(runs.lines, runs.N, runs.D, runs.L, predicted)
-        ]
+        rows = core.residual_rows(result.theta, runs.lines, runs.N, runs.D, runs.L)
         emit(rows, fmt, title=f"Observed and predicted loss ({runs.source})",
              columns=["line", "params", "tokens", "flops", "loss", "predicted_loss", "log_residual"])
     else:
@@ -174,12 +170,6 @@ def fit(
         note(f"wrote {save}; use it with --law {save}")
     if not result.converged:
         raise WorkError(f"the fit did not converge: largest gradient {result.grad_max:.3g} (scale {result.grad_scale:.3g}); try another --grid or --delta")
-
-
-def _log(x: float) -> float:
-    import math
-
-    return math.log(x)
 
 
 def _vertical(row: dict, keys: list[str]) -> list[dict]:
