@@ -8,6 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Tests write nothing outside their temporary folders: no hypothesis example database in the
+# checkout, and matplotlib's font cache in a scratch folder (tests still seed their own examples).
+settings.register_profile("llmplan", database=None)
+settings.load_profile("llmplan")
+import os
+import tempfile
+
+os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="llmplan-mpl-"))
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -55,6 +65,6 @@ def cli(monkeypatch):
 @pytest.fixture
 def shared_dir() -> Path:
     """../shared beside the repository; tests that need it skip cleanly in a user's clone."""
-    if not SHARED.is_dir():
+    if not (SHARED / "data").is_dir():
         pytest.skip("../shared is not present (it is only beside the development checkout)")
     return SHARED

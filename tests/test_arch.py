@@ -48,9 +48,8 @@ def test_llama2_7b_same_count_from_flags_preset_and_config(cli):
         result = cli(args)
         assert result.code == 0, result.stderr
         assert json.loads(result.stdout)[0]["params"] == LLAMA2_7B_PARAMS
-    # The HF safetensors total is larger by the rotary inv_freq buffers the checkpoint stores
-    # (models.csv flags: "+2048"): 32 layers x 64 values. Buffers are not parameters.
-    assert LLAMA2_7B_PARAMS + 32 * 64 == 6_738_417_664
+    # (The HF safetensors total is larger by the rotary inv_freq buffers the checkpoint stores,
+    # models.csv flags "+2048": 32 layers x 64 values. Buffers are not parameters.)
 
 
 @pytest.mark.parametrize(

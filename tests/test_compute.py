@@ -97,7 +97,10 @@ def test_table_reads_well(cli):
     result = cli(["compute", "--params", "7B", "--tokens", "2T", "--gpu", "a100", "--gpus", "1024", "--price", "2", "-f", "table"])
     assert result.code == 0
     assert "1024 x a100-80gb, 40% MFU (bf16)" in result.stdout
-    assert "7.6 days" in result.stdout and "373,932" in result.stdout
+    # 6·7e9·2e12 FLOPs at 40% of the A100's dense 312 TFLOP/s: 186,966 GPU-hours; x $2; / 1024 GPUs.
+    gpu_hours = 6 * 7e9 * 2e12 / (312e12 * 0.4) / 3600
+    assert f"{gpu_hours * 2:,.0f}" in result.stdout
+    assert f"{gpu_hours / 1024 / 24:.1f} days" in result.stdout
     assert "MFU 0.4 is the default" in result.stderr
 
 

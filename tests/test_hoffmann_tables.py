@@ -46,16 +46,20 @@ def test_approach1_reproduces_table3(cat, N, C, D):
 @pytest.mark.parametrize("N, C, D", TABLE_A3_APPROACH_2)
 def test_approach2_reproduces_table_a3(cat, N, C, D):
     N_opt, D_opt = load_law("chinchilla-approach2", cat).optimal(C)
-    # Printed FLOPs carry 3 digits and tokens 2-4, and 6ND/C runs 0.993-1.011 across rows: 3.5%.
-    assert N_opt == pytest.approx(N, rel=0.035)
-    assert D_opt == pytest.approx(D, rel=0.035)
+    # The least-squares line meets every row within 0.6%, except the 67B row (3.3%: its 6.88e23 FLOPs
+    # and two-digit 1.7T tokens disagree by 0.7% with 6ND, and it sits off the line the others define).
+    tolerance = 0.035 if N == 67e9 else 0.007
+    assert N_opt == pytest.approx(N, rel=tolerance)
+    assert D_opt == pytest.approx(D, rel=tolerance + 0.011)  # tokens also carry 6ND/C of 0.993-1.011
 
 
 @pytest.mark.parametrize("N, C, D", TABLE_A3_APPROACH_3)
 def test_unrounded_constants_reproduce_table_a3_approach3(cat, N, C, D):
-    # The unrounded constants (TeX source) land within 8% of every printed row; the constants as
-    # rounded in the paper's Eq. 10 miss by 18-30%, always further: the reason the default law ships
-    # unrounded and `chinchilla-rounded` is labelled.
+    # The unrounded constants (TeX source) land within 8% of every printed row, the gap growing
+    # steadily from 2.8% (400M) to 7.3% (10T): Table A3 was evidently made with constants we do not
+    # have to more digits, so this is a bound, not a reproduction. The constants as rounded in the
+    # paper's Eq. 10 miss by 18-30%, always further: the reason the default law ships unrounded and
+    # `chinchilla-rounded` is labelled.
     unrounded = load_law("chinchilla", cat).optimal(C)[0]
     rounded = load_law("chinchilla-rounded", cat).optimal(C)[0]
     assert unrounded == pytest.approx(N, rel=0.08)
@@ -63,6 +67,9 @@ def test_unrounded_constants_reproduce_table_a3_approach3(cat, N, C, D):
     assert abs(rounded / N - 1) > 0.15
 
 
-def test_table_a3_typo_is_a_typo():
-    N, _, D = TABLE_A3_APPROACH_3[4]
-    assert 6 * N * D == pytest.approx(1.26e25, rel=0.01)
+def test_table_a3_typo_is_a_typo(cat):
+    # Read as printed (1.26e24 FLOPs), the row would put the Approach 3 optimum at about a third of
+    # 175B; read as 6ND of its own tokens (1.26e25), within 6% of it.
+    law = load_law("chinchilla", cat)
+    assert law.optimal(1.26e24)[0] < 0.5 * 175e9
+    assert law.optimal(1.26e25)[0] == pytest.approx(175e9, rel=0.06)

@@ -318,7 +318,8 @@ def test_prefill_against_cpu_profiles(row):
     b = estimate(Request(shape=shape, dtype="fp32" if row["mode"] == "fp32" else "bf16", batch=row["batch"], seq=row["seq"],
                          overhead=0, attention="eager" if row["attn"] == "eager" else "flash"))
     assert b.kv_cache_bytes == row["kv_cache_bytes"]
-    assert b.kv_cache_bytes + b.activations_bytes == pytest.approx(row["peak_prefill_bytes"], rel=0.10)
+    tolerance = 0.10 if row["attn"] == "eager" else 0.03  # non-eager rows land within 2.3%
+    assert b.kv_cache_bytes + b.activations_bytes == pytest.approx(row["peak_prefill_bytes"], rel=tolerance)
 
 
 def test_help_examples_run(cli):

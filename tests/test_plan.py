@@ -119,7 +119,12 @@ def test_optimal_table_title_names_law_and_budget(cli):
     assert result.code == 0
     first = result.stdout.splitlines()[0]
     assert "chinchilla" in first and "3,000 PF-days" in first and "2.59e23" in first
-    assert "28.0B" in result.stdout and "1.54T" in result.stdout  # humanised
+    # Humanised: Hoffmann Eq. 4 with the unrounded constants (scaling-laws.md §3.1) at 3000 PF-days.
+    from llmplan.laws import chinchilla_optimal
+    from llmplan.units import format_count
+
+    N, D = chinchilla_optimal(3000 * 8.64e19, 406.401018, 410.722827, 0.33917084, 0.2849083)
+    assert format_count(N) in result.stdout and format_count(D) in result.stdout
 
 
 def test_optimal_all_laws_side_by_side(cli):
