@@ -219,6 +219,10 @@ def test_gpu_fit_and_check(cli):
     fits = _json(cli(["memory", "--preset", "llama-2-7b", "--batch", "8", "--context", "4096", "--gpu", "h100", "-f", "json"]))[0]
     assert fits["fits"] is True and fits["gpu_memory_bytes"] == 80e9 and fits["headroom_bytes"] > 0
     assert fits["max_batch"] >= 8
+    # The largest batch is a boundary: it fits, one more does not.
+    base = ["memory", "--preset", "llama-2-7b", "--context", "4096", "--gpu", "h100", "-f", "json"]
+    assert _json(cli([*base, "--batch", str(fits["max_batch"])]))[0]["fits"] is True
+    assert _json(cli([*base, "--batch", str(fits["max_batch"] + 1)]))[0]["fits"] is False
     result = cli(["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--gpu", "a100", "--check", "-f", "json"])
     assert result.code == 3
     row = json.loads(result.stdout)[0]
@@ -227,6 +231,9 @@ def test_gpu_fit_and_check(cli):
     # The suggested configuration really fits.
     again = _json(cli(["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--zero", "3", "--gpus", str(row["min_gpus"]), "--gpu", "a100", "-f", "json"]))[0]
     assert again["fits"] is True
+    # ... and it is the fewest: one GPU fewer does not.
+    fewer = _json(cli(["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--zero", "3", "--gpus", str(row["min_gpus"] - 1), "--gpu", "a100", "-f", "json"]))[0]
+    assert fewer["fits"] is False
 
 
 def test_qlora_fits_a_24gb_card(cli):

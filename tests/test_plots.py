@@ -9,6 +9,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from pathlib import Path
 
 pytest.importorskip("matplotlib")
 
@@ -51,6 +52,10 @@ def test_frontier(tmp_path, suffix):
     models = [("chinchilla-70b", 70e9, 1.4e12), ("gpt-3-175b", 175e9, 300e9), ("llama-2-7b", 7e9, 2e12), ("twin", 7e9, 2e12)]
     out = plots.plot_frontier(tmp_path / f"frontier{suffix}", models, CHINCHILLA)
     assert_valid(out)
+    if suffix == ".svg":  # not an empty figure: every model is labelled (SVG text keeps its glyph ids)
+        text = Path(out).read_text()
+        for name, *_ in models:
+            assert name in text or f"<!-- {name} -->" in text
 
 
 def test_fit_and_isoflop(tmp_path):
