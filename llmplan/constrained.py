@@ -207,17 +207,12 @@ def constrained_loss_row(N: float, D: float, U: float, law: DataConstrainedLaw =
 def constrained_optimal_row(C: float, U: float, law: DataConstrainedLaw = MUENNIGHOFF_2023) -> dict[str, Any]:
     """One row for `llmplan optimal --unique-tokens`: the best split of C with U unique tokens, and the
     optimum (and its loss) that the same budget would reach with unlimited unique data."""
-    from llmplan.laws import PF_DAY
+    from llmplan.plan import allocation
 
     N, D, L = optimal_constrained(C, U, law)
     N_u, D_u = optimal_unlimited(C, law)
     return {
-        "law": law.id,
-        "flops": C,
-        "pf_days": C / PF_DAY,
-        "params": N,
-        "tokens": D,
-        "tokens_per_param": D / N,
+        **allocation(law.id, C, N, D),
         "unique_tokens": U,
         "epochs": D / U,
         "loss": L,

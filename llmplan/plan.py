@@ -33,17 +33,17 @@ def log_budgets(start: float, stop: float, n: int) -> list[float]:
     return [math.exp(math.log(start) + i * step) for i in range(n)]
 
 
+def allocation(law_id: str, C: float, N: float, D: float) -> dict[str, Any]:
+    """The keys every planning row starts with (the CLI contract): law, compute, N, D and D/N."""
+    return {"law": law_id, "flops": C, "pf_days": C / PF_DAY, "params": N, "tokens": D, "tokens_per_param": D / N}
+
+
 def row(law: Law, C: float, N: float, D: float, loss: Any = None) -> dict[str, Any]:
     """One result row (keys fixed: the CLI contract)."""
     if loss is None and law.predicts_loss:
         loss = law.loss(N, D)
     return {
-        "law": law.id,
-        "flops": C,
-        "pf_days": C / PF_DAY,
-        "params": N,
-        "tokens": D,
-        "tokens_per_param": D / N,
+        **allocation(law.id, C, N, D),
         "loss": None if loss is None or not math.isfinite(loss) else float(loss),
         "params_convention": law.convention,
     }
