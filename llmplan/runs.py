@@ -60,6 +60,11 @@ class Runs:
         return runs
 
 
+
+def _extend_header(header: list[str], record: dict) -> None:
+    """Add a JSON record's keys to the column list, in the order they first appear."""
+    header.extend(key for key in record if key not in header)
+
 def normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
 
@@ -128,9 +133,7 @@ def parse_records(text: str, fmt: str, source: str) -> tuple[list[str], list[tup
         for i, item in enumerate(data, 1):
             if not isinstance(item, dict):
                 raise InputError(f"{source} record {i} is not a JSON object with the run's columns")
-            for key in item:
-                if key not in header:
-                    header.append(key)
+            _extend_header(header, item)
             records.append((i, item))
         return header, records
     # JSON lines
@@ -144,9 +147,7 @@ def parse_records(text: str, fmt: str, source: str) -> tuple[list[str], list[tup
             raise InputError(f"{source} line {line_no} is not valid JSON ({error.msg}); JSON-lines needs one object per line") from None
         if not isinstance(item, dict):
             raise InputError(f"{source} line {line_no} is not a JSON object with the run's columns")
-        for key in item:
-            if key not in header:
-                header.append(key)
+        _extend_header(header, item)
         records.append((line_no, item))
     return header, records
 
