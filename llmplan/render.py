@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence, TextIO
 
 from llmplan.errors import InputError
@@ -106,13 +108,85 @@ def to_csv(rows: Sequence[Row], delimiter: str = ",") -> str:
     return buffer.getvalue()
 
 
-# ---------------------------------------------------------------------------- humanised table
+# ---------------------------------------------------------------------------- counts as integers
+
+
+def is_count_key(key: str) -> bool:
+    """Parameter and token counts: params, tokens, *_params, *_tokens (not ratios such as tokens_per_param)."""
+    return "_per_" not in key and re.fullmatch(r"(?:\w+_)?(?:params|tokens)(?:_unlimited_data|_20x)?", key) is not None
+
+
+def is_bytes_key(key: str) -> bool:
+    """Sizes in bytes: *_bytes (not rates such as *_bytes_per_token)."""
+    return key.endswith("_bytes") and "_per_" not in key
+
+
+def integral(rows: Sequence[Row]) -> list[Row]:
+    """Counts and byte sizes as integers: a derived count (a law's optimum, a share of a budget) is
+    rounded to the nearest whole number, so JSON shows 7554878310, not 7554878310.400001."""
+    out = []
+    for row in rows:
+        fixed = dict(row)
+        for key, value in row.items():
+            if isinstance(value, float) and math.isfinite(value) and (is_count_key(key) or is_bytes_key(key)):
+                fixed[key] = int(round(value))
+        out.append(fixed)
+    return out
+
+
+# ---------------------------------------------------------------------------- humanised cells
 
 _COUNT_KEYS = ("params", "tokens")
+_TIME_UNITS = ((1, "s"), (60, "min"), (3600, "h"), (86_400, "days"), (86_400 * 365.25, "years"))
+_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"), (1.0, ""))
 
 
-def humanize(key: str, value: Any) -> str:
-    """One cell of the table, formatted by what its key says it holds."""
+def is_loss_key(key: str) -> bool:
+    return key == "loss" or key.endswith("_loss") or key.startswith("loss_")
+
+
+def _finite(values: Sequence[Any]) -> list[float]:
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+
+
+def _median(numbers: list[float]) -> float:
+    ordered = sorted(abs(x) for x in numbers)
+    return ordered[len(ordered) // 2] if ordered else 0.0
+
+
+def format_column(key: str, values: Sequence[Any]) -> list[str]:
+    """The cells of one table column, formatted by what its key holds, one way for the whole column:
+    loss to 3 decimals, one time unit, one SI prefix per rate, PF-days plain unless a value needs an
+    exponent (then all of them carry one)."""
+    from llmplan import units
+
+    numbers = _finite(values)
+    numeric_values = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+
+    def each(fmt: Any) -> list[str]:
+        return [fmt(v) if v in numeric_values and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else _cell(key, v) for v in values]
+
+    if not numbers:
+        return [_cell(key, v) for v in values]
+    if is_loss_key(key):
+        return each(lambda v: f"{v:.3f}")
+    if key.endswith("_seconds") or key == "seconds":
+        size, unit = next(((s, u) for s, u in reversed(_TIME_UNITS) if _median(numbers) >= 2 * s or s == 1), (1, "s"))
+        return each(lambda v: f"{v / size:,.0f} {unit}" if abs(v / size) >= 100 or unit == "s" else f"{v / size:.1f} {unit}")
+    if key.endswith("flops_per_second") or key.endswith("bytes_per_second"):
+        base = "FLOP/s" if "flops" in key else "B/s"
+        size, prefix = next(((s, p) for s, p in _PREFIXES if _median(numbers) >= s), (1.0, ""))
+        return each(lambda v: f"{v / size:,.4g} {prefix}{base}")
+    if key == "pf_days" or key.endswith("_pf_days"):
+        plain = all(x == 0 or 0.01 <= abs(x) < 1e15 for x in numbers)
+        if plain:
+            return each(lambda v: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}")
+        return each(lambda v: f"{v:.3e}")
+    return [_cell(key, v) for v in values]
+
+
+def _cell(key: str, value: Any) -> str:
+    """One cell, formatted by what its key says it holds."""
     from llmplan import units
 
     if value is None:
@@ -122,11 +196,17 @@ def humanize(key: str, value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):
-        return ", ".join(humanize(key, v) for v in value)
+        return ", ".join(_cell(key, v) for v in value)
     if not isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if is_loss_key(key):
+        return f"{value:.3f}"
+    if key in ("memory_bytes", "gpu_memory_bytes"):  # a GPU's capacity, in the datasheet's GB
+        return units.format_bytes(value, binary=False)
+    if "_bytes_per_" in key:
+        return units.format_bytes(value)
     if key.endswith("_bytes") or key == "bytes":
         return units.format_bytes(value)
     if key.endswith("flops") or key == "flops" or key.startswith("flops_"):
@@ -137,15 +217,20 @@ def humanize(key: str, value: Any) -> str:
         return units.format_duration(value)
     if key.endswith("_per_second") or key.endswith("_per_s"):
         return units.format_count(value) + "/s"
-    if key.endswith("_fraction") or key.endswith("_share") or key == "mfu":
+    if key.endswith("_fraction") or key.endswith("_share") or key in ("mfu", "hfu"):
         return f"{value * 100:.1f}%"
     if "_per_" not in key and any(key == k or key.endswith("_" + k) or key.startswith(k + "_") for k in _COUNT_KEYS):
         return units.format_count(value)
     if key.endswith("gpu_hours") or key == "gpu_hours":
         return units.format_count(value)
-    if key == "pf_days" or key.endswith("pf_days"):
-        return units.format_number(value, 4)
+    if key.endswith("cost_usd") or key.startswith("cost_"):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
     return units.format_number(value)
+
+
+def humanize(key: str, value: Any) -> str:
+    """One value as the table shows it (see `format_column` for a whole column)."""
+    return format_column(key, [value])[0]
 
 
 def _looks_numeric(value: Any) -> bool:
@@ -154,7 +239,108 @@ def _looks_numeric(value: Any) -> bool:
         return False
     if isinstance(value, (int, float)):
         return True
-    return isinstance(value, str) and value[:1].isdigit()
+    return isinstance(value, str) and (value[:1].isdigit() or (value[:1] == "-" and value[1:2].isdigit()))
+
+
+# ---------------------------------------------------------------------------- the table
+
+EXTRAPOLATED_NOTE = "* beyond the range the law was fitted on: an extrapolation (key 'extrapolated')"
+
+
+@dataclass
+class _Column:
+    key: str
+    label: str
+    cells: list[str]
+    numeric: bool
+
+    @property
+    def cell_width(self) -> int:
+        return max((len(c) for c in self.cells), default=0)
+
+    def word_width(self) -> int:
+        """The widest word: text cells may wrap between words, never inside one."""
+        return max((len(w) for c in self.cells for w in c.split()), default=0)
+
+    @property
+    def wraps(self) -> bool:
+        return not self.numeric and any(" " in c for c in self.cells)
+
+
+def _header_pieces(label: str) -> list[str]:
+    """A header's unbreakable pieces: it may break after a space, '_', '/' or '-'."""
+    return re.findall(r"[^\s_/-]*[_/-]|[^\s_/-]+\s*|\s+", label) or [label]
+
+
+def _wrap_header(label: str, width: int) -> str:
+    if len(label) <= width:
+        return label
+    lines, line = [], ""
+    for piece in _header_pieces(label):
+        if line and len((line + piece).rstrip()) > width:
+            lines.append(line.rstrip())
+            line = piece.lstrip()
+        else:
+            line += piece
+    lines.append(line.rstrip())
+    return "\n".join(l for l in lines if l)
+
+
+def _header_min(label: str) -> int:
+    return max((len(p.rstrip()) for p in _header_pieces(label)), default=0)
+
+
+def table_width(widths: Sequence[int]) -> int:
+    """Characters a SIMPLE_HEAD table without edge padding takes: an edge each side, 3 between columns."""
+    return 2 + sum(widths) + 3 * max(0, len(widths) - 1)
+
+
+def _layout(cols: Sequence[_Column], width: int, wrap_text: bool) -> list[int] | None:
+    """Column widths that fit `width` without splitting a number or a word, or None."""
+    natural = [max(c.cell_width, len(c.label)) for c in cols]
+    if table_width(natural) <= width:
+        return natural
+    least = [max(c.word_width() if (wrap_text and c.wraps) else c.cell_width, _header_min(c.label)) for c in cols]
+    if table_width(least) > width:
+        return None
+    slack = width - table_width(least)
+    widths = list(least)
+    # Give the spare room first to the columns that need least of it to stop wrapping.
+    for index in sorted(range(len(cols)), key=lambda i: natural[i] - least[i]):
+        extra = min(slack, natural[index] - widths[index])
+        if extra == natural[index] - widths[index]:
+            widths[index] += extra
+            slack -= extra
+    # Then to wrapped text, the longest first, so it takes as few lines as the room allows.
+    for index in sorted(range(len(cols)), key=lambda i: least[i] - natural[i]):
+        if wrap_text and cols[index].wraps and widths[index] < natural[index]:
+            extra = min(slack, natural[index] - widths[index])
+            widths[index] += extra
+            slack -= extra
+    # What is left goes to headers still broken, where a little more room saves a line.
+    for index, col in enumerate(cols):
+        lines = _wrap_header(col.label, widths[index]).count("\n")
+        for extra in range(1, slack + 1):
+            if _wrap_header(col.label, widths[index] + extra).count("\n") < lines:
+                widths[index] += extra
+                slack -= extra
+                break
+    return widths
+
+
+def _ranking(keys: Sequence[str], cols: dict[str, _Column], priority: Sequence[str] | None) -> list[str]:
+    """Columns from most to least important: the command's priority list, then the leading id
+    (text) columns, then the rest left to right."""
+    ranked = [k for k in (priority or ()) if k in cols]
+    leading = []
+    for key in keys:
+        if cols[key].numeric:
+            break
+        leading.append(key)
+    for key in leading + list(keys):
+        if key not in ranked:
+            ranked.append(key)
+    return ranked
 
 
 def to_table(
@@ -164,35 +350,96 @@ def to_table(
     labels: dict[str, str] | None = None,
     width: int | None = None,
     color: bool = False,
+    priority: Sequence[str] | None = None,
+    wide: bool = False,
+    footnotes: Sequence[str] = (),
 ) -> str:
-    """A rich table as text. `columns` picks and orders the keys shown (default: all)."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich import box
+    """A rich table as text. `columns` picks and orders the keys shown (default: all).
 
+    Numbers and identifiers are never split. When the table does not fit `width`, headers break
+    between words, then the least important columns (`priority` lists the most important first)
+    are left out and a footnote names them; a one-row result that does not fit becomes a vertical
+    list of quantity and value. `wide` shows every column whatever the width. Rows with
+    `extrapolated` true get a `*` after their first cell and a footnote.
+    """
+    width = width or _terminal_width()
     keys = list(columns) if columns else columns_of(rows)
     labels = labels or {}
-    # The title is its own line above the table, so a narrow table does not fold a long title.
+    notes = list(footnotes)
+    cols: dict[str, _Column] = {}
+    for key in keys:
+        values = [r.get(key) for r in rows]
+        present = [v for v in values if v is not None and v != "-"]
+        numeric = bool(present) and all(_looks_numeric(v) for v in present)
+        cols[key] = _Column(key, labels.get(key, key), format_column(key, values), numeric)
+    marked = [bool(r.get("extrapolated")) for r in rows]
+    if keys and any(marked):
+        first = cols[keys[0]]
+        first.cells = [c + "*" if m else c for c, m in zip(first.cells, marked)]
+        notes.append(EXTRAPOLATED_NOTE)
+
+    shown = list(keys)
+    widths: list[int] | None = None
+    if wide:
+        widths = [max(cols[k].cell_width, len(cols[k].label)) for k in keys]
+        width = max(width, table_width(widths))
+    else:
+        widths = _layout([cols[k] for k in keys], width, wrap_text=False)
+        if widths is None and len(rows) == 1:
+            return _vertical(cols, keys, title, width, color, notes)
+        ranking = _ranking(keys, cols, priority)
+        for wrap_text in (False, True):
+            if widths is not None:
+                break
+            shown = list(keys)
+            dropping = [k for k in reversed(ranking[1:])]
+            while widths is None:
+                widths = _layout([cols[k] for k in shown], width, wrap_text)
+                if widths is None:
+                    if len(shown) <= 2 or not dropping:
+                        break
+                    shown.remove(dropping.pop(0))
+        if widths is None:  # not even the most important columns fit: let them fold
+            shown, widths = list(keys), None
+    dropped = [k for k in keys if k not in shown]
+    if dropped:
+        notes.insert(0, f"left out at {width} columns: {', '.join(dropped)} (--wide or -f json shows them)")
+
+    from rich import box
+    from rich.table import Table
+
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    cells = {key: [humanize(key, r.get(key)) for r in rows] for key in keys}
-    numeric = {}
-    for key in keys:
-        present = [r.get(key) for r in rows if r.get(key) is not None and r.get(key) != "-"]
-        numeric[key] = bool(present) and all(_looks_numeric(v) for v in present)
-    widest = {key: max([len(c) for c in cells[key]] + [len(labels.get(key, key))]) for key in keys}
-    # When every column fits at its natural width, numbers never wrap and text columns give way;
-    # when not even that fits, every column may fold (a narrow terminal still sees every value).
-    roomy = sum(widest[k] + 3 for k in keys) <= (width or _terminal_width())
-    for key in keys:
-        label = labels.get(key, key)
-        if numeric[key] and roomy:
-            table.add_column(label, justify="right", no_wrap=True, min_width=widest[key])
+    for index, key in enumerate(shown):
+        col = cols[key]
+        justify = "right" if col.numeric else "left"
+        if widths is None:
+            table.add_column(col.label, justify=justify, overflow="fold")
         else:
-            table.add_column(label, justify="right" if numeric[key] else "left", overflow="fold")
+            w = widths[index]
+            table.add_column(_wrap_header(col.label, w), justify=justify, width=w, no_wrap=not col.wraps, overflow="fold")
     for index in range(len(rows)):
-        table.add_row(*(cells[k][index] for k in keys))
+        table.add_row(*(cols[k].cells[index] for k in shown))
+    return _print(width, color, title, table, notes)
+
+
+def _vertical(cols: dict[str, _Column], keys: Sequence[str], title: str | None, width: int, color: bool, notes: list[str]) -> str:
+    """One row as a list: a line per quantity, its label and its value."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE, pad_edge=False, show_header=False)
+    table.add_column("quantity", justify="left", no_wrap=True)
+    table.add_column("value", justify="left", overflow="fold")
+    for key in keys:
+        table.add_row(cols[key].label or key, cols[key].cells[0])
+    return _print(width, color, title, table, notes)
+
+
+def _print(width: int, color: bool, title: str | None, table: Any, notes: Sequence[str]) -> str:
+    from rich.console import Console
+
     console = Console(
-        width=width or _terminal_width(),
+        width=width,
         no_color=not color,
         color_system="auto" if color else None,
         force_terminal=color,
@@ -202,8 +449,11 @@ def to_table(
     )
     with console.capture() as capture:
         if title:
+            # The title is its own line above the table, so a narrow table does not fold a long title.
             console.print(title, markup=False, highlight=False)
         console.print(table)
+        for line in notes:
+            console.print(line, markup=False, highlight=False)
     return capture.get()
 
 
@@ -228,9 +478,15 @@ def render(
     columns: Sequence[str] | None = None,
     labels: dict[str, str] | None = None,
     stream: TextIO | None = None,
+    priority: Sequence[str] | None = None,
+    wide: bool = False,
+    footnotes: Sequence[str] = (),
+    width: int | None = None,
 ) -> None:
-    """Write rows to stdout (or `stream`) in `fmt`. The table shows `columns`; machine formats show every key."""
-    rows = list(rows)
+    """Write rows to stdout (or `stream`) in `fmt`. The table shows `columns`; machine formats show every key.
+
+    Counts and byte sizes are written as integers in every format (see `integral`)."""
+    rows = integral(list(rows))
     stream = stream or sys.stdout
     if fmt == "json":
         text = to_json(rows)
@@ -242,7 +498,8 @@ def render(
         text = to_csv(rows, "\t")
     elif fmt == "table":
         color = _isatty(stream) and not os.environ.get("NO_COLOR")
-        text = to_table(rows, title=title, columns=columns, labels=labels, color=color) if rows else ""
+        text = to_table(rows, title=title, columns=columns, labels=labels, color=color, priority=priority, wide=wide,
+                        footnotes=footnotes, width=width) if rows else ""
     else:
         raise InputError(f"unknown format {fmt!r}")
     stream.write(text)

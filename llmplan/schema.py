@@ -132,6 +132,13 @@ def markdown() -> str:
         "A key that is null in some rows is marked `or null`; `present` says whether every",
         "invocation emits it or, for keys that depend on options, one invocation that does.",
         "",
+        "Counts (`params`, `tokens`, `*_params`, `*_tokens`) and sizes in bytes (`*_bytes`) are integers",
+        "in every format. Where a count is derived rather than given (a law's optimal N and D, the tokens",
+        "a budget buys, bytes that are a fraction of a model) it is rounded to the nearest whole number,",
+        "so `6 * params * tokens` matches `flops` to within 1/params + 1/tokens. Ratios and rates",
+        "(`tokens_per_param`, `*_per_token`, `*_per_second`) stay real numbers. Renamed keys are listed",
+        "in CHANGELOG.md.",
+        "",
     ]
     for command, keys in collect().items():
         invocations = EXAMPLES[command]

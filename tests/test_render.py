@@ -45,10 +45,10 @@ def test_table_is_pinned_at_fixed_width_without_colour():
     expected = [
         "Compute-optimal (law: chinchilla)",
         "",
-        " law             flops   params   tokens   tokens_per_param   loss   fits   weights_bytes",
-        " ────────────────────────────────────────────────────────────────────────────────────────",
-        " chinchilla    2.59e23    40.4B    1.07T              26.47      -   yes        12.55 GiB",
-        " kaplan-2020   1.00e24     7.0B   24.00T               3429    1.9   no          1.00 GiB",
+        " law             flops   params   tokens   tokens_per_param    loss   fits   weights_bytes",
+        " ─────────────────────────────────────────────────────────────────────────────────────────",
+        " chinchilla    2.59e23    40.4B    1.07T              26.47       -   yes        12.55 GiB",
+        " kaplan-2020   1.00e24     7.0B   24.00T               3429   1.900   no          1.00 GiB",
         "",
     ]
     assert "\x1b" not in text

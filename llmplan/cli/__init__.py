@@ -54,6 +54,9 @@ class LazyGroup(TyperGroup):
         command = typer.main.get_command(module.app)
         command.name = cmd_name
         _drop_completion_options(command)
+        from llmplan.cli.common import add_shared_options
+
+        add_shared_options(command)  # --wide, --quiet/-q
         return command
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
@@ -81,10 +84,11 @@ Examples:
 
   llmplan dtypes --params 7B
 
-Every command takes --format table|json|jsonl|csv|tsv (default: table on a terminal, tsv in a pipe).
+Every command takes --format table|json|jsonl|csv|tsv (default: table on a terminal, tsv in a pipe),
+--wide (tables: every column) and --quiet/-q (errors only on stderr); -h is --help.
 """
 
-app = typer.Typer(cls=LazyGroup, help=HELP, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
+app = typer.Typer(cls=LazyGroup, help=HELP, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]}, add_completion=True, pretty_exceptions_enable=False)
 
 
 def _version(value: bool) -> None:

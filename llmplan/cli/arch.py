@@ -20,6 +20,11 @@ TARGET_COLUMNS = [
     "model", "layers", "d_model", "heads", "ffn", "params", "target_params", "gap_fraction",
     "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_per_token_bytes",
 ]
+# Most important first: a narrow terminal leaves out the last ones (render.to_table).
+PRIORITY = [
+    "model", "params", "target_params", "gap_fraction", "active_params", "published_params", "layers", "d_model", "heads",
+    "kv_heads", "ffn", "kv_cache_per_token_bytes", "flops_per_token_6n", "matmul_vs_6n", "flops_per_token_matmul",
+]
 LABELS = {
     "flops_per_token_6n": "6N FLOPs/tok",
     "flops_per_token_matmul": "matmul FLOPs/tok",
@@ -207,4 +212,4 @@ def arch_command(
         note("FLOPs per training token (forward + backward); matmul counts attention scores over the full "
              f"seq x seq matrix at seq {', '.join(str(s) for s in seqs)} (json/csv add the causal-halved count); "
              f"KV cache per token in {dtype.name}")
-    emit(rows, fmt, title="Model shapes", columns=columns, labels=LABELS)
+    emit(rows, fmt, title="Model shapes", columns=columns, labels=LABELS, priority=PRIORITY)

@@ -35,6 +35,45 @@ PresetsOption = Annotated[
 ]
 
 
+class _Shared:
+    """Options every command takes without declaring them (added by `add_shared_options`)."""
+
+    wide = False
+    quiet = False
+
+
+shared = _Shared()
+
+
+def _set(name: str) -> Callable[[Any, Any, Any], Any]:
+    def callback(ctx: Any, param: Any, value: Any) -> Any:
+        setattr(shared, name, bool(value))
+        return value
+
+    return callback
+
+
+def add_shared_options(command: Any) -> None:
+    """Give every command (and every subcommand of a group) --wide and --quiet/-q, so a new command
+    gets them by taking FormatOption like the others: nothing to declare."""
+    import click
+
+    subcommands = getattr(command, "commands", None)
+    if subcommands:
+        for sub in subcommands.values():
+            add_shared_options(sub)
+        return
+    names = {opt for p in command.params for opt in getattr(p, "opts", ())}
+    if "--wide" not in names:
+        command.params.append(click.Option(
+            ["--wide"], is_flag=True, expose_value=False, callback=_set("wide"),
+            help="Tables: show every column, however wide (by default the least important ones are left out to fit the terminal)."))
+    if "--quiet" not in names:
+        command.params.append(click.Option(
+            ["--quiet", "-q"], is_flag=True, expose_value=False, callback=_set("quiet"), envvar="LLMPLAN_QUIET",
+            help="Print no notes or warnings on stderr, only errors (env LLMPLAN_QUIET=1)."))
+
+
 def output_format(requested: str | None) -> str:
     """Validate --format before any work is done, so a typo fails fast with exit 2."""
     return choose_format(requested)
@@ -46,27 +85,55 @@ def emit(
     title: str | None = None,
     columns: Sequence[str] | None = None,
     labels: dict[str, str] | None = None,
+    priority: Sequence[str] | None = None,
+    footnotes: Sequence[str] = (),
 ) -> None:
-    """Write the command's rows to stdout in the chosen format."""
+    """Write the command's rows to stdout in the chosen format.
+
+    `priority` lists the table's columns from most to least important: when the terminal is too
+    narrow the last ones are left out first (a footnote says which; --wide shows them)."""
     rows = list(rows)
     if fmt == "table" and len(rows) > MAX_TABLE_ROWS:
         raise InputError(f"{len(rows):,} rows are too many for a table (at most {MAX_TABLE_ROWS:,}); use --format tsv, csv or jsonl")
-    render(rows, fmt, title=title, columns=columns, labels=labels)
+    render(rows, fmt, title=title, columns=columns, labels=labels, priority=priority, wide=shared.wide, footnotes=footnotes)
 
 
 def _stderr(prefix: str, message: str) -> None:
+    if shared.quiet:
+        return
     sys.stderr.write(f"{prefix}{message}\n")
     sys.stderr.flush()
 
 
 def note(message: str) -> None:
-    """Context for a person reading the output (stderr, never mixed with results)."""
+    """Context for a person reading the output (stderr, never mixed with results; not with --quiet)."""
     _stderr("note: ", message)
 
 
 def warn(message: str) -> None:
-    """Something the result should be read with (stderr)."""
+    """Something the result should be read with (stderr; not with --quiet)."""
     _stderr("warning: ", message)
+
+
+def warn_counted(items: Sequence[tuple[str, str]], total: int, noun: str) -> None:
+    """One warning line per kind, not one per row: items are (subject, what is wrong), e.g.
+    ("1e+21 FLOPs", "the minimum is at the edge ..."); the same wrong said of 33 subjects becomes
+    'warning: 33 of 33 budgets (1e+18 ... 3e+21 FLOPs): the minimum is at the edge ...'."""
+    kinds: dict[str, list[str]] = {}
+    for subject, what in items:
+        kinds.setdefault(what, []).append(subject)
+    for what, subjects in kinds.items():
+        if len(subjects) == 1:
+            named = subjects[0]
+        elif len(subjects) <= 3:
+            named = ", ".join(subjects)
+        else:
+            named = f"{subjects[0]} ... {subjects[-1]}"
+        warn(f"{len(subjects)} of {total} {noun} ({named}): {what}")
+
+
+def quiet() -> bool:
+    return shared.quiet
 
 
 def stdin_lines() -> list[str]:

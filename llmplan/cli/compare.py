@@ -84,17 +84,16 @@ def compare(
         note(f"wrote {plot}")
     columns = ["id", "params", "tokens", "optimal_params", "optimal_tokens", "tokens_20x", "verdict"]
     if chosen.predicts_loss:
-        columns.append("loss")
+        columns += ["loss", "optimal_loss"]
     labels = {
         "tokens_per_param": "tok/param",
         "pf_days": "PF-days",
         "optimal_params": "opt. N",
         "optimal_tokens": "opt. D",
         "tokens_20x": "20·N",
-        "loss": "loss (at opt.)",
+        "optimal_loss": "opt. loss",
     }
     if chosen.convention != "total":
         note(f"law {chosen.id} counts non-embedding parameters; the presets count all of them, so read its verdicts loosely")
-    if fmt == "table" and chosen.predicts_loss:  # one narrow cell: the model's loss and the optimum's
-        rows = [{**r, "loss": f"{r['loss']:.3f} ({r['optimal_loss']:.3f})"} for r in rows]
-    emit(rows, fmt, title=f"Trained vs compute-optimal for the same compute ({chosen.id})", columns=columns, labels=labels)
+    priority = ["id", "verdict", "params", "tokens", "optimal_params", "optimal_tokens", "loss", "optimal_loss", "tokens_20x"]
+    emit(rows, fmt, title=f"Trained vs compute-optimal for the same compute ({chosen.id})", columns=columns, labels=labels, priority=priority)

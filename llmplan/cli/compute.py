@@ -80,7 +80,9 @@ def compute(
         if N is not None or D is not None or preset is not None or flops_per_token is not None:
             raise InputError("--budget replaces --params/--tokens/--preset; give one or the other")
         C = parse_compute(budget)
-        title = f"Compute: {C / PF_DAY:,.4g} PF-days = {format_flops(C)}"
+        from llmplan.render import humanize
+
+        title = f"Compute: {humanize('pf_days', C / PF_DAY)} PF-days = {format_flops(C)}"
     else:
         if N is None or D is None:
             raise InputError("give --params N and --tokens D (e.g. --params 7B --tokens 2T), --preset ID, or --budget X")
@@ -114,6 +116,4 @@ def compute(
         if "params" in row and row["flops_per_token"] == 6.0 * row["params"]:
             hidden.add("flops_per_token")
         columns = [c for c in columns if c not in hidden]
-        if "cost_usd" in row:
-            row = {**row, "cost_usd": f"{row['cost_usd']:,.0f}"}
     emit([row], fmt, title=title, columns=columns, labels=labels)

@@ -41,4 +41,5 @@ def dtypes(
     if count is not None:
         columns.append("weights_bytes")
     title = "Number formats" + (f" (storing {format_count(count)} parameters, no scales)" if count is not None else "")
-    emit(rows, fmt, title=title, columns=columns, labels={"weights_bytes": "weights", "exponent_bits": "exp", "fraction_bits": "frac", "sign_bits": "sign"})
+    priority = ["name", "bits", "bytes", "weights_bytes", "max", "epsilon", "min_normal", "exponent_bits", "fraction_bits", "sign_bits"]
+    emit(rows, fmt, title=title, columns=columns, priority=priority, labels={"weights_bytes": "weights", "exponent_bits": "exp", "fraction_bits": "frac", "sign_bits": "sign"})

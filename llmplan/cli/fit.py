@@ -122,7 +122,7 @@ def fit(
                 warn(f"no budget has 3 or more runs: nothing to draw, {plot} not written")
         if minima:
             emit(result.minima, fmt, title="IsoFLOP minima (Approach 2)",
-                 columns=["flops", "runs", "opt_params", "opt_tokens", "min_loss", "edge"])
+                 columns=["flops", "runs", "opt_params", "opt_tokens", "min_loss", "edge"], priority=["flops", "opt_params", "opt_tokens", "min_loss"])
             return
         if result.row["budgets"] < 2:
             raise WorkError("the IsoFLOP fit needs at least 2 budgets with 3 or more runs each")
@@ -139,7 +139,8 @@ def fit(
     if show_residuals:
         rows = core.residual_rows(result.theta, runs.lines, runs.N, runs.D, runs.L)
         emit(rows, fmt, title=f"Observed and predicted loss ({runs.source})",
-             columns=["line", "params", "tokens", "flops", "loss", "predicted_loss", "log_residual"])
+             columns=["line", "params", "tokens", "flops", "loss", "predicted_loss", "log_residual"],
+             priority=["line", "params", "tokens", "loss", "predicted_loss", "log_residual"])
     else:
         row = core.parametric_row(result)
         if bootstrap:

@@ -35,17 +35,6 @@ def gpus(fmt: FormatOption = None, presets: PresetsOption = None) -> None:
     labels = {"memory_bytes": "memory", "bandwidth_bytes_per_second": "bandwidth"}
     for dtype in PEAKS:
         labels[f"peak_{dtype}_flops"] = dtype
-    if fmt == "table":
-        from llmplan.units import format_bytes
-
-        rows = [
-            {
-                **r,
-                "memory_bytes": format_bytes(r["memory_bytes"], binary=False),
-                "bandwidth_bytes_per_second": f"{r['bandwidth_bytes_per_second'] / 1e12:.2f} TB/s",
-                **{f"peak_{d}_flops": "-" if r[f"peak_{d}_flops"] is None else f"{r[f'peak_{d}_flops'] / 1e12:g}" for d in PEAKS},
-            }
-            for r in rows
-        ]
     columns = ["id", "memory_bytes", "bandwidth_bytes_per_second"] + [f"peak_{d}_flops" for d in PEAKS]
-    emit(rows, fmt, title="Accelerators: memory, bandwidth, dense peak TFLOP/s (TOP/s for int8)", columns=columns, labels=labels)
+    priority = ["id", "memory_bytes", "bandwidth_bytes_per_second", "peak_bf16_flops", "peak_fp8_flops", "peak_fp16_flops", "peak_tf32_flops", "peak_fp32_flops", "peak_int8_flops"]
+    emit(rows, fmt, title="Accelerators: memory, bandwidth, dense peak FLOP/s per dtype (OP/s for int8)", columns=columns, labels=labels, priority=priority)

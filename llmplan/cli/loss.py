@@ -97,4 +97,4 @@ def loss(
         title += f": {format_count(pairs[0][0])} parameters, {format_count(pairs[0][1])} tokens"
     columns = ["law", "params", "tokens", "loss", "irreducible_loss", "reducible_loss", "size_share", "data_share"]
     labels = {"irreducible_loss": "irreducible", "reducible_loss": "reducible", "size_share": "from size", "data_share": "from data"}
-    emit(rows, fmt, title=title, columns=columns, labels=labels)
+    emit(rows, fmt, title=title, columns=columns, labels=labels, priority=["law", "params", "tokens", "loss"])

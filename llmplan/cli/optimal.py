@@ -65,7 +65,9 @@ def budget_title(budgets: list[float]) -> str:
     from llmplan.laws import PF_DAY
 
     def one(c: float) -> str:
-        return f"{c / PF_DAY:,.4g} PF-days = {format_flops(c)}"
+        from llmplan.render import humanize
+
+        return f"{humanize('pf_days', c / PF_DAY)} PF-days = {format_flops(c)}"
 
     if not budgets:
         return ""
@@ -217,4 +219,6 @@ def optimal(
         "shape_layers": "layers", "shape_d_model": "d_model", "shape_heads": "heads", "shape_ffn": "ffn", "shape_params": "shape N",
         "total_flops": "train+infer", "chinchilla_params": "Chinch. N", "chinchilla_tokens": "Chinch. D", "saving_flops": "saving", "saving_fraction": "saving %",
     }
-    emit(rows, fmt, title=title, columns=columns, labels=labels)
+    priority = ["law", "params", "tokens", "loss", "flops", "unique_tokens", "epochs", "total_flops", "saving_fraction", "tokens_per_param",
+                "pf_days", "shape_layers", "shape_d_model", "shape_heads", "shape_ffn", "shape_params"]
+    emit(rows, fmt, title=title, columns=columns, labels=labels, priority=priority)

@@ -65,12 +65,8 @@ def list_presets(
     cat = catalog(presets)
     for index, k in enumerate(kinds):
         rows = [_row(p) for p in cat.all(k)]
-        if fmt == "table" and k == "gpus":
-            from llmplan.units import format_bytes
-
-            rows = [{**r, "memory_bytes": format_bytes(r["memory_bytes"], binary=False)} for r in rows]
         if fmt == "table":
-            emit(rows, fmt, title=f"Presets: {k}", columns=LIST_COLUMNS[k])
+            emit(rows, fmt, title=f"Presets: {k}", columns=LIST_COLUMNS[k], priority=["id", "params", "tokens"])
         elif len(kinds) == 1:
             emit(rows, fmt)
     if fmt != "table" and len(kinds) > 1:
