@@ -132,6 +132,16 @@ def warn_counted(items: Sequence[tuple[str, str]], total: int, noun: str) -> Non
         warn(f"{len(subjects)} of {total} {noun} ({named}): {what}")
 
 
+def warn_extrapolations(found: Sequence[tuple[str, str]], laws: int) -> None:
+    """The extrapolation warnings of several laws ((law id, warning) each) as one line."""
+    if len(found) == 1:
+        warn(found[0][1])
+    elif found:
+        ids = ", ".join(law for law, _ in found)
+        warn(f"{len(found)} of {laws} laws are used beyond the range they were fitted on ({ids}): an extrapolation; "
+             "their rows are marked * (key 'extrapolated'); 'llmplan presets show LAW' gives each range")
+
+
 def quiet() -> bool:
     return shared.quiet
 

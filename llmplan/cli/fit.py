@@ -109,8 +109,7 @@ def fit(
 
     if method == "isoflop":
         result = core.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
-        for message in result.warnings:
-            warn(message)
+        _warn_per_kind(result.warnings, result.row["budgets"])
         if plot is not None:
             from llmplan.plots import isoflop_groups, plot_isoflop
 
@@ -173,6 +172,27 @@ def fit(
         raise WorkError(f"the fit did not converge: largest gradient {result.grad_max:.3g} (scale {result.grad_scale:.3g}); try another --grid or --delta")
 
 
+def _warn_per_kind(messages: list[str], usable: int) -> None:
+    """The IsoFLOP fit's per-budget warnings, one line per kind ('30 of 33 budgets (...): skipped')."""
+    import re
+
+    from llmplan.cli.common import warn_counted
+
+    per_budget, other = [], []
+    for message in messages:
+        match = re.match(r"budget (\S+ FLOPs):? (.*)$", message)
+        if match:
+            what = re.sub(r"^has \d+ run\(s\); a parabola needs 3 or more", "fewer than 3 runs (a parabola needs 3)", match.group(2))
+            what = re.sub(r"^has ", "", what)
+            per_budget.append((match.group(1), what))
+        else:
+            other.append(message)
+    skipped = {subject for subject, what in per_budget if what.endswith("skipped")}
+    warn_counted(per_budget, usable + len(skipped), "budgets")
+    for message in other:
+        warn(message)
+
+
 def _vertical(row: dict, keys: list[str]) -> list[dict]:
     """The table view of the fit: one line per quantity, with its bootstrap SE and interval if any."""
     out = []
@@ -214,7 +234,9 @@ class _progress:
             tty = stream.isatty()
         except (AttributeError, ValueError):
             tty = False
-        if not tty:
+        from llmplan.cli.common import quiet
+
+        if not tty or quiet():
             return lambda n: None
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, emit, output_format, stdin_lines, warn
+from llmplan.cli.common import FormatOption, PresetsOption, emit, output_format, stdin_lines, warn_extrapolations
 
 app = typer.Typer()
 
@@ -83,13 +83,15 @@ def loss(
     from llmplan.plan import checked, mark_extrapolation, out_of_range
 
     rows = []
+    extrapolating = []
     for each in laws:
         with out_of_range():
             answer = checked([loss_row(each, N, D) for N, D in pairs])
         warning = mark_extrapolation(each, answer)
         if warning:
-            warn(warning)
+            extrapolating.append((each.id, warning))
         rows.extend(answer)
+    warn_extrapolations(extrapolating, len(laws))
     title = f"Predicted loss ({laws[0].id if len(laws) == 1 else f'{len(laws)} laws'})"
     if len(pairs) == 1:
         from llmplan.units import format_count

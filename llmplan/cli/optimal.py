@@ -6,7 +6,7 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
+from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn, warn_extrapolations
 
 app = typer.Typer()
 
@@ -155,6 +155,7 @@ def optimal(
     from llmplan.plan import checked, mark_extrapolation, out_of_range, solve
 
     rows: list[dict] = []
+    extrapolating: list[tuple[str, str]] = []
     for each in laws:
         if L is not None and not each.predicts_loss and len(laws) > 1:
             note(f"law {each.id} predicts no loss; left out of --target-loss")
@@ -166,8 +167,9 @@ def optimal(
             answer = checked(solve(each, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I))
         warning = mark_extrapolation(each, answer)
         if warning:
-            warn(warning)
+            extrapolating.append((each.id, warning))
         rows.extend(answer)
+    warn_extrapolations(extrapolating, len(laws))
     if not rows:
         raise InputError("no law could answer this question")
     if shape:

@@ -1,0 +1,99 @@
+"""The options every command shares without declaring them (--wide, --quiet/-q, -h), warnings said
+once per kind, and the table's marks for extrapolated rows and left-out columns."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmplan.render import EXTRAPOLATED_NOTE, to_table
+
+
+def test_h_is_help(cli):
+    for args in (["-h"], ["optimal", "-h"], ["presets", "list", "-h"]):
+        result = cli(args)
+        assert result.code == 0 and "Usage:" in result.stdout, args
+
+
+@pytest.mark.parametrize("args", [["optimal", "--budget", "1e23", "--law", "all"], ["compare"], ["loss", "--params", "70B", "--tokens", "1.4T"]])
+def test_quiet_keeps_stderr_empty_and_stdout_the_same(cli, args):
+    loud = cli([*args, "-f", "json"])
+    assert loud.code == 0 and "warning:" in loud.stderr  # these all extrapolate a law
+    for flag in ("--quiet", "-q"):
+        quiet = cli([*args, "-f", "json", flag])
+        assert quiet.code == 0 and quiet.stderr == "" and quiet.stdout == loud.stdout
+
+
+def test_quiet_from_the_environment(cli, monkeypatch):
+    monkeypatch.setenv("LLMPLAN_QUIET", "1")
+    assert cli(["compare", "-f", "json"]).stderr == ""
+
+
+def test_quiet_keeps_errors(cli):
+    result = cli(["optimal", "--budget", "lots", "-q"])
+    assert result.code == 2 and result.stderr.startswith("llmplan: error:")
+
+
+def test_one_warning_line_for_many_laws(cli):
+    result = cli(["optimal", "--budget", "1e23", "--law", "all", "-f", "json"])
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: 7 of 9 laws are used beyond the range")
+
+
+def test_isoflop_warnings_once_per_kind(cli, tmp_path):
+    # 4 budgets of 5 runs on a parabola, 6 budgets of 2 runs (too few for a parabola)
+    lines = ["params,flops,loss"]
+    for k, C in enumerate((1e18, 1e19, 1e20, 1e21)):
+        for i, n in enumerate((1e7, 3e7, 1e8, 3e8, 1e9)):
+            lines.append(f"{n * 10 ** k:g},{C:g},{3.0 - 0.1 * k + 0.05 * (i - 2) ** 2}")
+    for C in (3e18, 3e19, 3e20, 3e21, 3e22, 3e23):
+        lines += [f"1e8,{C:g},2.5", f"2e8,{C:g},2.4"]
+    path = tmp_path / "runs.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = cli(["fit", str(path), "--method", "isoflop", "-f", "json"])
+    assert result.code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: 6 of 10 budgets (3e+18 FLOPs ... 3e+23 FLOPs): fewer than 3 runs (a parabola needs 3): skipped"]
+
+
+def test_extrapolated_rows_carry_a_star_and_a_footnote():
+    rows = [{"law": "a", "loss": 2.0, "extrapolated": False}, {"law": "b", "loss": 1.9, "extrapolated": True}]
+    lines = [line.rstrip() for line in to_table(rows, width=80, columns=["law", "loss"]).splitlines()]
+    assert lines[3:5] == [" a     2.000", " b*    1.900"]
+    assert lines[-1] == EXTRAPOLATED_NOTE
+
+
+ROW = {"model": "llama-2-70b", "layers": 80, "d_model": 8192, "params": 68_976_648_192, "tokens": 2_000_000_000_000,
+       "kv_cache_bytes_per_token": 327_680, "flops_per_token": 413_859_889_152, "matmul_vs_6n": 1.074}
+
+
+def test_narrow_table_leaves_out_the_least_important_columns():
+    rows = [dict(ROW, model=f"model-number-{i}") for i in range(3)]
+    text = to_table(rows, width=60, priority=["model", "params", "tokens"])
+    lines = [line.rstrip() for line in text.splitlines()]
+    assert lines[:2] == ["", " model            layers   d_model   params   tokens"]
+    assert lines[3] == " model-number-0       80      8192    69.0B    2.00T"
+    assert "left out at 60 columns: kv_cache_bytes_per_token, flops_per_token, matmul_vs_6n (--wide or -f json" in " ".join(lines)
+    wide = to_table(rows, width=60, wide=True)
+    assert "matmul_vs_6n" in wide and "left out" not in wide
+
+
+def test_one_row_that_does_not_fit_is_a_list():
+    lines = [line.rstrip() for line in to_table([ROW], width=60, labels={"d_model": "width"}).splitlines()]
+    assert lines[:4] == ["", " model                      llama-2-70b", " layers                     80", " width                      8192"]
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_identifiers_and_numbers_are_never_split(width):
+    rows = [{"model": "a-very-long-model-identifier-of-40-chars", "params": 7e9 * i, "note": "some words that may wrap when they must"} for i in range(1, 4)]
+    text = to_table(rows, width=width, columns=["model", "params", "note"] + [])
+    assert "a-very-long-model-identifier-of-40-chars" in text
+    assert all(len(line.rstrip()) <= width for line in text.splitlines())
+
+
+def test_counts_and_bytes_are_integers_in_every_format(cli):
+    rows = json.loads(cli(["optimal", "--budget", "1e21:1e23:3", "-f", "json"]).stdout)
+    assert all(isinstance(r["params"], int) and isinstance(r["tokens"], int) for r in rows)
+    mem = json.loads(cli(["memory", "--params", "7B", "--dtype", "int4", "-f", "json"]).stdout)[0]
+    assert all(isinstance(v, int) for k, v in mem.items() if k.endswith("_bytes") and v is not None)
