@@ -41,9 +41,9 @@ class DType:
 
     def row(self) -> dict[str, object]:
         return {
-            "name": self.name,
+            "dtype": self.name,
             "bits": self.bits,
-            "bytes": self.bytes,
+            "bytes_per_value": self.bytes,
             "sign_bits": self.sign_bits,
             "exponent_bits": self.exponent_bits,
             "fraction_bits": self.fraction_bits,

@@ -656,9 +656,9 @@ def fit_isoflop(N: Sequence[float], D: Sequence[float], L: Sequence[float], tole
         minima.append({
             "flops": budget,
             "runs": int(g.size),
-            "opt_params": n_opt,
-            "opt_tokens": budget / (6.0 * n_opt),
-            "min_loss": float(c0 - c1 * c1 / (4 * c2)),
+            "optimal_params": n_opt,
+            "optimal_tokens": budget / (6.0 * n_opt),
+            "optimal_loss": float(c0 - c1 * c1 / (4 * c2)),
             "edge": edge,
         })
     row: dict[str, Any] = {"method": "isoflop", "budgets": len(minima), "runs": int(len(N))}
@@ -667,8 +667,8 @@ def fit_isoflop(N: Sequence[float], D: Sequence[float], L: Sequence[float], tole
         row.update({"a": float("nan"), "b": float("nan"), "n_coef": float("nan"), "d_coef": float("nan")})
         return IsoflopResult(minima, row, warnings)
     logC = np.log([m["flops"] for m in minima])
-    a, log_kN = np.polyfit(logC, np.log([m["opt_params"] for m in minima]), 1)  # N_opt = k_N C^a
-    b, log_kD = np.polyfit(logC, np.log([m["opt_tokens"] for m in minima]), 1)  # D_opt = k_D C^b
+    a, log_kN = np.polyfit(logC, np.log([m["optimal_params"] for m in minima]), 1)  # N_opt = k_N C^a
+    b, log_kD = np.polyfit(logC, np.log([m["optimal_tokens"] for m in minima]), 1)  # D_opt = k_D C^b
     row.update({"a": float(a), "b": float(b), "n_coef": float(np.exp(log_kN)), "d_coef": float(np.exp(log_kD))})
     return IsoflopResult(minima, row, warnings)
 

@@ -207,7 +207,7 @@ def compare_row(law: Law, model_id: str, name: str, N: float, D: float) -> dict[
     optimal_loss = law.loss(N_opt, D_opt) if law.predicts_loss else None
     ratio = D / D_opt
     return {
-        "id": model_id,
+        "model": model_id,
         "name": name,
         "params": N,
         "tokens": D,

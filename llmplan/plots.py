@@ -280,7 +280,7 @@ def plot_isoflop(
 ) -> Path:
     """Left: loss against log N for each budget (groups: dicts with flops, params, loss), the parabola
     L = c2 (ln N)^2 + c1 ln N + c0 through them (least squares, as Hoffmann et al. 2022 §3.2) and
-    each minimum (minima: dicts with flops, opt_params, min_loss). Right: N_opt against C with the
+    each minimum (minima: dicts with flops, optimal_params, optimal_loss). Right: N_opt against C with the
     fitted power law N = k C^a (power_law = (k, a)), when given."""
     require_matplotlib()
     import numpy as np
@@ -307,7 +307,7 @@ def plot_isoflop(
             xs = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 100)
             left.plot(np.exp(xs), c2 * xs**2 + c1 * xs + c0, color=colour(C), lw=1.2, zorder=2)
     for m in minima:
-        left.scatter([m["opt_params"]], [m["min_loss"]], marker="*", s=110, color=colour(float(m["flops"])),
+        left.scatter([m["optimal_params"]], [m["optimal_loss"]], marker="*", s=110, color=colour(float(m["flops"])),
                      edgecolor="black", linewidth=0.5, zorder=4)
     left.set_xscale("log")
     left.set_xlabel("parameters N")
@@ -326,7 +326,7 @@ def plot_isoflop(
 
     if minima:
         mC = [float(m["flops"]) for m in minima]
-        mN = [float(m["opt_params"]) for m in minima]
+        mN = [float(m["optimal_params"]) for m in minima]
         right.scatter(mC, mN, marker="*", s=110, color=[colour(c) for c in mC], edgecolor="black", linewidth=0.5, zorder=3, label="N_opt per budget")
         if power_law is not None and all(math.isfinite(v) for v in power_law):
             k, a = power_law

@@ -12,7 +12,7 @@ from llmplan.plan import compare_row, verdict
 from llmplan.presets import catalog as load_catalog
 
 KEYS = {
-    "id", "name", "params", "tokens", "tokens_per_param", "flops", "pf_days", "optimal_params",
+    "model", "name", "params", "tokens", "tokens_per_param", "flops", "pf_days", "optimal_params",
     "optimal_tokens", "tokens_ratio", "verdict", "tokens_20x", "loss", "optimal_loss",
 }
 COURSE_MODELS = ["chinchilla-70b", "llama-65b", "gpt-3-175b", "opt-175b", "bloom-176b"]
@@ -25,7 +25,7 @@ def rows_of(result):
 
 def test_default_set_has_the_course_models(cli):
     rows = rows_of(cli(["compare", "-f", "json"]))
-    ids = [r["id"] for r in rows]
+    ids = [r["model"] for r in rows]
     for name in COURSE_MODELS:
         assert name in ids
     for row in rows:
@@ -36,7 +36,7 @@ def test_default_set_has_the_course_models(cli):
 def test_twenty_x_figures_match_the_course_table(cli):
     # Course notes table (models.md "Course table check", 20·N column): Chinchilla 1.40T, LLaMA-65B
     # 1.30T (65.2B), GPT-3 3.49T-3.5T, OPT 3.5T, BLOOM 3.52T. Printed to 3 figures: 1% tolerance.
-    rows = {r["id"]: r for r in rows_of(cli(["compare", "--models", ",".join(COURSE_MODELS), "-f", "json"]))}
+    rows = {r["model"]: r for r in rows_of(cli(["compare", "--models", ",".join(COURSE_MODELS), "-f", "json"]))}
     expected = {"chinchilla-70b": 1.40e12, "llama-65b": 1.30e12, "gpt-3-175b": 3.5e12, "opt-175b": 3.5e12, "bloom-176b": 3.52e12}
     for name, tokens in expected.items():
         assert rows[name]["tokens_20x"] == pytest.approx(tokens, rel=0.01)
@@ -52,7 +52,7 @@ def test_rows_are_consistent(cli):
 
 def test_verdicts_under_the_20x_rule(cli):
     # Under D = 20N at the same compute, D_opt = sqrt(20 C / 6) so tokens_ratio = sqrt((D/N) / 20).
-    rows = {r["id"]: r for r in rows_of(cli(["compare", "--law", "tokens-per-param", "--models", "gpt-3-175b,chinchilla-70b,llama-7b", "-f", "json"]))}
+    rows = {r["model"]: r for r in rows_of(cli(["compare", "--law", "tokens-per-param", "--models", "gpt-3-175b,chinchilla-70b,llama-7b", "-f", "json"]))}
     gpt3 = rows["gpt-3-175b"]
     assert gpt3["tokens_ratio"] == pytest.approx(math.sqrt((300e9 / 175e9) / 20))
     assert gpt3["verdict"] == f"under-trained {1 / gpt3['tokens_ratio']:.1f}x" == "under-trained 3.4x"

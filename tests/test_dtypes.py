@@ -49,7 +49,7 @@ def test_lookup_by_alias_and_unknown():
 def test_cli_json_and_params(cli):
     result = cli(["dtypes", "--format", "json", "--params", "7B"])
     assert result.code == 0, result.stderr
-    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    rows = {r["dtype"]: r for r in json.loads(result.stdout)}
     assert set(rows) == {"fp32", "tf32", "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", "int8", "int4", "nf4"}
     assert rows["bf16"]["weights_bytes"] == 14_000_000_000
     assert rows["int4"]["weights_bytes"] == 3_500_000_000

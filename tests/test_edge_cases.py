@@ -86,6 +86,6 @@ def test_extrapolation_is_flagged_and_warned(cli):
 
 def test_compare_flags_models_beyond_the_fit(cli):
     result = cli(["compare", "--models", "gpt-3-175b,pythia-12b", "-f", "json"])
-    rows = {r["id"]: r for r in json.loads(result.stdout)}
+    rows = {r["model"]: r for r in json.loads(result.stdout)}
     assert rows["gpt-3-175b"]["extrapolated"] is True  # 175B parameters > 16B
     assert rows["pythia-12b"]["extrapolated"] is False  # 11.8B parameters, 300B tokens

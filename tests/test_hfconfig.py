@@ -49,7 +49,7 @@ def test_folder_and_cli(cli, tmp_path):
     result = cli(["arch", "--hf-config", str(DATA / "t5_11b_config.json"), "-f", "json"])
     assert result.code == 0, result.stderr
     row = json.loads(result.stdout)[0]
-    assert row["family"] == "encoder-decoder" and row["params"] == 11_307_321_344
+    assert row["architecture"] == "encoder-decoder" and row["params"] == 11_307_321_344
 
 
 def test_gemma_and_mixtral_readers():

@@ -65,7 +65,7 @@ def test_fit_and_isoflop(tmp_path):
     grouped = plots.isoflop_groups(N, D, L)  # the same three budgets, recovered from the runs
     assert [len(g["params"]) for g in grouped] == [5, 5, 5]
     assert [g["flops"] for g in grouped] == pytest.approx([g["flops"] for g in groups], rel=1e-12)
-    minima = [{"flops": g["flops"], "opt_params": CHINCHILLA.optimal(g["flops"])[0], "min_loss": min(g["loss"])} for g in groups]
+    minima = [{"flops": g["flops"], "optimal_params": CHINCHILLA.optimal(g["flops"])[0], "optimal_loss": min(g["loss"])} for g in groups]
     assert_valid(plots.plot_isoflop(tmp_path / "isoflop.svg", groups, minima, power_law=CHINCHILLA.k_a))
 
 

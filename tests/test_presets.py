@@ -23,7 +23,7 @@ TOKENS_UNPUBLISHED = {"mistral-7b", "flan-t5-xxl"}
 def test_every_required_model_is_listed_with_numbers(cli):
     result = cli(["presets", "list", "--kind", "models", "--format", "json"])
     assert result.code == 0, result.stderr
-    rows = {r["id"]: r for r in json.loads(result.stdout)}
+    rows = {r["model"]: r for r in json.loads(result.stdout)}
     for model_id in REQUIRED_MODELS:
         row = rows[model_id]
         assert isinstance(row["params"], int) and row["params"] > 0
@@ -123,7 +123,7 @@ def test_show_prints_every_field(cli):
     result = cli(["presets", "show", "llama-2-7b", "-f", "json"])
     assert result.code == 0, result.stderr
     (row,) = json.loads(result.stdout)
-    assert row["id"] == "llama-2-7b" and row["d_model"] == 4096 and row["layers"] == 32
+    assert row["model"] == "llama-2-7b" and row["d_model"] == 4096 and row["layers"] == 32
 
 
 def test_presets_ship_inside_the_package_data():

@@ -14,22 +14,22 @@ app = typer.Typer()
 
 TABLE_COLUMNS = [
     "model", "layers", "d_model", "heads", "kv_heads", "ffn", "params", "published_params", "active_params",
-    "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_per_token_bytes",
+    "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_bytes_per_token",
 ]
 TARGET_COLUMNS = [
     "model", "layers", "d_model", "heads", "ffn", "params", "target_params", "gap_fraction",
-    "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_per_token_bytes",
+    "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_bytes_per_token",
 ]
 # Most important first: a narrow terminal leaves out the last ones (render.to_table).
 PRIORITY = [
     "model", "params", "target_params", "gap_fraction", "active_params", "published_params", "layers", "d_model", "heads",
-    "kv_heads", "ffn", "kv_cache_per_token_bytes", "flops_per_token_6n", "matmul_vs_6n", "flops_per_token_matmul",
+    "kv_heads", "ffn", "kv_cache_bytes_per_token", "flops_per_token_6n", "matmul_vs_6n", "flops_per_token_matmul",
 ]
 LABELS = {
     "flops_per_token_6n": "6N FLOPs/tok",
     "flops_per_token_matmul": "matmul FLOPs/tok",
     "matmul_vs_6n": "matmul/6N",
-    "kv_cache_per_token_bytes": "KV/token",
+    "kv_cache_bytes_per_token": "KV/token",
     "non_embedding_params": "non-emb params",
     "published_params": "published",
     "active_params": "active",
@@ -45,7 +45,7 @@ def shape_row(shape, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
     flops = arch.flops_per_token(shape, seq)
     return {
         "model": shape.name or "custom",
-        "family": shape.family,
+        "architecture": shape.family,
         "layers": shape.total_layers,
         "encoder_layers": shape.encoder_layers or None,
         "decoder_layers": shape.decoder_layers or None,
@@ -72,7 +72,7 @@ def shape_row(shape, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
         "flops_per_token_matmul_causal": flops["matmul_causal"],
         "matmul_vs_6n": flops["ratio"],
         "kv_dtype": kv_dtype,
-        "kv_cache_per_token_bytes": arch.kv_cache_bytes_per_token(shape, kv_bytes),
+        "kv_cache_bytes_per_token": arch.kv_cache_bytes_per_token(shape, kv_bytes),
     }
 
 

@@ -80,9 +80,9 @@ def compare(
     if plot is not None:
         from llmplan.plots import plot_frontier
 
-        plot_frontier(plot, [(r["id"], r["params"], r["tokens"]) for r in rows], chosen)
+        plot_frontier(plot, [(r["model"], r["params"], r["tokens"]) for r in rows], chosen)
         note(f"wrote {plot}")
-    columns = ["id", "params", "tokens", "optimal_params", "optimal_tokens", "tokens_20x", "verdict"]
+    columns = ["model", "params", "tokens", "optimal_params", "optimal_tokens", "tokens_20x", "verdict"]
     if chosen.predicts_loss:
         columns += ["loss", "optimal_loss"]
     labels = {
@@ -95,5 +95,5 @@ def compare(
     }
     if chosen.convention != "total":
         note(f"law {chosen.id} counts non-embedding parameters; the presets count all of them, so read its verdicts loosely")
-    priority = ["id", "verdict", "params", "tokens", "optimal_params", "optimal_tokens", "loss", "optimal_loss", "tokens_20x"]
+    priority = ["model", "verdict", "params", "tokens", "optimal_params", "optimal_tokens", "loss", "optimal_loss", "tokens_20x"]
     emit(rows, fmt, title=f"Trained vs compute-optimal for the same compute ({chosen.id})", columns=columns, labels=labels, priority=priority)

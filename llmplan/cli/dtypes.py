@@ -37,9 +37,9 @@ def dtypes(
             row["params"] = count
             row["weights_bytes"] = count * dtype.bytes
         rows.append(row)
-    columns = ["name", "bits", "bytes", "sign_bits", "exponent_bits", "fraction_bits", "max", "min_normal", "epsilon"]
+    columns = ["dtype", "bits", "bytes_per_value", "sign_bits", "exponent_bits", "fraction_bits", "max", "min_normal", "epsilon"]
     if count is not None:
         columns.append("weights_bytes")
     title = "Number formats" + (f" (storing {format_count(count)} parameters, no scales)" if count is not None else "")
-    priority = ["name", "bits", "bytes", "weights_bytes", "max", "epsilon", "min_normal", "exponent_bits", "fraction_bits", "sign_bits"]
-    emit(rows, fmt, title=title, columns=columns, priority=priority, labels={"weights_bytes": "weights", "exponent_bits": "exp", "fraction_bits": "frac", "sign_bits": "sign"})
+    priority = ["dtype", "bits", "bytes_per_value", "weights_bytes", "max", "epsilon", "min_normal", "exponent_bits", "fraction_bits", "sign_bits"]
+    emit(rows, fmt, title=title, columns=columns, priority=priority, labels={"bytes_per_value": "bytes", "weights_bytes": "weights", "exponent_bits": "exp", "fraction_bits": "frac", "sign_bits": "sign"})

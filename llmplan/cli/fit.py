@@ -121,7 +121,8 @@ def fit(
                 warn(f"no budget has 3 or more runs: nothing to draw, {plot} not written")
         if minima:
             emit(result.minima, fmt, title="IsoFLOP minima (Approach 2)",
-                 columns=["flops", "runs", "opt_params", "opt_tokens", "min_loss", "edge"], priority=["flops", "opt_params", "opt_tokens", "min_loss"])
+                 columns=["flops", "runs", "optimal_params", "optimal_tokens", "optimal_loss", "edge"], priority=["flops", "optimal_params", "optimal_tokens", "optimal_loss"],
+                 labels={"optimal_params": "opt. N", "optimal_tokens": "opt. D", "optimal_loss": "min loss", "edge": "at edge"})
             return
         if result.row["budgets"] < 2:
             raise WorkError("the IsoFLOP fit needs at least 2 budgets with 3 or more runs each")

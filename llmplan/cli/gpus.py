@@ -11,10 +11,21 @@ app = typer.Typer()
 PEAKS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
 
+def output_key(field: str) -> str:
+    """A gpus.toml field as machine output names it, in base units: peak_bf16 ->
+    peak_bf16_flops_per_second, sparse_fp8 -> sparse_fp8_flops_per_second, bandwidth ->
+    bandwidth_bytes_per_second (see CHANGELOG.md)."""
+    if field == "bandwidth":
+        return "bandwidth_bytes_per_second"
+    if field.startswith(("peak_", "sparse_")) and not field.endswith("_per_second"):
+        return f"{field}_flops_per_second"
+    return field
+
+
 def gpu_row(preset) -> dict:
-    row = {"id": preset.id, "name": preset.name, "memory_bytes": preset["memory_bytes"], "bandwidth_bytes_per_second": preset["bandwidth"]}
+    row = {"gpu": preset.id, "name": preset.name, "memory_bytes": preset["memory_bytes"], "bandwidth_bytes_per_second": preset["bandwidth"]}
     for dtype in PEAKS:
-        row[f"peak_{dtype}_flops"] = preset.get(f"peak_{dtype}")
+        row[f"peak_{dtype}_flops_per_second"] = preset.get(f"peak_{dtype}")
     row["source"] = preset["source"]
     return row
 
@@ -27,14 +38,14 @@ Examples:
 
   llmplan gpus
 
-  llmplan gpus -f json | jq '.[] | select(.memory_bytes >= 80e9) | .id'
+  llmplan gpus -f json | jq '.[] | select(.memory_bytes >= 80e9) | .gpu'
 """)
 def gpus(fmt: FormatOption = None, presets: PresetsOption = None) -> None:
     fmt = output_format(fmt)
     rows = [gpu_row(p) for p in catalog(presets).all("gpus")]
     labels = {"memory_bytes": "memory", "bandwidth_bytes_per_second": "bandwidth"}
     for dtype in PEAKS:
-        labels[f"peak_{dtype}_flops"] = dtype
-    columns = ["id", "memory_bytes", "bandwidth_bytes_per_second"] + [f"peak_{d}_flops" for d in PEAKS]
-    priority = ["id", "memory_bytes", "bandwidth_bytes_per_second", "peak_bf16_flops", "peak_fp8_flops", "peak_fp16_flops", "peak_tf32_flops", "peak_fp32_flops", "peak_int8_flops"]
+        labels[f"peak_{dtype}_flops_per_second"] = dtype
+    columns = ["gpu", "memory_bytes", "bandwidth_bytes_per_second"] + [f"peak_{d}_flops_per_second" for d in PEAKS]
+    priority = ["gpu", "memory_bytes", "bandwidth_bytes_per_second"] + [f"peak_{d}_flops_per_second" for d in ("bf16", "fp8", "fp16", "tf32", "fp32", "int8")]
     emit(rows, fmt, title="Accelerators: memory, bandwidth, dense peak FLOP/s per dtype (OP/s for int8)", columns=columns, labels=labels, priority=priority)

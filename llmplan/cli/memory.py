@@ -290,7 +290,7 @@ def _table(rows, breakdown, req, model) -> None:
         if req.lora_rank:
             what += f", LoRA r={req.lora_rank}"
     else:
-        what = f"serving, {req.dtype}" + (f", batch {req.batch} x {req.seq} context" if req.seq else "")
+        what = f"inference, {req.dtype}" + (f", batch {req.batch} x {req.seq} context" if req.seq else "")
     size = f"{format_count(breakdown.params)} params"
     title = f"Memory per GPU: {model if model.endswith(' params') else f'{model} ({size})'}, {what}"
     emit(lines, "table", title=title, columns=["part", "gb", "gib_bytes", "at_peak_bytes", "share"],

@@ -15,14 +15,16 @@ KIND_HELP = "Which presets: models, laws or gpus (default: all)."
 
 # Columns of `presets list` per kind, for the table; machine formats carry every field.
 LIST_COLUMNS = {
-    "models": ["id", "name", "architecture", "objective", "params", "tokens", "tokens_per_param"],
-    "laws": ["id", "name", "form", "convention"],
-    "gpus": ["id", "name", "memory_bytes"],
+    "models": ["model", "name", "architecture", "objective", "params", "tokens", "tokens_per_param"],
+    "laws": ["law", "name", "form", "convention"],
+    "gpus": ["gpu", "name", "memory_bytes"],
 }
+# The key holding a preset's id, the same as every other command's: model, law, gpu.
+ID_KEY = {"models": "model", "laws": "law", "gpus": "gpu"}
 
 
 def model_row(preset) -> dict:
-    row = {"kind": "models", "id": preset.id, **preset.data}
+    row = {"kind": "models", "model": preset.id, **preset.data}
     params, tokens = preset.get("params"), preset.get("tokens")
     row["tokens_per_param"] = tokens / params if params and tokens else None
     return row
@@ -31,7 +33,12 @@ def model_row(preset) -> dict:
 def _row(preset) -> dict:
     if preset.kind == "models":
         return model_row(preset)
-    return {"kind": preset.kind, "id": preset.id, **preset.data}
+    data = preset.data
+    if preset.kind == "gpus":  # in base units, as `llmplan gpus` names them
+        from llmplan.cli.gpus import output_key
+
+        data = {output_key(k): v for k, v in data.items()}
+    return {"kind": preset.kind, ID_KEY.get(preset.kind, "id"): preset.id, **data}
 
 
 def _kind(kind: str | None) -> list[str]:
@@ -66,7 +73,7 @@ def list_presets(
     for index, k in enumerate(kinds):
         rows = [_row(p) for p in cat.all(k)]
         if fmt == "table":
-            emit(rows, fmt, title=f"Presets: {k}", columns=LIST_COLUMNS[k], priority=["id", "params", "tokens"])
+            emit(rows, fmt, title=f"Presets: {k}", columns=LIST_COLUMNS[k], priority=[ID_KEY[k], "params", "tokens"])
         elif len(kinds) == 1:
             emit(rows, fmt)
     if fmt != "table" and len(kinds) > 1:
@@ -114,7 +121,7 @@ def show(
             pairs = [{"field": k, "value": v} for k, v in row.items()]
             from llmplan.render import humanize
 
-            emit([{"field": p["field"], "value": _show_value(p["field"], p["value"])} for p in pairs], fmt, title=f"{row['kind']}: {row['id']}")
+            emit([{"field": p["field"], "value": _show_value(p["field"], p["value"])} for p in pairs], fmt, title=f"{row['kind']}: {row[ID_KEY.get(row['kind'], 'id')]}")
     else:
         emit(rows, fmt)
 
