@@ -97,3 +97,44 @@ def test_counts_and_bytes_are_integers_in_every_format(cli):
     assert all(isinstance(r["params"], int) and isinstance(r["tokens"], int) for r in rows)
     mem = json.loads(cli(["memory", "--params", "7B", "--dtype", "int4", "-f", "json"]).stdout)[0]
     assert all(isinstance(v, int) for k, v in mem.items() if k.endswith("_bytes") and v is not None)
+
+
+# ------------------------------------------------------------------ names people type
+
+
+@pytest.mark.parametrize("typed, short", [("fp8-e4m3", "fp8"), ("fp8-e5m2", "fp8"), ("bfloat16", "bf16"), ("float16", "fp16"),
+                                          ("float32", "fp32"), ("torch.bfloat16", "bf16"), ("BF16", "bf16"), ("half", "fp16")])
+def test_pytorch_and_listed_dtype_names_are_accepted(cli, typed, short):
+    mem = cli(["memory", "--params", "7B", "--dtype", typed, "-f", "json"])
+    assert mem.code == 0, mem.stderr
+    assert json.loads(mem.stdout)[0]["dtype"] == short
+    comp = cli(["compute", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--dtype", typed, "-f", "json"])
+    assert comp.code == 0, comp.stderr
+    assert json.loads(comp.stdout)[0]["dtype"] == short
+
+
+def test_fp8_weights_take_one_byte_and_the_fp8_peak(cli):
+    mem = json.loads(cli(["memory", "--params", "7B", "--dtype", "fp8-e4m3", "--group-size", "128", "-f", "json"]).stdout)[0]
+    # 1 byte per weight plus one fp32 scale per 128 weights (4/128 bytes): 7e9 * 1.03125
+    assert mem["weights_bytes"] == 7_218_750_000
+    comp = json.loads(cli(["compute", "--params", "7B", "--tokens", "1T", "--gpu", "h100", "--dtype", "fp8-e4m3", "-f", "json"]).stdout)[0]
+    assert comp["peak_flops_per_second"] == 1979e12  # NVIDIA H100 SXM datasheet, dense FP8
+
+
+def test_memory_gpu_given_as_a_size(cli):
+    rows = json.loads(cli(["memory", "--preset", "llama-2-7b", "--gpu", "24GB", "--gpu", "rtx-4090", "-f", "json"]).stdout)
+    anonymous, catalog = rows
+    assert anonymous["gpu"] == "24GB" and anonymous["gpu_memory_bytes"] == 24_000_000_000
+    # the RTX 4090's catalog memory is 24 GB too, so every answer is the same
+    for key in ("fits", "headroom_bytes", "max_batch", "max_context"):
+        assert anonymous[key] == catalog[key], key
+    bad = cli(["memory", "--preset", "llama-2-7b", "--gpu", "0GB"])
+    assert bad.code == 2 and bad.stderr.count("\n") == 1
+
+
+def test_optimal_params_from_stdin(cli):
+    piped = json.loads(cli(["optimal", "--params", "-", "-f", "json"], stdin="7B\n# a comment\n13B\n").stdout)
+    one_by_one = [json.loads(cli(["optimal", "--params", size, "-f", "json"]).stdout)[0] for size in ("7B", "13B")]
+    assert piped == one_by_one
+    empty = cli(["optimal", "--params", "-"], stdin="")
+    assert empty.code == 2 and "stdin" in empty.stderr

@@ -38,7 +38,7 @@ def compute(
     gpu: Annotated[Optional[str], typer.Option("--gpu", "-g", help="GPU from the catalog (llmplan gpus), e.g. a100, h100, v100.", show_default=False)] = None,
     gpus: Annotated[int, typer.Option("--gpus", "-k", help="Number of GPUs (wall time assumes perfect scaling).")] = 1,
     mfu: Annotated[str, typer.Option("--mfu", help="Model FLOPs utilisation, a fraction of the dense peak.")] = "0.4",
-    dtype: Annotated[str, typer.Option("--dtype", help="Which peak to use: bf16 (fp16 on GPUs without bf16), fp16, tf32, fp32, fp8.")] = "bf16",
+    dtype: Annotated[str, typer.Option("--dtype", help="Which peak to use: bf16 (fp16 on GPUs without bf16), fp16, tf32, fp32, fp8 (or fp8-e4m3, fp8-e5m2); PyTorch names such as bfloat16 work too.")] = "bf16",
     price: Annotated[Optional[str], typer.Option("--price", help="Price in USD per GPU-hour; adds cost_usd.", show_default=False)] = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
@@ -99,7 +99,9 @@ def compute(
     row["pf_days"] = C / PF_DAY
     if gpu is not None:
         device = cat.get("gpus", gpu)
-        row.update(gpu_cost_fields(C, device, gpus, m, dtype.lower(), usd))
+        from llmplan.dtypes import canonical
+
+        row.update(gpu_cost_fields(C, device, gpus, m, canonical(dtype, ("bf16", "fp16", "tf32", "fp32", "fp8", "int8")), usd))
         used = row["dtype"]
         title += f"; {gpus} x {device.id}, {m:.0%} MFU ({used})"
         if fmt == "table" and mfu == "0.4":

@@ -139,7 +139,7 @@ def memory(
     lora_rank: Annotated[int, typer.Option("--lora-rank", help="Train LoRA adapters of this rank on every linear (frozen base; with --dtype nf4: QLoRA).")] = 0,
     activations: Annotated[str, typer.Option("--activations", help="count (tensor by tensor) or korthikanti (Korthikanti et al. 2022, Table 2).")] = "count",
     overhead: Annotated[Optional[str], typer.Option("--overhead", help="CUDA context + allocator margin: auto (0.8 GB + 5% of the peak), a size such as 2GiB, a percentage, or 0.", show_default=False)] = None,
-    gpu: Annotated[Optional[list[str]], typer.Option("--gpu", "-g", help="Check the fit on this GPU (catalog id or alias; repeatable; '-' reads ids from stdin): one row per GPU.", show_default=False)] = None,
+    gpu: Annotated[Optional[list[str]], typer.Option("--gpu", "-g", help="Check the fit on this GPU: a catalog id or alias, or a memory size such as 24GB for any GPU of that size (repeatable; '-' reads them from stdin): one row per GPU.", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 3 when it does not fit a --gpu.")] = False,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
@@ -162,8 +162,11 @@ def memory(
         raise InputError("--check needs --gpu ID (the GPU to check the fit on)")
     if dtype is None:
         dtype = "fp32" if train and precision.strip().lower() == "fp32" else "bf16"
-    dtype_name = _choice(dtype, mem.WEIGHT_DTYPES, "--dtype")
-    kv_name = _choice(kv_dtype, ("fp32", "fp16", "bf16", "fp8", "int8", "int4"), "--kv-dtype") if kv_dtype else None
+    from llmplan.dtypes import canonical
+
+    dtype_name = _choice(canonical(dtype, mem.WEIGHT_DTYPES), mem.WEIGHT_DTYPES, "--dtype")
+    kv_choices = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+    kv_name = _choice(canonical(kv_dtype, kv_choices), kv_choices, "--kv-dtype") if kv_dtype else None
     shape, model = _shape(params, preset, hf_config, presets, dict(
         layers=layers, d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, mlp=mlp,
         vocab=vocab, tied=tied, context=context))
@@ -192,10 +195,9 @@ def memory(
     if gpu:
         cat = catalog(presets)
         for gid in expand(gpu, str):
-            g = cat.get("gpus", gid)
-            capacity = g["memory_bytes"]
+            gpu_id, capacity = _gpu(cat, gid)
             row = dict(base)
-            row["gpu"] = g.id
+            row["gpu"] = gpu_id
             row["gpu_memory_bytes"] = capacity
             row["fits"] = breakdown.total_bytes <= capacity
             row["headroom_bytes"] = _whole(capacity - breakdown.total_bytes)
@@ -217,6 +219,21 @@ def memory(
         emit(rows, fmt)
     if check and not_fitting:
         raise typer.Exit(3)
+
+
+def _gpu(cat, text: str) -> tuple[str, int]:
+    """(id, memory in bytes) of a catalog GPU, or of an anonymous GPU given by its size (24GB, 80GiB)."""
+    found = cat.find("gpus", text)
+    if found is not None:
+        return found.id, found["memory_bytes"]
+    if text.strip()[:1].isdigit():
+        from llmplan.units import parse_memory
+
+        size = parse_memory(text)
+        if size <= 0:
+            raise InputError(f"--gpu {text!r}: a GPU needs some memory; give a size such as 24GB or a catalog id (llmplan gpus)")
+        return text.strip(), size
+    return cat.get("gpus", text).id, 0  # unknown id: the catalog's error, with suggestions
 
 
 def _choice(value: str, allowed, option: str) -> str:

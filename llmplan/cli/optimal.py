@@ -110,7 +110,7 @@ Examples:
 def optimal(
     budget: Annotated[Optional[List[str]], typer.Option("--budget", "-b", help="Compute budget: FLOPs (1e24) or PF-days (3000pfd); START:STOP:N; '-' reads stdin. Repeatable.", show_default=False)] = None,
     law: Annotated[Optional[str], typer.Option("--law", "-l", help=LAW_HELP, show_default=False)] = None,
-    params: Annotated[Optional[str], typer.Option("--params", "-N", help="Fix the model size (e.g. 7B): the tokens the budget buys, or without a budget the compute-optimal tokens for it.", show_default=False)] = None,
+    params: Annotated[Optional[str], typer.Option("--params", "-N", help="Fix the model size (e.g. 7B): the tokens the budget buys, or without a budget the compute-optimal tokens for it; '-' reads one size per line from stdin (a row each).", show_default=False)] = None,
     tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Fix the training tokens (e.g. 1.4T).", show_default=False)] = None,
     target_loss: Annotated[Optional[str], typer.Option("--target-loss", help="The least compute that reaches this loss (nats/token); must be above the law's irreducible E.", show_default=False)] = None,
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for the tokens-per-param law (default 20); implies --law tokens-per-param.", show_default=False)] = None,
@@ -124,7 +124,13 @@ def optimal(
     from llmplan.units import format_count, parse_count, parse_positive
 
     fmt = output_format(fmt)
-    N = parse_count(params, "a parameter count") if params is not None else None
+    # --params - reads one size per line from stdin (one row each), as `loss --params -` does
+    sizes = expand([params], lambda text: parse_count(text, "a parameter count")) if params is not None else [None]
+    if not sizes:
+        from llmplan.errors import InputError
+
+        raise InputError("--params - read no parameter counts from stdin; give one per line, e.g. 7B")
+    N = sizes[0] if len(sizes) == 1 else None
     D = parse_count(tokens, "a token count") if tokens is not None else None
     L = parse_positive(target_loss, "a target loss (nats per token, e.g. 2.0)") if target_loss is not None else None
     r = parse_positive(ratio, "a tokens-per-parameter ratio (e.g. 20)") if ratio is not None else None
@@ -164,7 +170,7 @@ def optimal(
             note(f"law {each.id} is not of the Chinchilla form; left out of --inference-tokens")
             continue
         with out_of_range():
-            answer = checked(solve(each, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I))
+            answer = checked([r for size in sizes for r in solve(each, budgets, params=size, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I)])
         warning = mark_extrapolation(each, answer)
         if warning:
             extrapolating.append((each.id, warning))
@@ -195,6 +201,8 @@ def optimal(
         parts.append(budget_title(budgets))
     if N is not None:
         parts.append(f"{format_count(N)} parameters")
+    elif len(sizes) > 1:
+        parts.append(f"{len(sizes)} model sizes")
     if D is not None:
         parts.append(f"{format_count(D)} tokens")
     if L is not None:
