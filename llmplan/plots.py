@@ -114,6 +114,68 @@ def _law_name(law: Any) -> str:
     return str(getattr(law, "id", "") or getattr(law, "name", "") or "law")
 
 
+def _law_formula(law: Any) -> str:
+    """'L = 1.84 + 796/N^0.377 + 2038/D^0.364' for a Chinchilla-form law, else ''."""
+    c = getattr(law, "constants", None) or {}
+    if getattr(law, "form", None) != "chinchilla" or not all(k in c for k in ("E", "A", "B", "alpha", "beta")):
+        return ""
+    return f"L = {c['E']:.3g} + {c['A']:.4g}/N^{c['alpha']:.3f} + {c['B']:.4g}/D^{c['beta']:.3f}"
+
+
+def _budget_text(budgets: Sequence[float]) -> str:
+    from llmplan.units import format_flops
+
+    budgets = sorted(set(float(c) for c in budgets))
+    if len(budgets) == 1:
+        return f"C = {format_flops(budgets[0])}"
+    return f"{len(budgets)} budgets, {format_flops(budgets[0])[:-6]} to {format_flops(budgets[-1])}"
+
+
+def _outside_legend(fig: Any, ax: Any, ncol: int = 3) -> Any:
+    """The legend below the axes, outside the data (constrained layout makes room for it)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    return fig.legend(handles, labels, loc="outside lower center", ncol=min(ncol, len(handles)), fontsize=8, frameon=False)
+
+
+def _shade_fitted_range(ax: Any, law: Any, n_lo: float, n_hi: float, d_lo: float, d_hi: float, on_dark: bool = False) -> bool:
+    """Hatch the (N, D) region the law was fitted on (its recorded params, tokens and FLOPs ranges),
+    so a reader sees where the law is an extrapolation. Returns whether anything was drawn."""
+    bounds = law.fitted_bounds() if hasattr(law, "fitted_bounds") else {}
+    if not bounds:
+        return False
+    p_lo, p_hi = bounds.get("params", (n_lo, n_hi))
+    t_lo, t_hi = bounds.get("tokens", (d_lo, d_hi))
+    c_lo, c_hi = bounds.get("flops", (0.0, math.inf))
+    a, b = max(p_lo, n_lo), min(p_hi, n_hi)
+    if not a < b:
+        return False
+    ns = _logspace(a, b, 200)
+    lower = [max(t_lo, d_lo, c_lo / (6 * n)) for n in ns]
+    upper = [min(t_hi, d_hi, c_hi / (6 * n)) for n in ns]
+    if not any(lo < hi for lo, hi in zip(lower, upper)):
+        return False
+    from matplotlib.patches import Rectangle
+
+    edge = "white" if on_dark else "0.72"
+    ax.fill_between(ns, lower, upper, where=[lo < hi for lo, hi in zip(lower, upper)], facecolor="none" if on_dark else "0.96",
+                    hatch="///", edgecolor=edge, linewidth=0.8, alpha=0.8 if on_dark else 0.6, zorder=1.5 if on_dark else 0.5)
+    # the legend's swatch: the same hatch, dark on light whatever the plot's background
+    ax.add_patch(Rectangle((n_lo, d_lo), 0, 0, facecolor="0.88", hatch="///", edgecolor="0.35", linewidth=0.8,
+                           label=f"range {_law_name(law)} was fitted on (beyond it: extrapolation)"))
+    return True
+
+
+def _label_point(ax: Any, N: float, D: float, offset: tuple[float, float] = (10, 10)) -> Any:
+    """'N = 51.9B / D = 3.21T' beside a point, dark on a light box."""
+    from llmplan.units import format_count
+
+    return ax.annotate(f"N = {format_count(N)}\nD = {format_count(D)}", (N, D), xytext=offset, textcoords="offset points",
+                       fontsize=8, color="0.1", ha="left" if offset[0] >= 0 else "right", va="bottom" if offset[1] >= 0 else "top",
+                       bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="0.5", lw=0.5, alpha=0.9), zorder=6)
+
+
 def _frontier(law: Any, budgets: Sequence[float], unique_tokens: float | None = None) -> tuple[list[float], list[float]]:
     """(N, D) of the law's optimum for each budget; data-constrained when unique_tokens is given."""
     Ns, Ds = [], []
@@ -198,7 +260,7 @@ def plot_frontier(path: str | os.PathLike, models: Sequence[tuple[str, float, fl
     law's compute-optimal frontier and the 20 tokens-per-parameter line."""
     if not models:
         raise InputError("nothing to plot: no models with parameters and tokens")
-    fig, ax = _figure(8.0, 6.0)
+    fig, ax = _figure(8.0, 6.5)
     Ns = [float(m[1]) for m in models]
     Ds = [float(m[2]) for m in models]
     n_lo, n_hi = min(Ns) / 4, max(Ns) * 4
@@ -209,14 +271,15 @@ def plot_frontier(path: str | os.PathLike, models: Sequence[tuple[str, float, fl
     fN, fD = _frontier(law, _logspace(c_lo, c_hi, 80))
     ax.plot(fN, fD, color="C3", lw=2, label=f"compute-optimal ({_law_name(law)})", zorder=3)
     ax.plot([n_lo, n_hi], [20 * n_lo, 20 * n_hi], color="C2", lw=1.2, ls="--", label="20 tokens per parameter", zorder=2)
-    ax.scatter(Ns, Ds, s=28, color="C0", edgecolor="white", linewidth=0.6, zorder=4, label="models")
+    ax.scatter(Ns, Ds, s=28, color="C0", edgecolor="white", linewidth=0.6, zorder=4, label="models (trained N, D)")
+    _shade_fitted_range(ax, law, n_lo, n_hi, d_lo, d_hi)
     ax.set_xlabel("parameters N")
     ax.set_ylabel("training tokens D")
-    ax.set_title(title or f"Models against the compute-optimal frontier ({_law_name(law)})", fontsize=11)
-    legend = ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.set_title(title or f"{len(models)} models against the compute-optimal frontier of {_law_name(law)}", fontsize=11)
+    _outside_legend(fig, ax, ncol=2)
     _style(ax)
     fig.canvas.draw()  # settle the layout before measuring labels
-    _place_labels(fig, ax, [(str(m[0]), float(m[1]), float(m[2])) for m in models], taken=[*iso_labels, legend])
+    _place_labels(fig, ax, [(str(m[0]), float(m[1]), float(m[2])) for m in models], taken=list(iso_labels))
     return save(fig, path)
 
 
@@ -236,7 +299,7 @@ def plot_fit(
     observed loss, with iso-FLOP lines and the fitted law's frontier over the runs' compute range."""
     if not len(N):
         raise InputError("nothing to plot: no runs")
-    fig, (left, right) = _figure(11.0, 4.8, ncols=2)
+    fig, (left, right) = _figure(11.0, 5.2, ncols=2)
     obs = [float(v) for v in observed]
     pred = [float(v) for v in predicted]
     lo, hi = min(obs + pred), max(obs + pred)
@@ -260,14 +323,14 @@ def plot_fit(
     points = right.scatter(Ns, Ds, c=obs, s=20, cmap="viridis_r", edgecolor="none", zorder=3)
     fig.colorbar(points, ax=right, label="observed loss")
     fN, fD = _frontier(law, _logspace(min(Cs), max(Cs), 60))
-    right.plot(fN, fD, color="C3", lw=2, label=f"fitted frontier ({_law_name(law)})", zorder=4)
+    right.plot(fN, fD, color="C3", lw=2, label="fitted compute-optimal frontier", zorder=4)
     right.set_xlabel("parameters N")
     right.set_ylabel("training tokens D")
     right.set_title("Runs and the fitted compute-optimal frontier", fontsize=10)
-    right.legend(loc="upper left", fontsize=8, frameon=False)
+    right.legend(loc="outside upper center" if False else "lower center", bbox_to_anchor=(0.5, 1.06), ncol=1, fontsize=8, frameon=False)
     _style(right)
-    if title:
-        fig.suptitle(title, fontsize=11)
+    formula = _law_formula(law)
+    fig.suptitle("\n".join(t for t in (title, formula) if t), fontsize=11)
     return save(fig, path)
 
 
@@ -287,10 +350,11 @@ def plot_isoflop(
 
     if not groups:
         raise InputError("nothing to plot: no budgets with runs")
-    fig, (left, right) = _figure(11.0, 4.8, ncols=2)
+    fig, (left, right) = _figure(11.0, 5.0, ncols=2)
     from matplotlib import colormaps
 
     cmap = colormaps["plasma"]
+    many = len(groups) > 15  # smaller marks, so 30+ profiles stay apart
     budgets = [float(g["flops"]) for g in groups]
     b_lo, b_hi = math.log(min(budgets)), math.log(max(budgets))
 
@@ -301,20 +365,29 @@ def plot_isoflop(
         C = float(g["flops"])
         x = np.log(np.asarray(g["params"], float))
         y = np.asarray(g["loss"], float)
-        left.scatter(np.exp(x), y, s=18, color=colour(C), zorder=3, label=f"{C:.2g} FLOPs")
+        left.scatter(np.exp(x), y, s=8 if many else 18, color=colour(C), zorder=3, label=f"{C:.2g} FLOPs")
         if x.size >= 3 and np.ptp(x) > 0:
             c2, c1, c0 = np.polyfit(x, y, 2)
             xs = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 100)
-            left.plot(np.exp(xs), c2 * xs**2 + c1 * xs + c0, color=colour(C), lw=1.2, zorder=2)
+            left.plot(np.exp(xs), c2 * xs**2 + c1 * xs + c0, color=colour(C), lw=0.9 if many else 1.2, zorder=2)
     for m in minima:
-        left.scatter([m["optimal_params"]], [m["optimal_loss"]], marker="*", s=110, color=colour(float(m["flops"])),
+        left.scatter([m["optimal_params"]], [m["optimal_loss"]], marker="*", s=60 if many else 110, color=colour(float(m["flops"])),
                      edgecolor="black", linewidth=0.5, zorder=4)
     left.set_xscale("log")
     left.set_xlabel("parameters N")
     left.set_ylabel("loss")
-    left.set_title("IsoFLOP profiles (stars: parabola minima)", fontsize=10)
+    # A few very small runs far up the loss axis would squash every profile into a strip: cap it.
+    losses = sorted(float(v) for g in groups for v in g["loss"])
+    low, median = losses[0], losses[len(losses) // 2]
+    top = median + 4 * (median - low)
+    hidden = sum(v > top for v in losses)
+    profile_title = "IsoFLOP profiles (stars: parabola minima)"
+    if hidden and top > low:
+        left.set_ylim(low - 0.05 * (top - low), top)
+        profile_title += f"\n{hidden} run{'s' if hidden > 1 else ''} above loss {top:.2f} not shown"
+    left.set_title(profile_title, fontsize=10)
     if len(groups) <= 8:
-        left.legend(fontsize=7, frameon=False, loc="upper right")
+        left.legend(fontsize=7, frameon=False, loc="upper right", title="budget", title_fontsize=7)
     else:  # many budgets: a colour scale instead of a legend
         from matplotlib.cm import ScalarMappable
         from matplotlib.colors import LinearSegmentedColormap, LogNorm
@@ -339,8 +412,7 @@ def plot_isoflop(
     right.set_ylabel("optimal parameters N_opt")
     right.set_title("Optimal size against compute", fontsize=10)
     _style(right)
-    if title:
-        fig.suptitle(title, fontsize=11)
+    fig.suptitle(f"{title or 'IsoFLOP fit'} (Approach 2): {_budget_text(budgets)}", fontsize=11)
     return save(fig, path)
 
 
@@ -393,11 +465,12 @@ def plot_loss_contours(
     levels = MaxNLocator(nbins=14).tick_values(float(finite.min()), top)
     filled = ax.contourf(NN, DD, np.clip(LL, levels[0], levels[-1]), levels=levels, cmap="viridis_r", alpha=0.9, zorder=0)
     lines = ax.contour(NN, DD, LL, levels=levels[1::2], colors="white", linewidths=0.5, alpha=0.7, zorder=1)
-    ax.clabel(lines, fontsize=7, fmt="%.3g")
+    for text in ax.clabel(lines, fontsize=7, fmt="%.3g", colors="0.1"):  # dark on light, readable on any colour
+        text.set_bbox(dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.75))
     fig.colorbar(filled, ax=ax, label="predicted loss", format="%.3g", ticks=levels[::2])
-    if iso_loss is not None:
-        ax.contour(NN, DD, LL, levels=[iso_loss], colors="C1", linewidths=2, zorder=2)
-        ax.plot([], [], color="C1", lw=2, label=f"loss = {iso_loss:.4g}")
+    if iso_loss is not None:  # black dash-dot: apart from the red frontier by style as well as colour
+        ax.contour(NN, DD, LL, levels=[iso_loss], colors="black", linewidths=2, linestyles="-.", zorder=2)
+        ax.plot([], [], color="black", lw=2, ls="-.", label=f"target loss {iso_loss:.4g}")
 
     Cs = [6 * n * d for n, d in zip(Ns, Ds)]
     c_lo, c_hi = 6 * n_lo * d_lo, 6 * n_hi * d_hi
@@ -408,7 +481,8 @@ def plot_loss_contours(
             ax.plot([n_lo, n_hi], [C / (6 * n_lo), C / (6 * n_hi)], ls="--", lw=1, color="black", zorder=2)
         ax.plot([], [], ls="--", lw=1, color="black", label="training FLOPs of the plan")
     if unique_tokens is not None:
-        ax.axhline(unique_tokens, color="C6", lw=1.5, ls="-.", zorder=2, label="unique tokens (1 epoch)")
+        ax.axhline(unique_tokens, color="magenta", lw=1.8, ls=":", zorder=2, label="unique tokens (1 epoch)")
+    _shade_fitted_range(ax, law, n_lo, n_hi, d_lo, d_hi, on_dark=True)
     series: dict[str, list[Mapping[str, Any]]] = {}  # points with the same label share a marker
     for p in points:
         series.setdefault(str(p.get("label") or "chosen"), []).append(p)
@@ -416,6 +490,9 @@ def plot_loss_contours(
     for i, (label, group) in enumerate(series.items()):
         ax.scatter([float(p["params"]) for p in group], [float(p["tokens"]) for p in group], marker=markers[i % len(markers)], s=70,
                    color=f"C{(1, 0, 4, 6, 8)[i % 5]}", edgecolor="black", linewidth=0.8, zorder=5, label=label)
+        if len(points) <= 6:  # each plan point says its N and D
+            for p in group:
+                _label_point(ax, float(p["params"]), float(p["tokens"]), (10, 10) if i == 0 else (-10, -10))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(n_lo, n_hi)
@@ -425,9 +502,16 @@ def plot_loss_contours(
     if title is None:
         from llmplan.units import format_count
 
-        title = f"Predicted loss over (N, D) ({_law_name(law)}" + (f", {format_count(unique_tokens)} unique tokens)" if unique_tokens else ")")
+        first = str(points[0].get("label") or "chosen")
+        plans = [6 * float(p["params"]) * float(p["tokens"]) for p in points if str(p.get("label") or "chosen") == first]
+        what = [f"plan at {_budget_text(plans)}"]
+        if iso_loss is not None:
+            what.insert(0, f"target loss {iso_loss:.4g}")
+        if unique_tokens:
+            what.append(f"{format_count(unique_tokens)} unique tokens")
+        title = f"Predicted loss over (N, D) under {_law_name(law)}\n" + ", ".join(what)
     ax.set_title(title, fontsize=11)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
+    _outside_legend(fig, ax, ncol=2)
     return save(fig, path)
 
 

@@ -191,3 +191,60 @@ def test_cli_fit_isoflop_plot(cli, tmp_path):
 def test_cli_file_name_too_long_exit_2(cli, tmp_path):
     result = cli(["compare", "--plot", str(tmp_path / ("x" * 300 + ".png"))])
     assert result.code == 2 and result.stdout == "" and "internal error" not in result.stderr
+
+
+# ------------------------------------------------------------------ pictures that explain themselves
+
+
+def svg_texts(path) -> list[str]:
+    """The text drawn in an SVG matplotlib wrote (each text line is kept as a comment beside its glyphs)."""
+    import re
+
+    return re.findall(r"<!-- (.*?) -->", Path(path).read_text())
+
+
+def test_loss_contours_title_names_law_and_budget_and_the_plan_its_n_and_d(tmp_path):
+    N, D = CHINCHILLA.optimal(1e24)
+    law = Law(id="chinchilla", name="c", form="chinchilla", constants=CHINCHILLA.constants,
+              extra={"fitted_min_params": 7e7, "fitted_max_params": 1.6e10, "fitted_min_tokens": 5e9, "fitted_max_tokens": 5e11})
+    texts = svg_texts(plots.plot_loss_contours(tmp_path / "o.svg", law, [{"params": N, "tokens": D, "label": "plan"}]))
+    assert "Predicted loss over (N, D) under chinchilla" in texts
+    assert "plan at C = 1.00e24 FLOPs" in texts
+    assert "N = 51.9B" in texts and "D = 3.21T" in texts  # the plan point's own label
+    assert "range chinchilla was fitted on (beyond it: extrapolation)" in texts  # the shaded range, in the legend
+    for label in ("parameters N", "training tokens D", "predicted loss", "compute-optimal frontier", "plan"):
+        assert label in texts, label
+
+
+def test_target_loss_curve_differs_from_the_frontier_by_style(tmp_path):
+    N, D = CHINCHILLA.optimal(1e22)
+    texts = svg_texts(plots.plot_loss_contours(tmp_path / "i.svg", CHINCHILLA, [{"params": N, "tokens": D}], iso_loss=2.1))
+    assert "target loss 2.1" in texts and "target loss 2.1, plan at C = 1.00e22 FLOPs" in texts
+
+
+def test_frontier_title_names_the_law(tmp_path):
+    texts = svg_texts(plots.plot_frontier(tmp_path / "f.svg", [("a", 7e9, 1e12), ("b", 70e9, 1.4e12)], CHINCHILLA))
+    assert "2 models against the compute-optimal frontier of chinchilla" in texts
+    assert {"a", "b", "20 tokens per parameter", "parameters N", "training tokens D"} <= set(texts)
+
+
+def test_isoflop_with_many_budgets_has_a_colour_bar_and_says_its_budgets(tmp_path):
+    groups, minima = [], []
+    for k in range(32):  # 32 budgets from 1e18 to 10^3.1 times that
+        C = 1e18 * 10 ** (k / 10)
+        n_opt, _ = CHINCHILLA.optimal(C)
+        ns = [n_opt * f for f in (0.25, 0.5, 1, 2, 4)]
+        ls = [float(CHINCHILLA.loss(n, C / (6 * n))) for n in ns]
+        groups.append({"flops": C, "params": ns, "loss": ls})
+        minima.append({"flops": C, "optimal_params": n_opt, "optimal_loss": min(ls)})
+    texts = svg_texts(plots.plot_isoflop(tmp_path / "iso.svg", groups, minima, power_law=CHINCHILLA.k_a, title="IsoFLOP fit of runs.csv"))
+    assert "IsoFLOP fit of runs.csv (Approach 2): 32 budgets, 1.00e18 to 1.26e21 FLOPs" in texts
+    assert "compute C (FLOPs)" in texts  # the colour bar's label: colour by budget, no 32-line legend
+    assert not any(t.endswith(" FLOPs") and t[:1].isdigit() for t in texts)  # no per-budget legend entries
+
+
+def test_fit_title_gives_the_fitted_law(tmp_path):
+    N, D, L, _ = runs()
+    predicted = [CHINCHILLA.loss(n, d) for n, d in zip(N, D)]
+    texts = svg_texts(plots.plot_fit(tmp_path / "fit.svg", N, D, L, predicted, CHINCHILLA, title="Fit of runs.csv"))
+    assert "Fit of runs.csv" in texts and "L = 1.69 + 406.4/N^0.339 + 410.7/D^0.285" in texts
