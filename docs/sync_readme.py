@@ -28,6 +28,8 @@ def run(command: str) -> str:
     env.pop("LLMPLAN_PRESETS", None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     with tempfile.TemporaryDirectory() as folder:
+        if "docs/examples/" in command:
+            (Path(folder) / "docs").symlink_to(REPO / "docs")
         if "svg_extracted_data.csv" in command and EPOCH.is_file():
             (Path(folder) / "svg_extracted_data.csv").symlink_to(EPOCH)
         result = subprocess.run(["bash", "-c", "set -o pipefail; " + command], capture_output=True, text=True, env=env, cwd=folder, timeout=600)
