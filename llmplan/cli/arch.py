@@ -22,8 +22,8 @@ TARGET_COLUMNS = [
 ]
 # Most important first: a narrow terminal leaves out the last ones (render.to_table).
 PRIORITY = [
-    "model", "params", "target_params", "gap_fraction", "active_params", "published_params", "layers", "d_model", "heads",
-    "kv_heads", "ffn", "kv_cache_bytes_per_token", "flops_per_token_6n", "matmul_vs_6n", "flops_per_token_matmul",
+    "model", "params", "active_params", "target_params", "gap_fraction", "layers", "d_model", "heads", "ffn", "kv_heads",
+    "published_params", "kv_cache_bytes_per_token", "flops_per_token_6n", "matmul_vs_6n", "flops_per_token_matmul",
 ]
 LABELS = {
     "flops_per_token_6n": "6N FLOPs/tok",

@@ -91,6 +91,8 @@ Examples:
 
   llmplan optimal --params 7B                  # the compute-optimal tokens for 7B
 
+  printf '7B\n13B\n70B\n' | llmplan optimal --params -   # one row per size
+
   llmplan optimal --budget 1e23 --params 13B   # the tokens 1e23 FLOPs buys a 13B model
 
   llmplan optimal --target-loss 2.0            # the least compute that reaches loss 2.0
