@@ -182,6 +182,9 @@ def format_column(key: str, values: Sequence[Any]) -> list[str]:
         if plain:
             return each(lambda v: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}")
         return each(lambda v: f"{v:.3e}")
+    plain = _cell(key, 10_000) == "10,000"  # a plain number column (not a count, size, time, ...)
+    if plain and any(abs(x) >= 10_000 for x in numbers) and all(x.is_integer() and abs(x) < 1e15 for x in numbers):
+        return each(lambda v: f"{int(v):,}")  # whole numbers: thousands separators in every row, or in none
     return [_cell(key, v) for v in values]
 
 
