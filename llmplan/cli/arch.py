@@ -21,7 +21,7 @@ TARGET_COLUMNS = [
     "model", "layers", "d_model", "heads", "ffn", "params", "target_params", "gap_fraction",
     "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_per_token_bytes",
 ]
-CHECKPOINT_COLUMNS = ["checkpoint_tensors", "checkpoint_bytes"]
+CHECKPOINT_COLUMNS = ["checkpoint_bytes"]
 LABELS = {
     "checkpoint_tensors": "tensors",
     "checkpoint_bytes": "on disk",
@@ -108,9 +108,11 @@ def model_row(model, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
 def _dtype_summary(ck) -> str:
     from llmplan.units import format_bytes
 
-    parts = [f"{dtype} {part['params']:,} values in {part['tensors']} tensors, {format_bytes(part['bytes'], binary=False)}"
+    parts = [f"{dtype} {part['params']:,} values in {part['tensors']} tensor{'s' if part['tensors'] > 1 else ''}, "
+             f"{format_bytes(part['bytes'], binary=False)}"
              for dtype, part in ck.by_dtype().items()]
-    return f"{len(ck.files)} file(s): " + "; ".join(parts)
+    files = f"{len(ck.files)} file" + ("s" if len(ck.files) > 1 else "")
+    return f"{files}, " + "; ".join(parts)
 
 
 def shape_params(shape) -> int:
