@@ -263,3 +263,9 @@ def test_unknown_model_type_points_to_safetensors(cli, tmp_path):
     for known in ("qwen3", "qwen3_moe", "gemma2", "gemma3", "gemma3_text", "phi", "phi3", "gptj", "opt", "starcoder2",
                   "olmo", "olmo2", "deepseek_v2", "mixtral", "distilbert", "--safetensors"):
         assert known in result.stderr
+
+
+def test_arch_help_names_every_family_read(cli):
+    text = " ".join(cli(["arch", "--help"]).stdout.split())
+    for model_type in READERS:
+        assert model_type in text, model_type
