@@ -138,6 +138,9 @@ B, M = 1e9, 1e6
     ("olmo_7b", "params", 7 * B, 0.5 * B),
     # OLMo Team 2024, 2 OLMo 2 Furious (arXiv:2501.00656): OLMo 2 7B (to the nearest billion; 7.30B).
     ("olmo2_7b", "params", 7 * B, 0.5 * B),
+    # DeepSeek-AI 2024, DeepSeek-V2 (arXiv:2405.04434), abstract: 236B total, 21B activated per token.
+    ("deepseek_v2", "params", 236 * B, 0.5 * B),
+    ("deepseek_v2", "active", 21 * B, 0.5 * B),
     # DeepSeek-AI 2024, DeepSeek-V2 (arXiv:2405.04434) App. B: DeepSeek-V2-Lite has 15.7B total parameters.
     ("deepseek_v2_lite", "params", 15.7 * B, 0.05 * B),
     # Mistral AI, Mixtral of experts (Jiang et al. 2024, arXiv:2401.04088; release post): 46.7B total, 12.9B per token.
@@ -163,7 +166,7 @@ def test_family_counts_match_published_figures(name, what, published, tolerance)
     ("qwen3_8b", 8_190_735_360), ("qwen3_30b_a3b", 30_532_122_624), ("gemma2_9b", 9_241_705_984),
     ("gemma3_1b", 999_885_952), ("gemma3_4b", 3_880_263_168), ("phi2", 2_779_683_840), ("phi3_mini_4k", 3_821_079_552),
     ("phi4", 14_659_507_200), ("gptj_6b", 6_050_882_784), ("opt_125m", 125_239_296), ("starcoder2_3b", 3_030_371_328),
-    ("olmo_7b", 6_888_095_744), ("olmo2_7b", 7_298_617_344), ("deepseek_v2_lite", 15_706_484_224),
+    ("olmo_7b", 6_888_095_744), ("olmo2_7b", 7_298_617_344), ("deepseek_v2_lite", 15_706_484_224), ("deepseek_v2", 235_741_434_880),
     ("mixtral_8x7b", 46_702_792_704), ("distilbert_base_uncased", 66_362_880), ("llama3.2_1b", 1_235_814_400),
     ("mistral_nemo_12b", 12_247_782_400), ("falcon_40b", 41_303_293_952),
     # DeepSeek-V3: transformers' 671,026,404,352 parameters + the 14,848 e_score_correction_bias values it
