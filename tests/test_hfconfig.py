@@ -58,6 +58,8 @@ def test_gemma_and_mixtral_readers():
     gemma = shape_from_config({"model_type": "gemma", "hidden_size": 3072, "intermediate_size": 24576, "num_attention_heads": 16,
                                "num_key_value_heads": 16, "head_dim": 256, "num_hidden_layers": 28, "vocab_size": 256000})
     assert gemma.mlp == "geglu" and gemma.tied_embeddings and gemma.attn_width == 16 * 256
+    # Gemma Team 2024, Gemma (arXiv:2403.08295), parameter-count table: 7B non-embedding 7,751,248,896.
+    assert arch.non_embedding_params(gemma) == 7_751_248_896
     mixtral = shape_from_config({"model_type": "mixtral", "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32,
                                  "num_key_value_heads": 8, "num_hidden_layers": 32, "vocab_size": 32000,
                                  "num_local_experts": 8, "num_experts_per_tok": 2})
