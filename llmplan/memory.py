@@ -197,7 +197,8 @@ def parameter_tensor_bytes(shape, nbytes: float) -> list[float] | None:
     biases, learned positions, non-decoders): callers then use params × bytes."""
     if (shape.family != "decoder" or shape.is_moe or shape.is_mla or shape.bias or shape.has_qkv_bias
             or shape.positions not in ("rotary", "alibi", "relative") or shape.n_layer_norms != 2
-            or shape.has_embedding_norm):
+            or shape.has_embedding_norm or shape.qk_norm or shape.head_bias or shape.has_mlp_bias
+            or shape.has_attn_out_bias or not shape.norm_weights):
         return None
     from llmplan import arch
 
