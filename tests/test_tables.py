@@ -40,6 +40,11 @@ CASES: dict[str, list[str]] = {
     "gpus": ["gpus"],
     "presets-list": ["presets", "list", "--kind", "models"],
     "presets-show": ["presets", "show", "llama-2-7b"],
+    # Commands other branches add (issues 11, 12, 17): skipped until registered; pin them once merged.
+    "throughput": ["throughput", "--preset", "llama-2-7b", "--gpu", "a100", "--gpus", "64", "--global-batch", "512", "--zero", "3", "--micro-batch", "2"],
+    "layout": ["layout", "--preset", "llama-2-70b", "--gpu", "a100", "--gpus", "512", "--global-batch", "1024", "--top", "3"],
+    "plan": ["plan", "--gpu", "h100", "--gpus", "256", "--days", "30"],
+    "serve": ["serve", "--preset", "llama-3-8b", "--gpu", "h100", "--input", "2048", "--output", "256", "--batch", "1:128"],
 }
 # Tables that are a different view of their rows (memory: one line per part; fit and presets
 # show: the one row turned into quantity/value lines by the command), so cells have no twin.
@@ -47,6 +52,10 @@ NOT_TWINS = {"memory", "fit", "presets-show"}
 
 
 def table(args: list[str], width: int, monkeypatch) -> str:
+    from llmplan.cli import COMMANDS
+
+    if args[0] not in COMMANDS:
+        pytest.skip(f"llmplan {args[0]} is not on this branch")
     monkeypatch.setenv("COLUMNS", str(width))
     for name in ("LLMPLAN_FORMAT", "LLMPLAN_PRESETS", "LLMPLAN_QUIET"):
         monkeypatch.delenv(name, raising=False)
@@ -71,6 +80,8 @@ def test_pinned(case, width, monkeypatch):
     if os.environ.get("LLMPLAN_UPDATE_TABLES"):
         PINNED.mkdir(exist_ok=True)
         path.write_text(text)
+    if not path.is_file():
+        pytest.fail(f"no pinned table {path.name}: write it with LLMPLAN_UPDATE_TABLES=1 and read it")
     assert text == path.read_text(), f"{case} at {width} columns differs from {path.name}:\n{text}"
     widest = max(len(line.rstrip()) for line in text.splitlines())
     assert widest <= width, f"{case}: a line of {widest} characters in a {width}-column terminal"
