@@ -137,7 +137,7 @@ def integral(rows: Sequence[Row]) -> list[Row]:
 # ---------------------------------------------------------------------------- humanised cells
 
 _COUNT_KEYS = ("params", "tokens")
-_TIME_UNITS = ((1, "s"), (60, "min"), (3600, "h"), (86_400, "days"), (86_400 * 365.25, "years"))
+_TIME_UNITS = ((1e-6, "µs"), (1e-3, "ms"), (1, "s"), (60, "min"), (3600, "h"), (86_400, "days"), (86_400 * 365.25, "years"))
 _PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"), (1.0, ""))
 
 
@@ -171,8 +171,18 @@ def format_column(key: str, values: Sequence[Any]) -> list[str]:
     if is_loss_key(key):
         return each(lambda v: f"{v:.3f}")
     if key.endswith("_seconds") or key == "seconds":
-        size, unit = next(((s, u) for s, u in reversed(_TIME_UNITS) if _median(numbers) >= 2 * s or s == 1), (1, "s"))
-        return each(lambda v: f"{v / size:,.0f} {unit}" if abs(v / size) >= 100 or unit == "s" else f"{v / size:.1f} {unit}")
+        # One unit for the whole column, the largest the typical value fills twice over.
+        median = _median(numbers)
+        size, unit = next(((s, u) for s, u in reversed(_TIME_UNITS) if median >= 2 * s), _TIME_UNITS[0]) if median else (1, "s")
+
+        def duration(v: float) -> str:
+            x = v / size
+            if abs(x) >= 100 or x == 0:
+                return f"{x:,.0f} {unit}"
+            # short times (a step, a token) to 3 significant figures; long ones (a run) to a tenth
+            return f"{x:.{1 if abs(x) >= 10 or size >= 60 else 2}f} {unit}"
+
+        return each(duration)
     if key.endswith("flops_per_second") or key.endswith("bytes_per_second"):
         base = "FLOP/s" if "flops" in key else "B/s"
         size, prefix = next(((s, p) for s, p in _PREFIXES if _median(numbers) >= s), (1.0, ""))

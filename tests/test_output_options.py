@@ -138,3 +138,22 @@ def test_optimal_params_from_stdin(cli):
     assert piped == one_by_one
     empty = cli(["optimal", "--params", "-"], stdin="")
     assert empty.code == 2 and "stdin" in empty.stderr
+
+
+# ------------------------------------------------------------------ one format per quantity
+
+
+def test_one_time_unit_per_column():
+    from llmplan.render import format_column
+
+    assert format_column("ttft_seconds", [0.0372, 0.149, 1.19, 4.76]) == ["37.2 ms", "149 ms", "1,190 ms", "4,760 ms"]
+    assert format_column("wall_seconds", [657_000.0, 86_400.0 * 30]) == ["7.6 days", "30.0 days"]
+    assert format_column("step_seconds", [6.39, None]) == ["6.39 s", "-"]
+
+
+def test_loss_three_decimals_and_pf_days_without_exponents_beside_plain_numbers():
+    from llmplan.render import format_column
+
+    assert format_column("loss", [2.0, 1.94567, None]) == ["2.000", "1.946", "-"]
+    assert format_column("pf_days", [11.574, 115.74, 11_574.07]) == ["11.57", "115.7", "11,574"]
+    assert format_column("pf_days", [0.001157, 11.57]) == ["1.157e-03", "1.157e+01"]  # all or none in e-notation
