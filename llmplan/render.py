@@ -195,7 +195,14 @@ def format_column(key: str, values: Sequence[Any]) -> list[str]:
     plain = _cell(key, 10_000) == "10,000"  # a plain number column (not a count, size, time, ...)
     if plain and any(abs(x) >= 10_000 for x in numbers) and all(x.is_integer() and abs(x) < 1e15 for x in numbers):
         return each(lambda v: f"{int(v):,}")  # whole numbers: thousands separators in every row, or in none
-    return [_cell(key, v) for v in values]
+    cells = [_cell(key, v) for v in values]
+    if plain:  # an exponent in one row and none in the next reads as two quantities: all or none
+        shown = [c for c, v in zip(cells, values) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+        if any("e" in c for c in shown) and not all("e" in c for c in shown):
+            if all(x == 0 or 1e-3 <= abs(x) < 1e15 for x in numbers):  # plain numbers all: 36,000 not 3.6e+04
+                return each(lambda v: f"{v:,.0f}" if abs(v) >= 1e4 else _cell(key, v))
+            return each(lambda v: f"{v:.4e}")  # 5 significant figures: 65,504 stays exact as 6.5504e+04
+    return cells
 
 
 def _cell(key: str, value: Any) -> str:
