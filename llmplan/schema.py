@@ -42,6 +42,27 @@ EXAMPLES: dict[str, list[list[str]]] = {
     "presets show": [["presets", "show", "llama-2-7b"], ["presets", "show", "chinchilla", "--kind", "laws"], ["presets", "show", "h100"]],
 }
 
+# Keys renamed so that one quantity has one name across commands (CHANGELOG.md says when):
+# (commands, old key, new key).
+RENAMED: list[tuple[str, str, str]] = [
+    ("gpus", "id", "gpu"),
+    ("gpus", "peak_<dtype>_flops", "peak_<dtype>_flops_per_second"),
+    ("presets list, presets show (GPUs)", "id", "gpu"),
+    ("presets list, presets show (GPUs)", "bandwidth", "bandwidth_bytes_per_second"),
+    ("presets list, presets show (GPUs)", "peak_<dtype>", "peak_<dtype>_flops_per_second"),
+    ("presets list, presets show (GPUs)", "sparse_<dtype>", "sparse_<dtype>_flops_per_second"),
+    ("presets list, presets show (models)", "id", "model"),
+    ("presets list, presets show (laws)", "id", "law"),
+    ("compare", "id", "model"),
+    ("arch", "family", "architecture"),
+    ("arch", "kv_cache_per_token_bytes", "kv_cache_bytes_per_token"),
+    ("dtypes", "name", "dtype"),
+    ("dtypes", "bytes", "bytes_per_value"),
+    ("fit --method isoflop --minima", "opt_params", "optimal_params"),
+    ("fit --method isoflop --minima", "opt_tokens", "optimal_tokens"),
+    ("fit --method isoflop --minima", "min_loss", "optimal_loss"),
+]
+
 # Unit by key, most specific first: (predicate on the key, unit).
 _UNIT_RULES: list[tuple[object, str]] = [
     (lambda k: k.endswith("_per_second") or k.endswith("_per_s"), "per second"),
@@ -137,7 +158,13 @@ def markdown() -> str:
         "a budget buys, bytes that are a fraction of a model) it is rounded to the nearest whole number,",
         "so `6 * params * tokens` matches `flops` to within 1/params + 1/tokens. Ratios and rates",
         "(`tokens_per_param`, `*_per_token`, `*_per_second`) stay real numbers. Renamed keys are listed",
-        "in CHANGELOG.md.",
+        "in CHANGELOG.md and below.",
+        "",
+        "## Renamed keys",
+        "",
+        "| command | old key | new key |",
+        "| --- | --- | --- |",
+        *(f"| {command} | `{old}` | `{new}` |" for command, old, new in RENAMED),
         "",
     ]
     for command, keys in collect().items():
