@@ -157,3 +157,17 @@ def test_loss_three_decimals_and_pf_days_without_exponents_beside_plain_numbers(
     assert format_column("loss", [2.0, 1.94567, None]) == ["2.000", "1.946", "-"]
     assert format_column("pf_days", [11.574, 115.74, 11_574.07]) == ["11.57", "115.7", "11,574"]
     assert format_column("pf_days", [0.001157, 11.57]) == ["1.157e-03", "1.157e+01"]  # all or none in e-notation
+
+
+@pytest.mark.parametrize("args, old, new", [
+    (["gpus"], {"id", "peak_bf16_flops"}, {"gpu", "peak_bf16_flops_per_second", "bandwidth_bytes_per_second"}),
+    (["presets", "list", "--kind", "gpus"], {"id", "bandwidth", "peak_bf16"}, {"gpu", "bandwidth_bytes_per_second", "peak_bf16_flops_per_second"}),
+    (["presets", "list", "--kind", "models"], {"id"}, {"model", "architecture"}),
+    (["compare", "--models", "chinchilla-70b"], {"id"}, {"model"}),
+    (["arch", "--preset", "llama-2-7b"], {"family", "kv_cache_per_token_bytes"}, {"architecture", "kv_cache_bytes_per_token"}),
+    (["dtypes"], {"name", "bytes"}, {"dtype", "bytes_per_value"}),
+])
+def test_renamed_keys_are_gone(cli, args, old, new):
+    """The renames in CHANGELOG.md and docs/schema.md: one name per quantity across commands."""
+    keys = set().union(*(row.keys() for row in json.loads(cli([*args, "-f", "json"]).stdout)))
+    assert not keys & old and new <= keys
