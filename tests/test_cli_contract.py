@@ -49,7 +49,7 @@ def _subprocess(args, **env):
 def test_pipe_defaults_to_tsv_and_env_format():
     piped = _subprocess(["dtypes"])
     assert piped.returncode == 0
-    assert piped.stdout.splitlines()[0].split("\t")[:3] == ["name", "bits", "bytes"]
+    assert piped.stdout.splitlines()[0].split("\t")[:3] == ["dtype", "bits", "bytes_per_value"]
     as_json = _subprocess(["dtypes"], LLMPLAN_FORMAT="json")
     assert isinstance(json.loads(as_json.stdout), list)
 
