@@ -77,7 +77,7 @@ def test_table(cli):
     result = cli(["compare", "--models", ",".join(COURSE_MODELS), "-f", "table"])
     assert result.code == 0
     lines = result.stdout.splitlines()
-    assert "chinchilla" in lines[0]
+    assert "(epoch-2024)" in lines[0]  # the default law
     assert any("gpt-3-175b" in line and "under-trained" in line and "3.50T" in line for line in lines)
 
 

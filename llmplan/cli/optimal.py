@@ -10,7 +10,7 @@ from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expan
 
 app = typer.Typer()
 
-LAW_HELP = "Scaling law: a preset id (chinchilla, the default; epoch-2024, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
+LAW_HELP = "Scaling law: a preset id (epoch-2024, the default; chinchilla, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
 
 
 def parse_budget_spec(text: str) -> list[float]:
