@@ -17,11 +17,12 @@ from typing import Any, Iterator, Mapping
 
 from llmplan.errors import InputError
 
-KINDS = ("models", "laws", "gpus")
-KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU"}
+KINDS = ("models", "laws", "gpus", "hparams")
+KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law"}
 
 # Field specs: name -> (type, required, allowed values or None). "int" accepts an integral float.
 _STR, _INT, _FLOAT, _BOOL, _STRS = "str", "int", "float", "bool", "list[str]"
+_REAL = "real"  # any finite number, negative included (an exponent)
 
 _COMMON = {
     "name": (_STR, True, None),
@@ -102,7 +103,18 @@ LAW_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "fitted_range": (_STR, False, None),
 }
 
-SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS}
+# Hyperparameter laws (llmplan.hparams): batch size and learning rate as power laws in C, N and D.
+HPARAM_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
+    **_COMMON,
+    "batch_coef": (_FLOAT, True, None),
+    "lr_coef": (_FLOAT, True, None),
+    **{f"{q}_exp_{v}": (_REAL, False, None) for q in ("batch", "lr") for v in ("flops", "params", "tokens")},
+    **{f"fitted_{end}_{v}": (_FLOAT, False, None) for end in ("min", "max") for v in ("flops", "params", "tokens")},
+    "convention": (_STR, False, ("total", "non-embedding")),
+    "fitted_range": (_STR, False, None),
+}
+
+SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS}
 
 # Kinds whose entries may carry extra numeric fields (law constants), checked elsewhere.
 _OPEN_NUMERIC = {"laws"}
@@ -226,6 +238,10 @@ def _check_value(path: Path, entry: str, name: str, value: Any, spec: tuple[str,
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{where} must be a number, not {value!r}")
+    if kind == _REAL:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InputError(f"{where} must be a finite number, not {value!r}")
+        return float(value)
     if value != value or value in (float("inf"), float("-inf")) or value <= 0:
         raise InputError(f"{where} must be a positive, finite number, not {value!r}")
     if kind == _INT:
@@ -302,7 +318,7 @@ def load_catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
                 found = True
                 catalog.entries[kind].update(load_file(kind, path))
         if not found:
-            raise InputError(f"presets folder {str(folder)!r} has none of models.toml, laws.toml, gpus.toml")
+            raise InputError(f"presets folder {str(folder)!r} has none of models.toml, laws.toml, gpus.toml, hparams.toml")
     _check_aliases(catalog)
     return catalog
 
