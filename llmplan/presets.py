@@ -45,6 +45,8 @@ MODEL_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "flops_reported": (_FLOAT, False, None),
     "pf_days_reported": (_FLOAT, False, None),
     "gpu_hours": (_FLOAT, False, None),
+    "gpu": (_STR, False, None),  # the catalog GPU of gpu_hours (presets/gpus.toml id), for compare's implied MFU
+    "gpu_hours_source": (_STR, False, None),
     "hardware": (_STR, False, None),
     "layers": (_INT, False, None),
     "encoder_layers": (_INT, False, None),

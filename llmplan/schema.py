@@ -54,7 +54,7 @@ _UNIT_RULES: list[tuple[object, str]] = [
     (lambda k: k.endswith("pf_days") or k == "pf_days_reported", "PF-days"),
     (lambda k: k.endswith("_seconds") or k == "seconds", "seconds"),
     (lambda k: k.endswith("gpu_hours"), "GPU-hours"),
-    (lambda k: k.endswith("_fraction") or k.endswith("_share") or k == "mfu", "fraction (0 to 1)"),
+    (lambda k: k.endswith("_fraction") or k.endswith("_share") or k.endswith("mfu") or k == "goodput", "fraction (0 to 1)"),
     (lambda k: k == "cost" or k.startswith("cost_"), "currency (as --price)"),
     (lambda k: "_per_param" in k or k.endswith("_ratio") or k == "ratio", "ratio"),
     (lambda k: k in ("params", "tokens") or k.endswith("_params") or k.endswith("_tokens") or k.startswith("params_") or k.startswith("tokens_"), "count"),

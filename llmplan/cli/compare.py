@@ -16,6 +16,8 @@ app = typer.Typer()
 For each model, C = 6·N·D (N = active parameters for mixture-of-experts); optimal_params and
 optimal_tokens are the law's split of that same C, tokens_ratio = tokens / optimal_tokens, and the
 verdict says "near optimal" within a factor of 2. tokens_20x is the ~20 tokens per parameter rule.
+implied_mfu = 6ND / (GPU-hours x 3600 x dense peak) for models whose GPU-hours are published
+(gpu, gpu_hours); those hours include downtime, so it reads low against measured MFU.
 Default: every preset model with params and tokens.
 
 Examples:
@@ -65,11 +67,15 @@ def compare(
         picked = [p for p in cat.all("models") if p.get("params") and p.get("tokens") and p.get("architecture") == "decoder"]
     from llmplan.plan import checked, out_of_range
 
+    from llmplan.budget import published_run_fields
+
     rows = []
     with out_of_range():
         for preset in picked:
             N = preset.get("active_params") or preset["params"]
-            rows.append(compare_row(chosen, preset.id, preset.name, N, preset["tokens"]))
+            row = compare_row(chosen, preset.id, preset.name, N, preset["tokens"])
+            row.update(published_run_fields(preset, row["flops"], cat))
+            rows.append(row)
     checked(rows)
     # A model is judged at its own size and tokens: is that inside what the law was fitted on?
     from llmplan.plan import mark_extrapolation
@@ -85,6 +91,9 @@ def compare(
     columns = ["id", "params", "tokens", "optimal_params", "optimal_tokens", "tokens_20x", "verdict"]
     if chosen.predicts_loss:
         columns.append("loss")
+    if any(r["implied_mfu"] is not None for r in rows):
+        columns.append("implied_mfu")
+        note("implied_mfu = 6ND / (published GPU-hours x 3600 x dense bf16 peak); published GPU-hours include downtime, restarts and evaluation, so it is below the MFU the authors measured while running")
     labels = {
         "tokens_per_param": "tok/param",
         "pf_days": "PF-days",
@@ -92,6 +101,7 @@ def compare(
         "optimal_tokens": "opt. D",
         "tokens_20x": "20·N",
         "loss": "loss (at opt.)",
+        "implied_mfu": "MFU (impl.)",
     }
     if chosen.convention != "total":
         note(f"law {chosen.id} counts non-embedding parameters; the presets count all of them, so read its verdicts loosely")
