@@ -32,6 +32,8 @@ def implied_mfu(flops: float, gpu_hours: float, peak: float) -> float:
 
 
 def check_fraction(value: float, what: str, option: str) -> float:
+    if value > 1.0:
+        raise InputError(f"{option} {value:g} is above 1; give {what} as a fraction, e.g. {option} 0.4")
     if not (0.0 < value <= 1.0) or not math.isfinite(value):
         raise InputError(f"{option} {value:g} is not a fraction in (0, 1]; give {what}, e.g. {option} 0.4")
     return value

@@ -21,12 +21,14 @@ EXAMPLES: dict[str, list[list[str]]] = {
         ["optimal", "--params", "7B"],
         ["optimal", "--budget", "9.26e21", "--unique-tokens", "25B"],
         ["optimal", "--target-loss", "2.0238", "--inference-tokens", "2T"],
+        ["optimal", "--gpu", "h100", "--gpus", "256", "--days", "30"],
     ],
     "loss": [["loss", "--params", "7B", "--tokens", "1T", "--law", "all"], ["loss", "--params", "6.34B", "--tokens", "242B", "--unique-tokens", "25B"]],
     "compute": [
         ["compute", "--params", "7B", "--tokens", "2T", "--gpu", "a100", "--gpus", "1024", "--price", "2"],
         ["compute", "--preset", "llama-2-7b", "--tokens", "2T"],
         ["compute", "--budget", "3000pfd", "--gpu", "h100"],
+        ["compute", "--gpu", "h100", "--gpus", "256", "--days", "30", "--price", "2"],
     ],
     "compare": [["compare"], ["compare", "--law", "tokens-per-param"]],
     "fit": [["fit", "tests/data/fit_runs_noisy.csv"], ["fit", "tests/data/fit_runs_noisy.csv", "--bootstrap", "20", "--seed", "1"], ["fit", "tests/data/fit_runs_noisy.csv", "--residuals"], ["fit", "tests/data/isoflop_runs.csv", "--method", "isoflop"], ["fit", "tests/data/isoflop_runs.csv", "--method", "isoflop", "--minima"]],
@@ -38,7 +40,7 @@ EXAMPLES: dict[str, list[list[str]]] = {
     ],
     "dtypes": [["dtypes"], ["dtypes", "--params", "7B"]],
     "gpus": [["gpus"]],
-    "presets list": [["presets", "list", "--kind", "models"], ["presets", "list", "--kind", "laws"], ["presets", "list", "--kind", "gpus"], ["presets", "list"]],
+    "presets list": [["presets", "list", "--kind", "models"], ["presets", "list", "--kind", "laws"], ["presets", "list", "--kind", "gpus"], ["presets", "list", "--kind", "hparams"], ["presets", "list"]],
     "presets show": [["presets", "show", "llama-2-7b"], ["presets", "show", "chinchilla", "--kind", "laws"], ["presets", "show", "h100"]],
 }
 

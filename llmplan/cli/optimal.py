@@ -6,6 +6,7 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
+from llmplan.cli.budget_options import DaysOption, DtypeOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption
 from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
 
 app = typer.Typer()
@@ -77,11 +78,14 @@ def budget_title(budgets: list[float]) -> str:
 @app.command(help="""The compute-optimal model size and tokens for a compute budget, under a scaling law.
 
 Budgets are FLOPs (1e24) or PF-days (3000pfd); START:STOP:N gives N log-spaced budgets and '-'
-reads one per line from stdin. Loss is empty for laws that predict none (allocation rules).
+reads one per line from stdin. Or hardware time: --gpu with --gpus and --days/--hours, or
+--gpu-hours, gives GPUs x dense peak x MFU x time x goodput. Loss is empty for laws that predict none (allocation rules).
 
 Examples:
 
   llmplan optimal --budget 3000pfd
+
+  llmplan optimal --gpu h100 --gpus 256 --days 30 --mfu 0.4   # the budget of a month on 256 H100s
 
   llmplan optimal --budget 5.76e23 --law all
 
@@ -116,6 +120,14 @@ def optimal(
     inference_tokens: Annotated[Optional[str], typer.Option("--inference-tokens", help="Tokens the model will serve (e.g. 2T), with --target-loss: minimise training plus inference compute (Sardana et al. 2024).", show_default=False)] = None,
     shape: Annotated[bool, typer.Option("--shape", help="Add a LLaMA-style shape (layers, d_model, heads, FFN; see 'llmplan arch --target') for each row's model size, with its exact count.")] = False,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the law's loss contours over (N, D) with the plan to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
+    gpu: GpuOption = None,
+    gpus: GpusOption = None,
+    days: DaysOption = None,
+    hours: HoursOption = None,
+    gpu_hours: GpuHoursOption = None,
+    mfu: MfuOption = None,
+    goodput: GoodputOption = None,
+    dtype: DtypeOption = "bf16",
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -138,6 +150,16 @@ def optimal(
         check_plot_path(plot)
         require_matplotlib()
     budgets: list[float] = [c for group in expand(budget, parse_budget_spec) for c in group]
+    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu, wants_hardware_budget
+
+    hardware = None
+    if wants_hardware_budget(days, hours, gpu_hours):
+        if budgets:
+            raise InputError("give --budget or hardware time (--days, --hours, --gpu-hours), not both")
+        hardware = hardware_budget(catalog(presets), gpu, gpus, days, hours, gpu_hours, parse_mfu(mfu), goodput, dtype)
+        budgets = [hardware.flops]
+    elif gpu is not None or gpus is not None or mfu is not None or goodput is not None:
+        raise InputError("--gpu, --gpus, --mfu and --goodput make a budget from hardware time: add --days, --hours or --gpu-hours")
     from llmplan.plan import MAX_BUDGETS
 
     if len(budgets) > MAX_BUDGETS:
@@ -168,6 +190,9 @@ def optimal(
         rows.extend(answer)
     if not rows:
         raise InputError("no law could answer this question")
+    if hardware is not None:
+        for r in rows:
+            r.update(hardware.fields())
     if shape:
         from llmplan.arch import shape_columns
 
@@ -187,6 +212,8 @@ def optimal(
     else:
         what = f"{len(laws)} laws"
     parts = []
+    if hardware is not None:
+        parts.append(hardware_title(hardware))
     if budgets:
         parts.append(budget_title(budgets))
     if N is not None:
