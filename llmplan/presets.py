@@ -92,6 +92,8 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "vendor": (_STR, False, ("nvidia", "amd", "google")),
     "memory_bytes": (_INT, True, None),
     "bandwidth": (_FLOAT, True, None),
+    "tdp_watts": (_FLOAT, False, None),  # board power limit (datasheet), for `plan`'s energy estimate
+    "tdp_source": (_STR, False, None),
     **{f"peak_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
     **{f"sparse_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
 }

@@ -15,6 +15,11 @@ from contextlib import redirect_stderr, redirect_stdout
 
 # Representative invocations: together they must reach every key a command can emit.
 EXAMPLES: dict[str, list[list[str]]] = {
+    "plan": [
+        ["plan", "--gpu", "h100", "--gpus", "256", "--days", "30", "--price", "2"],
+        ["plan", "--gpu", "h100", "--gpus", "256", "--days", "30", "--unique-tokens", "200B"],
+        ["plan", "--gpu", "h100", "--gpus", "512", "--target-loss", "2.0238", "--inference-tokens", "2T", "--law", "chinchilla"],
+    ],
     "optimal": [
         ["optimal", "--budget", "1e23"],
         ["optimal", "--budget", "1e23", "--law", "all", "--shape"],
@@ -57,6 +62,9 @@ _UNIT_RULES: list[tuple[object, str]] = [
     (lambda k: k.endswith("_seconds") or k == "seconds", "seconds"),
     (lambda k: k.endswith("gpu_hours"), "GPU-hours"),
     (lambda k: k.endswith("_fraction") or k.endswith("_share") or k.endswith("mfu") or k == "goodput", "fraction (0 to 1)"),
+    (lambda k: k.endswith("_joules"), "joules"),
+    (lambda k: k.endswith("_kwh"), "kWh"),
+    (lambda k: k.endswith("_watts"), "watts"),
     (lambda k: k == "cost" or k.startswith("cost_"), "currency (as --price)"),
     (lambda k: "_per_param" in k or k.endswith("_ratio") or k == "ratio", "ratio"),
     (lambda k: k in ("params", "tokens") or k.endswith("_params") or k.endswith("_tokens") or k.startswith("params_") or k.startswith("tokens_"), "count"),

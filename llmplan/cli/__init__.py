@@ -20,6 +20,7 @@ from llmplan.errors import InputError, LlmplanError
 
 # name -> module holding `app` (a typer.Typer with the command). Order is the help's order.
 COMMANDS: dict[str, str] = {
+    "plan": "llmplan.cli.plan",
     "optimal": "llmplan.cli.optimal",
     "loss": "llmplan.cli.loss",
     "compute": "llmplan.cli.compute",

@@ -1,0 +1,187 @@
+"""The whole plan of a training run: budget from hardware time, law, shape, hyperparameters, time, money.
+
+`plan_record` composes the lower modules into one flat record (the keys are a contract, docs/schema.md):
+- budget: llmplan.budget (GPUs x dense peak x MFU x time x goodput), or the question's own compute;
+- N, D and loss: llmplan.plan.solve under the chosen law (with --params, --tokens, --unique-tokens,
+  --inference-tokens, --target-loss composing as in `optimal`);
+- shape: llmplan.arch.propose, the same LLaMA-style shape as `arch --target`, with its exact count;
+- batch size and learning rate: llmplan.hparams, the law's own values and the whole-sequence batch run;
+- time, GPU-hours, cost and energy (board power x GPUs x time x PUE).
+`solve_mfu` is the fixed point behind `--mfu auto`: the MFU decides the budget, the budget the model,
+the model (through a throughput model) the MFU.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+from llmplan.errors import InputError, WorkError
+
+DEFAULT_SEQ = 4096  # LLaMA 2 / DeepSeek LLM pre-training context (Touvron et al. 2023b Table 1; DeepSeek-AI 2024 Table 2)
+# Power usage effectiveness of the data centre: 1.10 for the GPT-3 run in Patterson et al. 2021,
+# "Carbon Emissions and Large Neural Network Training" (arXiv:2104.10350), Table 4.
+DEFAULT_PUE = 1.1
+JOULES_PER_KWH = 3.6e6
+
+# --mfu auto: stop when the MFU changes by less than this between iterations (0.1 percentage points,
+# below the spread between layouts of one model), give up after this many iterations.
+MFU_TOLERANCE = 1e-3
+MFU_MAX_ITERATIONS = 20
+
+
+def energy_joules(tdp_watts: float, gpus: int, seconds: float, pue: float) -> float:
+    """E = board power x GPUs x wall time x PUE: an upper bound, GPUs seldom draw their full TDP."""
+    return tdp_watts * gpus * seconds * pue
+
+
+def whole_sequence_batch(batch_tokens: float, seq: int, multiple: int) -> int:
+    """The law's batch in whole sequences, rounded to a multiple of the data-parallel replicas x
+    micro-batch (`multiple`), at least one of each."""
+    sequences = batch_tokens / seq
+    return max(1, round(sequences / multiple)) * multiple
+
+
+def solve_mfu(evaluate: Callable[[float], float], start: float, tolerance: float = MFU_TOLERANCE, max_iterations: int = MFU_MAX_ITERATIONS) -> tuple[float, list[float]]:
+    """The fixed point m = evaluate(m) by plain iteration from `start`; returns it and the iterates.
+    WorkError (exit 1) when it does not settle within max_iterations, naming the last values."""
+    history = [start]
+    m = start
+    for _ in range(max_iterations):
+        new = evaluate(m)
+        if not (isinstance(new, (int, float)) and math.isfinite(new) and 0 < new <= 1):
+            raise WorkError(f"--mfu auto: the throughput model gave an MFU of {new!r} at iteration {len(history)}; give --mfu X instead")
+        history.append(new)
+        if abs(new - m) <= tolerance:
+            return new, history
+        m = new
+    tail = ", ".join(f"{x:.4f}" for x in history[-4:])
+    raise WorkError(f"--mfu auto did not converge in {max_iterations} iterations (last MFUs {tail}); the best layout flips as the model changes size: give --mfu X")
+
+
+def describe_iterations(history: Sequence[float]) -> str:
+    return f"--mfu auto converged in {len(history) - 1} iterations: " + " -> ".join(f"{m:.3f}" for m in history)
+
+
+def plan_record(
+    law: Any,
+    hparams: Any,
+    hardware: Any,
+    *,
+    params: float | None = None,
+    tokens: float | None = None,
+    target_loss: float | None = None,
+    unique_tokens: float | None = None,
+    inference_tokens: float | None = None,
+    seq: int = DEFAULT_SEQ,
+    price: float | None = None,
+    pue: float = DEFAULT_PUE,
+    tdp_watts: float | None = None,
+    from_hardware_time: bool = True,
+) -> tuple[dict[str, Any], list[str]]:
+    """One plan as a flat record, and the warnings it should be read with.
+
+    `hardware` is a llmplan.budget.HardwareBudget. With `from_hardware_time` its FLOPs are the budget
+    (and the plan's wall time is its calendar time); without, the question fixes the compute
+    (--params with --tokens, --target-loss, ...) and the wall time follows from it."""
+    from llmplan import arch
+    from llmplan.hparams import hparam_fields
+    from llmplan.plan import checked, mark_extrapolation, out_of_range, solve
+    from llmplan.units import PF_DAY
+
+    warnings: list[str] = []
+    budgets = [hardware.flops] if from_hardware_time else []
+    with out_of_range():
+        (row,) = checked(solve(law, budgets, params=params, tokens=tokens, target_loss=target_loss, unique_tokens=unique_tokens, inference_tokens=inference_tokens))
+    warning = mark_extrapolation(law, [row])
+    if warning:
+        warnings.append(warning)
+    C, N, D = float(row["flops"]), float(row["params"]), float(row["tokens"])
+    if not (1e6 <= N <= 1e13):
+        raise InputError(f"the plan's model has {N:.3g} parameters, outside the 1M-10T range shapes are proposed for; give more or less hardware time")
+    (shape,) = arch.propose(N, n=1, context=seq)
+    shape_params = arch.params(shape)
+    non_embedding = arch.non_embedding_params(shape)
+
+    # Hyperparameters: the law's own values, at the law's parameter convention.
+    hp_params = non_embedding if hparams.convention == "non-embedding" else shape_params
+    hp = hparam_fields(hparams, C, hp_params, D)
+    hp_warning = hparams.extrapolation_warning(C, hp_params, D)
+    if hp_warning:
+        warnings.append(hp_warning)
+    global_batch = whole_sequence_batch(hp["batch_tokens"], seq, hardware.gpus)
+    batch_run = global_batch * seq
+
+    # Time: calendar time = C / (GPUs x peak x MFU x goodput); the budget from hardware time gives it back.
+    training_seconds = C / (hardware.gpus * hardware.peak * hardware.mfu)
+    wall = training_seconds / hardware.goodput
+    gpu_hours = hardware.gpus * wall / 3600.0
+
+    record: dict[str, Any] = {
+        # model
+        "law": law.id,
+        "params": round(N),  # counts are whole numbers (D = C / 6N holds to rounding)
+        "params_convention": law.convention,
+        "loss": row.get("loss"),
+        "extrapolated": row.get("extrapolated"),
+        "shape_layers": shape.layers,
+        "shape_d_model": shape.d_model,
+        "shape_heads": shape.heads,
+        "shape_kv_heads": shape.n_kv_heads,
+        "shape_ffn": shape.d_ffn,
+        "shape_vocab": shape.vocab,
+        "shape_params": shape_params,
+        "shape_non_embedding_params": non_embedding,
+        # data
+        "tokens": round(D),
+        "tokens_per_param": D / N,
+        "unique_tokens": None if unique_tokens is None else round(unique_tokens),
+        "epochs": row.get("epochs"),
+        "inference_tokens": None if inference_tokens is None else round(inference_tokens),
+        # optimisation
+        **hp,
+        "seq": seq,
+        "global_batch": global_batch,
+        "global_batch_tokens": batch_run,
+        "steps": math.ceil(D / batch_run),
+        # hardware
+        "gpu": hardware.gpu,
+        "gpus": hardware.gpus,
+        "dtype": hardware.dtype,
+        "peak_flops_per_second": hardware.peak,
+        "mfu": hardware.mfu,
+        # time and money
+        "flops": C,
+        "pf_days": C / PF_DAY,
+        "goodput": hardware.goodput,
+        "training_seconds": training_seconds,
+        "wall_seconds": wall,
+        "gpu_hours": gpu_hours,
+        "price_usd_per_gpu_hour": price,
+        "cost_usd": None if price is None else gpu_hours * price,
+        "tdp_watts": tdp_watts,
+        "pue": pue,
+        "energy_joules": None if tdp_watts is None else energy_joules(tdp_watts, hardware.gpus, wall, pue),
+    }
+    record["energy_kwh"] = None if record["energy_joules"] is None else record["energy_joules"] / JOULES_PER_KWH
+    return record, warnings
+
+
+# Where each number comes from (`plan --explain`): key -> source.
+SOURCES: dict[str, str] = {
+    "flops": "GPUs x dense peak x MFU x calendar time x goodput (llmplan.budget)",
+    "params": "the law's compute-optimal split of the budget, C = 6ND",
+    "tokens": "D = C / (6N)",
+    "loss": "the law's L(N, D)",
+    "shape_params": "a LLaMA-style shape for N (as `arch --target`), exact count",
+    "batch_tokens": "the hyperparameter law's optimal batch (its own value)",
+    "learning_rate": "the hyperparameter law's optimal peak learning rate",
+    "global_batch": "batch_tokens in whole sequences, a multiple of the data-parallel GPUs",
+    "steps": "tokens / (global_batch x seq)",
+    "mfu": "given with --mfu (default 0.4), or the throughput model's fixed point (--mfu auto)",
+    "goodput": "--goodput; default 0.9, Llama 3 (Dubey et al. 2024 Sec. 3.3.4): more than 90% effective training time",
+    "wall_seconds": "C / (GPUs x peak x MFU x goodput)",
+    "gpu_hours": "GPUs x wall time",
+    "cost_usd": "GPU-hours x --price",
+    "energy_kwh": "board power (TDP, datasheet) x GPUs x wall time x PUE (default 1.1, Patterson et al. 2021 Table 4)",
+}
