@@ -3,8 +3,8 @@
 A step of a decoder-only transformer on `tp·pp·cp·dp` GPUs is counted per micro-batch and per
 pipeline stage, then assembled by the 1F1B schedule (Narayanan et al. 2021, SC21, §2.2):
 
-- matmuls at the GPU's achievable matmul rate, with a roofline (Williams et al. 2009) against HBM
-  bandwidth and output-tile quantisation (NVIDIA "Matrix Multiplication Background" guide), so a
+- matmuls at the GPU's achievable matmul rate plus their operand traffic at HBM bandwidth (both
+  sides of the roofline, Williams et al. 2009) and output-tile quantisation (NVIDIA "Matrix Multiplication Background" guide), so a
   small or skinny GEMM runs slower than a large square one;
 - attention scores: FlashAttention kernels at their published fraction of peak, or (Megatron's
   fused softmax, `attention="eager"`) batched GEMMs plus the s^2 softmax/dropout traffic;
@@ -52,10 +52,15 @@ NCCL_STEP_LATENCY_INTER = 14e-6
 # Backward of an element-wise op reads its saved input and the output gradient and writes the input
 # gradient: 3 tensors where the forward moves 2.
 ELEMENTWISE_BACKWARD_RATIO = 1.5
-# Mixed-precision Adam step per parameter, bytes moved: read the fp32 gradient (4), read+write the fp32
-# master weight, m and v (3 x 8), write the 16-bit weight (2), plus reading the gradient once more for
-# the global-norm clip (4) (Micikevicius et al. 2018; Megatron-LM optimizer/optimizer.py).
-ADAM_BYTES_PER_PARAM = 34
+# Mixed-precision Adam step per parameter, bytes moved (Micikevicius et al. 2018; Megatron-LM
+# megatron/optimizer/optimizer.py): zero the fp32 main gradient for the next step (4), read it for the
+# global-norm clip (4), Adam reads gradient, master weight, m, v (16) and writes weight, m, v (12), then
+# the master weight is copied to the 16-bit model weight (read 4, write 2).
+ADAM_BYTES_PER_PARAM = 4 + 4 + 28 + 6
+# Gradients accumulate over micro-batches in an fp32 buffer (Megatron-LM `main_grad`, fused into the
+# weight-gradient GEMM by gradient_accumulation_fusion; PyTorch DDP/FSDP keep .grad likewise): each
+# micro-batch reads and writes it once, per parameter.
+GRAD_ACCUMULATION_BYTES_PER_PARAM = 8
 
 
 # ---------------------------------------------------------------------------- data
@@ -199,14 +204,17 @@ def _log2_ceil(n):
 # ---------------------------------------------------------------------------- compute
 
 def gemm_seconds(M, N, K, cluster: Cluster, batch=1, nbytes=2):
-    """One (batched) GEMM C[M,N] = A[M,K]·B[K,N]: max(padded FLOPs / achievable rate, bytes / HBM).
+    """One (batched) GEMM C[M,N] = A[M,K]·B[K,N]: padded FLOPs / achievable rate + bytes / HBM.
 
-    Roofline (Williams, Waterman & Patterson 2009); output tiles padded to TILE (NVIDIA "Matrix
-    Multiplication Background", tile quantisation). Achievable rate = peak · matmul_efficiency.
+    The two sides of the roofline (Williams, Waterman & Patterson 2009) added rather than maxed: a
+    GEMM near the ridge point reaches about half the kinked roofline, as measured GEMM-vs-intensity
+    curves show, and a large square GEMM loses only its operand traffic (a few %). Output tiles are
+    padded to TILE (NVIDIA "Matrix Multiplication Background", tile quantisation). Achievable rate =
+    peak · matmul_efficiency (measured on the largest GEMMs, where the memory term is smallest).
     """
     flops = 2.0 * _ceil_to(M, TILE) * _ceil_to(N, TILE) * K * batch
     moved = (M * K + K * N + M * N) * nbytes * batch
-    return _max(flops / (cluster.peak_flops_per_second * cluster.matmul_efficiency), moved / cluster.bandwidth)
+    return flops / (cluster.peak_flops_per_second * cluster.matmul_efficiency) + moved / cluster.bandwidth
 
 
 def elementwise_seconds(nbytes, cluster: Cluster):
@@ -411,6 +419,14 @@ def validate(shape, run: Run, layout: Layout, gpus: int | None = None) -> None:
     check_layout(shape, run, layout, gpus)
 
 
+def _expert_params(shape) -> float:
+    """Parameters of the routed experts (split over ep ranks); 0 for a dense model."""
+    if not shape.is_moe:
+        return 0
+    n_in = 2 if shape.mlp in ("swiglu", "geglu") else 1
+    return (shape.layers - shape.dense_layers) * shape.experts * (n_in + 1) * shape.d_model * shape.d_expert
+
+
 def _moe_layers(shape) -> tuple[int, int]:
     if not shape.is_moe:
         return shape.layers, 0
@@ -444,18 +460,20 @@ def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = T
     act_bytes = T * shape.d_model * run.compute_bytes / tp
     pp_crosses = tp * cp * dp * 2 > cluster.gpus_per_node  # neighbouring stages sit dp·cp·tp ranks apart
     pp_stage = (pp > 1) * 2 * vp * p2p_seconds(act_bytes, pp_crosses, cluster)
+    # gradient accumulation into the fp32 buffer, every micro-batch, for this GPU's parameters
+    P_all = arch.params(shape)
+    P_exp = _expert_params(shape)
+    P_local = (P_all - P_exp) / (tp * pp) + P_exp / (tp * pp * ep)
+    accumulate = elementwise_seconds(P_local / _where(layout.zero >= 2, dp * cp, 1) * GRAD_ACCUMULATION_BYTES_PER_PARAM, cluster)
+    compute_stage = compute_stage + accumulate
     t_stage = compute_stage + tp_stage + cp_stage + ep_stage + pp_stage
 
     steady = m * t_stage
     bubble = (pp - 1) / vp * t_stage  # Narayanan et al. 2021 §2.2.2: (p-1)/v of (t_f + t_b) per micro-batch
 
     # --- data parallel: gradients of this GPU's parameters over dp·cp ranks (experts over dp·cp/ep)
-    P = arch.params(shape)
-    P_expert = 0
-    if shape.is_moe:
-        P_expert = moe_n * shape.experts * (3 if shape.mlp in ("swiglu", "geglu") else 2) * shape.d_model * shape.d_expert
-    P_dense = (P - P_expert) / (tp * pp)
-    P_exp_local = P_expert / (tp * pp * ep)
+    P_dense = (P_all - P_exp) / (tp * pp)
+    P_exp_local = P_exp / (tp * pp * ep)
     g = run.compute_bytes
     span_dp = tp * cp * dp  # Megatron rank order tp, cp, dp, pp: a dp group spans tp·cp·dp GPUs
     n_dp = dp * cp
@@ -479,7 +497,6 @@ def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = T
     dp_exposed = (n_dp > 1) * (exposed_step + z3 * m * exposed_mb)
 
     # --- optimizer step: this GPU's share of the parameters (ZeRO >= 1 shards it over dp·cp)
-    P_local = P_dense + P_exp_local
     shard = _where(zero >= 1, n_dp, 1)
     optimizer = elementwise_seconds(P_local / shard * ADAM_BYTES_PER_PARAM, cluster)
 
