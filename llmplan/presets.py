@@ -96,6 +96,13 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "tdp_source": (_STR, False, None),
     **{f"peak_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
     **{f"sparse_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
+    # Interconnect and achievable matmul rate, for llmplan.throughput (bytes/s per GPU per direction).
+    "gpus_per_node": (_INT, False, None),  # scale-up domain: 8 for DGX/HGX, 72 for NVL72
+    "intra_node_bandwidth": (_FLOAT, False, None),
+    "inter_node_bandwidth": (_FLOAT, False, None),
+    "interconnect_source": (_STR, False, None),
+    "matmul_efficiency": (_FLOAT, False, None),  # fraction of the dense peak a large matmul reaches (0, 1]
+    "matmul_efficiency_source": (_STR, False, None),
 }
 
 # Laws: the common fields and a form; the numeric constants of each form are checked by
@@ -279,6 +286,8 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
     for name, (_kind, required, _allowed) in schema.items():
         if required and name not in data:
             raise InputError(f"{path}: entry [{entry}] is missing the required field '{name}'")
+    if kind == "gpus" and data.get("matmul_efficiency", 0) > 1:
+        raise InputError(f"{path}: entry [{entry}] field 'matmul_efficiency' is a fraction of the peak, at most 1, not {data['matmul_efficiency']!r}")
     if kind == "laws" and law_validator is not None:
         law_validator(entry, data, path)
     return Preset(kind=kind, id=entry.lower(), data=data, path=str(path))
