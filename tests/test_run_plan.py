@@ -101,17 +101,61 @@ def test_whole_sequence_batch_rounds_to_the_data_parallel_multiple():
 
 
 def test_fixed_point_converges_and_reports_its_iterations():
-    # A contraction m -> 0.3 + 0.25 (m - 0.3): converges to 0.3 from 0.4.
-    mfu, history = solve_mfu(lambda m: 0.3 + 0.25 * (m - 0.3), 0.4)
-    assert mfu == pytest.approx(0.3, abs=1e-3) and history[0] == 0.4 and len(history) <= 8
+    # A contraction m -> 0.3 + 0.25 (m - 0.3): plain iteration settles on 0.3 from 0.4.
+    mfu, history, remark = solve_mfu(lambda m: 0.3 + 0.25 * (m - 0.3), 0.4)
+    assert mfu == pytest.approx(0.3, abs=2e-3) and history[0] == 0.4 and len(history) <= 6 and remark is None
+    # A steep one (slope -1.8: a bigger budget buys a bigger model at a lower MFU) makes plain
+    # iteration oscillate outwards; the bracket and bisection still find 0.55 within the tolerance.
+    steep = lambda m: 0.55 - 1.8 * (m - 0.55)
+    mfu, history, remark = solve_mfu(steep, 0.4)
+    assert abs(steep(mfu) - mfu) <= 1e-3 and remark is None and len(history) <= 20
+
+
+def test_fixed_point_on_a_jump_takes_the_side_that_finishes_in_time():
+    # The layout flips at 0.42: no MFU reproduces itself; the answer is the side where the layout
+    # runs at least as fast as assumed, and the remark says so.
+    mfu, history, remark = solve_mfu(lambda m: 0.45 if m < 0.42 else 0.38, 0.4)
+    assert 0.419 < mfu < 0.42 and remark and "jumps" in remark
 
 
 def test_fixed_point_fails_clearly_when_it_cannot_converge():
-    # A layout that flips between two MFUs as the model changes size never settles.
+    # Creeping by 0.002 per step never brackets within 20 evaluations.
     with pytest.raises(WorkError, match="did not converge in 20 iterations"):
-        solve_mfu(lambda m: 0.45 if m < 0.4 else 0.35, 0.4)
+        solve_mfu(lambda m: m + 0.002, 0.4)
     with pytest.raises(WorkError, match="MFU of"):
         solve_mfu(lambda m: 1.7, 0.4)
+
+
+def test_layout_equals_the_layout_search_for_that_model(plan_row):
+    from llmplan import arch
+    from llmplan.layout import search
+    from llmplan.presets import catalog
+    from llmplan.throughput import Cluster, Run
+
+    (shape,) = arch.propose(plan_row["params"], n=1, context=plan_row["seq"])
+    assert arch.params(shape) == plan_row["shape_params"]
+    cluster = Cluster.from_preset(catalog().get("gpus", "h100"), "bf16")
+    best = search(shape, Run(seq=plan_row["seq"], global_batch=plan_row["global_batch"]), cluster, 256, top=1).best[0]
+    assert {k: plan_row[k] for k in best.layout.keys()} == best.layout.keys()
+    assert plan_row["step_seconds"] == pytest.approx(best.step.step_seconds, rel=1e-12)
+    assert plan_row["memory_per_gpu_bytes"] == int(best.memory.total_bytes) <= 80e9
+    assert plan_row["layout_mfu"] == pytest.approx(best.step.mfu, rel=1e-12)
+    # The batch the layout runs is whole sequences of micro-batch x data-parallel size.
+    assert plan_row["global_batch"] == plan_row["micro_batch"] * plan_row["dp"] * plan_row["micro_batches"]
+
+
+def test_mfu_auto_converges_on_the_throughput_models_mfu(cli):
+    result = cli(["plan", *HARDWARE, "--mfu", "auto", "-f", "json"])
+    row = one(result)
+    assert row["mfu_source"] == "auto" and row["mfu_iterations"] >= 2
+    assert "--mfu auto took" in result.stderr
+    # Self-consistent: the layout's 6ND utilisation at the plan is the planned MFU (within the
+    # tolerance), or above it where the plan sits on a jump (then it finishes early, never late).
+    achieved = 6 * row["params"] * row["global_batch_tokens"] / (row["step_seconds"] * 256 * 989.4e12)
+    assert achieved >= row["mfu"] - 1e-3
+    assert row["wall_seconds"] == pytest.approx(30 * 86400, rel=1e-12)
+    # The budget follows the MFU: C = 256 x peak x MFU x 30 days x 0.9.
+    assert row["flops"] == pytest.approx(256 * 989.4e12 * row["mfu"] * 30 * 86400 * 0.9, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -131,3 +175,14 @@ def test_bad_plans_exit_2_with_one_line(cli, args, fragment):
     result = cli(["plan", *args])
     assert result.code == 2, result
     assert result.stderr.count("\n") == 1 and fragment in result.stderr, result.stderr
+
+
+def test_mfu_auto_fails_with_exit_1_when_no_layout_fits(cli):
+    # A year on one 24 GB L4 buys a 3.3B model whose training states do not fit: there is no step
+    # time to take the MFU from, so the work fails (exit 1), one line, no traceback.
+    result = cli(["plan", "--gpu", "l4", "--gpus", "1", "--days", "365", "--mfu", "auto", "-f", "json"])
+    assert result.code == 1 and result.stdout == ""
+    assert "--mfu auto" in result.stderr and "give --mfu X" in result.stderr and "Traceback" not in result.stderr
+    # With a fixed MFU the same plan is a row that says no layout fits (a "no" is a row, not an error).
+    row = one(cli(["plan", "--gpu", "l4", "--gpus", "1", "--days", "365", "-f", "json"]))
+    assert row["tp"] is None and row["step_seconds"] is None

@@ -42,7 +42,13 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("hardware", [
         ("gpus", "GPUs"),
         ("peak_flops_per_second", "dense peak per GPU"),
-        ("mfu", "MFU"),
+        ("mfu", "MFU (budget)"),
+        ("tp", "layout"),
+        ("micro_batch", "micro-batch x count"),
+        ("recompute", "recompute"),
+        ("memory_per_gpu_bytes", "memory per GPU"),
+        ("step_seconds", "step time"),
+        ("layout_mfu", "MFU (layout)"),
     ]),
     ("time and money", [
         ("flops", "compute, FLOPs"),
@@ -61,7 +67,7 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
     from llmplan.render import humanize
     from llmplan.run_plan import SOURCES
 
-    optional = {"unique_tokens", "epochs", "inference_tokens", "cost_usd", "energy_kwh", "loss"}
+    optional = {"unique_tokens", "epochs", "inference_tokens", "cost_usd", "energy_kwh", "loss", "tp", "micro_batch", "recompute", "memory_per_gpu_bytes", "step_seconds", "layout_mfu"}
     rows = []
     for group, items in GROUPS:
         first = True
@@ -71,6 +77,15 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
                 continue
             if key == "shape_heads":
                 text = f"{value} ({record['shape_kv_heads']})"
+            elif key == "tp":
+                r = record
+                text = f"tp {r['tp']}, pp {r['pp']}" + (f" (vp {r['vp']})" if r["vp"] > 1 else "") + f", dp {r['dp']}"
+                text += "".join(f", {k} {r[k]}" for k in ("cp", "ep") if r[k] > 1) + (f", ZeRO-{r['zero']}" if r["zero"] else "")
+                text += ", SP" if r["sequence_parallel"] else ""
+            elif key == "micro_batch":
+                text = f"{value} x {record['micro_batches']}"
+            elif key == "mfu" and record.get("mfu_source") == "auto":
+                text = f"{value:.1%} (auto, {record['mfu_iterations']} evaluations)"
             elif key == "gpus":
                 text = f"{value:,} x {record['gpu']} ({record['dtype']})"
             elif key in ("cost_usd", "energy_kwh"):
@@ -95,7 +110,10 @@ The budget is GPUs x dense peak x MFU x calendar time x goodput, so the plan tak
 time given. Then the law's compute-optimal N and D (D = C / 6N), the predicted loss, a LLaMA-style
 shape with its exact count (as `arch --target`), the batch size and peak learning rate of a
 published hyperparameter law beside the whole-sequence batch that is run, the number of steps,
-wall time, GPU-hours, cost at --price and energy (board power x GPUs x time x PUE).
+wall time, GPU-hours, cost at --price and energy (board power x GPUs x time x PUE), and the
+fastest layout that fits (as `layout` ranks them) with its memory per GPU, step time and MFU.
+--mfu auto iterates the MFU to the throughput model's value for the model it buys (a fixed point;
+exit 1 if it does not converge).
 --params, --tokens and --target-loss fix the compute instead of the hardware time; then the wall
 time follows from it. --format json gives one record (keys in docs/schema.md).
 
@@ -104,6 +122,8 @@ Examples:
   llmplan plan --gpu h100 --gpus 256 --days 30
 
   llmplan plan --gpu h100 --gpus 256 --days 30 --mfu 0.35 --price 2.5 --explain
+
+  llmplan plan --gpu h100 --gpus 256 --days 30 --mfu auto   # MFU from the throughput model
 
   llmplan plan --gpu a100 --gpu-hours 184k --law chinchilla --hparams step-law
 
@@ -145,9 +165,8 @@ def plan(
     cat = catalog(presets)
     if gpu is None:
         raise InputError("plan needs the hardware: --gpu (e.g. --gpu h100 --gpus 256 --days 30)")
-    if mfu is not None and mfu.strip().lower() == "auto":
-        raise InputError("--mfu auto needs the layout search of the throughput model, which this build lacks; give --mfu X (e.g. 0.4)")
-    m = parse_mfu(mfu)
+    auto = mfu is not None and mfu.strip().lower() == "auto"
+    m = parse_mfu(None if auto else mfu)
     N = parse_count(params, "a parameter count") if params is not None else None
     D = parse_count(tokens, "a token count") if tokens is not None else None
     U = parse_count(unique_tokens, "a count of unique tokens") if unique_tokens is not None else None
@@ -185,18 +204,22 @@ def plan(
             raise InputError("plan takes one law; 'all' is for 'llmplan optimal'")
         chosen = resolve_laws(law, presets, None)[0]
     hp = load_hparams(hparams, cat)
-    tdp = cat.get("gpus", gpu).get("tdp_watts")
-    record, warnings = plan_record(
+    device = cat.get("gpus", gpu)
+    tdp = device.get("tdp_watts")
+    record, warnings, notes = plan_record(
         chosen, hp, hardware, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I,
-        seq=seq, price=usd, pue=p, tdp_watts=tdp, from_hardware_time=from_time,
+        seq=seq, price=usd, pue=p, gpu=device, from_hardware_time=from_time, auto_mfu=auto,
     )
     for w in warnings:
         warn(w)
+    for line in notes:
+        note(line)
     if tdp is None:
         note(f"the catalog has no board power (tdp_watts) for {hardware.gpu}; energy is left out")
     if fmt != "table":
         emit([record], fmt)
         return
+    hardware = hardware.with_mfu(record["mfu"])
     if from_time:
         title = f"Plan: {hardware_title(hardware)}"
     else:
