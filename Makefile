@@ -16,6 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/llmplan plan --gpu h100 --gpus 256 --days 30 --format table
 	$(BIN)/llmplan optimal --budget 3000pfd --format table
 	$(BIN)/llmplan compare --format table
 

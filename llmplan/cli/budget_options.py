@@ -77,5 +77,5 @@ def hardware_title(budget: Any) -> str:
 
     return (
         f"{budget.gpus:,} x {budget.gpu} for {format_duration(budget.seconds)} ({budget.gpu_hours:,.0f} GPU-hours) "
-        f"at {budget.mfu:.3g} MFU, {budget.goodput:.0%} goodput"
+        f"at {budget.mfu * 100:.3g}% MFU, {budget.goodput:.0%} goodput"
     )

@@ -92,6 +92,10 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
                 text = f"{value:,.0f}"
             elif key in ("learning_rate", "loss"):
                 text = f"{value:.2e}" if key == "learning_rate" else f"{value:.3f}"
+            elif key == "layout_mfu":
+                text = f"{value:.1%}"
+            elif key == "peak_flops_per_second":
+                text = f"{value / 1e12:,.1f} TFLOP/s"
             elif key == "goodput":
                 text = f"{value:.0%}"
             else:
