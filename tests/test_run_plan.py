@@ -186,3 +186,11 @@ def test_mfu_auto_fails_with_exit_1_when_no_layout_fits(cli):
     # With a fixed MFU the same plan is a row that says no layout fits (a "no" is a row, not an error).
     row = one(cli(["plan", "--gpu", "l4", "--gpus", "1", "--days", "365", "-f", "json"]))
     assert row["tp"] is None and row["step_seconds"] is None
+
+
+def test_optimal_mfu_auto_is_the_plans_fixed_point(cli):
+    opt = one(cli(["optimal", *HARDWARE, "--mfu", "auto", "-f", "json"]))
+    plan = one(cli(["plan", *HARDWARE, "--mfu", "auto", "-f", "json"]))
+    assert opt["mfu"] == plan["mfu"] and opt["flops"] == plan["flops"]
+    assert plan["params"] == pytest.approx(opt["params"], abs=0.5)
+    assert cli(["optimal", *HARDWARE, "--mfu", "auto", "--law", "all"]).code == 2

@@ -16,7 +16,7 @@ GpusOption = Annotated[Optional[int], typer.Option("--gpus", "-k", help="Number 
 DaysOption = Annotated[Optional[str], typer.Option("--days", help="Calendar days on --gpus GPUs: the budget is GPUs x dense peak x MFU x time x goodput.", show_default=False)]
 HoursOption = Annotated[Optional[str], typer.Option("--hours", help="Calendar hours on --gpus GPUs (instead of --days).", show_default=False)]
 GpuHoursOption = Annotated[Optional[str], typer.Option("--gpu-hours", help="GPU-hours (e.g. 184k) instead of --gpus and --days; with --gpus the wall time is GPU-hours / GPUs.", show_default=False)]
-MfuOption = Annotated[Optional[str], typer.Option("--mfu", help="Model FLOPs utilisation, a fraction of the dense peak (default 0.4).", show_default=False)]
+MfuOption = Annotated[Optional[str], typer.Option("--mfu", help="Model FLOPs utilisation, a fraction of the dense peak (default 0.4); 'auto' (optimal, plan) takes it from the throughput model's best layout for the model the budget buys.", show_default=False)]
 GoodputOption = Annotated[Optional[str], typer.Option("--goodput", help="Share of calendar time spent training, the rest lost to failures and restarts (default 0.9: Llama 3 reports more than 90% effective training time).", show_default=False)]
 DtypeOption = Annotated[str, typer.Option("--dtype", help="Which peak to use: bf16 (fp16 on GPUs without bf16), fp16, tf32, fp32, fp8.")]
 

@@ -87,6 +87,8 @@ Examples:
 
   llmplan optimal --gpu h100 --gpus 256 --days 30 --mfu 0.4   # the budget of a month on 256 H100s
 
+  llmplan optimal --gpu h100 --gpus 256 --days 30 --mfu auto  # MFU from the throughput model
+
   llmplan optimal --budget 5.76e23 --law all
 
   llmplan optimal --budget 1e21:1e25:5 --law epoch-2024
@@ -156,7 +158,8 @@ def optimal(
     if wants_hardware_budget(days, hours, gpu_hours):
         if budgets:
             raise InputError("give --budget or hardware time (--days, --hours, --gpu-hours), not both")
-        hardware = hardware_budget(catalog(presets), gpu, gpus, days, hours, gpu_hours, parse_mfu(mfu), goodput, dtype)
+        auto = mfu is not None and mfu.strip().lower() == "auto"
+        hardware = hardware_budget(catalog(presets), gpu, gpus, days, hours, gpu_hours, parse_mfu(None if auto else mfu), goodput, dtype)
         budgets = [hardware.flops]
     elif gpu is not None or gpus is not None or mfu is not None or goodput is not None:
         raise InputError("--gpu, --gpus, --mfu and --goodput make a budget from hardware time: add --days, --hours or --gpu-hours")
@@ -171,6 +174,19 @@ def optimal(
         note(CAVEAT)
     else:
         laws = resolve_laws(law, presets, r)
+    if hardware is not None and auto:  # the MFU the throughput model reaches on the model this budget buys
+        if len(laws) > 1:
+            raise InputError("--mfu auto follows the model of one law; pick it with --law")
+        from llmplan.hparams import load_hparams
+        from llmplan.run_plan import plan_record
+
+        cat = catalog(presets)
+        planned, _, notes = plan_record(laws[0], load_hparams(None, cat), hardware, params=N, tokens=D, unique_tokens=U,
+                                        gpu=cat.get("gpus", hardware.gpu), auto_mfu=True)
+        for line in notes:
+            note(line)
+        hardware = hardware.with_mfu(planned["mfu"])
+        budgets = [hardware.flops]
 
     from llmplan.plan import checked, mark_extrapolation, out_of_range, solve
 
