@@ -47,6 +47,9 @@ MODEL_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "gpu_hours": (_FLOAT, False, None),
     "gpu": (_STR, False, None),  # the catalog GPU of gpu_hours (presets/gpus.toml id), for compare's implied MFU
     "gpu_hours_source": (_STR, False, None),
+    "training_gpus": (_INT, False, None),  # GPUs of the published run, for compare's throughput prediction
+    "global_batch": (_INT, False, None),  # sequences per step of the published run (at train_context or context)
+    "training_setup_source": (_STR, False, None),
     "hardware": (_STR, False, None),
     "layers": (_INT, False, None),
     "encoder_layers": (_INT, False, None),

@@ -279,6 +279,26 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
     return record, warnings, shape
 
 
+def predicted_mfu(model: Any, catalog: Any) -> float | None:
+    """The throughput model's MFU for a published run (its GPU, GPU count, batch and sequence), counted
+    as 6ND like compare's implied MFU; None when the preset lacks the setup or no layout fits."""
+    from llmplan import arch
+
+    gpus, batch, gpu_id = model.get("training_gpus"), model.get("global_batch"), model.get("gpu")
+    if not (gpus and batch and gpu_id):
+        return None
+    shape = arch.Shape.from_preset(model)
+    seq = int(model.get("train_context") or model.get("context"))
+    device = catalog.get("gpus", gpu_id)
+    best, _ = best_layout(shape, seq, int(batch), device, int(gpus), "bf16")
+    if best is None:
+        return None
+    from llmplan.hardware import peak_flops
+
+    N = model.get("active_params") or model["params"]
+    return utilisation(N, int(batch) * seq, float(best.step.step_seconds), int(gpus), peak_flops(device, "bf16")[0])
+
+
 # Where each number comes from (`plan --explain`): key -> source.
 SOURCES: dict[str, str] = {
     "flops": "GPUs x dense peak x MFU x calendar time x goodput (llmplan.budget)",

@@ -117,3 +117,22 @@ def test_implied_mfu_for_at_least_six_presets_and_the_downtime_reminder(cli):
     # Published hours include downtime: every implied MFU is below the best measured (~0.55, memory-and-compute notes).
     assert all(0.05 < r["implied_mfu"] < 0.6 for r in with_mfu)
     assert "include downtime" in result.stderr
+
+
+def test_predicted_mfu_beside_the_implied_one(cli):
+    # The throughput model's fastest layout for LLaMA-65B on its published 2,048 A100s at its 4M-token
+    # batch (Touvron et al. 2023), counted as 6ND like implied_mfu, so the two compare like with like.
+    from llmplan import arch
+    from llmplan.layout import search
+    from llmplan.throughput import Cluster, Run
+
+    rows = {r["id"]: r for r in rows_of(cli(["compare", "--models", "llama-65b,pythia-12b,gpt-3-175b", "-f", "json"]))}
+    cat = load_catalog()
+    preset = cat.get("models", "llama-65b")
+    best = search(arch.Shape.from_preset(preset), Run(seq=2048, global_batch=2048), Cluster.from_preset(cat.get("gpus", "a100-80gb")), 2048, top=1).best[0]
+    expected = 6 * 65.2e9 * 2048 * 2048 / (best.step.step_seconds * 2048 * 312e12)
+    assert rows["llama-65b"]["predicted_mfu"] == pytest.approx(expected, rel=1e-12)
+    # No downtime in the model: it predicts more than the published hours imply.
+    for model in ("llama-65b", "pythia-12b"):
+        assert rows[model]["predicted_mfu"] > rows[model]["implied_mfu"]
+    assert rows["gpt-3-175b"]["predicted_mfu"] is None

@@ -18,6 +18,7 @@ optimal_tokens are the law's split of that same C, tokens_ratio = tokens / optim
 verdict says "near optimal" within a factor of 2. tokens_20x is the ~20 tokens per parameter rule.
 implied_mfu = 6ND / (GPU-hours x 3600 x dense peak) for models whose GPU-hours are published
 (gpu, gpu_hours); those hours include downtime, so it reads low against measured MFU.
+predicted_mfu is the throughput model's, for runs whose GPU count and batch are published.
 Default: every preset model with params and tokens.
 
 Examples:
@@ -68,6 +69,7 @@ def compare(
     from llmplan.plan import checked, out_of_range
 
     from llmplan.budget import published_run_fields
+    from llmplan.run_plan import predicted_mfu
 
     rows = []
     with out_of_range():
@@ -75,6 +77,7 @@ def compare(
             N = preset.get("active_params") or preset["params"]
             row = compare_row(chosen, preset.id, preset.name, N, preset["tokens"])
             row.update(published_run_fields(preset, row["flops"], cat))
+            row["predicted_mfu"] = predicted_mfu(preset, cat) if row["implied_mfu"] is not None else None
             rows.append(row)
     checked(rows)
     # A model is judged at its own size and tokens: is that inside what the law was fitted on?
@@ -94,6 +97,9 @@ def compare(
     if any(r["implied_mfu"] is not None for r in rows):
         columns.append("implied_mfu")
         note("implied_mfu = 6ND / (published GPU-hours x 3600 x dense bf16 peak); published GPU-hours include downtime, restarts and evaluation, so it is below the MFU the authors measured while running")
+    if any(r["predicted_mfu"] is not None for r in rows):
+        columns.append("predicted_mfu")
+        note("predicted_mfu: the throughput model's fastest layout for the published GPUs and batch, counted as 6ND like implied_mfu (no downtime)")
     labels = {
         "tokens_per_param": "tok/param",
         "pf_days": "PF-days",
@@ -102,6 +108,7 @@ def compare(
         "tokens_20x": "20·N",
         "loss": "loss (at opt.)",
         "implied_mfu": "MFU (impl.)",
+        "predicted_mfu": "(model)",
     }
     if chosen.convention != "total":
         note(f"law {chosen.id} counts non-embedding parameters; the presets count all of them, so read its verdicts loosely")
