@@ -23,6 +23,16 @@ def _nearest(value: int, allowed: list[int]) -> int:
     return min(allowed, key=lambda k: (abs(k - value), k))
 
 
+def describe(layout) -> str:
+    """A layout in words: 'tp 8, pp 2, vp 21, dp 1024, zero 1, micro-batch 1, recompute full, sp'."""
+    parts = [f"tp {layout.tp}", f"pp {layout.pp}"]
+    parts += [f"{k} {getattr(layout, k)}" for k in ("vp", "cp", "ep") if getattr(layout, k) > 1]
+    parts += [f"dp {layout.dp}", f"zero {layout.zero}", f"micro-batch {layout.micro_batch}", f"recompute {layout.recompute}"]
+    if layout.sequence_parallel:
+        parts.append("sp")
+    return ", ".join(parts)
+
+
 def check_layout(shape, run, layout, gpus: int | None = None) -> None:
     """InputError (exit 2) naming the broken constraint and the nearest layout that keeps it."""
     from llmplan.throughput import RECOMPUTE

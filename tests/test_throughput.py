@@ -262,3 +262,20 @@ def test_layout_explain():
     r = run_cli(["layout", "--preset", "llama-2-7b", "--gpu", "h100", "--gpus", "8", "--global-batch", "64", "--explain", "-f", "json"])
     assert r.code == 0
     assert "the runner-up" in r.stderr
+
+
+def test_compute_mfu_auto_uses_the_best_layout():
+    r = run_cli(["compute", "--preset", "llama-2-7b", "--gpu", "a100", "--gpus", "64", "--mfu", "auto", "-f", "json"])
+    assert r.code == 0, r.stderr
+    row = json.loads(r.stdout)[0]
+    lay = json.loads(run_cli(["layout", "--preset", "llama-2-7b", "--gpu", "a100", "--gpus", "64", "--global-batch", "1024", "--top", "1", "-f", "json"]).stdout)[0]
+    assert row["mfu"] == pytest.approx(lay["mfu"])
+    assert "predicted for the fastest layout that fits" in r.stderr
+    assert row["wall_seconds"] == pytest.approx(row["flops"] / (64 * 312e12 * lay["mfu"]))
+
+
+def test_compute_mfu_auto_needs_a_shape_and_a_gpu():
+    r = run_cli(["compute", "--params", "7B", "--tokens", "1T", "--gpu", "a100", "--mfu", "auto"])
+    assert r.code == 2 and "needs a decoder model's shape" in r.stderr
+    r = run_cli(["compute", "--preset", "llama-2-7b", "--mfu", "auto"])
+    assert r.code == 2 and "add --gpu" in r.stderr

@@ -10,17 +10,9 @@ from llmplan.cli import model_options as mo
 from llmplan.cli import throughput as tc
 from llmplan.cli.common import FormatOption, PresetsOption, emit, note, output_format
 from llmplan.errors import InputError
+from llmplan.layout import describe
 
 app = typer.Typer()
-
-
-def _describe(layout) -> str:
-    parts = [f"tp {layout.tp}", f"pp {layout.pp}"]
-    parts += [f"{k} {getattr(layout, k)}" for k in ("vp", "cp", "ep") if getattr(layout, k) > 1]
-    parts += [f"dp {layout.dp}", f"zero {layout.zero}", f"micro-batch {layout.micro_batch}", f"recompute {layout.recompute}"]
-    if layout.sequence_parallel:
-        parts.append("sp")
-    return ", ".join(parts)
 
 
 def explain(best, runner) -> str:
@@ -48,12 +40,12 @@ def _nothing_fits(result, shape, run, cluster, gpus, dtype, fixed, tp_across) ->
                 f"with tp dividing {shape.heads} heads and pp dividing {shape.layers} layers; try a global batch that is a multiple of {gpus}")
     least = result.least_memory
     msg = (f"no layout of {gpus} x {cluster.gpu} fits {cap} per GPU: the least memory is "
-           f"{format_bytes(least.memory.total_bytes, binary=False)} ({_describe(least.layout)}; largest part {least.memory.dominant()})")
+           f"{format_bytes(least.memory.total_bytes, binary=False)} ({describe(least.layout)}; largest part {least.memory.dominant()})")
     for k in (2, 4, 8, 16, 32):
         more = search(shape, run, cluster, gpus * k, top=1, tp_across_nodes=tp_across, dtype=dtype, fixed=fixed)
         if more.best:
             c = more.best[0]
-            return msg + f"; {gpus * k} GPUs would fit ({_describe(c.layout)}: {format_bytes(c.memory.total_bytes, binary=False)}, {c.step.step_seconds:.3g} s per step)"
+            return msg + f"; {gpus * k} GPUs would fit ({describe(c.layout)}: {format_bytes(c.memory.total_bytes, binary=False)}, {c.step.step_seconds:.3g} s per step)"
     return msg + "; try a smaller --seq or --global-batch"
 
 
@@ -155,6 +147,6 @@ def layout(
         emit(rows, fmt)
     f = result.fastest
     if f is not None and f.memory.total_bytes > cluster.memory_bytes and f.step.step_seconds < result.best[0].step.step_seconds:
-        note(f"the fastest layout overall ({_describe(f.layout)}, {f.step.step_seconds:.3g} s) needs {f.memory.total_bytes / 1e9:.1f} GB per GPU")
+        note(f"the fastest layout overall ({describe(f.layout)}, {f.step.step_seconds:.3g} s) needs {f.memory.total_bytes / 1e9:.1f} GB per GPU")
     if explain_ and len(result.best) > 1:
         note(explain(result.best[0], result.best[1]))
