@@ -279,3 +279,61 @@ def test_compute_mfu_auto_needs_a_shape_and_a_gpu():
     assert r.code == 2 and "needs a decoder model's shape" in r.stderr
     r = run_cli(["compute", "--preset", "llama-2-7b", "--mfu", "auto"])
     assert r.code == 2 and "add --gpu" in r.stderr
+
+
+def _step(shape=None, run=None, cl=None, **layout):
+    from llmplan import arch
+    from llmplan.throughput import Layout, Run, step_time
+
+    shape = shape or arch.Shape(d_model=8192, heads=64, kv_heads=8, vocab=128256, layers=80, ffn=28672)
+    run = run or Run(seq=8192, global_batch=512)
+    return step_time(shape, run, Layout(**layout), cl or _cluster())
+
+
+def test_zero3_gathers_show_when_compute_is_short():
+    # ZeRO-3 regathers the weights every micro-batch (Rajbhandari et al. 2020 §5.3): with one short
+    # micro-batch per GPU over 1,024 ranks the gathers cannot hide, with long ones they can.
+    from llmplan.throughput import Run
+
+    short = _step(run=Run(seq=2048, global_batch=1024), dp=1024, zero=3)
+    long = _step(run=Run(seq=8192, global_batch=8192), dp=1024, zero=3, micro_batch=2)
+    assert short.dp_comm_seconds / short.step_seconds > 0.3
+    assert long.dp_comm_seconds / long.step_seconds < short.dp_comm_seconds / short.step_seconds
+
+
+def test_context_parallel_ring_hides_behind_long_attention():
+    from llmplan.throughput import Run
+
+    long = _step(run=Run(seq=131072, global_batch=32), tp=8, cp=16, dp=1, sequence_parallel=True)
+    short = _step(run=Run(seq=2048, global_batch=32), tp=8, cp=16, dp=1, sequence_parallel=True)
+    assert long.cp_comm_seconds / long.step_seconds < 0.05  # K/V of a 128K sequence: hidden by its attention
+    assert short.cp_comm_seconds / short.step_seconds > long.cp_comm_seconds / long.step_seconds
+
+
+def test_expert_all_to_all_across_nodes_costs_more():
+    from llmplan import arch
+
+    moe = arch.Shape(d_model=4096, heads=32, kv_heads=8, vocab=32000, layers=32, experts=64, experts_per_token=8, moe_ffn=1408)
+    inside = _step(shape=moe, tp=1, dp=64, ep=8)  # ep group of 8 GPUs: one node, NVLink
+    across = _step(shape=moe, tp=1, dp=64, ep=64)  # 64: crosses the NICs
+    # (63/64)/(7/8) more volume per rank, at 50 instead of 450 GB/s: about 10x
+    assert across.ep_comm_seconds == pytest.approx(inside.ep_comm_seconds * (63 / 64) / (7 / 8) * 9, rel=0.1)
+
+
+def test_sequence_parallel_moves_the_same_volume_with_less_elementwise_work():
+    a = _step(tp=8, dp=4, sequence_parallel=False)
+    b = _step(tp=8, dp=4, sequence_parallel=True)
+    assert b.tp_comm_seconds == pytest.approx(a.tp_comm_seconds, rel=0.02)  # RS + AG = AR (Korthikanti §4.2.2)
+    assert b.compute_seconds < a.compute_seconds
+
+
+def test_tp_across_nodes_widens_the_search():
+    from llmplan import arch
+    from llmplan.layout import enumerate_layouts
+    from llmplan.throughput import Run
+
+    shape = arch.Shape(d_model=4096, heads=32, vocab=32000, layers=32)
+    run = Run(seq=4096, global_batch=64)
+    inside = enumerate_layouts(shape, run, 32, 8)
+    wide = enumerate_layouts(shape, run, 32, 8, tp_across_nodes=True)
+    assert inside["tp"].max() == 8 and wide["tp"].max() == 32
