@@ -47,7 +47,8 @@ def compute(
     seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length for the attention term (default: the preset's pre-training context).", min=1, show_default=False)] = None,
     gpu: GpuOption = None,
     gpus: GpusOption = None,
-    mfu: MfuOption = None,
+    mfu: Annotated[Optional[str], typer.Option("--mfu", help="Model FLOPs utilisation, a fraction of the dense peak (default 0.4); 'auto': the MFU of the fastest layout that fits, predicted by the step model (needs --gpu and a model shape).", show_default=False)] = None,
+    global_batch: Annotated[Optional[int], typer.Option("--global-batch", help="With --mfu auto: sequences per step for the layout search (default: about 4M tokens, a power of two in sequences).", min=1, show_default=False)] = None,
     dtype: DtypeOption = "bf16",
     days: DaysOption = None,
     hours: HoursOption = None,
@@ -67,7 +68,14 @@ def compute(
         raise InputError(f"--recompute {recompute!r} is not one of {', '.join(RECOMPUTE)}")
     from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu
 
-    m = parse_mfu(mfu)
+    auto = mfu is not None and mfu.strip().lower() == "auto"
+    if auto and gpu is None:
+        raise InputError("--mfu auto predicts the MFU on a GPU: add --gpu ID (and --gpus N)")
+    if auto and (days is not None or hours is not None or gpu_hours is not None):
+        raise InputError("compute --mfu auto predicts the MFU of a given model; for the model a hardware budget buys use 'llmplan plan --mfu auto' or 'llmplan optimal --mfu auto'")
+    if global_batch is not None and not auto:
+        raise InputError("--global-batch sizes the layout search of --mfu auto; add --mfu auto or drop it")
+    m = parse_mfu(None if auto else mfu)
     if gpus is not None and gpus < 1:
         raise InputError(f"--gpus must be at least 1, not {gpus}")
     usd = parse_positive(price, "a price in USD per GPU-hour") if price is not None else None
@@ -129,6 +137,8 @@ def compute(
             row["cost_usd"] = hardware.gpu_hours * usd
     elif gpu is not None:
         device = cat.get("gpus", gpu)
+        if auto:
+            m = _auto_mfu(model if row.get("model") else None, device, gpus, dtype.lower(), seq, global_batch)
         row.update(gpu_cost_fields(C, device, gpus, m, dtype.lower(), usd))
         used = row["dtype"]
         title += f"; {gpus} x {device.id}, {m:.0%} MFU ({used})"
@@ -149,3 +159,30 @@ def compute(
         if "cost_usd" in row:
             row = {**row, "cost_usd": f"{row['cost_usd']:,.0f}"}
     emit([row], fmt, title=title, columns=columns, labels=labels)
+
+
+def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
+    """The predicted MFU of the fastest layout that fits (llmplan.layout.search), said in a note."""
+    from llmplan.cli.common import note
+    from llmplan.errors import InputError
+    from llmplan.layout import describe, search
+    from llmplan.throughput import Cluster, Run
+
+    if model is None or model.shape is None or model.shape.family != "decoder":
+        raise InputError("--mfu auto needs a decoder model's shape: give --preset, --hf-config or --safetensors with a config.json")
+    shape = model.shape
+    seq = seq or model.train_context or shape.context
+    if dtype not in ("bf16", "fp16", "fp8"):
+        raise InputError(f"--mfu auto models bf16, fp16 or fp8 training, not --dtype {dtype}")
+    if global_batch is None:  # about 4M tokens per step (Llama 2: 4M; GPT-3 175B: 3.2M), a power of two in sequences
+        global_batch = 1 << max(0, (-(-4_000_000 // seq) - 1).bit_length())
+    cluster = Cluster.from_preset(device, dtype)
+    cluster.require_links(gpus)
+    result = search(shape, Run(seq=seq, global_batch=global_batch), cluster, gpus, top=1, dtype=dtype)
+    if not result.best:
+        raise InputError(f"--mfu auto: no layout of {gpus} x {device.id} fits {shape.name or model.name} at --seq {seq}; "
+                         f"see 'llmplan layout' for what would, or give --mfu")
+    best = result.best[0]
+    note(f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits ({describe(best.layout)}; "
+         f"{global_batch} x {seq} tokens per step), not the 0.4 default; 'llmplan layout' shows the breakdown")
+    return best.step.mfu
