@@ -217,7 +217,7 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
         else:
             fields.update(best.layout.keys())
             fields["micro_batches"] = global_batch // (best.layout.dp * best.layout.micro_batch)
-            fields["memory_per_gpu_bytes"] = int(best.memory.total_bytes)
+            fields["memory_per_gpu_bytes"] = round(best.memory.total_bytes)
             fields["step_seconds"] = float(best.step.step_seconds)
             fields["layout_mfu"] = float(best.step.mfu)
             fields["layout_training_seconds"] = steps * float(best.step.step_seconds)

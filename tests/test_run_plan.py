@@ -138,7 +138,7 @@ def test_layout_equals_the_layout_search_for_that_model(plan_row):
     best = search(shape, Run(seq=plan_row["seq"], global_batch=plan_row["global_batch"]), cluster, 256, top=1).best[0]
     assert {k: plan_row[k] for k in best.layout.keys()} == best.layout.keys()
     assert plan_row["step_seconds"] == pytest.approx(best.step.step_seconds, rel=1e-12)
-    assert plan_row["memory_per_gpu_bytes"] == int(best.memory.total_bytes) <= 80e9
+    assert plan_row["memory_per_gpu_bytes"] == round(best.memory.total_bytes) <= 80e9
     assert plan_row["layout_mfu"] == pytest.approx(best.step.mfu, rel=1e-12)
     # The batch the layout runs is whole sequences of micro-batch x data-parallel size.
     assert plan_row["global_batch"] == plan_row["micro_batch"] * plan_row["dp"] * plan_row["micro_batches"]
@@ -194,3 +194,15 @@ def test_optimal_mfu_auto_is_the_plans_fixed_point(cli):
     assert opt["mfu"] == plan["mfu"] and opt["flops"] == plan["flops"]
     assert plan["params"] == pytest.approx(opt["params"], abs=0.5)
     assert cli(["optimal", *HARDWARE, "--mfu", "auto", "--law", "all"]).code == 2
+
+
+def test_layout_equals_the_layout_commands_for_that_shape(cli, plan_row):
+    # `llmplan layout` with the plan's shape, GPUs, sequence and batch ranks the same layout first.
+    r = plan_row
+    args = ["layout", "--layers", str(r["shape_layers"]), "--d-model", str(r["shape_d_model"]), "--heads", str(r["shape_heads"]),
+            "--ffn", str(r["shape_ffn"]), "--vocab", str(r["shape_vocab"]), "--gpu", "h100", "--gpus", "256",
+            "--seq", str(r["seq"]), "--global-batch", str(r["global_batch"]), "--top", "1", "-f", "json"]
+    (best,) = json.loads(cli(args).stdout)
+    for key in ("tp", "pp", "vp", "dp", "cp", "ep", "zero", "micro_batch", "micro_batches", "recompute", "sequence_parallel", "step_seconds"):
+        assert r[key] == best[key], key
+    assert r["layout_mfu"] == best["mfu"] and r["memory_per_gpu_bytes"] == best["total_bytes"]
