@@ -103,6 +103,8 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
             row = {"group": group if first else "", "quantity": label, "value": text}
             if explain:
                 row["from"] = SOURCES.get(key, "")
+                if key == "mfu":
+                    row["from"] = "the throughput model's fixed point (--mfu auto)" if record.get("mfu_source") == "auto" else "--mfu (default 0.4, observed 0.3-0.55)"
             rows.append(row)
             first = False
     return rows
