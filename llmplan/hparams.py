@@ -47,6 +47,7 @@ class HparamLaw:
     source: str = ""
     bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     fitted_range: str = ""
+    compute: str = "6ND"  # what C counts: 6ND, or "MD" (DeepSeek: M non-embedding FLOPs per token, attention included)
 
     def batch_tokens(self, flops: float, params: float, tokens: float) -> float:
         """The law's optimal global batch size, in tokens."""
@@ -96,12 +97,19 @@ def law_from_preset(preset: Any) -> HparamLaw:
         source=data.get("source", ""),
         bounds=bounds,
         fitted_range=data.get("fitted_range", ""),
+        compute=data.get("compute", "6ND"),
     )
 
 
 def load_hparams(name: str | None, catalog: Any) -> HparamLaw:
     """A hyperparameter law by preset id or alias (default DeepSeek LLM 2024)."""
     return law_from_preset(catalog.get("hparams", name or DEFAULT_HPARAMS))
+
+
+def deepseek_M(non_embedding_params: float, layers: int, d_model: int, seq: int) -> float:
+    """M = 72 n_layer d^2 + 12 n_layer d l_seq (DeepSeek LLM 2024, Sec. 3.2), with 72 n_layer d^2 read as
+    6 x the shape's non-embedding parameters (12 n_layer d^2 for the paper's blocks; exact for others)."""
+    return 6.0 * non_embedding_params + 12.0 * layers * d_model * seq
 
 
 def hparam_fields(law: HparamLaw, flops: float, params: float, tokens: float) -> dict[str, Any]:

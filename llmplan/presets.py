@@ -125,6 +125,7 @@ HPARAM_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     **{f"{q}_exp_{v}": (_REAL, False, None) for q in ("batch", "lr") for v in ("flops", "params", "tokens")},
     **{f"fitted_{end}_{v}": (_FLOAT, False, None) for end in ("min", "max") for v in ("flops", "params", "tokens")},
     "convention": (_STR, False, ("total", "non-embedding")),
+    "compute": (_STR, False, ("6ND", "MD")),  # what C counts: 6ND, or M·D with M non-embedding FLOPs/token (DeepSeek)
     "fitted_range": (_STR, False, None),
 }
 

@@ -199,8 +199,11 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
 
     # Hyperparameters: the law's own values, at the law's parameter convention.
     hp_params = non_embedding if hparams.convention == "non-embedding" else shape_params
-    hp = hparam_fields(hparams, C, hp_params, D)
-    hp_warning = hparams.extrapolation_warning(C, hp_params, D)
+    from llmplan.hparams import deepseek_M
+
+    C_hp = deepseek_M(non_embedding, shape.layers, shape.d_model, seq) * D if hparams.compute == "MD" else C
+    hp = hparam_fields(hparams, C_hp, hp_params, D)
+    hp_warning = hparams.extrapolation_warning(C_hp, hp_params, D)
     if hp_warning:
         warnings.append(hp_warning)
     global_batch = whole_sequence_batch(hp["batch_tokens"], seq, hardware.gpus)
@@ -306,7 +309,7 @@ SOURCES: dict[str, str] = {
     "tokens": "D = C / (6N)",
     "loss": "the law's L(N, D)",
     "shape_params": "a LLaMA-style shape for N (as `arch --target`), exact count",
-    "batch_tokens": "the hyperparameter law's optimal batch (its own value)",
+    "batch_tokens": "the hyperparameter law's optimal batch (its own value; DeepSeek at C = M·D, M non-embedding FLOPs per token)",
     "learning_rate": "the hyperparameter law's optimal peak learning rate",
     "global_batch": "batch_tokens in whole sequences, a multiple of the data-parallel GPUs",
     "steps": "tokens / (global_batch x seq)",
