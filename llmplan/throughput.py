@@ -492,21 +492,34 @@ def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = T
     n_dp = dp * cp
     n_edp = n_dp / ep
     zero = layout.zero
-    grad_ar = all_reduce_seconds(P_dense * g, n_dp, span_dp, cluster) + all_reduce_seconds(P_exp_local * g, n_edp, span_dp, cluster)
-    gather = all_gather_seconds(P_dense * g, n_dp, span_dp, cluster) + all_gather_seconds(P_exp_local * g, n_edp, span_dp, cluster)
-    # ZeRO 0-2: one gradient reduction per step (ZeRO-1/2: reduce-scatter + all-gather of the updated
-    # weights = the all-reduce's volume; Rajbhandari et al. 2020 §7). ZeRO-3/FSDP: per micro-batch,
-    # gather the weights forward and again backward, reduce-scatter the gradients (§5.3).
-    z3 = zero == 3
-    t_dp_step = (1 - z3) * grad_ar
-    t_dp_mb = z3 * 3 * gather
     layers_stage = L / pp
+    # Gradients go in buckets, one collective each (Megatron-Core DistributedDataParallelConfig:
+    # bucket_size = max(40M, 1M x dp) parameters), so the latency is paid per bucket.
+    bucket = _max(40e6, 1e6 * n_dp)
+
+    def bucketed(collective, params, n):
+        k = _max(params / bucket, 1)
+        return (params > 0) * k * collective(params * g / k, n, span_dp, cluster), k
+
+    ar_d, k_d = bucketed(all_reduce_seconds, P_dense, n_dp)
+    ar_e, _ = bucketed(all_reduce_seconds, P_exp_local, n_edp)
+    rs_d, _ = bucketed(all_gather_seconds, P_dense, n_dp)
+    rs_e, _ = bucketed(all_gather_seconds, P_exp_local, n_edp)
+    # ZeRO 0: all-reduce (ring or tree). ZeRO 1/2 (distributed optimizer): reduce-scatter the gradients,
+    # all-gather the updated weights: ring collectives of the same total volume (Rajbhandari et al. 2020 §7).
+    z3 = zero == 3
+    t_dp_step = (1 - z3) * _where(zero >= 1, 2 * (rs_d + rs_e), ar_d + ar_e)
+    # ZeRO-3/FSDP, one unit per layer: every micro-batch gathers each layer's weights forward and again
+    # backward and reduce-scatters its gradients (§5.3), three collectives per layer, latency each.
+    per_layer = lambda params, n: (params > 0) * all_gather_seconds(params / layers_stage * g, n, span_dp, cluster)
+    layer_collectives = 3 * (per_layer(P_dense, n_dp) + per_layer(P_exp_local, n_edp))
+    t_dp_mb = z3 * layers_stage * layer_collectives
     bwd_stage = per("backward")
     window = run.overlap_dp * bwd_stage  # the last micro-batch's backward hides the bucketed reduction
-    exposed_step = _max(t_dp_step - window, t_dp_step / layers_stage * run.overlap_dp)
-    # ZeRO-3: each micro-batch's gathers and reduce-scatter hide behind its own compute, all but one layer's
+    exposed_step = _max(t_dp_step - window, t_dp_step / k_d * run.overlap_dp)  # the last bucket cannot hide
+    # ZeRO-3: each micro-batch's collectives hide behind its own compute, all but the first layer's
     fsdp_window = run.overlap_dp * compute_stage
-    exposed_mb = _max(t_dp_mb - fsdp_window, t_dp_mb / layers_stage)
+    exposed_mb = _max(t_dp_mb - fsdp_window, z3 * layer_collectives)
     dp_exposed = (n_dp > 1) * (exposed_step + z3 * m * exposed_mb)
 
     # --- optimizer step: this GPU's share of the parameters (ZeRO >= 1 shards it over dp·cp)
