@@ -85,20 +85,18 @@ def check_layout(shape, run, layout, gpus: int | None = None) -> None:
 
 
 def check_pins(shape, run, gpus: int, fixed: dict) -> None:
-    """The values `layout --tp 8 --pp 3 ...` pins must each be possible for this model and GPU count."""
+    """The values `layout --tp 8 --pp 3 ...` pins must each be possible for this model and GPU count:
+    check_layout on the pinned values, the others at 1 and a global batch that cannot be the problem."""
     from llmplan.throughput import Layout
 
     pinned = {k: v for k, v in fixed.items() if k in ("tp", "pp", "vp", "cp", "ep", "zero", "micro_batch", "recompute")}
     probe = Layout(**pinned)
-    if probe.vp > 1 and "pp" not in pinned:
-        probe = Layout(**{**pinned, "pp": next((p for p in divisors(shape.layers) if p > 1 and (shape.layers // p) % probe.vp == 0), 2)})
+    if probe.vp > 1 and "pp" not in pinned:  # any pp that leaves whole virtual stages
+        stages = [p for p in divisors(shape.layers) if p > 1 and (shape.layers // p) % probe.vp == 0]
+        probe = replace(probe, pp=stages[0] if stages else 2)
     mp = probe.tp * probe.pp * probe.cp
-    if gpus % mp:
-        raise InputError(f"--gpus {gpus} is not a multiple of the pinned tp x pp x cp = {mp}; try --gpus {max(mp, gpus // mp * mp)}")
-    dp = gpus // mp
-    ep_ok = probe.ep == 1 or (shape.experts and (dp * probe.cp) % probe.ep == 0)
-    batch = run.global_batch if run.global_batch % (probe.micro_batch) == 0 else probe.micro_batch
-    check_layout(shape, replace(run, global_batch=batch * dp * (1 if ep_ok else 1)), replace(probe, dp=dp, ep=probe.ep if ep_ok or not shape.experts else probe.ep))
+    dp = max(1, gpus // mp)
+    check_layout(shape, replace(run, global_batch=dp * probe.micro_batch * probe.pp), replace(probe, dp=dp), gpus)
 
 
 # ---------------------------------------------------------------------------- memory of a layout

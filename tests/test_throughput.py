@@ -348,3 +348,22 @@ def test_llama3_405b_on_h100_out_of_sample(gpus, seq, batch, tflops, mfu):
 
     best, _ = predict_llama3(gpus, seq, batch)
     assert best.step.mfu == pytest.approx(mfu, rel=0.20)
+
+
+@pytest.mark.parametrize("pin, expected", [
+    (["--tp", "3"], "--tp 3 does not divide the 64 attention heads"),
+    (["--pp", "7"], "--pp 7 does not divide the 80 layers"),
+    (["--ep", "2"], "needs a mixture-of-experts model"),
+    (["--tp", "8", "--pp", "16"], "--gpus 64 is not a multiple of"),
+    (["--zero", "4"], "--zero 4 does not exist"),
+])
+def test_layout_impossible_pins_exit_2(pin, expected):
+    r = run_cli(["layout", "--preset", "llama-2-70b", "--gpu", "h100", "--gpus", "64", "--global-batch", "64"] + pin)
+    assert r.code == 2 and expected in r.stderr, r.stderr
+
+
+def test_layout_pins_are_kept():
+    r = run_cli(["layout", "--preset", "llama-2-70b", "--gpu", "h100", "--gpus", "64", "--global-batch", "64", "--tp", "4", "--zero", "1", "-f", "json"])
+    assert r.code == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert rows and all(row["tp"] == 4 and row["zero"] == 1 for row in rows)
