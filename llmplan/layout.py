@@ -247,7 +247,10 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
     lower = states_lower_bound(shape, arrays["tp"], arrays["pp"], arrays["dp"] * arrays["cp"], arrays["zero"], arrays["ep"])
     n = len(step)
     ok = lower <= capacity
-    order = np.lexsort((lower, step))
+    # fastest first; among equal times the least model state, then the simpler layout (no recompute,
+    # no context parallelism, fewer virtual stages, lower ZeRO stage, no sequence parallelism)
+    quantised = np.round(step / step.min(), 9)
+    order = np.lexsort((arrays["sequence_parallel"], arrays["zero"], arrays["vp"], arrays["cp"], arrays["recompute"], lower, quantised))
     fastest_i = int(order[0])
     memo: dict = {}
 
@@ -264,9 +267,16 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
         return Candidate(layout, step_time(shape, run, layout, cluster, check=False), memory)
 
     best: list = []
+    seen: set = set()
     for i in order[ok[order]]:
         layout, memory = exact(int(i))
         if memory.total_bytes <= capacity:
+            # a layout that only differs from a faster-or-equal one by a setting with no effect on time
+            # or memory (selective recompute under flash attention, cp x micro-batch swaps) is not shown
+            same = (float(quantised[i]), round(memory.total_bytes))
+            if same in seen:
+                continue
+            seen.add(same)
             best.append(candidate(int(i), layout, memory))
             if len(best) >= top:
                 break
