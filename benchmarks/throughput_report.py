@@ -32,6 +32,20 @@ def main() -> int:
         layout = f"tp{c.tp} pp{c.pp} vp{c.vp} dp{c.gpus // (c.tp * c.pp)} mb{c.micro_batch}"
         print(f"{c.paper:16} {c.case:18} {layout:22} {c.metric:18} {c.published:10.4g} {value:10.4g} {err:+8.1%} {c.tolerance:5.0%}  {st.mfu:6.1%}  {costs}")
     print(", ".join(f"{paper}: worst |error| {w:.1%}" for paper, w in worst.items()))
+
+    from llmplan import arch
+    from throughput_cases import LLAMA3, predict_llama3
+
+    print()
+    print("Out of sample: Llama 3 405B on H100 (Dubey et al. 2024 Table 4), best layout found by llmplan layout")
+    print(f"{'GPUs':>6} {'seq':>7} {'batch':>6} {'published TFLOP/s':>18} {'MFU':>6} {'predicted MFU':>14} {'causal-count MFU':>17}  layout")
+    for gpus, seq, batch, tflops, mfu in LLAMA3:
+        best, shape = predict_llama3(gpus, seq, batch)
+        per_token = arch.flops_per_token(shape, seq)
+        causal = best.step.mfu * per_token["matmul_causal"] / per_token["matmul"]
+        from llmplan.layout import describe
+        print(f"{gpus:6} {seq:7} {batch:6} {tflops:18} {mfu:6.0%} {best.step.mfu:14.1%} {causal:17.1%}  {describe(best.layout)}")
+    print("(predicted MFU counts the full s x s attention, PaLM App. B; the causal count halves it, as flash kernels compute it)")
     return 0
 
 

@@ -13,14 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from llmplan.errors import InputError
-
-
-def divisors(n: int) -> list[int]:
-    return [k for k in range(1, n + 1) if n % k == 0]
-
-
-def _nearest(value: int, allowed: list[int]) -> int:
-    return min(allowed, key=lambda k: (abs(k - value), k))
+from llmplan.throughput import check_layout, divisors
 
 
 def describe(layout) -> str:
@@ -33,72 +26,19 @@ def describe(layout) -> str:
     return ", ".join(parts)
 
 
-def check_layout(shape, run, layout, gpus: int | None = None) -> None:
-    """InputError (exit 2) naming the broken constraint and the nearest layout that keeps it."""
-    from llmplan.throughput import RECOMPUTE
-
-    for name in ("tp", "pp", "vp", "dp", "cp", "ep", "micro_batch"):
-        value = getattr(layout, name)
-        if int(value) != value or value < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be a positive whole number, not {value}")
-    if layout.zero not in (0, 1, 2, 3):
-        raise InputError(f"--zero {layout.zero} does not exist; use 0, 1, 2 or 3 (FSDP full sharding is 3)")
-    if layout.recompute not in RECOMPUTE:
-        raise InputError(f"--recompute {layout.recompute!r}: use none, selective or full")
-    if run.seq < 1 or run.global_batch < 1:
-        raise InputError("--seq and the global batch must be positive")
-    heads, L = shape.heads, shape.layers
-    if heads % layout.tp:
-        raise InputError(f"--tp {layout.tp} does not divide the {heads} attention heads; try --tp {_nearest(layout.tp, divisors(heads))}")
-    if layout.pp > L or L % layout.pp:
-        raise InputError(f"--pp {layout.pp} does not divide the {L} layers; try --pp {_nearest(layout.pp, divisors(L))}")
-    per_stage = L // layout.pp
-    if layout.vp > 1 and layout.pp == 1:
-        raise InputError("--vp (virtual pipeline stages) needs --pp 2 or more; drop --vp or add --pp")
-    if per_stage % layout.vp:
-        raise InputError(f"--vp {layout.vp} does not divide the {per_stage} layers of each pipeline stage; try --vp {_nearest(layout.vp, divisors(per_stage))}")
-    if run.seq % layout.cp:
-        raise InputError(f"--cp {layout.cp} does not divide --seq {run.seq}; try --cp {_nearest(layout.cp, divisors(run.seq))}")
-    if layout.ep > 1:
-        if not shape.experts:
-            raise InputError(f"--ep {layout.ep} needs a mixture-of-experts model; this one has no experts (use --ep 1)")
-        if shape.experts % layout.ep:
-            raise InputError(f"--ep {layout.ep} does not divide the {shape.experts} experts; try --ep {_nearest(layout.ep, divisors(shape.experts))}")
-    if gpus is not None and layout.gpus != gpus:
-        mp = layout.tp * layout.pp * layout.cp
-        if gpus % mp:
-            raise InputError(f"--gpus {gpus} is not a multiple of tp x pp x cp = {mp}; try --gpus {max(mp, gpus // mp * mp)} or a tp/pp/cp whose product divides {gpus}")
-        raise InputError(f"tp x pp x cp x dp = {layout.gpus} is not --gpus {gpus}")
-    if layout.ep > 1 and (layout.dp * layout.cp) % layout.ep:
-        raise InputError(f"--ep {layout.ep} must divide dp x cp = {layout.dp * layout.cp} (expert groups are carved out of the data-parallel ranks); "
-                         f"try --ep {_nearest(layout.ep, [k for k in divisors(layout.dp * layout.cp) if shape.experts % k == 0])}")
-    replicas = layout.dp * layout.micro_batch
-    if run.global_batch % replicas:
-        fits = [k for k in divisors(max(1, run.global_batch // layout.dp)) if run.global_batch % (layout.dp * k) == 0] or [1]
-        hint = f"try --micro-batch {_nearest(layout.micro_batch, fits)}" if run.global_batch % layout.dp == 0 else \
-            f"try a global batch that is a multiple of dp = {layout.dp}, e.g. {(run.global_batch // layout.dp + 1) * layout.dp}"
-        raise InputError(f"the global batch of {run.global_batch} sequences does not split into dp = {layout.dp} replicas x micro-batch {layout.micro_batch}; {hint}")
-    m = run.global_batch // replicas
-    if layout.vp > 1 and m % layout.pp:
-        raise InputError(f"the interleaved schedule (--vp {layout.vp}) needs the {m} micro-batches per replica to be a multiple of --pp {layout.pp}; "
-                         f"change --micro-batch or the global batch, or use --vp 1")
-
-
 def check_pins(shape, run, gpus: int, fixed: dict) -> None:
-    """The values `layout --tp 8 --pp 3 ...` pins must each be possible for this model and GPU count."""
+    """The values `layout --tp 8 --pp 3 ...` pins must each be possible for this model and GPU count:
+    check_layout on the pinned values, the others at 1 and a global batch that cannot be the problem."""
     from llmplan.throughput import Layout
 
     pinned = {k: v for k, v in fixed.items() if k in ("tp", "pp", "vp", "cp", "ep", "zero", "micro_batch", "recompute")}
     probe = Layout(**pinned)
-    if probe.vp > 1 and "pp" not in pinned:
-        probe = Layout(**{**pinned, "pp": next((p for p in divisors(shape.layers) if p > 1 and (shape.layers // p) % probe.vp == 0), 2)})
+    if probe.vp > 1 and "pp" not in pinned:  # any pp that leaves whole virtual stages
+        stages = [p for p in divisors(shape.layers) if p > 1 and (shape.layers // p) % probe.vp == 0]
+        probe = replace(probe, pp=stages[0] if stages else 2)
     mp = probe.tp * probe.pp * probe.cp
-    if gpus % mp:
-        raise InputError(f"--gpus {gpus} is not a multiple of the pinned tp x pp x cp = {mp}; try --gpus {max(mp, gpus // mp * mp)}")
-    dp = gpus // mp
-    ep_ok = probe.ep == 1 or (shape.experts and (dp * probe.cp) % probe.ep == 0)
-    batch = run.global_batch if run.global_batch % (probe.micro_batch) == 0 else probe.micro_batch
-    check_layout(shape, replace(run, global_batch=batch * dp * (1 if ep_ok else 1)), replace(probe, dp=dp, ep=probe.ep if ep_ok or not shape.experts else probe.ep))
+    dp = max(1, gpus // mp)
+    check_layout(shape, replace(run, global_batch=dp * probe.micro_batch * probe.pp), replace(probe, dp=dp), gpus)
 
 
 # ---------------------------------------------------------------------------- memory of a layout
@@ -249,7 +189,10 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
     lower = states_lower_bound(shape, arrays["tp"], arrays["pp"], arrays["dp"] * arrays["cp"], arrays["zero"], arrays["ep"])
     n = len(step)
     ok = lower <= capacity
-    order = np.lexsort((lower, step))
+    # fastest first; among equal times the least model state, then the simpler layout (no recompute,
+    # no context parallelism, fewer virtual stages, lower ZeRO stage, no sequence parallelism)
+    quantised = np.round(step / step.min(), 9)
+    order = np.lexsort((arrays["sequence_parallel"], arrays["zero"], arrays["vp"], arrays["cp"], arrays["recompute"], lower, quantised))
     fastest_i = int(order[0])
     memo: dict = {}
 
@@ -266,9 +209,16 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
         return Candidate(layout, step_time(shape, run, layout, cluster, check=False), memory)
 
     best: list = []
+    seen: set = set()
     for i in order[ok[order]]:
         layout, memory = exact(int(i))
         if memory.total_bytes <= capacity:
+            # a layout that only differs from a faster-or-equal one by a setting with no effect on time
+            # or memory (selective recompute under flash attention, cp x micro-batch swaps) is not shown
+            same = (float(quantised[i]), round(memory.total_bytes))
+            if same in seen:
+                continue
+            seen.add(same)
             best.append(candidate(int(i), layout, memory))
             if len(best) >= top:
                 break

@@ -425,11 +425,63 @@ def head_cost(shape, run: Run, layout, cluster: Cluster):
 
 # ---------------------------------------------------------------------------- the step
 
-def validate(shape, run: Run, layout: Layout, gpus: int | None = None) -> None:
-    """A layout that cannot exist: InputError naming the constraint and a valid neighbour."""
-    from llmplan.layout import check_layout
+# ---------------------------------------------------------------------------- which layouts exist
 
-    check_layout(shape, run, layout, gpus)
+def divisors(n: int) -> list[int]:
+    return [k for k in range(1, n + 1) if n % k == 0]
+
+
+def _nearest(value: int, allowed: list[int]) -> int:
+    return min(allowed, key=lambda k: (abs(k - value), k))
+
+
+def check_layout(shape, run, layout, gpus: int | None = None) -> None:
+    """InputError (exit 2) naming the broken constraint and the nearest layout that keeps it."""
+    for name in ("tp", "pp", "vp", "dp", "cp", "ep", "micro_batch"):
+        value = getattr(layout, name)
+        if int(value) != value or value < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be a positive whole number, not {value}")
+    if layout.zero not in (0, 1, 2, 3):
+        raise InputError(f"--zero {layout.zero} does not exist; use 0, 1, 2 or 3 (FSDP full sharding is 3)")
+    if layout.recompute not in RECOMPUTE:
+        raise InputError(f"--recompute {layout.recompute!r}: use none, selective or full")
+    if run.seq < 1 or run.global_batch < 1:
+        raise InputError("--seq and the global batch must be positive")
+    heads, L = shape.heads, shape.layers
+    if heads % layout.tp:
+        raise InputError(f"--tp {layout.tp} does not divide the {heads} attention heads; try --tp {_nearest(layout.tp, divisors(heads))}")
+    if layout.pp > L or L % layout.pp:
+        raise InputError(f"--pp {layout.pp} does not divide the {L} layers; try --pp {_nearest(layout.pp, divisors(L))}")
+    per_stage = L // layout.pp
+    if layout.vp > 1 and layout.pp == 1:
+        raise InputError("--vp (virtual pipeline stages) needs --pp 2 or more; drop --vp or add --pp")
+    if per_stage % layout.vp:
+        raise InputError(f"--vp {layout.vp} does not divide the {per_stage} layers of each pipeline stage; try --vp {_nearest(layout.vp, divisors(per_stage))}")
+    if run.seq % layout.cp:
+        raise InputError(f"--cp {layout.cp} does not divide --seq {run.seq}; try --cp {_nearest(layout.cp, divisors(run.seq))}")
+    if layout.ep > 1:
+        if not shape.experts:
+            raise InputError(f"--ep {layout.ep} needs a mixture-of-experts model; this one has no experts (use --ep 1)")
+        if shape.experts % layout.ep:
+            raise InputError(f"--ep {layout.ep} does not divide the {shape.experts} experts; try --ep {_nearest(layout.ep, divisors(shape.experts))}")
+    if gpus is not None and layout.gpus != gpus:
+        mp = layout.tp * layout.pp * layout.cp
+        if gpus % mp:
+            raise InputError(f"--gpus {gpus} is not a multiple of tp x pp x cp = {mp}; try --gpus {max(mp, gpus // mp * mp)} or a tp/pp/cp whose product divides {gpus}")
+        raise InputError(f"tp x pp x cp x dp = {layout.gpus} is not --gpus {gpus}")
+    if layout.ep > 1 and (layout.dp * layout.cp) % layout.ep:
+        raise InputError(f"--ep {layout.ep} must divide dp x cp = {layout.dp * layout.cp} (expert groups are carved out of the data-parallel ranks); "
+                         f"try --ep {_nearest(layout.ep, [k for k in divisors(layout.dp * layout.cp) if shape.experts % k == 0])}")
+    replicas = layout.dp * layout.micro_batch
+    if run.global_batch % replicas:
+        fits = [k for k in divisors(max(1, run.global_batch // layout.dp)) if run.global_batch % (layout.dp * k) == 0] or [1]
+        hint = f"try --micro-batch {_nearest(layout.micro_batch, fits)}" if run.global_batch % layout.dp == 0 else \
+            f"try a global batch that is a multiple of dp = {layout.dp}, e.g. {(run.global_batch // layout.dp + 1) * layout.dp}"
+        raise InputError(f"the global batch of {run.global_batch} sequences does not split into dp = {layout.dp} replicas x micro-batch {layout.micro_batch}; {hint}")
+    m = run.global_batch // replicas
+    if layout.vp > 1 and m % layout.pp:
+        raise InputError(f"the interleaved schedule (--vp {layout.vp}) needs the {m} micro-batches per replica to be a multiple of --pp {layout.pp}; "
+                         f"change --micro-batch or the global batch, or use --vp 1")
 
 
 def _expert_params(shape) -> float:
@@ -451,7 +503,7 @@ def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = T
     from llmplan import arch
 
     if check:
-        validate(shape, run, layout)
+        check_layout(shape, run, layout)
         cluster.require_links(layout.gpus)
     tp, pp, vp, dp, cp, ep = layout.tp, layout.pp, layout.vp, layout.dp, layout.cp, layout.ep
     b = layout.micro_batch
@@ -492,21 +544,34 @@ def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = T
     n_dp = dp * cp
     n_edp = n_dp / ep
     zero = layout.zero
-    grad_ar = all_reduce_seconds(P_dense * g, n_dp, span_dp, cluster) + all_reduce_seconds(P_exp_local * g, n_edp, span_dp, cluster)
-    gather = all_gather_seconds(P_dense * g, n_dp, span_dp, cluster) + all_gather_seconds(P_exp_local * g, n_edp, span_dp, cluster)
-    # ZeRO 0-2: one gradient reduction per step (ZeRO-1/2: reduce-scatter + all-gather of the updated
-    # weights = the all-reduce's volume; Rajbhandari et al. 2020 §7). ZeRO-3/FSDP: per micro-batch,
-    # gather the weights forward and again backward, reduce-scatter the gradients (§5.3).
-    z3 = zero == 3
-    t_dp_step = (1 - z3) * grad_ar
-    t_dp_mb = z3 * 3 * gather
     layers_stage = L / pp
+    # Gradients go in buckets, one collective each (Megatron-Core DistributedDataParallelConfig:
+    # bucket_size = max(40M, 1M x dp) parameters), so the latency is paid per bucket.
+    bucket = _max(40e6, 1e6 * n_dp)
+
+    def bucketed(collective, params, n):
+        k = _max(params / bucket, 1)
+        return (params > 0) * k * collective(params * g / k, n, span_dp, cluster), k
+
+    ar_d, k_d = bucketed(all_reduce_seconds, P_dense, n_dp)
+    ar_e, _ = bucketed(all_reduce_seconds, P_exp_local, n_edp)
+    rs_d, _ = bucketed(all_gather_seconds, P_dense, n_dp)
+    rs_e, _ = bucketed(all_gather_seconds, P_exp_local, n_edp)
+    # ZeRO 0: all-reduce (ring or tree). ZeRO 1/2 (distributed optimizer): reduce-scatter the gradients,
+    # all-gather the updated weights: ring collectives of the same total volume (Rajbhandari et al. 2020 §7).
+    z3 = zero == 3
+    t_dp_step = (1 - z3) * _where(zero >= 1, 2 * (rs_d + rs_e), ar_d + ar_e)
+    # ZeRO-3/FSDP, one unit per layer: every micro-batch gathers each layer's weights forward and again
+    # backward and reduce-scatters its gradients (§5.3), three collectives per layer, latency each.
+    per_layer = lambda params, n: (params > 0) * all_gather_seconds(params / layers_stage * g, n, span_dp, cluster)
+    layer_collectives = 3 * (per_layer(P_dense, n_dp) + per_layer(P_exp_local, n_edp))
+    t_dp_mb = z3 * layers_stage * layer_collectives
     bwd_stage = per("backward")
     window = run.overlap_dp * bwd_stage  # the last micro-batch's backward hides the bucketed reduction
-    exposed_step = _max(t_dp_step - window, t_dp_step / layers_stage * run.overlap_dp)
-    # ZeRO-3: each micro-batch's gathers and reduce-scatter hide behind its own compute, all but one layer's
+    exposed_step = _max(t_dp_step - window, t_dp_step / k_d * run.overlap_dp)  # the last bucket cannot hide
+    # ZeRO-3: each micro-batch's collectives hide behind its own compute, all but the first layer's
     fsdp_window = run.overlap_dp * compute_stage
-    exposed_mb = _max(t_dp_mb - fsdp_window, t_dp_mb / layers_stage)
+    exposed_mb = _max(t_dp_mb - fsdp_window, z3 * layer_collectives)
     dp_exposed = (n_dp > 1) * (exposed_step + z3 * m * exposed_mb)
 
     # --- optimizer step: this GPU's share of the parameters (ZeRO >= 1 shards it over dp·cp)

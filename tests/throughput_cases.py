@@ -87,3 +87,23 @@ def predict(c: Case) -> tuple[float, object]:
     if c.metric == "tflops_per_gpu":
         return megatron_eq3_flops(c) / st.step_seconds / c.gpus / 1e12, st
     return st.step_seconds, st
+
+
+# Out of sample (H100, not used to build the model): Llama 3 405B pre-training, Dubey et al. 2024,
+# "The Llama 3 Herd of Models", Table 4: (GPUs, seq, global batch in sequences, TFLOP/s per GPU, BF16 MFU).
+# Their layouts (tp 8, pp 16, uneven stages over 126 layers) cannot be written with pp dividing the
+# layers, so the prediction is the best layout our search finds for the same GPUs, sequence and batch.
+LLAMA3 = [(8192, 8192, 2048, 430, 0.43), (16384, 8192, 2048, 400, 0.41), (16384, 131072, 128, 380, 0.38)]
+
+
+def predict_llama3(gpus: int, seq: int, global_batch: int):
+    """The best layout found for Llama 3.1 405B on `gpus` H100s (llmplan.layout.search)."""
+    from llmplan import arch
+    from llmplan.layout import search
+    from llmplan.presets import catalog
+    from llmplan.throughput import Cluster, Run
+
+    cat = catalog()
+    shape = arch.Shape.from_preset(cat.get("models", "llama-3.1-405b"))
+    result = search(shape, Run(seq=seq, global_batch=global_batch), Cluster.from_preset(cat.get("gpus", "h100")), gpus, top=1)
+    return result.best[0], shape
