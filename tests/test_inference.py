@@ -93,10 +93,10 @@ def test_bad_inputs():
 def test_cli_target_loss_with_inference_tokens(cli):
     _, D13 = worked_example(UNROUNDED)
     loss = chinchilla_loss(13e9, D13, **UNROUNDED)  # the 13B Chinchilla-optimal model's loss
-    result = cli(["optimal", "--target-loss", repr(loss), "--inference-tokens", "2T", "-f", "json"])
+    result = cli(["optimal", "--target-loss", repr(loss), "--inference-tokens", "2T", "--law", "chinchilla", "-f", "json"])
     assert result.code == 0, result.stderr
     (row,) = json.loads(result.stdout)
-    assert row["law"] == "chinchilla"  # the shipped default carries the unrounded constants
+    assert row["law"] == "chinchilla"  # Sardana et al. worked with Hoffmann's Approach 3 (unrounded constants)
     assert row["saving_flops"] == pytest.approx(1.7e22, rel=0.06) and abs(row["saving_fraction"] - 0.17) <= 0.01
     assert row["total_flops"] == pytest.approx(6 * row["params"] * row["tokens"] + 2 * row["params"] * 2e12, rel=1e-12)
 

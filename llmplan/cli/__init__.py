@@ -20,6 +20,7 @@ from llmplan.errors import InputError, LlmplanError
 
 # name -> module holding `app` (a typer.Typer with the command). Order is the help's order.
 COMMANDS: dict[str, str] = {
+    "plan": "llmplan.cli.plan",
     "optimal": "llmplan.cli.optimal",
     "loss": "llmplan.cli.loss",
     "compute": "llmplan.cli.compute",
@@ -27,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "fit": "llmplan.cli.fit",
     "arch": "llmplan.cli.arch",
     "memory": "llmplan.cli.memory",
+    "throughput": "llmplan.cli.throughput",
+    "layout": "llmplan.cli.layout",
     "dtypes": "llmplan.cli.dtypes",
     "gpus": "llmplan.cli.gpus",
     "presets": "llmplan.cli.presets",

@@ -6,11 +6,12 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
+from llmplan.cli.budget_options import DaysOption, DtypeOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption
 from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
 
 app = typer.Typer()
 
-LAW_HELP = "Scaling law: a preset id (chinchilla, the default; epoch-2024, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
+LAW_HELP = "Scaling law: a preset id (epoch-2024, the default; chinchilla, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
 
 
 def parse_budget_spec(text: str) -> list[float]:
@@ -77,11 +78,16 @@ def budget_title(budgets: list[float]) -> str:
 @app.command(help="""The compute-optimal model size and tokens for a compute budget, under a scaling law.
 
 Budgets are FLOPs (1e24) or PF-days (3000pfd); START:STOP:N gives N log-spaced budgets and '-'
-reads one per line from stdin. Loss is empty for laws that predict none (allocation rules).
+reads one per line from stdin. Or hardware time: --gpu with --gpus and --days/--hours, or
+--gpu-hours, gives GPUs x dense peak x MFU x time x goodput. Loss is empty for laws that predict none (allocation rules).
 
 Examples:
 
   llmplan optimal --budget 3000pfd
+
+  llmplan optimal --gpu h100 --gpus 256 --days 30 --mfu 0.4   # the budget of a month on 256 H100s
+
+  llmplan optimal --gpu h100 --gpus 256 --days 30 --mfu auto  # MFU from the throughput model
 
   llmplan optimal --budget 5.76e23 --law all
 
@@ -116,6 +122,14 @@ def optimal(
     inference_tokens: Annotated[Optional[str], typer.Option("--inference-tokens", help="Tokens the model will serve (e.g. 2T), with --target-loss: minimise training plus inference compute (Sardana et al. 2024).", show_default=False)] = None,
     shape: Annotated[bool, typer.Option("--shape", help="Add a LLaMA-style shape (layers, d_model, heads, FFN; see 'llmplan arch --target') for each row's model size, with its exact count.")] = False,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the law's loss contours over (N, D) with the plan to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
+    gpu: GpuOption = None,
+    gpus: GpusOption = None,
+    days: DaysOption = None,
+    hours: HoursOption = None,
+    gpu_hours: GpuHoursOption = None,
+    mfu: MfuOption = None,
+    goodput: GoodputOption = None,
+    dtype: DtypeOption = "bf16",
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -138,6 +152,17 @@ def optimal(
         check_plot_path(plot)
         require_matplotlib()
     budgets: list[float] = [c for group in expand(budget, parse_budget_spec) for c in group]
+    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu, wants_hardware_budget
+
+    hardware = None
+    if wants_hardware_budget(days, hours, gpu_hours):
+        if budgets:
+            raise InputError("give --budget or hardware time (--days, --hours, --gpu-hours), not both")
+        auto = mfu is not None and mfu.strip().lower() == "auto"
+        hardware = hardware_budget(catalog(presets), gpu, gpus, days, hours, gpu_hours, parse_mfu(None if auto else mfu), goodput, dtype)
+        budgets = [hardware.flops]
+    elif gpu is not None or gpus is not None or mfu is not None or goodput is not None:
+        raise InputError("--gpu, --gpus, --mfu and --goodput make a budget from hardware time: add --days, --hours or --gpu-hours")
     from llmplan.plan import MAX_BUDGETS
 
     if len(budgets) > MAX_BUDGETS:
@@ -149,6 +174,19 @@ def optimal(
         note(CAVEAT)
     else:
         laws = resolve_laws(law, presets, r)
+    if hardware is not None and auto:  # the MFU the throughput model reaches on the model this budget buys
+        if len(laws) > 1:
+            raise InputError("--mfu auto follows the model of one law; pick it with --law")
+        from llmplan.hparams import load_hparams
+        from llmplan.run_plan import plan_record
+
+        cat = catalog(presets)
+        planned, _, notes = plan_record(laws[0], load_hparams(None, cat), hardware, params=N, tokens=D, unique_tokens=U,
+                                        gpu=cat.get("gpus", hardware.gpu), auto_mfu=True)
+        for line in notes:
+            note(line)
+        hardware = hardware.with_mfu(planned["mfu"])
+        budgets = [hardware.flops]
 
     from llmplan.plan import checked, mark_extrapolation, out_of_range, solve
 
@@ -168,6 +206,9 @@ def optimal(
         rows.extend(answer)
     if not rows:
         raise InputError("no law could answer this question")
+    if hardware is not None:
+        for r in rows:
+            r.update(hardware.fields())
     if shape:
         from llmplan.arch import shape_columns
 
@@ -187,6 +228,8 @@ def optimal(
     else:
         what = f"{len(laws)} laws"
     parts = []
+    if hardware is not None:
+        parts.append(hardware_title(hardware))
     if budgets:
         parts.append(budget_title(budgets))
     if N is not None:
