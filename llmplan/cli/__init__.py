@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "fit": "llmplan.cli.fit",
     "arch": "llmplan.cli.arch",
     "memory": "llmplan.cli.memory",
+    "serve": "llmplan.cli.serve",
     "dtypes": "llmplan.cli.dtypes",
     "gpus": "llmplan.cli.gpus",
     "presets": "llmplan.cli.presets",

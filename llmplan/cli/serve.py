@@ -1,0 +1,169 @@
+"""`llmplan serve`: prefill and decode time, throughput per GPU, KV capacity and cost per token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
+from llmplan.errors import InputError
+
+app = typer.Typer()
+
+MAX_BATCHES = 4096  # rows of one sweep
+
+
+def parse_batches(text: str) -> list[int]:
+    """'64' -> [64]; '1:256' -> 1, 2, 4, ..., 256 (doubling, the stop included); '1:64:8' -> 1, 9, ..., 57, 64 (step 8);
+    '1,8,64' -> a list."""
+    text = str(text).strip()
+    try:
+        if "," in text:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        elif ":" in text:
+            parts = [int(v) for v in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop = parts[0], parts[1]
+            if start < 1 or stop < start:
+                raise InputError(f"--batch {text!r}: a range needs 1 <= START <= STOP, e.g. 1:256")
+            values = []
+            b = start
+            step = parts[2] if len(parts) == 3 else None
+            if step is not None and step < 1:
+                raise InputError(f"--batch {text!r}: the step must be at least 1")
+            while b < stop and len(values) <= MAX_BATCHES:
+                values.append(b)
+                b = b + step if step else b * 2
+            values.append(stop)
+        else:
+            values = [int(text)]
+    except ValueError:
+        raise InputError(f"--batch {text!r} is not a batch size; give N, a range START:STOP (doubling) or START:STOP:STEP, or a list 1,8,64") from None
+    if any(v < 1 for v in values):
+        raise InputError(f"--batch {text!r}: batch sizes must be positive whole numbers")
+    return values
+
+
+@app.command(help="""Serving a model: time to first token, time per output token, tokens/s per GPU, KV capacity, cost per token.
+
+A roofline per phase: prefill is the larger of its FLOPs at the GPU's achievable matmul rate and its bytes at HBM bandwidth; each decode step the larger of the bytes it reads (the weights once and the KV cache) at HBM bandwidth and its FLOPs; plus two all-reduces per layer with --tp. The batch's prompts are prefilled together, then decoded together (static batching). Engine overheads are left out, so read the numbers as what the hardware allows (see the README for how far engines' published numbers are).
+
+Examples:
+
+  llmplan serve --preset llama-3-8b --gpu h100 --input 2048 --output 256 --batch 1:128
+
+  llmplan serve --preset llama-2-70b --gpu h100 --tp 4 --dtype fp8 --kv-dtype fp8 --batch 64
+
+  llmplan serve --preset llama-3-8b --gpu a100 --max-batch --price 2.0   # the largest batch that fits, $/M tokens
+
+  llmplan serve --preset mistral-7b --gpu l40s --dtype int4 --batch 1,8,32 -f csv
+
+  llmplan serve --preset llama-3-8b --gpu h100 --batch 1:256 --plot frontier.png
+""")
+def serve(
+    preset: Annotated[Optional[str], typer.Option("--preset", "-p", help="A models preset id or alias.", show_default=False)] = None,
+    hf_config: Annotated[Optional[Path], typer.Option("--hf-config", help="A local Hugging Face config.json (or its folder).", show_default=False)] = None,
+    layers: Annotated[Optional[int], typer.Option("--layers", help="Layers.", show_default=False)] = None,
+    d_model: Annotated[Optional[int], typer.Option("--d-model", help="Model width.", show_default=False)] = None,
+    heads: Annotated[Optional[int], typer.Option("--heads", help="Attention heads.", show_default=False)] = None,
+    kv_heads: Annotated[Optional[int], typer.Option("--kv-heads", help="Key/value heads (GQA). Default: --heads.", show_default=False)] = None,
+    head_dim: Annotated[Optional[int], typer.Option("--head-dim", help="Width of one head. Default: d-model / heads.", show_default=False)] = None,
+    ffn: Annotated[Optional[int], typer.Option("--ffn", help="FFN width. Default: LLaMA's 8/3*d rounded up to 256 (swiglu) or 4*d.", show_default=False)] = None,
+    mlp: Annotated[str, typer.Option("--mlp", help="swiglu, geglu, gelu or relu.")] = "swiglu",
+    vocab: Annotated[Optional[int], typer.Option("--vocab", help="Vocabulary.", show_default=False)] = None,
+    tied: Annotated[bool, typer.Option("--tied-embeddings/--untied-embeddings", help="Share the input embedding with the output head.")] = False,
+    dtype: Annotated[str, typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4. fp8 runs fp8 matmuls where the GPU has them; int8/int4/nf4 are weight-only (16-bit matmuls).")] = "bf16",
+    kv_dtype: Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format: fp32, fp16, bf16, fp8, int8, int4 (default: 16-bit, fp32 with --dtype fp32).", show_default=False)] = None,
+    group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4.", show_default=False)] = None,
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id or alias (see 'llmplan gpus').")] = "h100",
+    tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel GPUs per model replica.")] = 1,
+    input_tokens: Annotated[int, typer.Option("--input", help="Prompt tokens per request.")] = 2048,
+    output_tokens: Annotated[int, typer.Option("--output", help="Generated tokens per request.")] = 256,
+    batch: Annotated[Optional[List[str]], typer.Option("--batch", "-b", help="Sequences decoded together: N, a range 1:256 (doubling; one row each: the latency/throughput frontier), START:STOP:STEP, or a list 1,8,64; '-' reads stdin. Default 1.", show_default=False)] = None,
+    max_batch: Annotated[bool, typer.Option("--max-batch", help="Serve at the largest batch whose KV cache fits (one row).")] = False,
+    price: Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour: adds cost per million input and output tokens and per request.", show_default=False)] = None,
+    memory_fraction: Annotated[float, typer.Option("--memory-fraction", help="Share of GPU memory the engine may use (vLLM's gpu_memory_utilization).")] = 0.9,
+    matmul_efficiency: Annotated[Optional[float], typer.Option("--matmul-efficiency", help="Achievable fraction of the dense peak for matmuls (default: the GPU preset's measured value, else 0.81).", show_default=False)] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the frontier (tokens/s per GPU against time per output token) to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
+    fmt: FormatOption = None,
+    presets: PresetsOption = None,
+) -> None:
+    from llmplan import arch, memory, serving
+    from llmplan.cli.memory import _choice, _positive, _shape
+
+    fmt = output_format(fmt)
+    for value, name in ((layers, "--layers"), (d_model, "--d-model"), (heads, "--heads"), (vocab, "--vocab"),
+                        (tp, "--tp"), (input_tokens, "--input"), (output_tokens, "--output"), (group_size, "--group-size")):
+        _positive(value, name)
+    if price is not None and not (price >= 0 and price < float("inf")):
+        raise InputError(f"--price {price} must be a non-negative USD amount per GPU-hour, e.g. --price 2.5")
+    if not 0 < memory_fraction <= 1:
+        raise InputError(f"--memory-fraction {memory_fraction} must be in (0, 1], e.g. 0.9")
+    if matmul_efficiency is not None and not 0 < matmul_efficiency <= 1:
+        raise InputError(f"--matmul-efficiency {matmul_efficiency} must be in (0, 1], e.g. 0.8")
+    if max_batch and batch:
+        raise InputError("give --batch or --max-batch, not both")
+    if plot is not None:
+        from llmplan.plots import check_plot_path, require_matplotlib
+
+        check_plot_path(plot)
+        require_matplotlib()
+    dtype_name = _choice(dtype, memory.WEIGHT_DTYPES, "--dtype")
+    if kv_dtype is None:
+        kv_name = "fp32" if dtype_name == "fp32" else ("fp16" if dtype_name == "fp16" else "bf16")
+    else:
+        kv_name = _choice(kv_dtype, ("fp32", "fp16", "bf16", "fp8", "int8", "int4"), "--kv-dtype")
+    if group_size is None:
+        group_size = 64 if dtype_name == "nf4" else 128
+    shape, model = _shape(None, preset, hf_config, presets, dict(
+        layers=layers, d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, mlp=mlp,
+        vocab=vocab, tied=tied, context=None))
+    served = serving.Served(shape, arch.params(shape), dtype_name, kv_name, tp, group_size)
+    g = catalog(presets).get("gpus", gpu)
+    hw = serving.hardware_from_gpu(g, dtype_name, matmul_efficiency)
+    context = input_tokens + output_tokens
+    biggest = serving.max_batch(served, hw, context, memory_fraction)
+    if max_batch:
+        if biggest < 1:
+            raise InputError(f"not one sequence of {context:,} tokens fits on {g.id} after the weights; try --tp {2 * tp}, --dtype int4, --kv-dtype fp8 or shorter --input/--output")
+        batches = [biggest]
+    else:
+        batches = [b for group in expand(batch or ["1"], parse_batches) for b in group]
+        if len(batches) > MAX_BATCHES:
+            raise InputError(f"{len(batches):,} batch sizes are more than {MAX_BATCHES:,}; use a doubling range such as 1:4096")
+    rows = []
+    for b in batches:
+        row = {"model": model, "params": served.params, **serving.serve(served, hw, b, input_tokens, output_tokens, price, memory_fraction)}
+        rows.append(row)
+
+    too_big = [r["batch"] for r in rows if not r["fits"]]
+    if too_big:
+        warn(f"batch {', '.join(map(str, too_big[:5]))}{' ...' if len(too_big) > 5 else ''} does not fit: the KV cache of "
+             f"{context:,}-token sequences holds at most {biggest:,} on {g.id} (rows kept, fits = no)")
+    if hw.compute_dtype != ("fp16" if dtype_name == "fp16" else dtype_name) and dtype_name in memory.QUANTISED:
+        note(f"{dtype_name} weights are read at {dtype_name} and multiplied in {hw.compute_dtype}")
+    if plot is not None:
+        from llmplan.plots import plot_serving_frontier
+
+        plot_serving_frontier(plot, rows, title=f"{model} on {g.id}" + (f" x{tp}" if tp > 1 else "") + f", {input_tokens} in + {output_tokens} out, {dtype_name}")
+        note(f"wrote {plot}")
+
+    from llmplan.units import format_count
+
+    title = (f"Serving {model} ({format_count(served.params)} params) on {g.id}" + (f" x {tp} (tp)" if tp > 1 else "")
+             + f": {dtype_name} weights, {kv_name} KV, {input_tokens:,} in + {output_tokens:,} out; KV room "
+             f"{format_count(rows[0]['kv_capacity_tokens'])} tokens per GPU, at most batch {biggest:,}")
+    columns = ["batch", "prefill_seconds", "time_per_output_token_seconds", "output_tokens_per_second_per_sequence",
+               "output_tokens_per_second_per_gpu", "requests_per_second", "latency_seconds", "decode_bound", "kv_cache_bytes", "fits"]
+    if price is not None:
+        columns += ["cost_usd_per_million_input_tokens", "cost_usd_per_million_output_tokens"]
+    labels = {
+        "prefill_seconds": "first token", "time_per_output_token_seconds": "per token",
+        "output_tokens_per_second_per_sequence": "tok/s/seq", "output_tokens_per_second_per_gpu": "tok/s/GPU",
+        "requests_per_second": "req/s", "latency_seconds": "latency", "decode_bound": "decode bound",
+        "kv_cache_bytes": "KV/GPU", "cost_usd_per_million_input_tokens": "$/M in", "cost_usd_per_million_output_tokens": "$/M out",
+    }
+    emit(rows, fmt, title=title, columns=columns, labels=labels)
