@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/memory_report.py
+	$(BIN)/python benchmarks/serve_report.py
 
 schema: $(STAMP)
 	$(BIN)/python -m llmplan.schema > docs/schema.md.tmp && mv docs/schema.md.tmp docs/schema.md
