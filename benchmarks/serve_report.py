@@ -2,8 +2,9 @@
 
 Run: python benchmarks/serve_report.py   (prints one table and a summary per table and GPU; `make bench`)
 
-Published figures are transcribed in tests/data/serve_published_trtllm_v0.9.0.csv (source and URL in its
-header): output tokens/s per GPU of static batches (gptSessionBenchmark: batch x input prompts, then
+Published figures are transcribed in tests/data/serve_published_trtllm_v0.9.0.csv and
+tests/data/serve_published_llm_perf_bench.csv (batch-1 decoding of MLC LLM, Exllama and llama.cpp on
+an RTX 4090; sources and URLs in each header). TensorRT-LLM: output tokens/s per GPU of static batches (gptSessionBenchmark: batch x input prompts, then
 output tokens each) and the time to the first token at batch 1. The prediction is `llmplan serve` for
 the same model, GPU, tensor parallelism, batch and lengths, FP8 weights + FP8 KV on H100/H200/L40S and
 FP16 on A100, as the page's engines were built. error = predicted / published - 1: on throughput rows a
@@ -25,6 +26,7 @@ from llmplan import arch, serving  # noqa: E402
 from llmplan.presets import catalog  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "serve_published_trtllm_v0.9.0.csv"
+DECODE_DATA = ROOT / "tests" / "data" / "serve_published_llm_perf_bench.csv"
 
 # Models the table names that have no preset, from their Hugging Face config.json (as the page's
 # trtllm-build configs restate them).
@@ -38,7 +40,8 @@ EXTRA_SHAPES = {
     "Mixtral 8x7B": arch.Shape(layers=32, d_model=4096, heads=32, kv_heads=8, vocab=32000, ffn=14336, moe_ffn=14336,
                                experts=8, experts_per_token=2, context=32768, name="mixtral-8x7b"),
 }
-PRESETS = {"LLaMA 7B": "llama-2-7b", "LLaMA 70B": "llama-2-70b", "Mistral 7B": "mistral-7b", "Falcon 180B": "falcon-180b"}
+PRESETS = {"LLaMA 7B": "llama-2-7b", "LLaMA 70B": "llama-2-70b", "Mistral 7B": "mistral-7b", "Falcon 180B": "falcon-180b",
+           "Llama2-7B": "llama-2-7b", "Llama2-13B": "llama-2-13b"}
 
 
 def published_rows(path: Path = DATA) -> list[dict]:
@@ -52,19 +55,20 @@ def shape_of(model: str, cat) -> arch.Shape:
     return arch.Shape.from_preset(cat.get("models", PRESETS[model]))
 
 
-def cases(path: Path = DATA) -> list[dict]:
+def cases(paths: tuple[Path, ...] = (DATA, DECODE_DATA)) -> list[dict]:
     cat = catalog(None)
     out = []
-    for row in published_rows(path):
+    for row in (r for path in paths for r in published_rows(path)):
         s = shape_of(row["model"], cat)
         dtype = row["dtype"]
-        m = serving.Served(s, arch.params(s), dtype, dtype, int(row["tp"]))
+        kv = dtype if dtype in ("fp8", "fp16") else "fp16"  # FP8 engines keep an FP8 KV cache; int4 engines a 16-bit one
+        m = serving.Served(s, arch.params(s), dtype, kv, int(row["tp"]), int(row.get("group_size") or 128))
         hw = serving.hardware_from_gpu(cat.get("gpus", row["gpu"]), dtype)
         r = serving.serve(m, hw, int(row["batch"]), int(row["input_tokens"]), int(row["output_tokens"]))
         metric = row["metric"]
         predicted, published = r[metric], float(row["published"])
         out.append({
-            "table": row["table"], "gpu": row["gpu"], "model": row["model"], "tp": int(row["tp"]), "batch": int(row["batch"]),
+            "table": row["table"], "engine": row.get("engine") or "TensorRT-LLM 0.9.0", "gpu": row["gpu"], "model": row["model"], "tp": int(row["tp"]), "batch": int(row["batch"]),
             "input": int(row["input_tokens"]), "output": int(row["output_tokens"]), "metric": metric,
             "predicted": predicted, "published": published, "error": predicted / published - 1,
             "fits": r["fits"], "decode_bound": r["decode_bound"], "prefill_bound": r["prefill_bound"],
@@ -80,22 +84,22 @@ def summary(rows: list[dict]) -> dict:
 
 def main() -> int:
     rows = cases()
-    print(f"{'table':10} {'gpu':5} {'model':13} {'tp':>2} {'batch':>5} {'in':>5} {'out':>5} {'published':>11} {'predicted':>11} {'error':>8}  bound")
+    print(f"{'table':10} {'engine':18} {'gpu':8} {'model':13} {'tp':>2} {'batch':>5} {'in':>5} {'out':>5} {'published':>11} {'predicted':>11} {'error':>8}  bound")
     for r in rows:
         unit = 1e3 if r["metric"] == "prefill_seconds" else 1
-        fmt = "{:11.1f}" if unit == 1e3 else "{:11,.0f}"
+        fmt = "{:11.1f}" if unit == 1e3 or r["published"] < 1000 else "{:11,.0f}"
         bound = r["prefill_bound"] if r["table"] == "latency" else r["decode_bound"]
-        print(f"{r['table']:10} {r['gpu']:5} {r['model']:13} {r['tp']:>2} {r['batch']:>5} {r['input']:>5} {r['output']:>5} "
+        print(f"{r['table']:10} {r['engine']:18} {r['gpu']:8} {r['model']:13} {r['tp']:>2} {r['batch']:>5} {r['input']:>5} {r['output']:>5} "
               f"{fmt.format(r['published'] * unit)} {fmt.format(r['predicted'] * unit)} {r['error']:+8.1%}  {bound}{'' if r['fits'] else ' (KV does not fit)'}")
-    print("\nthroughput rows: out tok/s per GPU; latency rows: first token in ms. error = predicted / published - 1")
-    print(f"\n{'group':28} {'n':>3} {'median':>8} {'median |e|':>11} {'min':>8} {'max':>8}")
+    print("\nthroughput: out tok/s per GPU; latency: first token in ms; decode: tok/s of one sequence. error = predicted / published - 1")
+    print(f"\n{'group':34} {'n':>3} {'median':>8} {'median |e|':>11} {'min':>8} {'max':>8}")
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        groups.setdefault(f"{r['table']} {r['gpu']}", []).append(r)
+        groups.setdefault(f"{r['table']} {r['gpu']}" + (f" {r['engine']}" if r["table"] == "decode" else ""), []).append(r)
         groups.setdefault(f"{r['table']} (all GPUs)", []).append(r)
     for name in sorted(groups):
         s = summary(groups[name])
-        print(f"{name:28} {s['n']:>3} {s['median']:+8.1%} {s['median_abs']:11.1%} {s['min']:+8.1%} {s['max']:+8.1%}")
+        print(f"{name:34} {s['n']:>3} {s['median']:+8.1%} {s['median_abs']:11.1%} {s['min']:+8.1%} {s['max']:+8.1%}")
     return 0
 
 
