@@ -21,6 +21,8 @@ EXAMPLES: dict[str, list[list[str]]] = {
         ["optimal", "--params", "7B"],
         ["optimal", "--budget", "9.26e21", "--unique-tokens", "25B"],
         ["optimal", "--target-loss", "2.0238", "--inference-tokens", "2T"],
+        ["optimal", "--target-loss", "2.0238", "--inference-tokens", "2T", "--serve-gpu", "h100"],
+        ["optimal", "--target-loss", "2.0238", "--inference-tokens", "2T", "--serve-gpu", "h100", "--serve-price", "2.5"],
     ],
     "loss": [["loss", "--params", "7B", "--tokens", "1T", "--law", "all"], ["loss", "--params", "6.34B", "--tokens", "242B", "--unique-tokens", "25B"]],
     "compute": [
@@ -36,6 +38,7 @@ EXAMPLES: dict[str, list[list[str]]] = {
         ["memory", "--preset", "llama-2-7b", "--batch", "8", "--context", "4096", "--gpu", "h100"],
         ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--gpu", "a100"],
     ],
+    "serve": [["serve", "--preset", "llama-3-8b", "--gpu", "h100", "--batch", "1:4", "--price", "2"]],
     "dtypes": [["dtypes"], ["dtypes", "--params", "7B"]],
     "gpus": [["gpus"]],
     "presets list": [["presets", "list", "--kind", "models"], ["presets", "list", "--kind", "laws"], ["presets", "list", "--kind", "gpus"], ["presets", "list"]],
@@ -44,7 +47,7 @@ EXAMPLES: dict[str, list[list[str]]] = {
 
 # Unit by key, most specific first: (predicate on the key, unit).
 _UNIT_RULES: list[tuple[object, str]] = [
-    (lambda k: k.endswith("_per_second") or k.endswith("_per_s"), "per second"),
+    (lambda k: k.endswith("_per_second") or k.endswith("_per_s") or "_per_second_per_" in k, "per second"),
     (lambda k: k == "bandwidth", "bytes per second"),
     (lambda k: k.endswith("_bytes") or k == "bytes", "bytes"),
     (lambda k: "flops" in k and "per_token" in k, "FLOPs per token"),
@@ -55,6 +58,9 @@ _UNIT_RULES: list[tuple[object, str]] = [
     (lambda k: k.endswith("_seconds") or k == "seconds", "seconds"),
     (lambda k: k.endswith("gpu_hours"), "GPU-hours"),
     (lambda k: k.endswith("_fraction") or k.endswith("_share") or k == "mfu", "fraction (0 to 1)"),
+    (lambda k: k.endswith("_usd_per_gpu_hour"), "USD per GPU-hour"),
+    (lambda k: k.endswith("_usd"), "USD"),
+    (lambda k: k.endswith("_mfu") or k.endswith("_efficiency"), "fraction (0 to 1)"),
     (lambda k: k == "cost" or k.startswith("cost_"), "currency (as --price)"),
     (lambda k: "_per_param" in k or k.endswith("_ratio") or k == "ratio", "ratio"),
     (lambda k: k in ("params", "tokens") or k.endswith("_params") or k.endswith("_tokens") or k.startswith("params_") or k.startswith("tokens_"), "count"),

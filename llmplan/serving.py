@@ -332,9 +332,9 @@ def serve(m: Served, hw: Hardware, batch: int, n: int, out: int, price: float | 
         "output_tokens_per_second": batch * out / latency,
         "output_tokens_per_second_per_gpu": batch * out / latency / m.tp,
         "requests_per_second": batch / latency,
-        "weights_bytes": weights_bytes_per_gpu(m),
-        "kv_cache_bytes": batch * (n + out) * kv_bytes_per_token_per_gpu(m),
-        "kv_bytes_per_token": kv_bytes_per_token_per_gpu(m),
+        "weights_bytes": math.ceil(weights_bytes_per_gpu(m)),  # per GPU; whole bytes (a shard's remainder rounds up)
+        "kv_cache_bytes": math.ceil(batch * (n + out) * kv_bytes_per_token_per_gpu(m)),
+        "kv_bytes_per_token": math.ceil(kv_bytes_per_token_per_gpu(m)),
         "kv_capacity_tokens": capacity,
         "max_batch": biggest,
         "fits": batch <= biggest,
@@ -360,3 +360,25 @@ def gpu_seconds_per_token(m: Served, hw: Hardware, batch: int, n: int, out: int)
     pre = prefill(m, hw, batch, n)
     latency = pre.seconds + decode_total_seconds(m, hw, batch, n, out - 1)
     return m.tp * latency / (batch * (n + out))
+
+
+# ---------------------------------------------------------------------------- serving a size
+
+def served_at_size(params: float, hw: Hardware, batch: int, n: int, out: int, dtype: str = "bf16",
+                   kv_dtype: str | None = None, max_tp: int = 64, kv_heads: int = 8) -> Served:
+    """A model of about `params` parameters as it would be served: the nearest LLaMA-family shape
+    (arch.propose) with grouped-query attention of `kv_heads` KV heads (8 in Llama 2 70B, Llama 3 and
+    Mistral 7B; the largest divisor of the heads not above it), on the fewest tensor-parallel GPUs (a
+    power of two dividing its heads) whose KV cache holds `batch` sequences of n + out tokens."""
+    (s,) = arch.propose(params, n=1)
+    groups = max(g for g in range(1, min(kv_heads, s.heads) + 1) if s.heads % g == 0)
+    s = arch.with_changes(s, kv_heads=groups)
+    kv = kv_dtype or ("fp32" if dtype == "fp32" else "fp16" if dtype == "fp16" else "bf16")
+    tp = 1
+    while tp <= max_tp:
+        if s.heads % tp == 0:
+            m = Served(s, arch.params(s), dtype, kv, tp)
+            if max_batch(m, hw, n + out) >= batch:
+                return m
+        tp *= 2
+    raise InputError(f"a {params:.3g}-parameter model does not fit batch {batch} of {n + out}-token sequences on {max_tp} {hw.gpu} GPUs; lower --serve-batch")
