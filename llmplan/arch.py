@@ -47,6 +47,7 @@ class Shape:
     ffn: int | None = None  # None: 4 * d_model (gelu) or LLaMA's rounded 8/3 * d_model (swiglu)
     mlp: str = "swiglu"  # swiglu | geglu (gated, three matrices) | gelu | relu (two matrices)
     context: int = 2048
+    train_context: int | None = None  # sequence length of pre-training; None: context (Llama 3.1: 8192, then 131072)
     tied_embeddings: bool = False
     positions: str = "rotary"  # learned | rotary | relative | alibi
     norm: str = "rmsnorm"  # rmsnorm | layernorm
@@ -78,6 +79,10 @@ class Shape:
     @property
     def n_kv_heads(self) -> int:
         return self.heads if self.kv_heads is None else self.kv_heads
+
+    @property
+    def trained_context(self) -> int:
+        return self.context if self.train_context is None else self.train_context
 
     @property
     def d_head(self) -> int:
@@ -183,7 +188,7 @@ class Shape:
 
 SHAPE_FIELDS = (
     "layers", "encoder_layers", "decoder_layers", "d_model", "heads", "kv_heads", "head_dim", "ffn",
-    "mlp", "vocab", "context", "tied_embeddings", "positions", "norm", "bias", "experts",
+    "mlp", "vocab", "context", "train_context", "tied_embeddings", "positions", "norm", "bias", "experts",
     "experts_per_token", "shared_experts", "moe_ffn", "dense_layers", "q_lora_rank", "kv_lora_rank",
     "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "qkv_bias", "norm_bias", "layer_norms",
     "embedding_norm", "final_norm", "token_types", "pooler", "position_rows",
@@ -209,7 +214,7 @@ def check(s: Shape) -> None:
             raise InputError("an encoder-decoder needs --encoder-layers and --decoder-layers (positive)")
     elif s.layers <= 0:
         raise InputError(f"a {s.family} model needs --layers (a positive whole number)")
-    for name in ("kv_heads", "head_dim", "ffn", "moe_ffn", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim",
+    for name in ("kv_heads", "head_dim", "ffn", "moe_ffn", "train_context", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim",
                  "qk_nope_head_dim", "v_head_dim", "position_rows", "layer_norms"):
         value = getattr(s, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
@@ -407,7 +412,7 @@ def flops_per_token(s: Shape, seq: int | None = None) -> dict[str, float]:
     Encoder-decoder: per token of source + target (seq each), i.e. half of encoder + decoder per
     token, the convention of GPT-3 Table D.1 for T5 ("3 FLOPs per parameter per token").
     """
-    seq = seq or s.context
+    seq = seq or s.trained_context  # the trained sequence, not a later long-context extension
     logits = 2 * s.d_model * s.vocab  # output projection, forward
     if s.family == "encoder-decoder":
         enc_attn = s.encoder_layers * attention_score_flops(s, seq)
@@ -447,7 +452,7 @@ def hoffmann_flops_per_token(s: Shape, seq: int | None = None, embeddings: bool 
     ratios reproduced (nanoGPT scaling_laws.ipynb, "per author correspondence"; scaling-laws.md §3.1).
     Extended here (not in App. F) to GQA (K, V of n_kv heads) and gated MLPs (three matrices).
     """
-    seq = seq or s.context
+    seq = seq or s.trained_context  # the trained sequence, not a later long-context extension
     d, h = s.d_model, s.heads
     a, akv = s.attn_width, s.kv_width
     attention = 2 * seq * d * (a + 2 * akv) + 2 * seq * seq * a + 3 * h * seq * seq + 2 * seq * seq * a + 2 * seq * a * d
