@@ -63,7 +63,9 @@ def cases(paths: tuple[Path, ...] = (DATA, DECODE_DATA)) -> list[dict]:
         dtype = row["dtype"]
         kv = dtype if dtype in ("fp8", "fp16") else "fp16"  # FP8 engines keep an FP8 KV cache; int4 engines a 16-bit one
         m = serving.Served(s, arch.params(s), dtype, kv, int(row["tp"]), int(row.get("group_size") or 128))
-        hw = serving.hardware_from_gpu(cat.get("gpus", row["gpu"]), dtype)
+        # The L40S preset names no server (PCIe cards); the page ran tensor parallelism up to 8 in one machine.
+        per_node = 8 if row["gpu"] == "l40s" else None
+        hw = serving.hardware_from_gpu(cat.get("gpus", row["gpu"]), dtype, gpus_per_node=per_node)
         r = serving.serve(m, hw, int(row["batch"]), int(row["input_tokens"]), int(row["output_tokens"]))
         metric = row["metric"]
         predicted, published = r[metric], float(row["published"])

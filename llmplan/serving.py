@@ -24,13 +24,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from llmplan import arch, memory
+from llmplan import arch, memory, throughput
 from llmplan.errors import InputError
 
-# Achievable fraction of the dense peak for large matmuls when the GPU preset gives none: our H100
-# measurement, 797.9 of 989.4 TFLOP/s for a large bf16 matmul (tests/data/gpu_memory_calibration.jsonl,
-# case `matmul`).
-DEFAULT_MATMUL_EFFICIENCY = 797.9 / 989.4
 # Share of GPU memory the engine may use: vLLM's default gpu_memory_utilization (vllm/engine/arg_utils.py,
 # EngineArgs.gpu_memory_utilization = 0.90); TensorRT-LLM's kv_cache_free_gpu_mem_fraction is also 0.9.
 DEFAULT_MEMORY_FRACTION = 0.9
@@ -40,22 +36,9 @@ ACTIVATION_BYTES = 2
 
 # ---------------------------------------------------------------------------- hardware
 
-@dataclass(frozen=True)
-class Hardware:
-    """What serving needs of one GPU (all per GPU)."""
-
-    gpu: str
-    memory_bytes: float
-    bandwidth: float  # HBM bytes/s
-    peak_flops: float  # dense peak FLOP/s of the compute dtype
-    compute_dtype: str
-    matmul_efficiency: float = DEFAULT_MATMUL_EFFICIENCY
-    link_bandwidth: float | None = None  # intra-node bytes/s per GPU per direction (NVLink)
-    link_latency: float = 0.0  # seconds per message step of a collective (alpha)
-
-    @property
-    def achievable_flops(self) -> float:
-        return self.peak_flops * self.matmul_efficiency
+# The GPU as llmplan.throughput describes it (peak of the compute dtype, HBM bandwidth, memory, links,
+# achievable matmul fraction): one record for training and serving.
+Hardware = throughput.Cluster
 
 
 def compute_dtype(weight_dtype: str, gpu: Any) -> str:
@@ -69,37 +52,16 @@ def compute_dtype(weight_dtype: str, gpu: Any) -> str:
     return "bf16"
 
 
-def hardware_from_gpu(gpu: Any, weight_dtype: str, matmul_efficiency: float | None = None) -> Hardware:
-    """A Hardware record from a GPU preset (llmplan.presets record)."""
-    from llmplan import hardware
-
-    dtype = compute_dtype(weight_dtype, gpu)
-    peak, used = hardware.peak_flops(gpu, dtype)
-    eff = matmul_efficiency if matmul_efficiency is not None else gpu.get("matmul_efficiency") or DEFAULT_MATMUL_EFFICIENCY
-    link, alpha = interconnect(gpu)
-    return Hardware(gpu.id, float(gpu["memory_bytes"]), float(gpu["bandwidth"]), peak, used, float(eff), link, alpha)
+def hardware_from_gpu(gpu: Any, weight_dtype: str, matmul_efficiency: float | None = None,
+                      gpus_per_node: int | None = None) -> Hardware:
+    """The Cluster of a GPU preset for serving weights in weight_dtype (llmplan.throughput.Cluster.from_preset)."""
+    return throughput.Cluster.from_preset(gpu, compute_dtype(weight_dtype, gpu), gpus_per_node=gpus_per_node,
+                                          matmul_efficiency=matmul_efficiency)
 
 
-def interconnect(gpu: Any) -> tuple[float | None, float]:
-    """(intra-node bandwidth per GPU per direction, per-step latency) of a GPU preset, None when unknown."""
-    bw = gpu.get("intra_node_bandwidth") or gpu.get("intra_node_bandwidth_bytes_per_second")
-    alpha = gpu.get("intra_node_latency") or gpu.get("link_latency_seconds") or LINK_LATENCY
-    return (float(bw) if bw else None), float(alpha)
-
-
-# NCCL's per-step latency inside an NVLink node is a few microseconds (NCCL docs "Performance":
-# small-message all-reduce latency); 5 us per ring step is used when the preset gives none.
-LINK_LATENCY = 5e-6
-
-
-def allreduce_seconds(nbytes: float, n: int, hw: Hardware) -> float:
-    """Ring all-reduce of nbytes over n GPUs: 2(n-1) steps of alpha plus 2(n-1)/n · nbytes / B
-    (Thakur, Rabenseifner & Gropp 2005; NCCL docs "Performance")."""
-    if n <= 1:
-        return 0.0
-    if not hw.link_bandwidth:
-        raise InputError(f"GPU {hw.gpu!r} has no interconnect bandwidth in the catalog; serve with --tp 1 or add intra_node_bandwidth to your gpus.toml")
-    return 2 * (n - 1) * hw.link_latency + 2 * (n - 1) / n * nbytes / hw.link_bandwidth
+def achievable_flops(hw: Hardware) -> float:
+    """Dense peak of the compute dtype x the measured large-matmul efficiency (llmplan.throughput)."""
+    return hw.peak_flops_per_second * hw.matmul_efficiency
 
 
 # ---------------------------------------------------------------------------- the model served
@@ -213,15 +175,16 @@ class Phase:
 
 def roofline_seconds(flops: float, nbytes: float, hw: Hardware) -> tuple[float, float]:
     """(compute, memory) seconds of one GPU's share: FLOPs at the achievable rate, bytes at HBM bandwidth."""
-    return flops / hw.achievable_flops, nbytes / hw.bandwidth
+    return flops / achievable_flops(hw), nbytes / hw.bandwidth
 
 
 def tp_comm_seconds(m: Served, tokens: int, hw: Hardware) -> float:
     """Two all-reduces per layer of tokens·d activations (after attention and after the MLP;
-    Shoeybi et al. 2019 §3, Fig. 3)."""
+    Shoeybi et al. 2019 §3, Fig. 3), each by llmplan.throughput's NCCL alpha-beta model."""
     if m.tp == 1:
         return 0.0
-    return 2 * m.shape.layers * allreduce_seconds(tokens * m.shape.d_model * ACTIVATION_BYTES, m.tp, hw)
+    hw.require_links(m.tp)
+    return 2 * m.shape.layers * throughput.all_reduce_seconds(tokens * m.shape.d_model * ACTIVATION_BYTES, m.tp, m.tp, hw)
 
 
 def prefill(m: Served, hw: Hardware, batch: int, n: int) -> Phase:
@@ -318,7 +281,7 @@ def serve(m: Served, hw: Hardware, batch: int, n: int, out: int, price: float | 
         "tp": m.tp,
         "dtype": m.dtype,
         "kv_dtype": m.kv_dtype,
-        "compute_dtype": hw.compute_dtype,
+        "compute_dtype": hw.dtype,
         "batch": batch,
         "input_tokens": n,
         "output_tokens": out,
@@ -339,7 +302,7 @@ def serve(m: Served, hw: Hardware, batch: int, n: int, out: int, price: float | 
         "max_batch": biggest,
         "fits": batch <= biggest,
         "weights_floor_seconds": floor,
-        "peak_flops_per_second": hw.peak_flops,
+        "peak_flops_per_second": hw.peak_flops_per_second,
         "bandwidth_bytes_per_second": hw.bandwidth,
         "matmul_efficiency": hw.matmul_efficiency,
         "prefill_flops": pre.flops,

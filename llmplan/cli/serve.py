@@ -7,6 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from llmplan.cli import model_options as mo
 from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
 from llmplan.errors import InputError
 
@@ -64,22 +65,29 @@ Examples:
   llmplan serve --preset llama-3-8b --gpu h100 --batch 1:256 --plot frontier.png
 """)
 def serve(
-    preset: Annotated[Optional[str], typer.Option("--preset", "-p", help="A models preset id or alias.", show_default=False)] = None,
-    hf_config: Annotated[Optional[Path], typer.Option("--hf-config", help="A local Hugging Face config.json (or its folder).", show_default=False)] = None,
-    layers: Annotated[Optional[int], typer.Option("--layers", help="Layers.", show_default=False)] = None,
-    d_model: Annotated[Optional[int], typer.Option("--d-model", help="Model width.", show_default=False)] = None,
-    heads: Annotated[Optional[int], typer.Option("--heads", help="Attention heads.", show_default=False)] = None,
-    kv_heads: Annotated[Optional[int], typer.Option("--kv-heads", help="Key/value heads (GQA). Default: --heads.", show_default=False)] = None,
-    head_dim: Annotated[Optional[int], typer.Option("--head-dim", help="Width of one head. Default: d-model / heads.", show_default=False)] = None,
-    ffn: Annotated[Optional[int], typer.Option("--ffn", help="FFN width. Default: LLaMA's 8/3*d rounded up to 256 (swiglu) or 4*d.", show_default=False)] = None,
-    mlp: Annotated[str, typer.Option("--mlp", help="swiglu, geglu, gelu or relu.")] = "swiglu",
-    vocab: Annotated[Optional[int], typer.Option("--vocab", help="Vocabulary.", show_default=False)] = None,
-    tied: Annotated[bool, typer.Option("--tied-embeddings/--untied-embeddings", help="Share the input embedding with the output head.")] = False,
+    preset: mo.PresetOption = None,
+    hf_config: mo.HfConfigOption = None,
+    safetensors: mo.SafetensorsOption = None,
+    layers: mo.LayersOption = None,
+    d_model: mo.DModelOption = None,
+    heads: mo.HeadsOption = None,
+    kv_heads: mo.KvHeadsOption = None,
+    head_dim: mo.HeadDimOption = None,
+    ffn: mo.FfnOption = None,
+    mlp: mo.MlpOption = None,
+    vocab: mo.VocabOption = None,
+    tied: mo.TiedOption = None,
+    experts: mo.ExpertsOption = None,
+    experts_per_token: mo.ExpertsPerTokenOption = None,
+    shared_experts: mo.SharedExpertsOption = None,
+    moe_ffn: mo.MoeFfnOption = None,
+    dense_layers: mo.DenseLayersOption = None,
     dtype: Annotated[str, typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4. fp8 runs fp8 matmuls where the GPU has them; int8/int4/nf4 are weight-only (16-bit matmuls).")] = "bf16",
     kv_dtype: Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format: fp32, fp16, bf16, fp8, int8, int4 (default: 16-bit, fp32 with --dtype fp32).", show_default=False)] = None,
     group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4.", show_default=False)] = None,
     gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id or alias (see 'llmplan gpus').")] = "h100",
     tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel GPUs per model replica.")] = 1,
+    gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", help="GPUs sharing the intra-node link (default: the catalog's server, e.g. 8 for HGX); beyond it --tp crosses the network.", show_default=False)] = None,
     input_tokens: Annotated[int, typer.Option("--input", help="Prompt tokens per request.")] = 2048,
     output_tokens: Annotated[int, typer.Option("--output", help="Generated tokens per request.")] = 256,
     batch: Annotated[Optional[List[str]], typer.Option("--batch", "-b", help="Sequences decoded together: N, a range 1:256 (doubling; one row each: the latency/throughput frontier), START:STOP:STEP, or a list 1,8,64; '-' reads stdin. Default 1.", show_default=False)] = None,
@@ -91,12 +99,11 @@ def serve(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan import arch, memory, serving
-    from llmplan.cli.memory import _choice, _positive, _shape
+    from llmplan import memory, serving
+    from llmplan.cli.memory import _choice, _positive
 
     fmt = output_format(fmt)
-    for value, name in ((layers, "--layers"), (d_model, "--d-model"), (heads, "--heads"), (vocab, "--vocab"),
-                        (tp, "--tp"), (input_tokens, "--input"), (output_tokens, "--output"), (group_size, "--group-size")):
+    for value, name in ((tp, "--tp"), (input_tokens, "--input"), (output_tokens, "--output"), (group_size, "--group-size")):
         _positive(value, name)
     if price is not None and not (price >= 0 and price < float("inf")):
         raise InputError(f"--price {price} must be a non-negative USD amount per GPU-hour, e.g. --price 2.5")
@@ -118,12 +125,17 @@ def serve(
         kv_name = _choice(kv_dtype, ("fp32", "fp16", "bf16", "fp8", "int8", "int4"), "--kv-dtype")
     if group_size is None:
         group_size = 64 if dtype_name == "nf4" else 128
-    shape, model = _shape(None, preset, hf_config, presets, dict(
-        layers=layers, d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, mlp=mlp,
-        vocab=vocab, tied=tied, context=None))
-    served = serving.Served(shape, arch.params(shape), dtype_name, kv_name, tp, group_size)
+    resolved = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets,
+                                command="llmplan serve", need_shape=True, **mo.shape_flags(locals()))
+    for line in resolved.notes:
+        note(line)
+    if resolved.shape is None:
+        raise InputError(f"serving needs the model's shape (layers, widths, KV heads); {resolved.name} has none: give --preset, --hf-config, shape flags, or --safetensors with its config.json beside it")
+    shape, model = resolved.shape, resolved.name
+    served = serving.Served(shape, int(resolved.params), dtype_name, kv_name, tp, group_size)
     g = catalog(presets).get("gpus", gpu)
-    hw = serving.hardware_from_gpu(g, dtype_name, matmul_efficiency)
+    _positive(gpus_per_node, "--gpus-per-node")
+    hw = serving.hardware_from_gpu(g, dtype_name, matmul_efficiency, gpus_per_node)
     context = input_tokens + output_tokens
     biggest = serving.max_batch(served, hw, context, memory_fraction)
     if max_batch:
@@ -143,8 +155,8 @@ def serve(
     if too_big:
         warn(f"batch {', '.join(map(str, too_big[:5]))}{' ...' if len(too_big) > 5 else ''} does not fit: the KV cache of "
              f"{context:,}-token sequences holds at most {biggest:,} on {g.id} (rows kept, fits = no)")
-    if hw.compute_dtype != ("fp16" if dtype_name == "fp16" else dtype_name) and dtype_name in memory.QUANTISED:
-        note(f"{dtype_name} weights are read at {dtype_name} and multiplied in {hw.compute_dtype}")
+    if hw.dtype != dtype_name and dtype_name in memory.QUANTISED:
+        note(f"{dtype_name} weights are read at {dtype_name} and multiplied in {hw.dtype}")
     if plot is not None:
         from llmplan.plots import plot_serving_frontier
 
