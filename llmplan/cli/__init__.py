@@ -80,6 +80,8 @@ Examples:
 
   llmplan memory --params 7B --dtype bf16
 
+  llmplan serve --preset llama-3-8b --gpu h100 --batch 1:128
+
   llmplan dtypes --params 7B
 
 Every command takes --format table|json|jsonl|csv|tsv (default: table on a terminal, tsv in a pipe).
