@@ -136,6 +136,10 @@ def serve(
     g = catalog(presets).get("gpus", gpu)
     _positive(gpus_per_node, "--gpus-per-node")
     hw = serving.hardware_from_gpu(g, dtype_name, matmul_efficiency, gpus_per_node)
+    if tp > 1 and not hw.intra_node_bandwidth:
+        raise InputError(f"the catalog has no interconnect bandwidth for {g.id}, so --tp {tp} cannot be timed; use --tp 1 or add intra_node_bandwidth to your gpus.toml (--presets)")
+    if tp > hw.gpus_per_node:
+        raise InputError(f"--tp {tp} spans more than one {g.id} server of {hw.gpus_per_node} GPUs, which serving does not model; use --tp {hw.gpus_per_node} or less, or --gpus-per-node if your server holds more")
     context = input_tokens + output_tokens
     biggest = serving.max_batch(served, hw, context, memory_fraction)
     if max_batch:
