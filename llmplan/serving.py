@@ -297,7 +297,7 @@ def serve(m: Served, hw: Hardware, batch: int, n: int, out: int, price: float | 
         "requests_per_second": batch / latency,
         "weights_bytes": math.ceil(weights_bytes_per_gpu(m)),  # per GPU; whole bytes (a shard's remainder rounds up)
         "kv_cache_bytes": math.ceil(batch * (n + out) * kv_bytes_per_token_per_gpu(m)),
-        "kv_bytes_per_token": math.ceil(kv_bytes_per_token_per_gpu(m)),
+        "kv_cache_bytes_per_token": math.ceil(kv_bytes_per_token_per_gpu(m)),
         "kv_capacity_tokens": capacity,
         "max_batch": biggest,
         "fits": batch <= biggest,
