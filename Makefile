@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/memory_report.py
 	$(BIN)/python benchmarks/serve_report.py
+	$(BIN)/python benchmarks/throughput_report.py
 
 schema: $(STAMP)
 	$(BIN)/python -m llmplan.schema > docs/schema.md.tmp && mv docs/schema.md.tmp docs/schema.md

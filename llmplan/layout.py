@@ -23,6 +23,16 @@ def _nearest(value: int, allowed: list[int]) -> int:
     return min(allowed, key=lambda k: (abs(k - value), k))
 
 
+def describe(layout) -> str:
+    """A layout in words: 'tp 8, pp 2, vp 21, dp 1024, zero 1, micro-batch 1, recompute full, sp'."""
+    parts = [f"tp {layout.tp}", f"pp {layout.pp}"]
+    parts += [f"{k} {getattr(layout, k)}" for k in ("vp", "cp", "ep") if getattr(layout, k) > 1]
+    parts += [f"dp {layout.dp}", f"zero {layout.zero}", f"micro-batch {layout.micro_batch}", f"recompute {layout.recompute}"]
+    if layout.sequence_parallel:
+        parts.append("sp")
+    return ", ".join(parts)
+
+
 def check_layout(shape, run, layout, gpus: int | None = None) -> None:
     """InputError (exit 2) naming the broken constraint and the nearest layout that keeps it."""
     from llmplan.throughput import RECOMPUTE
@@ -54,14 +64,14 @@ def check_layout(shape, run, layout, gpus: int | None = None) -> None:
             raise InputError(f"--ep {layout.ep} needs a mixture-of-experts model; this one has no experts (use --ep 1)")
         if shape.experts % layout.ep:
             raise InputError(f"--ep {layout.ep} does not divide the {shape.experts} experts; try --ep {_nearest(layout.ep, divisors(shape.experts))}")
-        if (layout.dp * layout.cp) % layout.ep:
-            raise InputError(f"--ep {layout.ep} must divide dp x cp = {layout.dp * layout.cp} (expert groups are carved out of the data-parallel ranks); "
-                             f"try --ep {_nearest(layout.ep, [k for k in divisors(layout.dp * layout.cp) if shape.experts % k == 0])}")
     if gpus is not None and layout.gpus != gpus:
         mp = layout.tp * layout.pp * layout.cp
         if gpus % mp:
             raise InputError(f"--gpus {gpus} is not a multiple of tp x pp x cp = {mp}; try --gpus {max(mp, gpus // mp * mp)} or a tp/pp/cp whose product divides {gpus}")
         raise InputError(f"tp x pp x cp x dp = {layout.gpus} is not --gpus {gpus}")
+    if layout.ep > 1 and (layout.dp * layout.cp) % layout.ep:
+        raise InputError(f"--ep {layout.ep} must divide dp x cp = {layout.dp * layout.cp} (expert groups are carved out of the data-parallel ranks); "
+                         f"try --ep {_nearest(layout.ep, [k for k in divisors(layout.dp * layout.cp) if shape.experts % k == 0])}")
     replicas = layout.dp * layout.micro_batch
     if run.global_batch % replicas:
         fits = [k for k in divisors(max(1, run.global_batch // layout.dp)) if run.global_batch % (layout.dp * k) == 0] or [1]
@@ -72,6 +82,23 @@ def check_layout(shape, run, layout, gpus: int | None = None) -> None:
     if layout.vp > 1 and m % layout.pp:
         raise InputError(f"the interleaved schedule (--vp {layout.vp}) needs the {m} micro-batches per replica to be a multiple of --pp {layout.pp}; "
                          f"change --micro-batch or the global batch, or use --vp 1")
+
+
+def check_pins(shape, run, gpus: int, fixed: dict) -> None:
+    """The values `layout --tp 8 --pp 3 ...` pins must each be possible for this model and GPU count."""
+    from llmplan.throughput import Layout
+
+    pinned = {k: v for k, v in fixed.items() if k in ("tp", "pp", "vp", "cp", "ep", "zero", "micro_batch", "recompute")}
+    probe = Layout(**pinned)
+    if probe.vp > 1 and "pp" not in pinned:
+        probe = Layout(**{**pinned, "pp": next((p for p in divisors(shape.layers) if p > 1 and (shape.layers // p) % probe.vp == 0), 2)})
+    mp = probe.tp * probe.pp * probe.cp
+    if gpus % mp:
+        raise InputError(f"--gpus {gpus} is not a multiple of the pinned tp x pp x cp = {mp}; try --gpus {max(mp, gpus // mp * mp)}")
+    dp = gpus // mp
+    ep_ok = probe.ep == 1 or (shape.experts and (dp * probe.cp) % probe.ep == 0)
+    batch = run.global_batch if run.global_batch % (probe.micro_batch) == 0 else probe.micro_batch
+    check_layout(shape, replace(run, global_batch=batch * dp * (1 if ep_ok else 1)), replace(probe, dp=dp, ep=probe.ep if ep_ok or not shape.experts else probe.ep))
 
 
 # ---------------------------------------------------------------------------- memory of a layout

@@ -36,6 +36,9 @@ ATTENTION = ("flash", "eager")
 # our H100 measurement (797.86 of 989.4 TFLOP/s, tests/data/gpu_memory_calibration.jsonl), assumed
 # to carry over to other GPUs.
 DEFAULT_MATMUL_EFFICIENCY = 797.8646535989881 / 989.4
+# The GEMM our matmul_efficiency was measured on: bf16 8192 x 8192 x 8192 (tests/data/gpu_memory_calibration.jsonl,
+# case matmul, timed as torch `a @ b`).
+REFERENCE_GEMM = 8192
 # FlashAttention-2 forward+backward reaches 50-73% of the A100's peak (Dao 2023, "FlashAttention-2",
 # abstract and Fig. 4-6, head dim 128, causal); the middle of that range.
 FLASH_EFFICIENCY = 0.6
@@ -99,6 +102,15 @@ class Cluster:
             raise InputError(f"--matmul-efficiency {eff} must be a fraction of the peak in (0, 1]")
         return cls(gpu.id, peak, float(gpu["bandwidth"]), float(gpu["memory_bytes"]), int(per_node),
                    float(intra), None if inter is None else float(inter), float(eff), used)
+
+    @property
+    def matmul_rate(self) -> float:
+        """FLOP/s of the math side of a GEMM, calibrated so that the reference GEMM (REFERENCE_GEMM cubed,
+        where matmul_efficiency was measured) takes exactly its measured time with its operand traffic added."""
+        n = REFERENCE_GEMM
+        measured = 2.0 * n ** 3 / (self.peak_flops_per_second * self.matmul_efficiency)
+        traffic = 3.0 * n * n * 2 / self.bandwidth
+        return 2.0 * n ** 3 / max(measured - traffic, 0.5 * measured)
 
     def require_links(self, gpus: int) -> None:
         """A run across nodes needs the inter-node bandwidth, one inside a node the intra-node one."""
@@ -209,12 +221,13 @@ def gemm_seconds(M, N, K, cluster: Cluster, batch=1, nbytes=2):
     The two sides of the roofline (Williams, Waterman & Patterson 2009) added rather than maxed: a
     GEMM near the ridge point reaches about half the kinked roofline, as measured GEMM-vs-intensity
     curves show, and a large square GEMM loses only its operand traffic (a few %). Output tiles are
-    padded to TILE (NVIDIA "Matrix Multiplication Background", tile quantisation). Achievable rate =
-    peak · matmul_efficiency (measured on the largest GEMMs, where the memory term is smallest).
+    padded to TILE (NVIDIA "Matrix Multiplication Background", tile quantisation). The math rate is
+    calibrated on the measured reference GEMM (Cluster.matmul_rate): an 8192-cubed bf16 GEMM runs at
+    exactly peak · matmul_efficiency.
     """
     flops = 2.0 * _ceil_to(M, TILE) * _ceil_to(N, TILE) * K * batch
     moved = (M * K + K * N + M * N) * nbytes * batch
-    return flops / (cluster.peak_flops_per_second * cluster.matmul_efficiency) + moved / cluster.bandwidth
+    return flops / cluster.matmul_rate + moved / cluster.bandwidth
 
 
 def elementwise_seconds(nbytes, cluster: Cluster):

@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "fit": "llmplan.cli.fit",
     "arch": "llmplan.cli.arch",
     "memory": "llmplan.cli.memory",
+    "throughput": "llmplan.cli.throughput",
+    "layout": "llmplan.cli.layout",
     "serve": "llmplan.cli.serve",
     "dtypes": "llmplan.cli.dtypes",
     "gpus": "llmplan.cli.gpus",

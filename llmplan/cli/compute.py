@@ -42,7 +42,8 @@ def compute(
     seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length for the attention term (default: the preset's pre-training context).", min=1, show_default=False)] = None,
     gpu: Annotated[Optional[str], typer.Option("--gpu", "-g", help="GPU from the catalog (llmplan gpus), e.g. a100, h100, v100.", show_default=False)] = None,
     gpus: Annotated[int, typer.Option("--gpus", "-k", help="Number of GPUs (wall time assumes perfect scaling).")] = 1,
-    mfu: Annotated[str, typer.Option("--mfu", help="Model FLOPs utilisation, a fraction of the dense peak.")] = "0.4",
+    mfu: Annotated[str, typer.Option("--mfu", help="Model FLOPs utilisation, a fraction of the dense peak; 'auto': the MFU of the fastest layout that fits, predicted by the step model (needs --gpu and a model shape).")] = "0.4",
+    global_batch: Annotated[Optional[int], typer.Option("--global-batch", help="With --mfu auto: sequences per step for the layout search (default: about 4M tokens, a power of two in sequences).", min=1, show_default=False)] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="Which peak to use: bf16 (fp16 on GPUs without bf16), fp16, tf32, fp32, fp8.")] = "bf16",
     price: Annotated[Optional[str], typer.Option("--price", help="Price in USD per GPU-hour; adds cost_usd.", show_default=False)] = None,
     fmt: FormatOption = None,
@@ -56,7 +57,12 @@ def compute(
     fmt = output_format(fmt)
     if recompute not in RECOMPUTE:
         raise InputError(f"--recompute {recompute!r} is not one of {', '.join(RECOMPUTE)}")
-    m = parse_positive(mfu, "an MFU (a fraction such as 0.4)")
+    auto = mfu.strip().lower() == "auto"
+    if auto and gpu is None:
+        raise InputError("--mfu auto predicts the MFU on a GPU: add --gpu ID (and --gpus N)")
+    if global_batch is not None and not auto:
+        raise InputError("--global-batch sizes the layout search of --mfu auto; add --mfu auto or drop it")
+    m = 0.4 if auto else parse_positive(mfu, "an MFU (a fraction such as 0.4), or auto")
     if m > 1:
         raise InputError(f"--mfu {mfu} is above 1; give a fraction of the peak, e.g. 0.4")
     if gpus < 1:
@@ -108,6 +114,8 @@ def compute(
     row["pf_days"] = C / PF_DAY
     if gpu is not None:
         device = cat.get("gpus", gpu)
+        if auto:
+            m = _auto_mfu(model if row.get("model") else None, device, gpus, dtype.lower(), seq, global_batch)
         row.update(gpu_cost_fields(C, device, gpus, m, dtype.lower(), usd))
         used = row["dtype"]
         title += f"; {gpus} x {device.id}, {m:.0%} MFU ({used})"
@@ -128,3 +136,30 @@ def compute(
         if "cost_usd" in row:
             row = {**row, "cost_usd": f"{row['cost_usd']:,.0f}"}
     emit([row], fmt, title=title, columns=columns, labels=labels)
+
+
+def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
+    """The predicted MFU of the fastest layout that fits (llmplan.layout.search), said in a note."""
+    from llmplan.cli.common import note
+    from llmplan.errors import InputError
+    from llmplan.layout import describe, search
+    from llmplan.throughput import Cluster, Run
+
+    if model is None or model.shape is None or model.shape.family != "decoder":
+        raise InputError("--mfu auto needs a decoder model's shape: give --preset, --hf-config or --safetensors with a config.json")
+    shape = model.shape
+    seq = seq or model.train_context or shape.context
+    if dtype not in ("bf16", "fp16", "fp8"):
+        raise InputError(f"--mfu auto models bf16, fp16 or fp8 training, not --dtype {dtype}")
+    if global_batch is None:  # about 4M tokens per step (Llama 2: 4M; GPT-3 175B: 3.2M), a power of two in sequences
+        global_batch = 1 << max(0, (-(-4_000_000 // seq) - 1).bit_length())
+    cluster = Cluster.from_preset(device, dtype)
+    cluster.require_links(gpus)
+    result = search(shape, Run(seq=seq, global_batch=global_batch), cluster, gpus, top=1, dtype=dtype)
+    if not result.best:
+        raise InputError(f"--mfu auto: no layout of {gpus} x {device.id} fits {shape.name or model.name} at --seq {seq}; "
+                         f"see 'llmplan layout' for what would, or give --mfu")
+    best = result.best[0]
+    note(f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits ({describe(best.layout)}; "
+         f"{global_batch} x {seq} tokens per step), not the 0.4 default; 'llmplan layout' shows the breakdown")
+    return best.step.mfu
