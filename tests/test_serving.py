@@ -325,3 +325,23 @@ def test_typical_gap_to_published_engines():
     assert 0.30 <= tput["median"] <= 0.80
     assert -0.60 <= lat["median"] <= -0.25
     assert 0.15 <= decode["min"] and decode["max"] <= 0.80  # MLC LLM +23..+33%, Exllama +50..+76%
+
+
+# ---------------------------------------------------------------------------- properties
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(preset=st.sampled_from(["llama-2-7b", "llama-3-8b", "llama-2-70b", "mistral-7b"]),
+       gpu=st.sampled_from(["h100", "a100", "l40s", "h200"]), dtype=st.sampled_from(["bf16", "fp8", "int4"]),
+       tp=st.sampled_from([1, 2, 4]), batch=st.integers(1, 2048), n=st.integers(1, 16384), out=st.integers(1, 4096))
+def test_more_batch_never_less_throughput_nor_faster_tokens(preset, gpu, dtype, tp, batch, n, out):
+    """Doubling the batch never lowers tokens/s per GPU nor shortens the time per token: each step's
+    weight read is shared by more sequences, while its KV reads and FLOPs grow with them."""
+    m = served(preset, dtype, "fp8" if dtype == "fp8" else "bf16", tp)
+    h = serving.hardware_from_gpu(CAT.get("gpus", gpu), dtype, gpus_per_node=8)
+    one, two = serving.serve(m, h, batch, n, out), serving.serve(m, h, 2 * batch, n, out)
+    assert two["output_tokens_per_second_per_gpu"] >= one["output_tokens_per_second_per_gpu"] * (1 - 1e-12)
+    assert two["time_per_output_token_seconds"] >= one["time_per_output_token_seconds"] * (1 - 1e-12)
+    assert one["time_per_output_token_seconds"] >= one["weights_floor_seconds"] * (1 - 1e-12)
