@@ -182,6 +182,11 @@ def serve(
         "requests_per_second": "req/s", "latency_seconds": "latency", "decode_bound": "decode bound",
         "kv_cache_bytes": "KV/GPU", "cost_usd_per_million_input_tokens": "$/M in", "cost_usd_per_million_output_tokens": "$/M out",
     }
+    if fmt == "table":  # times from microseconds to minutes in one column: each cell in its own unit
+        from llmplan.units import format_duration
+
+        times = [c for c in columns if c.endswith("_seconds")]
+        rows = [{**r, **{k: format_duration(r[k]) for k in times}} for r in rows]
     emit(rows, fmt, title=title, columns=columns, labels=labels)
 
 
