@@ -4,7 +4,8 @@ Run: python benchmarks/serve_report.py   (prints one table and a summary per tab
 
 Published figures are transcribed in tests/data/serve_published_trtllm_v0.9.0.csv and
 tests/data/serve_published_llm_perf_bench.csv (batch-1 decoding of MLC LLM, Exllama and llama.cpp on
-an RTX 4090; sources and URLs in each header). TensorRT-LLM: output tokens/s per GPU of static batches (gptSessionBenchmark: batch x input prompts, then
+an RTX 4090) and tests/data/serve_published_vllm_dbrx.csv (vLLM's end-to-end latency of DBRX batches
+on 4 and 8 H100s); sources and URLs in each header. TensorRT-LLM: output tokens/s per GPU of static batches (gptSessionBenchmark: batch x input prompts, then
 output tokens each) and the time to the first token at batch 1. The prediction is `llmplan serve` for
 the same model, GPU, tensor parallelism, batch and lengths, FP8 weights + FP8 KV on H100/H200/L40S and
 FP16 on A100, as the page's engines were built. error = predicted / published - 1: on throughput rows a
@@ -27,6 +28,7 @@ from llmplan.presets import catalog  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "serve_published_trtllm_v0.9.0.csv"
 DECODE_DATA = ROOT / "tests" / "data" / "serve_published_llm_perf_bench.csv"
+VLLM_DATA = ROOT / "tests" / "data" / "serve_published_vllm_dbrx.csv"
 
 # Models the table names that have no preset, from their Hugging Face config.json (as the page's
 # trtllm-build configs restate them).
@@ -39,6 +41,10 @@ EXTRA_SHAPES = {
     # intermediate 14336, 2 per token, vocab 32000.
     "Mixtral 8x7B": arch.Shape(layers=32, d_model=4096, heads=32, kv_heads=8, vocab=32000, ffn=14336, moe_ffn=14336,
                                experts=8, experts_per_token=2, context=32768, name="mixtral-8x7b"),
+    # databricks/dbrx-instruct config.json: 40 layers, d_model 6144, 48 heads, attn kv_n_heads 8, ffn_config
+    # moe_num_experts 16, moe_top_k 4, ffn_hidden_size 10752, vocab 100352, LayerNorm without bias (132B, 36B active).
+    "DBRX": arch.Shape(layers=40, d_model=6144, heads=48, kv_heads=8, vocab=100352, ffn=10752, moe_ffn=10752, experts=16,
+                       experts_per_token=4, norm="layernorm", norm_bias=False, context=32768, name="dbrx"),
 }
 PRESETS = {"LLaMA 7B": "llama-2-7b", "LLaMA 70B": "llama-2-70b", "Mistral 7B": "mistral-7b", "Falcon 180B": "falcon-180b",
            "Llama2-7B": "llama-2-7b", "Llama2-13B": "llama-2-13b"}
@@ -55,7 +61,7 @@ def shape_of(model: str, cat) -> arch.Shape:
     return arch.Shape.from_preset(cat.get("models", PRESETS[model]))
 
 
-def cases(paths: tuple[Path, ...] = (DATA, DECODE_DATA)) -> list[dict]:
+def cases(paths: tuple[Path, ...] = (DATA, DECODE_DATA, VLLM_DATA)) -> list[dict]:
     cat = catalog(None)
     out = []
     for row in (r for path in paths for r in published_rows(path)):
@@ -88,16 +94,17 @@ def main() -> int:
     rows = cases()
     print(f"{'table':10} {'engine':18} {'gpu':8} {'model':13} {'tp':>2} {'batch':>5} {'in':>5} {'out':>5} {'published':>11} {'predicted':>11} {'error':>8}  bound")
     for r in rows:
-        unit = 1e3 if r["metric"] == "prefill_seconds" else 1
+        unit = 1e3 if r["metric"].endswith("_seconds") else 1
         fmt = "{:11.1f}" if unit == 1e3 or r["published"] < 1000 else "{:11,.0f}"
         bound = r["prefill_bound"] if r["table"] == "latency" else r["decode_bound"]
         print(f"{r['table']:10} {r['engine']:18} {r['gpu']:8} {r['model']:13} {r['tp']:>2} {r['batch']:>5} {r['input']:>5} {r['output']:>5} "
               f"{fmt.format(r['published'] * unit)} {fmt.format(r['predicted'] * unit)} {r['error']:+8.1%}  {bound}{'' if r['fits'] else ' (KV does not fit)'}")
-    print("\nthroughput: out tok/s per GPU; latency: first token in ms; decode: tok/s of one sequence. error = predicted / published - 1")
+    print("\nthroughput: out tok/s per GPU; latency: first token in ms; decode: tok/s of one sequence; e2e: a batch's latency in ms."
+          " error = predicted / published - 1")
     print(f"\n{'group':34} {'n':>3} {'median':>8} {'median |e|':>11} {'min':>8} {'max':>8}")
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        groups.setdefault(f"{r['table']} {r['gpu']}" + (f" {r['engine']}" if r["table"] == "decode" else ""), []).append(r)
+        groups.setdefault(f"{r['table']} {r['gpu']}" + (f" {r['engine']}" if r["table"] in ("decode", "e2e") else ""), []).append(r)
         groups.setdefault(f"{r['table']} (all GPUs)", []).append(r)
     for name in sorted(groups):
         s = summary(groups[name])
