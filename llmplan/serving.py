@@ -79,7 +79,7 @@ class Served:
 
     def __post_init__(self) -> None:
         if self.shape.family != "decoder":
-            raise InputError(f"serving is modelled for decoder-only models; this is a {self.shape.family}")
+            raise InputError(f"serving is modelled for decoder-only models, not {self.shape.family} ones; give a decoder (--preset llama-3-8b)")
         if self.tp < 1:
             raise InputError(f"--tp must be a positive whole number, not {self.tp}")
         if not self.shape.is_mla and self.shape.heads % self.tp:

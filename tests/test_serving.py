@@ -233,6 +233,16 @@ def test_serve_sweep_rows(cli):
     assert isinstance(first["kv_capacity_tokens"], int) and first["max_batch"] == first["kv_capacity_tokens"] // 2304
 
 
+def test_serve_hf_config_is_the_preset(cli):
+    from conftest import DATA
+
+    by_config = cli(["serve", "--hf-config", str(DATA / "llama2_7b_config.json"), "--batch", "8", "-f", "json"])
+    by_preset = cli(["serve", "--preset", "llama-2-7b", "--batch", "8", "-f", "json"])
+    assert by_config.code == 0 == by_preset.code, by_config.stderr
+    a, b = json.loads(by_config.stdout)[0], json.loads(by_preset.stdout)[0]
+    assert {k: v for k, v in a.items() if k != "model"} == {k: v for k, v in b.items() if k != "model"}
+
+
 def test_serve_max_batch(cli):
     r = cli(["serve", "--preset", "llama-2-7b", "--gpu", "a100", "--max-batch", "--price", "2", "-f", "json"])
     assert r.code == 0, r.stderr
