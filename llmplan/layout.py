@@ -278,6 +278,11 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
     result = SearchResult(best, n, int(ok.sum()), len(memo), capacity, fastest=candidate(fastest_i))
     if not best:
         # the layouts with the least model state, checked exactly, for "what would fit"
-        pool = np.argsort(lower)[:64]
-        result.least_memory = min((candidate(int(i)) for i in pool), key=lambda c: c.memory.total_bytes)
+        # the least memory: among the layouts with the most sharding (ZeRO), recomputation and the
+        # smallest micro-batch, every distinct one checked exactly
+        pick = ((arrays["zero"] == arrays["zero"].max()) & (arrays["recompute"] == arrays["recompute"].max())
+                & (arrays["micro_batch"] == arrays["micro_batch"].min()) & (arrays["vp"] == 1))
+        pool = np.flatnonzero(pick)
+        least = min(pool, key=lambda i: exact(int(i))[1].total_bytes)
+        result.least_memory = candidate(int(least))
     return result

@@ -38,6 +38,8 @@ EXAMPLES: dict[str, list[list[str]]] = {
         ["memory", "--preset", "llama-2-7b", "--batch", "8", "--context", "4096", "--gpu", "h100"],
         ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--gpu", "a100"],
     ],
+    "throughput": [["throughput", "--preset", "llama-2-70b", "--gpu", "h100", "--gpus", "64", "--global-batch", "128", "--tp", "8", "--pp", "2", "--sequence-parallel", "--zero", "1"]],
+    "layout": [["layout", "--preset", "llama-2-13b", "--gpu", "h100", "--gpus", "16", "--global-batch", "64", "--top", "2"]],
     "serve": [["serve", "--preset", "llama-3-8b", "--gpu", "h100", "--batch", "1:4", "--price", "2"]],
     "dtypes": [["dtypes"], ["dtypes", "--params", "7B"]],
     "gpus": [["gpus"]],
@@ -47,6 +49,8 @@ EXAMPLES: dict[str, list[list[str]]] = {
 
 # Unit by key, most specific first: (predicate on the key, unit).
 _UNIT_RULES: list[tuple[object, str]] = [
+    (lambda k: k.endswith("flops_per_second_per_gpu"), "FLOP/s per GPU"),
+    (lambda k: k.endswith("_per_second_per_gpu"), "per second per GPU"),
     (lambda k: k.endswith("_per_second") or k.endswith("_per_s") or "_per_second_per_" in k, "per second"),
     (lambda k: k == "bandwidth", "bytes per second"),
     (lambda k: k.endswith("_bytes") or k == "bytes", "bytes"),
@@ -57,7 +61,7 @@ _UNIT_RULES: list[tuple[object, str]] = [
     (lambda k: k.endswith("pf_days") or k == "pf_days_reported", "PF-days"),
     (lambda k: k.endswith("_seconds") or k == "seconds", "seconds"),
     (lambda k: k.endswith("gpu_hours"), "GPU-hours"),
-    (lambda k: k.endswith("_fraction") or k.endswith("_share") or k == "mfu", "fraction (0 to 1)"),
+    (lambda k: k.endswith("_fraction") or k.endswith("_share") or k in ("mfu", "hfu", "matmul_efficiency"), "fraction (0 to 1)"),
     (lambda k: k.endswith("_usd_per_gpu_hour"), "USD per GPU-hour"),
     (lambda k: k.endswith("_usd"), "USD"),
     (lambda k: k.endswith("_mfu") or k.endswith("_efficiency"), "fraction (0 to 1)"),
