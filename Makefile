@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/memory_report.py
+	$(BIN)/python benchmarks/serve_report.py
 	$(BIN)/python benchmarks/throughput_report.py
 
 schema: $(STAMP)

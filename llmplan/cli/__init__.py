@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "memory": "llmplan.cli.memory",
     "throughput": "llmplan.cli.throughput",
     "layout": "llmplan.cli.layout",
+    "serve": "llmplan.cli.serve",
     "dtypes": "llmplan.cli.dtypes",
     "gpus": "llmplan.cli.gpus",
     "presets": "llmplan.cli.presets",
@@ -81,6 +82,8 @@ Examples:
   llmplan compare
 
   llmplan memory --params 7B --dtype bf16
+
+  llmplan serve --preset llama-3-8b --gpu h100 --batch 1:128
 
   llmplan dtypes --params 7B
 

@@ -109,6 +109,8 @@ Examples:
 
   llmplan optimal --target-loss 2.02 --inference-tokens 2T   # serve 2T tokens
 
+  llmplan optimal --target-loss 2.02 --inference-tokens 2T --serve-gpu h100 --serve-batch 64   # weigh serving by GPU-time
+
   llmplan optimal --budget 1e24 --plot optimal.png   # loss contours
 """)
 def optimal(
@@ -120,6 +122,15 @@ def optimal(
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for the tokens-per-param law (default 20); implies --law tokens-per-param.", show_default=False)] = None,
     unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens available (e.g. 25B): the best split when data must be repeated, under the data-constrained law muennighoff-2023.", show_default=False)] = None,
     inference_tokens: Annotated[Optional[str], typer.Option("--inference-tokens", help="Tokens the model will serve (e.g. 2T), with --target-loss: minimise training plus inference compute (Sardana et al. 2024).", show_default=False)] = None,
+    serve_gpu: Annotated[Optional[str], typer.Option("--serve-gpu", help="With --inference-tokens: weigh serving by its GPU-time on this GPU (llmplan serve's roofline), not by 2N FLOPs.", show_default=False)] = None,
+    serve_batch: Annotated[int, typer.Option("--serve-batch", help="With --serve-gpu: sequences decoded together.")] = 64,
+    serve_input: Annotated[int, typer.Option("--serve-input", help="With --serve-gpu: prompt tokens per request.")] = 2048,
+    serve_output: Annotated[int, typer.Option("--serve-output", help="With --serve-gpu: generated tokens per request.")] = 256,
+    serve_dtype: Annotated[str, typer.Option("--serve-dtype", help="With --serve-gpu: served weight format (bf16, fp8, int8, int4, ...).")] = "bf16",
+    train_gpu: Annotated[Optional[str], typer.Option("--train-gpu", help="With --serve-gpu: the training GPU (default: the serving GPU), at its bf16 peak x --train-mfu.", show_default=False)] = None,
+    train_mfu: Annotated[Optional[float], typer.Option("--train-mfu", help="With --serve-gpu: training MFU (default 0.4).", show_default=False)] = None,
+    train_price: Annotated[Optional[float], typer.Option("--train-price", help="With --serve-gpu: USD per training GPU-hour (one price given is used for both).", show_default=False)] = None,
+    serve_price: Annotated[Optional[float], typer.Option("--serve-price", help="With --serve-gpu: USD per serving GPU-hour: minimise dollars, with costs in USD.", show_default=False)] = None,
     shape: Annotated[bool, typer.Option("--shape", help="Add a LLaMA-style shape (layers, d_model, heads, FFN; see 'llmplan arch --target') for each row's model size, with its exact count.")] = False,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the law's loss contours over (N, D) with the plan to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
     gpu: GpuOption = None,
@@ -199,7 +210,14 @@ def optimal(
             note(f"law {each.id} is not of the Chinchilla form; left out of --inference-tokens")
             continue
         with out_of_range():
-            answer = checked(solve(each, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I))
+            if serve_gpu is not None:  # inference weighed by serving cost (issue 17)
+                from llmplan.cli.serve import cost_rows
+
+                if I is None or L is None or budgets or N is not None or D is not None:
+                    raise InputError("--serve-gpu weighs --inference-tokens by serving cost: llmplan optimal --target-loss 2.0 --inference-tokens 2T --serve-gpu h100")
+                answer = cost_rows(each, L, I, serve_gpu, serve_batch, serve_input, serve_output, serve_dtype, train_gpu, train_mfu, train_price, serve_price, presets)
+            else:
+                answer = checked(solve(each, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I))
         warning = mark_extrapolation(each, answer)
         if warning:
             warn(warning)
@@ -250,6 +268,9 @@ def optimal(
         columns = ["flops", "params", "tokens", "unique_tokens", "epochs", "loss", "params_unlimited_data", "tokens_unlimited_data", "loss_unlimited_data"]
     if I is not None:  # inference-aware: the plan, its total compute and the saving
         columns = ["law", "loss", "params", "tokens", "total_flops", "chinchilla_params", "chinchilla_tokens", "saving_flops", "saving_fraction"]
+    if serve_gpu is not None:
+        columns = ["law", "loss", "params", "tokens", "sardana_params", "params_ratio", "inference_cost_ratio", "train_gpu_hours", "inference_gpu_hours", "saving_fraction"]
+        columns.append("total_gpu_hours")
     if len(laws) > 1:
         columns.append("params_convention")
     if shape:
@@ -258,6 +279,8 @@ def optimal(
         "pf_days": "PF-days", "tokens_per_param": "tokens/param", "params_convention": "counts", "unique_tokens": "unique",
         "params_unlimited_data": "N (unlim.)", "tokens_unlimited_data": "D (unlim.)", "loss_unlimited_data": "loss (unlim.)",
         "shape_layers": "layers", "shape_d_model": "d_model", "shape_heads": "heads", "shape_ffn": "ffn", "shape_params": "shape N",
+        "sardana_params": "N (FLOPs only)", "params_ratio": "N ratio", "inference_cost_ratio": "serve cost/2N", "train_gpu_hours": "train GPU-h",
+        "inference_gpu_hours": "serve GPU-h", "total_gpu_hours": "total GPU-h",
         "total_flops": "train+infer", "chinchilla_params": "Chinch. N", "chinchilla_tokens": "Chinch. D", "saving_flops": "saving", "saving_fraction": "saving %",
     }
     emit(rows, fmt, title=title, columns=columns, labels=labels)
