@@ -80,6 +80,10 @@ def find(name: str) -> DType | None:
     return None
 
 
+# The dtypes a GPU datasheet gives a dense peak for (presets/gpus.toml peak_<dtype>).
+PEAK_DTYPES = ("bf16", "fp16", "tf32", "fp32", "fp8", "int8")
+
+
 def canonical(name: str, allowed: tuple[str, ...] | list[str]) -> str:
     """The spelling in `allowed` of the format a person typed: PyTorch and Hugging Face names
     (bfloat16, float16, float32, torch.float8_e4m3fn) and the listed names (fp8-e4m3) map to the

@@ -12,6 +12,7 @@ quantised formats) and the H100 measurements in tests/data/gpu_memory_calibratio
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 
@@ -23,6 +24,13 @@ WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "nf4")
 QUANTISED = ("fp8", "int8", "int4", "nf4")
 OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor", "lion")
 PRECISIONS = act.PRECISIONS
+# torch.optim Adam/AdamW implementations. With neither fused nor foreach given, torch/optim/adam.py `adam()`
+# (read in torch 2.13; the same rule in 2.11) calls _default_to_fused_or_foreach(params, differentiable,
+# use_fused=False): foreach when every parameter is on a foreach device (CUDA), never fused. Passing
+# fused=False alone leaves foreach None -> False: the single-tensor for-loop.
+OPTIMIZER_IMPLS = ("for-loop", "foreach", "fused")
+DEFAULT_OPTIMIZER_IMPL = "foreach"
+ATTENTION = act.ATTENTION
 # cuBLAS workspace that PyTorch allocates through its caching allocator on Hopper (CUBLAS_WORKSPACE_CONFIG
 # default ":4096:8" = 32 MiB), one per cuBLAS handle: the forward thread's, and in training also the
 # autograd engine's backward thread's. The calibration file shows both: step_base_bytes - states_bytes
@@ -135,12 +143,29 @@ def state_bytes(precision: str, dtype: str, optimizer: str) -> StateBytes:
         raise InputError(f"{precision!r} is not a precision mode; use one of {', '.join(PRECISIONS)}")
     n, override = optimizer_state_count(optimizer)
     opt = master + n * (override or sb)
-    # torch.optim AdamW (foreach, PyTorch's default): exp_avg_sq_sqrt = _foreach_sqrt(v) is one full-size
-    # temporary in the state dtype (torch/optim/adam.py, _multi_tensor_adam). SGD (foreach, no nesterov,
-    # no weight decay) and bitsandbytes 8-bit update in place; Lion (lion-pytorch) and torch's Adafactor
-    # loop over tensors, so their temporaries are one tensor at a time (not counted).
+    # Bytes per value of the AdamW state the step's temporaries are made of (exp_avg_sq's dtype).
     ws = sb if optimizer == "adamw" else 0
     return StateBytes(w, g, opt, ws)
+
+
+def optimizer_step_temporaries(optimizer: str, impl: str, state_value_bytes: float, local_values: float,
+                               largest_tensor_values: float | None) -> float:
+    """Bytes the optimizer step allocates beyond its states (torch/optim/adam.py, torch 2.13).
+
+    for-loop (_single_tensor_adam): `denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)` makes
+    two temporaries the size of the tensor being updated (sqrt's result and the quotient), one tensor at a
+    time: 2 x the largest tensor. foreach (_multi_tensor_adam): `exp_avg_sq_sqrt = torch._foreach_sqrt(...)`
+    for the whole device/dtype group at once: one state-sized copy of every tensor (AdamW's decoupled
+    decay is an in-place _foreach_mul_). fused (_fused_adamw_): in place, nothing. SGD (momentum or not,
+    no weight decay), bitsandbytes 8-bit, Lion and Adafactor update in place or tensor by tensor: 0.
+    """
+    if optimizer != "adamw" or impl == "fused":
+        return 0.0
+    if impl == "foreach":
+        return local_values * state_value_bytes
+    if largest_tensor_values is None:
+        return 0.0
+    return 2 * largest_tensor_values * state_value_bytes
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -177,10 +202,9 @@ def weights_bytes(shape, params: float, dtype: str, group_size: int = 128) -> fl
     which is what `torch.cuda.memory_allocated()` shows after building the model. Otherwise params × bytes.
     """
     if dtype not in QUANTISED:
-        sizes = parameter_tensor_bytes(shape, dtype_bytes(dtype)) if shape is not None else None
-        if sizes is None:
+        if shape is None or not _hf_llama_order(shape):
             return params * dtype_bytes(dtype)
-        return allocator_bytes(sizes)
+        return _allocated_weights(shape, dtype)
     if shape is None:
         return params * quantised_bits_per_weight(dtype, group_size) / 8
     from llmplan import arch
@@ -195,10 +219,7 @@ def parameter_tensor_bytes(shape, nbytes: float) -> list[float] | None:
     (embedding; per layer q, k, v, o, gate, up, down, two norms; final norm; rotary inv_freq and
     original_inv_freq in fp32; lm_head). None for shapes this order does not describe (MoE, MLA,
     biases, learned positions, non-decoders): callers then use params × bytes."""
-    if (shape.family != "decoder" or shape.is_moe or shape.is_mla or shape.bias or shape.has_qkv_bias
-            or shape.positions not in ("rotary", "alibi", "relative") or shape.n_layer_norms != 2
-            or shape.has_embedding_norm or shape.qk_norm or shape.head_bias or shape.has_mlp_bias
-            or shape.has_attn_out_bias or not shape.norm_weights):
+    if not _hf_llama_order(shape):
         return None
     from llmplan import arch
 
@@ -213,6 +234,33 @@ def parameter_tensor_bytes(shape, nbytes: float) -> list[float] | None:
     if not shape.tied_embeddings:
         sizes.append(shape.vocab * d * nbytes)
     return sizes
+
+
+_EXACT_LAYERS = 512  # simulated tensor by tensor up to here; beyond, a 64-layer step is repeated
+_STEP_LAYERS = 64
+
+
+@functools.lru_cache(maxsize=256)
+def _allocated_weights(shape, dtype: str) -> float:
+    """allocator_bytes of the model's tensors, cached (the layout search asks for the same shape many
+    times). Up to 512 layers every tensor is simulated; beyond, the block pattern repeats (with a period
+    that divides 64 for power-of-two widths), so L layers cost the allocation of 448 + (L mod 64) layers
+    plus one 64-layer step per further 64: no list of a billion layers' tensors is ever built."""
+    nbytes = dtype_bytes(dtype)
+    if shape.layers <= _EXACT_LAYERS:
+        return allocator_bytes(parameter_tensor_bytes(shape, nbytes))
+    base = _EXACT_LAYERS - _STEP_LAYERS + shape.layers % _STEP_LAYERS
+    at = allocator_bytes(parameter_tensor_bytes(replace(shape, layers=base), nbytes))
+    before = allocator_bytes(parameter_tensor_bytes(replace(shape, layers=base - _STEP_LAYERS), nbytes))
+    return at + (shape.layers - base) // _STEP_LAYERS * (at - before)
+
+
+def _hf_llama_order(shape) -> bool:
+    """Whether `parameter_tensor_bytes` describes this shape (a dense LLaMA-style decoder)."""
+    return not (shape.family != "decoder" or shape.is_moe or shape.is_mla or shape.bias or shape.has_qkv_bias
+                or shape.positions not in ("rotary", "alibi", "relative") or shape.n_layer_norms != 2
+                or shape.has_embedding_norm or shape.qk_norm or shape.head_bias or shape.has_mlp_bias
+                or shape.has_attn_out_bias or not shape.norm_weights)
 
 
 # PyTorch CUDA caching allocator constants (c10/cuda/CUDACachingAllocator.cpp): blocks are multiples of
@@ -271,18 +319,27 @@ class Request:
     train: bool = False
     precision: str = "amp"
     optimizer: str = "adamw"
+    optimizer_impl: str | None = None  # for-loop | foreach | fused; None: PyTorch's default (DEFAULT_OPTIMIZER_IMPL)
     batch: int = 1
     seq: int | None = None  # training sequence / inference context
     kv_dtype: str | None = None
     recompute: str = "none"
-    attention: str = "flash"
+    attention: str = "auto"  # auto (what SDPA dispatches) | flash | mem-efficient | math | eager
     zero: int = 0
     gpus: int = 1
     tp: int = 1
     pp: int = 1
+    sequence_parallel: bool = False  # Megatron SP: norms and block inputs split over the tp ranks too
+    cp: int = 1  # context parallel: each GPU holds seq / cp of the tokens
+    ep: int = 1  # expert parallel: routed experts split over ep of the data-parallel ranks
     lora_rank: int = 0
     activations: str = "count"  # count | korthikanti
     overhead: float | None = None  # bytes; None: CONTEXT_BYTES + ALLOCATOR_MARGIN · peak
+
+    @property
+    def dp(self) -> int:
+        """Data-parallel degree: GPUs / (tp · pp · cp)."""
+        return max(1, self.gpus // (self.tp * self.pp * self.cp))
 
 
 @dataclass
@@ -301,6 +358,9 @@ class Breakdown:
     trainable_params: float
     at_peak: dict  # part -> bytes alive at the peak (sums to peak_bytes); "transient" = the phase's temporaries
     notes: list[str] = field(default_factory=list)
+    phases: dict = field(default_factory=dict)  # phase -> {part: bytes alive} (training; sums = each phase's peak)
+    attention_kernel: str | None = None
+    optimizer_impl: str | None = None
 
     def parts(self) -> dict[str, float]:
         return {
@@ -313,6 +373,10 @@ class Breakdown:
         """What is alive at the peak, overhead included; sums to total_bytes."""
         return {**self.at_peak, "overhead": self.overhead_bytes}
 
+    def phase_totals(self) -> dict[str, float]:
+        """Each phase's peak (framework allocations, no overhead), in step order."""
+        return {name: sum(parts.values()) for name, parts in self.phases.items()}
+
     def dominant(self) -> str:
         parts = self.peak_parts()
         return max(parts, key=parts.get)
@@ -322,19 +386,31 @@ def validate(req: Request) -> None:
     if req.params is None and req.shape is None:
         raise InputError("give --params N, --preset ID, --hf-config PATH or the shape as flags (--layers --d-model --heads --vocab)")
     dtype_bytes(req.dtype)
-    for name in ("batch", "gpus", "tp", "pp", "group_size"):
+    for name in ("batch", "gpus", "tp", "pp", "cp", "ep", "group_size"):
         if getattr(req, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be a positive whole number, not {getattr(req, name)}")
     if req.seq is not None and req.seq < 1:
         raise InputError(f"the sequence length must be positive, not {req.seq}")
     if req.zero not in (0, 1, 2, 3):
         raise InputError(f"--zero {req.zero} does not exist; use 0, 1, 2 or 3 (FSDP full sharding is 3)")
-    if req.gpus % (req.tp * req.pp):
-        raise InputError(f"--gpus {req.gpus} is not a multiple of --tp × --pp = {req.tp * req.pp}")
+    mp = req.tp * req.pp * req.cp
+    if req.gpus % mp:
+        raise InputError(f"--gpus {req.gpus} is not a multiple of --tp × --pp × --cp = {mp}; try --gpus {mp * max(1, round(req.gpus / mp))}")
+    if req.ep > 1:
+        if req.shape is None or not getattr(req.shape, "experts", 0):
+            raise InputError("--ep needs a mixture-of-experts model (a preset or shape with --experts)")
+        if (req.dp * req.cp) % req.ep:
+            raise InputError(f"--ep {req.ep} must divide the data-parallel × context-parallel GPUs ({req.dp * req.cp})")
+        if req.shape.experts % req.ep:
+            raise InputError(f"--ep {req.ep} must divide the {req.shape.experts} experts")
+    if req.cp > 1 and req.seq is not None and req.seq % req.cp:
+        raise InputError(f"--cp {req.cp} must divide the sequence length {req.seq}")
     if req.recompute not in act.RECOMPUTE:
         raise InputError(f"--recompute {req.recompute!r}: use none, selective or full")
     if req.attention not in act.ATTENTION:
-        raise InputError(f"--attention {req.attention!r}: use flash or eager")
+        raise InputError(f"--attention {req.attention!r}: use {', '.join(act.ATTENTION)}")
+    if req.optimizer_impl is not None and req.optimizer_impl not in OPTIMIZER_IMPLS:
+        raise InputError(f"--optimizer-impl {req.optimizer_impl!r}: use {', '.join(OPTIMIZER_IMPLS)}")
     if req.precision not in PRECISIONS:
         raise InputError(f"--precision {req.precision!r}: use fp32, amp, mixed or pure")
     if req.activations not in ("count", "korthikanti"):
@@ -429,98 +505,205 @@ def prefill_transient_bytes(d: act.Dims, b: int, s: int, c: int, attention: str 
     return always + max(mlp, attn) + b * d.V * (c + 4)
 
 
+def expert_params(shape) -> int:
+    """Routed experts' FFN weights (what expert parallelism splits): MoE layers × experts × one expert's FFN."""
+    if shape is None or not getattr(shape, "experts", 0):
+        return 0
+    from llmplan import arch
+
+    return max(0, shape.layers - shape.dense_layers) * shape.experts * arch.mlp_params(shape, shape.d_expert)
+
+
+def largest_tensor_params(shape, tp: int = 1) -> float:
+    """Values in the model's largest parameter tensor on one GPU (vocab-parallel embedding/head, column or
+    row-parallel matrices): what the for-loop optimizer's per-tensor temporaries are sized by."""
+    d = shape.d_model
+    widths = [shape.vocab * d, d * shape.attn_width, d * shape.d_ffn]
+    if getattr(shape, "experts", 0):
+        widths.append(d * shape.d_expert)
+    return max(widths) / tp
+
+
+def attention_kernel(req: Request, d: act.Dims | None) -> str:
+    """The attention kernel that runs: the forced one, or SDPA's dispatch (`activations.sdpa_backend`)."""
+    if req.attention != "auto":
+        return req.attention
+    if d is None:
+        return "flash"
+    return act.sdpa_backend(compute_bytes(req.dtype), d.hd, d.kv != d.a)
+
+
+PHASES = ("end of forward", "start of backward", "backward, output head", "backward, top layer",
+          "backward, bottom layer", "backward, embedding", "optimizer step")
+
+
 def _train(req: Request) -> Breakdown:
     shape, P = req.shape, _params(req)
     notes: list[str] = []
     mp = req.tp * req.pp
-    n_d = req.gpus // mp
+    n_d = req.gpus // mp  # ZeRO shards over the data- and context-parallel ranks (Megatron's dp×cp group)
+    n_e = max(1, n_d // req.ep)  # expert data-parallel ranks
     sb = state_bytes(req.precision, req.dtype, req.optimizer)
+    impl = req.optimizer_impl or DEFAULT_OPTIMIZER_IMPL
+    E = 0 if req.lora_rank else expert_params(shape)
+
+    def local(values: float, expert: float, sharded: bool) -> float:
+        """Per-GPU share: dense values over tp·pp (and ZeRO's n_d), experts also over ep (and n_d/ep)."""
+        return (values - expert) / mp / (n_d if sharded else 1) + expert / (mp * req.ep) / (n_e if sharded else 1)
+
     if req.lora_rank:
         trainable = lora_params(shape, req.lora_rank)
-        base = weights_bytes(shape, P, req.dtype, req.group_size)
-        W_full = base + trainable * sb.weights
+        W_full = weights_bytes(shape, P, req.dtype, req.group_size) + trainable * sb.weights
     else:
         trainable = P
         W_full = weights_bytes(shape, P, "fp32" if sb.weights == 4 else req.dtype, req.group_size)
-    G_full = trainable * sb.gradients
-    O_full = trainable * sb.optimizer
+    E_w = expert_params(shape)
+    W = W_full * local(P, E_w, req.zero >= 3) / P
+    G = local(trainable, E, req.zero >= 2) * sb.gradients
+    O = local(trainable, E, req.zero >= 1) * sb.optimizer
     if req.optimizer == "adafactor" and shape is not None:
-        O_full += adafactor_state_values(shape) * (4 if req.precision != "pure" else compute_bytes(req.dtype))
-    W, G, O = W_full / mp, G_full / mp, O_full / mp
-    if req.zero >= 1:
-        O /= n_d
-    if req.zero >= 2:
-        G /= n_d
-    if req.zero >= 3:
-        W /= n_d
-    gathered = 0.0
+        O += adafactor_state_values(shape) * (4 if req.precision != "pure" else compute_bytes(req.dtype)) / mp / (n_d if req.zero >= 1 else 1)
     if req.zero >= 3 and shape is not None and n_d > 1:
         # ZeRO-3/FSDP gathers one layer's full weights to compute it and prefetches the next.
         from llmplan import arch
 
         largest_layer = arch.layer_params(shape, max(0, shape.total_layers - 1))  # MoE layers come last
-        gathered = 2 * largest_layer * compute_bytes(req.dtype) / req.tp
-        W += gathered
-    ws_opt = trainable / mp * sb.workspace / (n_d if req.zero >= 1 else 1)
+        W += 2 * largest_layer * compute_bytes(req.dtype) / req.tp
+    largest = None
+    if shape is not None:
+        largest = largest_tensor_params(shape, req.tp) / (n_d if req.zero >= 1 else 1)  # FSDP2 shards every tensor
+    temps = optimizer_step_temporaries(req.optimizer, impl, sb.workspace, local(trainable, E, req.zero >= 1), largest)
+    if req.optimizer == "adamw" and impl == "for-loop" and shape is None:
+        notes.append("the for-loop AdamW's temporaries (2 x the largest tensor) need the model's shape; counted as 0")
     cublas = 2 * CUBLAS_WORKSPACE  # forward and backward threads
-    base = W + O + cublas
+    states = {"weights": W, "optimizer": O, "workspace": cublas}
     d = _dims(req)
+    kernel = attention_kernel(req, d)
     if d is None:
         if shape is not None:
             notes.append(f"activations are counted for decoder-only models; this is a {shape.family}")
         else:
             notes.append("activations need the model's shape (--preset, --hf-config or shape flags); total counts model states only")
-        alive = {"weights": W, "optimizer": O, "gradients": G, "workspace": cublas, "transient": ws_opt}
-        peak = sum(alive.values())
-        over = _overhead(req, peak)
-        return Breakdown(W, G, O, None, 0, cublas, peak, over, peak + over, "optimizer step", P, trainable, alive, notes)
+        alive = {**states, "gradients": G, "activations": 0, "transient": temps}
+        phases = {"optimizer step": alive}
+        return _result(req, phases, W, G, O, None, cublas, P, trainable, notes, kernel, impl)
 
     seq = req.seq or shape.context
-    precision = req.precision
-    if req.lora_rank and req.dtype != "fp32":
-        precision = "pure"  # the frozen base runs in the 16-bit dtype: the residual stream is 16-bit
-    c = compute_bytes(req.dtype)
-    layers_here = d.layers  # 1F1B: the first pipeline stage holds p micro-batches of L/p layers (Korthikanti §4.2.3)
-    if req.activations == "korthikanti":
-        per_layer = act.korthikanti_layer_bytes(seq, req.batch, d.h, d.a, req.tp, req.recompute)
-        if req.attention == "flash" and req.recompute == "none":
-            per_layer = act.korthikanti_layer_bytes(seq, req.batch, d.h, d.a, req.tp, "selective")
-        layer_total = per_layer * layers_here
-        head, loss_bwd, one_layer = 0.0, 0.0, per_layer
-        notes.append("activations from Korthikanti et al. 2022 Table 2 (GPT block, 16-bit, no logits)")
-    else:
-        items = act.layer_saved(d, req.batch, seq, precision, c, req.attention, req.recompute, req.tp)
-        layer_total = act.total(items) * layers_here
-        head = act.total(act.head_saved(d, req.batch, seq, precision, c, req.tp))
-        lin = shape.layers * linear_params_per_layer(shape)
-        head += act.weight_copy_bytes(lin / mp, lm_head_params(shape) / req.tp, precision, c, req.recompute)
-        loss_bwd = act.loss_backward_bytes(d, req.batch, seq, req.tp)
-        # backward of one layer: its recomputed activations (full recompute) or the gradients of its
-        # intermediates, about the size of what it saved.
-        one_layer = act.total(act.layer_saved(d, req.batch, seq, precision, c, req.attention, "none", req.tp))
-    A = layer_total + head
-    # The logits stay referenced by the model's output object for the rest of the step in the usual loop
-    # (`out = model(...); out.loss.backward(); opt.step()`, as in gpu_truth.py): measured on CPU, the
-    # optimizer-step peak is exactly G + sqrt(v) + b·s·V·c (tests/data/peak_step_cpu.jsonl).
-    logits = 0.0 if req.activations == "korthikanti" else req.batch * seq * d.V * c / req.tp
-    # lm_head's gradient is the first one written in backward (none with LoRA: the head is frozen).
-    G_head = 0 if req.lora_rank else lm_head_params(shape) * sb.gradients / mp / (n_d if req.zero >= 2 else 1)
-    states = {"weights": W, "optimizer": O, "workspace": cublas}
-    phases = {
-        # loss.backward() begins: every saved tensor is alive and the loss writes d(log-probs), d(logits) in fp32.
-        "start of backward": {**states, "activations": A, "gradients": 0, "transient": loss_bwd},
-        # top layer: logits freed, lm_head's gradient written, one layer's backward (or recomputation) in flight.
-        "backward, top layer": {**states, "activations": layer_total + logits, "gradients": G_head, "transient": one_layer},
-        # bottom layer: the saved activations are gone, nearly every gradient is written.
-        "end of backward": {**states, "activations": logits, "gradients": G, "transient": one_layer},
-        # optimizer.step(): gradients plus the optimizer's temporaries (foreach AdamW's sqrt(v)).
-        "optimizer step": {**states, "activations": logits, "gradients": G, "transient": ws_opt},
-    }
+    phases = _step_phases(req, shape, d, seq, kernel, states, G, temps, notes)
+    A = phases.pop("_activations")
+    return _result(req, phases, W, G, O, A, cublas, P, trainable, notes, kernel, impl)
+
+
+def _result(req, phases, W, G, O, A, cublas, P, trainable, notes, kernel, impl) -> Breakdown:
     phase = max(phases, key=lambda k: sum(phases[k].values()))
     alive = phases[phase]
     peak = sum(alive.values())
     over = _overhead(req, peak)
-    return Breakdown(W, G, O, A, 0, cublas, peak, over, peak + over, phase, P, trainable, alive, notes)
+    return Breakdown(W, G, O, A, 0, cublas, peak, over, peak + over, phase, P, trainable, alive, notes,
+                     phases, kernel, impl)
+
+
+@functools.lru_cache(maxsize=4096)
+def _saved_totals(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, recompute: str,
+                  tp: int, sp: bool, cp: int) -> tuple[float, float, float, float, float]:
+    """Saved bytes of one dense layer (as run, and without recompute), one MoE layer (same) and the head."""
+    args = (b, seq, precision, c, kernel)
+    x_dense = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp))
+    full_dense = act.total(act.layer_saved(d, *args, "none", tp, sp, cp))
+    x_moe = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, moe=True)) if d.moe_layers else 0.0
+    full_moe = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, moe=True)) if d.moe_layers else 0.0
+    head = act.total(act.head_saved(d, b, seq, precision, c, tp, sp, cp))
+    return x_dense, full_dense, x_moe, full_moe, head
+
+
+def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states: dict, G: float,
+                 temps: float, notes: list[str]) -> dict:
+    """Bytes alive in each phase of one training step (per GPU), each phase the set of tensors alive then.
+
+    Returns {phase: {part: bytes}} plus "_activations" (what one forward pass saves). Under pipeline
+    parallelism the first stage (pp micro-batches in flight under 1F1B, the embedding) and the last stage
+    (one micro-batch, the output head and loss) are both modelled; the phases are the busier stage's.
+    """
+    from llmplan import arch
+
+    b, tp, cp, sp = req.batch, req.tp, req.cp, req.sequence_parallel and req.tp > 1
+    T = b * seq // cp
+    precision = req.precision
+    if req.lora_rank and req.dtype != "fp32":
+        precision = "pure"  # the frozen base runs in the 16-bit dtype: the residual stream is 16-bit
+    c = compute_bytes(req.dtype)
+    r = act._bytes(precision, c)[0]
+    sbg = state_bytes(req.precision, req.dtype, req.optimizer).gradients
+    n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 2 else 1
+    g_bytes = 0 if req.lora_rank else sbg / n_shard_g  # gradient bytes per parameter on this GPU
+    moe_n, dense_n = d.moe_layers, d.layers - d.moe_layers
+    if req.activations == "korthikanti":
+        per = act.korthikanti_layer_bytes(seq // cp, b, d.h, d.a, tp, "selective" if kernel != "eager" and req.recompute == "none" else req.recompute, sp)
+        x_dense = x_moe = per
+        full_dense = full_moe = act.korthikanti_layer_bytes(seq // cp, b, d.h, d.a, tp, "selective" if kernel != "eager" else "none", sp)
+        head = 0.0
+        notes.append("activations from Korthikanti et al. 2022 Table 2 (GPT block, 16-bit, no logits)")
+    else:
+        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, req.recompute, tp, sp, cp)
+    x_layers = dense_n * x_dense + moe_n * x_moe
+    one_full = max(full_dense, full_moe)  # one layer's no-recompute saved set (the largest kind)
+    korth = req.activations == "korthikanti"
+    logits = 0.0 if korth else T * d.V * c / tp
+    # autocast's low-precision weight copies (amp): every linear's, and the output head's (tied or not).
+    amp = precision == "amp" and c < 4
+    mp = tp * req.pp
+    layer_lin = linear_params_per_layer(shape) / tp
+    if moe_n:
+        layer_lin = (arch.attention_params(shape) + arch.moe_params(shape) - shape.experts * arch.mlp_params(shape, shape.d_expert) * (1 - 1 / req.ep)) / tp
+    lin_all = (layer_lin * d.layers) / req.pp
+    head_w = d.V * d.h / tp
+    cast_cache = (lin_all + head_w) * c if amp else 0.0  # alive until autocast exits (end of forward)
+    copies_saved = (head_w + (0 if req.recompute == "full" else lin_all)) * c if amp else 0.0
+    recast_layer = layer_lin * c if amp and req.recompute == "full" else 0.0
+    G_head = head_w * g_bytes  # the output head's gradient (the shared one when tied) is written first
+    G_layer = layer_lin * g_bytes
+    G_emb = 0.0 if shape.tied_embeddings else d.V * d.h / tp * g_bytes
+    loss_bwd = 0.0 if korth else act.loss_backward_bytes(d, b, seq // cp, tp)
+    # HF ForCausalLMLoss: logits.float() is alive while log_softmax writes its fp32 output (a no-op in fp32).
+    loss_fwd = 0.0 if korth or precision == "fp32" else T * d.V * 4 / tp
+    d_resid = T * d.h * r / (tp if sp else 1)
+    # One layer's backward in flight: SwiGLU's product backward holds d(act(gate)) and d(up) beside d(product).
+    i_tok = (d.i if not moe_n else d.i_expert * (d.top_k + d.shared)) // tp
+    bwd_layer = 2 * T * i_tok * c + T * d.h * r / (tp if sp else 1)
+    recompute_layer = (one_full + recast_layer - bwd_layer) if req.recompute == "full" else 0.0
+
+    def stage(x_held: float, x_top: float, with_head: bool, with_embedding: bool, suffix: str) -> dict:
+        h_saved = head if with_head else 0.0
+        lg = logits if with_head else 0.0
+        out = {
+            "end of forward": {**states, "activations": x_held + h_saved, "autocast_cache": cast_cache,
+                               "gradients": 0.0, "transient": loss_fwd if with_head else 0.0},
+            "start of backward": {**states, "activations": x_held + h_saved, "autocast_cache": copies_saved,
+                                  "gradients": 0.0, "transient": loss_bwd if with_head else d_resid},
+            "backward, top layer": {**states, "activations": x_held + lg, "autocast_cache": copies_saved - (head_w * c if amp and with_head else 0),
+                                    "gradients": (G_head if with_head else 0) + G_layer,
+                                    "transient": d_resid + bwd_layer + recompute_layer},
+            "backward, bottom layer": {**states, "activations": x_top + lg, "autocast_cache": layer_lin * c if amp and req.recompute != "full" else 0.0,
+                                       "gradients": G - G_emb, "transient": d_resid + bwd_layer + recompute_layer},
+            "optimizer step": {**states, "activations": lg, "autocast_cache": 0.0, "gradients": G, "transient": temps},
+        }
+        if with_head:
+            out["backward, output head"] = {**states, "activations": x_held + lg, "autocast_cache": copies_saved,
+                                            "gradients": G_head, "transient": T * d.V * c / tp + head_w * (c if amp else 0)}
+        if with_embedding:
+            out["backward, embedding"] = {**states, "activations": lg, "autocast_cache": 0.0, "gradients": G,
+                                          "transient": d_resid + (d.V * d.h / tp * g_bytes if shape.tied_embeddings else 0)}
+        ordered = {name + suffix: out[name] for name in PHASES if name in out}
+        return ordered
+
+    if req.pp == 1:
+        phases = stage(x_layers, x_layers / d.layers, True, True, "")
+    else:
+        first = stage(x_layers, x_layers / d.layers, False, True, " (first stage)")
+        last = stage(x_layers / req.pp, x_layers / d.layers, True, False, " (last stage)")
+        phases = first if max(map(lambda p: sum(p.values()), first.values())) >= max(map(lambda p: sum(p.values()), last.values())) else last
+    phases["_activations"] = x_layers + head
+    return phases
 
 
 def adafactor_state_values(shape) -> float:

@@ -46,9 +46,9 @@ CASES: dict[str, list[str]] = {
     "plan": ["plan", "--gpu", "h100", "--gpus", "256", "--days", "30"],
     "serve": ["serve", "--preset", "llama-3-8b", "--gpu", "h100", "--input", "2048", "--output", "256", "--batch", "1:128"],
 }
-# Tables that are a different view of their rows (memory: one line per part; fit and presets
+# Tables that are a different view of their rows (memory: one line per part; fit, plan and presets
 # show: the one row turned into quantity/value lines by the command), so cells have no twin.
-NOT_TWINS = {"memory", "fit", "presets-show"}
+NOT_TWINS = {"memory", "fit", "presets-show", "plan"}
 
 
 def table(args: list[str], width: int, monkeypatch) -> str:

@@ -15,8 +15,8 @@ def output_key(field: str) -> str:
     """A gpus.toml field as machine output names it, in base units: peak_bf16 ->
     peak_bf16_flops_per_second, sparse_fp8 -> sparse_fp8_flops_per_second, bandwidth ->
     bandwidth_bytes_per_second (see CHANGELOG.md)."""
-    if field == "bandwidth":
-        return "bandwidth_bytes_per_second"
+    if field == "bandwidth" or field.endswith("_bandwidth"):  # HBM, intra- and inter-node links
+        return f"{field}_bytes_per_second"
     if field.startswith(("peak_", "sparse_")) and not field.endswith("_per_second"):
         return f"{field}_flops_per_second"
     return field
@@ -26,6 +26,10 @@ def gpu_row(preset) -> dict:
     row = {"gpu": preset.id, "name": preset.name, "memory_bytes": preset["memory_bytes"], "bandwidth_bytes_per_second": preset["bandwidth"]}
     for dtype in PEAKS:
         row[f"peak_{dtype}_flops_per_second"] = preset.get(f"peak_{dtype}")
+    row["gpus_per_node"] = preset.get("gpus_per_node")
+    row["intra_node_bandwidth_bytes_per_second"] = preset.get("intra_node_bandwidth")
+    row["inter_node_bandwidth_bytes_per_second"] = preset.get("inter_node_bandwidth")
+    row["matmul_efficiency"] = preset.get("matmul_efficiency")
     row["source"] = preset["source"]
     return row
 
