@@ -331,11 +331,17 @@ def _layout(cols: Sequence[_Column], width: int, wrap_text: bool) -> list[int] |
         if extra == natural[index] - widths[index]:
             widths[index] += extra
             slack -= extra
-    # Then to wrapped text, the longest first, so it takes as few lines as the room allows.
-    for index in sorted(range(len(cols)), key=lambda i: least[i] - natural[i]):
-        if wrap_text and cols[index].wraps and widths[index] < natural[index]:
-            extra = min(slack, natural[index] - widths[index])
-            widths[index] += extra
+    # Then to wrapped text, shared in proportion to what each column still lacks.
+    wanting = [i for i, c in enumerate(cols) if wrap_text and c.wraps and widths[i] < natural[i]]
+    lacking = sum(natural[i] - widths[i] for i in wanting)
+    if wanting and slack:
+        shares = {i: min(natural[i] - widths[i], slack * (natural[i] - widths[i]) // lacking) for i in wanting}
+        for i, extra in shares.items():
+            widths[i] += extra
+            slack -= extra
+        for i in sorted(wanting, key=lambda i: widths[i]):  # the remainder, narrowest first
+            extra = min(slack, natural[i] - widths[i])
+            widths[i] += extra
             slack -= extra
     # What is left goes to headers still broken, where a little more room saves a line.
     for index, col in enumerate(cols):

@@ -171,3 +171,10 @@ def test_renamed_keys_are_gone(cli, args, old, new):
     """The renames in CHANGELOG.md and docs/schema.md: one name per quantity across commands."""
     keys = set().union(*(row.keys() for row in json.loads(cli([*args, "-f", "json"]).stdout)))
     assert not keys & old and new <= keys
+
+
+def test_every_presets_kind_lists_as_a_table(cli):
+    result = cli(["presets", "list", "-f", "table"])
+    assert result.code == 0 and result.stderr == "", result.stderr
+    for kind in ("models", "laws", "gpus", "hparams"):
+        assert f"Presets: {kind}" in result.stdout

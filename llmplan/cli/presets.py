@@ -74,7 +74,7 @@ def list_presets(
     for index, k in enumerate(kinds):
         rows = [_row(p) for p in cat.all(k)]
         if fmt == "table":
-            emit(rows, fmt, title=f"Presets: {k}", columns=LIST_COLUMNS[k], priority=[ID_KEY[k], "params", "tokens"])
+            emit(rows, fmt, title=f"Presets: {k}", columns=LIST_COLUMNS[k], priority=[ID_KEY.get(k, "id"), "params", "tokens"])
         elif len(kinds) == 1:
             emit(rows, fmt)
     if fmt != "table" and len(kinds) > 1:
