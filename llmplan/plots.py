@@ -578,6 +578,6 @@ def plot_serving_frontier(path: str | os.PathLike, rows: Sequence[Mapping[str, A
     ax.set_xlabel("time per output token (ms)   (lower: faster for each user)")
     ax.set_ylabel("output tokens/s per GPU   (higher: cheaper)")
     ax.set_title(title or "Serving: throughput against latency", fontsize=11)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    _outside_legend(fig, ax, ncol=2)
     _style(ax)
     return save(fig, path)
