@@ -35,6 +35,7 @@ EXAMPLES: dict[str, list[list[str]]] = {
         ["memory", "--params", "7B", "--dtype", "bf16"],
         ["memory", "--preset", "llama-2-7b", "--batch", "8", "--context", "4096", "--gpu", "h100"],
         ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--gpu", "a100"],
+        ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--phases"],
     ],
     "dtypes": [["dtypes"], ["dtypes", "--params", "7B"]],
     "gpus": [["gpus"]],
