@@ -170,6 +170,7 @@ def optimizer_step_temporaries(optimizer: str, impl: str, state_value_bytes: flo
 
 # ---------------------------------------------------------------------------- shapes
 
+@functools.lru_cache(maxsize=1024)
 def linear_params_per_layer(shape) -> int:
     """Weights of the matrices in one (dense) layer: attention projections + MLP."""
     from llmplan import arch
@@ -440,15 +441,26 @@ def _dims(req: Request):
         return None
     if shape.family != "decoder":
         return None
+    return _dims_of(shape)
+
+
+@functools.lru_cache(maxsize=1024)
+def _dims_of(shape) -> act.Dims:
     return act.dims_of(shape)
 
 
 def _params(req: Request) -> float:
     if req.shape is not None:
-        from llmplan import arch
-
-        return arch.params(req.shape)
+        return _shape_params(req.shape)
     return req.params
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape_params(shape) -> int:
+    """arch.params, cached: a layout search asks about one shape thousands of times."""
+    from llmplan import arch
+
+    return arch.params(shape)
 
 
 def _overhead(req: Request, peak: float) -> float:
@@ -509,6 +521,7 @@ def prefill_transient_bytes(d: act.Dims, b: int, s: int, c: int, attention: str 
     return always + max(mlp, attn) + b * d.V * (c + 4)
 
 
+@functools.lru_cache(maxsize=1024)
 def expert_params(shape) -> int:
     """Routed experts' FFN weights (what expert parallelism splits): MoE layers × experts × one expert's FFN."""
     if shape is None or not getattr(shape, "experts", 0):
@@ -701,7 +714,6 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     logits = 0.0 if korth else T * d.V * c / tp
     # autocast's low-precision weight copies (amp): every linear's, and the output head's (tied or not).
     amp = precision == "amp" and c < 4
-    mp = tp * req.pp
     layer_lin = linear_params_per_layer(shape) / tp
     if moe_n:
         layer_lin = (arch.attention_params(shape) + arch.moe_params(shape) - shape.experts * arch.mlp_params(shape, shape.d_expert) * (1 - 1 / req.ep)) / tp
@@ -760,9 +772,9 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
             # loss.backward() begins: every saved tensor is alive and the loss writes d(log-probs), d(logits) in fp32.
             "start of backward": {**states, "activations": x_held + h_saved, "autocast_cache": copies_saved,
                                   "gradients": 0.0, "transient": loss_bwd if with_head else d_resid},
-            # the final norm and the top layer: their backward temporaries, lm_head's gradient written.
-            "backward, top layer": {**states, "activations": x_held + lg + (head_rest if with_head else 0), "autocast_cache": copies_saved - after_head,
-                                    "gradients": g_top, "transient": max(final_norm if with_head else 0.0, d_resid + layer_bwd)},
+            # the final norm (its saved tensors and backward temporaries) and the top layer, lm_head's gradient written.
+            "backward, top layer": {**states, "activations": x_held + lg, "autocast_cache": copies_saved - after_head, "gradients": g_top,
+                                    "transient": max(final_norm + head_rest if with_head else 0.0, d_resid + layer_bwd)},
             # layer 0: its own saved tensors (or its recomputation) and nearly every gradient.
             "backward, bottom layer": {**states, "activations": x_top + lg, "autocast_cache": layer_lin * c if amp and req.recompute != "full" else 0.0,
                                        "gradients": G - G_emb - G_layer, "transient": d_resid + layer_bwd},
@@ -772,8 +784,6 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
             # lm_head's backward: d(logits) in the compute dtype, its weight gradient (the autocast copy's dtype) and d(hidden).
             out["backward, output head"] = {**states, "activations": x_held + lg + head_rest, "autocast_cache": copies_saved,
                                             "gradients": 0.0, "transient": d_logits + head_w * c + T * d.h * c / whole}
-            out["backward, top layer"]["activations"] -= head_rest  # the final norm's saved tensors go as it runs
-            out["backward, top layer"]["transient"] = max(final_norm + head_rest, d_resid + layer_bwd)
         if with_embedding:
             out["backward, embedding"] = {**states, "activations": lg, "autocast_cache": 0.0, "gradients": G, "transient": emb_bwd}
         ordered = {name + suffix: out[name] for name in PHASES if name in out}
