@@ -143,8 +143,8 @@ def state_bytes(precision: str, dtype: str, optimizer: str) -> StateBytes:
         raise InputError(f"{precision!r} is not a precision mode; use one of {', '.join(PRECISIONS)}")
     n, override = optimizer_state_count(optimizer)
     opt = master + n * (override or sb)
-    # Bytes per value of the AdamW state the step's temporaries are made of (exp_avg_sq's dtype).
-    ws = sb if optimizer == "adamw" else 0
+    # Bytes per value of the state the step's temporaries are made of (exp_avg_sq's or the variance's dtype).
+    ws = sb if optimizer in ("adamw", "adafactor") else 0
     return StateBytes(w, g, opt, ws)
 
 
@@ -156,16 +156,26 @@ def optimizer_step_temporaries(optimizer: str, impl: str, state_value_bytes: flo
     two temporaries the size of the tensor being updated (sqrt's result and the quotient), one tensor at a
     time: 2 x the largest tensor. foreach (_multi_tensor_adam): `exp_avg_sq_sqrt = torch._foreach_sqrt(...)`
     for the whole device/dtype group at once: one state-sized copy of every tensor (AdamW's decoupled
-    decay is an in-place _foreach_mul_). fused (_fused_adamw_): in place, nothing. SGD (momentum or not,
-    no weight decay), bitsandbytes 8-bit, Lion and Adafactor update in place or tensor by tensor: 0.
+    decay is an in-place _foreach_mul_). fused (_fused_adamw_): in place, nothing. Adafactor
+    (torch/optim/_adafactor.py): the variance estimate row_var @ col_var is one full-size tensor, one
+    tensor at a time in the for-loop (its default), every tensor at once with foreach. SGD (torch/optim/sgd.py:
+    momentum updated in place; no weight decay, no nesterov), bitsandbytes 8-bit and Lion: 0.
     """
-    if optimizer != "adamw" or impl == "fused":
+    if impl == "fused" or optimizer not in ("adamw", "adafactor"):
         return 0.0
+    copies = 2 if optimizer == "adamw" else 1
     if impl == "foreach":
         return local_values * state_value_bytes
     if largest_tensor_values is None:
         return 0.0
-    return 2 * largest_tensor_values * state_value_bytes
+    return copies * largest_tensor_values * state_value_bytes
+
+
+def default_optimizer_impl(optimizer: str) -> str:
+    """What torch.optim runs with neither fused nor foreach given (torch 2.13): foreach for AdamW on CUDA
+    (adam.py, _default_to_fused_or_foreach with use_fused=False); Adafactor stays on the for-loop unless
+    foreach=True (its docstring: "Adafactor will default to the slower single tensor for-loop")."""
+    return "for-loop" if optimizer == "adafactor" else DEFAULT_OPTIMIZER_IMPL
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -412,6 +422,8 @@ def validate(req: Request) -> None:
         raise InputError(f"--attention {req.attention!r}: use {', '.join(act.ATTENTION)}")
     if req.optimizer_impl is not None and req.optimizer_impl not in OPTIMIZER_IMPLS:
         raise InputError(f"--optimizer-impl {req.optimizer_impl!r}: use {', '.join(OPTIMIZER_IMPLS)}")
+    if req.optimizer_impl == "fused" and req.optimizer == "adafactor":
+        raise InputError("torch.optim.Adafactor has no fused implementation; use --optimizer-impl for-loop or foreach")
     if req.precision not in PRECISIONS:
         raise InputError(f"--precision {req.precision!r}: use fp32, amp, mixed or pure")
     if req.activations not in ("count", "korthikanti"):
@@ -561,7 +573,7 @@ def _train(req: Request) -> Breakdown:
     n_d = req.gpus // mp  # ZeRO shards over the data- and context-parallel ranks (Megatron's dp×cp group)
     n_e = max(1, n_d // req.ep)  # expert data-parallel ranks
     sb = state_bytes(req.precision, req.dtype, req.optimizer)
-    impl = req.optimizer_impl or DEFAULT_OPTIMIZER_IMPL
+    impl = req.optimizer_impl or default_optimizer_impl(req.optimizer)
     E = 0 if req.lora_rank else expert_params(shape)
 
     def local(values: float, expert: float, sharded: bool) -> float:
@@ -590,8 +602,8 @@ def _train(req: Request) -> Breakdown:
     if shape is not None:
         largest = largest_tensor_params(shape, req.tp) / (n_d if req.zero >= 1 else 1)  # FSDP2 shards every tensor
     temps = optimizer_step_temporaries(req.optimizer, impl, sb.workspace, local(trainable, E, req.zero >= 1), largest)
-    if req.optimizer == "adamw" and impl == "for-loop" and shape is None:
-        notes.append("the for-loop AdamW's temporaries (2 x the largest tensor) need the model's shape; counted as 0")
+    if req.optimizer in ("adamw", "adafactor") and impl == "for-loop" and shape is None:
+        notes.append(f"the for-loop {req.optimizer}'s temporaries (the largest tensor's) need the model's shape; counted as 0")
     cublas = 2 * CUBLAS_WORKSPACE if req.device == "cuda" else 0  # forward and backward threads
     states = {"weights": W, "optimizer": O, "workspace": cublas}
     d = _dims(req)

@@ -305,3 +305,13 @@ def test_cli_optimizer_impl_changes_the_answer(cli):
     assert rows["foreach"]["peak_phase"] == "optimizer step"
     assert rows["fused"]["total_bytes"] <= rows["for-loop"]["total_bytes"] < rows["foreach"]["total_bytes"]
     assert rows["foreach"]["transient_bytes"] == 6_738_415_616 * 4  # a sqrt(v) of every fp32 state at once
+
+
+def test_adafactor_defaults_to_its_for_loop():
+    # torch/optim/_adafactor.py (2.13): for-loop unless foreach=True; one full-size variance estimate per tensor.
+    shape = arch.Shape(layers=2, d_model=1024, heads=16, vocab=50000)
+    loop = estimate(Request(shape=shape, train=True, seq=128, optimizer="adafactor", overhead=0))
+    each = estimate(Request(shape=shape, train=True, seq=128, optimizer="adafactor", optimizer_impl="foreach", overhead=0))
+    assert loop.optimizer_impl == "for-loop"
+    assert loop.phases["optimizer step"]["transient"] == 50000 * 1024 * 4
+    assert each.phases["optimizer step"]["transient"] == arch.params(shape) * 4

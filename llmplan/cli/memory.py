@@ -63,7 +63,7 @@ def build_row(req, breakdown, model: str) -> dict:
         "dtype": req.dtype,
         "precision": req.precision if req.train else None,
         "optimizer": req.optimizer if req.train else None,
-        "optimizer_impl": breakdown.optimizer_impl if req.train and req.optimizer == "adamw" else None,
+        "optimizer_impl": breakdown.optimizer_impl if req.train and req.optimizer in ("adamw", "adafactor") else None,
         "batch": req.batch,
         "seq": req.seq,
         "recompute": req.recompute if req.train else None,
@@ -157,7 +157,7 @@ def memory(
     train: Annotated[bool, typer.Option("--train", help="One training step instead of serving.")] = False,
     precision: Annotated[str, typer.Option("--precision", help="Training: fp32, amp (fp32 weights, autocast), mixed (16-bit weights + fp32 master, ZeRO's 16 B/param) or pure.")] = "amp",
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw, adamw-8bit, sgd, sgd-momentum, adafactor or lion.")] = "adamw",
-    optimizer_impl: Annotated[Optional[str], typer.Option("--optimizer-impl", help="torch.optim AdamW implementation: for-loop (2 temporaries of the largest tensor), foreach (a copy of every state tensor at once) or fused (none). Default: foreach, what PyTorch 2.13 picks on CUDA when neither fused nor foreach is given (fused=False alone means for-loop).", show_default=False)] = None,
+    optimizer_impl: Annotated[Optional[str], typer.Option("--optimizer-impl", help="torch.optim implementation (AdamW, Adafactor): for-loop (AdamW: 2 temporaries of the largest tensor), foreach (a copy of every state tensor at once) or fused (AdamW: none). Default: what PyTorch 2.13 picks on CUDA when neither fused nor foreach is given: foreach for AdamW (fused=False alone means for-loop), for-loop for Adafactor.", show_default=False)] = None,
     seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length (default: --context, else the model's context).", show_default=False)] = None,
     recompute: Annotated[str, typer.Option("--recompute", help="Activation recomputation: none, selective or full.")] = "none",
     attention: Annotated[str, typer.Option("--attention", help="auto (the kernel PyTorch SDPA dispatches: flash for fp16/bf16, memory-efficient for fp32, math for fp32 with GQA), or force flash, mem-efficient, math or eager (HF eager: keeps the a*s^2 scores).")] = "auto",
@@ -314,7 +314,7 @@ def _describe(req, breakdown, model) -> str:
 
     if req.train:
         what = f"training, {req.precision}{'' if req.precision == 'fp32' else ' ' + req.dtype}, {req.optimizer}"
-        if breakdown.optimizer_impl and req.optimizer == "adamw":
+        if breakdown.optimizer_impl and req.optimizer in ("adamw", "adafactor"):
             what += f" ({breakdown.optimizer_impl})"
         what += f", batch {req.batch} x {req.seq or '-'}"
         if breakdown.attention_kernel:
