@@ -270,7 +270,8 @@ def _hf_llama_order(shape) -> bool:
     """Whether `parameter_tensor_bytes` describes this shape (a dense LLaMA-style decoder)."""
     return not (shape.family != "decoder" or shape.is_moe or shape.is_mla or shape.bias or shape.has_qkv_bias
                 or shape.positions not in ("rotary", "alibi", "relative") or shape.n_layer_norms != 2
-                or shape.has_embedding_norm)
+                or shape.has_embedding_norm or shape.qk_norm or shape.head_bias or shape.has_mlp_bias
+                or shape.has_attn_out_bias or not shape.norm_weights)
 
 
 # PyTorch CUDA caching allocator constants (c10/cuda/CUDACachingAllocator.cpp): blocks are multiples of

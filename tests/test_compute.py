@@ -79,8 +79,10 @@ def test_gpu_time_cost_and_wall(cli):
 
 def test_preset_shape_adds_attention_and_recompute(cli):
     # GPT-3 175B shape (Brown Table 2.1): L = 96, d = 12288, s = 2048; attention adds 12·L·d·s per token.
+    # N is the exact count of that shape: Table D.1 lists 174,600M (to 0.1%), not the 175B headline.
     rows = rows_of(cli(["compute", "--preset", "gpt-3-175b", "-f", "json"]))
-    N = load_catalog().get("models", "gpt-3-175b")["params"]
+    N = rows[0]["params"]
+    assert N == pytest.approx(174_600e6, rel=1e-3) and N != load_catalog().get("models", "gpt-3-175b")["params"]
     assert rows[0]["flops_per_token"] == pytest.approx(6 * N + 12 * 96 * 12288 * 2048)
     rows = rows_of(cli(["compute", "--params", "7B", "--tokens", "1T", "--recompute", "full", "-f", "json"]))
     assert rows[0]["flops"] == pytest.approx(8 * 7e9 * 1e12)

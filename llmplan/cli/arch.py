@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from llmplan.cli import model_options as mo
 from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format
 from llmplan.errors import InputError
 
@@ -20,7 +21,10 @@ TARGET_COLUMNS = [
     "model", "layers", "d_model", "heads", "ffn", "params", "target_params", "gap_fraction",
     "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_per_token_bytes",
 ]
+CHECKPOINT_COLUMNS = ["checkpoint_bytes"]
 LABELS = {
+    "checkpoint_tensors": "tensors",
+    "checkpoint_bytes": "on disk",
     "flops_per_token_6n": "6N FLOPs/tok",
     "flops_per_token_matmul": "matmul FLOPs/tok",
     "matmul_vs_6n": "matmul/6N",
@@ -71,6 +75,52 @@ def shape_row(shape, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
     }
 
 
+def model_row(model, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
+    """One row for a resolved model (llmplan.cli.model_options.Model): its shape's row, the preset's
+    published figures, and a checkpoint's stored count by dtype."""
+    if model.shape is not None:
+        row = shape_row(model.shape, seq, kv_bytes, kv_dtype)
+        row["model"] = model.name
+    else:  # a checkpoint without a config.json beside it: the stored count only
+        row = {"model": model.name, "family": None, "params": model.params, "active_params": model.active_params}
+    if model.source == "preset":
+        # The headline figure (7B, 70B) and, where the reference has one, the exact published count.
+        row["published_params"] = model.published_params
+        row["published_exact_params"] = model.published_exact_params
+        published = model.published_exact_params or model.published_params
+        row["derived_vs_published"] = row["params"] / published if published else None
+        row["published_active_params"] = model.published_active_params
+    ck = model.checkpoint
+    if ck is not None:
+        row["params"] = model.params  # what the checkpoint stores (buffers left out), not the config's count
+        row["checkpoint_files"] = len(ck.files)
+        row["checkpoint_tensors"] = len(ck.tensors)
+        row["checkpoint_bytes"] = ck.tensor_bytes
+        row["checkpoint_buffer_values"] = ck.buffer_elements
+        row["config_params"] = None if model.shape is None else shape_params(model.shape)
+        for dtype, part in ck.by_dtype().items():
+            key = dtype.lower()
+            row[f"{key}_params"] = part["params"]
+            row[f"{key}_bytes"] = part["bytes"]
+    return row
+
+
+def _dtype_summary(ck) -> str:
+    from llmplan.units import format_bytes
+
+    parts = [f"{dtype} {part['params']:,} values in {part['tensors']} tensor{'s' if part['tensors'] > 1 else ''}, "
+             f"{format_bytes(part['bytes'], binary=False)}"
+             for dtype, part in ck.by_dtype().items()]
+    files = f"{len(ck.files)} file" + ("s" if len(ck.files) > 1 else "")
+    return f"{files}, " + "; ".join(parts)
+
+
+def shape_params(shape) -> int:
+    from llmplan import arch
+
+    return arch.params(shape)
+
+
 def _whole(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
@@ -82,7 +132,11 @@ def _int_option(value: Optional[int], name: str) -> None:
 
 @app.command(help="""A model's shape -> exact parameter count, FLOPs per token and KV cache; or shapes for a target size.
 
-Give a preset, a Hugging Face config.json, the shape as flags, or --target. FLOPs per training
+Give a preset, a Hugging Face config.json, a safetensors checkpoint (its headers only: the exact
+stored count by dtype, for any architecture), the shape as flags, or --target. The config.json
+model_types read: bert, bloom, deepseek_v2, deepseek_v3, distilbert, falcon (and RefinedWeb,
+RefinedWebModel), gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_neox, gptj, llama, mistral, mixtral,
+olmo, olmo2, opt, phi, phi3, qwen2, qwen3, qwen3_moe, roberta, starcoder2, t5. FLOPs per training
 token are shown as 6N and as counted from the matrix multiplies (forward + backward, attention
 scores over the full seq x seq matrix; json/csv also carry the causal-halved count), with the
 ratio. Proposals for --target follow the LLaMA family's width-to-depth ratios (LLaMA Table 2,
@@ -99,35 +153,38 @@ Examples:
 
   llmplan arch --hf-config path/to/config.json -f json
 
+  llmplan arch --safetensors path/to/checkpoint/
+
   llmplan arch --target 7B --target 13B
 """)
 def arch_command(
-    preset: Annotated[Optional[list[str]], typer.Option("--preset", "-p", help="A models preset id or alias (repeatable; '-' reads ids from stdin).", show_default=False)] = None,
-    hf_config: Annotated[Optional[list[Path]], typer.Option("--hf-config", help="A local Hugging Face config.json (or its folder): llama, mistral, mixtral, qwen2, gemma, gpt2, gpt_neox, falcon, bloom, bert, roberta, t5, deepseek_v3. Repeatable.", show_default=False)] = None,
+    preset: mo.PresetListOption = None,
+    hf_config: mo.HfConfigListOption = None,
+    safetensors: mo.SafetensorsListOption = None,
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Propose shapes near this size, e.g. 7B (repeatable; '-' reads stdin).", show_default=False)] = None,
     proposals: Annotated[int, typer.Option("--proposals", "-n", help="Shapes proposed per --target (1 to 20).", min=1, max=20)] = 3,
-    family: Annotated[str, typer.Option("--type", help="decoder, encoder or encoder-decoder (shape flags).")] = "decoder",
-    layers: Annotated[Optional[int], typer.Option("--layers", help="Layers (decoder or encoder).", show_default=False)] = None,
-    encoder_layers: Annotated[Optional[int], typer.Option("--encoder-layers", help="Encoder layers (encoder-decoder).", show_default=False)] = None,
-    decoder_layers: Annotated[Optional[int], typer.Option("--decoder-layers", help="Decoder layers (encoder-decoder).", show_default=False)] = None,
-    d_model: Annotated[Optional[int], typer.Option("--d-model", help="Model width.", show_default=False)] = None,
-    heads: Annotated[Optional[int], typer.Option("--heads", help="Attention heads.", show_default=False)] = None,
-    kv_heads: Annotated[Optional[int], typer.Option("--kv-heads", help="Key/value heads (GQA; 1 = MQA). Default: --heads.", show_default=False)] = None,
-    head_dim: Annotated[Optional[int], typer.Option("--head-dim", help="Width of one head. Default: d-model / heads.", show_default=False)] = None,
-    ffn: Annotated[Optional[int], typer.Option("--ffn", help="FFN width. Default: 4*d (gelu, relu) or LLaMA's 8/3*d rounded up to 256 (swiglu, geglu).", show_default=False)] = None,
-    mlp: Annotated[str, typer.Option("--mlp", help="swiglu, geglu (gated, 3 matrices), gelu or relu (2 matrices).")] = "swiglu",
-    vocab: Annotated[Optional[int], typer.Option("--vocab", help="Vocabulary (embedding rows).", show_default=False)] = None,
+    family: mo.TypeOption = None,
+    layers: mo.LayersOption = None,
+    encoder_layers: mo.EncoderLayersOption = None,
+    decoder_layers: mo.DecoderLayersOption = None,
+    d_model: mo.DModelOption = None,
+    heads: mo.HeadsOption = None,
+    kv_heads: mo.KvHeadsOption = None,
+    head_dim: mo.HeadDimOption = None,
+    ffn: mo.FfnOption = None,
+    mlp: mo.MlpOption = None,
+    vocab: mo.VocabOption = None,
     context: Annotated[Optional[int], typer.Option("--context", help="Context length (default 2048; with --target 4096).", show_default=False)] = None,
-    tied: Annotated[bool, typer.Option("--tied-embeddings/--untied-embeddings", help="Share the input embedding with the output head.")] = False,
-    positions: Annotated[str, typer.Option("--positions", help="rotary, learned, relative or alibi.")] = "rotary",
-    norm: Annotated[str, typer.Option("--norm", help="rmsnorm or layernorm.")] = "rmsnorm",
-    bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Biases on the linear layers.")] = False,
-    experts: Annotated[int, typer.Option("--experts", help="Routed experts per MoE layer (0: dense).")] = 0,
-    experts_per_token: Annotated[int, typer.Option("--experts-per-token", help="Routed experts each token uses.")] = 0,
-    shared_experts: Annotated[int, typer.Option("--shared-experts", help="Always-used experts per MoE layer.")] = 0,
-    moe_ffn: Annotated[Optional[int], typer.Option("--moe-ffn", help="FFN width of one expert (default: --ffn).", show_default=False)] = None,
-    dense_layers: Annotated[int, typer.Option("--dense-layers", help="The first k layers stay dense (MoE).")] = 0,
-    seq: Annotated[Optional[int], typer.Option("--seq", help="Sequence length for the attention FLOPs (default: the context).", show_default=False)] = None,
+    tied: mo.TiedOption = None,
+    positions: mo.PositionsOption = None,
+    norm: mo.NormOption = None,
+    bias: mo.BiasOption = None,
+    experts: mo.ExpertsOption = None,
+    experts_per_token: mo.ExpertsPerTokenOption = None,
+    shared_experts: mo.SharedExpertsOption = None,
+    moe_ffn: mo.MoeFfnOption = None,
+    dense_layers: mo.DenseLayersOption = None,
+    seq: Annotated[Optional[int], typer.Option("--seq", help="Sequence length for the attention FLOPs (default: the context of pre-training).", show_default=False)] = None,
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="Number format of the KV cache (see llmplan dtypes).")] = "bf16",
     fmt: FormatOption = None,
     presets: PresetsOption = None,
@@ -140,47 +197,17 @@ def arch_command(
     dtype = get_dtype(kv_dtype)
     for value, name in ((seq, "--seq"), (proposals, "--proposals"), (context, "--context")):
         _int_option(value, name)
-    flag_values = (layers, encoder_layers, decoder_layers, d_model, heads, kv_heads, head_dim, ffn, vocab)
-    flags_given = any(v is not None for v in flag_values) or experts or experts_per_token
-    if not (preset or hf_config or target or flags_given):
-        raise InputError("give --preset ID, --hf-config PATH, --target SIZE or the shape as flags (--layers --d-model --heads --vocab); see 'llmplan arch --help'")
+    models = mo.resolve_models(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets,
+                               context=context, need_shape=True, **mo.shape_flags(locals()))
+    if not (models or target):
+        raise InputError("give --preset ID, --hf-config PATH, --safetensors PATH, --target SIZE or the shape as flags (--layers --d-model --heads --vocab); see 'llmplan arch --help'")
 
     rows: list[dict] = []
-    shown_published = False
-    if preset:
-        cat = catalog(presets)
-        for pid in expand(preset, str):
-            p = cat.get("models", pid)
-            shape = arch.Shape.from_preset(p)
-            row = shape_row(shape, seq, dtype.bytes, dtype.name)
-            # The headline figure (7B, 70B) and, where the reference has one, the exact published count.
-            row["published_params"] = p.get("params")
-            row["published_exact_params"] = p.get("params_exact")
-            published = p.get("params_exact") or p.get("params")
-            row["derived_vs_published"] = row["params"] / published if published else None
-            row["published_active_params"] = p.get("active_params")
-            rows.append(row)
-            shown_published = True
-    for path in hf_config or ():
-        from llmplan.hfconfig import shape_from_hf_config
-
-        rows.append(shape_row(shape_from_hf_config(path), seq, dtype.bytes, dtype.name))
-    if flags_given:
-        missing = [f for f, v in (("--d-model", d_model), ("--heads", heads), ("--vocab", vocab)) if v is None]
-        if missing:
-            raise InputError(f"a shape given as flags also needs {', '.join(missing)}")
-        kind = family.strip().lower()
-        if kind == "encoder-decoder" and layers and not (encoder_layers or decoder_layers):
-            encoder_layers = decoder_layers = layers  # T5's num_layers: each stack
-        shape = arch.Shape(
-            family=kind, layers=layers or 0, encoder_layers=encoder_layers or 0,
-            decoder_layers=decoder_layers or 0, d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
-            ffn=ffn, mlp=mlp.strip().lower(), vocab=vocab, context=context or 2048, tied_embeddings=tied,
-            positions=positions.strip().lower(), norm=norm.strip().lower(), bias=bias, experts=experts,
-            experts_per_token=experts_per_token, shared_experts=shared_experts, moe_ffn=moe_ffn,
-            dense_layers=dense_layers, name="custom",
-        )
-        rows.append(shape_row(shape, seq, dtype.bytes, dtype.name))
+    shown_published = any(m.source == "preset" for m in models)
+    for model in models:
+        for line in model.notes:
+            note(line)
+        rows.append(model_row(model, seq, dtype.bytes, dtype.name))
     proposed = False
     if target:
         for size in expand(target, lambda text: parse_count(text, "a parameter count")):
@@ -194,7 +221,9 @@ def arch_command(
         note(f"shapes follow {arch.PROPOSAL_FAMILY}")
 
     columns = list(TABLE_COLUMNS)
-    if proposed and not (preset or hf_config or flags_given):
+    if any(m.checkpoint is not None for m in models):
+        columns += [c for c in CHECKPOINT_COLUMNS if c not in columns]
+    if proposed and not models:
         columns = list(TARGET_COLUMNS)
     elif proposed:
         columns += ["target_params", "gap_fraction"]
@@ -203,8 +232,12 @@ def arch_command(
     if not any(r.get("experts") for r in rows) and "active_params" in columns:
         columns.remove("active_params")
     if fmt == "table":
-        seqs = sorted({r["seq"] for r in rows})
-        note("FLOPs per training token (forward + backward); matmul counts attention scores over the full "
-             f"seq x seq matrix at seq {', '.join(str(s) for s in seqs)} (json/csv add the causal-halved count); "
-             f"KV cache per token in {dtype.name}")
+        seqs = sorted({r["seq"] for r in rows if r.get("seq")})
+        for model in models:
+            if model.checkpoint is not None:
+                note(f"{model.name}: " + _dtype_summary(model.checkpoint))
+        if seqs:
+            note("FLOPs per training token (forward + backward); matmul counts attention scores over the full "
+                 f"seq x seq matrix at seq {', '.join(str(s) for s in seqs)} (json/csv add the causal-halved count); "
+                 f"KV cache per token in {dtype.name}")
     emit(rows, fmt, title="Model shapes", columns=columns, labels=LABELS)

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from llmplan.cli import model_options as mo
 from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format
 
 app = typer.Typer()
@@ -13,7 +14,7 @@ app = typer.Typer()
 
 @app.command(help="""Training compute (6·N·D FLOPs, PF-days) and, with --gpu, GPU-hours, wall time and cost.
 
-With --preset a model's params, tokens and shape are used (its shape adds the attention term
+With --preset (or --hf-config, --safetensors) a model's exact params, tokens and shape are used (its shape adds the attention term
 12·L·d·s per token); --recompute full counts 8·N·D. Time = FLOPs / (GPUs · dense peak · MFU), MFU 0.4
 unless --mfu says otherwise. --budget X --gpu ID answers the reverse: what a budget costs in GPU time.
 
@@ -25,13 +26,17 @@ Examples:
 
   llmplan compute --preset llama-65b --gpu a100 --gpus 2048
 
+  llmplan compute --hf-config path/to/config.json --tokens 1T
+
   llmplan compute --budget 1pfd --gpu v100 --gpus 8 --mfu 1
 """)
 def compute(
     params: Annotated[Optional[str], typer.Option("--params", "-N", help="Parameters (e.g. 7B).", show_default=False)] = None,
     tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Training tokens (e.g. 2T).", show_default=False)] = None,
     budget: Annotated[Optional[str], typer.Option("--budget", "-b", help="A compute budget instead of N and D: FLOPs (1e24) or PF-days (3000pfd).", show_default=False)] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", "-p", help="A model preset: its params, tokens and shape (attention term).", show_default=False)] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", "-p", help="A model preset: its params (exact, from its shape), tokens and shape (attention term).", show_default=False)] = None,
+    hf_config: mo.HfConfigOption = None,
+    safetensors: mo.SafetensorsOption = None,
     flops_per_token: Annotated[Optional[str], typer.Option("--flops-per-token", help="Override the training FLOPs per token (default 6·N, plus attention with a preset shape).", show_default=False)] = None,
     recompute: Annotated[str, typer.Option("--recompute", help="Activation recomputation: none (6·N·D) or full (8·N·D).")] = "none",
     seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length for the attention term (default: the preset's pre-training context).", min=1, show_default=False)] = None,
@@ -57,28 +62,34 @@ def compute(
     if gpus < 1:
         raise InputError(f"--gpus must be at least 1, not {gpus}")
     usd = parse_positive(price, "a price in USD per GPU-hour") if price is not None else None
-    cat = catalog(presets) if (preset is not None or gpu is not None) else None
+    cat = catalog(presets) if gpu is not None else None
 
     row: dict = {}
     N = parse_count(params, "a parameter count") if params is not None else None
     D = parse_count(tokens, "a token count") if tokens is not None else None
     shape = {}
-    if preset is not None:
-        model = cat.get("models", preset)
-        row["model"] = model.id
+    if preset is not None or hf_config is not None or safetensors is not None:
+        model = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets, command="llmplan compute")
+        for line in model.notes:
+            note(line)
+        row["model"] = model.name
         if N is None:
-            N = model.get("active_params") or model.get("params")
+            N = model.active_params
         if D is None:
-            D = model.get("tokens")
+            D = model.tokens
             if D is None:
-                raise InputError(f"model {model.id!r} has no training tokens in the presets; give --tokens")
+                where = " in the presets" if model.preset is not None else ""
+                raise InputError(f"model {model.name!r} has no training tokens{where}; give --tokens")
         # Attention is paid at the sequence length of pre-training, not a later long-context extension.
-        shape = {"layers": model.get("layers") or model.get("decoder_layers"), "d_model": model.get("d_model"), "context": seq or model.get("train_context") or model.get("context")}
+        s, p = model.shape, model.preset
+        layers = (s.layers or s.decoder_layers) if s is not None else (p.get("layers") or p.get("decoder_layers") if p is not None else None)
+        d_model = s.d_model if s is not None else (p.get("d_model") if p is not None else None)
+        shape = {"layers": layers, "d_model": d_model, "context": seq or model.train_context}
     elif seq is not None:
-        raise InputError("--seq sets the attention term of a --preset shape; give --preset too, or --flops-per-token")
+        raise InputError("--seq sets the attention term of a model's shape; give --preset, --hf-config or --safetensors too, or --flops-per-token")
     if budget is not None:
-        if N is not None or D is not None or preset is not None or flops_per_token is not None:
-            raise InputError("--budget replaces --params/--tokens/--preset; give one or the other")
+        if N is not None or D is not None or row.get("model") is not None or flops_per_token is not None:
+            raise InputError("--budget replaces --params/--tokens/--preset/--hf-config/--safetensors; give one or the other")
         C = parse_compute(budget)
         title = f"Compute: {C / PF_DAY:,.4g} PF-days = {format_flops(C)}"
     else:

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from llmplan.cli import model_options as mo
 from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
 from llmplan.errors import InputError
 
@@ -138,17 +139,18 @@ Examples:
 """)
 def memory(
     params: Annotated[Optional[str], typer.Option("--params", help="Parameter count (e.g. 7B) when no shape is given: weights and model states only.", show_default=False)] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", "-p", help="A models preset id or alias.", show_default=False)] = None,
-    hf_config: Annotated[Optional[Path], typer.Option("--hf-config", help="A local Hugging Face config.json (or its folder).", show_default=False)] = None,
-    layers: Annotated[Optional[int], typer.Option("--layers", help="Layers.", show_default=False)] = None,
-    d_model: Annotated[Optional[int], typer.Option("--d-model", help="Model width.", show_default=False)] = None,
-    heads: Annotated[Optional[int], typer.Option("--heads", help="Attention heads.", show_default=False)] = None,
-    kv_heads: Annotated[Optional[int], typer.Option("--kv-heads", help="Key/value heads (GQA). Default: --heads.", show_default=False)] = None,
-    head_dim: Annotated[Optional[int], typer.Option("--head-dim", help="Width of one head. Default: d-model / heads.", show_default=False)] = None,
-    ffn: Annotated[Optional[int], typer.Option("--ffn", help="FFN width. Default: LLaMA's 8/3*d rounded up to 256 (swiglu) or 4*d.", show_default=False)] = None,
-    mlp: Annotated[str, typer.Option("--mlp", help="swiglu, geglu, gelu or relu.")] = "swiglu",
-    vocab: Annotated[Optional[int], typer.Option("--vocab", help="Vocabulary.", show_default=False)] = None,
-    tied: Annotated[bool, typer.Option("--tied-embeddings/--untied-embeddings", help="Share the input embedding with the output head.")] = False,
+    preset: mo.PresetOption = None,
+    hf_config: mo.HfConfigOption = None,
+    safetensors: mo.SafetensorsOption = None,
+    layers: mo.LayersOption = None,
+    d_model: mo.DModelOption = None,
+    heads: mo.HeadsOption = None,
+    kv_heads: mo.KvHeadsOption = None,
+    head_dim: mo.HeadDimOption = None,
+    ffn: mo.FfnOption = None,
+    mlp: mo.MlpOption = None,
+    vocab: mo.VocabOption = None,
+    tied: mo.TiedOption = None,
     context: Annotated[Optional[int], typer.Option("--context", help="Tokens of context for serving (KV cache, prefill); default: the model's context.", show_default=False)] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4 (training: the compute type). Default: bf16 (fp32 with --precision fp32).", show_default=False)] = None,
     group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4 (bitsandbytes' block, as in QLoRA).", show_default=False)] = None,
@@ -197,10 +199,12 @@ def memory(
         dtype = "fp32" if train and precision.strip().lower() == "fp32" else "bf16"
     dtype_name = _choice(dtype, mem.WEIGHT_DTYPES, "--dtype")
     kv_name = _choice(kv_dtype, ("fp32", "fp16", "bf16", "fp8", "int8", "int4"), "--kv-dtype") if kv_dtype else None
-    shape, model = _shape(params, preset, hf_config, presets, dict(
-        layers=layers, d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, mlp=mlp,
-        vocab=vocab, tied=tied, context=context))
-    count = parse_count(params, "a parameter count") if params is not None and shape is None else None
+    resolved = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, params=params, presets=presets,
+                                context=context, command="llmplan memory", **mo.shape_flags(locals()))
+    shape, model = resolved.shape, resolved.name
+    for line in resolved.notes:
+        note(line)
+    count = resolved.params if shape is None else None
     over_bytes, over_share = parse_overhead(overhead)
     length = (seq or context) if train else context
     if shape is not None and length is None:
@@ -274,39 +278,6 @@ def _choice(value: str, allowed, option: str) -> str:
         hint = f"; did you mean {close[0]}?" if close else ""
         raise InputError(f"{option} {value!r} is not one of {', '.join(allowed)}{hint}")
     return key
-
-
-def _shape(params, preset, hf_config, presets, flags):
-    from llmplan import arch
-
-    sources = [name for name, given in (("--params", params), ("--preset", preset), ("--hf-config", hf_config)) if given is not None]
-    shape_flags = any(flags[k] is not None for k in ("layers", "d_model", "heads", "vocab", "kv_heads", "head_dim", "ffn"))
-    if shape_flags:
-        sources.append("shape flags")
-    if not sources:
-        raise InputError("give --params N, --preset ID, --hf-config PATH or the shape as flags (--layers --d-model --heads --vocab); see 'llmplan memory --help'")
-    if len(sources) > 1:
-        raise InputError(f"give one model: {' and '.join(sources)} were both given")
-    if params is not None:
-        return None, f"{params} params"
-    if preset is not None:
-        p = catalog(presets).get("models", preset)
-        shape = arch.Shape.from_preset(p)
-        return shape, p.id
-    if hf_config is not None:
-        from llmplan.hfconfig import shape_from_hf_config
-
-        shape = shape_from_hf_config(hf_config)
-        return shape, shape.name or str(hf_config)
-    missing = [f for f, k in (("--layers", "layers"), ("--d-model", "d_model"), ("--heads", "heads"), ("--vocab", "vocab")) if flags[k] is None]
-    if missing:
-        raise InputError(f"a shape given as flags also needs {', '.join(missing)}")
-    shape = arch.Shape(
-        layers=flags["layers"], d_model=flags["d_model"], heads=flags["heads"], kv_heads=flags["kv_heads"],
-        head_dim=flags["head_dim"], ffn=flags["ffn"], mlp=flags["mlp"].strip().lower(), vocab=flags["vocab"],
-        context=flags["context"] or 2048, tied_embeddings=flags["tied"], name="custom",
-    )
-    return shape, "custom"
 
 
 def _describe(req, breakdown, model) -> str:
