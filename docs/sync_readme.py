@@ -30,6 +30,8 @@ def run(command: str) -> str:
     with tempfile.TemporaryDirectory() as folder:
         if "svg_extracted_data.csv" in command and EPOCH.is_file():
             (Path(folder) / "svg_extracted_data.csv").symlink_to(EPOCH)
+        if "tests/data/" in command:  # examples that read the repository's test files, as from its root
+            (Path(folder) / "tests").symlink_to(REPO / "tests")
         result = subprocess.run(["bash", "-c", "set -o pipefail; " + command], capture_output=True, text=True, env=env, cwd=folder, timeout=600)
     lines = [line.rstrip() for line in result.stdout.rstrip("\n").splitlines()]
     while lines and not lines[-1]:

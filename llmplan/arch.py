@@ -29,6 +29,7 @@ MLPS = ("swiglu", "geglu", "gelu", "relu")
 GATED = ("swiglu", "geglu")
 POSITIONS = ("learned", "rotary", "relative", "alibi")
 NORMS = ("rmsnorm", "layernorm")
+QK_NORMS = (None, "head", "full")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ class Shape:
     token_types: int | None = None  # BERT segment embeddings; None: 2 for encoders, else 0
     pooler: bool | None = None  # BERT's pooler (dense d x d + bias); None: True for encoders
     position_rows: int | None = None  # learned position rows; None: context (RoBERTa stores 514)
+    attn_out_bias: bool | None = None  # None: same as `bias` (Llama's attention_bias: q, k, v and o)
+    mlp_bias: bool | None = None  # None: same as `bias` (Llama's mlp_bias: gate, up, down)
+    head_bias: bool = False  # a bias on the output head (Phi-2, GPT-J: lm_head bias=True)
+    qk_norm: str | None = None  # "head": a norm of head_dim on q and k (Qwen3, Gemma 3); "full": over all heads (OLMo 2)
+    norm_weights: bool = True  # False: LayerNorms without gain or bias (OLMo: elementwise_affine=False)
+    router_bias: bool = False  # a per-expert bias on the router (DeepSeek-V3: e_score_correction_bias)
     relative_buckets: int = 32  # T5's relative-attention buckets, one bias per bucket and head (Raffel et al. §2.1)
     name: str = ""  # a label for output only
 
@@ -125,6 +132,14 @@ class Shape:
     @property
     def has_qkv_bias(self) -> bool:
         return self._or(self.qkv_bias, self.bias)
+
+    @property
+    def has_attn_out_bias(self) -> bool:
+        return self._or(self.attn_out_bias, self.bias)
+
+    @property
+    def has_mlp_bias(self) -> bool:
+        return self._or(self.mlp_bias, self.bias)
 
     @property
     def has_norm_bias(self) -> bool:
@@ -191,7 +206,8 @@ SHAPE_FIELDS = (
     "mlp", "vocab", "context", "train_context", "tied_embeddings", "positions", "norm", "bias", "experts",
     "experts_per_token", "shared_experts", "moe_ffn", "dense_layers", "q_lora_rank", "kv_lora_rank",
     "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "qkv_bias", "norm_bias", "layer_norms",
-    "embedding_norm", "final_norm", "token_types", "pooler", "position_rows",
+    "embedding_norm", "final_norm", "token_types", "pooler", "position_rows", "attn_out_bias", "mlp_bias",
+    "head_bias", "qk_norm", "norm_weights", "router_bias",
 )
 
 
@@ -203,6 +219,8 @@ def check(s: Shape) -> None:
         raise InputError(f"MLP kind {s.mlp!r} is not one of {', '.join(MLPS)}")
     if s.positions not in POSITIONS:
         raise InputError(f"positions {s.positions!r} is not one of {', '.join(POSITIONS)}")
+    if s.qk_norm not in QK_NORMS:
+        raise InputError(f"qk-norm {s.qk_norm!r} is not one of head, full (or none)")
     if s.norm not in NORMS:
         raise InputError(f"norm {s.norm!r} is not one of {', '.join(NORMS)}")
     for name in ("d_model", "heads", "vocab", "context"):
@@ -247,8 +265,21 @@ def llama_ffn(d_model: int, multiple_of: int = 256) -> int:
 # ----- parameter counts, one term each ------------------------------------------------------------
 
 def norm_params(s: Shape, width: int | None = None) -> int:
-    # LayerNorm (Ba et al. 2016): gain + bias per feature; RMSNorm (Zhang & Sennrich 2019): gain only.
+    # LayerNorm (Ba et al. 2016): gain + bias per feature; RMSNorm (Zhang & Sennrich 2019): gain only;
+    # OLMo's non-parametric LayerNorm (Groeneveld et al. 2024 §2.1): none.
+    if not s.norm_weights:
+        return 0
     return (width or s.d_model) * (2 if s.has_norm_bias else 1)
+
+
+def qk_norm_params(s: Shape) -> int:
+    # Norms on queries and keys: per head, shared by the heads (Qwen3, Gemma 3: RMSNorm(head_dim));
+    # or over the whole projection (OLMo 2: RMSNorm(heads·head_dim) and RMSNorm(kv_heads·head_dim)).
+    if s.qk_norm == "head":
+        return 2 * norm_params(s, s.d_head)
+    if s.qk_norm == "full":
+        return norm_params(s, s.attn_width) + norm_params(s, s.kv_width)
+    return 0
 
 
 def attention_params(s: Shape) -> int:
@@ -268,21 +299,22 @@ def attention_params(s: Shape) -> int:
     # Vaswani et al. 2017 §3.2.2, with n_kv key/value heads (GQA, Ainslie et al. 2023; MQA, Shazeer 2019).
     a, akv = s.attn_width, s.kv_width
     weights = d * a + 2 * d * akv + a * d
-    biases = (a + 2 * akv if s.has_qkv_bias else 0) + (d if s.bias else 0)
-    return weights + biases
+    biases = (a + 2 * akv if s.has_qkv_bias else 0) + (d if s.has_attn_out_bias else 0)
+    return weights + biases + qk_norm_params(s)
 
 
 def mlp_params(s: Shape, width: int) -> int:
     # Position-wise FFN (Vaswani et al. 2017 Eq. 2): two matrices; gated GLU variants three (Shazeer 2020).
     d = s.d_model
     if s.mlp in GATED:
-        return 3 * d * width + ((2 * width + d) if s.bias else 0)
-    return 2 * d * width + ((width + d) if s.bias else 0)
+        return 3 * d * width + ((2 * width + d) if s.has_mlp_bias else 0)
+    return 2 * d * width + ((width + d) if s.has_mlp_bias else 0)
 
 
 def router_params(s: Shape) -> int:
-    # MoE gate: one d-vector per routed expert (DeepSeek-V3 §2.1.2 centroids e_i; Mixtral's gate).
-    return s.experts * s.d_model
+    # MoE gate: one d-vector per routed expert (DeepSeek-V3 §2.1.2 centroids e_i; Mixtral's gate), and
+    # DeepSeek-V3's bias b_i for auxiliary-loss-free balancing (§2.1.2, Eq. 16; e_score_correction_bias).
+    return s.experts * s.d_model + (s.experts if s.router_bias else 0)
 
 
 def moe_params(s: Shape, active: bool = False) -> int:
@@ -322,6 +354,8 @@ def embedding_params(s: Shape) -> int:
     total = s.vocab * d  # token embedding
     if not s.tied_embeddings:
         total += s.vocab * d  # separate output projection (LLaMA, Pythia, Falcon)
+    if s.head_bias:
+        total += s.vocab  # a bias on the logits (Phi-2, GPT-J)
     total += (s.n_position_rows + s.n_token_types) * d  # learned positions (GPT-2/3, BERT); BERT segments
     if s.positions == "relative" and s.family == "encoder-decoder":
         # T5 (Raffel et al. §2.1): one scalar per bucket and head, shared by the layers of each stack.
@@ -379,7 +413,7 @@ def components(s: Shape) -> dict[str, int]:
 def _matmul_weights(s: Shape, stack: str = "all") -> int:
     """Weights one token multiplies by in a forward pass (active experts only; no embedding lookup)."""
     # MLA's two latent RMSNorm gains sit inside attention_params but are not matrix weights.
-    mla_norms = ((s.q_lora_rank or 0) + s.kv_lora_rank) if s.is_mla else 0
+    mla_norms = ((s.q_lora_rank or 0) + s.kv_lora_rank) if s.is_mla else qk_norm_params(s)
 
     def layer(index: int, cross: bool) -> int:
         a = (attention_params(s) - mla_norms) * (2 if cross else 1)

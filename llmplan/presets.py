@@ -80,6 +80,12 @@ MODEL_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "token_types": (_INT, False, None),
     "pooler": (_BOOL, False, None),
     "position_rows": (_INT, False, None),
+    "attn_out_bias": (_BOOL, False, None),
+    "mlp_bias": (_BOOL, False, None),
+    "head_bias": (_BOOL, False, None),
+    "qk_norm": (_STR, False, ("head", "full")),
+    "norm_weights": (_BOOL, False, None),
+    "router_bias": (_BOOL, False, None),
 }
 
 _PEAK_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")

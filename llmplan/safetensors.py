@@ -185,6 +185,11 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             names, total = _index(os.path.join(p, INDEX_NAME))
         else:
             names = sorted(n for n in os.listdir(p) if n.endswith(".safetensors"))
+            consolidated = [n for n in names if n.startswith("consolidated")]
+            if consolidated and len(consolidated) < len(names):
+                # Mistral's repositories ship the same weights twice: consolidated.safetensors and HF shards.
+                raise InputError(f"--safetensors {p!r}: the folder holds {consolidated[0]} and other shards, likely the same "
+                                 f"weights twice; give one file or the {INDEX_NAME}")
         if not names:
             raise InputError(f"--safetensors {p!r}: the folder holds no .safetensors files")
     elif p.endswith(".json"):

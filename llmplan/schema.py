@@ -30,11 +30,12 @@ EXAMPLES: dict[str, list[list[str]]] = {
     ],
     "compare": [["compare"], ["compare", "--law", "tokens-per-param"]],
     "fit": [["fit", "tests/data/fit_runs_noisy.csv"], ["fit", "tests/data/fit_runs_noisy.csv", "--bootstrap", "20", "--seed", "1"], ["fit", "tests/data/fit_runs_noisy.csv", "--residuals"], ["fit", "tests/data/isoflop_runs.csv", "--method", "isoflop"], ["fit", "tests/data/isoflop_runs.csv", "--method", "isoflop", "--minima"]],
-    "arch": [["arch", "--preset", "llama-2-7b"], ["arch", "--preset", "deepseek-v3"], ["arch", "--preset", "t5-11b"], ["arch", "--target", "7B"]],
+    "arch": [["arch", "--preset", "llama-2-7b"], ["arch", "--preset", "deepseek-v3"], ["arch", "--preset", "t5-11b"], ["arch", "--target", "7B"], ["arch", "--safetensors", "tests/data/tiny_llama_checkpoint"]],
     "memory": [
         ["memory", "--params", "7B", "--dtype", "bf16"],
         ["memory", "--preset", "llama-2-7b", "--batch", "8", "--context", "4096", "--gpu", "h100"],
         ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--gpu", "a100"],
+        ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--phases"],
     ],
     "throughput": [["throughput", "--preset", "llama-2-70b", "--gpu", "h100", "--gpus", "64", "--global-batch", "128", "--tp", "8", "--pp", "2", "--sequence-parallel", "--zero", "1"]],
     "layout": [["layout", "--preset", "llama-2-13b", "--gpu", "h100", "--gpus", "16", "--global-batch", "64", "--top", "2"]],

@@ -72,6 +72,45 @@ def test_exact_counts(pid, published, why):
     assert arch.params(preset_shape(pid)) == published, why
 
 
+B = 1e9
+
+
+@pytest.mark.parametrize(
+    "pid, headline, tolerance, active, why",
+    [
+        # (the figure the card/paper prints, how far the exact count may sit from it, and why)
+        ("llama-3.2-1b", 1.23 * B, 0.01 * B, None, "model card 1.23B (1.2358B, truncated)"),
+        ("llama-3.2-3b", 3.21 * B, 0.005 * B, None, "model card 3.21B"),
+        ("qwen2.5-0.5b", 0.49 * B, 0.005 * B, None, "model card 0.49B"),
+        ("qwen2.5-7b", 7.61 * B, 0.01 * B, None, "model card 7.61B (7.6156B, truncated)"),
+        ("qwen3-8b", 8.2 * B, 0.05 * B, None, "model card 8.2B"),
+        ("qwen3-30b-a3b", 30.5 * B, 0.05 * B, (3.3 * B, 0.1 * B), "model card 30.5B total, 3.3B activated (3.35B truncated)"),
+        ("gemma-2-2b", 2.6 * B, 0.05 * B, None, "Gemma 2 paper: 2.6B"),
+        ("gemma-2-9b", 9 * B, 0.5 * B, None, "Gemma 2 paper: 9B (to the billion)"),
+        ("gemma-2-27b", 27 * B, 0.5 * B, None, "Gemma 2 paper: 27B (to the billion)"),
+        ("gemma-3-1b", 1.0 * B, 0.5e6 + 0.5e6, None, "Gemma 3 Table 1: 302M + 698M (each to 0.5M)"),
+        ("gemma-3-27b", 27 * B, 0.5 * B, None, "Gemma 3: 27B with the 417M vision encoder (language model alone here)"),
+        ("phi-3-mini", 3.8 * B, 0.05 * B, None, "Phi-3 report: 3.8B"),
+        ("phi-4", 14.5 * B, 0.5 * B, None, "Phi-4 report: 14B (14.66B, truncated)"),
+        ("mixtral-8x7b", 46.7 * B, 0.05 * B, (12.9 * B, 0.05 * B), "Mistral AI: 46.7B total, 12.9B per token"),
+        ("mixtral-8x22b", 141 * B, 0.5 * B, (39 * B, 0.5 * B), "Mistral AI: 141B total, 39B active"),
+        ("olmo-2-7b", 7.3 * B, 0.05 * B, None, "OLMo 2: 7.3B"),
+        ("olmo-2-13b", 13.7 * B, 0.05 * B, None, "OLMo 2: 13.7B"),
+        ("deepseek-v2-lite", 15.7 * B, 0.05 * B, None, "DeepSeek-V2 App. B: 15.7B total"),
+    ],
+)
+def test_family_presets_are_exact_and_match_their_headlines(pid, headline, tolerance, active, why):
+    # params_exact is the released modelling code's count (transformers' model class from the same
+    # config; tests/data/README.md), which the preset's shape must reproduce exactly.
+    p = catalog().get("models", pid)
+    s = arch.Shape.from_preset(p)
+    assert arch.params(s) == p["params_exact"]
+    assert abs(arch.params(s) - headline) <= tolerance, why
+    if active:
+        assert abs(arch.active_params(s) - active[0]) <= active[1], why
+    assert p.get("source")
+
+
 def test_pythia_non_embedding():
     # Pythia Table 1 / README: 11,327,027,200 non-embedding parameters (the untied in/out embeddings excluded).
     assert arch.non_embedding_params(preset_shape("pythia-12b")) == 11_327_027_200

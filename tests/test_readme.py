@@ -5,7 +5,8 @@ with this environment's `llmplan` first on PATH), the lines after them are the e
 A command without --format runs with LLMPLAN_FORMAT=table, as a person at a terminal would see it,
 at COLUMNS=150 and without colour. A shown output ending in a line `...` is a prefix of the real
 one. A command ending in `# exit N` must exit with N (default 0). Blocks that read the Epoch data
-(`svg_extracted_data.csv`) run only where ../shared is present, with that file in the working folder.
+(`svg_extracted_data.csv`) run only where ../shared is present, with that file in the working folder;
+examples that name `tests/data/` files see the repository's tests/ folder in theirs.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def test_readme_example(command, expected, code, line, tmp_path):
         if not (SHARED / "data" / "epoch_chinchilla_fig4_svg_extracted.csv").is_file():
             pytest.skip("needs the Epoch data from ../shared")
         (tmp_path / EPOCH_FILE).symlink_to(SHARED / "data" / "epoch_chinchilla_fig4_svg_extracted.csv")
+    if "tests/data/" in command:  # examples that read the repository's test files, as from its root
+        (tmp_path / "tests").symlink_to(REPO / "tests")
     env = {**os.environ, "COLUMNS": "150", "NO_COLOR": "1", "LLMPLAN_FORMAT": "table"}
     env.pop("LLMPLAN_PRESETS", None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")

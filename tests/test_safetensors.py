@@ -167,3 +167,32 @@ def test_memory_and_compute_take_a_checkpoint(cli, tmp_path):
     assert mem["params"] == expected and mem["weights_bytes"] == 2 * expected
     (comp,) = json.loads(cli(["compute", "--safetensors", str(path), "--tokens", "1T", "-f", "json"]).stdout)
     assert comp["params"] == expected and comp["flops"] == 6 * expected * 1e12
+
+
+def test_index_total_size_and_stored_heads_are_reported(tmp_path):
+    tensors = tiny_llama_tensors()
+    data = write_safetensors(tmp_path / "model-00001-of-00001.safetensors", tensors)
+    index = {"metadata": {"total_size": data + 2}, "weight_map": {k: "model-00001-of-00001.safetensors" for k in tensors}}
+    (tmp_path / st.INDEX_NAME).write_text(json.dumps(index))
+    ck = st.read_checkpoint(tmp_path)
+    assert "total_size" in st.index_mismatch(ck)
+    # A config that ties the head while the checkpoint stores lm_head.weight.
+    tied = arch.Shape(**TINY, tied_embeddings=True)
+    (reason,) = st.compare(ck, tied)
+    assert "stored although the config ties it" in reason
+
+
+def test_a_folder_with_the_same_weights_twice_is_refused(tmp_path):
+    write_safetensors(tmp_path / "consolidated.safetensors", {"w": ("BF16", [2])})
+    write_safetensors(tmp_path / "model-00001-of-00001.safetensors", {"w": ("BF16", [2])})
+    with pytest.raises(InputError, match="consolidated.safetensors"):
+        st.read_checkpoint(tmp_path)
+
+
+def test_an_index_naming_a_missing_or_outside_shard_is_refused(tmp_path):
+    (tmp_path / st.INDEX_NAME).write_text(json.dumps({"weight_map": {"w": "../elsewhere.safetensors"}}))
+    with pytest.raises(InputError, match="beside the index"):
+        st.read_checkpoint(tmp_path)
+    (tmp_path / st.INDEX_NAME).write_text(json.dumps({"weight_map": {"w": "gone.safetensors"}}))
+    with pytest.raises(InputError, match="no such file"):
+        st.read_checkpoint(tmp_path)

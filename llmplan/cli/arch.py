@@ -21,7 +21,7 @@ TARGET_COLUMNS = [
     "model", "layers", "d_model", "heads", "ffn", "params", "target_params", "gap_fraction",
     "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_per_token_bytes",
 ]
-CHECKPOINT_COLUMNS = ["checkpoint_tensors", "checkpoint_bytes"]
+CHECKPOINT_COLUMNS = ["checkpoint_bytes"]
 LABELS = {
     "checkpoint_tensors": "tensors",
     "checkpoint_bytes": "on disk",
@@ -108,9 +108,11 @@ def model_row(model, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
 def _dtype_summary(ck) -> str:
     from llmplan.units import format_bytes
 
-    parts = [f"{dtype} {part['params']:,} values in {part['tensors']} tensors, {format_bytes(part['bytes'], binary=False)}"
+    parts = [f"{dtype} {part['params']:,} values in {part['tensors']} tensor{'s' if part['tensors'] > 1 else ''}, "
+             f"{format_bytes(part['bytes'], binary=False)}"
              for dtype, part in ck.by_dtype().items()]
-    return f"{len(ck.files)} file(s): " + "; ".join(parts)
+    files = f"{len(ck.files)} file" + ("s" if len(ck.files) > 1 else "")
+    return f"{files}, " + "; ".join(parts)
 
 
 def shape_params(shape) -> int:
@@ -131,7 +133,10 @@ def _int_option(value: Optional[int], name: str) -> None:
 @app.command(help="""A model's shape -> exact parameter count, FLOPs per token and KV cache; or shapes for a target size.
 
 Give a preset, a Hugging Face config.json, a safetensors checkpoint (its headers only: the exact
-stored count by dtype, for any architecture), the shape as flags, or --target. FLOPs per training
+stored count by dtype, for any architecture), the shape as flags, or --target. The config.json
+model_types read: bert, bloom, deepseek_v2, deepseek_v3, distilbert, falcon (and RefinedWeb,
+RefinedWebModel), gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_neox, gptj, llama, mistral, mixtral,
+olmo, olmo2, opt, phi, phi3, qwen2, qwen3, qwen3_moe, roberta, starcoder2, t5. FLOPs per training
 token are shown as 6N and as counted from the matrix multiplies (forward + backward, attention
 scores over the full seq x seq matrix; json/csv also carry the causal-halved count), with the
 ratio. Proposals for --target follow the LLaMA family's width-to-depth ratios (LLaMA Table 2,

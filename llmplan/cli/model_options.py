@@ -195,7 +195,7 @@ def from_safetensors(path: Path) -> Model:
     active = stored
     if shape is not None:
         for reason in st.compare(ck, shape):
-            notes.append(f"checkpoint {stored:,} vs config.json {arch.params(shape):,} parameters: {reason}")
+            notes.append(f"the checkpoint stores {ck.params:,} values, its config.json counts {arch.params(shape):,} parameters: {reason}")
         if shape.is_moe:  # the stored total, less the routed experts a token does not use
             active = stored - (arch.params(shape) - arch.active_params(shape))
     mismatch = st.index_mismatch(ck)
