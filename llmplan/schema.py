@@ -44,6 +44,7 @@ EXAMPLES: dict[str, list[list[str]]] = {
         ["memory", "--params", "7B", "--dtype", "bf16"],
         ["memory", "--preset", "llama-2-7b", "--batch", "8", "--context", "4096", "--gpu", "h100"],
         ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--gpu", "a100"],
+        ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--phases"],
     ],
     "throughput": [["throughput", "--preset", "llama-2-70b", "--gpu", "h100", "--gpus", "64", "--global-batch", "128", "--tp", "8", "--pp", "2", "--sequence-parallel", "--zero", "1"]],
     "layout": [["layout", "--preset", "llama-2-13b", "--gpu", "h100", "--gpus", "16", "--global-batch", "64", "--top", "2"]],

@@ -184,5 +184,6 @@ def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
                          f"see 'llmplan layout' for what would, or give --mfu")
     best = result.best[0]
     note(f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits ({describe(best.layout)}; "
-         f"{global_batch} x {seq} tokens per step), not the 0.4 default; 'llmplan layout' shows the breakdown")
+         f"{global_batch} x {seq} tokens per step), not the 0.4 default: an upper end, the model leaves out framework overheads; "
+         f"'llmplan layout' shows the breakdown")
     return best.step.mfu
