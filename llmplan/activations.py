@@ -162,14 +162,20 @@ def _moe_saved(d: Dims, T: int, c: int, r: int, amp: bool, tp: int, whole: int) 
     """
     k, E = d.top_k, d.experts
     rows = T * k
+    casts = (2 if d.gated else 1) if amp else 1
     out = [
         Saved("router input" + (" (autocast copy)" if amp else ""), T * d.h * (c if amp else r) // whole, "the router linear saves its input"),
         Saved("router probabilities, fp32", T * E * 4, "softmax over the experts in fp32 saves its output"),
-        Saved("top-k routing weights", T * k * (4 + 8), "the chosen weights (fp32) and expert indices (int64)"),
-        Saved("dispatched tokens", rows * d.h * c, "each token's hidden state copied to each of its k experts (the all-to-all buffer under --ep)"),
+        Saved("top-k routing weights", T * k * (4 + 8) + T * 4, "topk's indices (int64), the renormalisation's weights and their sum (fp32)"),
+        Saved("token and slot indices", rows * 8 * 2, "torch.where's rows and slots (int64), saved by the gather, the weight lookup and index_add_"),
+        Saved("dispatched tokens" + (f" ×{casts} casts" if amp else ""), casts * rows * d.h * (c if amp else r),
+              "each token's hidden state copied to each of its k experts (the all-to-all buffer under --ep); under autocast the gate and up projections each cast it"),
+        Saved("routing weight per row", rows * (4 if amp else c), "the weighted combine saves each row's weight"),
     ]
     out += _ffn_saved(rows, d.i_expert // tp, c, d.gated, "experts' ")
     out.append(Saved("experts' outputs", rows * d.h * c, "the combine multiplies each expert output by its routing weight, saving both"))
+    out.append(Saved("weighted expert outputs", rows * d.h * (4 if amp else c),
+                     "index_add_ saves its source (its derivative expands to the source: derivatives.yaml); fp32 under amp (fp32 weights)"))
     if d.shared:
         out.append(Saved("shared-expert input", T * d.h * (c if amp else r) // whole, "the shared experts' projections save their input"))
         out += _ffn_saved(T, d.shared * d.i_expert // tp, c, d.gated, "shared experts' ")

@@ -45,7 +45,8 @@ def _cases(kind: str = "small") -> list[dict]:
 
 def _shape(r: dict) -> arch.Shape:
     return arch.Shape(layers=r["layers"], d_model=r["d_model"], heads=r["heads"], kv_heads=r["kv_heads"], ffn=r["ffn"],
-                      vocab=r["vocab"], tied_embeddings=r["tied"], context=r["seq"])
+                      vocab=r["vocab"], tied_embeddings=r["tied"], context=r["seq"],
+                      experts=r.get("experts", 0), experts_per_token=r.get("top_k", 0))
 
 
 def _request(r: dict, **changes) -> Request:
@@ -70,7 +71,7 @@ def _id(r: dict) -> str:
 def test_the_recorded_timelines_cover_what_the_issue_asks():
     rows = _cases()
     assert _doc()["torch"].startswith("2.13")
-    assert {r["shape"] for r in rows} >= {"gqa", "tied", "long"}
+    assert {r["shape"] for r in rows} >= {"gqa", "tied", "long", "moe"}
     assert any(r["kv_heads"] < r["heads"] for r in rows) and any(r["tied"] for r in rows) and max(r["seq"] for r in rows) >= 2048
     assert {r["mode"] for r in rows} == {"fp32", "amp", "bf16"}
     assert {r["ckpt"] for r in rows} == {False, True}
