@@ -227,6 +227,7 @@ def head_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: i
     whole = tp if sp else 1
     return [
         Saved("token ids", T * 8, "the embedding lookup saves its int64 indices"),
+        Saved("rotary cos/sin", 2 * (s // cp) * d.hd * r, "computed once per forward in the hidden dtype (fp32 under amp) and saved by every layer's rotary products"),
         Saved("final RMSNorm input, fp32", T * d.h * 4 // whole, "as in every layer"),
         Saved("final RMSNorm normalised x", T * d.h * r // whole, "as in every layer"),
         Saved("lm_head input", T * d.h * (c if amp else r) // whole, "lm_head saves its input (an autocast copy under amp)"),

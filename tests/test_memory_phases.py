@@ -21,13 +21,13 @@ DATA = Path(__file__).resolve().parent / "data"
 MODES = {"fp32": ("fp32", "fp32"), "amp": ("amp", "bf16"), "bf16": ("pure", "bf16")}
 # Per-phase tolerances, each the worst seen plus a margin, with the reason the model is not exact there:
 TOLERANCE = {
-    "start of backward": 0.02,  # the rotary cos/sin tables and the labels are not counted (~0.5%)
+    "start of backward": 0.01,  # every saved tensor is counted; the labels and the loss's scalars are not (worst 0.1%)
     "optimizer step": 0.01,  # exact up to the step counters
     "backward, embedding": 0.01,  # exact up to small index buffers
-    "backward, output head": 0.05,  # CPU bf16 matmuls allocate packing buffers (up to 4.5% at these tiny widths)
+    "backward, output head": 0.04,  # CPU bf16 matmuls allocate packing buffers (worst 2.9% at these tiny widths)
     "backward, top layer": 0.05,  # the layer's backward is modelled at three moments, not op by op (worst 3.7%)
     "backward, bottom layer": 0.05,
-    "end of forward": 0.07,  # checkpointed layers' no-grad forward temporaries are not modelled (worst -5.8%, amp)
+    "end of forward": 0.06,  # under amp + checkpointing CPU autocast keeps more than the modelled weight cache (worst -5.3%)
 }
 
 
