@@ -847,7 +847,7 @@ def advice(req: Request, capacity: float) -> dict:
             return False
 
     out: dict = {"min_gpus": None, "max_batch": None, "max_context": None}
-    mp = req.tp * req.pp
+    mp = req.tp * req.pp * req.cp  # a layout's GPUs are a multiple of tp · pp · cp (ep must divide dp · cp)
     for k in range(1, 4097):
         if req.train:
             candidate = replace(req, gpus=k * mp, zero=3 if k > 1 else req.zero)
