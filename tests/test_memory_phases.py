@@ -316,3 +316,16 @@ def test_adafactor_defaults_to_its_for_loop():
     assert loop.optimizer_impl == "for-loop"
     assert loop.phases["optimizer step"]["transient"] == 50000 * 1024 * 4
     assert each.phases["optimizer step"]["transient"] == arch.params(shape) * 4
+
+
+def test_pipeline_first_stage_holds_every_layer_worth_under_1f1b():
+    # Korthikanti et al. 2022 §4.2.3: with 1F1B the first stage keeps pp micro-batches of its L/pp layers in
+    # flight, i.e. L layers' activations, whatever pp is; gradients accumulate across micro-batches.
+    shape = arch.Shape(layers=12, d_model=768, heads=12, ffn=2048, vocab=1000)  # small vocabulary: the layers dominate
+    one = estimate(Request(shape=shape, train=True, seq=1024, batch=2, overhead=0))
+    pp4 = estimate(Request(shape=shape, train=True, seq=1024, batch=2, overhead=0, pp=4, gpus=4))
+    assert pp4.phase.endswith("(first stage)")
+    layers = 12 * act.total(act.layer_saved(act.dims_of(shape), 2, 1024, "amp", 2, "flash"))
+    assert pp4.phases[pp4.phase]["activations"] == pytest.approx(layers)
+    assert pp4.weights_bytes == pytest.approx(one.weights_bytes / 4)
+    assert all(p["gradients"] == pp4.gradients_bytes for n, p in pp4.phases.items())
