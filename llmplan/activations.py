@@ -84,7 +84,7 @@ def dims_of(shape) -> Dims:
     return Dims(shape.layers, shape.d_model, a, kv, hd, shape.d_ffn, shape.vocab, gated, shape.norm == "rmsnorm", **moe)
 
 
-def _bytes(precision: str, compute_bytes: int) -> tuple[int, int, bool]:
+def value_bytes(precision: str, compute_bytes: int) -> tuple[int, int, bool]:
     """(residual-stream bytes, matmul-output bytes, autocast?) for a precision mode.
 
     fp32: everything fp32. amp: fp32 weights, so the residual stream, the embeddings and RMSNorm
@@ -111,7 +111,7 @@ def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: 
     `attention` is the kernel that runs (see `sdpa_backend`); `moe` counts a routed-expert FFN.
     """
     T = b * s // cp
-    r, c, amp = _bytes(precision, compute_bytes)
+    r, c, amp = value_bytes(precision, compute_bytes)
     whole = tp if sp else 1  # what stays whole under plain TP is split by SP
     if recompute == "full":
         # torch.utils.checkpoint keeps only each layer's input (the residual stream).
@@ -223,7 +223,7 @@ def head_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: i
                sp: bool = False, cp: int = 1) -> list[Saved]:
     """Final norm, lm_head, logits and the loss (HF ForCausalLMLoss: logits.float() then cross-entropy)."""
     T = b * s // cp
-    r, c, amp = _bytes(precision, compute_bytes)
+    r, c, amp = value_bytes(precision, compute_bytes)
     whole = tp if sp else 1
     return [
         Saved("token ids", T * 8, "the embedding lookup saves its int64 indices"),

@@ -708,7 +708,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     if req.lora_rank and req.dtype != "fp32":
         precision = "pure"  # the frozen base runs in the 16-bit dtype: the residual stream is 16-bit
     c = compute_bytes(req.dtype)
-    r = act._bytes(precision, c)[0]
+    r = act.value_bytes(precision, c)[0]  # the residual stream's bytes per value
     sbg = state_bytes(req.precision, req.dtype, req.optimizer).gradients
     n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 2 else 1
     g_bytes = 0 if req.lora_rank else sbg / n_shard_g  # gradient bytes per parameter on this GPU
