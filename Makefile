@@ -16,6 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/llmplan plan --gpu h100 --gpus 256 --days 30 --format table
 	$(BIN)/llmplan optimal --budget 3000pfd --format table
 	$(BIN)/llmplan compare --format table
 
@@ -25,6 +26,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/memory_report.py
+	$(BIN)/python benchmarks/serve_report.py
+	$(BIN)/python benchmarks/throughput_report.py
 
 schema: $(STAMP)
 	$(BIN)/python -m llmplan.schema > docs/schema.md.tmp && mv docs/schema.md.tmp docs/schema.md

@@ -22,7 +22,7 @@ numpy and scipy are imported inside the solver only.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from llmplan.errors import InputError
 
@@ -140,3 +140,108 @@ def solve_inference(
     if target_loss is None or budgets or params is not None or tokens is not None:
         raise InputError("--inference-tokens answers a --target-loss question only: llmplan optimal --target-loss 2.0 --inference-tokens 2T")
     return [inference_row(law, target_loss, inference_tokens)]
+
+
+# ---------------------------------------------------------------------------- weighed by cost
+
+def cost_optimal(
+    l: float, D_inf: float, E: float, A: float, B: float, alpha: float, beta: float,
+    serve_seconds_per_token: Callable[[float], float], train_seconds_per_flop: float, iterations: int = 30,
+) -> tuple[float, float, float]:
+    """(N*, D_tr*, w): Sardana et al.'s problem with inference priced by what serving costs, not by FLOPs.
+
+    Minimise  f · 6 N D_tr + D_inf · s(N)  on the iso-loss curve L(N, D_tr) = l, where f is GPU-seconds
+    per training FLOP and s(N) GPU-seconds per served token at size N (llmplan.serving: memory-bound
+    decoding makes s(N) far above 2N FLOPs at the achievable rate). Writing s(N) = w(N) · 2N · f, the
+    objective is f · (6 N D_tr + 2 N · w D_inf): Eq. 2 with D_inf weighted by w. w changes slowly with N
+    (bytes per token per parameter, KV per parameter, the tensor-parallel degree), so it is first taken
+    as locally constant and iterated to a fixed point (of the iterates the one of least true cost is
+    kept: serving shapes are discrete, so w can step between neighbours); then the true cost is
+    minimised along the iso-loss curve within a factor 2 of that point (bounded Brent search in log N),
+    which accounts for w's own change with N. The cheaper of the two is returned.
+    """
+    def cost(N: float, D: float) -> float:
+        return train_seconds_per_flop * 6.0 * N * D + D_inf * serve_seconds_per_token(N)
+
+    N, D = inference_optimal(l, D_inf, E, A, B, alpha, beta)
+    best = (cost(N, D), N, D, 1.0)
+    for _ in range(iterations):
+        w = serve_seconds_per_token(N) / (2.0 * N * train_seconds_per_flop)
+        N_next, D_next = inference_optimal(l, D_inf * w, E, A, B, alpha, beta)
+        c = cost(N_next, D_next)
+        if c < best[0]:
+            best = (c, N_next, D_next, w)
+        if abs(N_next / N - 1) < 1e-9:
+            break
+        N, D = N_next, D_next
+    _, N, D, w = best
+    from scipy.optimize import minimize_scalar
+
+    floor = math.log(min_params_for_loss(l, E, A, alpha)) + 1e-9
+    lo, hi = max(math.log(N / 2), floor), math.log(N * 2)
+    found = minimize_scalar(lambda x: cost(math.exp(x), iso_loss_tokens(math.exp(x), l, E, A, B, alpha, beta)),
+                            bounds=(lo, hi), method="bounded", options={"xatol": 1e-7})
+    N_b = math.exp(found.x)
+    D_b = iso_loss_tokens(N_b, l, E, A, B, alpha, beta)
+    if cost(N_b, D_b) < best[0]:
+        N, D, w = N_b, D_b, serve_seconds_per_token(N_b) / (2.0 * N_b * train_seconds_per_flop)
+    return N, D, w
+
+
+def cost_row(
+    law: Any, l: float, D_inf: float, serve_seconds_per_token: Callable[[float], float], train_seconds_per_flop: float,
+    train_price: float | None = None, serve_price: float | None = None,
+) -> dict[str, Any]:
+    """One row for `optimal --target-loss L --inference-tokens T --serve-gpu G`: the cost-optimal model, its
+    GPU-hours for training and serving, and where the FLOP-only (Sardana) and Chinchilla optima land.
+
+    Without prices a GPU-hour of training and one of serving weigh the same; with them (USD per GPU-hour;
+    one given is used for both) the optimum minimises dollars and the row adds the costs in USD."""
+    if train_price is None and serve_price is not None:
+        train_price = serve_price
+    if serve_price is None and train_price is not None:
+        serve_price = train_price
+    p_train, p_serve = train_price or 1.0, serve_price or 1.0
+    base = inference_row(law, l, D_inf)
+    c = law.constants
+    E, A, B, alpha, beta = c["E"], c["A"], c["B"], c["alpha"], c["beta"]
+    N, D, w = cost_optimal(l, D_inf, E, A, B, alpha, beta, lambda n: p_serve * serve_seconds_per_token(n), p_train * train_seconds_per_flop)
+
+    def hours(n: float, d: float) -> tuple[float, float]:
+        return train_seconds_per_flop * 6.0 * n * d / 3600.0, D_inf * serve_seconds_per_token(n) / 3600.0
+
+    def weighed(n: float, d: float) -> float:
+        t, s = hours(n, d)
+        return p_train * t + p_serve * s
+
+    train_h, serve_h = hours(N, D)
+    here, flops_opt = weighed(N, D), weighed(base["params"], base["tokens"])
+    row = {
+        **{k: base[k] for k in ("law", "loss", "inference_tokens", "chinchilla_params", "chinchilla_tokens", "params_convention")},
+        "params": N,
+        "tokens": D,
+        "tokens_per_param": D / N,
+        "flops": 6.0 * N * D,
+        "train_flops": 6.0 * N * D,
+        "inference_flops": 2.0 * N * D_inf,
+        "total_flops": total_flops(N, D, D_inf),
+        "inference_cost_ratio": w,
+        "train_gpu_hours": train_h,
+        "inference_gpu_hours": serve_h,
+        "total_gpu_hours": train_h + serve_h,
+        "sardana_params": base["params"],
+        "sardana_tokens": base["tokens"],
+        "sardana_total_gpu_hours": sum(hours(base["params"], base["tokens"])),
+        "chinchilla_total_gpu_hours": sum(hours(base["chinchilla_params"], base["chinchilla_tokens"])),
+        "params_ratio": N / base["params"],
+        "saving_fraction": (flops_opt - here) / flops_opt,
+    }
+    if train_price is not None:
+        row.update({
+            "train_price_usd_per_gpu_hour": p_train, "serve_price_usd_per_gpu_hour": p_serve,
+            "train_cost_usd": p_train * train_h, "inference_cost_usd": p_serve * serve_h, "cost_usd": here,
+            "sardana_cost_usd": flops_opt, "saving_usd": flops_opt - here,
+        })
+    else:
+        row["saving_gpu_hours"] = flops_opt - here
+    return row

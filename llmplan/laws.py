@@ -327,7 +327,9 @@ def all_laws(catalog: Any) -> list[Law]:
     return [law_from_preset(p) for p in catalog.all("laws")]
 
 
-DEFAULT_LAW = "chinchilla"
+# Epoch's refit (Besiroglu et al. 2024): Hoffmann's own Approach 3 constants are the outlier among
+# the paper's three approaches (28B at 3,000 PF-days where Approaches 1-2 and ~20 tokens/param give 43-70B).
+DEFAULT_LAW = "epoch-2024"
 
 
 def _install_validator() -> None:

@@ -460,3 +460,40 @@ def isoflop_groups(N: Sequence[float], D: Sequence[float], L: Sequence[float], t
         budget = math.exp(sum(math.log(C[i]) for i in members) / len(members))
         groups.append({"flops": budget, "params": [N[i] for i in members], "loss": [L[i] for i in members]})
     return groups
+
+
+# ------------------------------------------------------------------ llmplan serve --plot
+
+
+def plot_serving_frontier(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], title: str | None = None) -> Path:
+    """The latency/throughput frontier of `llmplan serve --batch A:B`: output tokens/s per GPU against
+    time per output token, one point per batch (labelled), hollow where the KV cache does not fit."""
+    points = [r for r in rows if r.get("time_per_output_token_seconds") and r.get("output_tokens_per_second_per_gpu")]
+    if not points:
+        raise InputError("nothing to plot: no rows with a time per token and a throughput")
+    fig, ax = _figure(7.5, 5.0)
+    x = [1e3 * float(r["time_per_output_token_seconds"]) for r in points]
+    y = [float(r["output_tokens_per_second_per_gpu"]) for r in points]
+    ax.plot(x, y, color="C0", lw=1.5, zorder=2)
+    fit = [i for i, r in enumerate(points) if r.get("fits", True)]
+    out = [i for i, r in enumerate(points) if not r.get("fits", True)]
+    ax.scatter([x[i] for i in fit], [y[i] for i in fit], s=30, color="C0", edgecolor="white", linewidth=0.6, zorder=3, label="fits the KV cache")
+    if out:
+        ax.scatter([x[i] for i in out], [y[i] for i in out], s=30, facecolor="white", edgecolor="C3", linewidth=1.2, zorder=3, label="does not fit")
+    for xi, yi, r in zip(x, y, points):
+        ax.annotate(f"b={r['batch']}", (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=7, color="0.3")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis, values in ((ax.xaxis, x), (ax.yaxis, y)):
+        if len(points) > 1 and max(values) / min(values) > 3:
+            (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.4g}"))
+        axis.set_minor_formatter(NullFormatter())
+    ax.margins(x=0.08, y=0.08)
+    ax.set_xlabel("time per output token (ms)   (lower: faster for each user)")
+    ax.set_ylabel("output tokens/s per GPU   (higher: cheaper)")
+    ax.set_title(title or "Serving: throughput against latency", fontsize=11)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    _style(ax)
+    return save(fig, path)

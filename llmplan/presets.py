@@ -17,11 +17,12 @@ from typing import Any, Iterator, Mapping
 
 from llmplan.errors import InputError
 
-KINDS = ("models", "laws", "gpus")
-KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU"}
+KINDS = ("models", "laws", "gpus", "hparams")
+KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law"}
 
 # Field specs: name -> (type, required, allowed values or None). "int" accepts an integral float.
 _STR, _INT, _FLOAT, _BOOL, _STRS = "str", "int", "float", "bool", "list[str]"
+_REAL = "real"  # any finite number, negative included (an exponent)
 
 _COMMON = {
     "name": (_STR, True, None),
@@ -44,6 +45,11 @@ MODEL_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "flops_reported": (_FLOAT, False, None),
     "pf_days_reported": (_FLOAT, False, None),
     "gpu_hours": (_FLOAT, False, None),
+    "gpu": (_STR, False, None),  # the catalog GPU of gpu_hours (presets/gpus.toml id), for compare's implied MFU
+    "gpu_hours_source": (_STR, False, None),
+    "training_gpus": (_INT, False, None),  # GPUs of the published run, for compare's throughput prediction
+    "global_batch": (_INT, False, None),  # sequences per step of the published run (at train_context or context)
+    "training_setup_source": (_STR, False, None),
     "hardware": (_STR, False, None),
     "layers": (_INT, False, None),
     "encoder_layers": (_INT, False, None),
@@ -95,8 +101,17 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "vendor": (_STR, False, ("nvidia", "amd", "google")),
     "memory_bytes": (_INT, True, None),
     "bandwidth": (_FLOAT, True, None),
+    "tdp_watts": (_FLOAT, False, None),  # board power limit (datasheet), for `plan`'s energy estimate
+    "tdp_source": (_STR, False, None),
     **{f"peak_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
     **{f"sparse_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
+    # Interconnect and achievable matmul rate, for llmplan.throughput (bytes/s per GPU per direction).
+    "gpus_per_node": (_INT, False, None),  # scale-up domain: 8 for DGX/HGX, 72 for NVL72
+    "intra_node_bandwidth": (_FLOAT, False, None),
+    "inter_node_bandwidth": (_FLOAT, False, None),
+    "interconnect_source": (_STR, False, None),
+    "matmul_efficiency": (_FLOAT, False, None),  # fraction of the dense peak a large matmul reaches (0, 1]
+    "matmul_efficiency_source": (_STR, False, None),
 }
 
 # Laws: the common fields and a form; the numeric constants of each form are checked by
@@ -108,7 +123,19 @@ LAW_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "fitted_range": (_STR, False, None),
 }
 
-SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS}
+# Hyperparameter laws (llmplan.hparams): batch size and learning rate as power laws in C, N and D.
+HPARAM_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
+    **_COMMON,
+    "batch_coef": (_FLOAT, True, None),
+    "lr_coef": (_FLOAT, True, None),
+    **{f"{q}_exp_{v}": (_REAL, False, None) for q in ("batch", "lr") for v in ("flops", "params", "tokens")},
+    **{f"fitted_{end}_{v}": (_FLOAT, False, None) for end in ("min", "max") for v in ("flops", "params", "tokens")},
+    "convention": (_STR, False, ("total", "non-embedding")),
+    "compute": (_STR, False, ("6ND", "MD")),  # what C counts: 6ND, or M·D with M non-embedding FLOPs/token (DeepSeek)
+    "fitted_range": (_STR, False, None),
+}
+
+SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS}
 
 # Kinds whose entries may carry extra numeric fields (law constants), checked elsewhere.
 _OPEN_NUMERIC = {"laws"}
@@ -232,6 +259,10 @@ def _check_value(path: Path, entry: str, name: str, value: Any, spec: tuple[str,
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{where} must be a number, not {value!r}")
+    if kind == _REAL:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InputError(f"{where} must be a finite number, not {value!r}")
+        return float(value)
     if value != value or value in (float("inf"), float("-inf")) or value <= 0:
         raise InputError(f"{where} must be a positive, finite number, not {value!r}")
     if kind == _INT:
@@ -265,6 +296,8 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
     for name, (_kind, required, _allowed) in schema.items():
         if required and name not in data:
             raise InputError(f"{path}: entry [{entry}] is missing the required field '{name}'")
+    if kind == "gpus" and data.get("matmul_efficiency", 0) > 1:
+        raise InputError(f"{path}: entry [{entry}] field 'matmul_efficiency' is a fraction of the peak, at most 1, not {data['matmul_efficiency']!r}")
     if kind == "laws" and law_validator is not None:
         law_validator(entry, data, path)
     return Preset(kind=kind, id=entry.lower(), data=data, path=str(path))
@@ -308,7 +341,7 @@ def load_catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
                 found = True
                 catalog.entries[kind].update(load_file(kind, path))
         if not found:
-            raise InputError(f"presets folder {str(folder)!r} has none of models.toml, laws.toml, gpus.toml")
+            raise InputError(f"presets folder {str(folder)!r} has none of models.toml, laws.toml, gpus.toml, hparams.toml")
     _check_aliases(catalog)
     return catalog
 

@@ -137,7 +137,7 @@ def humanize(key: str, value: Any) -> str:
         return units.format_duration(value)
     if key.endswith("_per_second") or key.endswith("_per_s"):
         return units.format_count(value) + "/s"
-    if key.endswith("_fraction") or key.endswith("_share") or key == "mfu":
+    if key.endswith("_fraction") or key.endswith("_share") or key in ("mfu", "hfu"):
         return f"{value * 100:.1f}%"
     if "_per_" not in key and any(key == k or key.endswith("_" + k) or key.startswith(k + "_") for k in _COUNT_KEYS):
         return units.format_count(value)

@@ -15,18 +15,27 @@ from contextlib import redirect_stderr, redirect_stdout
 
 # Representative invocations: together they must reach every key a command can emit.
 EXAMPLES: dict[str, list[list[str]]] = {
+    "plan": [
+        ["plan", "--gpu", "h100", "--gpus", "256", "--days", "30", "--price", "2"],
+        ["plan", "--gpu", "h100", "--gpus", "256", "--days", "30", "--unique-tokens", "200B"],
+        ["plan", "--gpu", "h100", "--gpus", "512", "--target-loss", "2.0238", "--inference-tokens", "2T", "--law", "chinchilla"],
+    ],
     "optimal": [
         ["optimal", "--budget", "1e23"],
         ["optimal", "--budget", "1e23", "--law", "all", "--shape"],
         ["optimal", "--params", "7B"],
         ["optimal", "--budget", "9.26e21", "--unique-tokens", "25B"],
         ["optimal", "--target-loss", "2.0238", "--inference-tokens", "2T"],
+        ["optimal", "--gpu", "h100", "--gpus", "256", "--days", "30"],
+        ["optimal", "--target-loss", "2.0238", "--inference-tokens", "2T", "--serve-gpu", "h100"],
+        ["optimal", "--target-loss", "2.0238", "--inference-tokens", "2T", "--serve-gpu", "h100", "--serve-price", "2.5"],
     ],
     "loss": [["loss", "--params", "7B", "--tokens", "1T", "--law", "all"], ["loss", "--params", "6.34B", "--tokens", "242B", "--unique-tokens", "25B"]],
     "compute": [
         ["compute", "--params", "7B", "--tokens", "2T", "--gpu", "a100", "--gpus", "1024", "--price", "2"],
         ["compute", "--preset", "llama-2-7b", "--tokens", "2T"],
         ["compute", "--budget", "3000pfd", "--gpu", "h100"],
+        ["compute", "--gpu", "h100", "--gpus", "256", "--days", "30", "--price", "2"],
     ],
     "compare": [["compare"], ["compare", "--law", "tokens-per-param"]],
     "fit": [["fit", "tests/data/fit_runs_noisy.csv"], ["fit", "tests/data/fit_runs_noisy.csv", "--bootstrap", "20", "--seed", "1"], ["fit", "tests/data/fit_runs_noisy.csv", "--residuals"], ["fit", "tests/data/isoflop_runs.csv", "--method", "isoflop"], ["fit", "tests/data/isoflop_runs.csv", "--method", "isoflop", "--minima"]],
@@ -37,15 +46,20 @@ EXAMPLES: dict[str, list[list[str]]] = {
         ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--gpu", "a100"],
         ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--phases"],
     ],
+    "throughput": [["throughput", "--preset", "llama-2-70b", "--gpu", "h100", "--gpus", "64", "--global-batch", "128", "--tp", "8", "--pp", "2", "--sequence-parallel", "--zero", "1"]],
+    "layout": [["layout", "--preset", "llama-2-13b", "--gpu", "h100", "--gpus", "16", "--global-batch", "64", "--top", "2"]],
+    "serve": [["serve", "--preset", "llama-3-8b", "--gpu", "h100", "--batch", "1:4", "--price", "2"]],
     "dtypes": [["dtypes"], ["dtypes", "--params", "7B"]],
     "gpus": [["gpus"]],
-    "presets list": [["presets", "list", "--kind", "models"], ["presets", "list", "--kind", "laws"], ["presets", "list", "--kind", "gpus"], ["presets", "list"]],
+    "presets list": [["presets", "list", "--kind", "models"], ["presets", "list", "--kind", "laws"], ["presets", "list", "--kind", "gpus"], ["presets", "list", "--kind", "hparams"], ["presets", "list"]],
     "presets show": [["presets", "show", "llama-2-7b"], ["presets", "show", "chinchilla", "--kind", "laws"], ["presets", "show", "h100"]],
 }
 
 # Unit by key, most specific first: (predicate on the key, unit).
 _UNIT_RULES: list[tuple[object, str]] = [
-    (lambda k: k.endswith("_per_second") or k.endswith("_per_s"), "per second"),
+    (lambda k: k.endswith("flops_per_second_per_gpu"), "FLOP/s per GPU"),
+    (lambda k: k.endswith("_per_second_per_gpu"), "per second per GPU"),
+    (lambda k: k.endswith("_per_second") or k.endswith("_per_s") or "_per_second_per_" in k, "per second"),
     (lambda k: k == "bandwidth", "bytes per second"),
     (lambda k: k.endswith("_bytes") or k == "bytes", "bytes"),
     (lambda k: "flops" in k and "per_token" in k, "FLOPs per token"),
@@ -55,7 +69,13 @@ _UNIT_RULES: list[tuple[object, str]] = [
     (lambda k: k.endswith("pf_days") or k == "pf_days_reported", "PF-days"),
     (lambda k: k.endswith("_seconds") or k == "seconds", "seconds"),
     (lambda k: k.endswith("gpu_hours"), "GPU-hours"),
-    (lambda k: k.endswith("_fraction") or k.endswith("_share") or k == "mfu", "fraction (0 to 1)"),
+    (lambda k: k.endswith("_fraction") or k.endswith("_share") or k.endswith("mfu") or k in ("hfu", "matmul_efficiency", "goodput"), "fraction (0 to 1)"),
+    (lambda k: k.endswith("_joules"), "joules"),
+    (lambda k: k.endswith("_kwh"), "kWh"),
+    (lambda k: k.endswith("_watts"), "watts"),
+    (lambda k: k.endswith("_usd_per_gpu_hour"), "USD per GPU-hour"),
+    (lambda k: k.endswith("_usd"), "USD"),
+    (lambda k: k.endswith("_mfu") or k.endswith("_efficiency"), "fraction (0 to 1)"),
     (lambda k: k == "cost" or k.startswith("cost_"), "currency (as --price)"),
     (lambda k: "_per_param" in k or k.endswith("_ratio") or k == "ratio", "ratio"),
     (lambda k: k in ("params", "tokens") or k.endswith("_params") or k.endswith("_tokens") or k.startswith("params_") or k.startswith("tokens_"), "count"),

@@ -181,9 +181,13 @@ def format_bytes(value: float | None, binary: bool = True) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    """Seconds as the largest sensible unit: '45 s', '12.5 min', '3.2 h', '3.2 days', '1.4 years'."""
+    """Seconds as the largest sensible unit: '17.3 ms', '2.38 s', '45 s', '12.5 min', '3.2 h', '3.2 days', '1.4 years'."""
     if seconds is None:
         return "-"
+    if 0 < abs(seconds) < 1:  # serving latencies: '17.3 ms', '0.42 ms', '2.38 s'
+        return f"{seconds * 1e3:.3g} ms"
+    if abs(seconds) < 10:
+        return f"{seconds:.3g} s"
     for limit, unit, size in ((60, "s", 1), (3600, "min", 60), (86_400 * 2, "h", 3600), (86_400 * 365.25 * 2, "days", 86_400)):
         if abs(seconds) < limit:
             return f"{seconds / size:.0f} {unit}" if unit == "s" else f"{seconds / size:.1f} {unit}"

@@ -77,7 +77,7 @@ def test_table(cli):
     result = cli(["compare", "--models", ",".join(COURSE_MODELS), "-f", "table"])
     assert result.code == 0
     lines = result.stdout.splitlines()
-    assert "chinchilla" in lines[0]
+    assert "(epoch-2024)" in lines[0]  # the default law
     assert any("gpt-3-175b" in line and "under-trained" in line and "3.50T" in line for line in lines)
 
 
@@ -94,3 +94,45 @@ def test_compare_bad_input(cli, args, fragment):
     result = cli(["compare", *args])
     assert result.code == 2 and result.stdout == ""
     assert fragment in result.stderr
+
+
+def test_implied_mfu_by_hand(cli):
+    # implied MFU = 6ND / (GPU-hours x 3600 x dense peak), A100 bf16 dense peak 312 TFLOP/s (datasheet).
+    rows = {r["id"]: r for r in rows_of(cli(["compare", "--models", "llama-65b,bloom-176b,gpt-3-175b", "-f", "json"]))}
+    # LLaMA-65B: 65.2B params, 1.4T tokens, 1,022,362 A100-80GB hours (Touvron et al. 2023, Table 15).
+    assert rows["llama-65b"]["implied_mfu"] == pytest.approx(6 * 65.2e9 * 1.4e12 / (1_022_362 * 3600 * 312e12), rel=1e-12)
+    assert round(rows["llama-65b"]["implied_mfu"], 3) == 0.477
+    # BLOOM-176B: 176,247,271,424 params, 366B tokens, 1,082,990 A100-80GB hours (Le Scao et al. 2022).
+    assert round(rows["bloom-176b"]["implied_mfu"], 3) == 0.318
+    assert rows["bloom-176b"]["gpu"] == "a100-80gb" and rows["bloom-176b"]["gpu_hours"] == 1_082_990
+    # No published GPU-hours: null, not zero.
+    assert rows["gpt-3-175b"]["implied_mfu"] is None
+
+
+def test_implied_mfu_for_at_least_six_presets_and_the_downtime_reminder(cli):
+    result = cli(["compare", "-f", "json"])
+    rows = rows_of(result)
+    with_mfu = [r for r in rows if r["implied_mfu"] is not None]
+    assert len(with_mfu) >= 6
+    # Published hours include downtime: every implied MFU is below the best measured (~0.55, memory-and-compute notes).
+    assert all(0.05 < r["implied_mfu"] < 0.6 for r in with_mfu)
+    assert "include downtime" in result.stderr
+
+
+def test_predicted_mfu_beside_the_implied_one(cli):
+    # The throughput model's fastest layout for LLaMA-65B on its published 2,048 A100s at its 4M-token
+    # batch (Touvron et al. 2023), counted as 6ND like implied_mfu, so the two compare like with like.
+    from llmplan import arch
+    from llmplan.layout import search
+    from llmplan.throughput import Cluster, Run
+
+    rows = {r["id"]: r for r in rows_of(cli(["compare", "--models", "llama-65b,pythia-12b,gpt-3-175b", "-f", "json"]))}
+    cat = load_catalog()
+    preset = cat.get("models", "llama-65b")
+    best = search(arch.Shape.from_preset(preset), Run(seq=2048, global_batch=2048), Cluster.from_preset(cat.get("gpus", "a100-80gb")), 2048, top=1).best[0]
+    expected = 6 * 65.2e9 * 2048 * 2048 / (best.step.step_seconds * 2048 * 312e12)
+    assert rows["llama-65b"]["predicted_mfu"] == pytest.approx(expected, rel=1e-12)
+    # No downtime in the model: it predicts more than the published hours imply.
+    for model in ("llama-65b", "pythia-12b"):
+        assert rows[model]["predicted_mfu"] > rows[model]["implied_mfu"]
+    assert rows["gpt-3-175b"]["predicted_mfu"] is None

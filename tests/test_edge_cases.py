@@ -72,9 +72,9 @@ def test_equal_exponents_split_compute_evenly(cli, tmp_path):
 
 def test_extrapolation_is_flagged_and_warned(cli):
     # Hoffmann et al. fitted on 70M-16B parameters and 5B-500B tokens (§3).
-    inside = cli(["loss", "--params", "1B", "--tokens", "20B", "-f", "json"])
+    inside = cli(["loss", "--params", "1B", "--tokens", "20B", "--law", "chinchilla", "-f", "json"])
     assert json.loads(inside.stdout)[0]["extrapolated"] is False and "warning" not in inside.stderr
-    outside = cli(["loss", "--params", "70B", "--tokens", "1.4T", "-f", "json"])
+    outside = cli(["loss", "--params", "70B", "--tokens", "1.4T", "--law", "chinchilla", "-f", "json"])
     assert json.loads(outside.stdout)[0]["extrapolated"] is True
     assert "warning: law chinchilla was fitted on 70.0M-16.0B params, 5.0B-500B tokens" in outside.stderr
     # A law without a recorded range says null, not false.

@@ -93,10 +93,10 @@ def test_bad_inputs():
 def test_cli_target_loss_with_inference_tokens(cli):
     _, D13 = worked_example(UNROUNDED)
     loss = chinchilla_loss(13e9, D13, **UNROUNDED)  # the 13B Chinchilla-optimal model's loss
-    result = cli(["optimal", "--target-loss", repr(loss), "--inference-tokens", "2T", "-f", "json"])
+    result = cli(["optimal", "--target-loss", repr(loss), "--inference-tokens", "2T", "--law", "chinchilla", "-f", "json"])
     assert result.code == 0, result.stderr
     (row,) = json.loads(result.stdout)
-    assert row["law"] == "chinchilla"  # the shipped default carries the unrounded constants
+    assert row["law"] == "chinchilla"  # Sardana et al. worked with Hoffmann's Approach 3 (unrounded constants)
     assert row["saving_flops"] == pytest.approx(1.7e22, rel=0.06) and abs(row["saving_fraction"] - 0.17) <= 0.01
     assert row["total_flops"] == pytest.approx(6 * row["params"] * row["tokens"] + 2 * row["params"] * 2e12, rel=1e-12)
 
@@ -113,3 +113,78 @@ def test_cli_bad_input_exit_2(cli, args, fragment):
     result = cli(args)
     assert result.code == 2 and result.stdout == ""
     assert fragment in result.stderr and result.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------- weighed by serving cost (issue 17)
+
+from llmplan.inference import cost_optimal, inference_optimal  # noqa: E402
+
+_CH = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al. 2022 Eq. 10 (rounded)
+_F = 1 / (989.4e12 * 0.4)  # GPU-seconds per training FLOP: H100 bf16 at MFU 0.4
+
+
+@pytest.mark.parametrize("w", [0.25, 1.0, 3.0])
+def test_cost_optimal_is_sardana_with_weighted_tokens_when_cost_is_linear(w):
+    """s(N) = w·2N·f exactly: the cost problem is Sardana's Eq. 2 with D_inf·w (same arithmetic, exact)."""
+    N, D, weight = cost_optimal(2.0, 2e12, **_CH, serve_seconds_per_token=lambda n: w * 2 * n * _F, train_seconds_per_flop=_F)
+    N0, D0 = inference_optimal(2.0, 2e12 * w, **_CH)
+    assert weight == pytest.approx(w, rel=1e-12)
+    assert N == pytest.approx(N0, rel=1e-9) and D == pytest.approx(D0, rel=1e-9)
+
+
+def test_dearer_serving_means_a_smaller_model():
+    base, _ = inference_optimal(2.0, 2e12, **_CH)
+    dear, _, _ = cost_optimal(2.0, 2e12, **_CH, serve_seconds_per_token=lambda n: 3 * 2 * n * _F, train_seconds_per_flop=_F)
+    cheap, _, _ = cost_optimal(2.0, 2e12, **_CH, serve_seconds_per_token=lambda n: 0.3 * 2 * n * _F, train_seconds_per_flop=_F)
+    assert cheap > base > dear
+
+
+def test_cost_optimal_beats_the_flop_optimum_on_true_cost():
+    """A serving cost that is not linear in N (per-parameter cost rising with size): the returned plan costs
+    less than Sardana's FLOP optimum and is the least-cost point of a fine grid along the iso-loss curve
+    (to 1e-6: the grid's spacing)."""
+    from llmplan.inference import iso_loss_tokens
+
+    s = lambda n: 2 * n * _F * (1 + n / 5e9)  # noqa: E731
+    cost = lambda n: _F * 6 * n * iso_loss_tokens(n, 2.0, _CH["E"], _CH["A"], _CH["B"], _CH["alpha"], _CH["beta"]) + 2e12 * s(n)  # noqa: E731
+    N, _, _ = cost_optimal(2.0, 2e12, **_CH, serve_seconds_per_token=s, train_seconds_per_flop=_F)
+    N0, _ = inference_optimal(2.0, 2e12, **_CH)
+    assert cost(N) < cost(N0)
+    grid = [N0 * math.exp(k / 2000) for k in range(-2000, 400)]
+    assert cost(N) <= min(cost(n) for n in grid) * (1 + 1e-6)
+
+
+def test_optimal_serve_gpu_row(cli):
+    import json
+
+    r = cli(["optimal", "--target-loss", "2.0238", "--inference-tokens", "2T", "--serve-gpu", "h100", "--serve-batch", "64", "-f", "json"])
+    assert r.code == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert row["serve_gpu"] == "h100-sxm" and row["serve_batch"] == 64 and row["train_mfu"] == 0.4
+    assert row["params_ratio"] == pytest.approx(row["params"] / row["sardana_params"])
+    assert row["total_gpu_hours"] == pytest.approx(row["train_gpu_hours"] + row["inference_gpu_hours"])
+    # training GPU-hours from 6ND at the H100's bf16 peak x 0.4
+    assert row["train_gpu_hours"] == pytest.approx(6 * row["params"] * row["tokens"] / (989.4e12 * 0.4) / 3600)
+    assert row["saving_fraction"] >= 0 and "optimum moves" in r.stderr
+
+
+def test_optimal_serve_price_rows_in_dollars(cli):
+    import json
+
+    r = cli(["optimal", "--target-loss", "2.0238", "--inference-tokens", "2T", "--serve-gpu", "h100", "--serve-price", "2.5", "-f", "json"])
+    assert r.code == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert row["train_price_usd_per_gpu_hour"] == 2.5 == row["serve_price_usd_per_gpu_hour"]
+    assert row["cost_usd"] == pytest.approx(2.5 * row["total_gpu_hours"])
+    assert row["saving_usd"] == pytest.approx(row["sardana_cost_usd"] - row["cost_usd"])
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--budget", "1e23", "--serve-gpu", "h100"], "--serve-gpu weighs"),
+    (["--target-loss", "2.02", "--inference-tokens", "2T", "--serve-gpu", "h100", "--train-mfu", "2"], "--train-mfu"),
+    (["--target-loss", "2.02", "--inference-tokens", "2T", "--serve-gpu", "h100", "--serve-batch", "0"], "--serve-batch"),
+    (["--target-loss", "2.02", "--inference-tokens", "2T", "--serve-gpu", "nope"], "nope"),
+])
+def test_optimal_serve_gpu_bad_input(cli, args, fragment):
+    r = cli(["optimal", *args])
+    assert r.code == 2 and fragment in r.stderr, r.stderr

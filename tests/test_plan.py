@@ -108,14 +108,15 @@ def test_optimal_default_law_and_keys(cli):
     assert len(rows) == 1
     row = rows[0]
     assert KEYS <= set(row)
-    assert row["law"] == "chinchilla"
+    # The default is Epoch's refit (Besiroglu et al. 2024), not Hoffmann's Approach 3 outlier.
+    assert row["law"] == "epoch-2024"
     assert row["pf_days"] == pytest.approx(3000)
     assert row["flops"] == pytest.approx(3000 * PF_DAY)
     assert 6 * row["params"] * row["tokens"] == pytest.approx(row["flops"])
 
 
 def test_optimal_table_title_names_law_and_budget(cli):
-    result = cli(["optimal", "--budget", "3000pfd", "-f", "table"])
+    result = cli(["optimal", "--budget", "3000pfd", "--law", "chinchilla", "-f", "table"])
     assert result.code == 0
     first = result.stdout.splitlines()[0]
     assert "chinchilla" in first and "3,000 PF-days" in first and "2.59e23" in first
@@ -174,8 +175,9 @@ def test_optimal_user_law_file(cli, tmp_path):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["--target-loss", "1.6"], "irreducible loss E = 1.69337"),
-        (["--target-loss", "1.69337368"], "at or below"),
+        (["--target-loss", "1.6", "--law", "chinchilla"], "irreducible loss E = 1.69337"),
+        (["--target-loss", "1.69337368", "--law", "chinchilla"], "at or below"),
+        (["--target-loss", "1.8"], "irreducible loss E = 1.8172 of law 'epoch-2024'"),
         (["--budget", "1e24", "--law", "chinchila"], "did you mean chinchilla"),
         (["--budget", "1e24", "--law", "chinchilla", "--ratio", "25"], "--ratio applies"),
         (["--budget", "3000pdf"], "did you mean 3000pfd"),
@@ -200,7 +202,7 @@ def test_optimal_bad_input_exit_2(cli, args, fragment):
 
 
 def test_loss_command(cli):
-    rows = rows_of(cli(["loss", "--params", "70B", "--tokens", "1.4T", "-f", "json"]))
+    rows = rows_of(cli(["loss", "--params", "70B", "--tokens", "1.4T", "--law", "chinchilla", "-f", "json"]))
     row = rows[0]
     assert row["loss"] == pytest.approx(1.69337368 + 406.401018 / 70e9**0.33917084 + 410.722827 / 1.4e12**0.2849083)
     assert row["size_share"] + row["data_share"] == pytest.approx(1)

@@ -20,6 +20,7 @@ from llmplan.errors import InputError, LlmplanError
 
 # name -> module holding `app` (a typer.Typer with the command). Order is the help's order.
 COMMANDS: dict[str, str] = {
+    "plan": "llmplan.cli.plan",
     "optimal": "llmplan.cli.optimal",
     "loss": "llmplan.cli.loss",
     "compute": "llmplan.cli.compute",
@@ -27,6 +28,9 @@ COMMANDS: dict[str, str] = {
     "fit": "llmplan.cli.fit",
     "arch": "llmplan.cli.arch",
     "memory": "llmplan.cli.memory",
+    "throughput": "llmplan.cli.throughput",
+    "layout": "llmplan.cli.layout",
+    "serve": "llmplan.cli.serve",
     "dtypes": "llmplan.cli.dtypes",
     "gpus": "llmplan.cli.gpus",
     "presets": "llmplan.cli.presets",
@@ -78,6 +82,8 @@ Examples:
   llmplan compare
 
   llmplan memory --params 7B --dtype bf16
+
+  llmplan serve --preset llama-3-8b --gpu h100 --batch 1:128
 
   llmplan dtypes --params 7B
 

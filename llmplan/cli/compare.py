@@ -16,6 +16,9 @@ app = typer.Typer()
 For each model, C = 6·N·D (N = active parameters for mixture-of-experts); optimal_params and
 optimal_tokens are the law's split of that same C, tokens_ratio = tokens / optimal_tokens, and the
 verdict says "near optimal" within a factor of 2. tokens_20x is the ~20 tokens per parameter rule.
+implied_mfu = 6ND / (GPU-hours x 3600 x dense peak) for models whose GPU-hours are published
+(gpu, gpu_hours); those hours include downtime, so it reads low against measured MFU.
+predicted_mfu is the throughput model's, for runs whose GPU count and batch are published.
 Default: every preset model with params and tokens.
 
 Examples:
@@ -30,7 +33,7 @@ Examples:
 """)
 def compare(
     models: Annotated[Optional[str], typer.Option("--models", "-m", help="Comma-separated model ids or aliases (default: every decoder-only model with params and tokens).", show_default=False)] = None,
-    law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: preset id (default chinchilla) or a TOML file.", show_default=False)] = None,
+    law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: preset id (default epoch-2024) or a TOML file.", show_default=False)] = None,
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for --law tokens-per-param (default 20).", show_default=False)] = None,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the models against the law's frontier to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
     fmt: FormatOption = None,
@@ -65,11 +68,17 @@ def compare(
         picked = [p for p in cat.all("models") if p.get("params") and p.get("tokens") and p.get("architecture") == "decoder"]
     from llmplan.plan import checked, out_of_range
 
+    from llmplan.budget import published_run_fields
+    from llmplan.run_plan import predicted_mfu
+
     rows = []
     with out_of_range():
         for preset in picked:
             N = preset.get("active_params") or preset["params"]
-            rows.append(compare_row(chosen, preset.id, preset.name, N, preset["tokens"]))
+            row = compare_row(chosen, preset.id, preset.name, N, preset["tokens"])
+            row.update(published_run_fields(preset, row["flops"], cat))
+            row["predicted_mfu"] = predicted_mfu(preset, cat) if row["implied_mfu"] is not None else None
+            rows.append(row)
     checked(rows)
     # A model is judged at its own size and tokens: is that inside what the law was fitted on?
     from llmplan.plan import mark_extrapolation
@@ -85,6 +94,12 @@ def compare(
     columns = ["id", "params", "tokens", "optimal_params", "optimal_tokens", "tokens_20x", "verdict"]
     if chosen.predicts_loss:
         columns.append("loss")
+    if any(r["implied_mfu"] is not None for r in rows):
+        columns.append("implied_mfu")
+        note("implied_mfu = 6ND / (published GPU-hours x 3600 x dense bf16 peak); published GPU-hours include downtime, restarts and evaluation, so it is below the MFU the authors measured while running")
+    if any(r["predicted_mfu"] is not None for r in rows):
+        columns.append("predicted_mfu")
+        note("predicted_mfu: the throughput model's fastest layout for the published GPUs and batch, counted as 6ND like implied_mfu (no downtime)")
     labels = {
         "tokens_per_param": "tok/param",
         "pf_days": "PF-days",
@@ -92,6 +107,8 @@ def compare(
         "optimal_tokens": "opt. D",
         "tokens_20x": "20·N",
         "loss": "loss (at opt.)",
+        "implied_mfu": "MFU (impl.)",
+        "predicted_mfu": "(model)",
     }
     if chosen.convention != "total":
         note(f"law {chosen.id} counts non-embedding parameters; the presets count all of them, so read its verdicts loosely")

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from llmplan.cli import model_options as mo
+from llmplan.cli.budget_options import DaysOption, DtypeOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption
 from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format
 
 app = typer.Typer()
@@ -17,6 +18,8 @@ app = typer.Typer()
 With --preset (or --hf-config, --safetensors) a model's exact params, tokens and shape are used (its shape adds the attention term
 12·L·d·s per token); --recompute full counts 8·N·D. Time = FLOPs / (GPUs · dense peak · MFU), MFU 0.4
 unless --mfu says otherwise. --budget X --gpu ID answers the reverse: what a budget costs in GPU time.
+--gpu ID --gpus K --days T (or --hours, or --gpu-hours) gives the budget that hardware time buys:
+GPUs x dense peak x MFU x time x goodput (default goodput 0.9), the budget `optimal` and `plan` use.
 
 Examples:
 
@@ -29,6 +32,8 @@ Examples:
   llmplan compute --hf-config path/to/config.json --tokens 1T
 
   llmplan compute --budget 1pfd --gpu v100 --gpus 8 --mfu 1
+
+  llmplan compute --gpu h100 --gpus 256 --days 30 --mfu 0.4   # the budget of a month on 256 H100s
 """)
 def compute(
     params: Annotated[Optional[str], typer.Option("--params", "-N", help="Parameters (e.g. 7B).", show_default=False)] = None,
@@ -40,10 +45,15 @@ def compute(
     flops_per_token: Annotated[Optional[str], typer.Option("--flops-per-token", help="Override the training FLOPs per token (default 6·N, plus attention with a preset shape).", show_default=False)] = None,
     recompute: Annotated[str, typer.Option("--recompute", help="Activation recomputation: none (6·N·D) or full (8·N·D).")] = "none",
     seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length for the attention term (default: the preset's pre-training context).", min=1, show_default=False)] = None,
-    gpu: Annotated[Optional[str], typer.Option("--gpu", "-g", help="GPU from the catalog (llmplan gpus), e.g. a100, h100, v100.", show_default=False)] = None,
-    gpus: Annotated[int, typer.Option("--gpus", "-k", help="Number of GPUs (wall time assumes perfect scaling).")] = 1,
-    mfu: Annotated[str, typer.Option("--mfu", help="Model FLOPs utilisation, a fraction of the dense peak.")] = "0.4",
-    dtype: Annotated[str, typer.Option("--dtype", help="Which peak to use: bf16 (fp16 on GPUs without bf16), fp16, tf32, fp32, fp8.")] = "bf16",
+    gpu: GpuOption = None,
+    gpus: GpusOption = None,
+    mfu: Annotated[Optional[str], typer.Option("--mfu", help="Model FLOPs utilisation, a fraction of the dense peak (default 0.4); 'auto': the MFU of the fastest layout that fits, predicted by the step model (needs --gpu and a model shape).", show_default=False)] = None,
+    global_batch: Annotated[Optional[int], typer.Option("--global-batch", help="With --mfu auto: sequences per step for the layout search (default: about 4M tokens, a power of two in sequences).", min=1, show_default=False)] = None,
+    dtype: DtypeOption = "bf16",
+    days: DaysOption = None,
+    hours: HoursOption = None,
+    gpu_hours: GpuHoursOption = None,
+    goodput: GoodputOption = None,
     price: Annotated[Optional[str], typer.Option("--price", help="Price in USD per GPU-hour; adds cost_usd.", show_default=False)] = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
@@ -56,13 +66,22 @@ def compute(
     fmt = output_format(fmt)
     if recompute not in RECOMPUTE:
         raise InputError(f"--recompute {recompute!r} is not one of {', '.join(RECOMPUTE)}")
-    m = parse_positive(mfu, "an MFU (a fraction such as 0.4)")
-    if m > 1:
-        raise InputError(f"--mfu {mfu} is above 1; give a fraction of the peak, e.g. 0.4")
-    if gpus < 1:
+    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu
+
+    auto = mfu is not None and mfu.strip().lower() == "auto"
+    if auto and gpu is None:
+        raise InputError("--mfu auto predicts the MFU on a GPU: add --gpu ID (and --gpus N)")
+    if auto and (days is not None or hours is not None or gpu_hours is not None):
+        raise InputError("compute --mfu auto predicts the MFU of a given model; for the model a hardware budget buys use 'llmplan plan --mfu auto' or 'llmplan optimal --mfu auto'")
+    if global_batch is not None and not auto:
+        raise InputError("--global-batch sizes the layout search of --mfu auto; add --mfu auto or drop it")
+    m = parse_mfu(None if auto else mfu)
+    if gpus is not None and gpus < 1:
         raise InputError(f"--gpus must be at least 1, not {gpus}")
     usd = parse_positive(price, "a price in USD per GPU-hour") if price is not None else None
     cat = catalog(presets) if gpu is not None else None
+    hardware = hardware_budget(cat, gpu, gpus, days, hours, gpu_hours, m, goodput, dtype)
+    gpus = gpus or 1
 
     row: dict = {}
     N = parse_count(params, "a parameter count") if params is not None else None
@@ -87,7 +106,12 @@ def compute(
         shape = {"layers": layers, "d_model": d_model, "context": seq or model.train_context}
     elif seq is not None:
         raise InputError("--seq sets the attention term of a model's shape; give --preset, --hf-config or --safetensors too, or --flops-per-token")
-    if budget is not None:
+    if hardware is not None:  # the budget that hardware time buys
+        if budget is not None or N is not None or D is not None or row.get("model") is not None or flops_per_token is not None:
+            raise InputError("hardware time (--days, --hours, --gpu-hours) is the budget; drop --budget, --params, --tokens and the model")
+        C = hardware.flops
+        title = f"Compute: {hardware_title(hardware)}"
+    elif budget is not None:
         if N is not None or D is not None or row.get("model") is not None or flops_per_token is not None:
             raise InputError("--budget replaces --params/--tokens/--preset/--hf-config/--safetensors; give one or the other")
         C = parse_compute(budget)
@@ -106,12 +130,19 @@ def compute(
         title = f"Compute: {format_count(N)} params, {format_count(D)} tokens"
     row["flops"] = C
     row["pf_days"] = C / PF_DAY
-    if gpu is not None:
+    if hardware is not None:
+        row.update(hardware.fields())
+        if usd is not None:
+            row["price_usd_per_gpu_hour"] = usd
+            row["cost_usd"] = hardware.gpu_hours * usd
+    elif gpu is not None:
         device = cat.get("gpus", gpu)
+        if auto:
+            m = _auto_mfu(model if row.get("model") else None, device, gpus, dtype.lower(), seq, global_batch)
         row.update(gpu_cost_fields(C, device, gpus, m, dtype.lower(), usd))
         used = row["dtype"]
         title += f"; {gpus} x {device.id}, {m:.0%} MFU ({used})"
-        if fmt == "table" and mfu == "0.4":
+        if fmt == "table" and mfu is None:
             note("MFU 0.4 is the default (observed 0.3-0.55 in published runs); set --mfu to change it")
     elif usd is not None:
         raise InputError("--price needs --gpu (the price is per GPU-hour)")
@@ -121,10 +152,37 @@ def compute(
     labels = {"pf_days": "PF-days", "flops_per_token": "FLOPs/token", "peak_flops_per_second": "peak FLOP/s", "gpu_hours": "GPU-hours", "wall_seconds": "wall time", "cost_usd": "cost (USD)", "price_usd_per_gpu_hour": "USD/GPU-h"}
     columns = list(row)
     if fmt == "table":  # the title carries GPU, count, dtype and MFU; keep the table narrow
-        hidden = {"gpu", "gpus", "dtype", "peak_flops_per_second", "mfu", "price_usd_per_gpu_hour"}
+        hidden = {"gpu", "gpus", "dtype", "peak_flops_per_second", "mfu", "goodput", "price_usd_per_gpu_hour"}
         if "params" in row and row["flops_per_token"] == 6.0 * row["params"]:
             hidden.add("flops_per_token")
         columns = [c for c in columns if c not in hidden]
         if "cost_usd" in row:
             row = {**row, "cost_usd": f"{row['cost_usd']:,.0f}"}
     emit([row], fmt, title=title, columns=columns, labels=labels)
+
+
+def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
+    """The predicted MFU of the fastest layout that fits (llmplan.layout.search), said in a note."""
+    from llmplan.cli.common import note
+    from llmplan.errors import InputError
+    from llmplan.layout import describe, search
+    from llmplan.throughput import Cluster, Run
+
+    if model is None or model.shape is None or model.shape.family != "decoder":
+        raise InputError("--mfu auto needs a decoder model's shape: give --preset, --hf-config or --safetensors with a config.json")
+    shape = model.shape
+    seq = seq or model.train_context or shape.context
+    if dtype not in ("bf16", "fp16", "fp8"):
+        raise InputError(f"--mfu auto models bf16, fp16 or fp8 training, not --dtype {dtype}")
+    if global_batch is None:  # about 4M tokens per step (Llama 2: 4M; GPT-3 175B: 3.2M), a power of two in sequences
+        global_batch = 1 << max(0, (-(-4_000_000 // seq) - 1).bit_length())
+    cluster = Cluster.from_preset(device, dtype)
+    cluster.require_links(gpus)
+    result = search(shape, Run(seq=seq, global_batch=global_batch), cluster, gpus, top=1, dtype=dtype)
+    if not result.best:
+        raise InputError(f"--mfu auto: no layout of {gpus} x {device.id} fits {shape.name or model.name} at --seq {seq}; "
+                         f"see 'llmplan layout' for what would, or give --mfu")
+    best = result.best[0]
+    note(f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits ({describe(best.layout)}; "
+         f"{global_batch} x {seq} tokens per step), not the 0.4 default; 'llmplan layout' shows the breakdown")
+    return best.step.mfu

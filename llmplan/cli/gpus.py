@@ -15,6 +15,10 @@ def gpu_row(preset) -> dict:
     row = {"id": preset.id, "name": preset.name, "memory_bytes": preset["memory_bytes"], "bandwidth_bytes_per_second": preset["bandwidth"]}
     for dtype in PEAKS:
         row[f"peak_{dtype}_flops"] = preset.get(f"peak_{dtype}")
+    row["gpus_per_node"] = preset.get("gpus_per_node")
+    row["intra_node_bandwidth_bytes_per_second"] = preset.get("intra_node_bandwidth")
+    row["inter_node_bandwidth_bytes_per_second"] = preset.get("inter_node_bandwidth")
+    row["matmul_efficiency"] = preset.get("matmul_efficiency")
     row["source"] = preset["source"]
     return row
 

@@ -6,11 +6,12 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
+from llmplan.cli.budget_options import DaysOption, DtypeOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption
 from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
 
 app = typer.Typer()
 
-LAW_HELP = "Scaling law: a preset id (chinchilla, the default; epoch-2024, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
+LAW_HELP = "Scaling law: a preset id (epoch-2024, the default; chinchilla, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
 
 
 def parse_budget_spec(text: str) -> list[float]:
@@ -77,11 +78,16 @@ def budget_title(budgets: list[float]) -> str:
 @app.command(help="""The compute-optimal model size and tokens for a compute budget, under a scaling law.
 
 Budgets are FLOPs (1e24) or PF-days (3000pfd); START:STOP:N gives N log-spaced budgets and '-'
-reads one per line from stdin. Loss is empty for laws that predict none (allocation rules).
+reads one per line from stdin. Or hardware time: --gpu with --gpus and --days/--hours, or
+--gpu-hours, gives GPUs x dense peak x MFU x time x goodput. Loss is empty for laws that predict none (allocation rules).
 
 Examples:
 
   llmplan optimal --budget 3000pfd
+
+  llmplan optimal --gpu h100 --gpus 256 --days 30 --mfu 0.4   # the budget of a month on 256 H100s
+
+  llmplan optimal --gpu h100 --gpus 256 --days 30 --mfu auto  # MFU from the throughput model
 
   llmplan optimal --budget 5.76e23 --law all
 
@@ -103,6 +109,8 @@ Examples:
 
   llmplan optimal --target-loss 2.02 --inference-tokens 2T   # serve 2T tokens
 
+  llmplan optimal --target-loss 2.02 --inference-tokens 2T --serve-gpu h100 --serve-batch 64   # weigh serving by GPU-time
+
   llmplan optimal --budget 1e24 --plot optimal.png   # loss contours
 """)
 def optimal(
@@ -114,8 +122,25 @@ def optimal(
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for the tokens-per-param law (default 20); implies --law tokens-per-param.", show_default=False)] = None,
     unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens available (e.g. 25B): the best split when data must be repeated, under the data-constrained law muennighoff-2023.", show_default=False)] = None,
     inference_tokens: Annotated[Optional[str], typer.Option("--inference-tokens", help="Tokens the model will serve (e.g. 2T), with --target-loss: minimise training plus inference compute (Sardana et al. 2024).", show_default=False)] = None,
+    serve_gpu: Annotated[Optional[str], typer.Option("--serve-gpu", help="With --inference-tokens: weigh serving by its GPU-time on this GPU (llmplan serve's roofline), not by 2N FLOPs.", show_default=False)] = None,
+    serve_batch: Annotated[int, typer.Option("--serve-batch", help="With --serve-gpu: sequences decoded together.")] = 64,
+    serve_input: Annotated[int, typer.Option("--serve-input", help="With --serve-gpu: prompt tokens per request.")] = 2048,
+    serve_output: Annotated[int, typer.Option("--serve-output", help="With --serve-gpu: generated tokens per request.")] = 256,
+    serve_dtype: Annotated[str, typer.Option("--serve-dtype", help="With --serve-gpu: served weight format (bf16, fp8, int8, int4, ...).")] = "bf16",
+    train_gpu: Annotated[Optional[str], typer.Option("--train-gpu", help="With --serve-gpu: the training GPU (default: the serving GPU), at its bf16 peak x --train-mfu.", show_default=False)] = None,
+    train_mfu: Annotated[Optional[float], typer.Option("--train-mfu", help="With --serve-gpu: training MFU (default 0.4).", show_default=False)] = None,
+    train_price: Annotated[Optional[float], typer.Option("--train-price", help="With --serve-gpu: USD per training GPU-hour (one price given is used for both).", show_default=False)] = None,
+    serve_price: Annotated[Optional[float], typer.Option("--serve-price", help="With --serve-gpu: USD per serving GPU-hour: minimise dollars, with costs in USD.", show_default=False)] = None,
     shape: Annotated[bool, typer.Option("--shape", help="Add a LLaMA-style shape (layers, d_model, heads, FFN; see 'llmplan arch --target') for each row's model size, with its exact count.")] = False,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the law's loss contours over (N, D) with the plan to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
+    gpu: GpuOption = None,
+    gpus: GpusOption = None,
+    days: DaysOption = None,
+    hours: HoursOption = None,
+    gpu_hours: GpuHoursOption = None,
+    mfu: MfuOption = None,
+    goodput: GoodputOption = None,
+    dtype: DtypeOption = "bf16",
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -138,6 +163,17 @@ def optimal(
         check_plot_path(plot)
         require_matplotlib()
     budgets: list[float] = [c for group in expand(budget, parse_budget_spec) for c in group]
+    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu, wants_hardware_budget
+
+    hardware = None
+    if wants_hardware_budget(days, hours, gpu_hours):
+        if budgets:
+            raise InputError("give --budget or hardware time (--days, --hours, --gpu-hours), not both")
+        auto = mfu is not None and mfu.strip().lower() == "auto"
+        hardware = hardware_budget(catalog(presets), gpu, gpus, days, hours, gpu_hours, parse_mfu(None if auto else mfu), goodput, dtype)
+        budgets = [hardware.flops]
+    elif gpu is not None or gpus is not None or mfu is not None or goodput is not None:
+        raise InputError("--gpu, --gpus, --mfu and --goodput make a budget from hardware time: add --days, --hours or --gpu-hours")
     from llmplan.plan import MAX_BUDGETS
 
     if len(budgets) > MAX_BUDGETS:
@@ -149,6 +185,19 @@ def optimal(
         note(CAVEAT)
     else:
         laws = resolve_laws(law, presets, r)
+    if hardware is not None and auto:  # the MFU the throughput model reaches on the model this budget buys
+        if len(laws) > 1:
+            raise InputError("--mfu auto follows the model of one law; pick it with --law")
+        from llmplan.hparams import load_hparams
+        from llmplan.run_plan import plan_record
+
+        cat = catalog(presets)
+        planned, _, notes = plan_record(laws[0], load_hparams(None, cat), hardware, params=N, tokens=D, unique_tokens=U,
+                                        gpu=cat.get("gpus", hardware.gpu), auto_mfu=True)
+        for line in notes:
+            note(line)
+        hardware = hardware.with_mfu(planned["mfu"])
+        budgets = [hardware.flops]
 
     from llmplan.plan import checked, mark_extrapolation, out_of_range, solve
 
@@ -161,13 +210,23 @@ def optimal(
             note(f"law {each.id} is not of the Chinchilla form; left out of --inference-tokens")
             continue
         with out_of_range():
-            answer = checked(solve(each, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I))
+            if serve_gpu is not None:  # inference weighed by serving cost (issue 17)
+                from llmplan.cli.serve import cost_rows
+
+                if I is None or L is None or budgets or N is not None or D is not None:
+                    raise InputError("--serve-gpu weighs --inference-tokens by serving cost: llmplan optimal --target-loss 2.0 --inference-tokens 2T --serve-gpu h100")
+                answer = cost_rows(each, L, I, serve_gpu, serve_batch, serve_input, serve_output, serve_dtype, train_gpu, train_mfu, train_price, serve_price, presets)
+            else:
+                answer = checked(solve(each, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I))
         warning = mark_extrapolation(each, answer)
         if warning:
             warn(warning)
         rows.extend(answer)
     if not rows:
         raise InputError("no law could answer this question")
+    if hardware is not None:
+        for r in rows:
+            r.update(hardware.fields())
     if shape:
         from llmplan.arch import shape_columns
 
@@ -187,6 +246,8 @@ def optimal(
     else:
         what = f"{len(laws)} laws"
     parts = []
+    if hardware is not None:
+        parts.append(hardware_title(hardware))
     if budgets:
         parts.append(budget_title(budgets))
     if N is not None:
@@ -207,6 +268,9 @@ def optimal(
         columns = ["flops", "params", "tokens", "unique_tokens", "epochs", "loss", "params_unlimited_data", "tokens_unlimited_data", "loss_unlimited_data"]
     if I is not None:  # inference-aware: the plan, its total compute and the saving
         columns = ["law", "loss", "params", "tokens", "total_flops", "chinchilla_params", "chinchilla_tokens", "saving_flops", "saving_fraction"]
+    if serve_gpu is not None:
+        columns = ["law", "loss", "params", "tokens", "sardana_params", "params_ratio", "inference_cost_ratio", "train_gpu_hours", "inference_gpu_hours", "saving_fraction"]
+        columns.append("total_gpu_hours")
     if len(laws) > 1:
         columns.append("params_convention")
     if shape:
@@ -215,6 +279,8 @@ def optimal(
         "pf_days": "PF-days", "tokens_per_param": "tokens/param", "params_convention": "counts", "unique_tokens": "unique",
         "params_unlimited_data": "N (unlim.)", "tokens_unlimited_data": "D (unlim.)", "loss_unlimited_data": "loss (unlim.)",
         "shape_layers": "layers", "shape_d_model": "d_model", "shape_heads": "heads", "shape_ffn": "ffn", "shape_params": "shape N",
+        "sardana_params": "N (FLOPs only)", "params_ratio": "N ratio", "inference_cost_ratio": "serve cost/2N", "train_gpu_hours": "train GPU-h",
+        "inference_gpu_hours": "serve GPU-h", "total_gpu_hours": "total GPU-h",
         "total_flops": "train+infer", "chinchilla_params": "Chinch. N", "chinchilla_tokens": "Chinch. D", "saving_flops": "saving", "saving_fraction": "saving %",
     }
     emit(rows, fmt, title=title, columns=columns, labels=labels)

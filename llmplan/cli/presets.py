@@ -11,13 +11,14 @@ from llmplan.errors import InputError
 
 app = typer.Typer(help="List and show presets: models, laws and GPUs.", no_args_is_help=True)
 
-KIND_HELP = "Which presets: models, laws or gpus (default: all)."
+KIND_HELP = "Which presets: models, laws, gpus or hparams (default: all)."
 
 # Columns of `presets list` per kind, for the table; machine formats carry every field.
 LIST_COLUMNS = {
     "models": ["id", "name", "architecture", "objective", "params", "tokens", "tokens_per_param"],
     "laws": ["id", "name", "form", "convention"],
     "gpus": ["id", "name", "memory_bytes"],
+    "hparams": ["id", "name", "convention", "fitted_range"],
 }
 
 
@@ -40,7 +41,7 @@ def _kind(kind: str | None) -> list[str]:
     if kind is None:
         return list(KINDS)
     key = kind.strip().lower()
-    aliases = {"model": "models", "law": "laws", "gpu": "gpus"}
+    aliases = {"model": "models", "law": "laws", "gpu": "gpus", "hparam": "hparams"}
     key = aliases.get(key, key)
     if key not in KINDS:
         raise InputError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")

@@ -1,0 +1,116 @@
+"""Predicted vs published serving numbers: every row of TensorRT-LLM v0.9.0's performance tables.
+
+Run: python benchmarks/serve_report.py   (prints one table and a summary per table and GPU; `make bench`)
+
+Published figures are transcribed in tests/data/serve_published_trtllm_v0.9.0.csv and
+tests/data/serve_published_llm_perf_bench.csv (batch-1 decoding of MLC LLM, Exllama and llama.cpp on
+an RTX 4090) and tests/data/serve_published_vllm_dbrx.csv (vLLM's end-to-end latency of DBRX batches
+on 4 and 8 H100s); sources and URLs in each header. TensorRT-LLM: output tokens/s per GPU of static batches (gptSessionBenchmark: batch x input prompts, then
+output tokens each) and the time to the first token at batch 1. The prediction is `llmplan serve` for
+the same model, GPU, tensor parallelism, batch and lengths, FP8 weights + FP8 KV on H100/H200/L40S and
+FP16 on A100, as the page's engines were built. error = predicted / published - 1: on throughput rows a
+positive error means the roofline allows more than the engine delivered; on first-token rows a negative
+error means the roofline is faster than the engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from llmplan import arch, serving  # noqa: E402
+from llmplan.presets import catalog  # noqa: E402
+
+DATA = ROOT / "tests" / "data" / "serve_published_trtllm_v0.9.0.csv"
+DECODE_DATA = ROOT / "tests" / "data" / "serve_published_llm_perf_bench.csv"
+VLLM_DATA = ROOT / "tests" / "data" / "serve_published_vllm_dbrx.csv"
+
+# Models the table names that have no preset, from their Hugging Face config.json (as the page's
+# trtllm-build configs restate them).
+EXTRA_SHAPES = {
+    # EleutherAI/gpt-j-6b config.json: n_layer 28, n_embd 4096, n_head 16, n_positions 2048, rotary_dim 64,
+    # vocab 50400, 4*d gelu MLP with biases, one LayerNorm per block (parallel attention + MLP).
+    "GPT-J 6B": arch.Shape(layers=28, d_model=4096, heads=16, vocab=50400, mlp="gelu", ffn=16384, norm="layernorm",
+                           bias=True, qkv_bias=False, layer_norms=1, context=2048, name="gpt-j-6b"),
+    # mistralai/Mixtral-8x7B-v0.1 config.json: 32 layers, hidden 4096, 32 heads, 8 KV heads, 8 experts of
+    # intermediate 14336, 2 per token, vocab 32000.
+    "Mixtral 8x7B": arch.Shape(layers=32, d_model=4096, heads=32, kv_heads=8, vocab=32000, ffn=14336, moe_ffn=14336,
+                               experts=8, experts_per_token=2, context=32768, name="mixtral-8x7b"),
+    # databricks/dbrx-instruct config.json: 40 layers, d_model 6144, 48 heads, attn kv_n_heads 8, ffn_config
+    # moe_num_experts 16, moe_top_k 4, ffn_hidden_size 10752, vocab 100352, LayerNorm without bias (132B, 36B active).
+    "DBRX": arch.Shape(layers=40, d_model=6144, heads=48, kv_heads=8, vocab=100352, ffn=10752, moe_ffn=10752, experts=16,
+                       experts_per_token=4, norm="layernorm", norm_bias=False, context=32768, name="dbrx"),
+}
+PRESETS = {"LLaMA 7B": "llama-2-7b", "LLaMA 70B": "llama-2-70b", "Mistral 7B": "mistral-7b", "Falcon 180B": "falcon-180b",
+           "Llama2-7B": "llama-2-7b", "Llama2-13B": "llama-2-13b"}
+
+
+def published_rows(path: Path = DATA) -> list[dict]:
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
+def shape_of(model: str, cat) -> arch.Shape:
+    if model in EXTRA_SHAPES:
+        return EXTRA_SHAPES[model]
+    return arch.Shape.from_preset(cat.get("models", PRESETS[model]))
+
+
+def cases(paths: tuple[Path, ...] = (DATA, DECODE_DATA, VLLM_DATA)) -> list[dict]:
+    cat = catalog(None)
+    out = []
+    for row in (r for path in paths for r in published_rows(path)):
+        s = shape_of(row["model"], cat)
+        dtype = row["dtype"]
+        kv = dtype if dtype in ("fp8", "fp16") else "fp16"  # FP8 engines keep an FP8 KV cache; int4 engines a 16-bit one
+        m = serving.Served(s, arch.params(s), dtype, kv, int(row["tp"]), int(row.get("group_size") or 128))
+        # The L40S preset names no server (PCIe cards); the page ran tensor parallelism up to 8 in one machine.
+        per_node = 8 if row["gpu"] == "l40s" else None
+        hw = serving.hardware_from_gpu(cat.get("gpus", row["gpu"]), dtype, gpus_per_node=per_node)
+        r = serving.serve(m, hw, int(row["batch"]), int(row["input_tokens"]), int(row["output_tokens"]))
+        metric = row["metric"]
+        predicted, published = r[metric], float(row["published"])
+        out.append({
+            "table": row["table"], "engine": row.get("engine") or "TensorRT-LLM 0.9.0", "gpu": row["gpu"], "model": row["model"], "tp": int(row["tp"]), "batch": int(row["batch"]),
+            "input": int(row["input_tokens"]), "output": int(row["output_tokens"]), "metric": metric,
+            "predicted": predicted, "published": published, "error": predicted / published - 1,
+            "fits": r["fits"], "decode_bound": r["decode_bound"], "prefill_bound": r["prefill_bound"],
+        })
+    return out
+
+
+def summary(rows: list[dict]) -> dict:
+    errors = [r["error"] for r in rows]
+    return {"n": len(rows), "median": statistics.median(errors), "median_abs": statistics.median(abs(e) for e in errors),
+            "min": min(errors), "max": max(errors)}
+
+
+def main() -> int:
+    rows = cases()
+    print(f"{'table':10} {'engine':18} {'gpu':8} {'model':13} {'tp':>2} {'batch':>5} {'in':>5} {'out':>5} {'published':>11} {'predicted':>11} {'error':>8}  bound")
+    for r in rows:
+        unit = 1e3 if r["metric"].endswith("_seconds") else 1
+        fmt = "{:11.1f}" if unit == 1e3 or r["published"] < 1000 else "{:11,.0f}"
+        bound = r["prefill_bound"] if r["table"] == "latency" else r["decode_bound"]
+        print(f"{r['table']:10} {r['engine']:18} {r['gpu']:8} {r['model']:13} {r['tp']:>2} {r['batch']:>5} {r['input']:>5} {r['output']:>5} "
+              f"{fmt.format(r['published'] * unit)} {fmt.format(r['predicted'] * unit)} {r['error']:+8.1%}  {bound}{'' if r['fits'] else ' (KV does not fit)'}")
+    print("\nthroughput: out tok/s per GPU; latency: first token in ms; decode: tok/s of one sequence; e2e: a batch's latency in ms."
+          " error = predicted / published - 1")
+    print(f"\n{'group':34} {'n':>3} {'median':>8} {'median |e|':>11} {'min':>8} {'max':>8}")
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(f"{r['table']} {r['gpu']}" + (f" {r['engine']}" if r["table"] in ("decode", "e2e") else ""), []).append(r)
+        groups.setdefault(f"{r['table']} (all GPUs)", []).append(r)
+    for name in sorted(groups):
+        s = summary(groups[name])
+        print(f"{name:34} {s['n']:>3} {s['median']:+8.1%} {s['median_abs']:11.1%} {s['min']:+8.1%} {s['max']:+8.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

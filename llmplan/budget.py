@@ -1,0 +1,117 @@
+"""Compute budgets from hardware time, and the MFU that published GPU-hours imply.
+
+One relation both ways: FLOPs = GPU-seconds x dense peak x MFU x goodput, where goodput is the
+fraction of calendar time spent training (the rest: failures, restarts, evaluation). A budget
+given as days on N GPUs is calendar time, so a plan at that budget takes exactly that long.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from llmplan.errors import InputError
+
+SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_DAY = 86400.0
+
+# Llama 3 (Dubey et al. 2024, arXiv:2407.21783, Sec. 3.3.4): "more than 90% effective training time"
+# over 54 days of the 405B run, with 466 job interruptions. OPT-175B needed about 90 restarts.
+DEFAULT_GOODPUT = 0.9
+
+
+def budget_flops(gpus: float, peak: float, mfu: float, seconds: float, goodput: float = 1.0) -> float:
+    """C = n_gpu x peak x MFU x t x goodput (t calendar seconds; MFU as in PaLM App. B)."""
+    return gpus * peak * mfu * seconds * goodput
+
+
+def implied_mfu(flops: float, gpu_hours: float, peak: float) -> float:
+    """MFU = 6ND / (GPU-hours x 3600 x dense peak): what published GPU-hours imply, downtime included."""
+    return flops / (gpu_hours * SECONDS_PER_HOUR * peak)
+
+
+def check_fraction(value: float, what: str, option: str) -> float:
+    if value > 1.0:
+        raise InputError(f"{option} {value:g} is above 1; give {what} as a fraction, e.g. {option} 0.4")
+    if not (0.0 < value <= 1.0) or not math.isfinite(value):
+        raise InputError(f"{option} {value:g} is not a fraction in (0, 1]; give {what}, e.g. {option} 0.4")
+    return value
+
+
+@dataclass(frozen=True)
+class HardwareBudget:
+    """A budget from hardware time: GPU, count, calendar seconds, MFU, goodput and the FLOPs they buy."""
+
+    gpu: str
+    gpus: int
+    peak: float
+    dtype: str
+    seconds: float
+    mfu: float
+    goodput: float
+
+    @property
+    def flops(self) -> float:
+        return budget_flops(self.gpus, self.peak, self.mfu, self.seconds, self.goodput)
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.gpus * self.seconds / SECONDS_PER_HOUR
+
+    def with_mfu(self, mfu: float) -> "HardwareBudget":
+        from dataclasses import replace
+
+        return replace(self, mfu=mfu)
+
+    def fields(self) -> dict[str, Any]:
+        """The row keys of a budget from hardware time (before the plan's own keys)."""
+        return {
+            "gpu": self.gpu,
+            "gpus": self.gpus,
+            "dtype": self.dtype,
+            "peak_flops_per_second": self.peak,
+            "mfu": self.mfu,
+            "goodput": self.goodput,
+            "wall_seconds": self.seconds,
+            "gpu_hours": self.gpu_hours,
+        }
+
+
+def hardware_budget(gpu: Any, gpus: int | None, seconds: float | None, gpu_hours: float | None, mfu: float, goodput: float, dtype: str = "bf16") -> HardwareBudget:
+    """Resolve --gpus with --days/--hours, or --gpu-hours (with or without --gpus), into a budget.
+
+    With --gpu-hours and no --gpus the wall time is per GPU (one GPU); with both, it is
+    GPU-hours / GPUs."""
+    from llmplan.hardware import peak_flops
+
+    check_fraction(mfu, "an MFU", "--mfu")
+    check_fraction(goodput, "the share of time spent training", "--goodput")
+    if (seconds is None) == (gpu_hours is None):
+        raise InputError("give the hardware time as --days or --hours (with --gpus), or as --gpu-hours, not both")
+    if gpus is not None and gpus < 1:
+        raise InputError(f"--gpus must be at least 1, not {gpus}")
+    if gpu_hours is not None:
+        n = gpus or 1
+        seconds = gpu_hours * SECONDS_PER_HOUR / n
+    else:
+        if gpus is None:
+            raise InputError("--days or --hours need --gpus (how many GPUs), e.g. --gpus 256 --days 30")
+        n = gpus
+    if not (seconds > 0) or not math.isfinite(seconds):
+        raise InputError("the hardware time must be positive")
+    peak, used = peak_flops(gpu, dtype)
+    return HardwareBudget(gpu=gpu.id, gpus=n, peak=peak, dtype=used, seconds=seconds, mfu=mfu, goodput=goodput)
+
+
+def published_run_fields(model: Any, flops: float, catalog: Any) -> dict[str, Any]:
+    """For a model preset: its GPU, published GPU-hours and the MFU they imply at C = flops (6ND);
+    None where the preset records no GPU-hours or no catalog GPU."""
+    hours, gpu_id = model.get("gpu_hours"), model.get("gpu")
+    fields: dict[str, Any] = {"gpu": gpu_id, "gpu_hours": hours, "implied_mfu": None}
+    if hours and gpu_id:
+        from llmplan.hardware import peak_flops
+
+        peak, _ = peak_flops(catalog.get("gpus", gpu_id), "bf16")
+        fields["implied_mfu"] = implied_mfu(flops, hours, peak)
+    return fields

@@ -1,0 +1,240 @@
+"""`llmplan serve`: prefill and decode time, throughput per GPU, KV capacity and cost per token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from llmplan.cli import model_options as mo
+from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
+from llmplan.errors import InputError
+
+app = typer.Typer()
+
+MAX_BATCHES = 4096  # rows of one sweep
+
+
+def parse_batches(text: str) -> list[int]:
+    """'64' -> [64]; '1:256' -> 1, 2, 4, ..., 256 (doubling, the stop included); '1:64:8' -> 1, 9, ..., 57, 64 (step 8);
+    '1,8,64' -> a list."""
+    text = str(text).strip()
+    try:
+        if "," in text:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        elif ":" in text:
+            parts = [int(v) for v in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop = parts[0], parts[1]
+            if start < 1 or stop < start:
+                raise InputError(f"--batch {text!r}: a range needs 1 <= START <= STOP, e.g. 1:256")
+            values = []
+            b = start
+            step = parts[2] if len(parts) == 3 else None
+            if step is not None and step < 1:
+                raise InputError(f"--batch {text!r}: the step must be at least 1")
+            while b < stop and len(values) <= MAX_BATCHES:
+                values.append(b)
+                b = b + step if step else b * 2
+            values.append(stop)
+        else:
+            values = [int(text)]
+    except ValueError:
+        raise InputError(f"--batch {text!r} is not a batch size; give N, a range START:STOP (doubling) or START:STOP:STEP, or a list 1,8,64") from None
+    if any(v < 1 for v in values):
+        raise InputError(f"--batch {text!r}: batch sizes must be positive whole numbers")
+    return values
+
+
+@app.command(help="""Serving a model: time to first token, time per output token, tokens/s per GPU, KV capacity, cost per token.
+
+A roofline per phase: prefill is the larger of its FLOPs at the GPU's achievable matmul rate and its bytes at HBM bandwidth; each decode step the larger of the bytes it reads (the weights once and the KV cache) at HBM bandwidth and its FLOPs; plus two all-reduces per layer with --tp. The batch's prompts are prefilled together, then decoded together (static batching). Engine overheads are left out, so read the numbers as what the hardware allows (see the README for how far engines' published numbers are).
+
+Examples:
+
+  llmplan serve --preset llama-3-8b --gpu h100 --input 2048 --output 256 --batch 1:128
+
+  llmplan serve --preset llama-2-70b --gpu h100 --tp 4 --dtype fp8 --kv-dtype fp8 --batch 64
+
+  llmplan serve --preset llama-3-8b --gpu a100 --max-batch --price 2.0   # the largest batch that fits, $/M tokens
+
+  llmplan serve --preset mistral-7b --gpu l40s --dtype int4 --batch 1,8,32 -f csv
+
+  llmplan serve --preset llama-3-8b --gpu h100 --batch 1:256 --plot frontier.png
+""")
+def serve(
+    preset: mo.PresetOption = None,
+    hf_config: mo.HfConfigOption = None,
+    safetensors: mo.SafetensorsOption = None,
+    layers: mo.LayersOption = None,
+    d_model: mo.DModelOption = None,
+    heads: mo.HeadsOption = None,
+    kv_heads: mo.KvHeadsOption = None,
+    head_dim: mo.HeadDimOption = None,
+    ffn: mo.FfnOption = None,
+    mlp: mo.MlpOption = None,
+    vocab: mo.VocabOption = None,
+    tied: mo.TiedOption = None,
+    experts: mo.ExpertsOption = None,
+    experts_per_token: mo.ExpertsPerTokenOption = None,
+    shared_experts: mo.SharedExpertsOption = None,
+    moe_ffn: mo.MoeFfnOption = None,
+    dense_layers: mo.DenseLayersOption = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4. fp8 runs fp8 matmuls where the GPU has them; int8/int4/nf4 are weight-only (16-bit matmuls).")] = "bf16",
+    kv_dtype: Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format: fp32, fp16, bf16, fp8, int8, int4 (default: 16-bit, fp32 with --dtype fp32).", show_default=False)] = None,
+    group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4.", show_default=False)] = None,
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id or alias (see 'llmplan gpus').")] = "h100",
+    tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel GPUs per model replica.")] = 1,
+    gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", help="GPUs sharing the intra-node link (default: the catalog's server, e.g. 8 for HGX); beyond it --tp crosses the network.", show_default=False)] = None,
+    input_tokens: Annotated[int, typer.Option("--input", help="Prompt tokens per request.")] = 2048,
+    output_tokens: Annotated[int, typer.Option("--output", help="Generated tokens per request.")] = 256,
+    batch: Annotated[Optional[List[str]], typer.Option("--batch", "-b", help="Sequences decoded together: N, a range 1:256 (doubling; one row each: the latency/throughput frontier), START:STOP:STEP, or a list 1,8,64; '-' reads stdin. Default 1.", show_default=False)] = None,
+    max_batch: Annotated[bool, typer.Option("--max-batch", help="Serve at the largest batch whose KV cache fits (one row).")] = False,
+    price: Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour: adds cost per million input and output tokens and per request.", show_default=False)] = None,
+    memory_fraction: Annotated[float, typer.Option("--memory-fraction", help="Share of GPU memory the engine may use (vLLM's gpu_memory_utilization).")] = 0.9,
+    matmul_efficiency: Annotated[Optional[float], typer.Option("--matmul-efficiency", help="Achievable fraction of the dense peak for matmuls (default: the GPU preset's measured value, else 0.81).", show_default=False)] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the frontier (tokens/s per GPU against time per output token) to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
+    fmt: FormatOption = None,
+    presets: PresetsOption = None,
+) -> None:
+    from llmplan import memory, serving
+    from llmplan.cli.memory import _choice, _positive
+
+    fmt = output_format(fmt)
+    for value, name in ((tp, "--tp"), (input_tokens, "--input"), (output_tokens, "--output"), (group_size, "--group-size")):
+        _positive(value, name)
+    if price is not None and not (price >= 0 and price < float("inf")):
+        raise InputError(f"--price {price} must be a non-negative USD amount per GPU-hour, e.g. --price 2.5")
+    if not 0 < memory_fraction <= 1:
+        raise InputError(f"--memory-fraction {memory_fraction} must be in (0, 1], e.g. 0.9")
+    if matmul_efficiency is not None and not 0 < matmul_efficiency <= 1:
+        raise InputError(f"--matmul-efficiency {matmul_efficiency} must be in (0, 1], e.g. 0.8")
+    if max_batch and batch:
+        raise InputError("give --batch or --max-batch, not both")
+    if plot is not None:
+        from llmplan.plots import check_plot_path, require_matplotlib
+
+        check_plot_path(plot)
+        require_matplotlib()
+    dtype_name = _choice(dtype, memory.WEIGHT_DTYPES, "--dtype")
+    if kv_dtype is None:
+        kv_name = "fp32" if dtype_name == "fp32" else ("fp16" if dtype_name == "fp16" else "bf16")
+    else:
+        kv_name = _choice(kv_dtype, ("fp32", "fp16", "bf16", "fp8", "int8", "int4"), "--kv-dtype")
+    if group_size is None:
+        group_size = 64 if dtype_name == "nf4" else 128
+    resolved = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets,
+                                command="llmplan serve", need_shape=True, **mo.shape_flags(locals()))
+    for line in resolved.notes:
+        note(line)
+    if resolved.shape is None:
+        raise InputError(f"serving needs the model's shape (layers, widths, KV heads); {resolved.name} has none: give --preset, --hf-config, shape flags, or --safetensors with its config.json beside it")
+    shape, model = resolved.shape, resolved.name
+    served = serving.Served(shape, int(resolved.params), dtype_name, kv_name, tp, group_size)
+    g = catalog(presets).get("gpus", gpu)
+    _positive(gpus_per_node, "--gpus-per-node")
+    hw = serving.hardware_from_gpu(g, dtype_name, matmul_efficiency, gpus_per_node)
+    if tp > 1 and not hw.intra_node_bandwidth:
+        raise InputError(f"the catalog has no interconnect bandwidth for {g.id}, so --tp {tp} cannot be timed; use --tp 1 or add intra_node_bandwidth to your gpus.toml (--presets)")
+    if tp > hw.gpus_per_node:
+        raise InputError(f"--tp {tp} spans more than one {g.id} server of {hw.gpus_per_node} GPUs, which serving does not model; use --tp {hw.gpus_per_node} or less, or --gpus-per-node if your server holds more")
+    context = input_tokens + output_tokens
+    biggest = serving.max_batch(served, hw, context, memory_fraction)
+    if max_batch:
+        if biggest < 1:
+            raise InputError(f"not one sequence of {context:,} tokens fits on {g.id} after the weights; try --tp {2 * tp}, --dtype int4, --kv-dtype fp8 or shorter --input/--output")
+        batches = [biggest]
+    else:
+        batches = [b for group in expand(batch or ["1"], parse_batches) for b in group]
+        if len(batches) > MAX_BATCHES:
+            raise InputError(f"{len(batches):,} batch sizes are more than {MAX_BATCHES:,}; use a doubling range such as 1:4096")
+    rows = []
+    for b in batches:
+        row = {"model": model, "params": served.params, **serving.serve(served, hw, b, input_tokens, output_tokens, price, memory_fraction)}
+        rows.append(row)
+
+    too_big = [r["batch"] for r in rows if not r["fits"]]
+    if too_big:
+        warn(f"batch {', '.join(map(str, too_big[:5]))}{' ...' if len(too_big) > 5 else ''} does not fit: the KV cache of "
+             f"{context:,}-token sequences holds at most {biggest:,} on {g.id} (rows kept, fits = no)")
+    if hw.dtype != dtype_name and dtype_name in memory.QUANTISED:
+        note(f"{dtype_name} weights are read at {dtype_name} and multiplied in {hw.dtype}")
+    if plot is not None:
+        from llmplan.plots import plot_serving_frontier
+
+        plot_serving_frontier(plot, rows, title=f"{model} on {g.id}" + (f" x{tp}" if tp > 1 else "") + f", {input_tokens} in + {output_tokens} out, {dtype_name}")
+        note(f"wrote {plot}")
+
+    from llmplan.units import format_count
+
+    title = (f"Serving {model} ({format_count(served.params)} params) on {g.id}" + (f" x {tp} (tp)" if tp > 1 else "")
+             + f": {dtype_name} weights, {kv_name} KV, {input_tokens:,} in + {output_tokens:,} out; KV room "
+             f"{format_count(rows[0]['kv_capacity_tokens'])} tokens per GPU, at most batch {biggest:,}")
+    columns = ["batch", "prefill_seconds", "time_per_output_token_seconds", "output_tokens_per_second_per_sequence",
+               "output_tokens_per_second_per_gpu", "requests_per_second", "latency_seconds", "decode_bound", "kv_cache_bytes", "fits"]
+    if price is not None:
+        columns += ["cost_usd_per_million_input_tokens", "cost_usd_per_million_output_tokens"]
+    labels = {
+        "prefill_seconds": "first token", "time_per_output_token_seconds": "per token",
+        "output_tokens_per_second_per_sequence": "tok/s/seq", "output_tokens_per_second_per_gpu": "tok/s/GPU",
+        "requests_per_second": "req/s", "latency_seconds": "latency", "decode_bound": "decode bound",
+        "kv_cache_bytes": "KV/GPU", "cost_usd_per_million_input_tokens": "$/M in", "cost_usd_per_million_output_tokens": "$/M out",
+    }
+    if fmt == "table":  # times from microseconds to minutes in one column: each cell in its own unit
+        from llmplan.units import format_duration
+
+        times = [c for c in columns if c.endswith("_seconds")]
+        rows = [{**r, **{k: format_duration(r[k]) for k in times}} for r in rows]
+    emit(rows, fmt, title=title, columns=columns, labels=labels)
+
+
+def cost_rows(law, loss: float, inference_tokens: float, serve_gpu: str, serve_batch: int, serve_input: int, serve_output: int,
+              serve_dtype: str, train_gpu: str | None, train_mfu: float | None, train_price: float | None,
+              serve_price: float | None, presets) -> list[dict]:
+    """`optimal --inference-tokens T --serve-gpu G`: Sardana's optimum with serving weighed by its GPU-time (or
+    dollars): the serving cost of each size from llmplan.serving, training at the GPU's peak x MFU."""
+    import functools
+
+    from llmplan import hardware, inference, memory, serving
+    from llmplan.cli.memory import _choice
+
+    for value, name in ((serve_batch, "--serve-batch"), (serve_input, "--serve-input"), (serve_output, "--serve-output")):
+        if value < 1:
+            raise InputError(f"{name} must be a positive whole number, not {value}")
+    mfu = hardware.DEFAULT_MFU if train_mfu is None else train_mfu
+    if not 0 < mfu <= 1:
+        raise InputError(f"--train-mfu {mfu} must be in (0, 1], e.g. 0.4")
+    for price, name in ((train_price, "--train-price"), (serve_price, "--serve-price")):
+        if price is not None and not (0 < price < float("inf")):
+            raise InputError(f"{name} {price} must be a positive USD amount per GPU-hour, e.g. 2.5")
+    dtype = _choice(serve_dtype, memory.WEIGHT_DTYPES, "--serve-dtype")
+    cat = catalog(presets)
+    sg = cat.get("gpus", serve_gpu)
+    tg = cat.get("gpus", train_gpu) if train_gpu else sg
+    hw = serving.hardware_from_gpu(sg, dtype)
+    peak, _ = hardware.peak_flops(tg, "bf16")
+    per_flop = 1.0 / (peak * mfu)
+    layouts: dict[float, int] = {}
+
+    @functools.lru_cache(maxsize=None)
+    def seconds_per_token(N: float) -> float:
+        m = serving.served_at_size(N, hw, serve_batch, serve_input, serve_output, dtype)
+        layouts[N] = m.tp
+        return serving.gpu_seconds_per_token(m, hw, serve_batch, serve_input, serve_output)
+
+    row = inference.cost_row(law, loss, inference_tokens, seconds_per_token, per_flop, train_price, serve_price)
+    seconds_per_token(row["params"])
+    row.update({"serve_gpu": sg.id, "serve_batch": serve_batch, "serve_tp": layouts[row["params"]], "serve_dtype": dtype,
+                "serve_input_tokens": serve_input, "serve_output_tokens": serve_output, "train_gpu": tg.id, "train_mfu": mfu})
+    from llmplan.units import format_count
+
+    note(f"a token served on {sg.id} (batch {serve_batch}, {serve_input} in + {serve_output} out, tp {row['serve_tp']}) costs "
+         f"{row['inference_cost_ratio']:.2f}x its 2N FLOPs at training's rate ({tg.id}, MFU {mfu:g}); the optimum moves from "
+         f"{format_count(row['sardana_params'])} (FLOPs only) to {format_count(row['params'])} parameters ({row['params_ratio']:.2f}x). "
+         "Serving is priced at the roofline, which TensorRT-LLM's published throughput trails by a median 35% (benchmarks/serve_report.py)")
+    if "cost_usd" in row:
+        note(f"cost ${format_count(row['cost_usd'])} (training ${format_count(row['train_cost_usd'])} + serving "
+             f"${format_count(row['inference_cost_usd'])}); the FLOP-only optimum costs ${format_count(row['sardana_cost_usd'])}")
+    return [row]

@@ -1,0 +1,326 @@
+"""The whole plan of a training run: budget from hardware time, law, shape, hyperparameters, time, money.
+
+`plan_record` composes the lower modules into one flat record (the keys are a contract, docs/schema.md):
+- budget: llmplan.budget (GPUs x dense peak x MFU x time x goodput), or the question's own compute;
+- N, D and loss: llmplan.plan.solve under the chosen law (with --params, --tokens, --unique-tokens,
+  --inference-tokens, --target-loss composing as in `optimal`);
+- shape: llmplan.arch.propose, the same LLaMA-style shape as `arch --target`, with its exact count;
+- batch size and learning rate: llmplan.hparams, the law's own values and the whole-sequence batch run;
+- time, GPU-hours, cost and energy (board power x GPUs x time x PUE).
+`solve_mfu` is the fixed point behind `--mfu auto`: the MFU decides the budget, the budget the model,
+the model (through a throughput model) the MFU.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+from llmplan.errors import InputError, WorkError
+
+DEFAULT_SEQ = 4096  # LLaMA 2 / DeepSeek LLM pre-training context (Touvron et al. 2023b Table 1; DeepSeek-AI 2024 Table 2)
+# Power usage effectiveness of the data centre: 1.10 for the GPT-3 run in Patterson et al. 2021,
+# "Carbon Emissions and Large Neural Network Training" (arXiv:2104.10350), Table 4.
+DEFAULT_PUE = 1.1
+JOULES_PER_KWH = 3.6e6
+
+# --mfu auto: stop when the MFU changes by less than this between iterations (0.1 percentage points,
+# below the spread between layouts of one model), give up after this many iterations.
+MFU_TOLERANCE = 1e-3
+MFU_MAX_ITERATIONS = 20
+
+
+def energy_joules(tdp_watts: float, gpus: int, seconds: float, pue: float) -> float:
+    """E = board power x GPUs x wall time x PUE: an upper bound, GPUs seldom draw their full TDP."""
+    return tdp_watts * gpus * seconds * pue
+
+
+def whole_sequence_batch(batch_tokens: float, seq: int, multiple: int) -> int:
+    """The law's batch in whole sequences, rounded to a multiple of the data-parallel replicas x
+    micro-batch (`multiple`), at least one of each."""
+    sequences = batch_tokens / seq
+    return max(1, round(sequences / multiple)) * multiple
+
+
+def solve_mfu(evaluate: Callable[[float], float], start: float, tolerance: float = MFU_TOLERANCE, max_iterations: int = MFU_MAX_ITERATIONS) -> tuple[float, list[float], str | None]:
+    """The fixed point m = evaluate(m); returns it, the MFUs tried in order, and a remark or None.
+
+    Plain iteration from `start` until g(m) = evaluate(m) - m changes sign (a bigger budget buys a
+    bigger model that runs at a lower MFU, so plain iteration alone can oscillate), then bisection
+    inside that bracket until |g| <= tolerance. The plan is discrete (whole layers, whole sequences,
+    one layout or the next), so evaluate can jump across the diagonal: then no MFU reproduces itself
+    and the bracket closes on the jump; the answer is its side where the layout runs at least as fast
+    as assumed (the plan then finishes within the time given), said in the remark.
+    WorkError (exit 1) when evaluate gives no MFU or no bracket is found within max_iterations."""
+    history: list[float] = []
+
+    def g(m: float) -> float:
+        if len(history) >= max_iterations:
+            tail = ", ".join(f"{x:.4f}" for x in history[-4:])
+            raise WorkError(f"--mfu auto did not converge in {max_iterations} iterations (last MFUs tried {tail}); give --mfu X")
+        history.append(m)
+        new = evaluate(m)
+        if not (isinstance(new, (int, float)) and math.isfinite(new) and 0 < new <= 1):
+            raise WorkError(f"--mfu auto: the throughput model gave an MFU of {new!r} at iteration {len(history)}; give --mfu X instead")
+        return new - m
+
+    m, gm = start, g(start)
+    while abs(gm) > tolerance:
+        nxt = min(1.0, max(1e-3, m + gm))
+        gn = g(nxt)
+        if abs(gn) <= tolerance:
+            return nxt, history, None
+        if (gn > 0) != (gm > 0):  # bracketed: bisect
+            lo, glo, hi, ghi = (m, gm, nxt, gn) if m < nxt else (nxt, gn, m, gm)
+            while hi - lo > tolerance / 4:
+                mid = 0.5 * (lo + hi)
+                gmid = g(mid)
+                if abs(gmid) <= tolerance:
+                    return mid, history, None
+                if (gmid > 0) == (glo > 0):
+                    lo, glo = mid, gmid
+                else:
+                    hi, ghi = mid, gmid
+            side, g_side = (lo, glo) if glo > 0 else (hi, ghi)
+            remark = (f"the throughput model jumps from MFU {lo + glo:.3f} at {lo:.4f} to {hi + ghi:.3f} at {hi:.4f} (the shape, batch or layout "
+                      f"changes in between), so no MFU reproduces itself exactly; planned at {side:.4f}, where the layout reaches {side + g_side:.3f}")
+            return side, history, remark
+        m, gm = nxt, gn
+    return m, history, None
+
+
+def describe_iterations(history: Sequence[float]) -> str:
+    return f"--mfu auto took {len(history)} evaluations of the throughput model: MFU " + " -> ".join(f"{m:.3f}" for m in history)
+
+
+def best_layout(shape: Any, seq: int, global_batch: int, gpu: Any, gpus: int, dtype: str) -> tuple[Any, str | None]:
+    """The fastest layout that fits (llmplan.layout.search, as `layout` ranks them), or None and why not."""
+    from llmplan.layout import search
+    from llmplan.throughput import Cluster, Run
+
+    cluster = Cluster.from_preset(gpu, dtype)
+    try:
+        cluster.require_links(gpus)
+    except InputError as error:
+        return None, f"no layout: {error}"
+    result = search(shape, Run(seq=seq, global_batch=global_batch), cluster, gpus, top=1, dtype=dtype)
+    if not result.best:
+        return None, f"no layout of this {arch_name(shape)} model fits in {gpu.id} memory on {gpus} GPUs; the plan's time and MFU are not checked against a layout"
+    return result.best[0], None
+
+
+def arch_name(shape: Any) -> str:
+    from llmplan.units import format_count
+    from llmplan import arch
+
+    return format_count(arch.params(shape))
+
+
+def utilisation(N: float, batch_tokens: int, step_seconds: float, gpus: int, peak: float) -> float:
+    """The MFU that turns a step time into the 6ND budget: 6 N (tokens per step) / (step x GPUs x peak).
+    (The layout's own MFU counts attention matmuls too, PaLM App. B; this one counts what C = 6ND counts.)"""
+    return 6.0 * N * batch_tokens / (step_seconds * gpus * peak)
+
+
+def plan_record(
+    law: Any,
+    hparams: Any,
+    hardware: Any,
+    *,
+    params: float | None = None,
+    tokens: float | None = None,
+    target_loss: float | None = None,
+    unique_tokens: float | None = None,
+    inference_tokens: float | None = None,
+    seq: int = DEFAULT_SEQ,
+    price: float | None = None,
+    pue: float = DEFAULT_PUE,
+    gpu: Any = None,
+    from_hardware_time: bool = True,
+    auto_mfu: bool = False,
+    with_layout: bool = True,
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """One plan as a flat record, with the warnings and notes it should be read with.
+
+    `hardware` is a llmplan.budget.HardwareBudget. With `from_hardware_time` its FLOPs are the budget
+    (and the plan's wall time is its calendar time); without, the question fixes the compute
+    (--params with --tokens, --target-loss, ...) and the wall time follows from it. `gpu` is the GPU
+    preset (board power, and the layout search). `auto_mfu` iterates the MFU to the fixed point of
+    the throughput model (`solve_mfu`)."""
+    notes: list[str] = []
+
+    def build(mfu: float) -> tuple[dict[str, Any], list[str], Any]:
+        return _record(law, hparams, hardware.with_mfu(mfu), params, tokens, target_loss, unique_tokens, inference_tokens,
+                       seq, price, pue, gpu, from_hardware_time, with_layout or auto_mfu)
+
+    if auto_mfu:
+        cache: dict[float, tuple] = {}
+
+        def evaluate(m: float) -> float:
+            cache[m] = build(m)
+            record = cache[m][0]
+            if record["step_seconds"] is None:
+                raise WorkError(f"--mfu auto: {cache[m][1][-1] if cache[m][1] else 'no layout fits'}; give --mfu X")
+            return utilisation(record["params"], record["global_batch_tokens"], record["step_seconds"], hardware.gpus, hardware.peak)
+
+        mfu, history, remark = solve_mfu(evaluate, hardware.mfu)
+        record, warnings, _ = cache[mfu] if mfu in cache else build(mfu)
+        record["mfu_source"] = "auto"
+        record["mfu_iterations"] = len(history)
+        notes.append(describe_iterations(history))
+        if remark:
+            notes.append(remark)
+    else:
+        record, warnings, _ = build(hardware.mfu)
+        record["mfu_source"] = "given"
+        record["mfu_iterations"] = None
+    return record, warnings, notes
+
+
+def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, inference_tokens, seq, price, pue, gpu, from_hardware_time, with_layout):
+    from llmplan import arch
+    from llmplan.hparams import hparam_fields
+    from llmplan.plan import checked, mark_extrapolation, out_of_range, solve
+    from llmplan.units import PF_DAY
+
+    warnings: list[str] = []
+    budgets = [hardware.flops] if from_hardware_time else []
+    with out_of_range():
+        (row,) = checked(solve(law, budgets, params=params, tokens=tokens, target_loss=target_loss, unique_tokens=unique_tokens, inference_tokens=inference_tokens))
+    warning = mark_extrapolation(law, [row])
+    if warning:
+        warnings.append(warning)
+    C, N, D = float(row["flops"]), float(row["params"]), float(row["tokens"])
+    if not (1e6 <= N <= 1e13):
+        raise InputError(f"the plan's model has {N:.3g} parameters, outside the 1M-10T range shapes are proposed for; give more or less hardware time")
+    (shape,) = arch.propose(N, n=1, context=seq)
+    shape_params = arch.params(shape)
+    non_embedding = arch.non_embedding_params(shape)
+
+    # Hyperparameters: the law's own values, at the law's parameter convention.
+    hp_params = non_embedding if hparams.convention == "non-embedding" else shape_params
+    from llmplan.hparams import deepseek_M
+
+    C_hp = deepseek_M(non_embedding, shape.layers, shape.d_model, seq) * D if hparams.compute == "MD" else C
+    hp = hparam_fields(hparams, C_hp, hp_params, D)
+    hp_warning = hparams.extrapolation_warning(C_hp, hp_params, D)
+    if hp_warning:
+        warnings.append(hp_warning)
+    global_batch = whole_sequence_batch(hp["batch_tokens"], seq, hardware.gpus)
+    batch_run = global_batch * seq
+    steps = math.ceil(D / batch_run)
+
+    # The layout `layout` would pick for this model on these GPUs, at this batch.
+    fields = {k: None for k in ("tp", "pp", "vp", "dp", "cp", "ep", "zero", "micro_batch", "micro_batches", "recompute", "sequence_parallel",
+                                "memory_per_gpu_bytes", "step_seconds", "layout_mfu", "layout_training_seconds")}
+    if with_layout and gpu is not None:
+        best, why = best_layout(shape, seq, global_batch, gpu, hardware.gpus, hardware.dtype)
+        if best is None:
+            warnings.append(why)
+        else:
+            fields.update(best.layout.keys())
+            fields["micro_batches"] = global_batch // (best.layout.dp * best.layout.micro_batch)
+            fields["memory_per_gpu_bytes"] = round(best.memory.total_bytes)
+            fields["step_seconds"] = float(best.step.step_seconds)
+            fields["layout_mfu"] = float(best.step.mfu)
+            fields["layout_training_seconds"] = steps * float(best.step.step_seconds)
+
+    # Time: calendar time = C / (GPUs x peak x MFU x goodput); the budget from hardware time gives it back.
+    training_seconds = C / (hardware.gpus * hardware.peak * hardware.mfu)
+    wall = training_seconds / hardware.goodput
+    gpu_hours = hardware.gpus * wall / 3600.0
+    tdp_watts = gpu.get("tdp_watts") if gpu is not None else None
+
+    record: dict[str, Any] = {
+        # model
+        "law": law.id,
+        "params": round(N),  # counts are whole numbers (D = C / 6N holds to rounding)
+        "params_convention": law.convention,
+        "loss": row.get("loss"),
+        "extrapolated": row.get("extrapolated"),
+        "shape_layers": shape.layers,
+        "shape_d_model": shape.d_model,
+        "shape_heads": shape.heads,
+        "shape_kv_heads": shape.n_kv_heads,
+        "shape_ffn": shape.d_ffn,
+        "shape_vocab": shape.vocab,
+        "shape_params": shape_params,
+        "shape_non_embedding_params": non_embedding,
+        # data
+        "tokens": round(D),
+        "tokens_per_param": D / N,
+        "unique_tokens": None if unique_tokens is None else round(unique_tokens),
+        "epochs": row.get("epochs"),
+        "inference_tokens": None if inference_tokens is None else round(inference_tokens),
+        # optimisation
+        **hp,
+        "seq": seq,
+        "global_batch": global_batch,
+        "global_batch_tokens": batch_run,
+        "steps": steps,
+        # hardware
+        "gpu": hardware.gpu,
+        "gpus": hardware.gpus,
+        "dtype": hardware.dtype,
+        "peak_flops_per_second": hardware.peak,
+        "mfu": hardware.mfu,
+        **fields,
+        # time and money
+        "flops": C,
+        "pf_days": C / PF_DAY,
+        "goodput": hardware.goodput,
+        "training_seconds": training_seconds,
+        "wall_seconds": wall,
+        "gpu_hours": gpu_hours,
+        "price_usd_per_gpu_hour": price,
+        "cost_usd": None if price is None else gpu_hours * price,
+        "tdp_watts": tdp_watts,
+        "pue": pue,
+        "energy_joules": None if tdp_watts is None else energy_joules(tdp_watts, hardware.gpus, wall, pue),
+    }
+    record["energy_kwh"] = None if record["energy_joules"] is None else record["energy_joules"] / JOULES_PER_KWH
+    return record, warnings, shape
+
+
+def predicted_mfu(model: Any, catalog: Any) -> float | None:
+    """The throughput model's MFU for a published run (its GPU, GPU count, batch and sequence), counted
+    as 6ND like compare's implied MFU; None when the preset lacks the setup or no layout fits."""
+    from llmplan import arch
+
+    gpus, batch, gpu_id = model.get("training_gpus"), model.get("global_batch"), model.get("gpu")
+    if not (gpus and batch and gpu_id):
+        return None
+    shape = arch.Shape.from_preset(model)
+    seq = int(model.get("train_context") or model.get("context"))
+    device = catalog.get("gpus", gpu_id)
+    best, _ = best_layout(shape, seq, int(batch), device, int(gpus), "bf16")
+    if best is None:
+        return None
+    from llmplan.hardware import peak_flops
+
+    N = model.get("active_params") or model["params"]
+    return utilisation(N, int(batch) * seq, float(best.step.step_seconds), int(gpus), peak_flops(device, "bf16")[0])
+
+
+# Where each number comes from (`plan --explain`): key -> source.
+SOURCES: dict[str, str] = {
+    "flops": "GPUs x dense peak x MFU x calendar time x goodput (llmplan.budget)",
+    "params": "the law's compute-optimal split of the budget, C = 6ND",
+    "tokens": "D = C / (6N)",
+    "loss": "the law's L(N, D)",
+    "shape_params": "a LLaMA-style shape for N (as `arch --target`), exact count",
+    "batch_tokens": "the hyperparameter law's optimal batch (its own value; DeepSeek at C = M·D, M non-embedding FLOPs per token)",
+    "learning_rate": "the hyperparameter law's optimal peak learning rate",
+    "global_batch": "batch_tokens in whole sequences, a multiple of the data-parallel GPUs",
+    "steps": "tokens / (global_batch x seq)",
+    "mfu": "given with --mfu (default 0.4), or the throughput model's fixed point (--mfu auto)",
+    "tp": "the fastest layout that fits (llmplan layout search) for this shape, batch and GPUs",
+    "memory_per_gpu_bytes": "peak memory per GPU of that layout (llmplan memory)",
+    "step_seconds": "the throughput model's step time for that layout",
+    "layout_mfu": "that layout's MFU (PaLM App. B: attention matmuls counted)",
+    "goodput": "--goodput; default 0.9, Llama 3 (Dubey et al. 2024 Sec. 3.3.4): more than 90% effective training time",
+    "wall_seconds": "C / (GPUs x peak x MFU x goodput)",
+    "gpu_hours": "GPUs x wall time",
+    "cost_usd": "GPU-hours x --price",
+    "energy_kwh": "board power (TDP, datasheet) x GPUs x wall time x PUE (default 1.1, Patterson et al. 2021 Table 4)",
+}

@@ -1,0 +1,209 @@
+"""`llmplan plan` and llmplan.run_plan: the parts of a plan agree with the commands that own them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmplan.errors import WorkError
+from llmplan.run_plan import energy_joules, solve_mfu, whole_sequence_batch
+
+HARDWARE = ["--gpu", "h100", "--gpus", "256", "--days", "30"]
+
+
+def one(result):
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    return row
+
+
+@pytest.fixture(scope="module")
+def plan_row():
+    from tests.conftest import run_cli
+
+    return one(run_cli(["plan", *HARDWARE, "--price", "2", "-f", "json"]))
+
+
+def test_budget_equals_computes_for_the_same_hardware_and_mfu(cli, plan_row):
+    comp = one(cli(["compute", *HARDWARE, "-f", "json"]))
+    assert plan_row["flops"] == comp["flops"]
+    # The days are calendar time: the plan takes exactly 30 days on 256 GPUs.
+    assert plan_row["wall_seconds"] == pytest.approx(30 * 86400, rel=1e-12)
+    assert plan_row["gpu_hours"] == pytest.approx(256 * 720, rel=1e-12)
+    assert plan_row["training_seconds"] == pytest.approx(0.9 * 30 * 86400, rel=1e-12)
+    assert plan_row["cost_usd"] == pytest.approx(256 * 720 * 2.0, rel=1e-12)
+
+
+def test_allocation_equals_optimals_and_D_is_C_over_6N(cli, plan_row):
+    opt = one(cli(["optimal", *HARDWARE, "-f", "json"]))
+    assert plan_row["law"] == "epoch-2024"  # the default law
+    # The plan's counts are whole numbers: equal to optimal's within half a parameter / token.
+    assert plan_row["params"] == pytest.approx(opt["params"], abs=0.5) and plan_row["tokens"] == pytest.approx(opt["tokens"], abs=0.5)
+    assert plan_row["loss"] == opt["loss"]
+    assert isinstance(plan_row["params"], int) and isinstance(plan_row["tokens"], int)
+    # D = C / (6N) within that rounding (relative 1e-9 is ~1,000x the rounding of a 46B count).
+    assert plan_row["tokens"] == pytest.approx(plan_row["flops"] / (6 * plan_row["params"]), rel=1e-9)
+
+
+def test_shape_equals_arch_target_for_that_model(cli, plan_row):
+    result = cli(["arch", "--target", repr(plan_row["params"]), "--proposals", "1", "-f", "json"])
+    assert result.code == 0, result.stderr
+    (shape,) = json.loads(result.stdout)
+    assert shape["params"] == plan_row["shape_params"]
+    assert (shape["layers"], shape["d_model"]) == (plan_row["shape_layers"], plan_row["shape_d_model"])
+    # The proposed shape's exact count is within 2% of the law's N (shapes come in whole layers and 128s).
+    assert plan_row["shape_params"] == pytest.approx(plan_row["params"], rel=0.02)
+
+
+def test_hyperparameters_are_the_laws_own_values_beside_the_batch_run(plan_row):
+    # DeepSeek LLM 2024 §3.1 at the paper's C = M·D, M = non-embedding FLOPs per token with attention (§3.2).
+    C = (6 * plan_row["shape_non_embedding_params"] + 12 * plan_row["shape_layers"] * plan_row["shape_d_model"] * plan_row["seq"]) * plan_row["tokens"]
+    assert C == pytest.approx(plan_row["flops"], rel=0.1)  # within 10% of 6ND for a 46B model at 4k context
+    assert plan_row["batch_tokens"] == pytest.approx(0.2920 * C**0.3271, rel=1e-9)  # tokens are rounded to whole ones
+    assert plan_row["learning_rate"] == pytest.approx(0.3118 * C**-0.1250, rel=1e-9)
+    assert plan_row["hparams"] == "deepseek-2024" and plan_row["hparams_extrapolated"] is True  # fitted 1e17-2e19
+    # The batch run is whole sequences, a multiple of the 256 data-parallel GPUs, within half a step of the law.
+    assert plan_row["global_batch"] % 256 == 0
+    assert plan_row["global_batch_tokens"] == plan_row["global_batch"] * plan_row["seq"]
+    assert abs(plan_row["global_batch_tokens"] - plan_row["batch_tokens"]) <= 256 * 4096 / 2
+    assert plan_row["steps"] * plan_row["global_batch_tokens"] >= plan_row["tokens"] > (plan_row["steps"] - 1) * plan_row["global_batch_tokens"]
+
+
+def test_energy_is_board_power_times_gpus_times_time_times_pue(plan_row):
+    # H100 SXM5: 700 W (datasheet), 256 GPUs, 30 days, PUE 1.1: 700 x 256 x 2,592,000 x 1.1 J = 141,926 kWh.
+    assert plan_row["tdp_watts"] == 700 and plan_row["pue"] == 1.1
+    assert plan_row["energy_kwh"] == pytest.approx(700 * 256 * 30 * 24 * 1.1 / 1000, rel=1e-12)
+    assert energy_joules(700, 256, 2_592_000, 1.1) == pytest.approx(plan_row["energy_joules"], rel=1e-12)
+
+
+def test_target_loss_fixes_the_compute_and_the_wall_time_follows(cli):
+    row = one(cli(["plan", "--gpu", "h100", "--gpus", "512", "--target-loss", "2.0", "-f", "json"]))
+    opt = one(cli(["optimal", "--target-loss", "2.0", "-f", "json"]))
+    assert row["flops"] == pytest.approx(opt["flops"], rel=1e-12)
+    assert row["wall_seconds"] == pytest.approx(row["flops"] / (512 * 989.4e12 * 0.4 * 0.9), rel=1e-12)
+
+
+def test_the_table_is_a_vertical_summary_that_fits_80_columns(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli(["plan", *HARDWARE, "--price", "2", "-f", "table"])
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = result.stdout
+    for group in ("model", "data", "optimisation", "hardware", "time and money"):
+        assert f" {group} " in text
+    assert "30.0 days" in text and "368,640" in text
+
+
+def test_whole_sequence_batch_rounds_to_the_data_parallel_multiple():
+    assert whole_sequence_batch(12.9e6, 4096, 256) == 3072  # 3,149 sequences -> 12 x 256
+    assert whole_sequence_batch(1e3, 4096, 8) == 8  # at least one sequence per replica
+
+
+def test_fixed_point_converges_and_reports_its_iterations():
+    # A contraction m -> 0.3 + 0.25 (m - 0.3): plain iteration settles on 0.3 from 0.4.
+    mfu, history, remark = solve_mfu(lambda m: 0.3 + 0.25 * (m - 0.3), 0.4)
+    assert mfu == pytest.approx(0.3, abs=2e-3) and history[0] == 0.4 and len(history) <= 6 and remark is None
+    # A steep one (slope -1.8: a bigger budget buys a bigger model at a lower MFU) makes plain
+    # iteration oscillate outwards; the bracket and bisection still find 0.55 within the tolerance.
+    steep = lambda m: 0.55 - 1.8 * (m - 0.55)
+    mfu, history, remark = solve_mfu(steep, 0.4)
+    assert abs(steep(mfu) - mfu) <= 1e-3 and remark is None and len(history) <= 20
+
+
+def test_fixed_point_on_a_jump_takes_the_side_that_finishes_in_time():
+    # The layout flips at 0.42: no MFU reproduces itself; the answer is the side where the layout
+    # runs at least as fast as assumed, and the remark says so.
+    mfu, history, remark = solve_mfu(lambda m: 0.45 if m < 0.42 else 0.38, 0.4)
+    assert 0.419 < mfu < 0.42 and remark and "jumps" in remark
+
+
+def test_fixed_point_fails_clearly_when_it_cannot_converge():
+    # Creeping by 0.002 per step never brackets within 20 evaluations.
+    with pytest.raises(WorkError, match="did not converge in 20 iterations"):
+        solve_mfu(lambda m: m + 0.002, 0.4)
+    with pytest.raises(WorkError, match="MFU of"):
+        solve_mfu(lambda m: 1.7, 0.4)
+
+
+def test_layout_equals_the_layout_search_for_that_model(plan_row):
+    from llmplan import arch
+    from llmplan.layout import search
+    from llmplan.presets import catalog
+    from llmplan.throughput import Cluster, Run
+
+    (shape,) = arch.propose(plan_row["params"], n=1, context=plan_row["seq"])
+    assert arch.params(shape) == plan_row["shape_params"]
+    cluster = Cluster.from_preset(catalog().get("gpus", "h100"), "bf16")
+    best = search(shape, Run(seq=plan_row["seq"], global_batch=plan_row["global_batch"]), cluster, 256, top=1).best[0]
+    assert {k: plan_row[k] for k in best.layout.keys()} == best.layout.keys()
+    assert plan_row["step_seconds"] == pytest.approx(best.step.step_seconds, rel=1e-12)
+    assert plan_row["memory_per_gpu_bytes"] == round(best.memory.total_bytes) <= 80e9
+    assert plan_row["layout_mfu"] == pytest.approx(best.step.mfu, rel=1e-12)
+    # The batch the layout runs is whole sequences of micro-batch x data-parallel size.
+    assert plan_row["global_batch"] == plan_row["micro_batch"] * plan_row["dp"] * plan_row["micro_batches"]
+
+
+def test_mfu_auto_converges_on_the_throughput_models_mfu(cli):
+    result = cli(["plan", *HARDWARE, "--mfu", "auto", "-f", "json"])
+    row = one(result)
+    assert row["mfu_source"] == "auto" and row["mfu_iterations"] >= 2
+    assert "--mfu auto took" in result.stderr
+    # Self-consistent: the layout's 6ND utilisation at the plan is the planned MFU (within the
+    # tolerance), or above it where the plan sits on a jump (then it finishes early, never late).
+    achieved = 6 * row["params"] * row["global_batch_tokens"] / (row["step_seconds"] * 256 * 989.4e12)
+    assert achieved >= row["mfu"] - 1e-3
+    assert row["wall_seconds"] == pytest.approx(30 * 86400, rel=1e-12)
+    # The budget follows the MFU: C = 256 x peak x MFU x 30 days x 0.9.
+    assert row["flops"] == pytest.approx(256 * 989.4e12 * row["mfu"] * 30 * 86400 * 0.9, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--gpus", "256", "--days", "30"], "needs the hardware"),
+        (["--gpu", "h100", "--gpus", "256"], "give the hardware time"),
+        (["--gpu", "h100", "--target-loss", "2.0"], "--gpus is needed"),
+        (["--gpu", "h100", "--gpus", "8", "--days", "3", "--target-loss", "2.0"], "fixes the budget"),
+        (["--gpu", "h100", "--gpus", "8", "--days", "3", "--pue", "0.9"], "below 1"),
+        (["--gpu", "h100", "--gpus", "8", "--days", "3", "--hparams", "nope"], "unknown hyperparameter law"),
+        (["--gpu", "h100", "--gpus", "8", "--days", "3", "--law", "all"], "one law"),
+        (["--gpu", "h100", "--gpus", "1", "--hours", "1e-9"], "outside the 1M-10T range"),
+    ],
+)
+def test_bad_plans_exit_2_with_one_line(cli, args, fragment):
+    result = cli(["plan", *args])
+    assert result.code == 2, result
+    assert result.stderr.count("\n") == 1 and fragment in result.stderr, result.stderr
+
+
+def test_mfu_auto_fails_with_exit_1_when_no_layout_fits(cli):
+    # A year on one 24 GB L4 buys a 3.3B model whose training states do not fit: there is no step
+    # time to take the MFU from, so the work fails (exit 1), one line, no traceback.
+    result = cli(["plan", "--gpu", "l4", "--gpus", "1", "--days", "365", "--mfu", "auto", "-f", "json"])
+    assert result.code == 1 and result.stdout == ""
+    assert "--mfu auto" in result.stderr and "give --mfu X" in result.stderr and "Traceback" not in result.stderr
+    # With a fixed MFU the same plan is a row that says no layout fits (a "no" is a row, not an error).
+    row = one(cli(["plan", "--gpu", "l4", "--gpus", "1", "--days", "365", "-f", "json"]))
+    assert row["tp"] is None and row["step_seconds"] is None
+
+
+def test_optimal_mfu_auto_is_the_plans_fixed_point(cli):
+    opt = one(cli(["optimal", *HARDWARE, "--mfu", "auto", "-f", "json"]))
+    plan = one(cli(["plan", *HARDWARE, "--mfu", "auto", "-f", "json"]))
+    assert opt["mfu"] == plan["mfu"] and opt["flops"] == plan["flops"]
+    assert plan["params"] == pytest.approx(opt["params"], abs=0.5)
+    assert cli(["optimal", *HARDWARE, "--mfu", "auto", "--law", "all"]).code == 2
+
+
+def test_layout_equals_the_layout_commands_for_that_shape(cli, plan_row):
+    # `llmplan layout` with the plan's shape, GPUs, sequence and batch ranks the same layout first.
+    r = plan_row
+    args = ["layout", "--layers", str(r["shape_layers"]), "--d-model", str(r["shape_d_model"]), "--heads", str(r["shape_heads"]),
+            "--ffn", str(r["shape_ffn"]), "--vocab", str(r["shape_vocab"]), "--gpu", "h100", "--gpus", "256",
+            "--seq", str(r["seq"]), "--global-batch", str(r["global_batch"]), "--top", "1", "-f", "json"]
+    (best,) = json.loads(cli(args).stdout)
+    for key in ("tp", "pp", "vp", "dp", "cp", "ep", "zero", "micro_batch", "micro_batches", "recompute", "sequence_parallel", "step_seconds"):
+        assert r[key] == best[key], key
+    assert r["layout_mfu"] == best["mfu"] and r["memory_per_gpu_bytes"] == best["total_bytes"]
