@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import sys
 import time
 
@@ -296,7 +295,7 @@ def run_case(case: dict) -> dict:
 
 def phase_peaks(events, L: int) -> dict:
     """Walk the allocations in time order; each phase's peak is the highest running total inside it."""
-    top, bottom = f"layer{L - 1}", "layer0"
+    bottom = "layer0"
     # The marker that OPENS each interval (gradient hooks fire when backward reaches that tensor).
     openers = {"step": "end of forward", "backward": "start of backward", "logits": "backward, output head",
                "norm": "backward, top layer", f"layer{L - 2}": "backward, middle layers", bottom: "backward, bottom layer",
@@ -324,7 +323,6 @@ def phase_peaks(events, L: int) -> dict:
             total += e.nbytes()
             if current is not None:
                 peaks[current] = max(peaks[current], total)
-    del top
     out = {"phase_peaks_above_start_bytes": peaks, "after_forward_bytes": forward_end, "end_of_step_bytes": total}
     out["peak_phase"] = max(peaks, key=peaks.get)
     out["peak_above_start_bytes"] = peaks[out["peak_phase"]]
@@ -404,5 +402,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    math  # noqa: B018 (kept for interactive use)
     sys.exit(main())

@@ -118,8 +118,6 @@ def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: 
         return [Saved("layer input (checkpoint)", T * d.h * r // whole, "gradient checkpointing keeps the block's input only and reruns the block in backward")]
     casts = 3 if amp else 1  # autocast casts the fp32 input once per consuming linear (no cache for non-leaf tensors)
     mlp_casts = (2 if d.gated else 1) if amp else 1
-    q = T * d.a * d.hd // tp
-    kvh = T * d.kv * d.hd // tp
     out: list[Saved] = []
     norm = "RMSNorm" if d.rmsnorm else "LayerNorm"
     kernel = "flash" if recompute == "selective" and attention in ("math", "eager") else attention
