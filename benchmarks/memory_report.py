@@ -62,7 +62,8 @@ def cpu_phases(path: Path = ROOT / "tests" / "data" / "memory_timeline_cpu.json"
             continue
         precision, dtype = modes[r["mode"]]
         shape = arch.Shape(layers=r["layers"], d_model=r["d_model"], heads=r["heads"], kv_heads=r["kv_heads"], ffn=r["ffn"],
-                           vocab=r["vocab"], tied_embeddings=r["tied"], context=r["seq"])
+                           vocab=r["vocab"], tied_embeddings=r["tied"], context=r["seq"],
+                           experts=r.get("experts", 0), experts_per_token=r.get("top_k", 0))
         b = memory.estimate(memory.Request(shape=shape, dtype=dtype, precision=precision, train=True, batch=r["batch"],
                                            seq=r["seq"], recompute="full" if r["ckpt"] else "none",
                                            attention="flash" if r["attn"] == "auto" else r["attn"],

@@ -29,6 +29,8 @@ its interval:
     optimizer step          opt.step()
 
 Each case is run at 2 and 3 layers (the issue's slope check: per-layer terms extrapolate linearly).
+A Mixtral-style MoE block (transformers 4.x MixtralSparseMoeBlock: router, fp32 softmax, top-k, a loop
+over the experts, index_add_) calibrates the MoE terms. `--only SHAPE` reruns one shape's cases.
 The SDPA backend is chosen with torch.nn.attention.sdpa_kernel (CPU has flash and math).
 """
 
@@ -37,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import sys
 import time
 
@@ -138,11 +139,41 @@ class MLP(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
+class SparseMoE(nn.Module):
+    """transformers' MixtralSparseMoeBlock (4.x): router, fp32 softmax, top-k, renormalised weights, a loop
+    over the experts that received tokens, index_add_ of the weighted outputs."""
+
+    def __init__(self, d, ffn, experts, top_k):
+        super().__init__()
+        self.gate = nn.Linear(d, experts, bias=False)
+        self.experts = nn.ModuleList(MLP(d, ffn) for _ in range(experts))
+        self.top_k, self.n = top_k, experts
+
+    def forward(self, x):
+        b, s, d = x.shape
+        h = x.view(-1, d)
+        logits = self.gate(h)
+        weights = F.softmax(logits, dim=1, dtype=torch.float)
+        weights, chosen = torch.topk(weights, self.top_k, dim=-1)
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+        weights = weights.to(h.dtype)
+        out = torch.zeros((b * s, d), dtype=h.dtype)
+        mask = F.one_hot(chosen, num_classes=self.n).permute(2, 1, 0)
+        for e in range(self.n):
+            idx, rows = torch.where(mask[e])
+            if rows.numel() == 0:
+                continue
+            state = h[None, rows].reshape(-1, d)
+            y = self.experts[e](state) * weights[rows, idx, None]
+            out.index_add_(0, rows, y.to(h.dtype))
+        return out.reshape(b, s, d)
+
+
 class Layer(nn.Module):
-    def __init__(self, d, heads, kv, ffn, attn):
+    def __init__(self, d, heads, kv, ffn, attn, experts=0, top_k=0):
         super().__init__()
         self.self_attn = Attention(d, heads, kv, attn)
-        self.mlp = MLP(d, ffn)
+        self.mlp = SparseMoE(d, ffn, experts, top_k) if experts else MLP(d, ffn)
         self.input_layernorm = RMSNorm(d)
         self.post_attention_layernorm = RMSNorm(d)
 
@@ -154,10 +185,10 @@ class Layer(nn.Module):
 
 
 class Llama(nn.Module):
-    def __init__(self, L, d, heads, kv, ffn, V, tied, attn):
+    def __init__(self, L, d, heads, kv, ffn, V, tied, attn, experts=0, top_k=0):
         super().__init__()
         self.embed_tokens = nn.Embedding(V, d)
-        self.layers = nn.ModuleList(Layer(d, heads, kv, ffn, attn) for _ in range(L))
+        self.layers = nn.ModuleList(Layer(d, heads, kv, ffn, attn, experts, top_k) for _ in range(L))
         self.norm = RMSNorm(d)
         self.rotary = Rotary(d // heads)
         self.lm_head = nn.Linear(d, V, bias=False)
@@ -214,7 +245,8 @@ def run_case(case: dict) -> dict:
     old = torch.get_default_dtype()
     torch.set_default_dtype(wdt)
     try:
-        model = Llama(L, d, heads, kv, ffn, V, case["tied"], "eager" if case["attn"] == "eager" else "sdpa")
+        model = Llama(L, d, heads, kv, ffn, V, case["tied"], "eager" if case["attn"] == "eager" else "sdpa",
+                      case.get("experts", 0), case.get("top_k", 0))
     finally:
         torch.set_default_dtype(old)
     model.ckpt = case["ckpt"]
@@ -263,7 +295,7 @@ def run_case(case: dict) -> dict:
 
 def phase_peaks(events, L: int) -> dict:
     """Walk the allocations in time order; each phase's peak is the highest running total inside it."""
-    top, bottom = f"layer{L - 1}", "layer0"
+    bottom = "layer0"
     # The marker that OPENS each interval (gradient hooks fire when backward reaches that tensor).
     openers = {"step": "end of forward", "backward": "start of backward", "logits": "backward, output head",
                "norm": "backward, top layer", f"layer{L - 2}": "backward, middle layers", bottom: "backward, bottom layer",
@@ -291,7 +323,6 @@ def phase_peaks(events, L: int) -> dict:
             total += e.nbytes()
             if current is not None:
                 peaks[current] = max(peaks[current], total)
-    del top
     out = {"phase_peaks_above_start_bytes": peaks, "after_forward_bytes": forward_end, "end_of_step_bytes": total}
     out["peak_phase"] = max(peaks, key=peaks.get)
     out["peak_above_start_bytes"] = peaks[out["peak_phase"]]
@@ -330,6 +361,10 @@ def cases(quick: bool = False) -> list[dict]:
                 add(name, dims, L, mode="amp", optimizer_impl=impl)
             add(name, dims, L, mode="fp32", attn="math")
             add(name, dims, L, mode="bf16", attn="eager")
+    # A Mixtral-style MoE (8 experts, top 2, expert FFN 256) for the MoE activation terms.
+    for L in (2, 3):
+        for mode in ("fp32", "amp", "bf16"):
+            add("moe", (256, 4, 4, 256, 2000, 2, 256, False), L, mode=mode, experts=8, top_k=2)
     if not quick:
         for L in (2, 3):
             for b in (1, 2):
@@ -344,11 +379,14 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="skip the llama-134m-width cases")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", help="run only the cases of this shape (gqa, tied, long, moe, llama-134m)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     t0 = time.time()
     for case in cases(args.quick):
+        if args.only and case["shape"] != args.only:
+            continue
         rec = run_case(case)
         rows.append(rec)
         print(f"{time.time() - t0:7.1f}s {case['shape']} L{case['layers']} b{case['batch']} {case['mode']} {case['attn']}"
@@ -364,5 +402,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    math  # noqa: B018 (kept for interactive use)
     sys.exit(main())

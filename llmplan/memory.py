@@ -708,7 +708,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     if req.lora_rank and req.dtype != "fp32":
         precision = "pure"  # the frozen base runs in the 16-bit dtype: the residual stream is 16-bit
     c = compute_bytes(req.dtype)
-    r = act._bytes(precision, c)[0]
+    r = act.value_bytes(precision, c)[0]  # the residual stream's bytes per value
     sbg = state_bytes(req.precision, req.dtype, req.optimizer).gradients
     n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 2 else 1
     g_bytes = 0 if req.lora_rank else sbg / n_shard_g  # gradient bytes per parameter on this GPU
@@ -722,6 +722,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     else:
         x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, req.recompute, tp, sp, cp)
     x_layers = dense_n * x_dense + moe_n * x_moe
+    x_one = x_layers / d.layers  # one layer's saved tensors (the average kind)
     one_full = max(full_dense, full_moe)  # one layer's no-recompute saved set (the largest kind)
     korth = req.activations == "korthikanti"
     logits = 0.0 if korth else T * d.V * c / tp
@@ -773,7 +774,10 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     else:
         emb_bwd = d_resid + (d.V * d.h / tp * g_bytes if shape.tied_embeddings else 0.0)
 
-    def stage(x_held: float, x_top: float, with_head: bool, with_embedding: bool, suffix: str) -> dict:
+    def stage(x_held: float, x_other: float, with_head: bool, with_embedding: bool, steady: bool, suffix: str) -> dict:
+        """x_held: every in-flight micro-batch's saved tensors; x_other: those of the micro-batches other than
+        the one in backward; steady: 1F1B's steady state, every gradient already allocated (accumulating)."""
+        x_top = x_other + x_one
         h_saved = head if with_head else 0.0
         lg = logits if with_head else 0.0
         g_top = G_head if with_head else 0.0  # the layer's own gradients are written as its saved tensors go
@@ -798,15 +802,21 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
             out["backward, output head"] = {**states, "activations": x_held + lg + head_rest, "autocast_cache": copies_saved,
                                             "gradients": 0.0, "transient": d_logits + head_w * c + T * d.h * c / whole}
         if with_embedding:
-            out["backward, embedding"] = {**states, "activations": lg, "autocast_cache": 0.0, "gradients": G, "transient": emb_bwd}
-        ordered = {name + suffix: out[name] for name in PHASES if name in out}
-        return ordered
+            out["backward, embedding"] = {**states, "activations": lg + x_other, "autocast_cache": 0.0, "gradients": G, "transient": emb_bwd}
+        if steady:
+            for name, parts in out.items():
+                if name != "optimizer step":
+                    parts["gradients"] = G
+        return {name + suffix: out[name] for name in PHASES if name in out}
 
     if req.pp == 1:
-        phases = stage(x_layers, x_layers / d.layers, True, True, "")
+        phases = stage(x_layers, 0.0, True, True, False, "")
     else:
-        first = stage(x_layers, x_layers / d.layers, False, True, " (first stage)")
-        last = stage(x_layers / req.pp, x_layers / d.layers, True, False, " (last stage)")
+        # 1F1B (Narayanan et al. 2021 §2.2; Korthikanti et al. 2022 §4.2.3): the first stage holds pp
+        # micro-batches of its L/pp layers (L layers' worth), the last stage one; gradients accumulate.
+        stage_layers = x_layers / req.pp
+        first = stage(x_layers, x_layers - stage_layers, False, True, True, " (first stage)")
+        last = stage(stage_layers, 0.0, True, False, True, " (last stage)")
         phases = first if max(map(lambda p: sum(p.values()), first.values())) >= max(map(lambda p: sum(p.values()), last.values())) else last
     phases["_activations"] = x_layers + head
     return phases
@@ -847,7 +857,7 @@ def advice(req: Request, capacity: float) -> dict:
             return False
 
     out: dict = {"min_gpus": None, "max_batch": None, "max_context": None}
-    mp = req.tp * req.pp
+    mp = req.tp * req.pp * req.cp  # a layout's GPUs are a multiple of tp · pp · cp (ep must divide dp · cp)
     for k in range(1, 4097):
         if req.train:
             candidate = replace(req, gpus=k * mp, zero=3 if k > 1 else req.zero)

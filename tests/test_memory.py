@@ -253,6 +253,11 @@ def test_korthikanti_option(cli):
     ["memory", "--params", "7B", "--gpus", "3", "--tp", "2"],
     ["memory", "--params", "7B", "--gpu", "h1000"],
     ["memory", "--params", "7B", "--overhead", "lots"],
+    ["memory", "--preset", "llama-2-7b", "--train", "--ep", "2", "--gpus", "2"],
+    ["memory", "--preset", "llama-2-7b", "--train", "--optimizer-impl", "fast"],
+    ["memory", "--preset", "llama-2-7b", "--train", "--attention", "flash3"],
+    ["memory", "--preset", "llama-2-7b", "--phases"],
+    ["memory", "--preset", "llama-2-7b", "--train", "--cp", "3", "--gpus", "4"],
 ])
 def test_bad_input_is_one_line_exit_2(cli, args):
     result = cli(args)

@@ -21,13 +21,13 @@ DATA = Path(__file__).resolve().parent / "data"
 MODES = {"fp32": ("fp32", "fp32"), "amp": ("amp", "bf16"), "bf16": ("pure", "bf16")}
 # Per-phase tolerances, each the worst seen plus a margin, with the reason the model is not exact there:
 TOLERANCE = {
-    "start of backward": 0.02,  # the rotary cos/sin tables and the labels are not counted (~0.5%)
+    "start of backward": 0.01,  # every saved tensor is counted; the labels and the loss's scalars are not (worst 0.1%)
     "optimizer step": 0.01,  # exact up to the step counters
     "backward, embedding": 0.01,  # exact up to small index buffers
-    "backward, output head": 0.05,  # CPU bf16 matmuls allocate packing buffers (up to 4.5% at these tiny widths)
+    "backward, output head": 0.04,  # CPU bf16 matmuls allocate packing buffers (worst 2.9% at these tiny widths)
     "backward, top layer": 0.05,  # the layer's backward is modelled at three moments, not op by op (worst 3.7%)
     "backward, bottom layer": 0.05,
-    "end of forward": 0.07,  # checkpointed layers' no-grad forward temporaries are not modelled (worst -5.8%, amp)
+    "end of forward": 0.06,  # under amp + checkpointing CPU autocast keeps more than the modelled weight cache (worst -5.3%)
 }
 
 
@@ -45,7 +45,8 @@ def _cases(kind: str = "small") -> list[dict]:
 
 def _shape(r: dict) -> arch.Shape:
     return arch.Shape(layers=r["layers"], d_model=r["d_model"], heads=r["heads"], kv_heads=r["kv_heads"], ffn=r["ffn"],
-                      vocab=r["vocab"], tied_embeddings=r["tied"], context=r["seq"])
+                      vocab=r["vocab"], tied_embeddings=r["tied"], context=r["seq"],
+                      experts=r.get("experts", 0), experts_per_token=r.get("top_k", 0))
 
 
 def _request(r: dict, **changes) -> Request:
@@ -70,7 +71,7 @@ def _id(r: dict) -> str:
 def test_the_recorded_timelines_cover_what_the_issue_asks():
     rows = _cases()
     assert _doc()["torch"].startswith("2.13")
-    assert {r["shape"] for r in rows} >= {"gqa", "tied", "long"}
+    assert {r["shape"] for r in rows} >= {"gqa", "tied", "long", "moe"}
     assert any(r["kv_heads"] < r["heads"] for r in rows) and any(r["tied"] for r in rows) and max(r["seq"] for r in rows) >= 2048
     assert {r["mode"] for r in rows} == {"fp32", "amp", "bf16"}
     assert {r["ckpt"] for r in rows} == {False, True}
@@ -315,3 +316,16 @@ def test_adafactor_defaults_to_its_for_loop():
     assert loop.optimizer_impl == "for-loop"
     assert loop.phases["optimizer step"]["transient"] == 50000 * 1024 * 4
     assert each.phases["optimizer step"]["transient"] == arch.params(shape) * 4
+
+
+def test_pipeline_first_stage_holds_every_layer_worth_under_1f1b():
+    # Korthikanti et al. 2022 §4.2.3: with 1F1B the first stage keeps pp micro-batches of its L/pp layers in
+    # flight, i.e. L layers' activations, whatever pp is; gradients accumulate across micro-batches.
+    shape = arch.Shape(layers=12, d_model=768, heads=12, ffn=2048, vocab=1000)  # small vocabulary: the layers dominate
+    one = estimate(Request(shape=shape, train=True, seq=1024, batch=2, overhead=0))
+    pp4 = estimate(Request(shape=shape, train=True, seq=1024, batch=2, overhead=0, pp=4, gpus=4))
+    assert pp4.phase.endswith("(first stage)")
+    layers = 12 * act.total(act.layer_saved(act.dims_of(shape), 2, 1024, "amp", 2, "flash"))
+    assert pp4.phases[pp4.phase]["activations"] == pytest.approx(layers)
+    assert pp4.weights_bytes == pytest.approx(one.weights_bytes / 4)
+    assert all(p["gradients"] == pp4.gradients_bytes for n, p in pp4.phases.items())
