@@ -190,11 +190,18 @@ def weights_bytes(shape, params: float, dtype: str, group_size: int = 128) -> fl
     return matrices * quantised_bits_per_weight(dtype, group_size) / 8 + rest * 2
 
 
+# Beyond this many layers the allocator is not simulated tensor by tensor (callers use params × bytes;
+# the allocator's rounding is then a negligible share): a list per tensor of 1e9 layers would not fit.
+MAX_TENSOR_LIST_LAYERS = 10_000
+
+
 def parameter_tensor_bytes(shape, nbytes: float) -> list[float] | None:
     """Byte size of each tensor of a dense decoder, in the order HF LlamaForCausalLM creates them
     (embedding; per layer q, k, v, o, gate, up, down, two norms; final norm; rotary inv_freq and
     original_inv_freq in fp32; lm_head). None for shapes this order does not describe (MoE, MLA,
     biases, learned positions, non-decoders): callers then use params × bytes."""
+    if shape.layers > MAX_TENSOR_LIST_LAYERS:  # one list entry per tensor: bounded memory (issue 15)
+        return None
     if (shape.family != "decoder" or shape.is_moe or shape.is_mla or shape.bias or shape.has_qkv_bias
             or shape.positions not in ("rotary", "alibi", "relative") or shape.n_layer_norms != 2
             or shape.has_embedding_norm):

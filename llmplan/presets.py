@@ -10,12 +10,13 @@ checked against the schema below; a bad one is an InputError naming file, entry 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from llmplan.errors import InputError
+from llmplan.errors import InputError, cut, quote
 
 KINDS = ("models", "laws", "gpus")
 KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU"}
@@ -101,6 +102,12 @@ LAW_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "convention": (_STR, False, None),
     "fitted_range": (_STR, False, None),
 }
+
+# Upper bounds of numeric fields: far beyond any real model or GPU, and small enough that every
+# formula stays in floating-point range (a preset with layers = 1e300 is a typo, not a model).
+MAX_INT = 10**15
+MAX_FLOAT = 1e40
+MAX_VALUE = {"params": 10**18, "params_exact": 10**18, "active_params": 10**18, "tokens": 10**18, "dataset_tokens": 10**18, "year": 3000}
 
 SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS}
 
@@ -204,7 +211,11 @@ def _load_toml(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise InputError(f"cannot read preset file {path}: {error.strerror or error}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not valid TOML: {error}") from None
+        raise InputError(f"{path}: not valid TOML: {cut(str(error))}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid presets: arrays or tables nested too deeply") from None
+    except ValueError as error:  # an integer of more than 4,300 digits
+        raise InputError(f"{path}: not valid TOML: {cut(str(error))}") from None
 
 
 def _check_value(path: Path, entry: str, name: str, value: Any, spec: tuple[str, bool, Any]) -> Any:
@@ -212,26 +223,29 @@ def _check_value(path: Path, entry: str, name: str, value: Any, spec: tuple[str,
     where = f"{path}: entry [{entry}] field '{name}'"
     if kind == _STR:
         if not isinstance(value, str) or not value.strip():
-            raise InputError(f"{where} must be a non-empty string, not {value!r}")
+            raise InputError(f"{where} must be a non-empty string, not {quote(value)}")
         if allowed and value not in allowed:
             raise InputError(f"{where} is {value!r}; expected one of {', '.join(allowed)}")
         return value
     if kind == _BOOL:
         if not isinstance(value, bool):
-            raise InputError(f"{where} must be true or false, not {value!r}")
+            raise InputError(f"{where} must be true or false, not {quote(value)}")
         return value
     if kind == _STRS:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise InputError(f"{where} must be a list of strings")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{where} must be a number, not {value!r}")
+        raise InputError(f"{where} must be a number, not {quote(value)}")
     if value != value or value in (float("inf"), float("-inf")) or value <= 0:
-        raise InputError(f"{where} must be a positive, finite number, not {value!r}")
+        raise InputError(f"{where} must be a positive, finite number, not {quote(value)}")
+    limit = MAX_VALUE.get(name, MAX_INT if kind == _INT else MAX_FLOAT)
+    if value > limit:
+        raise InputError(f"{where} is {value:.4g}, beyond any real model or GPU (at most {limit:.0e})")
     if kind == _INT:
         if isinstance(value, float):
             if not value.is_integer():
-                raise InputError(f"{where} must be a whole number, not {value!r}")
+                raise InputError(f"{where} must be a whole number, not {quote(value)}")
             return int(value)
         return value
     return float(value)
@@ -248,8 +262,11 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
         if spec is None and kind in _OPEN_NUMERIC and not isinstance(value, (dict, list, str)):
             spec = (_FLOAT, False, None)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-                raise InputError(f"{path}: entry [{entry}] field '{name}' must be a number, not {value!r}")
-            data[name] = float(value)
+                raise InputError(f"{path}: entry [{entry}] field '{name}' must be a number, not {quote(value)}")
+            number = float(value)
+            if not math.isfinite(number) or (name.startswith("fitted_") and not number > 0):
+                raise InputError(f"{path}: entry [{entry}] field '{name}' must be a positive, finite number, not {quote(value)}")
+            data[name] = number
             continue
         if spec is None:
             close = difflib.get_close_matches(name, list(schema), n=1)
@@ -259,6 +276,10 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
     for name, (_kind, required, _allowed) in schema.items():
         if required and name not in data:
             raise InputError(f"{path}: entry [{entry}] is missing the required field '{name}'")
+    for quantity in ("params", "tokens", "flops"):
+        low, high = data.get(f"fitted_min_{quantity}"), data.get(f"fitted_max_{quantity}")
+        if low is not None and high is not None and low > high:
+            raise InputError(f"{path}: entry [{entry}] field 'fitted_min_{quantity}' ({low:.4g}) is above 'fitted_max_{quantity}' ({high:.4g})")
     if kind == "laws" and law_validator is not None:
         law_validator(entry, data, path)
     return Preset(kind=kind, id=entry.lower(), data=data, path=str(path))

@@ -87,3 +87,175 @@ def test_compare_flags_models_beyond_the_fit(cli):
     rows = {r["id"]: r for r in json.loads(result.stdout)}
     assert rows["gpt-3-175b"]["extrapolated"] is True  # 175B parameters > 16B
     assert rows["pythia-12b"]["extrapolated"] is False  # 11.8B parameters, 300B tokens
+
+
+# ---------------------------------------------------------------- hostile input: exit 2, one short line
+# Each case once ended in exit 1 "internal error", a hang or a MemoryError (issue 15). The contract:
+# exit 2, nothing on stdout, one line on stderr that quotes at most ~100 characters of the input.
+
+MESSAGE_LIMIT = 400  # characters of the one error line: a quoted value is cut to 100 (llmplan.errors.QUOTE_CHARS)
+
+
+def _refused(result, *words):
+    assert result.code == 2, (result.code, result.stderr[-500:])
+    assert result.stdout == ""
+    lines = [l for l in result.stderr.splitlines() if l.startswith("llmplan: error:")]
+    assert len(lines) == 1 and "internal error" not in lines[0], result.stderr[-500:]
+    assert len(lines[0]) <= MESSAGE_LIMIT, len(lines[0])
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def _runs(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_oversized_csv_field_is_refused_in_one_short_line(cli, tmp_path):
+    path = _runs(tmp_path, "big.csv", "params,tokens,loss\n1e8,2e9," + "x" * 200_000 + "\n")
+    _refused(cli(["fit", path]), "131,072")
+
+
+def test_json_nested_100000_deep_is_refused(cli, tmp_path):
+    path = _runs(tmp_path, "deep.json", "[" * 100_000 + "]" * 100_000)
+    _refused(cli(["fit", path]), "nested too deeply")
+
+
+def test_integer_of_5000_digits_is_refused_without_echoing_it(cli, tmp_path):
+    in_json = _runs(tmp_path, "digits.json", '[{"params": ' + "1" * 5000 + ', "tokens": 2e9, "loss": 3}]')
+    _refused(cli(["fit", in_json]), "4,300 digits")
+    in_csv = _runs(tmp_path, "digits.csv", "params,tokens,loss\n" + "1" * 5000 + ",2e9,3\n")
+    _refused(cli(["fit", in_csv]), "more characters")
+    law = _runs(tmp_path, "digits.toml", '[x]\nname = "x"\nform = "chinchilla"\nsource = "s"\nE = ' + "1" * 5000 + "\n")
+    _refused(cli(["optimal", "--budget", "1e24", "--law", law]))
+
+
+def test_losses_near_1e300_are_refused_not_fitted_forever(cli, tmp_path):
+    rows = "".join(f"{n},{d},{1e300 * (i + 1)}\n" for i, (n, d) in enumerate([(1e7, 1e9), (1e8, 2e9), (1e9, 3e10), (3e8, 1e10), (3e7, 5e9)]))
+    _refused(cli(["fit", _runs(tmp_path, "huge.csv", "params,tokens,loss\n" + rows)]), "perplexities")
+
+
+def test_toml_arrays_nested_5000_deep_are_refused(cli, tmp_path):
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    (folder / "laws.toml").write_text('[x]\nname = "x"\nform = "chinchilla"\nsource = "s"\nE = ' + "[" * 5000 + "]" * 5000 + "\n")
+    _refused(cli(["presets", "list", "--presets", str(folder)]), "nested too deeply")
+
+
+def test_preset_shape_with_1e300_layers_is_refused(cli, tmp_path):
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    (folder / "models.toml").write_text('[big]\nname = "B"\narchitecture = "decoder"\nobjective = "clm"\nparams = 7e9\nlayers = 1e300\nd_model = 4096\nheads = 32\nffn = 11008\nvocab = 32000\nmlp = "swiglu"\nsource = "s"\n')
+    _refused(cli(["memory", "--preset", "big", "--presets", str(folder)]), "'layers'", "at most")
+
+
+def test_law_with_negative_fitted_min_params_is_refused(cli, tmp_path):
+    folder = tmp_path / "neg"
+    folder.mkdir()
+    (folder / "laws.toml").write_text('[neg]\nname = "n"\nform = "chinchilla"\nE = 1.7\nA = 400.0\nB = 400.0\nalpha = 0.34\nbeta = 0.28\nsource = "s"\nfitted_min_params = -5\nfitted_max_params = 1e9\n')
+    _refused(cli(["presets", "list", "--presets", str(folder)]), "fitted_min_params", "positive")
+
+
+@pytest.mark.parametrize("grid", ["alpha=0:1e300:1e-300", "alpha=0:1e300:1", "beta=0:inf:1"])
+def test_absurd_grid_ranges_are_refused_before_fitting(cli, grid):
+    _refused(cli(["fit", "-", "--grid", grid], stdin="params,tokens,loss\n"), "--grid")
+
+
+def test_negative_seed_is_refused(cli):
+    _refused(cli(["fit", "-", "--bootstrap", "10", "--seed", "-1"], stdin="params,tokens,loss\n"), "--seed")
+
+
+def test_memory_with_a_billion_layers_needs_no_per_layer_list(cli):
+    # Weights 2 bytes x (1e9 x 202,383,360 + 2 x 32000 x 4096 + 4096) parameters: finite and exact.
+    result = cli(["memory", "--layers", "1000000000", "--d-model", "4096", "--heads", "32", "--ffn", "11008", "--vocab", "32000", "-f", "json"])
+    assert result.code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["params"] == 10**9 * (4 * 4096 * 4096 + 3 * 4096 * 11008 + 2 * 4096) + 2 * 32000 * 4096 + 4096
+    assert row["weights_bytes"] == 2 * row["params"]
+
+
+def test_unit_parsing_is_linear_in_the_input(cli):
+    # '1x<100,000 spaces>y' once hung in a quadratic regular expression; now one pass.
+    import time
+
+    from llmplan.units import parse_compute
+    from llmplan.errors import InputError
+
+    text = "1x" + " " * 100_000 + "y"
+    start = time.process_time()
+    with pytest.raises(InputError) as error:
+        parse_compute(text)
+    assert time.process_time() - start < 5  # a generous bound on a hang, not a timing test (quadratic: minutes)
+    assert len(str(error.value)) < MESSAGE_LIMIT
+
+
+def test_error_messages_never_repeat_the_whole_input(cli):
+    _refused(cli(["optimal", "--budget", "x" * 10_000_000]), "more characters")
+
+
+def test_duplicate_column_names_are_refused(cli, tmp_path):
+    _refused(cli(["fit", _runs(tmp_path, "dup.csv", "params,tokens,loss,loss\n1e8,2e9,3,9\n"), "--loss-col", "loss"]), "more than once")
+    _refused(cli(["fit", _runs(tmp_path, "dup.json", '[{"params": 1e8, "tokens": 2e9, "loss": 3, "loss": 4}]')]), "more than once")
+
+
+# ------------------------------------------------------------------ did you mean, digit grouping
+
+@pytest.mark.parametrize("text, flops", [("1,000pfd", 1000 * 8.64e19), ("1_000pfd", 1000 * 8.64e19), ("7,000,000,000", 7e9)])
+def test_digit_grouping_is_accepted(text, flops):
+    from llmplan.units import parse_compute
+
+    assert parse_compute(text) == pytest.approx(flops, rel=1e-15)
+
+
+def test_grouped_counts_as_llmplan_prints_them():
+    from llmplan.units import parse_count
+
+    assert parse_count("7,000,000,000") == 7_000_000_000 and parse_count("6,738,415,616") == 6_738_415_616
+
+
+@pytest.mark.parametrize("text, suggestion", [("1e24F", "1e24flop"), ("3000pdf", "3000pfd"), ("1,00pfd", None), ("12,345,6", None)])
+def test_did_you_mean_never_changes_the_magnitude(text, suggestion):
+    from llmplan.errors import InputError
+    from llmplan.units import parse_compute
+
+    with pytest.raises(InputError) as error:
+        parse_compute(text)
+    message = str(error.value)
+    if suggestion is None:
+        assert "did you mean" not in message
+    else:
+        assert message.endswith(f"did you mean {suggestion}?")
+
+
+# ------------------------------------------------------------------ degenerate fits
+
+def _law_runs(pairs):
+    return "params,tokens,loss\n" + "".join(f"{n},{d},{1.7 + 400 / n**0.34 + 410 / d**0.28}\n" for n, d in pairs)
+
+
+def test_runs_with_one_tokens_per_parameter_are_refused_as_unidentifiable(cli, tmp_path):
+    path = _runs(tmp_path, "same_ratio.csv", _law_runs([(n, 20 * n) for n in (1e7, 3e7, 1e8, 3e8, 1e9)]))
+    for fmt in ("csv", "json", "table"):
+        _refused(cli(["fit", path, "-f", fmt]), "collinear")
+
+
+def test_runs_of_one_model_size_are_refused(cli, tmp_path):
+    path = _runs(tmp_path, "one_size.csv", _law_runs([(1e8, d) for d in (1e9, 2e9, 5e9, 1e10, 3e10)]))
+    _refused(cli(["fit", path]), "model sizes span")
+
+
+def test_fit_with_a_negative_exponent_is_refused_never_complex(cli, tmp_path):
+    # Losses rising with size: the best fit has beta < 0 and Eq. 4's G would be complex.
+    rows = "".join(f"{n},{d},{190 * (i + 1)}\n" for i, (n, d) in enumerate([(1e7, 1e9), (1e8, 2e9), (1e9, 3e10), (3e8, 1e10), (3e7, 5e9)]))
+    result = cli(["fit", _runs(tmp_path, "rising.csv", "params,tokens,loss\n" + rows), "-f", "csv"])
+    assert result.code == 1 and result.stdout == ""
+    assert "not positive" in result.stderr and "j)" not in result.stderr
+
+
+def test_derived_quantities_of_a_nonpositive_exponent_are_none():
+    from llmplan.fit import derived
+
+    values = derived(1.7, 400.0, 400.0, 0.3, -0.4)
+    assert values["G"] is None and all(v is None for k, v in values.items() if k.startswith("tokens_per_param"))

@@ -52,7 +52,7 @@ def fit(
     delta: Annotated[float, typer.Option("--delta", help="Huber delta on log-loss residuals (Hoffmann et al.: 1e-3).")] = 1e-3,
     grid: Annotated[Optional[str], typer.Option("--grid", help="Initialisation grid, e.g. 'alpha=0:2:0.5,beta=0|1,e=0' (START:STOP:STEP, V1|V2, or V; unnamed parameters keep the paper's values: 4500 starts).", show_default=False)] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Resample the runs K times and refit: adds <name>_se, _lo, _hi (95% percentile interval). At most 100,000.", min=0, max=100_000)] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resamples (same seed, same numbers).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resamples (same seed, same numbers), 0 to 2**63-1.", min=0, max=2**63 - 1)] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes for the bootstrap.", min=1)] = 1,
     flops_tolerance: Annotated[float, typer.Option("--flops-tolerance", help="isoflop: runs within this relative distance of a budget's smallest FLOPs form one budget.")] = 0.1,
     minima: Annotated[bool, typer.Option("--minima", help="isoflop: list the per-budget minima as rows.")] = False,
@@ -130,12 +130,18 @@ def fit(
              columns=["budgets", "runs", "a", "n_coef", "b", "d_coef"])
         return
 
+    problem = core.identifiability_problem(runs.N, runs.D)
+    if problem:
+        raise InputError(f"cannot fit {runs.source}: {problem}")
     for message in core.data_warnings(runs.N, runs.D):
         warn(message)
     starts = core.grid_size(grid_spec)
     with _progress(f"fitting {len(runs)} runs from {starts} starts", None) as advance:
         result = core.fit_parametric(runs.N, runs.D, runs.L, delta=delta, grid=grid_spec)
         advance(0)
+    problem = core.exponent_problem(result)
+    if problem:
+        raise WorkError(f"no usable law from {runs.source}: {problem}; check the runs (or --drop-highest-loss, --grid)")
     if show_residuals:
         rows = core.residual_rows(result.theta, runs.lines, runs.N, runs.D, runs.L)
         emit(rows, fmt, title=f"Observed and predicted loss ({runs.source})",
