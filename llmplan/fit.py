@@ -550,6 +550,29 @@ def _bootstrap_chunk(args: tuple) -> tuple[Any, Any, Any]:
     return x[rows], f[np.arange(K), best], gmax <= CONVERGED_RTOL * scales[rows]
 
 
+def _ignore_interrupts() -> None:
+    """Bootstrap workers ignore Ctrl-C: the parent stops them (no traceback from each worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: Any) -> None:
+    """Cancel what has not started and terminate the running workers at once."""
+    processes = list(getattr(pool, "_processes", {}).values())  # no public API to kill a pool's workers
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.terminate()
+        except (OSError, AttributeError):
+            pass
+    for process in processes:
+        try:
+            process.join(timeout=1)
+        except (OSError, AttributeError, AssertionError):
+            pass
+
+
 def bootstrap_parametric(
     N: Sequence[float], D: Sequence[float], L: Sequence[float], fit: ParametricFit, K: int, seed: int | None,
     *, jobs: int = 1, progress: Callable[[int], None] | None = None, extra_starts: int = 4, chunk: int = 25,
@@ -568,17 +591,20 @@ def bootstrap_parametric(
     blocks = [(logN, logD, logL, fit.delta, W[lo : lo + chunk], starts) for lo in range(0, K, chunk)]
     results: list[Any] = [None] * len(blocks)
     if jobs > 1 and len(blocks) > 1:
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=min(jobs, len(blocks), os.cpu_count() or 1)) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(blocks), os.cpu_count() or 1), initializer=_ignore_interrupts)
+        try:
             futures = {pool.submit(_bootstrap_chunk, b): i for i, b in enumerate(blocks)}
-            from concurrent.futures import as_completed
-
             for future in as_completed(futures):
                 i = futures[future]
                 results[i] = future.result()
                 if progress:
                     progress(blocks[i][4].shape[0])
+        except BaseException:  # Ctrl-C (or any failure): stop the workers now, not after their blocks
+            _stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)
     else:
         for i, block in enumerate(blocks):
             results[i] = _bootstrap_chunk(block)

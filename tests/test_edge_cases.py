@@ -259,3 +259,156 @@ def test_derived_quantities_of_a_nonpositive_exponent_are_none():
 
     values = derived(1.7, 400.0, 400.0, 0.3, -0.4)
     assert values["G"] is None and all(v is None for k, v in values.items() if k.startswith("tokens_per_param"))
+
+
+# ------------------------------------------------------------------ streams (real processes, real fds)
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import REPO
+
+
+def _llmplan(args, stdin=b"", env=None, **kwargs):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LLMPLAN_")}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "llmplan", *args], input=stdin, capture_output=True, env=environment, cwd=REPO, timeout=120, **kwargs)
+
+
+def test_stdout_closed_is_one_line_and_exit_1():
+    result = subprocess.run(f"{sys.executable} -m llmplan optimal --budget 1e24 >&-", shell=True, capture_output=True, cwd=REPO, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines()[-1] == "llmplan: error: cannot write the result to stdout: stdout is closed"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_stdout_full_is_one_line_and_exit_1():
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "llmplan", "optimal", "--budget", "1e24"], stdout=full, stderr=subprocess.PIPE, cwd=REPO, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines()[-1] == "llmplan: error: cannot write the result to stdout: No space left on device"
+
+
+def test_stderr_closed_keeps_the_result():
+    # A warning (extrapolation) cannot be written; the rows still are, with exit 0.
+    result = subprocess.run(f"{sys.executable} -m llmplan loss --params 70B --tokens 1.4T -f csv 2>&-", shell=True, capture_output=True, cwd=REPO, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.decode().startswith("law,params,tokens,flops,loss")
+
+
+def test_ascii_only_stdout_falls_back_to_ascii():
+    result = _llmplan(["optimal", "--budget", "1e24", "-f", "table"], env={"PYTHONIOENCODING": "ascii", "COLUMNS": "120"})
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode("ascii")  # would raise on any non-ASCII byte
+    assert "chinchilla" in text and "51.9B" in text
+
+
+def test_ascii_fallback_maps_known_characters():
+    from llmplan.cli.streams import ERRORS
+
+    assert "a · b ≈ c ─ α".encode("ascii", errors=ERRORS) == b"a - b ~ c - alpha"
+
+
+def test_reader_that_leaves_early_is_quiet_success():
+    # `| true` on a long sweep: exit 0 and nothing on stderr but the sweep's own warning.
+    result = subprocess.run(f"{sys.executable} -m llmplan optimal --budget 1e20:1e25:300000 -f csv | true; echo \"rc=${{PIPESTATUS[0]}}\"", shell=True, executable="/bin/bash", capture_output=True, cwd=REPO, timeout=120)
+    assert result.stdout.decode().strip() == "rc=0"
+    assert "error" not in result.stderr.decode() and "Exception" not in result.stderr.decode()
+
+
+def test_ctrl_c_during_a_parallel_bootstrap_stops_at_once(tmp_path):
+    import random
+
+    random.seed(1)
+    runs = tmp_path / "runs.csv"
+    runs.write_text("params,tokens,loss\n" + "".join(
+        f"{n},{n * r},{1.7 + 400 / n**0.34 + 410 / (n * r)**0.28 + random.gauss(0, 0.01)}\n" for n in (1e7, 3e7, 1e8, 3e8, 1e9) for r in (5, 20, 80)))
+    saved = tmp_path / "law.toml"
+    process = subprocess.Popen([sys.executable, "-m", "llmplan", "fit", str(runs), "--bootstrap", "20000", "--jobs", "2", "--save", str(saved)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, start_new_session=True)
+    time.sleep(6)  # past the 4500-start fit, into the bootstrap (20,000 refits take minutes)
+    assert process.poll() is None, "the bootstrap ended before the interrupt"
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the signal to the whole process group
+    start = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    # A hang-guard, not a timing test: before the fix the workers finished their blocks (10-17 s).
+    assert time.monotonic() - start < 5
+    assert process.returncode == 130
+    assert b"Traceback" not in err and not saved.exists()
+    assert not list(tmp_path.glob(".law.toml*"))  # no temporary file left behind
+
+
+def test_a_million_line_stdin_sweep_streams_in_bounded_memory():
+    script = (
+        "import resource, subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'llmplan', 'optimal', '--budget', '-', '-f', 'tsv'], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)\n"
+        "import threading\n"
+        "def feed():\n"
+        "    for i in range(1000):\n"
+        "        p.stdin.write(''.join(f'{1e20 * (1 + (i * 1000 + j) % 977)}\\n' for j in range(1000)).encode())\n"
+        "    p.stdin.close()\n"
+        "threading.Thread(target=feed).start()\n"
+        "first = p.stdout.readline(); lines = 1\n"
+        "for _ in p.stdout: lines += 1\n"
+        "p.wait()\n"
+        "print(p.returncode, lines, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=REPO, timeout=600)
+    code, lines, peak_kib = result.stdout.decode().split()
+    assert int(code) == 0 and int(lines) == 1_000_001  # a header and a row per budget
+    assert int(peak_kib) < 300 * 1024  # reading everything first took about 1 GB
+
+
+def test_streamed_rows_are_the_bytes_of_one_render(cli):
+    budgets = [f"1e{e}" for e in range(18, 27)]
+    for fmt in ("json", "jsonl", "csv", "tsv"):
+        streamed = cli(["optimal", "--budget", "-", "-f", fmt], stdin="\n".join(budgets) + "\n")
+        whole = cli(["optimal", *[a for b in budgets for a in ("--budget", b)], "-f", fmt])
+        assert streamed.code == whole.code == 0 and streamed.stdout == whole.stdout, fmt
+
+
+def test_stdin_chunks_write_first_rows_before_the_end(monkeypatch, capsys):
+    from llmplan.cli.common import RowWriter
+
+    writer = RowWriter("tsv")
+    writer.write([{"a": 1.0, "b": "x"}])
+    assert capsys.readouterr().out == "a\tb\n1.0\tx\n"  # written at once, not held to the end
+    writer.write([{"a": 2.0, "b": "y"}])
+    writer.close()
+    assert capsys.readouterr().out == "2.0\ty\n"
+
+
+# ------------------------------------------------------------------ stdin bounds and one rule for empty stdin
+
+def test_stdin_of_endless_nul_bytes_is_refused():
+    with open("/dev/zero", "rb") as zero:
+        result = subprocess.run([sys.executable, "-m", "llmplan", "optimal", "--budget", "-"], stdin=zero, capture_output=True, cwd=REPO, timeout=60)
+    assert result.returncode == 2 and b"NUL byte" in result.stderr
+
+
+def test_stdin_line_longer_than_the_cap_is_refused(cli):
+    from llmplan.cli.streams import MAX_LINE_CHARS
+
+    _refused(cli(["optimal", "--budget", "-"], stdin="1" * (MAX_LINE_CHARS + 1)), "longer than")
+    _refused(cli(["arch", "--target", "-"], stdin="7B\n" + "x" * (MAX_LINE_CHARS + 5) + "\n"), "line 2")
+
+
+def test_stdin_with_more_values_than_the_cap_is_refused(monkeypatch, cli):
+    from llmplan.cli import streams
+
+    monkeypatch.setattr(streams, "MAX_STDIN_LINES", 3)
+    _refused(cli(["loss", "--params", "-"], stdin="7B 1T\n" * 4), "more than 3")
+
+
+@pytest.mark.parametrize("args", [["optimal", "--budget", "-"], ["optimal", "--budget", "-", "-f", "json"], ["loss", "--params", "-"], ["arch", "--target", "-"], ["arch", "--preset", "-"], ["memory", "--params", "7B", "--gpu", "-"]])
+def test_empty_stdin_is_one_rule_for_every_command(cli, args):
+    _refused(cli(args, stdin=""), "stdin held none")
+    _refused(cli(args, stdin="\n# only a comment\n\n"), "stdin held none")
+
+
+def test_bare_llmplan_prints_help_and_succeeds(cli):
+    result = cli([])
+    assert result.code == 0 and "Usage: llmplan" in result.stdout and result.stderr == ""

@@ -100,28 +100,61 @@ def _root(
     """Plan LLM pre-training."""
 
 
+# The one error line is cut to this many characters (a quoted input is already cut to ~100).
+MAX_ERROR_CHARS = 400
+
+
 def _error(message: str) -> None:
-    sys.stderr.write(f"llmplan: error: {message}\n")
+    line = " ".join(message.split()) or "an error without a message"
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[: MAX_ERROR_CHARS - 3] + "..."
+    try:  # a closed stderr loses the message, not the exit code
+        sys.stderr.write(f"llmplan: error: {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError, UnicodeError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, map errors to one line on stderr and an exit code."""
+    from llmplan.cli.streams import guarded
+
+    with guarded():
+        code = _run(list(argv) if argv is not None else sys.argv[1:])
+    sys.exit(code)
+
+
+def _run(args: list[str]) -> int:
     from click import exceptions as click_exceptions
 
+    from llmplan.cli.streams import ReaderGone, silence_stdout
+
     command = typer.main.get_command(app)
+    debug = bool(os.environ.get("LLMPLAN_DEBUG"))
+    if not args:  # bare `llmplan`: the help, and success
+        args = ["--help"]
     code = 0
     try:
-        if any("\x00" in arg for arg in (argv if argv is not None else sys.argv[1:])):
-            raise InputError("an argument contains a NUL byte; remove it")
-        result = command.main(args=argv, prog_name="llmplan", standalone_mode=False)
-        code = result if isinstance(result, int) else 0
+        try:
+            if any("\x00" in arg for arg in args):
+                raise InputError("an argument contains a NUL byte; remove it")
+            result = command.main(args=args, prog_name="llmplan", standalone_mode=False)
+            code = result if isinstance(result, int) else 0
+        finally:
+            sys.stdout.flush()  # inside the handlers: a full or closed stdout is reported, not ignored
+    except ReaderGone:
+        # The reader went away (`llmplan ... | head`, `| true`): stop quietly, with success.
+        silence_stdout()
+        code = 0
     except LlmplanError as error:
-        if os.environ.get("LLMPLAN_DEBUG"):
+        if debug:
             raise
         _error(str(error).splitlines()[0] if str(error) else type(error).__name__)
         code = error.exit_code
+    except click_exceptions.NoArgsIsHelpError:  # a group without its subcommand: its help was shown
+        code = 0
     except click_exceptions.UsageError as error:
-        if os.environ.get("LLMPLAN_DEBUG"):
+        if debug:
             raise
         where = f" (see 'llmplan {error.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ") if error.ctx else ""
         where = where.replace("'llmplan  --help'", "'llmplan --help'")
@@ -131,20 +164,24 @@ def main(argv: list[str] | None = None) -> None:
         # Click's other errors (an unreadable file argument, say) are bad input too: exit 2.
         _error(" ".join(error.format_message().split()))
         code = 2
-    except typer.Abort:
+    except (typer.Abort, click_exceptions.Abort, KeyboardInterrupt):
         code = 130
-    except KeyboardInterrupt:
-        code = 130
-    except BrokenPipeError:
-        # The reader went away (`llmplan ... | head`): stop quietly.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
+    except BrokenPipeError:  # a write that bypassed the guarded stdout
+        silence_stdout()
         code = 0
+    except RecursionError:
+        if debug:
+            raise
+        _error("the input is nested too deeply to read; give a flat file")
+        code = 2
+    except MemoryError:
+        if debug:
+            raise
+        _error("the input needs more memory than this machine has; give smaller values or split the input")
+        code = 2
     except Exception as error:  # noqa: BLE001 - the contract: never a traceback unless asked for
-        if os.environ.get("LLMPLAN_DEBUG"):
+        if debug:
             raise
         _error(f"internal error: {type(error).__name__}: {error}. Set LLMPLAN_DEBUG=1 for a traceback and report it.")
         code = 1
-    sys.exit(code)
+    return code

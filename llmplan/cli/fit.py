@@ -92,7 +92,9 @@ def fit(
 
     stdin_text = None
     if runs_file == "-":
-        stdin_text = sys.stdin.read() if sys.stdin is not None else None
+        from llmplan.cli.streams import read_stdin_text
+
+        stdin_text = read_stdin_text("the runs on stdin")
     runs = runs_mod.read_runs_file(
         runs_file, stdin_text,
         params_col=params_col, tokens_col=tokens_col, flops_col=flops_col, loss_col=loss_col, skip_bad_rows=skip_bad_rows,

@@ -13,17 +13,20 @@ app = typer.Typer()
 LAW_HELP = "Scaling law: a preset id (chinchilla, the default; epoch-2024, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
 
 
+_INF = float("inf")
+
+
 def parse_budget_spec(text: str) -> list[float]:
     """'3000pfd', '1e24' or 'START:STOP:N' (N log-spaced budgets) -> FLOPs."""
-    from llmplan.errors import InputError
-    from llmplan.units import parse_compute
-
     try:  # fast path for plain FLOPs (a 100,000-line sweep from stdin)
         value = float(text)
-        if 0 < value < float("inf"):
+        if 0 < value < _INF:
             return [value]
     except ValueError:
         pass
+    from llmplan.errors import InputError
+    from llmplan.units import parse_compute
+
     parts = str(text).split(":")
     if len(parts) == 1:
         return [parse_compute(text)]
@@ -137,11 +140,6 @@ def optimal(
 
         check_plot_path(plot)
         require_matplotlib()
-    budgets: list[float] = [c for group in expand(budget, parse_budget_spec) for c in group]
-    from llmplan.plan import MAX_BUDGETS
-
-    if len(budgets) > MAX_BUDGETS:
-        raise InputError(f"{len(budgets):,} budgets are more than {MAX_BUDGETS:,}; split the sweep")
     if U is not None:
         from llmplan.constrained import CAVEAT, resolve_law
 
@@ -149,6 +147,15 @@ def optimal(
         note(CAVEAT)
     else:
         laws = resolve_laws(law, presets, r)
+    if list(budget or ()) == ["-"] and fmt != "table" and plot is None and len(laws) == 1:
+        # A sweep from stdin streams: chunks of budgets in, rows out, in bounded memory.
+        _stream_stdin(laws[0], N, D, L, U, I, shape, fmt)
+        return
+    budgets: list[float] = [c for group in expand(budget, parse_budget_spec) for c in group]
+    from llmplan.plan import MAX_BUDGETS
+
+    if len(budgets) > MAX_BUDGETS:
+        raise InputError(f"{len(budgets):,} budgets are more than {MAX_BUDGETS:,}; split the sweep")
 
     from llmplan.plan import checked, mark_extrapolation, out_of_range, solve
 
@@ -218,3 +225,30 @@ def optimal(
         "total_flops": "train+infer", "chinchilla_params": "Chinch. N", "chinchilla_tokens": "Chinch. D", "saving_flops": "saving", "saving_fraction": "saving %",
     }
     emit(rows, fmt, title=title, columns=columns, labels=labels)
+
+
+def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool, fmt: str) -> None:
+    """`optimal --budget -` in a machine format: rows written chunk by chunk as stdin is read."""
+    from llmplan.cli.common import RowWriter, stdin_chunks
+    from llmplan.errors import InputError
+    from llmplan.plan import MAX_BUDGETS, checked, mark_extrapolation, out_of_range, solve
+
+    writer = RowWriter(fmt)
+    total = outside = 0
+    for budgets in stdin_chunks(parse_budget_spec):
+        total += len(budgets)
+        if total > MAX_BUDGETS:
+            raise InputError(f"more than {MAX_BUDGETS:,} budgets; split the sweep")
+        with out_of_range():
+            rows = checked(solve(law, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I))
+        mark_extrapolation(law, rows)
+        outside += sum(1 for r in rows if r.get("extrapolated") is True)
+        if shape:
+            from llmplan.arch import shape_columns
+
+            for r in rows:
+                r.update(shape_columns(r["params"]))
+        writer.write(rows)
+    writer.close()
+    if outside:
+        warn(f"law {law.id} was fitted on {law.fitted_range_text()}; {outside:,} of {total:,} rows lie outside that range (key 'extrapolated'): an extrapolation")
