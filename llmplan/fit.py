@@ -803,25 +803,7 @@ def law_toml(law_id: str, name: str, fit: ParametricFit, source: str, N: Sequenc
 
 
 def write_whole(path: str, text: str, force: bool = False) -> None:
-    """Write text to path whole or not at all (temp file in the same folder, then os.replace)."""
-    import os
-    import tempfile
-    from pathlib import Path
+    """Write text to path whole or not at all (llmplan.files.write_whole)."""
+    from llmplan.files import write_whole as write
 
-    target = Path(path)
-    if target.exists() and not force:
-        raise InputError(f"{path} exists; pass --force to overwrite it")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"cannot write {path}: folder {str(folder)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write(path, text, force=force)

@@ -412,3 +412,74 @@ def test_empty_stdin_is_one_rule_for_every_command(cli, args):
 def test_bare_llmplan_prints_help_and_succeeds(cli):
     result = cli([])
     assert result.code == 0 and "Usage: llmplan" in result.stdout and result.stderr == ""
+
+
+# ------------------------------------------------------------------ --save: checked first, atomic, umask
+
+def _good_runs(tmp_path):
+    import random
+
+    random.seed(3)
+    return _runs(tmp_path, "good.csv", "params,tokens,loss\n" + "".join(
+        f"{n},{n * r},{1.7 + 400 / n**0.34 + 410 / (n * r)**0.28 + random.gauss(0, 0.005)}\n" for n in (1e7, 3e7, 1e8, 3e8, 1e9) for r in (5, 20, 80)))
+
+
+def test_save_to_a_folder_is_refused_before_the_fit(cli, tmp_path, monkeypatch):
+    import llmplan.fit
+
+    monkeypatch.setattr(llmplan.fit, "fit_parametric", lambda *a, **k: pytest.fail("fitted before checking --save"))
+    _refused(cli(["fit", _good_runs(tmp_path), "--save", str(tmp_path)]), "is a folder")
+
+
+def test_save_with_a_name_too_long_is_refused(cli, tmp_path):
+    _refused(cli(["fit", _good_runs(tmp_path), "--save", str(tmp_path / ("a" * 300 + ".toml"))]), "too long")
+
+
+def test_save_where_permission_is_denied_is_refused(cli, tmp_path, monkeypatch):
+    # Root ignores file modes, so the denial is the file system's answer, simulated.
+    import tempfile
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    _refused(cli(["fit", _good_runs(tmp_path), "--save", str(tmp_path / "law.toml")]), "Permission denied")
+
+
+def test_save_over_a_dangling_symlink_needs_force(cli, tmp_path):
+    link = tmp_path / "law.toml"
+    link.symlink_to(tmp_path / "missing")
+    runs = _good_runs(tmp_path)
+    _refused(cli(["fit", runs, "--save", str(link)]), "symlink to a missing file", "--force")
+    assert link.is_symlink() and not (tmp_path / "missing").exists()
+    result = cli(["fit", runs, "--save", str(link), "--force"])
+    assert result.code == 0 and not link.is_symlink() and "[law]" in link.read_text()
+
+
+def test_save_honours_the_umask(cli, tmp_path):
+    saved = os.umask(0o027)
+    try:
+        result = cli(["fit", _good_runs(tmp_path), "--save", str(tmp_path / "law.toml")])
+    finally:
+        os.umask(saved)
+    assert result.code == 0
+    assert (tmp_path / "law.toml").stat().st_mode & 0o777 == 0o640
+
+
+def test_save_never_overwrites_a_file_that_appears_meanwhile(tmp_path, monkeypatch):
+    # The race: the name is free when checked, and taken before the write lands. os.link refuses.
+    from llmplan import files
+    from llmplan.errors import InputError
+
+    target = tmp_path / "law.toml"
+    real_link = os.link
+
+    def racing_link(src, dst):
+        target.write_text("someone else's\n")
+        return real_link(src, dst)
+
+    monkeypatch.setattr(os, "link", racing_link)
+    with pytest.raises(InputError, match="exists"):
+        files.write_whole(str(target), "mine\n")
+    assert target.read_text() == "someone else's\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["law.toml"]  # no temporary file left

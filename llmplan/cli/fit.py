@@ -84,6 +84,10 @@ def fit(
 
         check_plot_path(plot)
         require_matplotlib()
+    if save:  # before the work: a path that cannot be written fails now, not after the fit
+        from llmplan.files import check_target
+
+        check_target(save, force)
     lo = parse_compute(min_flops) if min_flops is not None else None
     hi = parse_compute(max_flops) if max_flops is not None else None
     from llmplan import fit as core
