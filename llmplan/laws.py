@@ -45,6 +45,11 @@ def chinchilla_loss(N, D, E, A, B, alpha, beta):
     return E + A / N**alpha + B / D**beta
 
 
+# Tokens per parameter a --ratio may set: from far under-trained to far beyond any published run
+# (Llama 3 8B: 15T tokens / 8B parameters ~ 1,900).
+MIN_RATIO, MAX_RATIO = 0.01, 1e6
+
+
 def chinchilla_G(A, B, alpha, beta):
     """G = (alpha A / (beta B))^(1/(alpha+beta)) (Hoffmann et al. 2022, Eq. 4)."""
     return (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
@@ -238,6 +243,8 @@ class Law:
     def with_ratio(self, ratio: float) -> "Law":
         if self.form != "tokens-per-param":
             raise InputError(f"--ratio applies to the tokens-per-param law, not to {self.id!r}; add --law tokens-per-param")
+        if not MIN_RATIO <= ratio <= MAX_RATIO:
+            raise InputError(f"--ratio {ratio:g} tokens per parameter is outside {MIN_RATIO:g} to {MAX_RATIO:,.0f} (Chinchilla: 20; Llama 3 8B: ~1,900)")
         return replace(self, constants={**self.constants, "ratio": float(ratio)}, name=f"{ratio:g} tokens per parameter")
 
 

@@ -22,15 +22,30 @@ MAX_BUDGETS = 1_000_000  # a sweep larger than this is a typo, and would exhaust
 
 
 def log_budgets(start: float, stop: float, n: int) -> list[float]:
-    """n budgets spaced evenly in log between start and stop, both included."""
+    """n budgets spaced evenly in log between start and stop, both included exactly, and every
+    whole number of decades from the start exact too (1e20:1e25:6 is 1e20, 1e21, ... 1e25)."""
     if n < 1:
         raise InputError(f"a budget range needs at least 1 point, not {n}")
     if n > MAX_BUDGETS:
         raise InputError(f"a budget range of {n:,} points is more than {MAX_BUDGETS:,}; ask for fewer")
     if n == 1:
         return [float(start)]
-    step = (math.log(stop) - math.log(start)) / (n - 1)
-    return [math.exp(math.log(start) + i * step) for i in range(n)]
+    lo, hi = math.log10(start), math.log10(stop)
+    out = [float(start)]
+    for i in range(1, n - 1):
+        decades = (hi - lo) * i / (n - 1)  # whole decades from the start land on the decimal value
+        whole = round(decades)
+        out.append(_decades_from(start, whole) if abs(decades - whole) < 1e-9 else 10.0 ** (lo + decades))
+    out.append(float(stop))
+    return out
+
+
+def _decades_from(start: float, k: int) -> float:
+    """start x 10^k as the float of its decimal text (1e20 -> 1e21 is float('1e21'), bit-equal to the
+    same value read from stdin; 1e22 * 10 would be 1.0000000000000001e23)."""
+    from decimal import Decimal
+
+    return float(Decimal(repr(float(start))).scaleb(k))
 
 
 def allocation(law_id: str, C: float, N: float, D: float) -> dict[str, Any]:
@@ -185,7 +200,7 @@ def loss_row(law: Law, N: float, D: float) -> dict[str, Any]:
 
 # A model counts as "near optimal" when its tokens are within this factor of the law's optimum:
 # the shipped laws themselves disagree by about this much (at Gopher's budget Approach 3 gives
-# 2.38T tokens, Approach 1 1.42T: a factor of 1.7; scaling-laws.md 3.1).
+# 2.38T tokens, Approach 1 1.42T: a factor of 1.7; Hoffmann et al. 2022 §3, Approaches 1 and 3).
 NEAR_OPTIMAL_FACTOR = 2.0
 COURSE_RATIO = 20.0  # ~20 tokens per parameter (course notes; Hoffmann et al. 2022 Table 3)
 
@@ -257,6 +272,10 @@ def checked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for key, value in r.items():
             if value.__class__ is float and (not isfinite(value) or (value == 0.0 and key in ("flops", "params", "tokens"))):
                 raise InputError(f"the {key} for these inputs is out of floating-point range ({value}); give values nearer real training runs")
+        for key in ("params", "tokens"):  # a plan needs at least one parameter and one token
+            value = r.get(key)
+            if value is not None and value.__class__ in (int, float) and value < 1:
+                raise InputError(f"the plan has {value:.3g} {'parameters' if key == 'params' else 'tokens'}, less than one; the budget or size is far too small (e.g. --budget 1e18 or more)")
     return rows
 
 

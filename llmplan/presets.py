@@ -3,7 +3,7 @@
 The shipped files live in `presets/` at the top of the repository and inside the wheel (as the
 package `llmplan._presets`). A user's folder (`--presets DIR` or `LLMPLAN_PRESETS`) may hold
 `models.toml`, `laws.toml` and `gpus.toml`; its entries add to the shipped ones or replace an entry
-of the same id whole. Nothing in a preset is executed: files are parsed as TOML and every field is
+of the same id whole (keeping the shipped aliases unless it gives its own). Nothing in a preset is executed: files are parsed as TOML and every field is
 checked against the schema below; a bad one is an InputError naming file, entry and field.
 """
 
@@ -88,7 +88,9 @@ _PEAK_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
 GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     **_COMMON,
     "vendor": (_STR, False, ("nvidia", "amd", "google")),
-    "memory_bytes": (_INT, True, None),
+    "memory_bytes": (_INT, True, None),  # the datasheet's figure (decimal GB)
+    "device_memory_bytes": (_INT, False, None),  # what the device itself reports (total_memory), where measured
+    "device_memory_source": (_STR, False, None),
     "bandwidth": (_FLOAT, True, None),
     **{f"peak_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
     **{f"sparse_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
@@ -186,6 +188,18 @@ class Catalog:
         return f"unknown {KIND_NOUN[kind]} {name!r}{hint}"
 
 
+def model_params(preset: Preset) -> tuple[int, int]:
+    """(the count to compute with, the headline count) of a model preset.
+
+    The exact count (`params_exact`, from its shape or checkpoint) where the preset records it, else
+    the headline; for a mixture of experts the active parameters (the ones a token passes through).
+    The headline (7e9 for llama-2-7b, whose exact count is 6,738,415,616) is kept as `nominal_params`."""
+    nominal = preset["params"]
+    if preset.get("active_params"):
+        return preset["active_params"], nominal
+    return preset.get("params_exact") or nominal, nominal
+
+
 def builtin_dir() -> Path:
     """The shipped presets: inside the installed package, or `presets/` beside the source tree."""
     here = Path(__file__).resolve().parent
@@ -276,6 +290,8 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
     for name, (_kind, required, _allowed) in schema.items():
         if required and name not in data:
             raise InputError(f"{path}: entry [{entry}] is missing the required field '{name}'")
+    if kind == "models" and data.get("train_context") and data.get("context") and data["train_context"] > data["context"]:
+        raise InputError(f"{path}: entry [{entry}] field 'train_context' ({data['train_context']:,}) is above 'context' ({data['context']:,}); pre-training cannot use more than the model's context")
     for quantity in ("params", "tokens", "flops"):
         low, high = data.get(f"fitted_min_{quantity}"), data.get(f"fitted_max_{quantity}")
         if low is not None and high is not None and low > high:
@@ -321,11 +337,23 @@ def load_catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
             path = folder_path / f"{kind}.toml"
             if path.is_file():
                 found = True
-                catalog.entries[kind].update(load_file(kind, path))
+                catalog.entries[kind].update(_keep_aliases(catalog.entries[kind], load_file(kind, path)))
         if not found:
             raise InputError(f"presets folder {str(folder)!r} has none of models.toml, laws.toml, gpus.toml")
     _check_aliases(catalog)
     return catalog
+
+
+def _keep_aliases(shipped: dict[str, Preset], user: dict[str, Preset]) -> dict[str, Preset]:
+    """A user entry that replaces a shipped one keeps the shipped aliases unless it lists its own
+    (overriding [h100-sxm] must not make `--gpu h100` unknown)."""
+    out = {}
+    for key, preset in user.items():
+        old = shipped.get(key)
+        if old is not None and "aliases" not in preset.data and old.aliases:
+            preset = Preset(preset.kind, preset.id, {**preset.data, "aliases": old.aliases}, preset.path)
+        out[key] = preset
+    return out
 
 
 def _check_aliases(catalog: Catalog) -> None:

@@ -80,7 +80,9 @@ def test_gpu_time_cost_and_wall(cli):
 def test_preset_shape_adds_attention_and_recompute(cli):
     # GPT-3 175B shape (Brown Table 2.1): L = 96, d = 12288, s = 2048; attention adds 12·L·d·s per token.
     rows = rows_of(cli(["compute", "--preset", "gpt-3-175b", "-f", "json"]))
-    N = load_catalog().get("models", "gpt-3-175b")["params"]
+    model = load_catalog().get("models", "gpt-3-175b")
+    N = model.get("params_exact") or model["params"]  # the exact count where the preset has one (issue 15)
+    assert rows[0]["params"] == N and rows[0]["nominal_params"] == model["params"]
     assert rows[0]["flops_per_token"] == pytest.approx(6 * N + 12 * 96 * 12288 * 2048)
     rows = rows_of(cli(["compute", "--params", "7B", "--tokens", "1T", "--recompute", "full", "-f", "json"]))
     assert rows[0]["flops"] == pytest.approx(8 * 7e9 * 1e12)

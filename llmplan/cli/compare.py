@@ -67,9 +67,12 @@ def compare(
 
     rows = []
     with out_of_range():
+        from llmplan.presets import model_params
+
         for preset in picked:
-            N = preset.get("active_params") or preset["params"]
-            rows.append(compare_row(chosen, preset.id, preset.name, N, preset["tokens"]))
+            N, nominal = model_params(preset)  # the exact count where the preset has it
+            row = compare_row(chosen, preset.id, preset.name, N, preset["tokens"])
+            rows.append({**row, "nominal_params": nominal})
     checked(rows)
     # A model is judged at its own size and tokens: is that inside what the law was fitted on?
     from llmplan.plan import mark_extrapolation

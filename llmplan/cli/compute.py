@@ -67,13 +67,21 @@ def compute(
         model = cat.get("models", preset)
         row["model"] = model.id
         if N is None:
-            N = model.get("active_params") or model.get("params")
+            from llmplan.presets import model_params
+
+            N, row["nominal_params"] = model_params(model)
         if D is None:
             D = model.get("tokens")
             if D is None:
                 raise InputError(f"model {model.id!r} has no training tokens in the presets; give --tokens")
         # Attention is paid at the sequence length of pre-training, not a later long-context extension.
-        shape = {"layers": model.get("layers") or model.get("decoder_layers"), "d_model": model.get("d_model"), "context": seq or model.get("train_context") or model.get("context")}
+        # A preset that records no train_context falls back to its context, and says so.
+        context = seq or model.get("train_context") or model.get("context")
+        if seq is None and not model.get("train_context") and model.get("context") and model.get("layers"):
+            note(f"model {model.id} records no pre-training context (train_context): the attention term uses its context, {model['context']:,} tokens; set --seq if it was pre-trained shorter")
+        shape = {"layers": model.get("layers") or model.get("decoder_layers"), "d_model": model.get("d_model"), "context": context}
+        if context and shape["layers"] and shape["d_model"]:
+            row["seq"] = context
     elif seq is not None:
         raise InputError("--seq sets the attention term of a --preset shape; give --preset too, or --flops-per-token")
     if budget is not None:

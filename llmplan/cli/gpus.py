@@ -12,7 +12,7 @@ PEAKS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
 
 def gpu_row(preset) -> dict:
-    row = {"id": preset.id, "name": preset.name, "memory_bytes": preset["memory_bytes"], "bandwidth_bytes_per_second": preset["bandwidth"]}
+    row = {"id": preset.id, "name": preset.name, "memory_bytes": preset["memory_bytes"], "device_memory_bytes": preset.get("device_memory_bytes"), "bandwidth_bytes_per_second": preset["bandwidth"]}
     for dtype in PEAKS:
         row[f"peak_{dtype}_flops"] = preset.get(f"peak_{dtype}")
     row["source"] = preset["source"]
@@ -21,7 +21,9 @@ def gpu_row(preset) -> dict:
 
 @app.command(help="""The GPU and TPU catalog: memory, bandwidth and DENSE peak FLOP/s per dtype.
 
-Peaks are dense figures (NVIDIA datasheets print 2:4-sparse ones; dense is half). Memory in bytes.
+Peaks are dense figures (NVIDIA datasheets print 2:4-sparse ones; dense is half). Memory in bytes:
+memory_bytes is the datasheet's decimal figure, device_memory_bytes what the device itself reports
+where it was measured (the H100 SXM reports 85,017,493,504 bytes: 6% more than 80e9).
 
 Examples:
 

@@ -193,10 +193,11 @@ def memory(
         cat = catalog(presets)
         for gid in expand(gpu, str):
             g = cat.get("gpus", gid)
-            capacity = g["memory_bytes"]
+            capacity = g.get("device_memory_bytes") or g["memory_bytes"]  # what the device reports, where known
             row = dict(base)
             row["gpu"] = g.id
             row["gpu_memory_bytes"] = capacity
+            row["gpu_datasheet_memory_bytes"] = g["memory_bytes"]
             row["fits"] = breakdown.total_bytes <= capacity
             row["headroom_bytes"] = _whole(capacity - breakdown.total_bytes)
             hints = mem.advice(req, capacity) if not row["fits"] or shape is not None else {}
