@@ -483,3 +483,89 @@ def test_save_never_overwrites_a_file_that_appears_meanwhile(tmp_path, monkeypat
         files.write_whole(str(target), "mine\n")
     assert target.read_text() == "someone else's\n"
     assert [p.name for p in tmp_path.iterdir()] == ["law.toml"]  # no temporary file left
+
+
+# ------------------------------------------------------------------ wrong-looking results
+
+def test_range_hits_its_endpoints_and_decades_bit_equal_to_stdin(cli):
+    ranged = json.loads(cli(["optimal", "--budget", "1e20:1e25:6", "-f", "json"]).stdout)
+    from_stdin = json.loads(cli(["optimal", "--budget", "-", "-f", "json"], stdin="1e20\n1e21\n1e22\n1e23\n1e24\n1e25\n").stdout)
+    assert [r["flops"] for r in ranged] == [1e20, 1e21, 1e22, 1e23, 1e24, 1e25]  # == on floats: bit-equal
+    assert ranged == from_stdin
+
+
+def test_range_in_pf_days_lands_on_the_decimal_values():
+    from llmplan.plan import log_budgets
+    from llmplan.units import parse_compute
+
+    assert log_budgets(parse_compute("1pfd"), parse_compute("1000pfd"), 4) == [parse_compute(f"{x}pfd") for x in ("1", "10", "100", "1000")]
+    half = log_budgets(1e20, 1e22, 5)
+    assert half[0] == 1e20 and half[2] == 1e21 and half[4] == 1e22 and half[1] == pytest.approx(10**20.5, rel=1e-15)
+
+
+def test_presets_without_train_context_say_which_context_they_use(cli):
+    # Qwen2.5 was pre-trained at 4,096 tokens (report §3); its 131,072 context is a YaRN extension.
+    qwen = json.loads(cli(["compute", "--preset", "qwen2.5-72b", "-f", "json"]).stdout)[0]
+    assert qwen["seq"] == 4096
+    assert qwen["flops_per_token"] == pytest.approx(6 * 72_706_203_648 + 12 * 80 * 8192 * 4096, rel=1e-12)
+    gpt3 = cli(["compute", "--preset", "gpt-3-175b", "-f", "json"])
+    assert json.loads(gpt3.stdout)[0]["seq"] == 2048 and "records no pre-training context" in gpt3.stderr
+
+
+def test_train_context_above_context_is_refused(cli, tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "models.toml").write_text('[m]\nname = "M"\narchitecture = "decoder"\nobjective = "clm"\nparams = 1e9\ncontext = 2048\ntrain_context = 4096\nsource = "s"\n')
+    _refused(cli(["presets", "list", "--presets", str(folder)]), "train_context")
+
+
+def test_one_model_one_parameter_count(cli):
+    # llama-2-7b: 6,738,415,616 parameters (HF safetensors total); the headline 7e9 stays as nominal_params.
+    compute = json.loads(cli(["compute", "--preset", "llama-2-7b", "-f", "json"]).stdout)[0]
+    compare = json.loads(cli(["compare", "--models", "llama-2-7b", "-f", "json"]).stdout)[0]
+    memory = json.loads(cli(["memory", "--preset", "llama-2-7b", "-f", "json"]).stdout)[0]
+    arch = json.loads(cli(["arch", "--preset", "llama-2-7b", "-f", "json"]).stdout)[0]
+    assert compute["params"] == compare["params"] == memory["params"] == arch["params"] == 6_738_415_616
+    assert compute["nominal_params"] == compare["nominal_params"] == 7_000_000_000
+
+
+def test_gpu_capacity_is_what_the_device_reports(cli, shared_dir=None):
+    # tests/data/gpu_memory_calibration.jsonl, case env: torch total_memory of an H100 80GB HBM3.
+    from conftest import DATA
+
+    env = next(json.loads(line) for line in (DATA / "gpu_memory_calibration.jsonl").read_text().splitlines() if '"case": "env"' in line)
+    assert env["gpu"] == "NVIDIA H100 80GB HBM3"
+    row = json.loads(cli(["memory", "--params", "7B", "--gpu", "h100", "-f", "json"]).stdout)[0]
+    assert row["gpu_memory_bytes"] == env["total_bytes"] == 85_017_493_504
+    assert row["gpu_datasheet_memory_bytes"] == 80_000_000_000
+    gpus = {r["id"]: r for r in json.loads(cli(["gpus", "-f", "json"]).stdout)}
+    assert gpus["h100-sxm"]["device_memory_bytes"] == env["total_bytes"] and gpus["a100-80gb"]["device_memory_bytes"] is None
+
+
+def test_overriding_a_shipped_gpu_keeps_its_aliases(cli, tmp_path):
+    folder = tmp_path / "g"
+    folder.mkdir()
+    (folder / "gpus.toml").write_text('[h100-sxm]\nname = "my H100"\nmemory_bytes = 80_000_000_000\nbandwidth = 3.35e12\npeak_bf16 = 989.4e12\nsource = "mine"\n')
+    result = cli(["memory", "--params", "7B", "--gpu", "h100", "--presets", str(folder), "-f", "json"])
+    assert result.code == 0, result.stderr
+    row = json.loads(result.stdout)[0]
+    assert row["gpu"] == "h100-sxm" and row["gpu_memory_bytes"] == 80_000_000_000  # the override, found by the shipped alias
+
+
+@pytest.mark.parametrize("args, words", [
+    (["optimal", "--budget", "1e24", "--ratio", "1e300"], ("--ratio", "outside")),
+    (["optimal", "--budget", "1e24", "--ratio", "1e-9"], ("--ratio",)),
+    (["optimal", "--budget", "1"], ("less than one",)),
+])
+def test_nonsense_plans_are_refused_with_the_constraint_named(cli, args, words):
+    _refused(cli(args), *words)
+
+
+def test_presets_cite_papers_not_unshipped_files():
+    # Users have the presets, not the development notes beside the checkout.
+    from llmplan.presets import builtin_dir
+
+    for path in sorted(builtin_dir().glob("*.toml")):
+        text = path.read_text()
+        for needle in ("/work/", "/home/", "shared/", "models.csv", "models.md", "scaling-laws.md", "memory-and-compute.md", "reference CSV"):
+            assert needle not in text, (path.name, needle)

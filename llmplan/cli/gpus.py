@@ -12,9 +12,10 @@ PEAKS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
 
 def gpu_row(preset) -> dict:
-    row = {"id": preset.id, "name": preset.name, "memory_bytes": preset["memory_bytes"], "device_memory_bytes": preset.get("device_memory_bytes"), "bandwidth_bytes_per_second": preset["bandwidth"]}
+    row = {"id": preset.id, "name": preset.name, "memory_bytes": preset["memory_bytes"], "bandwidth_bytes_per_second": preset["bandwidth"]}
     for dtype in PEAKS:
         row[f"peak_{dtype}_flops"] = preset.get(f"peak_{dtype}")
+    row["device_memory_bytes"] = preset.get("device_memory_bytes")
     row["source"] = preset["source"]
     return row
 
