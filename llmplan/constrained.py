@@ -207,7 +207,7 @@ def constrained_loss_row(N: float, D: float, U: float, law: DataConstrainedLaw =
 def constrained_optimal_row(C: float, U: float, law: DataConstrainedLaw = MUENNIGHOFF_2023) -> dict[str, Any]:
     """One row for `llmplan optimal --unique-tokens`: the best split of C with U unique tokens, and the
     optimum (and its loss) that the same budget would reach with unlimited unique data."""
-    from llmplan.plan import allocation
+    from llmplan.rows import allocation
 
     N, D, L = optimal_constrained(C, U, law)
     N_u, D_u = optimal_unlimited(C, law)

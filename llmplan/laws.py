@@ -27,14 +27,7 @@ from llmplan.errors import InputError
 from llmplan.units import PF_DAY
 
 
-FORMS: dict[str, tuple[str, ...]] = {
-    "chinchilla": ("E", "A", "B", "alpha", "beta"),
-    "kaplan": ("N_c", "D_c", "alpha_N", "alpha_D", "n_coef_pfd", "n_exp"),
-    "power": (),  # one of the pairs in POWER_PAIRS
-    "tokens-per-param": ("ratio",),
-}
-POWER_PAIRS = (("n_coef", "n_exp"), ("d_coef", "d_exp"), ("m_coef", "m_exp"))
-CONVENTIONS = ("total", "non-embedding")
+from llmplan.lawforms import CONVENTIONS, FORMS, POWER_PAIRS, validate_law  # noqa: F401 (the forms, as data)
 
 
 # ------------------------------------------------------------------ Chinchilla form (public API)
@@ -251,34 +244,6 @@ class Law:
 # ------------------------------------------------------------------ validation and loading
 
 
-def validate_law(entry: str, data: Mapping[str, Any], path: Any) -> None:
-    """Check a law entry's form and constants; InputError names file, entry and field."""
-    where = f"{path}: entry [{entry}]"
-    form = data.get("form")
-    if form not in FORMS:
-        raise InputError(f"{where} field 'form' is {form!r}; expected one of {', '.join(FORMS)}")
-    convention = data.get("convention", "total")
-    if convention not in CONVENTIONS:
-        raise InputError(f"{where} field 'convention' is {convention!r}; expected one of {', '.join(CONVENTIONS)}")
-    needed: tuple[str, ...] = FORMS[form]
-    if form == "power":
-        pairs = [p for p in POWER_PAIRS if p[0] in data or p[1] in data]
-        if len(pairs) != 1:
-            raise InputError(
-                f"{where} field 'form' is 'power' and needs exactly one pair of fields: n_coef and n_exp, d_coef and d_exp, or m_coef and m_exp"
-            )
-        needed = pairs[0]
-    for name in needed:
-        if name not in data:
-            raise InputError(f"{where} is missing the field '{name}' that form {form!r} needs")
-        value = data[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise InputError(f"{where} field '{name}' must be a positive, finite number, not {value!r}")
-    exponent = {"chinchilla": None, "kaplan": "n_exp", "power": needed[1] if form == "power" else None}.get(form)
-    if exponent and not data[exponent] < 1:
-        raise InputError(f"{where} field '{exponent}' must be below 1 (an allocation exponent), not {data[exponent]!r}")
-
-
 def law_from_preset(preset: Any) -> Law:
     data = dict(preset.data)
     form = data["form"]
@@ -335,12 +300,3 @@ def all_laws(catalog: Any) -> list[Law]:
 
 
 DEFAULT_LAW = "chinchilla"
-
-
-def _install_validator() -> None:
-    from llmplan import presets
-
-    presets.law_validator = validate_law
-
-
-_install_validator()

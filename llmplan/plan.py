@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from llmplan.errors import InputError
 from llmplan.laws import PF_DAY, Law
+from llmplan.rows import allocation  # noqa: F401 (the keys every planning row starts with)
 
 # Above this many budgets the arithmetic runs on numpy arrays (imported only then).
 VECTOR_MIN = 512
@@ -46,11 +47,6 @@ def _decades_from(start: float, k: int) -> float:
     from decimal import Decimal
 
     return float(Decimal(repr(float(start))).scaleb(k))
-
-
-def allocation(law_id: str, C: float, N: float, D: float) -> dict[str, Any]:
-    """The keys every planning row starts with (the CLI contract): law, compute, N, D and D/N."""
-    return {"law": law_id, "flops": C, "pf_days": C / PF_DAY, "params": N, "tokens": D, "tokens_per_param": D / N}
 
 
 def row(law: Law, C: float, N: float, D: float, loss: Any = None) -> dict[str, Any]:

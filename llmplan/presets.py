@@ -97,7 +97,7 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
 }
 
 # Laws: the common fields and a form; the numeric constants of each form are checked by
-# llmplan.laws (which knows the forms), through the `law_validator` hook below.
+# llmplan.lawforms (the forms as data).
 LAW_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     **_COMMON,
     "form": (_STR, True, None),
@@ -296,13 +296,11 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
         low, high = data.get(f"fitted_min_{quantity}"), data.get(f"fitted_max_{quantity}")
         if low is not None and high is not None and low > high:
             raise InputError(f"{path}: entry [{entry}] field 'fitted_min_{quantity}' ({low:.4g}) is above 'fitted_max_{quantity}' ({high:.4g})")
-    if kind == "laws" and law_validator is not None:
-        law_validator(entry, data, path)
+    if kind == "laws":
+        from llmplan.lawforms import validate_law
+
+        validate_law(entry, data, path)
     return Preset(kind=kind, id=entry.lower(), data=data, path=str(path))
-
-
-# Set by llmplan.laws on import: checks a law's constants for its form.
-law_validator = None
 
 
 def load_file(kind: str, path: Path) -> dict[str, Preset]:
@@ -312,11 +310,6 @@ def load_file(kind: str, path: Path) -> dict[str, Preset]:
 
 def load_catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
     """The shipped presets, extended or overridden by `user_dir` (else LLMPLAN_PRESETS)."""
-    try:  # the law validator lives with the law forms
-        import llmplan.laws  # noqa: F401
-    except ModuleNotFoundError as error:
-        if error.name != "llmplan.laws":
-            raise
     catalog = Catalog()
     base = builtin_dir()
     for kind in KINDS:
