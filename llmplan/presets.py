@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from llmplan.errors import InputError, cut, quote
 
@@ -308,33 +308,55 @@ def load_file(kind: str, path: Path) -> dict[str, Preset]:
     return {entry.lower(): validate_entry(kind, entry, value, path) for entry, value in raw.items()}
 
 
-def load_catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
-    """The shipped presets, extended or overridden by `user_dir` (else LLMPLAN_PRESETS)."""
-    catalog = Catalog()
+def load_catalog(user_dir: str | os.PathLike[str] | None = None, lazy: bool = False) -> Catalog:
+    """The shipped presets, extended or overridden by `user_dir` (else LLMPLAN_PRESETS).
+
+    With lazy=True (the CLI) each kind's files are read and checked when that kind is first used:
+    `arch --preset` parses models.toml only. The folder itself is checked at once either way."""
     base = builtin_dir()
-    for kind in KINDS:
-        path = base / f"{kind}.toml"
-        if path.is_file():
-            catalog.entries[kind].update(load_file(kind, path))
     folder = user_dir if user_dir is not None else (os.environ.get("LLMPLAN_PRESETS") or None)
+    folder_path = None
     if folder is not None:
         folder_path = Path(folder)
         try:  # a name too long for the OS or with a NUL byte is not a folder either
             is_folder = folder_path.is_dir()
+            found = is_folder and any((folder_path / f"{kind}.toml").is_file() for kind in KINDS)
         except (OSError, ValueError):
-            is_folder = False
+            is_folder = found = False
         if not is_folder:
-            raise InputError(f"presets folder {str(folder)!r} does not exist or is not a folder")
-        found = False
-        for kind in KINDS:
-            path = folder_path / f"{kind}.toml"
-            if path.is_file():
-                found = True
-                catalog.entries[kind].update(_keep_aliases(catalog.entries[kind], load_file(kind, path)))
+            raise InputError(f"presets folder {quote(str(folder))} does not exist or is not a folder")
         if not found:
-            raise InputError(f"presets folder {str(folder)!r} has none of models.toml, laws.toml, gpus.toml")
-    _check_aliases(catalog)
+            raise InputError(f"presets folder {quote(str(folder))} has none of models.toml, laws.toml, gpus.toml")
+
+    def load_kind(kind: str) -> dict[str, Preset]:
+        entries: dict[str, Preset] = {}
+        path = base / f"{kind}.toml"
+        if path.is_file():
+            entries.update(load_file(kind, path))
+        if folder_path is not None and (folder_path / f"{kind}.toml").is_file():
+            entries.update(_keep_aliases(entries, load_file(kind, folder_path / f"{kind}.toml")))
+        _check_aliases_of(kind, entries.values())
+        return entries
+
+    catalog = Catalog(entries=_Kinds(load_kind))
+    if not lazy:
+        for kind in KINDS:
+            catalog.entries[kind]
     return catalog
+
+
+class _Kinds(dict):
+    """kind -> entries, each kind loaded on first use."""
+
+    def __init__(self, loader: Any) -> None:
+        super().__init__()
+        self._loader = loader
+
+    def __missing__(self, kind: str) -> dict[str, Preset]:
+        if kind not in KINDS:
+            raise KeyError(kind)
+        self[kind] = entries = self._loader(kind)
+        return entries
 
 
 def _keep_aliases(shipped: dict[str, Preset], user: dict[str, Preset]) -> dict[str, Preset]:
@@ -349,19 +371,15 @@ def _keep_aliases(shipped: dict[str, Preset], user: dict[str, Preset]) -> dict[s
     return out
 
 
-def _check_aliases(catalog: Catalog) -> None:
-    for kind in KINDS:
-        owner: dict[str, str] = {}
-        for preset in catalog.all(kind):
-            owner.setdefault(preset.id, preset.id)
-        for preset in catalog.all(kind):
-            for alias in preset.aliases:
-                key = alias.lower()
-                if key in owner and owner[key] != preset.id:
-                    raise InputError(
-                        f"{preset.path}: entry [{preset.id}] alias '{alias}' is already used by [{owner[key]}]"
-                    )
-                owner[key] = preset.id
+def _check_aliases_of(kind: str, presets: Iterable[Preset]) -> None:
+    presets = list(presets)
+    owner: dict[str, str] = {preset.id: preset.id for preset in presets}
+    for preset in presets:
+        for alias in preset.aliases:
+            key = alias.lower()
+            if key in owner and owner[key] != preset.id:
+                raise InputError(f"{preset.path}: entry [{preset.id}] alias '{alias}' is already used by [{owner[key]}]")
+            owner[key] = preset.id
 
 
 _CACHE: dict[str | None, Catalog] = {}
@@ -371,5 +389,5 @@ def catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
     """load_catalog, cached per process (the CLI may ask more than once)."""
     key = str(user_dir) if user_dir is not None else os.environ.get("LLMPLAN_PRESETS") or None
     if key not in _CACHE:
-        _CACHE[key] = load_catalog(user_dir)
+        _CACHE[key] = load_catalog(user_dir, lazy=True)
     return _CACHE[key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from typing import Any, Optional
 
@@ -40,6 +41,50 @@ def _drop_completion_options(command: Any) -> None:
         _drop_completion_options(sub)
 
 
+def _plain_help(command: Any) -> None:
+    """Help through click's plain formatter: typer's rich panels import rich's markup and markdown
+    (about half of `--help`'s time) for the same text. Indented paragraphs (the examples) keep
+    their lines as written (click's \\b marker)."""
+    command.rich_markup_mode = None
+    if command.help:
+        command.help = _keep_examples(command.help)
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
+def _keep_examples(text: str) -> str:
+    paragraphs = text.split("\n\n")
+    return "\n\n".join("\b\n" + p if p.startswith((" ", "\t")) and not p.startswith("\b") else p for p in paragraphs)
+
+
+# The first line of a help text in a module's source: help="""First line... or help="First line".
+_TRIPLE = re.compile(r'help\s*=\s*(?:"""|\'\'\')\s*([^\n]*)')
+_SINGLE = re.compile(r'help\s*=\s*"([^"\n]*)"')
+
+
+def _summary(module_name: str) -> str:
+    """The first line of a command's help, read from its module's source (no import); else imported.
+    A group (typer.Typer(help=...)) is summarised by its own help, a command by its command's."""
+    spec = importlib.util.find_spec(module_name)
+    try:
+        with open(spec.origin, encoding="utf-8") as handle:  # type: ignore[union-attr, arg-type]
+            source = handle.read()
+        typer_call = source.find("Typer(")
+        command_call = source.find(".command(")
+        start = typer_call if typer_call >= 0 and "help" in source[typer_call : source.find(")", typer_call)] else command_call
+        if start >= 0:
+            found = [m for m in (_TRIPLE.search(source, start), _SINGLE.search(source, start)) if m]
+            if found:
+                first = min(found, key=lambda m: m.start()).group(1)
+                first = first.split('"""')[0].split("\'\'\'")[0].strip()
+                if first:
+                    return first
+    except (OSError, TypeError, AttributeError):
+        pass
+    command = typer.main.get_command(importlib.import_module(module_name).app)
+    return command.get_short_help_str(limit=80)
+
+
 class LazyGroup(TyperGroup):
     """A group that imports a command's module only when that command runs (or help lists it)."""
 
@@ -54,7 +99,15 @@ class LazyGroup(TyperGroup):
         command = typer.main.get_command(module.app)
         command.name = cmd_name
         _drop_completion_options(command)
+        _plain_help(command)
         return command
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list of `llmplan --help`, from each module's source: no command is imported."""
+        rows = [(name, _summary(module)) for name, module in COMMANDS.items() if importlib.util.find_spec(module) is not None]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name = args[0] if args else ""
@@ -84,7 +137,7 @@ Examples:
 Every command takes --format table|json|jsonl|csv|tsv (default: table on a terminal, tsv in a pipe).
 """
 
-app = typer.Typer(cls=LazyGroup, help=HELP, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
+app = typer.Typer(cls=LazyGroup, help=HELP, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 def _version(value: bool) -> None:
@@ -130,6 +183,7 @@ def _run(args: list[str]) -> int:
     from llmplan.cli.streams import ReaderGone, silence_stdout
 
     command = typer.main.get_command(app)
+    _plain_help(command)
     debug = bool(os.environ.get("LLMPLAN_DEBUG"))
     if not args:  # bare `llmplan`: the help, and success
         args = ["--help"]
