@@ -689,7 +689,7 @@ def fit_isoflop(N: Sequence[float], D: Sequence[float], L: Sequence[float], tole
         x_opt = -c1 / (2 * c2)
         edge = bool(x_opt <= x.min() or x_opt >= x.max() or np.argmin(L[g]) in (np.argmin(x), np.argmax(x)))
         if edge:
-            warnings.append(f"budget {budget:.3g} FLOPs: the minimum is at the edge of the sampled sizes; train smaller and larger models there")
+            warnings.append(f"budget {budget:.3g} FLOPs: the minimum is at the edge of the sampled sizes, so it is left out of the power laws; train smaller and larger models there")
         n_opt = float(np.exp(x_opt))
         minima.append({
             "flops": budget,
@@ -698,15 +698,18 @@ def fit_isoflop(N: Sequence[float], D: Sequence[float], L: Sequence[float], tole
             "opt_tokens": budget / (6.0 * n_opt),
             "min_loss": float(c0 - c1 * c1 / (4 * c2)),
             "edge": edge,
+            "used": not edge,  # an edge minimum is a bound, not a minimum: left out of the power laws
         })
-    row: dict[str, Any] = {"method": "isoflop", "budgets": len(minima), "runs": int(len(N))}
-    if len(minima) < 2:
-        warnings.append(f"{len(minima)} usable budget(s); the power laws need at least 2 (3 or more to judge the fit)")
+    used = [m for m in minima if m["used"]]
+    # Count what the fit used: the runs of the budgets whose minima enter the power laws.
+    row: dict[str, Any] = {"method": "isoflop", "budgets": len(used), "runs": int(sum(m["runs"] for m in used)), "runs_given": int(len(N)), "edge_budgets": len(minima) - len(used)}
+    if len(used) < 2:
+        warnings.append(f"{len(used)} usable budget(s) (3 or more runs and an interior minimum); the power laws need at least 2 (3 or more to judge the fit)")
         row.update({"a": float("nan"), "b": float("nan"), "n_coef": float("nan"), "d_coef": float("nan")})
         return IsoflopResult(minima, row, warnings)
-    logC = np.log([m["flops"] for m in minima])
-    a, log_kN = np.polyfit(logC, np.log([m["opt_params"] for m in minima]), 1)  # N_opt = k_N C^a
-    b, log_kD = np.polyfit(logC, np.log([m["opt_tokens"] for m in minima]), 1)  # D_opt = k_D C^b
+    logC = np.log([m["flops"] for m in used])
+    a, log_kN = np.polyfit(logC, np.log([m["opt_params"] for m in used]), 1)  # N_opt = k_N C^a
+    b, log_kD = np.polyfit(logC, np.log([m["opt_tokens"] for m in used]), 1)  # D_opt = k_D C^b
     row.update({"a": float(a), "b": float(b), "n_coef": float(np.exp(log_kN)), "d_coef": float(np.exp(log_kD))})
     return IsoflopResult(minima, row, warnings)
 

@@ -128,11 +128,11 @@ def fit(
                 warn(f"no budget has 3 or more runs: nothing to draw, {plot} not written")
         if minima:
             emit(result.minima, fmt, title="IsoFLOP minima (Approach 2)",
-                 columns=["flops", "runs", "opt_params", "opt_tokens", "min_loss", "edge"])
+                 columns=["flops", "runs", "opt_params", "opt_tokens", "min_loss", "edge", "used"])
             return
         if result.row["budgets"] < 2:
-            raise WorkError("the IsoFLOP fit needs at least 2 budgets with 3 or more runs each")
-        emit([result.row], fmt, title="IsoFLOP fit (Approach 2): N_opt = n_coef C^a, D_opt = d_coef C^b",
+            raise WorkError("the IsoFLOP fit needs at least 2 budgets with 3 or more runs each and the minimum inside the sampled sizes")
+        emit([result.row], fmt, title=f"IsoFLOP fit (Approach 2): N_opt = n_coef C^a, D_opt = d_coef C^b; {result.row['runs']} of {result.row['runs_given']} runs used",
              columns=["budgets", "runs", "a", "n_coef", "b", "d_coef"])
         return
 
