@@ -129,6 +129,16 @@ class Law:
         return self.form in ("chinchilla", "kaplan")
 
     @property
+    def minimises_loss(self) -> bool | None:
+        """Whether `optimal` is the minimiser of this law's own loss at fixed compute: true for the
+        Chinchilla form (Eq. 4 is the closed-form minimiser of Eq. 2), false for Kaplan's (its Fig. 14
+        allocation N = 1.3e9 C^0.73 is a separate fit; at the same compute other splits reach a lower
+        L(N, D) of its Eq. 1.5), None for laws that predict no loss."""
+        if self.form == "chinchilla":
+            return True
+        return False if self.predicts_loss else None
+
+    @property
     def irreducible(self) -> float:
         """The loss no budget beats: E (Chinchilla form), 0 for Kaplan's form."""
         return self.constants["E"] if self.form == "chinchilla" else 0.0

@@ -56,6 +56,7 @@ def row(law: Law, C: float, N: float, D: float, loss: Any = None) -> dict[str, A
     return {
         **allocation(law.id, C, N, D),
         "loss": None if loss is None or not math.isfinite(loss) else float(loss),
+        "minimises_loss": law.minimises_loss,
         "params_convention": law.convention,
     }
 
@@ -69,9 +70,9 @@ def optimal_rows(law: Law, budgets: Sequence[float]) -> list[dict[str, Any]]:
         N, D = law.optimal(C)
         L = law.loss(N, D)
         losses = L.tolist() if L is not None else [None] * len(C)
-        name, conv = law.id, law.convention
+        name, conv, minimises = law.id, law.convention, law.minimises_loss
         return [
-            {"law": name, "flops": c, "pf_days": c / PF_DAY, "params": n, "tokens": d, "tokens_per_param": d / n, "loss": l, "params_convention": conv}
+            {"law": name, "flops": c, "pf_days": c / PF_DAY, "params": n, "tokens": d, "tokens_per_param": d / n, "loss": l, "minimises_loss": minimises, "params_convention": conv}
             for c, n, d, l in zip(C.tolist(), N.tolist(), D.tolist(), losses)
         ]
     rows = []
@@ -232,6 +233,7 @@ def compare_row(law: Law, model_id: str, name: str, N: float, D: float) -> dict[
         "tokens_20x": COURSE_RATIO * N,
         "loss": None if loss is None else float(loss),
         "optimal_loss": None if optimal_loss is None else float(optimal_loss),
+        "minimises_loss": law.minimises_loss,
         "law": law.id,
     }
 

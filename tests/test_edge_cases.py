@@ -569,3 +569,21 @@ def test_presets_cite_papers_not_unshipped_files():
         text = path.read_text()
         for needle in ("/work/", "/home/", "shared/", "models.csv", "models.md", "scaling-laws.md", "memory-and-compute.md", "reference CSV"):
             assert needle not in text, (path.name, needle)
+
+
+def test_kaplan_allocation_says_it_is_not_the_minimiser(cli):
+    # Kaplan's Fig. 14 allocation is a separate fit: at 1e24 FLOPs a different split of the same
+    # compute has a lower L(N, D) (Eq. 1.5), so the row says minimises_loss = false.
+    from llmplan.laws import load_law
+
+    law = load_law("kaplan-2020")
+    result = cli(["optimal", "--budget", "1e24", "--law", "kaplan-2020", "-f", "json"])
+    (row,) = json.loads(result.stdout)
+    assert row["minimises_loss"] is False and "not the minimiser" in result.stderr
+    better = min(law.loss(n, 1e24 / (6 * n)) for n in (10 ** (9 + k / 10) for k in range(40)))
+    assert better < row["loss"]  # the claim is true: some split beats the allocation
+    chinchilla = json.loads(cli(["optimal", "--budget", "1e24", "-f", "json"]).stdout)[0]
+    assert chinchilla["minimises_loss"] is True
+    assert json.loads(cli(["optimal", "--budget", "1e24", "--law", "tokens-per-param", "-f", "json"]).stdout)[0]["minimises_loss"] is None
+    compare = cli(["compare", "--law", "kaplan-2020", "--models", "gpt-3-175b", "-f", "json"])
+    assert json.loads(compare.stdout)[0]["minimises_loss"] is False and "not the minimiser" in compare.stderr

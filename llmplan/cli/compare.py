@@ -96,6 +96,8 @@ def compare(
         "tokens_20x": "20·N",
         "loss": "loss (at opt.)",
     }
+    if getattr(chosen, "minimises_loss", None) is False:
+        note(f"{chosen.id}: the 'optimal' split is the paper's fitted allocation, not the minimiser of its own L(N, D), so a trained model can show a lower loss than its optimum (key minimises_loss)")
     if chosen.convention != "total":
         note(f"law {chosen.id} counts non-embedding parameters; the presets count all of them, so read its verdicts loosely")
     if fmt == "table" and chosen.predicts_loss:  # one narrow cell: the model's loss and the optimum's
