@@ -228,6 +228,14 @@ def _run(args: list[str]) -> int:
             raise
         _error("the input is nested too deeply to read; give a flat file")
         code = 2
+    except ValueError as error:
+        if debug:
+            raise
+        if "integer string conversion" not in str(error):  # not Python's 4,300-digit limit: a bug
+            _error(f"internal error: ValueError: {error}. Set LLMPLAN_DEBUG=1 for a traceback and report it.")
+            return 1
+        _error("the input holds an integer of more than 4,300 digits; no count is that large")
+        code = 2
     except MemoryError:
         if debug:
             raise
