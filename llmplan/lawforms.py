@@ -16,6 +16,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "kaplan": ("N_c", "D_c", "alpha_N", "alpha_D", "n_coef_pfd", "n_exp"),
     "power": (),  # one of the pairs in POWER_PAIRS
     "tokens-per-param": ("ratio",),
+    "data-constrained": ("E", "A", "B", "alpha", "beta", "rd_star", "rn_star"),  # Muennighoff et al. 2023 Eq. 3-5
 }
 POWER_PAIRS = (("n_coef", "n_exp"), ("d_coef", "d_exp"), ("m_coef", "m_exp"))
 CONVENTIONS = ("total", "non-embedding")

@@ -587,3 +587,33 @@ def test_kaplan_allocation_says_it_is_not_the_minimiser(cli):
     assert json.loads(cli(["optimal", "--budget", "1e24", "--law", "tokens-per-param", "-f", "json"]).stdout)[0]["minimises_loss"] is None
     compare = cli(["compare", "--law", "kaplan-2020", "--models", "gpt-3-175b", "-f", "json"])
     assert json.loads(compare.stdout)[0]["minimises_loss"] is False and "not the minimiser" in compare.stderr
+
+
+# ------------------------------------------------------------------ muennighoff-2023 is a law everywhere
+
+def test_muennighoff_2023_is_listed_and_shown(cli):
+    laws = [r["id"] for r in json.loads(cli(["presets", "list", "--kind", "laws", "-f", "json"]).stdout)]
+    assert "muennighoff-2023" in laws
+    shown = cli(["presets", "show", "muennighoff-2023", "-f", "json"])
+    assert shown.code == 0 and "arXiv:2305.16264" in shown.stdout
+
+
+def test_muennighoff_preset_holds_the_published_constants():
+    # datablations README 'Parametric Fit' @ 0c765022: log A, log B, log E, alpha = beta, R_D*, R_N*.
+    from llmplan.constrained import MUENNIGHOFF_2023 as published
+    from llmplan.laws import load_law
+
+    law = load_law("muennighoff-2023").data_constrained()
+    for name in ("a", "b", "e", "alpha", "beta", "rd_star", "rn_star"):
+        assert getattr(law, name) == pytest.approx(getattr(published, name), rel=1e-12), name  # exp/log round trip
+
+
+def test_muennighoff_as_a_law_agrees_with_unlimited_unique_data(cli):
+    # As --law, every token is unique: the same number as --unique-tokens with U far beyond D.
+    as_law = json.loads(cli(["loss", "--params", "7B", "--tokens", "1T", "--law", "muennighoff-2023", "-f", "json"]).stdout)[0]
+    unlimited = json.loads(cli(["loss", "--params", "7B", "--tokens", "1T", "--unique-tokens", "1e30", "-f", "json"]).stdout)[0]
+    assert as_law["loss"] == pytest.approx(unlimited["loss"], rel=1e-12)
+    compare = cli(["compare", "--law", "muennighoff-2023", "--models", "chinchilla-70b", "-f", "json"])
+    assert compare.code == 0 and json.loads(compare.stdout)[0]["law"] == "muennighoff-2023"
+    swept = json.loads(cli(["optimal", "--budget", "1e21:1e25:600", "--law", "muennighoff-2023", "-f", "json"]).stdout)
+    assert len(swept) == 600 and all(r["loss"] > 1.869 for r in swept)  # vectorised path, above E
