@@ -571,3 +571,11 @@ def shape_columns(target_params: float) -> dict[str, Any]:
 def with_changes(s: Shape, **changes: Any) -> Shape:
     """A copy of the shape with some fields changed (validated again)."""
     return replace(s, **changes)
+
+
+def check_flag_heads(d_model: int | None, heads: int | None, head_dim: int | None) -> None:
+    """A shape typed as flags: the heads must divide d_model unless --head-dim says the head width
+    (else every head is d_model/heads wide: 4096/3 = 1365.33). Published shapes that share d_model
+    over heads that do not divide it (GPT-3 XL: 24 heads, 2048) come from presets, not flags."""
+    if d_model and heads and head_dim is None and d_model % heads:
+        raise InputError(f"--d-model {d_model} is not divisible by --heads {heads} (head width {d_model / heads:.2f}); give --head-dim or a divisor of {d_model}")

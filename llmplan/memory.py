@@ -337,6 +337,14 @@ def validate(req: Request) -> None:
         raise InputError(f"--zero {req.zero} does not exist; use 0, 1, 2 or 3 (FSDP full sharding is 3)")
     if req.gpus % (req.tp * req.pp):
         raise InputError(f"--gpus {req.gpus} is not a multiple of --tp × --pp = {req.tp * req.pp}")
+    if req.shape is not None:  # parallelism and adapters the model's shape cannot take (issue 15)
+        heads, layers = req.shape.heads, getattr(req.shape, "total_layers", None) or req.shape.layers
+        if req.tp > 1 and heads % req.tp:
+            raise InputError(f"--tp {req.tp} does not divide the model's {heads} attention heads; tensor parallelism splits the heads evenly (Megatron-LM), so use a divisor of {heads}")
+        if req.pp > layers:
+            raise InputError(f"--pp {req.pp} is more than the model's {layers} layers; every pipeline stage needs at least one layer")
+        if req.lora_rank > req.shape.d_model:
+            raise InputError(f"--lora-rank {req.lora_rank} is above the model width d_model = {req.shape.d_model}; a rank above the width adds nothing (rank <= min(d_in, d_out))")
     if req.recompute not in act.RECOMPUTE:
         raise InputError(f"--recompute {req.recompute!r}: use none, selective or full")
     if req.attention not in act.ATTENTION:

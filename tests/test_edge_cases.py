@@ -617,3 +617,21 @@ def test_muennighoff_as_a_law_agrees_with_unlimited_unique_data(cli):
     assert compare.code == 0 and json.loads(compare.stdout)[0]["law"] == "muennighoff-2023"
     swept = json.loads(cli(["optimal", "--budget", "1e21:1e25:600", "--law", "muennighoff-2023", "-f", "json"]).stdout)
     assert len(swept) == 600 and all(r["loss"] > 1.869 for r in swept)  # vectorised path, above E
+
+
+@pytest.mark.parametrize("args, words", [
+    (["arch", "--layers", "32", "--d-model", "4096", "--heads", "3", "--vocab", "32000"], ("not divisible by --heads 3", "1365.33")),
+    (["memory", "--layers", "32", "--d-model", "4096", "--heads", "3", "--vocab", "32000"], ("--head-dim",)),
+    (["memory", "--preset", "llama-2-7b", "--tp", "3", "--gpus", "3"], ("--tp 3", "32 attention heads")),
+    (["memory", "--preset", "llama-2-7b", "--tp", "64", "--gpus", "64"], ("--tp 64",)),
+    (["memory", "--preset", "llama-2-7b", "--pp", "64", "--gpus", "64"], ("--pp 64", "32 layers")),
+    (["memory", "--preset", "llama-2-7b", "--train", "--lora-rank", "8192"], ("--lora-rank 8192", "4096")),
+])
+def test_shapes_and_parallelism_the_model_cannot_take_are_refused(cli, args, words):
+    _refused(cli(args), *words)
+
+
+def test_parallelism_the_model_can_take_is_accepted(cli):
+    for args in (["--tp", "8", "--gpus", "8"], ["--pp", "32", "--gpus", "32"], ["--train", "--lora-rank", "4096"]):
+        result = cli(["memory", "--preset", "llama-2-7b", *args, "-f", "json"])
+        assert result.code == 0, (args, result.stderr)

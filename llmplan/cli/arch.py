@@ -172,6 +172,7 @@ def arch_command(
         kind = family.strip().lower()
         if kind == "encoder-decoder" and layers and not (encoder_layers or decoder_layers):
             encoder_layers = decoder_layers = layers  # T5's num_layers: each stack
+        arch.check_flag_heads(d_model, heads, head_dim)
         shape = arch.Shape(
             family=kind, layers=layers or 0, encoder_layers=encoder_layers or 0,
             decoder_layers=decoder_layers or 0, d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim,

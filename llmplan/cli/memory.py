@@ -256,6 +256,7 @@ def _shape(params, preset, hf_config, presets, flags):
     missing = [f for f, k in (("--layers", "layers"), ("--d-model", "d_model"), ("--heads", "heads"), ("--vocab", "vocab")) if flags[k] is None]
     if missing:
         raise InputError(f"a shape given as flags also needs {', '.join(missing)}")
+    arch.check_flag_heads(flags["d_model"], flags["heads"], flags["head_dim"])
     shape = arch.Shape(
         layers=flags["layers"], d_model=flags["d_model"], heads=flags["heads"], kv_heads=flags["kv_heads"],
         head_dim=flags["head_dim"], ffn=flags["ffn"], mlp=flags["mlp"].strip().lower(), vocab=flags["vocab"],
