@@ -635,3 +635,22 @@ def test_parallelism_the_model_can_take_is_accepted(cli):
     for args in (["--tp", "8", "--gpus", "8"], ["--pp", "32", "--gpus", "32"], ["--train", "--lora-rank", "4096"]):
         result = cli(["memory", "--preset", "llama-2-7b", *args, "-f", "json"])
         assert result.code == 0, (args, result.stderr)
+
+
+def test_memory_hints_are_only_what_was_computed_to_fit(cli):
+    result = cli(["memory", "--preset", "llama-2-7b", "--train", "--gpu", "a100", "-f", "table"])
+    tries = [l for l in result.stderr.splitlines() if l.startswith("note: try ")]
+    assert tries, result.stderr
+    for line in tries:  # each checked hint is re-run: it must fit, with the bytes it says
+        if "per GPU, fits" not in line:
+            continue
+        option = line[len("note: try "):].split(" (")[0].split()
+        rerun = cli(["memory", "--preset", "llama-2-7b", "--train", "--gpu", "a100", *option, "-f", "json"])
+        assert rerun.code == 0 and json.loads(rerun.stdout)[0]["fits"] is True, line
+    assert "--optimizer adamw-8bit" not in result.stderr  # 8-bit Adam alone still does not fit 80 GB
+    alone = json.loads(cli(["memory", "--preset", "llama-2-7b", "--train", "--gpu", "a100", "--optimizer", "adamw-8bit", "-f", "json"]).stdout)[0]
+    assert alone["fits"] is False
+    no_gpu = cli(["memory", "--preset", "llama-2-7b", "--train", "-f", "table"])
+    assert "try" not in no_gpu.stderr  # nothing to check a hint against
+    serve = cli(["memory", "--preset", "llama-2-70b", "--gpu", "h100", "--gpus", "1", "-f", "table"])
+    assert "--tp 2 (split" not in serve.stderr and "2 GPUs with --tp 2" in serve.stderr
