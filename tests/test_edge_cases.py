@@ -654,3 +654,15 @@ def test_memory_hints_are_only_what_was_computed_to_fit(cli):
     assert "try" not in no_gpu.stderr  # nothing to check a hint against
     serve = cli(["memory", "--preset", "llama-2-70b", "--gpu", "h100", "--gpus", "1", "-f", "table"])
     assert "--tp 2 (split" not in serve.stderr and "2 GPUs with --tp 2" in serve.stderr
+
+
+def test_arch_target_proposals_lie_within_the_stated_tolerance(cli):
+    from llmplan.arch import PROPOSAL_TOLERANCE
+
+    result = cli(["arch", "--target", "7B", "-f", "json"])
+    rows = json.loads(result.stdout)
+    assert rows and all(abs(r["gap_fraction"]) <= PROPOSAL_TOLERANCE for r in rows)  # the 6.3B shape (-10.5%) is gone
+    assert f"within {PROPOSAL_TOLERANCE:.0%}" in result.stderr
+    far = cli(["arch", "--target", "3M", "-f", "json"])
+    (only,) = json.loads(far.stdout)
+    assert abs(only["gap_fraction"]) > PROPOSAL_TOLERANCE and "no shape of the family lies within" in far.stderr
