@@ -3,8 +3,10 @@
 The shipped files live in `presets/` at the top of the repository and inside the wheel (as the
 package `llmplan._presets`). A user's folder (`--presets DIR` or `LLMPLAN_PRESETS`) may hold
 `models.toml`, `laws.toml` and `gpus.toml`; its entries add to the shipped ones or replace an entry
-of the same id whole (keeping the shipped aliases unless it gives its own). Nothing in a preset is executed: files are parsed as TOML and every field is
-checked against the schema below; a bad one is an InputError naming file, entry and field.
+of the same id whole (keeping the shipped aliases unless it gives its own). Nothing in a preset is
+executed: files are parsed as TOML and every field is checked against the schema below; a bad one
+is an InputError naming file, entry and field. Numbers are bounded (MAX_VALUE), so that a typo such
+as layers = 1e300 is refused rather than computed with.
 """
 
 from __future__ import annotations
