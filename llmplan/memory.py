@@ -225,11 +225,18 @@ def weights_bytes(shape, params: float, dtype: str, group_size: int = 128) -> fl
     return matrices * quantised_bits_per_weight(dtype, group_size) / 8 + rest * 2
 
 
+# Beyond this many layers the allocator is not simulated tensor by tensor (callers use params × bytes;
+# the allocator's rounding is then a negligible share): a list per tensor of 1e9 layers would not fit.
+MAX_TENSOR_LIST_LAYERS = 10_000
+
+
 def parameter_tensor_bytes(shape, nbytes: float) -> list[float] | None:
     """Byte size of each tensor of a dense decoder, in the order HF LlamaForCausalLM creates them
     (embedding; per layer q, k, v, o, gate, up, down, two norms; final norm; rotary inv_freq and
     original_inv_freq in fp32; lm_head). None for shapes this order does not describe (MoE, MLA,
     biases, learned positions, non-decoders): callers then use params × bytes."""
+    if shape.layers > MAX_TENSOR_LIST_LAYERS:  # one list entry per tensor: bounded memory (issue 15)
+        return None
     if not _hf_llama_order(shape):
         return None
     from llmplan import arch
@@ -417,6 +424,14 @@ def validate(req: Request) -> None:
             raise InputError(f"--ep {req.ep} must divide the {req.shape.experts} experts")
     if req.cp > 1 and req.seq is not None and req.seq % req.cp:
         raise InputError(f"--cp {req.cp} must divide the sequence length {req.seq}")
+    if req.shape is not None:  # parallelism and adapters the model's shape cannot take (issue 15)
+        heads, layers = req.shape.heads, getattr(req.shape, "total_layers", None) or req.shape.layers
+        if req.tp > 1 and heads % req.tp:
+            raise InputError(f"--tp {req.tp} does not divide the model's {heads} attention heads; tensor parallelism splits the heads evenly (Megatron-LM), so use a divisor of {heads}")
+        if req.pp > layers:
+            raise InputError(f"--pp {req.pp} is more than the model's {layers} layers; every pipeline stage needs at least one layer")
+        if req.lora_rank > req.shape.d_model:
+            raise InputError(f"--lora-rank {req.lora_rank} is above the model width d_model = {req.shape.d_model}; a rank above the width adds nothing (rank <= min(d_in, d_out))")
     if req.recompute not in act.RECOMPUTE:
         raise InputError(f"--recompute {req.recompute!r}: use none, selective or full")
     if req.attention not in act.ATTENTION:

@@ -80,6 +80,7 @@ _UNIT_RULES: list[tuple[object, str]] = [
     (lambda k: "_per_param" in k or k.endswith("_ratio") or k == "ratio", "ratio"),
     (lambda k: k in ("params", "tokens") or k.endswith("_params") or k.endswith("_tokens") or k.startswith("params_") or k.startswith("tokens_"), "count"),
     (lambda k: k == "loss" or k.endswith("_loss") or k.startswith("loss_"), "nats per token"),
+    (lambda k: k in ("seq", "context", "max_context"), "tokens (sequence length)"),
 ]
 
 

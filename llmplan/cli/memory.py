@@ -248,10 +248,11 @@ def memory(
         cat = catalog(presets)
         for gid in expand(gpu, str):
             g = cat.get("gpus", gid)
-            capacity = g["memory_bytes"]
+            capacity = g.get("device_memory_bytes") or g["memory_bytes"]  # what the device reports, where known
             row = dict(base)
             row["gpu"] = g.id
             row["gpu_memory_bytes"] = capacity
+            row["gpu_datasheet_memory_bytes"] = g["memory_bytes"]
             row["fits"] = breakdown.total_bytes <= capacity
             row["headroom_bytes"] = _whole(capacity - breakdown.total_bytes)
             hints = mem.advice(req, capacity) if not row["fits"] or shape is not None else {}
@@ -341,9 +342,7 @@ def _table(rows, breakdown, req, model) -> None:
             warn(f"does not fit on {row['gpu']} ({format_bytes(row['gpu_memory_bytes'], binary=False)}): {format_bytes(-row['headroom_bytes'])} short")
             for hint in _tries(row, req, breakdown):
                 note("try " + hint)
-    if not any("gpu" in r for r in rows):
-        for hint in _generic_tries(breakdown, req):
-            note("if it does not fit, try " + hint)
+    # Without a GPU there is no capacity to check a hint against: none is offered (issue 15).
 
 
 def _phase_table(rows, breakdown, req, model) -> None:
@@ -362,33 +361,47 @@ def _phase_table(rows, breakdown, req, model) -> None:
 
 
 def _tries(row, req, breakdown) -> list[str]:
+    """What to try when it does not fit: only changes computed to fit, each with the bytes it gives."""
+    from llmplan import memory as mem
+    from llmplan.units import format_bytes
+
     out = []
     if row.get("min_gpus"):
-        out.append(f"{row['min_gpus']} GPUs" + (" with --zero 3" if req.train else " with tensor parallelism (--tp)"))
+        out.append(f"{row['min_gpus']} GPUs" + (" with --zero 3" if req.train else f" with --tp {row['min_gpus'] // max(1, req.pp)}"))
     if row.get("max_batch") and row["max_batch"] < req.batch:
         out.append(f"--batch {row['max_batch']} (the largest that fits)")
     if row.get("max_context") and req.seq and row["max_context"] < req.seq:
         out.append(f"{'--seq' if req.train else '--context'} {row['max_context']} (the longest that fits)")
-    generic = [h for h in _generic_tries(breakdown, req) if not (row.get("min_gpus") and h.startswith(("--tp", "--zero 3")))]
-    return out + generic[:2]
+    checked = []
+    for text, changed in _candidates(breakdown, req):
+        try:
+            total = mem.estimate(changed).total_bytes
+        except InputError:  # not possible for this model (e.g. LoRA without a shape)
+            continue
+        if total <= row["gpu_memory_bytes"]:
+            checked.append(f"{text} ({format_bytes(total, binary=False)} per GPU, fits)")
+    return out + checked[:2]
 
 
-def _generic_tries(breakdown, req) -> list[str]:
-    hints = []
+def _candidates(breakdown, req) -> list[tuple[str, object]]:
+    """Single changes to the request worth checking, as (the option to type, the changed request)."""
+    from dataclasses import replace
+
+    out: list[tuple[str, object]] = []
     if req.train:
         if req.recompute != "full" and breakdown.at_peak.get("activations", 0) > 0.1 * breakdown.total_bytes:
-            hints.append("--recompute full (keeps one tensor per layer)")
-        if req.zero < 3:
-            hints.append("--zero 3 over more GPUs (shards weights, gradients and optimizer states)")
+            out.append(("--recompute full", replace(req, recompute="full")))
         if not req.lora_rank:
-            hints.append("--lora-rank 16 (train adapters only), or --dtype nf4 --lora-rank 16 (QLoRA)")
+            out.append(("--lora-rank 16", replace(req, lora_rank=16)))
+            out.append(("--dtype nf4 --lora-rank 16 (QLoRA)", replace(req, dtype="nf4", lora_rank=16)))
         if req.optimizer == "adamw":
             if breakdown.at_peak.get("transient", 0) > 0.05 * breakdown.total_bytes and breakdown.phase == "optimizer step":
-                hints.append("--optimizer-impl fused (no step temporaries)")
-            hints.append("--optimizer adamw-8bit")
+                out.append(("--optimizer-impl fused", replace(req, optimizer_impl="fused")))
+            out.append(("--optimizer adamw-8bit", replace(req, optimizer="adamw-8bit")))
     else:
         if req.dtype in ("fp32", "fp16", "bf16"):
-            hints.append("--dtype int8 or --dtype int4 (quantised weights)")
-        hints.append("--kv-dtype fp8, a shorter --context or a smaller --batch")
-        hints.append("--tp 2 (split the model over GPUs)")
-    return hints
+            out.append(("--dtype int8", replace(req, dtype="int8")))
+            out.append(("--dtype int4", replace(req, dtype="int4")))
+        if req.kv_dtype is None or req.kv_dtype in ("fp32", "fp16", "bf16"):
+            out.append(("--kv-dtype fp8", replace(req, kv_dtype="fp8")))
+    return out
