@@ -84,7 +84,7 @@ def dims_of(shape) -> Dims:
     return Dims(shape.layers, shape.d_model, a, kv, hd, shape.d_ffn, shape.vocab, gated, shape.norm == "rmsnorm", **moe)
 
 
-def _bytes(precision: str, compute_bytes: int) -> tuple[int, int, bool]:
+def value_bytes(precision: str, compute_bytes: int) -> tuple[int, int, bool]:
     """(residual-stream bytes, matmul-output bytes, autocast?) for a precision mode.
 
     fp32: everything fp32. amp: fp32 weights, so the residual stream, the embeddings and RMSNorm
@@ -111,15 +111,13 @@ def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: 
     `attention` is the kernel that runs (see `sdpa_backend`); `moe` counts a routed-expert FFN.
     """
     T = b * s // cp
-    r, c, amp = _bytes(precision, compute_bytes)
+    r, c, amp = value_bytes(precision, compute_bytes)
     whole = tp if sp else 1  # what stays whole under plain TP is split by SP
     if recompute == "full":
         # torch.utils.checkpoint keeps only each layer's input (the residual stream).
         return [Saved("layer input (checkpoint)", T * d.h * r // whole, "gradient checkpointing keeps the block's input only and reruns the block in backward")]
     casts = 3 if amp else 1  # autocast casts the fp32 input once per consuming linear (no cache for non-leaf tensors)
     mlp_casts = (2 if d.gated else 1) if amp else 1
-    q = T * d.a * d.hd // tp
-    kvh = T * d.kv * d.hd // tp
     out: list[Saved] = []
     norm = "RMSNorm" if d.rmsnorm else "LayerNorm"
     kernel = "flash" if recompute == "selective" and attention in ("math", "eager") else attention
@@ -162,14 +160,20 @@ def _moe_saved(d: Dims, T: int, c: int, r: int, amp: bool, tp: int, whole: int) 
     """
     k, E = d.top_k, d.experts
     rows = T * k
+    casts = (2 if d.gated else 1) if amp else 1
     out = [
         Saved("router input" + (" (autocast copy)" if amp else ""), T * d.h * (c if amp else r) // whole, "the router linear saves its input"),
         Saved("router probabilities, fp32", T * E * 4, "softmax over the experts in fp32 saves its output"),
-        Saved("top-k routing weights", T * k * (4 + 8), "the chosen weights (fp32) and expert indices (int64)"),
-        Saved("dispatched tokens", rows * d.h * c, "each token's hidden state copied to each of its k experts (the all-to-all buffer under --ep)"),
+        Saved("top-k routing weights", T * k * (4 + 8) + T * 4, "topk's indices (int64), the renormalisation's weights and their sum (fp32)"),
+        Saved("token and slot indices", rows * 8 * 2, "torch.where's rows and slots (int64), saved by the gather, the weight lookup and index_add_"),
+        Saved("dispatched tokens" + (f" ×{casts} casts" if amp else ""), casts * rows * d.h * (c if amp else r),
+              "each token's hidden state copied to each of its k experts (the all-to-all buffer under --ep); under autocast the gate and up projections each cast it"),
+        Saved("routing weight per row", rows * (4 if amp else c), "the weighted combine saves each row's weight"),
     ]
     out += _ffn_saved(rows, d.i_expert // tp, c, d.gated, "experts' ")
     out.append(Saved("experts' outputs", rows * d.h * c, "the combine multiplies each expert output by its routing weight, saving both"))
+    out.append(Saved("weighted expert outputs", rows * d.h * (4 if amp else c),
+                     "index_add_ saves its source (its derivative expands to the source: derivatives.yaml); fp32 under amp (fp32 weights)"))
     if d.shared:
         out.append(Saved("shared-expert input", T * d.h * (c if amp else r) // whole, "the shared experts' projections save their input"))
         out += _ffn_saved(T, d.shared * d.i_expert // tp, c, d.gated, "shared experts' ")
@@ -217,10 +221,11 @@ def head_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: i
                sp: bool = False, cp: int = 1) -> list[Saved]:
     """Final norm, lm_head, logits and the loss (HF ForCausalLMLoss: logits.float() then cross-entropy)."""
     T = b * s // cp
-    r, c, amp = _bytes(precision, compute_bytes)
+    r, c, amp = value_bytes(precision, compute_bytes)
     whole = tp if sp else 1
     return [
         Saved("token ids", T * 8, "the embedding lookup saves its int64 indices"),
+        Saved("rotary cos/sin", 2 * (s // cp) * d.hd * r, "computed once per forward in the hidden dtype (fp32 under amp) and saved by every layer's rotary products"),
         Saved("final RMSNorm input, fp32", T * d.h * 4 // whole, "as in every layer"),
         Saved("final RMSNorm normalised x", T * d.h * r // whole, "as in every layer"),
         Saved("lm_head input", T * d.h * (c if amp else r) // whole, "lm_head saves its input (an autocast copy under amp)"),

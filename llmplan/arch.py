@@ -573,8 +573,14 @@ def llama_shape(d_model: int, layers: int, vocab: int = 32000, context: int = 40
     )
 
 
-def propose(target_params: float, n: int = 3, vocab: int = 32000, context: int = 4096) -> list[Shape]:
-    """Up to n LLaMA-family shapes whose exact count is nearest target_params (closest first).
+# Proposals lie within this fraction of the target; where no family shape is that close, only the
+# nearest one is proposed (the CLI says how far it is).
+PROPOSAL_TOLERANCE = 0.05
+
+
+def propose(target_params: float, n: int = 3, vocab: int = 32000, context: int = 4096, tolerance: float = PROPOSAL_TOLERANCE) -> list[Shape]:
+    """Up to n LLaMA-family shapes whose exact count is nearest target_params (closest first), all
+    within `tolerance` of it; the single nearest one when none is that close.
 
     Widths are multiples of 256 (as every LLaMA width is; heads of 128), layers stay within ±15%
     of the family's width-to-depth curve (`family_layers`), so each shape is one the family could
@@ -594,7 +600,8 @@ def propose(target_params: float, n: int = 3, vocab: int = 32000, context: int =
         if gaps:
             best.append(min(gaps))
     best.sort()
-    return [llama_shape(d, n, vocab, context) for _gap, d, n in best[:n]]
+    close = [b for b in best[:n] if b[0] <= tolerance] or best[:1]
+    return [llama_shape(d, depth, vocab, context) for _gap, d, depth in close]
 
 
 def shape_columns(target_params: float) -> dict[str, Any]:
@@ -610,3 +617,11 @@ def shape_columns(target_params: float) -> dict[str, Any]:
 def with_changes(s: Shape, **changes: Any) -> Shape:
     """A copy of the shape with some fields changed (validated again)."""
     return replace(s, **changes)
+
+
+def check_flag_heads(d_model: int | None, heads: int | None, head_dim: int | None) -> None:
+    """A shape typed as flags: the heads must divide d_model unless --head-dim says the head width
+    (else every head is d_model/heads wide: 4096/3 = 1365.33). Published shapes that share d_model
+    over heads that do not divide it (GPT-3 XL: 24 heads, 2048) come from presets, not flags."""
+    if d_model and heads and head_dim is None and d_model % heads:
+        raise InputError(f"--d-model {d_model} is not divisible by --heads {heads} (head width {d_model / heads:.2f}); give --head-dim or a divisor of {d_model}")

@@ -9,7 +9,7 @@ the unique data supports count as less effective parameters.
 
 with N_opt(U) = G (U G)^(beta/alpha), the Chinchilla-optimal size for U tokens. The constants
 are the paper's C4 fit as published in its repository (huggingface/datablations, README
-"Parametric Fit", commit 0c765022; /work/shared/reference/scaling-laws.md §3.5).
+"Parametric Fit", commit 0c765022).
 
 One deliberate difference from the README's code: U_D = min(U, D), the unique tokens a run
 actually sees. The README assumes D >= U; without the min a run shorter than one pass over its
@@ -31,7 +31,7 @@ from llmplan.errors import InputError
 
 SOURCE = (
     "Muennighoff et al. 2023, 'Scaling Data-Constrained Language Models' (arXiv:2305.16264) Eq. 3-5; "
-    "C4 fit from huggingface/datablations README 'Parametric Fit' @ 0c765022 (scaling-laws.md 3.5)"
+    "C4 fit from huggingface/datablations README 'Parametric Fit' @ 0c765022"
 )
 CAVEAT = "absolute losses of the data-constrained law are not expected to match observed losses (datablations issue #9); use them for trends and comparisons"
 
@@ -101,7 +101,7 @@ def law_from_constants(constants: Mapping[str, Any], id: str = "muennighoff-2023
 # ------------------------------------------------------------------ the formulas, one each
 
 
-from llmplan.laws import chinchilla_G as G  # G = (alpha A / (beta B))^(1/(alpha+beta)), Hoffmann Eq. 4
+from llmplan.chinchilla import chinchilla_G as G  # G = (alpha A / (beta B))^(1/(alpha+beta)), Hoffmann Eq. 4
 
 
 def D_to_N(D: float, law: DataConstrainedLaw = MUENNIGHOFF_2023) -> float:
@@ -207,7 +207,7 @@ def constrained_loss_row(N: float, D: float, U: float, law: DataConstrainedLaw =
 def constrained_optimal_row(C: float, U: float, law: DataConstrainedLaw = MUENNIGHOFF_2023) -> dict[str, Any]:
     """One row for `llmplan optimal --unique-tokens`: the best split of C with U unique tokens, and the
     optimum (and its loss) that the same budget would reach with unlimited unique data."""
-    from llmplan.plan import allocation
+    from llmplan.rows import allocation
 
     N, D, L = optimal_constrained(C, U, law)
     N_u, D_u = optimal_unlimited(C, law)

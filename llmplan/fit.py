@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from llmplan.errors import InputError, WorkError
+from llmplan.errors import InputError, WorkError, cut
 
 # Parameter order used everywhere in this module (the Epoch notebook's order).
 PARAMS = ("a", "b", "e", "alpha", "beta")
@@ -52,6 +52,9 @@ BUDGETS = (1e21, 1e23, 1e25)  # FLOPs at which the fit's tokens per parameter ar
 
 # ----------------------------------------------------------------------------- the grid
 
+MAX_GRID_VALUES = 1000  # values per parameter of --grid
+
+
 def grid_size(grid: dict[str, Sequence[float]]) -> int:
     return math.prod(len(grid[name]) for name in PARAMS)
 
@@ -72,7 +75,7 @@ def parse_grid(spec: str | None) -> dict[str, tuple[float, ...]]:
         name = name.strip()
         if not sep or name not in PARAMS:
             raise InputError(
-                f"--grid entry {part!r} is not NAME=VALUES with NAME one of {', '.join(PARAMS)}; "
+                f"--grid entry {cut(part)!r} is not NAME=VALUES with NAME one of {', '.join(PARAMS)}; "
                 "e.g. --grid 'alpha=0:2:0.5,e=-1|0|1'"
             )
         values = values.strip()
@@ -82,19 +85,22 @@ def parse_grid(spec: str | None) -> dict[str, tuple[float, ...]]:
                 if len(pieces) != 3 or pieces[2] <= 0 or pieces[1] < pieces[0]:
                     raise ValueError
                 start, stop, step = pieces
-                count = int(math.floor((stop - start) / step + 1e-9)) + 1
-                if count > 1000:
+                if not all(math.isfinite(p) for p in pieces):
                     raise ValueError
+                span = (stop - start) / step
+                if not span <= MAX_GRID_VALUES:  # also catches an overflow to inf (0:1e300:1e-300)
+                    raise InputError(f"--grid {name}={cut(values)} gives {'more than 1e308' if not math.isfinite(span) else f'{span:.3g}'} values; at most {MAX_GRID_VALUES} per parameter")
+                count = int(math.floor(span + 1e-9)) + 1
                 grid[name] = tuple(round(start + i * step, 12) for i in range(count))
             else:
                 grid[name] = tuple(float(v) for v in values.split("|"))
         except ValueError:
             raise InputError(
-                f"--grid {name}={values!r} is not START:STOP:STEP (STOP >= START, STEP > 0), "
+                f"--grid {name}={cut(values)!r} is not START:STOP:STEP (STOP >= START, STEP > 0), "
                 "V1|V2|... or one number"
             ) from None
         if not all(math.isfinite(v) for v in grid[name]):
-            raise InputError(f"--grid {name}={values!r} holds a non-finite value")
+            raise InputError(f"--grid {name}={cut(values)!r} holds a non-finite value")
     if grid_size(grid) > 200_000:
         raise InputError(f"--grid has {grid_size(grid)} starts; at most 200000")
     return grid
@@ -443,8 +449,14 @@ def fit_parametric(
 # ----------------------------------------------------------------------------- derived quantities
 
 def derived(E: float, A: float, B: float, alpha: float, beta: float, budgets: Sequence[float] = BUDGETS) -> dict[str, float]:
-    """a, b, G and the tokens per parameter D_opt/N_opt at each budget (Hoffmann et al. 2022, Eq. 4)."""
+    """a, b, G and the tokens per parameter D_opt/N_opt at each budget (Hoffmann et al. 2022, Eq. 4).
+
+    Eq. 4 needs alpha, beta > 0 (else G is a fractional power of a negative number: complex): for a
+    single fit with an exponent <= 0 the derived quantities are None, never complex."""
     from llmplan.laws import chinchilla_G, chinchilla_exponents, chinchilla_optimal
+
+    if isinstance(alpha, (int, float)) and not (alpha > 0 and beta > 0 and A > 0 and B > 0):
+        return {"a": None, "b": None, "G": None, **{ratio_key(C): None for C in budgets}}
 
     a, b = chinchilla_exponents(alpha, beta)
     out = {"a": a, "b": b, "G": chinchilla_G(A, B, alpha, beta)}
@@ -538,6 +550,29 @@ def _bootstrap_chunk(args: tuple) -> tuple[Any, Any, Any]:
     return x[rows], f[np.arange(K), best], gmax <= CONVERGED_RTOL * scales[rows]
 
 
+def _ignore_interrupts() -> None:
+    """Bootstrap workers ignore Ctrl-C: the parent stops them (no traceback from each worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: Any) -> None:
+    """Cancel what has not started and terminate the running workers at once."""
+    processes = list(getattr(pool, "_processes", {}).values())  # no public API to kill a pool's workers
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.terminate()
+        except (OSError, AttributeError):
+            pass
+    for process in processes:
+        try:
+            process.join(timeout=1)
+        except (OSError, AttributeError, AssertionError):
+            pass
+
+
 def bootstrap_parametric(
     N: Sequence[float], D: Sequence[float], L: Sequence[float], fit: ParametricFit, K: int, seed: int | None,
     *, jobs: int = 1, progress: Callable[[int], None] | None = None, extra_starts: int = 4, chunk: int = 25,
@@ -556,17 +591,20 @@ def bootstrap_parametric(
     blocks = [(logN, logD, logL, fit.delta, W[lo : lo + chunk], starts) for lo in range(0, K, chunk)]
     results: list[Any] = [None] * len(blocks)
     if jobs > 1 and len(blocks) > 1:
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=min(jobs, len(blocks), os.cpu_count() or 1)) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(blocks), os.cpu_count() or 1), initializer=_ignore_interrupts)
+        try:
             futures = {pool.submit(_bootstrap_chunk, b): i for i, b in enumerate(blocks)}
-            from concurrent.futures import as_completed
-
             for future in as_completed(futures):
                 i = futures[future]
                 results[i] = future.result()
                 if progress:
                     progress(blocks[i][4].shape[0])
+        except BaseException:  # Ctrl-C (or any failure): stop the workers now, not after their blocks
+            _stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)
     else:
         for i, block in enumerate(blocks):
             results[i] = _bootstrap_chunk(block)
@@ -651,7 +689,7 @@ def fit_isoflop(N: Sequence[float], D: Sequence[float], L: Sequence[float], tole
         x_opt = -c1 / (2 * c2)
         edge = bool(x_opt <= x.min() or x_opt >= x.max() or np.argmin(L[g]) in (np.argmin(x), np.argmax(x)))
         if edge:
-            warnings.append(f"budget {budget:.3g} FLOPs: the minimum is at the edge of the sampled sizes; train smaller and larger models there")
+            warnings.append(f"budget {budget:.3g} FLOPs: the minimum is at the edge of the sampled sizes, so it is left out of the power laws; train smaller and larger models there")
         n_opt = float(np.exp(x_opt))
         minima.append({
             "flops": budget,
@@ -660,20 +698,62 @@ def fit_isoflop(N: Sequence[float], D: Sequence[float], L: Sequence[float], tole
             "optimal_tokens": budget / (6.0 * n_opt),
             "optimal_loss": float(c0 - c1 * c1 / (4 * c2)),
             "edge": edge,
+            "used": not edge,  # an edge minimum is a bound, not a minimum: left out of the power laws
         })
-    row: dict[str, Any] = {"method": "isoflop", "budgets": len(minima), "runs": int(len(N))}
-    if len(minima) < 2:
-        warnings.append(f"{len(minima)} usable budget(s); the power laws need at least 2 (3 or more to judge the fit)")
+    used = [m for m in minima if m["used"]]
+    # Count what the fit used: the runs of the budgets whose minima enter the power laws.
+    row: dict[str, Any] = {"method": "isoflop", "budgets": len(used), "runs": int(sum(m["runs"] for m in used)), "runs_given": int(len(N)), "edge_budgets": len(minima) - len(used)}
+    if len(used) < 2:
+        warnings.append(f"{len(used)} usable budget(s) (3 or more runs and an interior minimum); the power laws need at least 2 (3 or more to judge the fit)")
         row.update({"a": float("nan"), "b": float("nan"), "n_coef": float("nan"), "d_coef": float("nan")})
         return IsoflopResult(minima, row, warnings)
-    logC = np.log([m["flops"] for m in minima])
-    a, log_kN = np.polyfit(logC, np.log([m["optimal_params"] for m in minima]), 1)  # N_opt = k_N C^a
-    b, log_kD = np.polyfit(logC, np.log([m["optimal_tokens"] for m in minima]), 1)  # D_opt = k_D C^b
+    logC = np.log([m["flops"] for m in used])
+    a, log_kN = np.polyfit(logC, np.log([m["optimal_params"] for m in used]), 1)  # N_opt = k_N C^a
+    b, log_kD = np.polyfit(logC, np.log([m["optimal_tokens"] for m in used]), 1)  # D_opt = k_D C^b
     row.update({"a": float(a), "b": float(b), "n_coef": float(np.exp(log_kN)), "d_coef": float(np.exp(log_kD))})
     return IsoflopResult(minima, row, warnings)
 
 
 # ----------------------------------------------------------------------------- checks and law files
+
+# Below this span (decades) of N or of D, or above this |correlation| of log N and log D, the runs
+# cannot tell the size term from the data term: alpha and beta are not identified, only their mix.
+MIN_SPAN_DECADES = 0.1
+MAX_COLLINEARITY = 0.999
+
+
+def identifiability_problem(N: Sequence[float], D: Sequence[float]) -> str | None:
+    """Why these runs cannot identify the five parameters of L = E + A/N^alpha + B/D^beta, or None."""
+    import numpy as np
+
+    logN, logD = np.log(np.asarray(N, float)), np.log(np.asarray(D, float))
+    if len(logN) < 5:
+        return f"{len(logN)} runs cannot determine 5 parameters (E, A, B, alpha, beta); give at least 5, better 20 or more"
+    spanN, spanD = np.ptp(logN) / np.log(10), np.ptp(logD) / np.log(10)
+    if spanN < MIN_SPAN_DECADES:
+        return f"the model sizes span {spanN:.3f} decades: alpha cannot be told from E; vary N (at least 1 decade is advised)"
+    if spanD < MIN_SPAN_DECADES:
+        return f"the token counts span {spanD:.3f} decades: beta cannot be told from E; vary D (at least 1 decade is advised)"
+    corr = float(np.corrcoef(logN, logD)[0, 1])
+    if abs(corr) > MAX_COLLINEARITY:
+        return (f"log N and log D are collinear (correlation {corr:.4f}: the same tokens per parameter in every run), "
+                "so alpha and beta cannot be told apart; add runs with other tokens-per-parameter ratios")
+    return None
+
+
+def exponent_problem(fit: "ParametricFit") -> str | None:
+    """A fitted law no scaling law can be: an exponent or coefficient that is not positive and finite."""
+    values = {"E": fit.E, "A": fit.A, "B": fit.B, "alpha": fit.alpha, "beta": fit.beta}
+    for name, value in values.items():
+        if not math.isfinite(value):
+            return f"the fitted {name} is not finite ({value})"
+    for name in ("alpha", "beta"):
+        if not values[name] > 1e-6:
+            return f"the best fit has {name} = {values[name]:.4g}, not positive: the runs do not show the loss falling with {'N' if name == 'alpha' else 'D'}"
+    if fit.alpha > 5 or fit.beta > 5:
+        return f"the best fit has alpha = {fit.alpha:.4g}, beta = {fit.beta:.4g}, far outside published fits (0.1-1): the runs do not determine them"
+    return None
+
 
 def data_warnings(N: Sequence[float], D: Sequence[float]) -> list[str]:
     """Warnings about runs that cannot pin the five parameters down (few runs, narrow or collinear spans)."""
@@ -726,25 +806,7 @@ def law_toml(law_id: str, name: str, fit: ParametricFit, source: str, N: Sequenc
 
 
 def write_whole(path: str, text: str, force: bool = False) -> None:
-    """Write text to path whole or not at all (temp file in the same folder, then os.replace)."""
-    import os
-    import tempfile
-    from pathlib import Path
+    """Write text to path whole or not at all (llmplan.files.write_whole)."""
+    from llmplan.files import write_whole as write
 
-    target = Path(path)
-    if target.exists() and not force:
-        raise InputError(f"{path} exists; pass --force to overwrite it")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"cannot write {path}: folder {str(folder)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write(path, text, force=force)

@@ -27,47 +27,22 @@ from llmplan.errors import InputError
 from llmplan.units import PF_DAY
 
 
-FORMS: dict[str, tuple[str, ...]] = {
-    "chinchilla": ("E", "A", "B", "alpha", "beta"),
-    "kaplan": ("N_c", "D_c", "alpha_N", "alpha_D", "n_coef_pfd", "n_exp"),
-    "power": (),  # one of the pairs in POWER_PAIRS
-    "tokens-per-param": ("ratio",),
-}
-POWER_PAIRS = (("n_coef", "n_exp"), ("d_coef", "d_exp"), ("m_coef", "m_exp"))
-CONVENTIONS = ("total", "non-embedding")
+from llmplan.lawforms import CONVENTIONS, FORMS, POWER_PAIRS, validate_law  # noqa: F401 (the forms, as data)
+
+# Forms whose compute-optimal split is Hoffmann's closed form (Eq. 4). The data-constrained law
+# (Muennighoff et al. 2023) with every token unique has the same optimum: its excess-parameter
+# penalty acts only beyond N_opt(D), past that optimum (llmplan.constrained.optimal_unlimited).
+CLOSED_FORM = ("chinchilla", "data-constrained")
 
 
 # ------------------------------------------------------------------ Chinchilla form (public API)
 
 
-def chinchilla_loss(N, D, E, A, B, alpha, beta):
-    """L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, Eq. 2)."""
-    return E + A / N**alpha + B / D**beta
+from llmplan.chinchilla import chinchilla_G, chinchilla_exponents, chinchilla_loss, chinchilla_min_compute, chinchilla_optimal  # noqa: F401,E402
 
-
-def chinchilla_G(A, B, alpha, beta):
-    """G = (alpha A / (beta B))^(1/(alpha+beta)) (Hoffmann et al. 2022, Eq. 4)."""
-    return (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-
-
-def chinchilla_exponents(alpha, beta):
-    """(a, b) = (beta/(alpha+beta), alpha/(alpha+beta)): N_opt ∝ C^a, D_opt ∝ C^b (Hoffmann Eq. 4)."""
-    return beta / (alpha + beta), alpha / (alpha + beta)
-
-
-def chinchilla_optimal(C, A, B, alpha, beta):
-    """(N_opt, D_opt) = (G (C/6)^a, G^-1 (C/6)^b) for C FLOPs = 6 N D (Hoffmann et al. 2022, Eq. 4)."""
-    G = chinchilla_G(A, B, alpha, beta)
-    a, b = chinchilla_exponents(alpha, beta)
-    return G * (C / 6.0) ** a, (C / 6.0) ** b / G
-
-
-def chinchilla_min_compute(L, E, A, B, alpha, beta):
-    """Least C reaching loss L: on the optimum alpha A/N^alpha = beta B/D^beta, so
-    L - E = (1 + alpha/beta) A G^-alpha (C/6)^(-alpha beta/(alpha+beta)) (from Hoffmann Eq. 2 and 4)."""
-    G = chinchilla_G(A, B, alpha, beta)
-    scale = (1.0 + alpha / beta) * A * G ** (-alpha)
-    return 6.0 * ((L - E) / scale) ** (-(alpha + beta) / (alpha * beta))
+# Tokens per parameter a --ratio may set: from far under-trained to far beyond any published run
+# (Llama 3 8B: 15T tokens / 8B parameters ~ 1,900).
+MIN_RATIO, MAX_RATIO = 0.01, 1e6
 
 
 # ------------------------------------------------------------------ Kaplan et al. 2020
@@ -113,7 +88,7 @@ class Law:
     @property
     def k_a(self) -> tuple[float, float]:
         c = self.constants
-        if self.form == "chinchilla":
+        if self.form in CLOSED_FORM:
             a, _ = chinchilla_exponents(c["alpha"], c["beta"])
             return chinchilla_G(c["A"], c["B"], c["alpha"], c["beta"]) * 6.0 ** (-a), a
         if self.form == "kaplan":  # N = n_coef_pfd (C / PF_DAY)^n_exp (Kaplan Fig. 14)
@@ -128,16 +103,26 @@ class Law:
 
     @property
     def predicts_loss(self) -> bool:
-        return self.form in ("chinchilla", "kaplan")
+        return self.form in ("chinchilla", "kaplan", "data-constrained")
+
+    @property
+    def minimises_loss(self) -> bool | None:
+        """Whether `optimal` is the minimiser of this law's own loss at fixed compute: true for the
+        Chinchilla form (Eq. 4 is the closed-form minimiser of Eq. 2), false for Kaplan's (its Fig. 14
+        allocation N = 1.3e9 C^0.73 is a separate fit; at the same compute other splits reach a lower
+        L(N, D) of its Eq. 1.5), None for laws that predict no loss."""
+        if self.form in CLOSED_FORM:
+            return True
+        return False if self.predicts_loss else None
 
     @property
     def irreducible(self) -> float:
         """The loss no budget beats: E (Chinchilla form), 0 for Kaplan's form."""
-        return self.constants["E"] if self.form == "chinchilla" else 0.0
+        return self.constants["E"] if self.form in CLOSED_FORM else 0.0
 
     def optimal(self, C):
         """(N_opt, D_opt) for C FLOPs; floats or numpy arrays. 6 N D = C holds exactly."""
-        if self.form == "chinchilla":
+        if self.form in CLOSED_FORM:
             c = self.constants
             N, _ = chinchilla_optimal(C, c["A"], c["B"], c["alpha"], c["beta"])
         else:
@@ -195,7 +180,24 @@ class Law:
             return chinchilla_loss(N, D, c["E"], c["A"], c["B"], c["alpha"], c["beta"])
         if self.form == "kaplan":
             return kaplan_loss(N, D, c["N_c"], c["D_c"], c["alpha_N"], c["alpha_D"])
+        if self.form == "data-constrained":  # Muennighoff Eq. 5 with every token unique
+            from llmplan.constrained import data_constrained_loss
+
+            law = self.data_constrained()
+            if hasattr(N, "__len__"):  # numpy arrays (long sweeps)
+                import numpy as np
+
+                N, D = np.broadcast_arrays(np.asarray(N, float), np.asarray(D, float))
+                flat = [data_constrained_loss(n, d, math.inf, law) for n, d in zip(N.ravel().tolist(), D.ravel().tolist())]
+                return np.array(flat).reshape(N.shape)
+            return data_constrained_loss(N, D, math.inf, law)
         return None
+
+    def data_constrained(self) -> Any:
+        """This law as llmplan.constrained's DataConstrainedLaw (form data-constrained only)."""
+        from llmplan.constrained import law_from_constants
+
+        return law_from_constants(self.constants, id=self.id, source=self.source)
 
     def loss_terms(self, N, D):
         """(irreducible, size term, data term) of the loss; None for laws without loss.
@@ -209,6 +211,10 @@ class Law:
         if self.form == "kaplan":
             size, data = kaplan_terms(N, D, c["N_c"], c["D_c"], c["alpha_N"], c["alpha_D"])
             return 0.0, size, data
+        if self.form == "data-constrained":  # E, A/N'^alpha (excess parameters count less), B/D^beta
+            from llmplan.constrained import effective_params
+
+            return c["E"], c["A"] / effective_params(N, D, math.inf, self.data_constrained()) ** c["alpha"], c["B"] / D ** c["beta"]
         return None
 
     def min_compute_for_loss(self, L: float) -> float:
@@ -220,7 +226,7 @@ class Law:
             raise InputError(
                 f"target loss {L:g} is at or below the irreducible loss E = {floor:g} of law {self.id!r}; no budget reaches it: ask for more than {floor:g}"
             )
-        if self.form == "chinchilla":
+        if self.form in CLOSED_FORM:
             c = self.constants
             return chinchilla_min_compute(L, c["E"], c["A"], c["B"], c["alpha"], c["beta"])
         # Kaplan: loss along the allocation falls monotonically with C (N and D both grow); bisect log C.
@@ -238,38 +244,12 @@ class Law:
     def with_ratio(self, ratio: float) -> "Law":
         if self.form != "tokens-per-param":
             raise InputError(f"--ratio applies to the tokens-per-param law, not to {self.id!r}; add --law tokens-per-param")
+        if not MIN_RATIO <= ratio <= MAX_RATIO:
+            raise InputError(f"--ratio {ratio:g} tokens per parameter is outside {MIN_RATIO:g} to {MAX_RATIO:,.0f} (Chinchilla: 20; Llama 3 8B: ~1,900)")
         return replace(self, constants={**self.constants, "ratio": float(ratio)}, name=f"{ratio:g} tokens per parameter")
 
 
 # ------------------------------------------------------------------ validation and loading
-
-
-def validate_law(entry: str, data: Mapping[str, Any], path: Any) -> None:
-    """Check a law entry's form and constants; InputError names file, entry and field."""
-    where = f"{path}: entry [{entry}]"
-    form = data.get("form")
-    if form not in FORMS:
-        raise InputError(f"{where} field 'form' is {form!r}; expected one of {', '.join(FORMS)}")
-    convention = data.get("convention", "total")
-    if convention not in CONVENTIONS:
-        raise InputError(f"{where} field 'convention' is {convention!r}; expected one of {', '.join(CONVENTIONS)}")
-    needed: tuple[str, ...] = FORMS[form]
-    if form == "power":
-        pairs = [p for p in POWER_PAIRS if p[0] in data or p[1] in data]
-        if len(pairs) != 1:
-            raise InputError(
-                f"{where} field 'form' is 'power' and needs exactly one pair of fields: n_coef and n_exp, d_coef and d_exp, or m_coef and m_exp"
-            )
-        needed = pairs[0]
-    for name in needed:
-        if name not in data:
-            raise InputError(f"{where} is missing the field '{name}' that form {form!r} needs")
-        value = data[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise InputError(f"{where} field '{name}' must be a positive, finite number, not {value!r}")
-    exponent = {"chinchilla": None, "kaplan": "n_exp", "power": needed[1] if form == "power" else None}.get(form)
-    if exponent and not data[exponent] < 1:
-        raise InputError(f"{where} field '{exponent}' must be below 1 (an allocation exponent), not {data[exponent]!r}")
 
 
 def law_from_preset(preset: Any) -> Law:
@@ -330,12 +310,3 @@ def all_laws(catalog: Any) -> list[Law]:
 # Epoch's refit (Besiroglu et al. 2024): Hoffmann's own Approach 3 constants are the outlier among
 # the paper's three approaches (28B at 3,000 PF-days where Approaches 1-2 and ~20 tokens/param give 43-70B).
 DEFAULT_LAW = "epoch-2024"
-
-
-def _install_validator() -> None:
-    from llmplan import presets
-
-    presets.law_validator = validate_law
-
-
-_install_validator()

@@ -143,8 +143,8 @@ def state_bytes(precision: str, dtype: str, optimizer: str) -> StateBytes:
         raise InputError(f"{precision!r} is not a precision mode; use one of {', '.join(PRECISIONS)}")
     n, override = optimizer_state_count(optimizer)
     opt = master + n * (override or sb)
-    # Bytes per value of the AdamW state the step's temporaries are made of (exp_avg_sq's dtype).
-    ws = sb if optimizer == "adamw" else 0
+    # Bytes per value of the state the step's temporaries are made of (exp_avg_sq's or the variance's dtype).
+    ws = sb if optimizer in ("adamw", "adafactor") else 0
     return StateBytes(w, g, opt, ws)
 
 
@@ -156,20 +156,31 @@ def optimizer_step_temporaries(optimizer: str, impl: str, state_value_bytes: flo
     two temporaries the size of the tensor being updated (sqrt's result and the quotient), one tensor at a
     time: 2 x the largest tensor. foreach (_multi_tensor_adam): `exp_avg_sq_sqrt = torch._foreach_sqrt(...)`
     for the whole device/dtype group at once: one state-sized copy of every tensor (AdamW's decoupled
-    decay is an in-place _foreach_mul_). fused (_fused_adamw_): in place, nothing. SGD (momentum or not,
-    no weight decay), bitsandbytes 8-bit, Lion and Adafactor update in place or tensor by tensor: 0.
+    decay is an in-place _foreach_mul_). fused (_fused_adamw_): in place, nothing. Adafactor
+    (torch/optim/_adafactor.py): the variance estimate row_var @ col_var is one full-size tensor, one
+    tensor at a time in the for-loop (its default), every tensor at once with foreach. SGD (torch/optim/sgd.py:
+    momentum updated in place; no weight decay, no nesterov), bitsandbytes 8-bit and Lion: 0.
     """
-    if optimizer != "adamw" or impl == "fused":
+    if impl == "fused" or optimizer not in ("adamw", "adafactor"):
         return 0.0
+    copies = 2 if optimizer == "adamw" else 1
     if impl == "foreach":
         return local_values * state_value_bytes
     if largest_tensor_values is None:
         return 0.0
-    return 2 * largest_tensor_values * state_value_bytes
+    return copies * largest_tensor_values * state_value_bytes
+
+
+def default_optimizer_impl(optimizer: str) -> str:
+    """What torch.optim runs with neither fused nor foreach given (torch 2.13): foreach for AdamW on CUDA
+    (adam.py, _default_to_fused_or_foreach with use_fused=False); Adafactor stays on the for-loop unless
+    foreach=True (its docstring: "Adafactor will default to the slower single tensor for-loop")."""
+    return "for-loop" if optimizer == "adafactor" else DEFAULT_OPTIMIZER_IMPL
 
 
 # ---------------------------------------------------------------------------- shapes
 
+@functools.lru_cache(maxsize=1024)
 def linear_params_per_layer(shape) -> int:
     """Weights of the matrices in one (dense) layer: attention projections + MLP."""
     from llmplan import arch
@@ -214,11 +225,18 @@ def weights_bytes(shape, params: float, dtype: str, group_size: int = 128) -> fl
     return matrices * quantised_bits_per_weight(dtype, group_size) / 8 + rest * 2
 
 
+# Beyond this many layers the allocator is not simulated tensor by tensor (callers use params × bytes;
+# the allocator's rounding is then a negligible share): a list per tensor of 1e9 layers would not fit.
+MAX_TENSOR_LIST_LAYERS = 10_000
+
+
 def parameter_tensor_bytes(shape, nbytes: float) -> list[float] | None:
     """Byte size of each tensor of a dense decoder, in the order HF LlamaForCausalLM creates them
     (embedding; per layer q, k, v, o, gate, up, down, two norms; final norm; rotary inv_freq and
     original_inv_freq in fp32; lm_head). None for shapes this order does not describe (MoE, MLA,
     biases, learned positions, non-decoders): callers then use params × bytes."""
+    if shape.layers > MAX_TENSOR_LIST_LAYERS:  # one list entry per tensor: bounded memory (issue 15)
+        return None
     if not _hf_llama_order(shape):
         return None
     from llmplan import arch
@@ -335,6 +353,7 @@ class Request:
     lora_rank: int = 0
     activations: str = "count"  # count | korthikanti
     overhead: float | None = None  # bytes; None: CONTEXT_BYTES + ALLOCATOR_MARGIN · peak
+    device: str = "cuda"  # cuda; cpu only to compare with the CPU timelines (no cuBLAS workspace, CPU kernels)
 
     @property
     def dp(self) -> int:
@@ -405,12 +424,22 @@ def validate(req: Request) -> None:
             raise InputError(f"--ep {req.ep} must divide the {req.shape.experts} experts")
     if req.cp > 1 and req.seq is not None and req.seq % req.cp:
         raise InputError(f"--cp {req.cp} must divide the sequence length {req.seq}")
+    if req.shape is not None:  # parallelism and adapters the model's shape cannot take (issue 15)
+        heads, layers = req.shape.heads, getattr(req.shape, "total_layers", None) or req.shape.layers
+        if req.tp > 1 and heads % req.tp:
+            raise InputError(f"--tp {req.tp} does not divide the model's {heads} attention heads; tensor parallelism splits the heads evenly (Megatron-LM), so use a divisor of {heads}")
+        if req.pp > layers:
+            raise InputError(f"--pp {req.pp} is more than the model's {layers} layers; every pipeline stage needs at least one layer")
+        if req.lora_rank > req.shape.d_model:
+            raise InputError(f"--lora-rank {req.lora_rank} is above the model width d_model = {req.shape.d_model}; a rank above the width adds nothing (rank <= min(d_in, d_out))")
     if req.recompute not in act.RECOMPUTE:
         raise InputError(f"--recompute {req.recompute!r}: use none, selective or full")
     if req.attention not in act.ATTENTION:
         raise InputError(f"--attention {req.attention!r}: use {', '.join(act.ATTENTION)}")
     if req.optimizer_impl is not None and req.optimizer_impl not in OPTIMIZER_IMPLS:
         raise InputError(f"--optimizer-impl {req.optimizer_impl!r}: use {', '.join(OPTIMIZER_IMPLS)}")
+    if req.optimizer_impl == "fused" and req.optimizer == "adafactor":
+        raise InputError("torch.optim.Adafactor has no fused implementation; use --optimizer-impl for-loop or foreach")
     if req.precision not in PRECISIONS:
         raise InputError(f"--precision {req.precision!r}: use fp32, amp, mixed or pure")
     if req.activations not in ("count", "korthikanti"):
@@ -440,15 +469,26 @@ def _dims(req: Request):
         return None
     if shape.family != "decoder":
         return None
+    return _dims_of(shape)
+
+
+@functools.lru_cache(maxsize=1024)
+def _dims_of(shape) -> act.Dims:
     return act.dims_of(shape)
 
 
 def _params(req: Request) -> float:
     if req.shape is not None:
-        from llmplan import arch
-
-        return arch.params(req.shape)
+        return _shape_params(req.shape)
     return req.params
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape_params(shape) -> int:
+    """arch.params, cached: a layout search asks about one shape thousands of times."""
+    from llmplan import arch
+
+    return arch.params(shape)
 
 
 def _overhead(req: Request, peak: float) -> float:
@@ -472,13 +512,17 @@ def _serve(req: Request) -> Breakdown:
         kv = kv_cache_bytes(shape, req.batch, context, kv_bytes) / shard
         d = _dims(req)
         if d is not None:
-            transient = prefill_transient_bytes(d, req.batch, context, compute_bytes(req.dtype), req.attention, req.tp)
+            kernel = attention_kernel(req, d)
+            transient = prefill_transient_bytes(d, req.batch, context, compute_bytes(req.dtype),
+                                                "eager" if kernel in ("eager", "math") else "flash", req.tp)
         else:
             notes.append(f"prefill activations are counted for decoder-only models; this is a {shape.family}")
     alive = {"weights": W, "kv_cache": kv, "activations": transient or 0, "workspace": CUBLAS_WORKSPACE}
     peak = sum(alive.values())
     over = _overhead(req, peak)
-    return Breakdown(W, 0, 0, transient, kv, CUBLAS_WORKSPACE, peak, over, peak + over, "prefill", P, 0, alive, notes)
+    kernel = attention_kernel(req, _dims(req)) if shape is not None else None
+    return Breakdown(W, 0, 0, transient, kv, CUBLAS_WORKSPACE, peak, over, peak + over, "prefill", P, 0, alive, notes,
+                     {"prefill": alive}, kernel, None)
 
 
 def prefill_transient_bytes(d: act.Dims, b: int, s: int, c: int, attention: str = "flash", tp: int = 1) -> float:
@@ -505,6 +549,7 @@ def prefill_transient_bytes(d: act.Dims, b: int, s: int, c: int, attention: str 
     return always + max(mlp, attn) + b * d.V * (c + 4)
 
 
+@functools.lru_cache(maxsize=1024)
 def expert_params(shape) -> int:
     """Routed experts' FFN weights (what expert parallelism splits): MoE layers × experts × one expert's FFN."""
     if shape is None or not getattr(shape, "experts", 0):
@@ -544,7 +589,7 @@ def _train(req: Request) -> Breakdown:
     n_d = req.gpus // mp  # ZeRO shards over the data- and context-parallel ranks (Megatron's dp×cp group)
     n_e = max(1, n_d // req.ep)  # expert data-parallel ranks
     sb = state_bytes(req.precision, req.dtype, req.optimizer)
-    impl = req.optimizer_impl or DEFAULT_OPTIMIZER_IMPL
+    impl = req.optimizer_impl or default_optimizer_impl(req.optimizer)
     E = 0 if req.lora_rank else expert_params(shape)
 
     def local(values: float, expert: float, sharded: bool) -> float:
@@ -573,9 +618,9 @@ def _train(req: Request) -> Breakdown:
     if shape is not None:
         largest = largest_tensor_params(shape, req.tp) / (n_d if req.zero >= 1 else 1)  # FSDP2 shards every tensor
     temps = optimizer_step_temporaries(req.optimizer, impl, sb.workspace, local(trainable, E, req.zero >= 1), largest)
-    if req.optimizer == "adamw" and impl == "for-loop" and shape is None:
-        notes.append("the for-loop AdamW's temporaries (2 x the largest tensor) need the model's shape; counted as 0")
-    cublas = 2 * CUBLAS_WORKSPACE  # forward and backward threads
+    if req.optimizer in ("adamw", "adafactor") and impl == "for-loop" and shape is None:
+        notes.append(f"the for-loop {req.optimizer}'s temporaries (the largest tensor's) need the model's shape; counted as 0")
+    cublas = 2 * CUBLAS_WORKSPACE if req.device == "cuda" else 0  # forward and backward threads
     states = {"weights": W, "optimizer": O, "workspace": cublas}
     d = _dims(req)
     kernel = attention_kernel(req, d)
@@ -603,6 +648,44 @@ def _result(req, phases, W, G, O, A, cublas, P, trainable, notes, kernel, impl) 
                      phases, kernel, impl)
 
 
+def _attention_backward(kernel: str, q_el: float, kv_el: float, d: act.Dims, S: float, c: int, device: str) -> float:
+    """Bytes the attention core's backward allocates beyond what the layer saved.
+
+    flash / memory-efficient: dq, dk, dv. On CUDA the flash backward also holds an fp32 dq accumulator and
+    softmax_d (aten/src/ATen/native/transformers/cuda/flash_attn/flash_api.cpp, mha_bwd: dq_accum, softmax_d)
+    and, for GQA, dk/dv expanded to every query head before the group sum (dk_expanded, dv_expanded).
+    math: d(P) from P·V's backward and _softmax_backward_data's output, two score-sized buffers (its saved
+    P is freed after). eager: d(P) in the compute dtype cast to fp32, and softmax's fp32 gradient: two fp32
+    score buffers once the low-precision probabilities are freed (fp32: d(P) and the softmax gradient).
+    """
+    grads = (q_el + 2 * kv_el) * c
+    if kernel in ("flash", "mem-efficient"):
+        if device == "cuda":
+            extra = q_el * 4 + q_el / d.hd * 4  # dq_accum (fp32) and softmax_d / delta (fp32 per head and token)
+            if d.kv != d.a:
+                extra += 2 * q_el * c  # dk, dv expanded to every head
+            return grads + extra
+        return grads
+    if kernel == "math":
+        return 2 * S * c
+    return 2 * S * 4 - (S * c if c != 4 else 0)
+
+
+def _attention_forward_transient(kernel: str, S: float, b: int, s_q: int, s_k: int, c: int) -> float:
+    """Short-lived score-sized tensors while the attention core runs forward (beyond what it saves).
+
+    math: the raw scores beside softmax's output, and the causal mask it builds (bool, then additive in the
+    compute dtype: attention.cpp convert_boolean_attn_mask). eager (HF): the b·s² additive mask alive for the
+    whole forward and, while softmax(dtype=fp32) runs, the masked scores and its fp32 copy of them (one fp32
+    score buffer beyond the low-precision copy that is saved afterwards).
+    """
+    if kernel == "math":
+        return S * c + s_q * s_k * (1 + c)
+    if kernel == "eager":
+        return b * s_q * s_k * c + S * 4
+    return 0.0
+
+
 @functools.lru_cache(maxsize=4096)
 def _saved_totals(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, recompute: str,
                   tp: int, sp: bool, cp: int) -> tuple[float, float, float, float, float]:
@@ -614,6 +697,14 @@ def _saved_totals(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel:
     full_moe = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, moe=True)) if d.moe_layers else 0.0
     head = act.total(act.head_saved(d, b, seq, precision, c, tp, sp, cp))
     return x_dense, full_dense, x_moe, full_moe, head
+
+
+@functools.lru_cache(maxsize=4096)
+def _mlp_half(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, tp: int, sp: bool, cp: int, moe: bool) -> float:
+    """What one layer saves from its second norm on (the MLP half), freed before its attention's backward."""
+    items = act.layer_saved(d, b, seq, precision, c, kernel, "none", tp, sp, cp, moe=moe)
+    start = next(i for i, item in enumerate(items) if item.name.startswith("MLP "))
+    return act.total(items[start:])
 
 
 def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states: dict, G: float,
@@ -632,7 +723,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     if req.lora_rank and req.dtype != "fp32":
         precision = "pure"  # the frozen base runs in the 16-bit dtype: the residual stream is 16-bit
     c = compute_bytes(req.dtype)
-    r = act._bytes(precision, c)[0]
+    r = act.value_bytes(precision, c)[0]  # the residual stream's bytes per value
     sbg = state_bytes(req.precision, req.dtype, req.optimizer).gradients
     n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 2 else 1
     g_bytes = 0 if req.lora_rank else sbg / n_shard_g  # gradient bytes per parameter on this GPU
@@ -646,12 +737,12 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     else:
         x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, req.recompute, tp, sp, cp)
     x_layers = dense_n * x_dense + moe_n * x_moe
+    x_one = x_layers / d.layers  # one layer's saved tensors (the average kind)
     one_full = max(full_dense, full_moe)  # one layer's no-recompute saved set (the largest kind)
     korth = req.activations == "korthikanti"
     logits = 0.0 if korth else T * d.V * c / tp
     # autocast's low-precision weight copies (amp): every linear's, and the output head's (tied or not).
     amp = precision == "amp" and c < 4
-    mp = tp * req.pp
     layer_lin = linear_params_per_layer(shape) / tp
     if moe_n:
         layer_lin = (arch.attention_params(shape) + arch.moe_params(shape) - shape.experts * arch.mlp_params(shape, shape.d_expert) * (1 - 1 / req.ep)) / tp
@@ -666,41 +757,81 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     loss_bwd = 0.0 if korth else act.loss_backward_bytes(d, b, seq // cp, tp)
     # HF ForCausalLMLoss: logits.float() is alive while log_softmax writes its fp32 output (a no-op in fp32).
     loss_fwd = 0.0 if korth or precision == "fp32" else T * d.V * 4 / tp
-    d_resid = T * d.h * r / (tp if sp else 1)
-    # One layer's backward in flight: SwiGLU's product backward holds d(act(gate)) and d(up) beside d(product).
+    whole = tp if sp else 1
+    d_resid = T * d.h * r / whole  # the residual stream's gradient, carried down the layers
+    heads_here = d.a // tp
+    S = b * heads_here * (seq // cp) * seq  # score-matrix elements on this GPU (math and eager kernels)
     i_tok = (d.i if not moe_n else d.i_expert * (d.top_k + d.shared)) // tp
-    bwd_layer = 2 * T * i_tok * c + T * d.h * r / (tp if sp else 1)
-    recompute_layer = (one_full + recast_layer - bwd_layer) if req.recompute == "full" else 0.0
+    ffn_w = d.h * (d.i if not moe_n else d.i_expert) / tp
+    q_el, kv_el = T * d.a * d.hd / tp, T * d.kv * d.hd / tp
+    # One layer's backward, the largest of its three moments (CPU timelines, tests/data/memory_timeline_cpu.json):
+    # RMSNorm's backward in fp32 (d(x̂) upcast, MeanBackward's expand, PowBackward's 2·x and product: 4 T·h fp32);
+    # SwiGLU's product backward: d(act(gate)) and d(up) beside the down projection's weight gradient;
+    # the attention kernel's backward (see _attention_backward).
+    mlp_half = 0.0 if korth else _mlp_half(d, b, seq, precision, c, kernel, tp, sp, cp, bool(moe_n))
+    G_mlp = (ffn_w * (3 if d.gated else 2) if not moe_n else layer_lin - arch.attention_params(shape) / tp) * g_bytes
+    # MLP first (SwiGLU's product backward), then, with the MLP half of the layer's saved tensors freed and its
+    # weight gradients written, the post-attention norm's and the attention core's backward.
+    layer_bwd = max(ffn_w * c + 2 * T * i_tok * c,
+                    G_mlp - mlp_half + max(4 * T * d.h * 4 / whole, _attention_backward(kernel, q_el, kv_el, d, S, c, req.device)))
+    fwd_attn = _attention_forward_transient(kernel, S, b, seq // cp, seq, c) - mlp_half
+    if req.recompute == "full":
+        # checkpoint (reentrant, HF's default) reruns the layer in backward under autocast: its full saved set,
+        # re-cast weights and the rerun forward's own temporaries, then that layer's backward.
+        layer_bwd = one_full + recast_layer + max(layer_bwd, fwd_attn)
+    head_rest = max(0.0, head - (T * d.V * (c + 4) / tp if not korth else 0.0))  # final norm, lm_head input, ids
+    d_logits = 0.0 if korth else T * d.V * c / tp
+    final_norm = 4 * T * d.h * 4 / whole + T * d.h * c / whole  # the final norm's backward temporaries + d(hidden)
+    if shape.tied_embeddings and not amp:
+        # the engine sums lm_head's gradient (held in AccumulateGrad's input buffer) and the embedding's out of
+        # place: three vocab-sized gradients at once; under amp the fp32 copies are summed in place.
+        emb_bwd = 2 * d.V * d.h / tp * g_bytes
+    else:
+        emb_bwd = d_resid + (d.V * d.h / tp * g_bytes if shape.tied_embeddings else 0.0)
 
-    def stage(x_held: float, x_top: float, with_head: bool, with_embedding: bool, suffix: str) -> dict:
+    def stage(x_held: float, x_other: float, with_head: bool, with_embedding: bool, steady: bool, suffix: str) -> dict:
+        """x_held: every in-flight micro-batch's saved tensors; x_other: those of the micro-batches other than
+        the one in backward; steady: 1F1B's steady state, every gradient already allocated (accumulating)."""
+        x_top = x_other + x_one
         h_saved = head if with_head else 0.0
         lg = logits if with_head else 0.0
+        g_top = G_head if with_head else 0.0  # the layer's own gradients are written as its saved tensors go
+        after_head = head_w * c if amp and with_head else 0.0
         out = {
-            "end of forward": {**states, "activations": x_held + h_saved, "autocast_cache": cast_cache,
-                               "gradients": 0.0, "transient": loss_fwd if with_head else 0.0},
+            # forward: the loss (logits.float() beside log_softmax's output) or the top layer's attention scores
+            "end of forward": {**states, "activations": x_held + h_saved, "autocast_cache": cast_cache, "gradients": 0.0,
+                               "transient": max(loss_fwd if with_head else 0.0, fwd_attn - h_saved)},
+            # loss.backward() begins: every saved tensor is alive and the loss writes d(log-probs), d(logits) in fp32.
             "start of backward": {**states, "activations": x_held + h_saved, "autocast_cache": copies_saved,
                                   "gradients": 0.0, "transient": loss_bwd if with_head else d_resid},
-            "backward, top layer": {**states, "activations": x_held + lg, "autocast_cache": copies_saved - (head_w * c if amp and with_head else 0),
-                                    "gradients": (G_head if with_head else 0) + G_layer,
-                                    "transient": d_resid + bwd_layer + recompute_layer},
+            # the final norm (its saved tensors and backward temporaries) and the top layer, lm_head's gradient written.
+            "backward, top layer": {**states, "activations": x_held + lg, "autocast_cache": copies_saved - after_head, "gradients": g_top,
+                                    "transient": max(final_norm + head_rest if with_head else 0.0, d_resid + layer_bwd)},
+            # layer 0: its own saved tensors (or its recomputation) and nearly every gradient.
             "backward, bottom layer": {**states, "activations": x_top + lg, "autocast_cache": layer_lin * c if amp and req.recompute != "full" else 0.0,
-                                       "gradients": G - G_emb, "transient": d_resid + bwd_layer + recompute_layer},
+                                       "gradients": G - G_emb - G_layer, "transient": d_resid + layer_bwd},
             "optimizer step": {**states, "activations": lg, "autocast_cache": 0.0, "gradients": G, "transient": temps},
         }
         if with_head:
-            out["backward, output head"] = {**states, "activations": x_held + lg, "autocast_cache": copies_saved,
-                                            "gradients": G_head, "transient": T * d.V * c / tp + head_w * (c if amp else 0)}
+            # lm_head's backward: d(logits) in the compute dtype, its weight gradient (the autocast copy's dtype) and d(hidden).
+            out["backward, output head"] = {**states, "activations": x_held + lg + head_rest, "autocast_cache": copies_saved,
+                                            "gradients": 0.0, "transient": d_logits + head_w * c + T * d.h * c / whole}
         if with_embedding:
-            out["backward, embedding"] = {**states, "activations": lg, "autocast_cache": 0.0, "gradients": G,
-                                          "transient": d_resid + (d.V * d.h / tp * g_bytes if shape.tied_embeddings else 0)}
-        ordered = {name + suffix: out[name] for name in PHASES if name in out}
-        return ordered
+            out["backward, embedding"] = {**states, "activations": lg + x_other, "autocast_cache": 0.0, "gradients": G, "transient": emb_bwd}
+        if steady:
+            for name, parts in out.items():
+                if name != "optimizer step":
+                    parts["gradients"] = G
+        return {name + suffix: out[name] for name in PHASES if name in out}
 
     if req.pp == 1:
-        phases = stage(x_layers, x_layers / d.layers, True, True, "")
+        phases = stage(x_layers, 0.0, True, True, False, "")
     else:
-        first = stage(x_layers, x_layers / d.layers, False, True, " (first stage)")
-        last = stage(x_layers / req.pp, x_layers / d.layers, True, False, " (last stage)")
+        # 1F1B (Narayanan et al. 2021 §2.2; Korthikanti et al. 2022 §4.2.3): the first stage holds pp
+        # micro-batches of its L/pp layers (L layers' worth), the last stage one; gradients accumulate.
+        stage_layers = x_layers / req.pp
+        first = stage(x_layers, x_layers - stage_layers, False, True, True, " (first stage)")
+        last = stage(stage_layers, 0.0, True, False, True, " (last stage)")
         phases = first if max(map(lambda p: sum(p.values()), first.values())) >= max(map(lambda p: sum(p.values()), last.values())) else last
     phases["_activations"] = x_layers + head
     return phases
@@ -741,7 +872,7 @@ def advice(req: Request, capacity: float) -> dict:
             return False
 
     out: dict = {"min_gpus": None, "max_batch": None, "max_context": None}
-    mp = req.tp * req.pp
+    mp = req.tp * req.pp * req.cp  # a layout's GPUs are a multiple of tp · pp · cp (ep must divide dp · cp)
     for k in range(1, 4097):
         if req.train:
             candidate = replace(req, gpus=k * mp, zero=3 if k > 1 else req.zero)

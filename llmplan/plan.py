@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from llmplan.errors import InputError
 from llmplan.laws import PF_DAY, Law
+from llmplan.rows import allocation  # noqa: F401 (the keys every planning row starts with)
 
 # Above this many budgets the arithmetic runs on numpy arrays (imported only then).
 VECTOR_MIN = 512
@@ -22,20 +23,30 @@ MAX_BUDGETS = 1_000_000  # a sweep larger than this is a typo, and would exhaust
 
 
 def log_budgets(start: float, stop: float, n: int) -> list[float]:
-    """n budgets spaced evenly in log between start and stop, both included."""
+    """n budgets spaced evenly in log between start and stop, both included exactly, and every
+    whole number of decades from the start exact too (1e20:1e25:6 is 1e20, 1e21, ... 1e25)."""
     if n < 1:
         raise InputError(f"a budget range needs at least 1 point, not {n}")
     if n > MAX_BUDGETS:
         raise InputError(f"a budget range of {n:,} points is more than {MAX_BUDGETS:,}; ask for fewer")
     if n == 1:
         return [float(start)]
-    step = (math.log(stop) - math.log(start)) / (n - 1)
-    return [math.exp(math.log(start) + i * step) for i in range(n)]
+    lo, hi = math.log10(start), math.log10(stop)
+    out = [float(start)]
+    for i in range(1, n - 1):
+        decades = (hi - lo) * i / (n - 1)  # whole decades from the start land on the decimal value
+        whole = round(decades)
+        out.append(_decades_from(start, whole) if abs(decades - whole) < 1e-9 else 10.0 ** (lo + decades))
+    out.append(float(stop))
+    return out
 
 
-def allocation(law_id: str, C: float, N: float, D: float) -> dict[str, Any]:
-    """The keys every planning row starts with (the CLI contract): law, compute, N, D and D/N."""
-    return {"law": law_id, "flops": C, "pf_days": C / PF_DAY, "params": N, "tokens": D, "tokens_per_param": D / N}
+def _decades_from(start: float, k: int) -> float:
+    """start x 10^k as the float of its decimal text (1e20 -> 1e21 is float('1e21'), bit-equal to the
+    same value read from stdin; 1e22 * 10 would be 1.0000000000000001e23)."""
+    from decimal import Decimal
+
+    return float(Decimal(repr(float(start))).scaleb(k))
 
 
 def row(law: Law, C: float, N: float, D: float, loss: Any = None) -> dict[str, Any]:
@@ -45,6 +56,7 @@ def row(law: Law, C: float, N: float, D: float, loss: Any = None) -> dict[str, A
     return {
         **allocation(law.id, C, N, D),
         "loss": None if loss is None or not math.isfinite(loss) else float(loss),
+        "minimises_loss": law.minimises_loss,
         "params_convention": law.convention,
     }
 
@@ -58,9 +70,9 @@ def optimal_rows(law: Law, budgets: Sequence[float]) -> list[dict[str, Any]]:
         N, D = law.optimal(C)
         L = law.loss(N, D)
         losses = L.tolist() if L is not None else [None] * len(C)
-        name, conv = law.id, law.convention
+        name, conv, minimises = law.id, law.convention, law.minimises_loss
         return [
-            {"law": name, "flops": c, "pf_days": c / PF_DAY, "params": n, "tokens": d, "tokens_per_param": d / n, "loss": l, "params_convention": conv}
+            {"law": name, "flops": c, "pf_days": c / PF_DAY, "params": n, "tokens": d, "tokens_per_param": d / n, "loss": l, "minimises_loss": minimises, "params_convention": conv}
             for c, n, d, l in zip(C.tolist(), N.tolist(), D.tolist(), losses)
         ]
     rows = []
@@ -185,7 +197,7 @@ def loss_row(law: Law, N: float, D: float) -> dict[str, Any]:
 
 # A model counts as "near optimal" when its tokens are within this factor of the law's optimum:
 # the shipped laws themselves disagree by about this much (at Gopher's budget Approach 3 gives
-# 2.38T tokens, Approach 1 1.42T: a factor of 1.7; scaling-laws.md 3.1).
+# 2.38T tokens, Approach 1 1.42T: a factor of 1.7; Hoffmann et al. 2022 §3, Approaches 1 and 3).
 NEAR_OPTIMAL_FACTOR = 2.0
 COURSE_RATIO = 20.0  # ~20 tokens per parameter (course notes; Hoffmann et al. 2022 Table 3)
 
@@ -221,6 +233,7 @@ def compare_row(law: Law, model_id: str, name: str, N: float, D: float) -> dict[
         "tokens_20x": COURSE_RATIO * N,
         "loss": None if loss is None else float(loss),
         "optimal_loss": None if optimal_loss is None else float(optimal_loss),
+        "minimises_loss": law.minimises_loss,
         "law": law.id,
     }
 
@@ -234,11 +247,14 @@ def mark_extrapolation(law: Any, rows: list[dict[str, Any]]) -> str | None:
             r["extrapolated"] = None
         return None
     outside = 0
+    checks = list(bounds.items())
     for r in rows:
-        flag = any(
-            isinstance(r.get(q), (int, float)) and not (low <= r[q] <= high)
-            for q, (low, high) in bounds.items()
-        )
+        flag = False
+        for q, (low, high) in checks:
+            value = r.get(q)
+            if value.__class__ in (int, float) and not (low <= value <= high):
+                flag = True
+                break
         r["extrapolated"] = flag
         outside += flag
     if not outside:
@@ -249,10 +265,15 @@ def mark_extrapolation(law: Any, rows: list[dict[str, Any]]) -> str | None:
 
 def checked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Refuse results outside floating-point range (inputs far beyond anything trainable)."""
+    isfinite = math.isfinite  # a hot loop: 100,000-row sweeps
     for r in rows:
         for key, value in r.items():
-            if isinstance(value, float) and (not math.isfinite(value) or (value == 0.0 and key in ("flops", "params", "tokens"))):
+            if value.__class__ is float and (not isfinite(value) or (value == 0.0 and key in ("flops", "params", "tokens"))):
                 raise InputError(f"the {key} for these inputs is out of floating-point range ({value}); give values nearer real training runs")
+        for key in ("params", "tokens"):  # a plan needs at least one parameter and one token
+            value = r.get(key)
+            if value is not None and value.__class__ in (int, float) and value < 1:
+                raise InputError(f"the plan has {value:.3g} {'parameters' if key == 'params' else 'tokens'}, less than one; the budget or size is far too small (e.g. --budget 1e18 or more)")
     return rows
 
 

@@ -3,19 +3,22 @@
 The shipped files live in `presets/` at the top of the repository and inside the wheel (as the
 package `llmplan._presets`). A user's folder (`--presets DIR` or `LLMPLAN_PRESETS`) may hold
 `models.toml`, `laws.toml` and `gpus.toml`; its entries add to the shipped ones or replace an entry
-of the same id whole. Nothing in a preset is executed: files are parsed as TOML and every field is
-checked against the schema below; a bad one is an InputError naming file, entry and field.
+of the same id whole (keeping the shipped aliases unless it gives its own). Nothing in a preset is
+executed: files are parsed as TOML and every field is checked against the schema below; a bad one
+is an InputError naming file, entry and field. Numbers are bounded (MAX_VALUE), so that a typo such
+as layers = 1e300 is refused rather than computed with.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
-from llmplan.errors import InputError
+from llmplan.errors import InputError, cut, quote
 
 KINDS = ("models", "laws", "gpus", "hparams")
 KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law"}
@@ -99,7 +102,9 @@ _PEAK_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4")
 GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     **_COMMON,
     "vendor": (_STR, False, ("nvidia", "amd", "google")),
-    "memory_bytes": (_INT, True, None),
+    "memory_bytes": (_INT, True, None),  # the datasheet's figure (decimal GB)
+    "device_memory_bytes": (_INT, False, None),  # what the device itself reports (total_memory), where measured
+    "device_memory_source": (_STR, False, None),
     "bandwidth": (_FLOAT, True, None),
     "tdp_watts": (_FLOAT, False, None),  # board power limit (datasheet), for `plan`'s energy estimate
     "tdp_source": (_STR, False, None),
@@ -115,7 +120,7 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
 }
 
 # Laws: the common fields and a form; the numeric constants of each form are checked by
-# llmplan.laws (which knows the forms), through the `law_validator` hook below.
+# llmplan.lawforms (the forms as data).
 LAW_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     **_COMMON,
     "form": (_STR, True, None),
@@ -134,6 +139,12 @@ HPARAM_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "compute": (_STR, False, ("6ND", "MD")),  # what C counts: 6ND, or M·D with M non-embedding FLOPs/token (DeepSeek)
     "fitted_range": (_STR, False, None),
 }
+
+# Upper bounds of numeric fields: far beyond any real model or GPU, and small enough that every
+# formula stays in floating-point range (a preset with layers = 1e300 is a typo, not a model).
+MAX_INT = 10**15
+MAX_FLOAT = 1e40
+MAX_VALUE = {"params": 10**18, "params_exact": 10**18, "active_params": 10**18, "tokens": 10**18, "dataset_tokens": 10**18, "year": 3000}
 
 SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS}
 
@@ -212,6 +223,18 @@ class Catalog:
         return f"unknown {KIND_NOUN[kind]} {name!r}{hint}"
 
 
+def model_params(preset: Preset) -> tuple[int, int]:
+    """(the count to compute with, the headline count) of a model preset.
+
+    The exact count (`params_exact`, from its shape or checkpoint) where the preset records it, else
+    the headline; for a mixture of experts the active parameters (the ones a token passes through).
+    The headline (7e9 for llama-2-7b, whose exact count is 6,738,415,616) is kept as `nominal_params`."""
+    nominal = preset["params"]
+    if preset.get("active_params"):
+        return preset["active_params"], nominal
+    return preset.get("params_exact") or nominal, nominal
+
+
 def builtin_dir() -> Path:
     """The shipped presets: inside the installed package, or `presets/` beside the source tree."""
     here = Path(__file__).resolve().parent
@@ -237,7 +260,11 @@ def _load_toml(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise InputError(f"cannot read preset file {path}: {error.strerror or error}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not valid TOML: {error}") from None
+        raise InputError(f"{path}: not valid TOML: {cut(str(error))}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid presets: arrays or tables nested too deeply") from None
+    except ValueError as error:  # an integer of more than 4,300 digits
+        raise InputError(f"{path}: not valid TOML: {cut(str(error))}") from None
 
 
 def _check_value(path: Path, entry: str, name: str, value: Any, spec: tuple[str, bool, Any]) -> Any:
@@ -245,30 +272,33 @@ def _check_value(path: Path, entry: str, name: str, value: Any, spec: tuple[str,
     where = f"{path}: entry [{entry}] field '{name}'"
     if kind == _STR:
         if not isinstance(value, str) or not value.strip():
-            raise InputError(f"{where} must be a non-empty string, not {value!r}")
+            raise InputError(f"{where} must be a non-empty string, not {quote(value)}")
         if allowed and value not in allowed:
             raise InputError(f"{where} is {value!r}; expected one of {', '.join(allowed)}")
         return value
     if kind == _BOOL:
         if not isinstance(value, bool):
-            raise InputError(f"{where} must be true or false, not {value!r}")
+            raise InputError(f"{where} must be true or false, not {quote(value)}")
         return value
     if kind == _STRS:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise InputError(f"{where} must be a list of strings")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{where} must be a number, not {value!r}")
+        raise InputError(f"{where} must be a number, not {quote(value)}")
     if kind == _REAL:
         if value != value or value in (float("inf"), float("-inf")):
-            raise InputError(f"{where} must be a finite number, not {value!r}")
+            raise InputError(f"{where} must be a finite number, not {quote(value)}")
         return float(value)
     if value != value or value in (float("inf"), float("-inf")) or value <= 0:
-        raise InputError(f"{where} must be a positive, finite number, not {value!r}")
+        raise InputError(f"{where} must be a positive, finite number, not {quote(value)}")
+    limit = MAX_VALUE.get(name, MAX_INT if kind == _INT else MAX_FLOAT)
+    if value > limit:
+        raise InputError(f"{where} is {value:.4g}, beyond any real model or GPU (at most {limit:.0e})")
     if kind == _INT:
         if isinstance(value, float):
             if not value.is_integer():
-                raise InputError(f"{where} must be a whole number, not {value!r}")
+                raise InputError(f"{where} must be a whole number, not {quote(value)}")
             return int(value)
         return value
     return float(value)
@@ -285,8 +315,11 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
         if spec is None and kind in _OPEN_NUMERIC and not isinstance(value, (dict, list, str)):
             spec = (_FLOAT, False, None)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-                raise InputError(f"{path}: entry [{entry}] field '{name}' must be a number, not {value!r}")
-            data[name] = float(value)
+                raise InputError(f"{path}: entry [{entry}] field '{name}' must be a number, not {quote(value)}")
+            number = float(value)
+            if not math.isfinite(number) or (name.startswith("fitted_") and not number > 0):
+                raise InputError(f"{path}: entry [{entry}] field '{name}' must be a positive, finite number, not {quote(value)}")
+            data[name] = number
             continue
         if spec is None:
             close = difflib.get_close_matches(name, list(schema), n=1)
@@ -298,13 +331,17 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
             raise InputError(f"{path}: entry [{entry}] is missing the required field '{name}'")
     if kind == "gpus" and data.get("matmul_efficiency", 0) > 1:
         raise InputError(f"{path}: entry [{entry}] field 'matmul_efficiency' is a fraction of the peak, at most 1, not {data['matmul_efficiency']!r}")
-    if kind == "laws" and law_validator is not None:
-        law_validator(entry, data, path)
+    if kind == "models" and data.get("train_context") and data.get("context") and data["train_context"] > data["context"]:
+        raise InputError(f"{path}: entry [{entry}] field 'train_context' ({data['train_context']:,}) is above 'context' ({data['context']:,}); pre-training cannot use more than the model's context")
+    for quantity in ("params", "tokens", "flops"):
+        low, high = data.get(f"fitted_min_{quantity}"), data.get(f"fitted_max_{quantity}")
+        if low is not None and high is not None and low > high:
+            raise InputError(f"{path}: entry [{entry}] field 'fitted_min_{quantity}' ({low:.4g}) is above 'fitted_max_{quantity}' ({high:.4g})")
+    if kind == "laws":
+        from llmplan.lawforms import validate_law
+
+        validate_law(entry, data, path)
     return Preset(kind=kind, id=entry.lower(), data=data, path=str(path))
-
-
-# Set by llmplan.laws on import: checks a law's constants for its form.
-law_validator = None
 
 
 def load_file(kind: str, path: Path) -> dict[str, Preset]:
@@ -312,53 +349,78 @@ def load_file(kind: str, path: Path) -> dict[str, Preset]:
     return {entry.lower(): validate_entry(kind, entry, value, path) for entry, value in raw.items()}
 
 
-def load_catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
-    """The shipped presets, extended or overridden by `user_dir` (else LLMPLAN_PRESETS)."""
-    try:  # the law validator lives with the law forms
-        import llmplan.laws  # noqa: F401
-    except ModuleNotFoundError as error:
-        if error.name != "llmplan.laws":
-            raise
-    catalog = Catalog()
+def load_catalog(user_dir: str | os.PathLike[str] | None = None, lazy: bool = False) -> Catalog:
+    """The shipped presets, extended or overridden by `user_dir` (else LLMPLAN_PRESETS).
+
+    With lazy=True (the CLI) each kind's files are read and checked when that kind is first used:
+    `arch --preset` parses models.toml only. The folder itself is checked at once either way."""
     base = builtin_dir()
-    for kind in KINDS:
-        path = base / f"{kind}.toml"
-        if path.is_file():
-            catalog.entries[kind].update(load_file(kind, path))
     folder = user_dir if user_dir is not None else (os.environ.get("LLMPLAN_PRESETS") or None)
+    folder_path = None
     if folder is not None:
         folder_path = Path(folder)
         try:  # a name too long for the OS or with a NUL byte is not a folder either
             is_folder = folder_path.is_dir()
+            found = is_folder and any((folder_path / f"{kind}.toml").is_file() for kind in KINDS)
         except (OSError, ValueError):
-            is_folder = False
+            is_folder = found = False
         if not is_folder:
-            raise InputError(f"presets folder {str(folder)!r} does not exist or is not a folder")
-        found = False
-        for kind in KINDS:
-            path = folder_path / f"{kind}.toml"
-            if path.is_file():
-                found = True
-                catalog.entries[kind].update(load_file(kind, path))
+            raise InputError(f"presets folder {quote(str(folder))} does not exist or is not a folder")
         if not found:
-            raise InputError(f"presets folder {str(folder)!r} has none of models.toml, laws.toml, gpus.toml, hparams.toml")
-    _check_aliases(catalog)
+            raise InputError(f"presets folder {quote(str(folder))} has none of models.toml, laws.toml, gpus.toml, hparams.toml")
+
+    def load_kind(kind: str) -> dict[str, Preset]:
+        entries: dict[str, Preset] = {}
+        path = base / f"{kind}.toml"
+        if path.is_file():
+            entries.update(load_file(kind, path))
+        if folder_path is not None and (folder_path / f"{kind}.toml").is_file():
+            entries.update(_keep_aliases(entries, load_file(kind, folder_path / f"{kind}.toml")))
+        _check_aliases_of(kind, entries.values())
+        return entries
+
+    catalog = Catalog(entries=_Kinds(load_kind))
+    if not lazy:
+        for kind in KINDS:
+            catalog.entries[kind]
     return catalog
 
 
-def _check_aliases(catalog: Catalog) -> None:
-    for kind in KINDS:
-        owner: dict[str, str] = {}
-        for preset in catalog.all(kind):
-            owner.setdefault(preset.id, preset.id)
-        for preset in catalog.all(kind):
-            for alias in preset.aliases:
-                key = alias.lower()
-                if key in owner and owner[key] != preset.id:
-                    raise InputError(
-                        f"{preset.path}: entry [{preset.id}] alias '{alias}' is already used by [{owner[key]}]"
-                    )
-                owner[key] = preset.id
+class _Kinds(dict):
+    """kind -> entries, each kind loaded on first use."""
+
+    def __init__(self, loader: Any) -> None:
+        super().__init__()
+        self._loader = loader
+
+    def __missing__(self, kind: str) -> dict[str, Preset]:
+        if kind not in KINDS:
+            raise KeyError(kind)
+        self[kind] = entries = self._loader(kind)
+        return entries
+
+
+def _keep_aliases(shipped: dict[str, Preset], user: dict[str, Preset]) -> dict[str, Preset]:
+    """A user entry that replaces a shipped one keeps the shipped aliases unless it lists its own
+    (overriding [h100-sxm] must not make `--gpu h100` unknown)."""
+    out = {}
+    for key, preset in user.items():
+        old = shipped.get(key)
+        if old is not None and "aliases" not in preset.data and old.aliases:
+            preset = Preset(preset.kind, preset.id, {**preset.data, "aliases": old.aliases}, preset.path)
+        out[key] = preset
+    return out
+
+
+def _check_aliases_of(kind: str, presets: Iterable[Preset]) -> None:
+    presets = list(presets)
+    owner: dict[str, str] = {preset.id: preset.id for preset in presets}
+    for preset in presets:
+        for alias in preset.aliases:
+            key = alias.lower()
+            if key in owner and owner[key] != preset.id:
+                raise InputError(f"{preset.path}: entry [{preset.id}] alias '{alias}' is already used by [{owner[key]}]")
+            owner[key] = preset.id
 
 
 _CACHE: dict[str | None, Catalog] = {}
@@ -368,5 +430,5 @@ def catalog(user_dir: str | os.PathLike[str] | None = None) -> Catalog:
     """load_catalog, cached per process (the CLI may ask more than once)."""
     key = str(user_dir) if user_dir is not None else os.environ.get("LLMPLAN_PRESETS") or None
     if key not in _CACHE:
-        _CACHE[key] = load_catalog(user_dir)
+        _CACHE[key] = load_catalog(user_dir, lazy=True)
     return _CACHE[key]

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from llmplan.errors import InputError
+from llmplan.errors import InputError, cut, quote
+
+# Bounds on what a runs file may hold: beyond them the input is not a set of training runs.
+MAX_RUNS_CHARS = 256 * 2**20  # 256 MiB of text
+MAX_LOSS = 1_000.0  # nats per token: cross-entropy of a language model is ~ln(vocab) ≈ 12 at most at init
+MAX_PARAMS = 1e18
+MAX_TOKENS = 1e21
+LIMITS = {"params": MAX_PARAMS, "tokens": MAX_TOKENS, "flops": 6 * MAX_PARAMS * MAX_TOKENS, "loss": MAX_LOSS}
 
 # Normalised column names (lower case, non-alphanumerics -> "_") recognised for each quantity.
 COLUMN_NAMES: dict[str, tuple[str, ...]] = {
@@ -61,6 +68,50 @@ class Runs:
 
 
 
+def _csv_rows(reader: Any, source: str) -> Iterable[list[str]]:
+    """The reader's rows; csv's own errors (a field over 131,072 characters, a NUL byte) as InputError."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise InputError(f"{source} line {reader.line_num + 1}: not readable as CSV/TSV ({cut(str(error))}); fields must be under {csv.field_size_limit():,} characters") from None
+        yield row
+
+
+def _refuse_duplicates(header: list[str], source: str) -> None:
+    seen: set[str] = set()
+    for name in header:
+        if name in seen and name:
+            raise InputError(f"{source}: column {quote(name)} appears more than once; rename one so that each column has one meaning")
+        seen.add(name)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {quote(key)} appears more than once in one object")
+        out[key] = value
+    return out
+
+
+def _json(text: str, source: str, where: str) -> Any:
+    """json.loads, with every way it can fail (syntax, nesting depth, 4,300-digit integers) as InputError."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as error:
+        extra = "; JSON-lines needs one object per line" if where else ""
+        raise InputError(f"{source}{where} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}){extra}") from None
+    except RecursionError:
+        raise InputError(f"{source}{where}: JSON nested too deeply; a runs file holds a flat list of objects") from None
+    except ValueError as error:  # an integer of more than 4,300 digits, or a repeated key
+        if "digits" in str(error):
+            raise InputError(f"{source}{where}: an integer of more than 4,300 digits; no run has that many parameters or tokens") from None
+        raise InputError(f"{source}{where}: {cut(str(error))}") from None
+
+
 def _extend_header(header: list[str], record: dict) -> None:
     """Add a JSON record's keys to the column list, in the order they first appear."""
     header.extend(key for key in record if key not in header)
@@ -98,12 +149,13 @@ def parse_records(text: str, fmt: str, source: str) -> tuple[list[str], list[tup
         lines = text.splitlines()
         reader = csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ",")
         header: list[str] | None = None
-        for row in reader:
+        for row in _csv_rows(reader, source):
             line = reader.line_num
             if header is None:
                 if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
                     continue
                 header = [c.strip() for c in row]
+                _refuse_duplicates(header, source)
                 continue
             if not row or all(not c.strip() for c in row):
                 continue  # blank line between records
@@ -118,10 +170,7 @@ def parse_records(text: str, fmt: str, source: str) -> tuple[list[str], list[tup
             raise InputError(f"{source} has no header row; the first line must name the columns (e.g. params,tokens,loss)")
         return header, records
     if fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{source} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+        data = _json(text, source, "")
         if isinstance(data, dict):
             for key in ("runs", "data", "records"):
                 if isinstance(data.get(key), list):
@@ -141,10 +190,7 @@ def parse_records(text: str, fmt: str, source: str) -> tuple[list[str], list[tup
     for line_no, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{source} line {line_no} is not valid JSON ({error.msg}); JSON-lines needs one object per line") from None
+        item = _json(line, source, f" line {line_no}")
         if not isinstance(item, dict):
             raise InputError(f"{source} line {line_no} is not a JSON object with the run's columns")
         _extend_header(header, item)
@@ -159,11 +205,17 @@ def _pick(quantity: str, header: list[str], explicit: str | None, source: str) -
         by_norm = {normalise(h): h for h in header}
         if normalise(explicit) in by_norm:
             return by_norm[normalise(explicit)]
-        raise InputError(f"{OPTION[quantity]} {explicit!r}: {source} has no such column; its columns are {', '.join(header)}")
+        raise InputError(f"{OPTION[quantity]} {quote(explicit)}: {source} has no such column; its columns are {_shown(header)}")
     found = [h for h in header if normalise(h) in COLUMN_NAMES[quantity]]
     if len(found) > 1:
         raise InputError(f"{source}: several columns could be the {quantity} ({', '.join(found)}); pick one with {OPTION[quantity]}")
     return found[0] if found else None
+
+
+def _shown(header: list[str], limit: int = 100) -> str:
+    """The column names for a message, cut to about `limit` characters."""
+    text = ", ".join(header) if header else "none"
+    return text if len(text) <= limit else text[:limit] + f"... ({len(header)} columns)"
 
 
 def _number(value: Any) -> float | None:
@@ -190,7 +242,7 @@ def _number(value: Any) -> float | None:
 def _describe(value: Any) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
         return "is empty"
-    return f"{value!r} is not a finite positive number"
+    return f"{quote(value)} is not a finite positive number"
 
 
 def read_runs(
@@ -213,7 +265,7 @@ def read_runs(
         "flops": _pick("flops", header, flops_col, source),
         "loss": _pick("loss", header, loss_col, source),
     }
-    shown = ", ".join(header) if header else "none"
+    shown = _shown(header)
     if cols["params"] is None:
         raise InputError(f"{source}: no parameter-count column (looked for {', '.join(COLUMN_NAMES['params'][:4])}, ...); its columns are {shown}; name one with --params-col")
     if cols["loss"] is None:
@@ -238,7 +290,10 @@ def read_runs(
                 raw = record.get(column)
                 number = _number(raw)
                 if number is None:
-                    problem = f"{source} {where} {line}, column {column!r}: {_describe(raw)}"
+                    problem = f"{source} {where} {line}, column {quote(column)}: {_describe(raw)}"
+                    break
+                if number > LIMITS[quantity]:
+                    problem = f"{source} {where} {line}, column {quote(column)}: {number:.4g} is beyond any training run (at most {LIMITS[quantity]:.0e}{' nats per token; fit losses, not perplexities' if quantity == 'loss' else ''})"
                     break
                 values[quantity] = number
         if problem is not None:
@@ -267,8 +322,10 @@ def read_runs_file(path: str, stdin_text: str | None = None, **options: Any) -> 
     except (OSError, ValueError):  # a name too long for the system, or otherwise unusable
         exists = False
     if not exists:
-        raise InputError(f"no runs file {path!r}; give a CSV, TSV, JSON-lines or JSON file, or '-' for stdin")
+        raise InputError(f"no runs file {quote(path)}; give a CSV, TSV, JSON-lines or JSON file, or '-' for stdin")
     try:
+        if file.stat().st_size > MAX_RUNS_CHARS:
+            raise InputError(f"{path} is larger than {MAX_RUNS_CHARS // 2**20} MiB; a runs file holds one line per training run")
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{path} is not UTF-8 text; give a CSV, TSV, JSON-lines or JSON file") from None

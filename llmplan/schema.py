@@ -44,6 +44,7 @@ EXAMPLES: dict[str, list[list[str]]] = {
         ["memory", "--params", "7B", "--dtype", "bf16"],
         ["memory", "--preset", "llama-2-7b", "--batch", "8", "--context", "4096", "--gpu", "h100"],
         ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--gpu", "a100"],
+        ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "--phases"],
     ],
     "throughput": [["throughput", "--preset", "llama-2-70b", "--gpu", "h100", "--gpus", "64", "--global-batch", "128", "--tp", "8", "--pp", "2", "--sequence-parallel", "--zero", "1"]],
     "layout": [["layout", "--preset", "llama-2-13b", "--gpu", "h100", "--gpus", "16", "--global-batch", "64", "--top", "2"]],
@@ -102,6 +103,7 @@ _UNIT_RULES: list[tuple[object, str]] = [
     (lambda k: "_per_param" in k or k.endswith("_ratio") or k == "ratio", "ratio"),
     (lambda k: k in ("params", "tokens") or k.endswith("_params") or k.endswith("_tokens") or k.startswith("params_") or k.startswith("tokens_"), "count"),
     (lambda k: k == "loss" or k.endswith("_loss") or k.startswith("loss_"), "nats per token"),
+    (lambda k: k in ("seq", "context", "max_context"), "tokens (sequence length)"),
 ]
 
 

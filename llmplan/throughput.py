@@ -326,7 +326,7 @@ def layer_cost(shape, run: Run, layout, cluster: Cluster, moe: bool = False) -> 
     if moe:
         E, k, fe = shape.experts, shape.experts_per_token, shape.d_expert
         local = E / ep
-        Me = T * k * ep / E  # tokens per local expert (balanced routing)
+        Me = T * k * ep / E  # tokens per local expert (balanced routing); experts split over tp like the dense MLP
         g_mlp = local * (gemm_seconds(Me, n_in * fe / tp, h, cluster, nbytes=c) + gemm_seconds(Me, h, fe / tp, cluster, nbytes=c))
         g_mlp = g_mlp + gemm_seconds(T, E, h, cluster, nbytes=c)  # router
         w_mlp = (k + shape.shared_experts) * (n_in + 1) * h * fe + E * h
@@ -366,7 +366,7 @@ def layer_cost(shape, run: Run, layout, cluster: Cluster, moe: bool = False) -> 
     residual = 2 * (3 * c + run.dropout * 1) * h_ops  # (bias-dropout-)add: read 2, write 1 (+ mask)
     activation = T * act_width * ((3 * c) if gated else (2 * c))  # act(gate)·up: read 2 write 1; gelu: read 1 write 1
     rotary = (shape.positions == "rotary") * T * (q_local + kv_local) * 2 * c
-    permute = moe * 2 * 2 * T * shape.experts_per_token * h * c if moe else 0  # token shuffles around the experts
+    permute = 2 * 2 * T * shape.experts_per_token * h * c if moe else 0  # permute/unpermute copies around the experts
     elem_f = elementwise_seconds(norm + residual + activation + rotary + permute, cluster)
     elem_b = ELEMENTWISE_BACKWARD_RATIO * elem_f
 

@@ -28,25 +28,47 @@ MEMORY_UNITS = {
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
 
-_NUMBER = r"[+-]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_SPLIT = re.compile(rf"^\s*({_NUMBER})\s*(.*?)\s*$")
+# A number, with optional digit grouping as llmplan prints it (7,000,000,000) or as Python writes it
+# (7_000_000_000). Matched with re.match and the rest taken by slicing: linear in the input's length
+# (a lazy `(.*?)\s*$` group is quadratic on a value with 100,000 spaces).
+_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+(?![\d_])(?:\.\d*)?|\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def _split(text: str) -> tuple[float, str] | None:
     """Split '3000 PF-days' into (3000.0, 'PF-days'); None when it does not start with a number."""
-    match = _SPLIT.match(str(text))
+    stripped = str(text).strip()
+    match = _NUMBER.match(stripped)
     if not match:
         return None
-    number = match.group(1).replace("_", "")
+    number = match.group(0).replace("_", "").replace(",", "")
     try:
-        return float(number), match.group(2)
+        return float(number), stripped[match.end():].strip()
     except ValueError:
         return None
 
 
+def _number_part(text: str, unit: str) -> str:
+    raw = str(text).strip()
+    return raw[: len(raw) - len(unit)].strip() if unit else raw
+
+
 def _guess(number: str, unit: str, choices: tuple[str, ...] | list[str]) -> str | None:
-    close = difflib.get_close_matches(unit.lower(), list(choices), n=1, cutoff=0.5)
-    return f"{number}{close[0]}" if close else None
+    """A close unit for a mistyped one, keeping the number's digits as typed.
+
+    No guess when the 'unit' starts with a digit or a separator (the number itself is garbled, and
+    a guess would change its magnitude: '1.000,5pfd'), and a single letter only where it begins one
+    unit (F -> FLOPs, never PF-days)."""
+    key = unit.lower()
+    if not key or key[0].isdigit() or key[0] in ",._'":
+        return None
+    if len(key) == 1:
+        starting = [c for c in choices if c.lower().startswith(key)]
+        return f"{number}{starting[0]}" if len(starting) == 1 or (starting and all(s.lower().startswith(starting[0].lower()) for s in starting)) else None
+    close = difflib.get_close_matches(key, [c.lower() for c in choices], n=1, cutoff=0.6)
+    if not close:
+        return None
+    original = next(c for c in choices if c.lower() == close[0])
+    return f"{number}{original}"
 
 
 def _integral(value: float) -> int | float:
@@ -64,7 +86,7 @@ def parse_count(text: str | float | int, what: str = "a count") -> int | float:
         number, suffix = parts
         key = suffix.lower()
         if key not in COUNT_SUFFIXES:
-            guess = _guess(str(text)[: len(str(text)) - len(suffix)].strip(), suffix, [k.upper() for k in COUNT_SUFFIXES if k])
+            guess = _guess(_number_part(text, suffix), suffix, [k.upper() for k in COUNT_SUFFIXES if k])
             raise input_error(text, f"{what} (suffixes K, M, B or T)", guess)
         value = number * COUNT_SUFFIXES[key]
     if not math.isfinite(value) or value <= 0:
@@ -90,8 +112,7 @@ def parse_compute(text: str | float | int) -> float:
         elif key in _PFD_UNITS:
             value = number * scale * PF_DAY
         else:
-            raw = str(text).strip()
-            guess = _guess(raw[: len(raw) - len(unit)].strip(), key, ("pfd", "flop", "flops"))
+            guess = _guess(_number_part(text, unit), key, ("pfd", "flop", "flops"))
             raise input_error(text, "a compute amount (FLOPs or PF-days: 1e24, 3000pfd)", guess)
     if not math.isfinite(value) or value <= 0:
         raise input_error(text, "a compute amount: it must be a positive, finite number of FLOPs")
@@ -109,10 +130,10 @@ def parse_memory(text: str | float | int) -> int:
         number, unit = parts
         key = unit.lower().replace(" ", "") or "b"
         if key not in MEMORY_UNITS:
-            raw = str(text).strip()
-            guess = _guess(raw[: len(raw) - len(unit)].strip(), key, ["GB", "GiB", "MB", "MiB", "TB", "TiB"])
+            number_text = _number_part(text, unit)
+            guess = _guess(number_text, key, ["GB", "GiB", "MB", "MiB", "TB", "TiB"])
             if key in ("g", "m", "t", "k"):
-                guess = f"{raw[: len(raw) - len(unit)].strip()}{key.upper()}B or {raw[: len(raw) - len(unit)].strip()}{key.upper()}iB"
+                guess = f"{number_text}{key.upper()}B or {number_text}{key.upper()}iB"
             raise input_error(text, "a memory size (units B, KB, MB, GB, TB or KiB, MiB, GiB, TiB)", guess)
         value = number * MEMORY_UNITS[key]
     if not math.isfinite(value) or value < 0:
@@ -123,7 +144,10 @@ def parse_memory(text: str | float | int) -> int:
 def parse_positive(text: str | float, what: str) -> float:
     """A plain positive finite number (a ratio, a price, an MFU)."""
     try:
-        value = float(str(text).replace("_", ""))
+        parts = _split(text)
+        if parts is None or parts[1]:
+            raise ValueError
+        value = parts[0]
     except ValueError:
         raise input_error(text, what) from None
     if not math.isfinite(value) or value <= 0:

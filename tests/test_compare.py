@@ -54,7 +54,9 @@ def test_verdicts_under_the_20x_rule(cli):
     # Under D = 20N at the same compute, D_opt = sqrt(20 C / 6) so tokens_ratio = sqrt((D/N) / 20).
     rows = {r["model"]: r for r in rows_of(cli(["compare", "--law", "tokens-per-param", "--models", "gpt-3-175b,chinchilla-70b,llama-7b", "-f", "json"]))}
     gpt3 = rows["gpt-3-175b"]
-    assert gpt3["tokens_ratio"] == pytest.approx(math.sqrt((300e9 / 175e9) / 20))
+    # N is the exact count of GPT-3's shape (Brown Table 2.1: 174,604,259,328), the headline kept beside it.
+    assert gpt3["params"] == 174_604_259_328 and gpt3["nominal_params"] == 175e9
+    assert gpt3["tokens_ratio"] == pytest.approx(math.sqrt((300e9 / 174_604_259_328) / 20))
     assert gpt3["verdict"] == f"under-trained {1 / gpt3['tokens_ratio']:.1f}x" == "under-trained 3.4x"
     assert rows["chinchilla-70b"]["verdict"] == "near optimal"
     assert rows["chinchilla-70b"]["tokens_ratio"] == pytest.approx(1.0)
@@ -78,7 +80,8 @@ def test_table(cli):
     assert result.code == 0
     lines = result.stdout.splitlines()
     assert "(epoch-2024)" in lines[0]  # the default law
-    assert any("gpt-3-175b" in line and "under-trained" in line and "3.50T" in line for line in lines)
+    # 20·N with the exact count 174.6B (the headline 175B gave 3.50T)
+    assert any("gpt-3-175b" in line and "under-trained" in line and "3.49T" in line for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -83,6 +83,7 @@ def test_preset_shape_adds_attention_and_recompute(cli):
     rows = rows_of(cli(["compute", "--preset", "gpt-3-175b", "-f", "json"]))
     N = rows[0]["params"]
     assert N == pytest.approx(174_600e6, rel=1e-3) and N != load_catalog().get("models", "gpt-3-175b")["params"]
+    assert rows[0]["nominal_params"] == load_catalog().get("models", "gpt-3-175b")["params"]  # the headline kept (issue 15)
     assert rows[0]["flops_per_token"] == pytest.approx(6 * N + 12 * 96 * 12288 * 2048)
     rows = rows_of(cli(["compute", "--params", "7B", "--tokens", "1T", "--recompute", "full", "-f", "json"]))
     assert rows[0]["flops"] == pytest.approx(8 * 7e9 * 1e12)

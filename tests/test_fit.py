@@ -320,3 +320,16 @@ def test_cli_module_imports_no_numpy():
     code = "import sys, llmplan.cli.fit, llmplan.runs, llmplan.fit; print('numpy' in sys.modules, 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_isoflop_counts_the_runs_it_used_and_leaves_out_edge_minima(tmp_path):
+    # 3 good budgets of 7 runs, one of 2 runs (no parabola), one of 4 runs all beyond the optimum (edge).
+    rows = _isoflop_runs(budgets=(1e18, 1e19, 1e20))
+    rows += _isoflop_runs(budgets=(1e21,), factors=(1 / 4, 1 / 2))
+    rows += _isoflop_runs(budgets=(1e22,), factors=(2, 3, 4, 6))
+    N, D, L = (list(c) for c in zip(*rows))
+    result = fit.fit_isoflop(N, D, L)
+    assert result.row["runs_given"] == 27 and result.row["runs"] == 21 and result.row["budgets"] == 3
+    assert result.row["edge_budgets"] == 1 and [m["used"] for m in result.minima] == [True, True, True, False]
+    clean = fit.fit_isoflop(*(list(c) for c in zip(*_isoflop_runs(budgets=(1e18, 1e19, 1e20)))))
+    assert result.row["a"] == pytest.approx(clean.row["a"], rel=1e-12)  # the edge budget does not move the fit

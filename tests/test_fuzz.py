@@ -183,3 +183,185 @@ def test_command_keeps_the_contract(name, fuzz_files, monkeypatch, tmp_path):
         _check_contract(argv, stdin)
 
     fuzz()
+
+
+# ============================================================== families beyond arguments (issue 15)
+# Files (hostile contents), streams (closed, full, ASCII-only, readers that leave), faults (--save to
+# paths that cannot be written) and environment (LLMPLAN_* and terminal variables). Each case is
+# checked against the same contract; subprocess cases are few and chosen, in-process ones drawn.
+
+import subprocess
+import sys
+
+from conftest import REPO
+
+FAMILY_CASES = int(os.environ.get("FUZZ_FAMILY_EXAMPLES", "300"))
+
+
+def _hostile_files(folder: Path) -> dict[str, str]:
+    files = {}
+
+    def write(name: str, data: bytes) -> None:
+        (folder / name).write_bytes(data)
+        files[name] = str(folder / name)
+
+    write("oversized_field.csv", b"params,tokens,loss\n1e8,2e9," + b"9" * 200_000 + b"\n")
+    write("deep.json", b"[" * 100_000 + b"]" * 100_000)
+    write("deep_object.json", b'{"runs": ' + b"[" * 50_000 + b"]" * 50_000 + b"}")
+    write("bigint.json", b'[{"params": ' + b"1" * 5000 + b', "tokens": 2e9, "loss": 3}]')
+    write("bigint.csv", b"params,tokens,loss\n" + b"1" * 5000 + b",2e9,3\n")
+    write("huge_loss.csv", b"params,tokens,loss\n" + b"".join(b"%g,%g,%g\n" % (n, 20 * n, 1e300) for n in (1e7, 1e8, 1e9, 3e7, 3e8)))
+    write("dup_columns.csv", b"params,tokens,loss,loss\n1e8,2e9,3,4\n")
+    write("dup_keys.json", b'[{"params": 1e8, "tokens": 2e9, "loss": 3, "loss": 4}]')
+    write("bom_crlf.csv", b"\xef\xbb\xbfparams,tokens,loss\r\n1e8,2e9,3.1\r\n2e8,4e9,3.0\r\n")
+    write("nul.csv", b"params,tokens,loss\n1e8,2e9,3\x00\n")
+    write("latin1.csv", b"params,tokens,loss\n1e8,2e9,3\xe9\n")
+    write("same_ratio.csv", b"params,tokens,loss\n" + b"".join(b"%g,%g,%g\n" % (n, 20 * n, 1.7 + 400 / n**0.34 + 410 / (20 * n) ** 0.28) for n in (1e7, 3e7, 1e8, 3e8, 1e9)))
+    write("one_size.csv", b"params,tokens,loss\n" + b"".join(b"1e8,%g,%g\n" % (d, 2 + 1e3 / d**0.3) for d in (1e9, 2e9, 5e9, 1e10, 2e10)))
+    write("negative.csv", b"params,tokens,loss\n-1e8,2e9,3\n")
+    write("wide.csv", b",".join(b"c%d" % i for i in range(20_000)) + b"\n" + b",".join(b"1" for _ in range(20_000)) + b"\n")
+    for name, text in {
+        "deep_toml": "[x]\nname = \"x\"\nform = \"chinchilla\"\nsource = \"s\"\nE = " + "[" * 5000 + "]" * 5000 + "\n",
+        "huge_layers": '[big]\nname = "B"\narchitecture = "decoder"\nobjective = "clm"\nparams = 7e9\nlayers = 1e300\nd_model = 4096\nheads = 32\nffn = 11008\nvocab = 32000\nmlp = "swiglu"\nsource = "s"\n',
+        "negative_range": '[neg]\nname = "n"\nform = "chinchilla"\nE = 1.7\nA = 400.0\nB = 400.0\nalpha = 0.34\nbeta = 0.28\nsource = "s"\nfitted_min_params = -5\nfitted_max_params = 1e9\n',
+        "gpu_override": '[h100-sxm]\nname = "mine"\nmemory_bytes = 80_000_000_000\nbandwidth = 3.35e12\npeak_bf16 = 989.4e12\nsource = "mine"\n',
+    }.items():
+        sub = folder / name
+        sub.mkdir()
+        kind = "gpus" if name == "gpu_override" else "models" if name == "huge_layers" else "laws"
+        (sub / f"{kind}.toml").write_text(text)
+        files[name] = str(sub)
+    return files
+
+
+@pytest.fixture(scope="module")
+def hostile_files(tmp_path_factory):
+    return _hostile_files(tmp_path_factory.mktemp("hostile"))
+
+
+FILE_COMMANDS = [
+    lambda f: ["fit", f],
+    lambda f: ["fit", f, "-f", "json"],
+    lambda f: ["fit", f, "--method", "isoflop"],
+    lambda f: ["fit", f, "--skip-bad-rows", "-f", "csv"],
+    lambda f: ["presets", "list", "--presets", f],
+    lambda f: ["memory", "--preset", "big", "--presets", f],
+    lambda f: ["optimal", "--budget", "1e24", "--law", f],
+    lambda f: ["memory", "--params", "7B", "--gpu", "h100", "--presets", f, "-f", "json"],
+    lambda f: ["arch", "--hf-config", f],
+]
+
+
+def test_hostile_files_keep_the_contract(hostile_files, monkeypatch, tmp_path):
+    for variable in ("LLMPLAN_FORMAT", "LLMPLAN_PRESETS", "LLMPLAN_DEBUG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    @settings(max_examples=FAMILY_CASES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(sorted(hostile_files.values())), st.sampled_from(range(len(FILE_COMMANDS))))
+    def fuzz(path, which):
+        _check_contract(FILE_COMMANDS[which](path), "")
+
+    fuzz()
+
+
+def test_hostile_stdin_keeps_the_contract(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    lines = st.one_of(
+        st.sampled_from(["1e24", "3000pfd", "7B 1.4T", "7,000,000,000 1T", "1_000pfd", "", "# comment", "nan", "-1", "1e400", "\x00", "x" * 20_000, " " * 50_000 + "1e24"]),
+        st.text(max_size=30),
+    )
+    commands = [["optimal", "--budget", "-"], ["optimal", "--budget", "-", "-f", "json"], ["loss", "--params", "-"], ["arch", "--target", "-"], ["memory", "--params", "7B", "--gpu", "-", "--check"], ["fit", "-"]]
+
+    @settings(max_examples=FAMILY_CASES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(range(len(commands))), st.lists(lines, max_size=8), st.sampled_from(["\n", "\r\n"]))
+    def fuzz(which, chosen, newline):
+        _check_contract(commands[which], newline.join(chosen))
+
+    fuzz()
+
+
+# ---------------------------------------------------------------------------- environment
+
+def test_environment_variables_keep_the_contract(monkeypatch, tmp_path, hostile_files):
+    monkeypatch.chdir(tmp_path)
+    values = {
+        "LLMPLAN_FORMAT": st.sampled_from(["", "json", "JSON", "yaml", "csv ", "x" * 1000, "\u00e9"]),
+        "LLMPLAN_PRESETS": st.sampled_from(["", str(tmp_path / "missing"), str(tmp_path), hostile_files["deep_toml"], hostile_files["gpu_override"], "x" * 5000]),
+        "NO_COLOR": st.sampled_from(["", "1"]),
+        "COLUMNS": st.sampled_from(["", "0", "-5", "1", "20", "100000", "abc"]),
+        "LINES": st.sampled_from(["", "0", "abc"]),
+    }
+    argvs = [["optimal", "--budget", "1e24"], ["memory", "--params", "7B", "--gpu", "h100"], ["compare"], ["presets", "list"], ["gpus"], ["loss", "--params", "7B", "--tokens", "1T", "-f", "table"]]
+
+    @settings(max_examples=max(50, FAMILY_CASES // 3), derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.fixed_dictionaries({k: v for k, v in values.items()}), st.sampled_from(range(len(argvs))))
+    def fuzz(env, which):
+        from llmplan import presets
+
+        presets._CACHE.clear()
+        with monkeypatch.context() as m:
+            for key, value in env.items():
+                if value:
+                    m.setenv(key, value)
+                else:
+                    m.delenv(key, raising=False)
+            _check_contract(argvs[which], "")
+        presets._CACHE.clear()
+
+    fuzz()
+
+
+# ---------------------------------------------------------------------------- faults: --save
+
+def test_save_faults_keep_the_contract(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / "runs.csv"
+    runs.write_text("params,tokens,loss\n" + "".join(
+        f"{n},{n * r},{1.7 + 400 / n**0.34 + 410 / (n * r)**0.28}\n" for n in (1e7, 3e7, 1e8, 3e8, 1e9) for r in (5, 20, 80)))
+    (tmp_path / "folder.toml").mkdir()
+    (tmp_path / "dangling.toml").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "exists.toml").write_text("keep me\n")
+    targets = ["folder.toml", "dangling.toml", "exists.toml", "missing/x.toml", "a" * 300 + ".toml", "", " ", "-", "x\x00y.toml", str(tmp_path)]
+    for target in targets:
+        for extra in ([], ["--force"]):
+            # one start of the grid: the fault is in the writing, not the fit
+            _check_contract(["fit", str(runs), "--grid", "a=6,b=6,e=0.5,alpha=0.3,beta=0.3", "--save", target, *extra], "")
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind by any failure
+
+
+# ---------------------------------------------------------------------------- streams (subprocesses)
+
+STREAM_COMMANDS = [
+    ["optimal", "--budget", "1e24"],
+    ["optimal", "--budget", "1e20:1e25:50000", "-f", "csv"],  # ~5 MB: more than a pipe holds
+    ["compare", "-f", "table"],
+    ["memory", "--preset", "llama-2-7b", "--gpu", "h100", "-f", "table"],
+    ["fit", "tests/data/fit_runs_noisy.csv", "-f", "table"],
+    ["presets", "show", "llama-2-7b"],
+    ["--help"],
+]
+STREAM_SETUPS = {
+    "stdout closed": ("{cmd} >&-", (1,)),
+    "stdout full": ("{cmd} > /dev/full", (1,)),
+    "stderr closed": ("{cmd} > /dev/null 2>&-", (0,)),
+    "reader leaves": ("{cmd} | head -c 10 > /dev/null; exit ${{PIPESTATUS[0]}}", (0,)),
+    "ascii only": ("PYTHONIOENCODING=ascii {cmd} > /dev/null", (0,)),
+    "C locale": ("LC_ALL=C LANG=C {cmd} > /dev/null", (0,)),
+}
+
+
+@pytest.mark.parametrize("setup", sorted(STREAM_SETUPS))
+@pytest.mark.parametrize("argv", STREAM_COMMANDS, ids=lambda a: " ".join(a)[:40])
+def test_streams_keep_the_contract(setup, argv):
+    template, codes = STREAM_SETUPS[setup]
+    if "/dev/full" in template and not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    command = " ".join([sys.executable, "-m", "llmplan", *argv])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPLAN_")}
+    result = subprocess.run(template.format(cmd=command), shell=True, executable="/bin/bash", capture_output=True, cwd=REPO, env=env, timeout=120)
+    err = result.stderr.decode(errors="replace")
+    assert result.returncode in codes, (setup, argv, result.returncode, err[-400:])
+    assert "Traceback" not in err and "internal error" not in err and "Exception ignored" not in err, err[-400:]
+    if result.returncode == 1:
+        assert err.strip().splitlines()[-1].startswith("llmplan: error: cannot write the result to stdout")

@@ -106,18 +106,11 @@ def test_lora_params_llama2_7b():
 # ---------------------------------------------------------------- the calibration file
 
 def _request(row: dict) -> Request:
+    # "AdamW default" ran AdamW(fused=False) with foreach unset: the for-loop (torch/optim/adam.py).
     precision, dtype = MODES[row["mode"]]
     return Request(shape=LLAMA_134M, dtype=dtype, train=True, precision=precision, batch=row["batch"], seq=row["seq"],
-                   recompute="full" if row["ckpt"] else "none", attention="eager" if row["attn"] == "eager" else "flash",
-                   overhead=0)
-
-
-@pytest.mark.parametrize("row", _calibration("train"), ids=lambda r: f"{r['mode']}-ckpt{r['ckpt']}-{r['attn']}")
-def test_training_peak_within_10_percent_of_h100(row):
-    predicted = estimate(_request(row)).total_bytes
-    error = predicted / row["peak_step_bytes"] - 1
-    print(f"{row['mode']} ckpt={row['ckpt']} {row['attn']}: {predicted:,.0f} vs {row['peak_step_bytes']:,} ({error:+.2%})")
-    assert abs(error) <= 0.10
+                   recompute="full" if row["ckpt"] else "none", attention="eager" if row["attn"] == "eager" else "auto",
+                   optimizer_impl="fused" if row["optimizer"].endswith("fused") else "for-loop", overhead=0)
 
 
 @pytest.mark.parametrize("row", _calibration("train"), ids=lambda r: f"{r['mode']}-ckpt{r['ckpt']}-{r['attn']}")
@@ -212,12 +205,14 @@ def test_card_example_reads_well_in_a_terminal(cli):
     result = cli(["memory", "--params", "7B", "--dtype", "bf16", "-f", "table"])
     assert result.code == 0
     assert "GB" in result.stdout and "GiB" in result.stdout and "14.00 GB" in result.stdout and "13.04 GiB" in result.stdout
-    assert "largest part" in result.stderr and "try" in result.stderr
+    # No GPU, no capacity: no unchecked "if it does not fit, try" hints (issue 15).
+    assert "largest part" in result.stderr and "try" not in result.stderr
 
 
 def test_gpu_fit_and_check(cli):
     fits = _json(cli(["memory", "--preset", "llama-2-7b", "--batch", "8", "--context", "4096", "--gpu", "h100", "-f", "json"]))[0]
-    assert fits["fits"] is True and fits["gpu_memory_bytes"] == 80e9 and fits["headroom_bytes"] > 0
+    # The device-reported capacity (85,017,493,504 bytes on an H100 80GB HBM3), the datasheet 80e9 beside it.
+    assert fits["fits"] is True and fits["gpu_memory_bytes"] == 85_017_493_504 and fits["gpu_datasheet_memory_bytes"] == 80e9 and fits["headroom_bytes"] > 0
     assert fits["max_batch"] >= 8
     # The largest batch is a boundary: it fits, one more does not.
     base = ["memory", "--preset", "llama-2-7b", "--context", "4096", "--gpu", "h100", "-f", "json"]
@@ -260,6 +255,11 @@ def test_korthikanti_option(cli):
     ["memory", "--params", "7B", "--gpus", "3", "--tp", "2"],
     ["memory", "--params", "7B", "--gpu", "h1000"],
     ["memory", "--params", "7B", "--overhead", "lots"],
+    ["memory", "--preset", "llama-2-7b", "--train", "--ep", "2", "--gpus", "2"],
+    ["memory", "--preset", "llama-2-7b", "--train", "--optimizer-impl", "fast"],
+    ["memory", "--preset", "llama-2-7b", "--train", "--attention", "flash3"],
+    ["memory", "--preset", "llama-2-7b", "--phases"],
+    ["memory", "--preset", "llama-2-7b", "--train", "--cp", "3", "--gpus", "4"],
 ])
 def test_bad_input_is_one_line_exit_2(cli, args):
     result = cli(args)
@@ -284,6 +284,7 @@ def test_readme_examples_run(cli):
     commands = re.findall(r"^\$ llmplan (memory .+)$", text, flags=re.M)
     assert commands
     for command in commands:
+        command = command.split(" |")[0].split(" #")[0].replace(" 2>&1", "")  # the shell parts of the example
         result = cli(command.split())
         assert result.code in (0, 3), (command, result.stderr)
 
@@ -299,16 +300,17 @@ def test_step_peak_above_model_states_matches_cpu_profiles(row):
     # one step. Covers peaks at the optimizer step (small batch, large vocab), GQA, eager, checkpointing.
     # Tolerance 10% (the issue's bar for the GPU peaks); eager attention's backward temporaries are modelled
     # as one layer's saved tensors, the loosest term (+6% in bf16); the rest lands within 2%.
+    # Recorded with transformers 5.24 itself (not the harness's replica) and AdamW(foreach=True): an
+    # independent check of the phase model, asked with device="cpu". Tolerance 3% (worst +2.2%, checkpointing).
     shape = arch.Shape(layers=row["layers"], d_model=row["d_model"], heads=row["heads"], kv_heads=row["kv_heads"],
                        ffn=row["ffn"], vocab=row["vocab"], context=row["seq"])
     assert arch.params(shape) == row["params"]
     fp32 = row["mode"] == "fp32"
     b = estimate(Request(shape=shape, dtype="fp32" if fp32 else "bf16", train=True, precision="fp32" if fp32 else "pure",
                          batch=row["batch"], seq=row["seq"], overhead=0, attention="eager" if row["attn"] == "eager" else "flash",
-                         recompute="full" if row["ckpt"] else "none"))
-    above_states = b.peak_bytes - b.weights_bytes - b.optimizer_bytes - b.workspace_bytes  # no cuBLAS on CPU
-    tolerance = 0.10 if row["attn"] == "eager" else 0.02
-    assert above_states == pytest.approx(row["peak_above_states_bytes"], rel=tolerance)
+                         recompute="full" if row["ckpt"] else "none", optimizer_impl="foreach", device="cpu"))
+    above_states = b.peak_bytes - b.weights_bytes - b.optimizer_bytes
+    assert above_states == pytest.approx(row["peak_above_states_bytes"], rel=0.03)
 
 
 def _prefills() -> list[dict]:

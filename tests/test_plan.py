@@ -210,8 +210,9 @@ def test_loss_command(cli):
 
 def test_loss_many_from_stdin_and_all_laws(cli):
     rows = rows_of(cli(["loss", "--params", "-", "--law", "all", "-f", "json"], stdin="70B 1.4T\n280B,300B\n"))
-    assert {r["law"] for r in rows} == {"chinchilla", "chinchilla-rounded", "epoch-2024", "kaplan-2020"}
-    assert len(rows) == 8
+    # every law that predicts loss, the data-constrained one included (issue 15)
+    assert {r["law"] for r in rows} == {"chinchilla", "chinchilla-rounded", "epoch-2024", "kaplan-2020", "muennighoff-2023"}
+    assert len(rows) == 10
 
 
 @pytest.mark.parametrize(

@@ -216,14 +216,22 @@ def arch_command(
     proposed = False
     if target:
         for size in expand(target, lambda text: parse_count(text, "a parameter count")):
-            for shape in arch.propose(size, proposals, vocab=vocab or 32000, context=context or 4096):
+            from llmplan.units import format_count
+
+            shapes = arch.propose(size, proposals, vocab=vocab or 32000, context=context or 4096)
+            for shape in shapes:
                 row = shape_row(shape, seq, dtype.bytes, dtype.name)
                 row["target_params"] = size
                 row["gap_params"] = row["params"] - size
                 row["gap_fraction"] = row["gap_params"] / size
                 rows.append(row)
+            gap = abs(rows[-1]["gap_fraction"])
+            if gap > arch.PROPOSAL_TOLERANCE:
+                note(f"no shape of the family lies within {arch.PROPOSAL_TOLERANCE:.0%} of {format_count(size)}: widths step by 256 and depth follows width, so the nearest is {gap:.1%} off")
+            elif len(shapes) < proposals:
+                note(f"{len(shapes)} shape(s) within {arch.PROPOSAL_TOLERANCE:.0%} of {format_count(size)} (fewer than --proposals {proposals}: the next is further)")
         proposed = True
-        note(f"shapes follow {arch.PROPOSAL_FAMILY}")
+        note(f"shapes follow {arch.PROPOSAL_FAMILY}; proposals lie within {arch.PROPOSAL_TOLERANCE:.0%} of the target")
 
     columns = list(TABLE_COLUMNS)
     if any(m.checkpoint is not None for m in models):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -101,8 +102,11 @@ def emit(
 def _stderr(prefix: str, message: str) -> None:
     if shared.quiet:
         return
-    sys.stderr.write(f"{prefix}{message}\n")
-    sys.stderr.flush()
+    try:  # a closed or broken stderr loses the message, never the result
+        sys.stderr.write(f"{prefix}{message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError, UnicodeError):
+        pass
 
 
 def note(message: str) -> None:
@@ -146,15 +150,16 @@ def quiet() -> bool:
     return shared.quiet
 
 
-def stdin_lines() -> list[str]:
-    """Non-empty, non-comment lines of stdin, for options given as `-`."""
-    if sys.stdin is None or sys.stdin.closed:
-        raise InputError("'-' reads values from stdin, but there is no stdin")
-    try:
-        text = sys.stdin.read()
-    except UnicodeDecodeError:
-        raise InputError("stdin is not UTF-8 text; give one value per line") from None
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+def stdin_lines(what: str = "values") -> list[str]:
+    """Non-empty, non-comment lines of stdin, for options given as `-` (bounded: llmplan.cli.streams).
+
+    One rule for every command: '-' with nothing on stdin is bad input (exit 2), never an empty result."""
+    from llmplan.cli.streams import iter_stdin_lines
+
+    lines = list(iter_stdin_lines())
+    if not lines:
+        raise InputError(f"'-' reads {what} from stdin, one per line, but stdin held none")
+    return lines
 
 
 T = TypeVar("T")
@@ -173,6 +178,129 @@ def expand(values: Sequence[str] | None, parse: Callable[[str], T]) -> list[T]:
         else:
             result.append(parse(value))
     return result
+
+
+def stdin_chunks(parse: Callable[[str], Sequence[T]], size: int = 20_000) -> Iterable[list[T]]:
+    """Values parsed from stdin lines, `size` lines at a time (a million-line sweep in bounded memory).
+
+    A bad line stops the stream with exit 2; the message names its line (the rows of the lines
+    before it may already be written)."""
+    from llmplan.cli.streams import iter_stdin_blocks
+
+    chunk: list[T] = []
+    seen = 0
+    for lines in iter_stdin_blocks():
+        for line in lines:
+            seen += 1
+            try:
+                chunk.extend(parse(line))
+            except InputError as error:
+                raise InputError(f"stdin value {seen:,}: {error}" if seen > size else str(error)) from None
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if seen == 0:
+        raise InputError("'-' reads values from stdin, one per line, but stdin held none")
+    if chunk:
+        yield chunk
+
+
+def _delimited(rows: list[Row], delimiter: str) -> str:
+    """render.to_csv's bytes, faster for long sweeps: formatted column by column (the same
+    float repr and str render uses); any column of mixed or other types cell by cell, by render."""
+    from llmplan import render as r
+
+    keys = r.columns_of(rows[:1])
+    if delimiter != "\t" or any(len(row) != len(keys) for row in rows) or set(rows[0]) != set(keys):
+        return r.to_csv(rows, delimiter)
+    columns = []
+    for key in keys:
+        values = [row[key] for row in rows]
+        kinds = set(map(type, values))
+        if kinds == {float} and all(map(math.isfinite, values)):
+            columns.append(list(map(float.__repr__, values)))
+        elif kinds == {int}:
+            columns.append(list(map(str, values)))
+        elif kinds == {str} and not any(c in "".join(values) for c in "\t\n"):
+            columns.append(values)
+        elif kinds == {bool}:
+            columns.append(["true" if v else "false" for v in values])
+        elif kinds == {type(None)}:
+            columns.append([""] * len(values))
+        else:
+            cell = r._delimited_cell
+            columns.append([cell(v).replace("\t", " ").replace("\n", " ") for v in values])
+    return "\t".join(keys) + "\n" + "\n".join(map("\t".join, zip(*columns))) + "\n"
+
+
+def _jsonl(rows: list[Row]) -> str:
+    """render.to_jsonl's bytes, faster for long sweeps: rows of plain finite values go to json.dumps
+    whole (render cleans each value first, for NaN and lists)."""
+    import json
+
+    from llmplan import render as r
+
+    plain = (int, str, bool, type(None))
+    keys = list(rows[0])
+    if any(len(row) != len(keys) for row in rows):
+        return r.to_jsonl(rows)
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        kinds = set(map(type, values))
+        if kinds == {float}:
+            if not all(map(math.isfinite, values)):
+                return r.to_jsonl(rows)
+        elif not kinds <= set(plain) | {float} or (float in kinds and not all(map(math.isfinite, (v for v in values if type(v) is float)))):
+            return r.to_jsonl(rows)
+    dumps = json.JSONEncoder(allow_nan=False).encode
+    return "".join(dumps(row) + "\n" for row in rows)
+
+
+class RowWriter:
+    """Rows written as they come, chunk by chunk, in a machine format: the bytes are those of one
+    `render` of all the rows (one CSV/TSV header, one JSON array). A table is rendered once, at close."""
+
+    def __init__(self, fmt: str, title: str | None = None, columns: Sequence[str] | None = None, labels: dict[str, str] | None = None) -> None:
+        self.fmt, self.title, self.columns, self.labels = fmt, title, columns, labels
+        self.header: str | None = None
+        self.count = 0
+        self.held: list[Row] = []
+
+    def write(self, rows: list[Row]) -> None:
+        from llmplan import render as r
+
+        if not rows:
+            return
+        rows = r.integral(rows)  # counts and bytes as whole numbers, as `render` writes them
+        if self.fmt == "table":
+            self.held.extend(rows)
+            if len(self.held) > MAX_TABLE_ROWS:
+                raise InputError(f"more than {MAX_TABLE_ROWS:,} rows are too many for a table; use --format tsv, csv or jsonl")
+            return
+        if self.fmt == "json":
+            text = r.to_json(rows)[1:-3]  # '\n  {...},\n  {...}' without the array's brackets
+            text = ("[" if self.count == 0 else ",") + text
+        elif self.fmt == "jsonl":
+            text = _jsonl(rows)
+        else:
+            text = _delimited(rows, "\t" if self.fmt == "tsv" else ",")
+            header, _, body = text.partition("\n")
+            if self.header is None:
+                self.header = header
+            elif header != self.header:
+                raise AssertionError(f"rows changed their columns mid-stream: {header!r}")
+            else:
+                text = body
+        self.count += len(rows)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.fmt == "table":
+            emit(self.held, self.fmt, title=self.title, columns=self.columns, labels=self.labels)
+        elif self.fmt == "json":
+            sys.stdout.write("\n]\n" if self.count else "[]\n")
+            sys.stdout.flush()
 
 
 def catalog(presets_dir: Path | None) -> Any:

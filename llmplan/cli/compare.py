@@ -73,9 +73,12 @@ def compare(
 
     rows = []
     with out_of_range():
+        from llmplan.presets import model_params
+
         for preset in picked:
-            N = preset.get("active_params") or preset["params"]
+            N, nominal = model_params(preset)  # the exact count where the preset has it
             row = compare_row(chosen, preset.id, preset.name, N, preset["tokens"])
+            row["nominal_params"] = nominal
             row.update(published_run_fields(preset, row["flops"], cat))
             row["predicted_mfu"] = predicted_mfu(preset, cat) if row["implied_mfu"] is not None else None
             rows.append(row)
@@ -110,6 +113,8 @@ def compare(
         "implied_mfu": "MFU (impl.)",
         "predicted_mfu": "(model)",
     }
+    if getattr(chosen, "minimises_loss", None) is False:
+        note(f"{chosen.id}: the 'optimal' split is the paper's fitted allocation, not the minimiser of its own L(N, D), so a trained model can show a lower loss than its optimum (key minimises_loss)")
     if chosen.convention != "total":
         note(f"law {chosen.id} counts non-embedding parameters; the presets count all of them, so read its verdicts loosely")
     priority = ["model", "verdict", "params", "tokens", "optimal_params", "optimal_tokens", "loss", "optimal_loss", "tokens_20x"]

@@ -96,7 +96,8 @@ def compute(
             note(line)
         row["model"] = model.name
         if N is None:
-            N = model.active_params
+            N = model.active_params  # the exact count wherever a shape is known
+            row["nominal_params"] = model.published_active_params or model.published_params
         if D is None:
             D = model.tokens
             if D is None:
@@ -106,7 +107,13 @@ def compute(
         s, p = model.shape, model.preset
         layers = (s.layers or s.decoder_layers) if s is not None else (p.get("layers") or p.get("decoder_layers") if p is not None else None)
         d_model = s.d_model if s is not None else (p.get("d_model") if p is not None else None)
-        shape = {"layers": layers, "d_model": d_model, "context": seq or model.train_context}
+        context = seq or model.train_context
+        # A preset that records no train_context falls back to its context, and says so.
+        if seq is None and p is not None and not p.get("train_context") and p.get("context") and layers:
+            note(f"model {model.name} records no pre-training context (train_context): the attention term uses its context, {p['context']:,} tokens; set --seq if it was pre-trained shorter")
+        shape = {"layers": layers, "d_model": d_model, "context": context}
+        if context and layers and d_model:
+            row["seq"] = context
     elif seq is not None:
         raise InputError("--seq sets the attention term of a model's shape; give --preset, --hf-config or --safetensors too, or --flops-per-token")
     if hardware is not None:  # the budget that hardware time buys
@@ -187,5 +194,6 @@ def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
                          f"see 'llmplan layout' for what would, or give --mfu")
     best = result.best[0]
     note(f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits ({describe(best.layout)}; "
-         f"{global_batch} x {seq} tokens per step), not the 0.4 default; 'llmplan layout' shows the breakdown")
+         f"{global_batch} x {seq} tokens per step), not the 0.4 default: an upper end, the model leaves out framework overheads; "
+         f"'llmplan layout' shows the breakdown")
     return best.step.mfu

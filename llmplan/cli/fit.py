@@ -52,7 +52,7 @@ def fit(
     delta: Annotated[float, typer.Option("--delta", help="Huber delta on log-loss residuals (Hoffmann et al.: 1e-3).")] = 1e-3,
     grid: Annotated[Optional[str], typer.Option("--grid", help="Initialisation grid, e.g. 'alpha=0:2:0.5,beta=0|1,e=0' (START:STOP:STEP, V1|V2, or V; unnamed parameters keep the paper's values: 4500 starts).", show_default=False)] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Resample the runs K times and refit: adds <name>_se, _lo, _hi (95% percentile interval). At most 100,000.", min=0, max=100_000)] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resamples (same seed, same numbers).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resamples (same seed, same numbers), 0 to 2**63-1.", min=0, max=2**63 - 1)] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes for the bootstrap.", min=1)] = 1,
     flops_tolerance: Annotated[float, typer.Option("--flops-tolerance", help="isoflop: runs within this relative distance of a budget's smallest FLOPs form one budget.")] = 0.1,
     minima: Annotated[bool, typer.Option("--minima", help="isoflop: list the per-budget minima as rows.")] = False,
@@ -84,6 +84,10 @@ def fit(
 
         check_plot_path(plot)
         require_matplotlib()
+    if save:  # before the work: a path that cannot be written fails now, not after the fit
+        from llmplan.files import check_target
+
+        check_target(save, force)
     lo = parse_compute(min_flops) if min_flops is not None else None
     hi = parse_compute(max_flops) if max_flops is not None else None
     from llmplan import fit as core
@@ -92,7 +96,9 @@ def fit(
 
     stdin_text = None
     if runs_file == "-":
-        stdin_text = sys.stdin.read() if sys.stdin is not None else None
+        from llmplan.cli.streams import read_stdin_text
+
+        stdin_text = read_stdin_text("the runs on stdin")
     runs = runs_mod.read_runs_file(
         runs_file, stdin_text,
         params_col=params_col, tokens_col=tokens_col, flops_col=flops_col, loss_col=loss_col, skip_bad_rows=skip_bad_rows,
@@ -109,7 +115,7 @@ def fit(
 
     if method == "isoflop":
         result = core.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
-        _warn_per_kind(result.warnings, result.row["budgets"])
+        _warn_per_kind(result.warnings, len(result.minima))
         if plot is not None:
             from llmplan.plots import isoflop_groups, plot_isoflop
 
@@ -121,21 +127,27 @@ def fit(
                 warn(f"no budget has 3 or more runs: nothing to draw, {plot} not written")
         if minima:
             emit(result.minima, fmt, title="IsoFLOP minima (Approach 2)",
-                 columns=["flops", "runs", "optimal_params", "optimal_tokens", "optimal_loss", "edge"], priority=["flops", "optimal_params", "optimal_tokens", "optimal_loss"],
+                 columns=["flops", "runs", "optimal_params", "optimal_tokens", "optimal_loss", "edge", "used"], priority=["flops", "optimal_params", "optimal_tokens", "optimal_loss"],
                  labels={"optimal_params": "opt. N", "optimal_tokens": "opt. D", "optimal_loss": "min loss", "edge": "at edge"})
             return
         if result.row["budgets"] < 2:
-            raise WorkError("the IsoFLOP fit needs at least 2 budgets with 3 or more runs each")
-        emit([result.row], fmt, title="IsoFLOP fit (Approach 2): N_opt = n_coef C^a, D_opt = d_coef C^b",
+            raise WorkError("the IsoFLOP fit needs at least 2 budgets with 3 or more runs each and the minimum inside the sampled sizes")
+        emit([result.row], fmt, title=f"IsoFLOP fit (Approach 2): N_opt = n_coef C^a, D_opt = d_coef C^b; {result.row['runs']} of {result.row['runs_given']} runs used",
              columns=["budgets", "runs", "a", "n_coef", "b", "d_coef"])
         return
 
+    problem = core.identifiability_problem(runs.N, runs.D)
+    if problem:
+        raise InputError(f"cannot fit {runs.source}: {problem}")
     for message in core.data_warnings(runs.N, runs.D):
         warn(message)
     starts = core.grid_size(grid_spec)
     with _progress(f"fitting {len(runs)} runs from {starts} starts", None) as advance:
         result = core.fit_parametric(runs.N, runs.D, runs.L, delta=delta, grid=grid_spec)
         advance(0)
+    problem = core.exponent_problem(result)
+    if problem:
+        raise WorkError(f"no usable law from {runs.source}: {problem}; check the runs (or --drop-highest-loss, --grid)")
     if show_residuals:
         rows = core.residual_rows(result.theta, runs.lines, runs.N, runs.D, runs.L)
         emit(rows, fmt, title=f"Observed and predicted loss ({runs.source})",
@@ -173,7 +185,7 @@ def fit(
         raise WorkError(f"the fit did not converge: largest gradient {result.grad_max:.3g} (scale {result.grad_scale:.3g}); try another --grid or --delta")
 
 
-def _warn_per_kind(messages: list[str], usable: int) -> None:
+def _warn_per_kind(messages: list[str], fitted: int) -> None:
     """The IsoFLOP fit's per-budget warnings, one line per kind ('30 of 33 budgets (...): skipped')."""
     import re
 
@@ -189,7 +201,7 @@ def _warn_per_kind(messages: list[str], usable: int) -> None:
         else:
             other.append(message)
     skipped = {subject for subject, what in per_budget if what.endswith("skipped")}
-    warn_counted(per_budget, usable + len(skipped), "budgets")
+    warn_counted(per_budget, fitted + len(skipped), "budgets")  # budgets with a parabola + those skipped
     for message in other:
         warn(message)
 

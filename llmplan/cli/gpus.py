@@ -30,13 +30,16 @@ def gpu_row(preset) -> dict:
     row["intra_node_bandwidth_bytes_per_second"] = preset.get("intra_node_bandwidth")
     row["inter_node_bandwidth_bytes_per_second"] = preset.get("inter_node_bandwidth")
     row["matmul_efficiency"] = preset.get("matmul_efficiency")
+    row["device_memory_bytes"] = preset.get("device_memory_bytes")
     row["source"] = preset["source"]
     return row
 
 
 @app.command(help="""The GPU and TPU catalog: memory, bandwidth and DENSE peak FLOP/s per dtype.
 
-Peaks are dense figures (NVIDIA datasheets print 2:4-sparse ones; dense is half). Memory in bytes.
+Peaks are dense figures (NVIDIA datasheets print 2:4-sparse ones; dense is half). Memory in bytes:
+memory_bytes is the datasheet's decimal figure, device_memory_bytes what the device itself reports
+where it was measured (the H100 SXM reports 85,017,493,504 bytes: 6% more than 80e9).
 
 Examples:
 

@@ -16,9 +16,13 @@ def parse_pair(line: str) -> tuple[float, float]:
     from llmplan.errors import InputError
     from llmplan.units import parse_count
 
-    parts = line.replace(",", " ").split()
+    parts = line.split()  # whitespace first: '7,000,000,000 1.4T' keeps its digit grouping
     if len(parts) != 2:
-        raise InputError(f"{line!r} is not a 'PARAMS TOKENS' pair; write one per line, e.g. '70B 1.4T'")
+        parts = [p.strip() for p in line.split(",")]
+    if len(parts) != 2:
+        from llmplan.errors import quote
+
+        raise InputError(f"{quote(line)} is not a 'PARAMS TOKENS' pair; write one per line, e.g. '70B 1.4T'")
     return parse_count(parts[0], "a parameter count"), parse_count(parts[1], "a token count")
 
 

@@ -13,17 +13,22 @@ from llmplan.errors import InputError
 
 app = typer.Typer()
 
-PARTS = ("weights", "gradients", "optimizer", "activations", "kv_cache", "workspace", "overhead")
+# The parts of the peak, in the order the table shows them; their *_bytes keys add up to total_bytes.
+PARTS = ("weights", "gradients", "optimizer", "activations", "autocast_cache", "kv_cache", "workspace", "transient", "overhead")
 PART_LABELS = {
     "weights": "weights",
     "gradients": "gradients",
     "optimizer": "optimizer states",
     "activations": "activations",
+    "autocast_cache": "autocast weight copies",
     "kv_cache": "KV cache",
     "workspace": "cuBLAS workspace",
-    "transient": "step temporaries",
+    "transient": "temporaries of the phase",
     "overhead": "overhead (CUDA context, allocator)",
 }
+SHORT_LABELS = {"weights": "weights", "gradients": "grads", "optimizer": "optimizer", "activations": "activations",
+                "autocast_cache": "autocast", "kv_cache": "KV cache", "workspace": "cuBLAS", "transient": "temps",
+                "overhead": "overhead"}
 
 
 def _positive(value: Optional[int], name: str) -> None:
@@ -50,6 +55,7 @@ def parse_overhead(text: str | None):
 
 
 def build_row(req, breakdown, model: str) -> dict:
+    peak = breakdown.peak_parts()
     row = {
         "model": model,
         "mode": "training" if req.train else "inference",
@@ -58,28 +64,46 @@ def build_row(req, breakdown, model: str) -> dict:
         "dtype": req.dtype,
         "precision": req.precision if req.train else None,
         "optimizer": req.optimizer if req.train else None,
+        "optimizer_impl": breakdown.optimizer_impl if req.train and req.optimizer in ("adamw", "adafactor") else None,
         "batch": req.batch,
         "seq": req.seq,
         "recompute": req.recompute if req.train else None,
         "attention": req.attention,
+        "attention_kernel": breakdown.attention_kernel,
         "zero": req.zero if req.train else None,
         "gpus": req.gpus,
         "tp": req.tp,
         "pp": req.pp,
+        "cp": req.cp,
+        "ep": req.ep,
+        "sequence_parallel": req.sequence_parallel,
         "lora_rank": req.lora_rank or None,
-        "weights_bytes": breakdown.weights_bytes,
-        "gradients_bytes": breakdown.gradients_bytes,
-        "optimizer_bytes": breakdown.optimizer_bytes,
-        "activations_bytes": breakdown.activations_bytes,
-        "kv_cache_bytes": breakdown.kv_cache_bytes,
-        "workspace_bytes": breakdown.workspace_bytes,
-        "transient_bytes": breakdown.at_peak.get("transient", 0),
-        "overhead_bytes": breakdown.overhead_bytes,
-        "total_bytes": breakdown.total_bytes,
-        "peak_phase": breakdown.phase,
-        "dominant": breakdown.dominant(),
     }
+    # Every part as alive at the peak (they add up to total_bytes); activations None when not counted.
+    for part in PARTS:
+        row[f"{part}_bytes"] = peak.get(part, 0)
+    if breakdown.activations_bytes is None:
+        row["activations_bytes"] = None
+    row["total_bytes"] = breakdown.total_bytes
+    row["peak_phase"] = breakdown.phase
+    row["dominant"] = breakdown.dominant()
+    # Sizes that are not parts of the peak: what one forward pass saves, every gradient of the step.
+    row["saved_activations_bytes"] = breakdown.activations_bytes
+    row["all_gradients_bytes"] = breakdown.gradients_bytes if req.train else None
     return {k: _whole(v) for k, v in row.items()}
+
+
+def phase_rows(req, breakdown, model: str) -> list[dict]:
+    """--phases: one row per phase of the step, its parts and its total (the same overhead in each)."""
+    rows = []
+    for name, parts in breakdown.phases.items():
+        row = {"model": model, "phase": name}
+        for part in PARTS:
+            row[f"{part}_bytes"] = parts.get(part, 0) if part != "overhead" else breakdown.overhead_bytes
+        row["total_bytes"] = sum(parts.values()) + breakdown.overhead_bytes
+        row["peak"] = name == breakdown.phase
+        rows.append({k: _whole(v) for k, v in row.items()})
+    return rows
 
 
 def _whole(value):
@@ -95,6 +119,8 @@ total_bytes is the PEAK per GPU (the moment of the step when the most is alive) 
 
 Activations count, tensor by tensor, what PyTorch keeps for backward in a LLaMA-style block (checked against H100 measurements); --activations korthikanti gives the textbook formula.
 
+Training: the peak is the largest of the step's phases (end of forward, start of backward, the output head's, top and bottom layers' and the embedding's backward, the optimizer step), each the tensors alive then, with the attention kernel SDPA really dispatches (--attention auto) and the temporaries of the AdamW implementation (--optimizer-impl); --phases lists them all.
+
 With --gpu: whether it fits, the headroom, and if not the fewest GPUs, the largest micro-batch and the longest context that fit (--check: exit 3 when it does not fit).
 
 Examples:
@@ -106,6 +132,8 @@ Examples:
   llmplan memory --preset llama-2-7b --train --batch 1 --seq 4096 --recompute full --gpu a100
 
   llmplan memory --params 7.5B --train --precision mixed --zero 3 --gpus 64
+
+  llmplan memory --preset llama-2-7b --train --seq 4096 --optimizer-impl fused --phases
 
   llmplan memory --preset llama-2-7b --train --dtype nf4 --lora-rank 16 --gpu rtx-4090 --check
 """)
@@ -123,6 +151,11 @@ def memory(
     mlp: mo.MlpOption = None,
     vocab: mo.VocabOption = None,
     tied: mo.TiedOption = None,
+    experts: mo.ExpertsOption = None,
+    experts_per_token: mo.ExpertsPerTokenOption = None,
+    shared_experts: mo.SharedExpertsOption = None,
+    moe_ffn: mo.MoeFfnOption = None,
+    dense_layers: mo.DenseLayersOption = None,
     context: Annotated[Optional[int], typer.Option("--context", help="Tokens of context for serving (KV cache, prefill); default: the model's context.", show_default=False)] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4 (training: the compute type). Default: bf16 (fp32 with --precision fp32).", show_default=False)] = None,
     group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4 (bitsandbytes' block, as in QLoRA).", show_default=False)] = None,
@@ -130,19 +163,24 @@ def memory(
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences per GPU (micro-batch when training).")] = 1,
     train: Annotated[bool, typer.Option("--train", help="One training step instead of serving.")] = False,
     precision: Annotated[str, typer.Option("--precision", help="Training: fp32, amp (fp32 weights, autocast), mixed (16-bit weights + fp32 master, ZeRO's 16 B/param) or pure.")] = "amp",
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adamw (PyTorch's default foreach implementation: a 1-state temporary at step), adamw-8bit, sgd, sgd-momentum, adafactor or lion.")] = "adamw",
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adamw, adamw-8bit, sgd, sgd-momentum, adafactor or lion.")] = "adamw",
+    optimizer_impl: Annotated[Optional[str], typer.Option("--optimizer-impl", help="torch.optim implementation (AdamW, Adafactor): for-loop (AdamW: 2 temporaries of the largest tensor), foreach (a copy of every state tensor at once) or fused (AdamW: none). Default: what PyTorch 2.13 picks on CUDA when neither fused nor foreach is given: foreach for AdamW (fused=False alone means for-loop), for-loop for Adafactor.", show_default=False)] = None,
     seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length (default: --context, else the model's context).", show_default=False)] = None,
     recompute: Annotated[str, typer.Option("--recompute", help="Activation recomputation: none, selective or full.")] = "none",
-    attention: Annotated[str, typer.Option("--attention", help="flash (SDPA kernels) or eager (keeps the a*s^2 scores).")] = "flash",
+    attention: Annotated[str, typer.Option("--attention", help="auto (the kernel PyTorch SDPA dispatches: flash for fp16/bf16, memory-efficient for fp32, math for fp32 with GQA), or force flash, mem-efficient, math or eager (HF eager: keeps the a*s^2 scores).")] = "auto",
     zero: Annotated[int, typer.Option("--zero", help="ZeRO stage 0-3 over the data-parallel GPUs (FSDP = 3).")] = 0,
     gpus: Annotated[int, typer.Option("--gpus", help="GPUs in all (data parallel = gpus / (tp * pp)).")] = 1,
     tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree.")] = 1,
     pp: Annotated[int, typer.Option("--pp", help="Pipeline-parallel degree.")] = 1,
+    sequence_parallel: Annotated[bool, typer.Option("--sequence-parallel", help="Megatron sequence parallelism with --tp: norms and block inputs split over the tp GPUs too.")] = False,
+    cp: Annotated[int, typer.Option("--cp", help="Context-parallel degree: each GPU holds seq / cp of the tokens.")] = 1,
+    ep: Annotated[int, typer.Option("--ep", help="Expert-parallel degree (MoE): routed experts split over ep data-parallel GPUs.")] = 1,
     lora_rank: Annotated[int, typer.Option("--lora-rank", help="Train LoRA adapters of this rank on every linear (frozen base; with --dtype nf4: QLoRA).")] = 0,
     activations: Annotated[str, typer.Option("--activations", help="count (tensor by tensor) or korthikanti (Korthikanti et al. 2022, Table 2).")] = "count",
     overhead: Annotated[Optional[str], typer.Option("--overhead", help="CUDA context + allocator margin: auto (0.8 GB + 5% of the peak), a size such as 2GiB, a percentage, or 0.", show_default=False)] = None,
     gpu: Annotated[Optional[list[str]], typer.Option("--gpu", "-g", help="Check the fit on this GPU: a catalog id or alias, or a memory size such as 24GB for any GPU of that size (repeatable; '-' reads them from stdin): one row per GPU.", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 3 when it does not fit a --gpu.")] = False,
+    phases: Annotated[bool, typer.Option("--phases", help="Training: one row per phase of the step (end of forward ... optimizer step) with its parts and total.")] = False,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -156,7 +194,7 @@ def memory(
         group_size = 64 if (dtype or "").strip().lower() == "nf4" else 128
     for value, name in ((layers, "--layers"), (d_model, "--d-model"), (heads, "--heads"), (vocab, "--vocab"),
                         (context, "--context"), (seq, "--seq"), (batch, "--batch"), (gpus, "--gpus"), (tp, "--tp"),
-                        (pp, "--pp"), (group_size, "--group-size")):
+                        (pp, "--pp"), (cp, "--cp"), (ep, "--ep"), (group_size, "--group-size")):
         _positive(value, name)
     if lora_rank < 0:
         raise InputError(f"--lora-rank must be positive, not {lora_rank}")
@@ -183,7 +221,9 @@ def memory(
         params=count, shape=shape, dtype=dtype_name, group_size=group_size, train=train,
         precision=_choice(precision, mem.PRECISIONS, "--precision"), optimizer=_choice(optimizer, mem.OPTIMIZERS, "--optimizer"),
         batch=batch, seq=length, kv_dtype=kv_name, recompute=_choice(recompute, ("none", "selective", "full"), "--recompute"),
-        attention=_choice(attention, ("flash", "eager"), "--attention"), zero=zero, gpus=gpus, tp=tp, pp=pp,
+        attention=_choice(attention, mem.ATTENTION, "--attention"), zero=zero, gpus=gpus, tp=tp, pp=pp,
+        optimizer_impl=_choice(optimizer_impl, mem.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
+        sequence_parallel=sequence_parallel, cp=cp, ep=ep,
         lora_rank=lora_rank, activations=_choice(activations, ("count", "korthikanti"), "--activations"), overhead=over_bytes,
     )
     if train and req.precision == "amp" and dtype_name == "fp32":
@@ -193,16 +233,28 @@ def memory(
         req = replace(req, overhead=over_share * breakdown.peak_bytes)
         breakdown = mem.estimate(req)
     base = build_row(req, breakdown, model)
+    if phases:
+        if not train:
+            raise InputError("--phases lists the phases of a training step; add --train")
+        for message in breakdown.notes:
+            note(message)
+        rows = phase_rows(req, breakdown, model)
+        if fmt == "table":
+            _phase_table(rows, breakdown, req, model)
+        else:
+            emit(rows, fmt)
+        return
 
     rows = []
     not_fitting = []
     if gpu:
         cat = catalog(presets)
         for gid in expand(gpu, str):
-            gpu_id, capacity = _gpu(cat, gid)
+            gpu_id, capacity, datasheet = _gpu(cat, gid)
             row = dict(base)
             row["gpu"] = gpu_id
             row["gpu_memory_bytes"] = capacity
+            row["gpu_datasheet_memory_bytes"] = datasheet
             row["fits"] = breakdown.total_bytes <= capacity
             row["headroom_bytes"] = _whole(capacity - breakdown.total_bytes)
             hints = mem.advice(req, capacity) if not row["fits"] or shape is not None else {}
@@ -225,19 +277,20 @@ def memory(
         raise typer.Exit(3)
 
 
-def _gpu(cat, text: str) -> tuple[str, int]:
-    """(id, memory in bytes) of a catalog GPU, or of an anonymous GPU given by its size (24GB, 80GiB)."""
+def _gpu(cat, text: str) -> tuple[str, int, int]:
+    """(id, usable memory, datasheet memory) in bytes of a catalog GPU, or of an anonymous GPU given
+    by its size (24GB, 80GiB: both the size given)."""
     found = cat.find("gpus", text)
-    if found is not None:
-        return found.id, found["memory_bytes"]
+    if found is not None:  # what the device reports, where known
+        return found.id, found.get("device_memory_bytes") or found["memory_bytes"], found["memory_bytes"]
     if text.strip()[:1].isdigit():
         from llmplan.units import parse_memory
 
         size = parse_memory(text)
         if size <= 0:
             raise InputError(f"--gpu {text!r}: a GPU needs some memory; give a size such as 24GB or a catalog id (llmplan gpus)")
-        return text.strip(), size
-    return cat.get("gpus", text).id, 0  # unknown id: the catalog's error, with suggestions
+        return text.strip(), size, size
+    return cat.get("gpus", text).id, 0, 0  # unknown id: the catalog's error, with suggestions
 
 
 def _choice(value: str, allowed, option: str) -> str:
@@ -251,40 +304,52 @@ def _choice(value: str, allowed, option: str) -> str:
     return key
 
 
-def _table(rows, breakdown, req, model) -> None:
-    from llmplan.units import format_bytes, format_count
+def _describe(req, breakdown, model) -> str:
+    from llmplan.units import format_count
 
-    total = breakdown.total_bytes
-    peak = breakdown.peak_parts()
-    sizes = {**breakdown.parts(), "transient": peak.get("transient", 0)}
-    lines = []
-    for part in ("weights", "gradients", "optimizer", "activations", "kv_cache", "workspace", "transient", "overhead"):
-        value = sizes.get(part, 0)
-        if part == "activations" and breakdown.activations_bytes is None:
-            lines.append({"part": PART_LABELS[part], "gb": "not counted", "gib_bytes": None, "at_peak_bytes": None, "share": "-"})
-            continue
-        if value == 0 and part in ("gradients", "optimizer", "kv_cache", "transient"):
-            continue
-        alive = peak.get(part, 0)
-        lines.append({"part": PART_LABELS[part], "gb": format_bytes(value, binary=False), "gib_bytes": value,
-                      "at_peak_bytes": alive, "share": f"{100 * alive / total:.1f}%"})
-    lines.append({"part": "total = peak per GPU", "gb": format_bytes(total, binary=False), "gib_bytes": total, "at_peak_bytes": total, "share": "100.0%"})
     if req.train:
-        what = f"training, {req.precision}{'' if req.precision == 'fp32' else ' ' + req.dtype}, {req.optimizer}, batch {req.batch} x {req.seq or '-'}"
+        what = f"training, {req.precision}{'' if req.precision == 'fp32' else ' ' + req.dtype}, {req.optimizer}"
+        if breakdown.optimizer_impl and req.optimizer in ("adamw", "adafactor"):
+            what += f" ({breakdown.optimizer_impl})"
+        what += f", batch {req.batch} x {req.seq or '-'}"
+        if breakdown.attention_kernel:
+            what += f", {breakdown.attention_kernel} attention"
         if req.zero or req.gpus > 1:
             what += f", ZeRO-{req.zero} on {req.gpus} GPUs"
-        if req.tp > 1 or req.pp > 1:
-            what += f", tp {req.tp} pp {req.pp}"
+        layout = [f"{k} {v}" for k, v in (("tp", req.tp), ("pp", req.pp), ("cp", req.cp), ("ep", req.ep)) if v > 1]
+        if layout:
+            what += ", " + " ".join(layout) + (" +SP" if req.sequence_parallel and req.tp > 1 else "")
         if req.lora_rank:
             what += f", LoRA r={req.lora_rank}"
     else:
         what = f"inference, {req.dtype}" + (f", batch {req.batch} x {req.seq} context" if req.seq else "")
     size = f"{format_count(breakdown.params)} params"
-    title = f"Memory per GPU: {model if model.endswith(' params') else f'{model} ({size})'}, {what}"
-    emit(lines, "table", title=title, columns=["part", "gb", "gib_bytes", "at_peak_bytes", "share"],
-         labels={"part": "", "gb": "GB", "gib_bytes": "GiB", "at_peak_bytes": "alive at peak", "share": "of peak"})
+    return f"Memory per GPU: {model if model.endswith(' params') else f'{model} ({size})'}, {what}"
+
+
+def _table(rows, breakdown, req, model) -> None:
+    from llmplan.units import format_bytes
+
+    total = breakdown.total_bytes
+    peak = breakdown.peak_parts()
+    lines = []
+    for part in PARTS:
+        alive = peak.get(part, 0)
+        if part == "activations" and breakdown.activations_bytes is None:
+            lines.append({"part": PART_LABELS[part], "gb": "not counted", "gib_bytes": None, "share": "-"})
+            continue
+        if alive == 0 and part not in ("weights", "overhead"):
+            continue
+        lines.append({"part": PART_LABELS[part], "gb": format_bytes(alive, binary=False), "gib_bytes": alive,
+                      "share": f"{100 * alive / total:.1f}%"})
+    lines.append({"part": f"total = peak per GPU ({breakdown.phase})", "gb": format_bytes(total, binary=False), "gib_bytes": total, "share": "100.0%"})
+    emit(lines, "table", title=_describe(req, breakdown, model), columns=["part", "gb", "gib_bytes", "share"],
+         labels={"part": "alive at the peak", "gb": "GB", "gib_bytes": "GiB", "share": "of peak"})
     dom = breakdown.dominant()
     note(f"the peak comes at the {breakdown.phase}; the largest part of it is {PART_LABELS[dom]} ({100 * peak[dom] / total:.0f}%)")
+    if req.train and breakdown.activations_bytes is not None:
+        note(f"one forward pass saves {format_bytes(breakdown.activations_bytes, binary=False)} of activations; "
+             f"all gradients take {format_bytes(breakdown.gradients_bytes, binary=False)} (--phases shows every phase)")
     for row in rows:
         if "gpu" not in row:
             continue
@@ -295,37 +360,66 @@ def _table(rows, breakdown, req, model) -> None:
             warn(f"does not fit on {row['gpu']} ({format_bytes(row['gpu_memory_bytes'], binary=False)}): {format_bytes(-row['headroom_bytes'])} short")
             for hint in _tries(row, req, breakdown):
                 note("try " + hint)
-    if not any("gpu" in r for r in rows):
-        for hint in _generic_tries(breakdown, req):
-            note("if it does not fit, try " + hint)
+    # Without a GPU there is no capacity to check a hint against: none is offered (issue 15).
+
+
+def _phase_table(rows, breakdown, req, model) -> None:
+    from llmplan.units import format_bytes
+
+    shown = [p for p in PARTS if any(r[f"{p}_bytes"] for r in rows)]
+    lines = []
+    for r in rows:
+        line = {"phase": r["phase"] + (" *" if r["peak"] else "")}
+        for p in shown:
+            line[p] = format_bytes(r[f"{p}_bytes"], binary=False)
+        line["total"] = format_bytes(r["total_bytes"], binary=False)
+        lines.append(line)
+    emit(lines, "table", title=_describe(req, breakdown, model) + ": each phase of the step", columns=["phase", *shown, "total"],
+         labels={"phase": "phase (* = peak)", **{p: SHORT_LABELS[p] for p in shown}, "total": "total"})
 
 
 def _tries(row, req, breakdown) -> list[str]:
+    """What to try when it does not fit: only changes computed to fit, each with the bytes it gives."""
+    from llmplan import memory as mem
+    from llmplan.units import format_bytes
+
     out = []
     if row.get("min_gpus"):
-        out.append(f"{row['min_gpus']} GPUs" + (" with --zero 3" if req.train else " with tensor parallelism (--tp)"))
+        out.append(f"{row['min_gpus']} GPUs" + (" with --zero 3" if req.train else f" with --tp {row['min_gpus'] // max(1, req.pp)}"))
     if row.get("max_batch") and row["max_batch"] < req.batch:
         out.append(f"--batch {row['max_batch']} (the largest that fits)")
     if row.get("max_context") and req.seq and row["max_context"] < req.seq:
         out.append(f"{'--seq' if req.train else '--context'} {row['max_context']} (the longest that fits)")
-    generic = [h for h in _generic_tries(breakdown, req) if not (row.get("min_gpus") and h.startswith(("--tp", "--zero 3")))]
-    return out + generic[:2]
+    checked = []
+    for text, changed in _candidates(breakdown, req):
+        try:
+            total = mem.estimate(changed).total_bytes
+        except InputError:  # not possible for this model (e.g. LoRA without a shape)
+            continue
+        if total <= row["gpu_memory_bytes"]:
+            checked.append(f"{text} ({format_bytes(total, binary=False)} per GPU, fits)")
+    return out + checked[:2]
 
 
-def _generic_tries(breakdown, req) -> list[str]:
-    hints = []
+def _candidates(breakdown, req) -> list[tuple[str, object]]:
+    """Single changes to the request worth checking, as (the option to type, the changed request)."""
+    from dataclasses import replace
+
+    out: list[tuple[str, object]] = []
     if req.train:
         if req.recompute != "full" and breakdown.at_peak.get("activations", 0) > 0.1 * breakdown.total_bytes:
-            hints.append("--recompute full (keeps one tensor per layer)")
-        if req.zero < 3:
-            hints.append("--zero 3 over more GPUs (shards weights, gradients and optimizer states)")
+            out.append(("--recompute full", replace(req, recompute="full")))
         if not req.lora_rank:
-            hints.append("--lora-rank 16 (train adapters only), or --dtype nf4 --lora-rank 16 (QLoRA)")
+            out.append(("--lora-rank 16", replace(req, lora_rank=16)))
+            out.append(("--dtype nf4 --lora-rank 16 (QLoRA)", replace(req, dtype="nf4", lora_rank=16)))
         if req.optimizer == "adamw":
-            hints.append("--optimizer adamw-8bit")
+            if breakdown.at_peak.get("transient", 0) > 0.05 * breakdown.total_bytes and breakdown.phase == "optimizer step":
+                out.append(("--optimizer-impl fused", replace(req, optimizer_impl="fused")))
+            out.append(("--optimizer adamw-8bit", replace(req, optimizer="adamw-8bit")))
     else:
         if req.dtype in ("fp32", "fp16", "bf16"):
-            hints.append("--dtype int8 or --dtype int4 (quantised weights)")
-        hints.append("--kv-dtype fp8, a shorter --context or a smaller --batch")
-        hints.append("--tp 2 (split the model over GPUs)")
-    return hints
+            out.append(("--dtype int8", replace(req, dtype="int8")))
+            out.append(("--dtype int4", replace(req, dtype="int4")))
+        if req.kv_dtype is None or req.kv_dtype in ("fp32", "fp16", "bf16"):
+            out.append(("--kv-dtype fp8", replace(req, kv_dtype="fp8")))
+    return out

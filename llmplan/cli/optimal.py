@@ -14,17 +14,20 @@ app = typer.Typer()
 LAW_HELP = "Scaling law: a preset id (epoch-2024, the default; chinchilla, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
 
 
+_INF = float("inf")
+
+
 def parse_budget_spec(text: str) -> list[float]:
     """'3000pfd', '1e24' or 'START:STOP:N' (N log-spaced budgets) -> FLOPs."""
-    from llmplan.errors import InputError
-    from llmplan.units import parse_compute
-
     try:  # fast path for plain FLOPs (a 100,000-line sweep from stdin)
         value = float(text)
-        if 0 < value < float("inf"):
+        if 0 < value < _INF:
             return [value]
     except ValueError:
         pass
+    from llmplan.errors import InputError
+    from llmplan.units import parse_compute
+
     parts = str(text).split(":")
     if len(parts) == 1:
         return [parse_compute(text)]
@@ -172,22 +175,17 @@ def optimal(
 
         check_plot_path(plot)
         require_matplotlib()
-    budgets: list[float] = [c for group in expand(budget, parse_budget_spec) for c in group]
     from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu, wants_hardware_budget
 
     hardware = None
+    auto = False
     if wants_hardware_budget(days, hours, gpu_hours):
-        if budgets:
+        if budget:
             raise InputError("give --budget or hardware time (--days, --hours, --gpu-hours), not both")
         auto = mfu is not None and mfu.strip().lower() == "auto"
         hardware = hardware_budget(catalog(presets), gpu, gpus, days, hours, gpu_hours, parse_mfu(None if auto else mfu), goodput, dtype)
-        budgets = [hardware.flops]
     elif gpu is not None or gpus is not None or mfu is not None or goodput is not None:
         raise InputError("--gpu, --gpus, --mfu and --goodput make a budget from hardware time: add --days, --hours or --gpu-hours")
-    from llmplan.plan import MAX_BUDGETS
-
-    if len(budgets) > MAX_BUDGETS:
-        raise InputError(f"{len(budgets):,} budgets are more than {MAX_BUDGETS:,}; split the sweep")
     if U is not None:
         from llmplan.constrained import CAVEAT, resolve_law
 
@@ -195,6 +193,18 @@ def optimal(
         note(CAVEAT)
     else:
         laws = resolve_laws(law, presets, r)
+    if list(budget or ()) == ["-"] and hardware is None and serve_gpu is None and fmt != "table" and plot is None and len(laws) == 1:
+        # A sweep from stdin streams: chunks of budgets in, rows out, in bounded memory.
+        _stream_stdin(laws[0], N, D, L, U, I, shape, fmt)
+        return
+    if hardware is not None:
+        budgets = [hardware.flops]
+    else:
+        budgets = [c for group in expand(budget, parse_budget_spec) for c in group]
+    from llmplan.plan import MAX_BUDGETS
+
+    if len(budgets) > MAX_BUDGETS:
+        raise InputError(f"{len(budgets):,} budgets are more than {MAX_BUDGETS:,}; split the sweep")
     if hardware is not None and auto:  # the MFU the throughput model reaches on the model this budget buys
         if len(laws) > 1:
             raise InputError("--mfu auto follows the model of one law; pick it with --law")
@@ -275,6 +285,9 @@ def optimal(
     if I is not None:
         parts.append(f"{format_count(I)} inference tokens")
     title = f"Compute-optimal ({what}): " + ", ".join(parts)
+    rule_only = [l.id for l in laws if getattr(l, "minimises_loss", None) is False]
+    if rule_only:
+        note(f"{', '.join(rule_only)}: the allocation is the paper's fitted rule, not the minimiser of its own L(N, D); other splits of the same compute reach a lower loss (key minimises_loss)")
     if any(l.convention != "total" for l in laws):
         note("kaplan-2020 and deepseek-2024 count NON-embedding parameters (column 'counts'); the others count all parameters")
     columns = ["law", "flops", "pf_days", "params", "tokens", "tokens_per_param", "loss"]
@@ -300,3 +313,30 @@ def optimal(
     priority = ["law", "params", "tokens", "loss", "flops", "unique_tokens", "epochs", "total_flops", "saving_fraction", "tokens_per_param",
                 "pf_days", "shape_layers", "shape_d_model", "shape_heads", "shape_ffn", "shape_params"]
     emit(rows, fmt, title=title, columns=columns, labels=labels, priority=priority)
+
+
+def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool, fmt: str) -> None:
+    """`optimal --budget -` in a machine format: rows written chunk by chunk as stdin is read."""
+    from llmplan.cli.common import RowWriter, stdin_chunks
+    from llmplan.errors import InputError
+    from llmplan.plan import MAX_BUDGETS, checked, mark_extrapolation, out_of_range, solve
+
+    writer = RowWriter(fmt)
+    total = outside = 0
+    for budgets in stdin_chunks(parse_budget_spec):
+        total += len(budgets)
+        if total > MAX_BUDGETS:
+            raise InputError(f"more than {MAX_BUDGETS:,} budgets; split the sweep")
+        with out_of_range():
+            rows = checked(solve(law, budgets, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I))
+        mark_extrapolation(law, rows)
+        outside += sum(1 for r in rows if r.get("extrapolated") is True)
+        if shape:
+            from llmplan.arch import shape_columns
+
+            for r in rows:
+                r.update(shape_columns(r["params"]))
+        writer.write(rows)
+    writer.close()
+    if outside:
+        warn(f"law {law.id} was fitted on {law.fitted_range_text()}; {outside:,} of {total:,} rows lie outside that range (key 'extrapolated'): an extrapolation")

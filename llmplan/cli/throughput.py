@@ -130,8 +130,8 @@ TABLE_COLUMNS = ["tp", "pp", "vp", "dp", "cp", "ep", "zero", "micro_batch", "rec
                  "compute_fraction", "tp_comm_fraction", "pp_comm_fraction", "bubble_fraction", "dp_comm_fraction",
                  "cp_comm_fraction", "ep_comm_fraction", "optimizer_fraction"]
 TABLE_LABELS = {"micro_batch": "mb", "recompute": "recomp", "total_bytes": "mem/GPU", "step_seconds": "step",
-                "compute_fraction": "comp", "tp_comm_fraction": "tp", "pp_comm_fraction": "pp p2p", "bubble_fraction": "bubble",
-                "dp_comm_fraction": "dp", "cp_comm_fraction": "cp", "ep_comm_fraction": "ep", "optimizer_fraction": "optim"}
+                "compute_fraction": "comp%", "tp_comm_fraction": "tp%", "pp_comm_fraction": "p2p%", "bubble_fraction": "bubble%",
+                "dp_comm_fraction": "dp%", "cp_comm_fraction": "cp%", "ep_comm_fraction": "ep%", "optimizer_fraction": "optim%"}
 
 
 def table_rows(rows) -> list[dict]:

@@ -1,0 +1,16 @@
+"""The keys every planning row starts with (the CLI contract), shared by every solver.
+
+Below llmplan.plan, llmplan.constrained and llmplan.inference, so that no solver imports another
+to build its rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmplan.units import PF_DAY
+
+
+def allocation(law_id: str, C: float, N: float, D: float) -> dict[str, Any]:
+    """law, compute (FLOPs and PF-days), N, D and D/N."""
+    return {"law": law_id, "flops": C, "pf_days": C / PF_DAY, "params": N, "tokens": D, "tokens_per_param": D / N}
