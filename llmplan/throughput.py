@@ -81,6 +81,7 @@ class Cluster:
     inter_node_bandwidth: float | None
     matmul_efficiency: float = DEFAULT_MATMUL_EFFICIENCY
     dtype: str = "bf16"
+    sms: int = 0  # streaming multiprocessors (CUs): output tiles run in waves of this many; 0 = unknown, no wave quantisation
 
     @classmethod
     def from_preset(cls, gpu: Any, dtype: str = "bf16", gpus_per_node: int | None = None,
@@ -101,7 +102,7 @@ class Cluster:
         if not 0 < eff <= 1:
             raise InputError(f"--matmul-efficiency {eff} must be a fraction of the peak in (0, 1]")
         return cls(gpu.id, peak, float(gpu["bandwidth"]), float(gpu["memory_bytes"]), int(per_node),
-                   float(intra), None if inter is None else float(inter), float(eff), used)
+                   float(intra), None if inter is None else float(inter), float(eff), used, int(gpu.get("sms") or 0))
 
     @property
     def matmul_rate(self) -> float:
@@ -110,7 +111,8 @@ class Cluster:
         n = REFERENCE_GEMM
         measured = 2.0 * n ** 3 / (self.peak_flops_per_second * self.matmul_efficiency)
         traffic = 3.0 * n * n * 2 / self.bandwidth
-        return 2.0 * n ** 3 / max(measured - traffic, 0.5 * measured)
+        padded = 2.0 * quantised_tiles(n, n, 1, self.sms) * TILE * TILE * n
+        return padded / max(measured - traffic, 0.5 * measured)
 
     def require_links(self, gpus: int) -> None:
         """A run across nodes needs the inter-node bandwidth, one inside a node the intra-node one."""
@@ -215,6 +217,16 @@ def _log2_ceil(n):
 
 # ---------------------------------------------------------------------------- compute
 
+def quantised_tiles(M, N, batch, sms):
+    """Output tiles a GEMM pays for: partial tiles count whole (tile quantisation) and the tiles run in
+    waves of one per SM, a partial last wave costing a whole one (wave quantisation; NVIDIA Deep Learning
+    Performance guide, "Matrix Multiplication Background": e.g. 1.33 waves of tiles take as long as 2)."""
+    tiles = _ceil_to(M, TILE) // TILE * (_ceil_to(N, TILE) // TILE) * batch
+    if not sms:
+        return tiles
+    return _ceil_to(tiles, sms)
+
+
 def gemm_seconds(M, N, K, cluster: Cluster, batch=1, nbytes=2):
     """One (batched) GEMM C[M,N] = A[M,K]·B[K,N]: padded FLOPs / achievable rate + bytes / HBM.
 
@@ -225,7 +237,7 @@ def gemm_seconds(M, N, K, cluster: Cluster, batch=1, nbytes=2):
     calibrated on the measured reference GEMM (Cluster.matmul_rate): an 8192-cubed bf16 GEMM runs at
     exactly peak · matmul_efficiency.
     """
-    flops = 2.0 * _ceil_to(M, TILE) * _ceil_to(N, TILE) * K * batch
+    flops = 2.0 * quantised_tiles(M, N, batch, cluster.sms) * TILE * TILE * K
     moved = (M * K + K * N + M * N) * nbytes * batch
     return flops / cluster.matmul_rate + moved / cluster.bandwidth
 

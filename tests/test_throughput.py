@@ -369,3 +369,23 @@ def test_layout_pins_are_kept():
     assert r.code == 0, r.stderr
     rows = json.loads(r.stdout)
     assert rows and all(row["tp"] == 4 and row["zero"] == 1 for row in rows)
+
+
+def test_wave_quantisation_follows_the_sm_count():
+    # NVIDIA "Matrix Multiplication Background" (wave quantisation): output tiles run one wave per SM at a
+    # time, so on the A100's 108 SMs a GEMM of 109 tiles takes as long as one of 216. With K large the
+    # math side dominates, so the time nearly doubles with one extra tile, and does not move up to 216.
+    from llmplan.presets import catalog
+    from llmplan.throughput import TILE, Cluster, gemm_seconds, quantised_tiles
+
+    a100 = Cluster.from_preset(catalog().get("gpus", "a100-80gb"), "fp16")
+    assert a100.sms == 108
+    assert quantised_tiles(9 * TILE, 12 * TILE, 1, 108) == 108
+    assert quantised_tiles(9 * TILE, 12 * TILE + 1, 1, 108) == 216  # 117 tiles: 2 waves
+    assert quantised_tiles(100, 100, 384, 0) == 384  # unknown SM count: tile quantisation only
+    K = 1 << 16
+    t108 = gemm_seconds(9 * TILE, 12 * TILE, K, a100)
+    t109 = gemm_seconds(9 * TILE + 1, 12 * TILE, K, a100)  # 10 x 12 = 120 tiles
+    t216 = gemm_seconds(18 * TILE, 12 * TILE, K, a100)
+    assert t109 / t108 == pytest.approx(2, rel=0.1)
+    assert t216 / t109 == pytest.approx(1, rel=0.1)
