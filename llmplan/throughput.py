@@ -52,6 +52,11 @@ TILE = 128
 NCCL_BASE_LATENCY = 8.4e-6
 NCCL_STEP_LATENCY_INTRA = 3.4e-6
 NCCL_STEP_LATENCY_INTER = 14e-6
+# NCCL's topology model takes an NVLink at 20 GB/s per direction (src/graph/topo.h, SM80_NVLINK_BW 20.0;
+# SM90 20.6) of the 25 GB/s a NVLink 3/4 link signals (A100/H100 datasheets: 12 or 18 links, 300/450 GB/s):
+# the packet overhead of the link protocol. Collectives inside a node run at this fraction of the
+# catalog's (datasheet) intra-node bandwidth.
+NVLINK_EFFICIENCY = 20.0 / 25.0
 # Backward of an element-wise op reads its saved input and the output gradient and writes the input
 # gradient: 3 tensors where the forward moves 2.
 ELEMENTWISE_BACKWARD_RATIO = 1.5
@@ -253,7 +258,7 @@ def _link(span, cluster: Cluster):
     """(bandwidth, per-step latency) of a group whose ranks span `span` consecutive GPUs."""
     inside = span <= cluster.gpus_per_node
     inter = cluster.inter_node_bandwidth or cluster.intra_node_bandwidth
-    return (_where(inside, cluster.intra_node_bandwidth, inter),
+    return (_where(inside, NVLINK_EFFICIENCY * cluster.intra_node_bandwidth, inter),
             _where(inside, NCCL_STEP_LATENCY_INTRA, NCCL_STEP_LATENCY_INTER))
 
 
@@ -282,7 +287,7 @@ def all_to_all_seconds(size, n, span, cluster: Cluster):
 def p2p_seconds(size, crosses_node, cluster: Cluster):
     """One point-to-point send of `size` bytes (pipeline stage boundary)."""
     inter = cluster.inter_node_bandwidth or cluster.intra_node_bandwidth
-    B = _where(crosses_node, inter, cluster.intra_node_bandwidth)
+    B = _where(crosses_node, inter, NVLINK_EFFICIENCY * cluster.intra_node_bandwidth)
     alpha = _where(crosses_node, NCCL_STEP_LATENCY_INTER, NCCL_STEP_LATENCY_INTRA)
     return NCCL_BASE_LATENCY + size / B + alpha
 
@@ -420,18 +425,26 @@ def layer_cost(shape, run: Run, layout, cluster: Cluster, moe: bool = False) -> 
     return LayerCost(forward, backward, recompute, tp_fwd + tp_bwd + tp_re, cp_comm, ep_comm, model_flops, recompute_flops)
 
 
+def cross_entropy_bytes_per_logit(c):
+    """Bytes per logit of Megatron's vocab-parallel cross-entropy on fp32 logits (megatron/mpu/cross_entropy.py,
+    the default without --fp16-lm-cross-entropy), each step a separate kernel: forward casts the c-byte
+    logits to fp32 (c + 4), max (4), subtract in place (8), exp in place (8), sum (4), divide in place (8);
+    backward scales the saved softmax by the loss gradient in place (8) and casts it back (4 + c)."""
+    return (c + 4) + 4 + 8 + 8 + 4 + 8 + 8 + (4 + c)
+
+
 def head_cost(shape, run: Run, layout, cluster: Cluster):
     """(seconds, model FLOPs) of the last stage's extra work per micro-batch: final norm, logits, loss.
 
     Logits: a T x h by h x V/tp GEMM forward, two backward (Megatron vocab-parallel output layer);
-    the cross-entropy reads the logits, writes fp32 exp/softmax and the 16-bit gradient (~ 2c + 8 bytes
-    per logit). The first stage's embedding lookup is T·h reads and writes, negligible in comparison.
+    the cross-entropy in fp32 as CROSS_ENTROPY_BYTES_PER_LOGIT counts it. The first stage's embedding
+    lookup is T·h reads and writes, negligible in comparison.
     """
     c = run.compute_bytes
     T = layout.micro_batch * run.seq / layout.cp
     h, V = shape.d_model, shape.vocab
     logits = gemm_seconds(T, V / layout.tp, h, cluster, nbytes=c)
-    loss = elementwise_seconds(T * V / layout.tp * (2 * c + 8) + 3 * 2 * c * T * h, cluster)
+    loss = elementwise_seconds(T * V / layout.tp * cross_entropy_bytes_per_logit(c) + 3 * 2 * c * T * h, cluster)
     return 3 * logits + loss, 6.0 * T * h * V / layout.tp
 
 
@@ -536,7 +549,10 @@ def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = T
     T = b * run.seq / cp
     act_bytes = T * shape.d_model * run.compute_bytes / tp
     pp_crosses = tp * cp * dp * 2 > cluster.gpus_per_node  # neighbouring stages sit dp·cp·tp ranks apart
-    pp_stage = (pp > 1) * 2 * vp * p2p_seconds(act_bytes, pp_crosses, cluster)
+    # without sequence parallelism the receiver all-gathers the 1/tp slices over NVLink to rebuild T·h
+    # (Narayanan et al. 2021 §4.1, scatter/gather); with it the stage boundary is already sequence-sharded
+    regather = _where(layout.sequence_parallel, 0, all_gather_seconds(act_bytes * tp, tp, tp, cluster))
+    pp_stage = (pp > 1) * 2 * vp * (p2p_seconds(act_bytes, pp_crosses, cluster) + regather)
     # gradient accumulation into the fp32 buffer, every micro-batch, for this GPU's parameters
     P_all = arch.params(shape)
     P_exp = _expert_params(shape)
