@@ -44,6 +44,11 @@ REFERENCE_GEMM = 8192
 FLASH_EFFICIENCY = 0.6
 # Backward of flash attention: 5 matmuls (S recomputed, dV, dP, dQ, dK) against 2 forward (Dao 2023, Alg. 2).
 FLASH_BACKWARD_RATIO = 2.5
+# Memory-bound kernels reach about 88-90% of the datasheet HBM bandwidth, the best of them ~90% (NVIDIA
+# Developer Forums, "Trouble to reach peak bandwidth of A100", 2025: 1.80 of 2.04 TB/s on an A100 80GB SXM,
+# 88% by Nsight Compute, citing a GTC 2025 talk where no kernel passed ~90%): DRAM refresh, bank and
+# read/write turnaround overheads.
+HBM_EFFICIENCY = 0.88
 # Output tile of a large cuBLAS GEMM: partial tiles cost a whole one (NVIDIA Deep Learning Performance
 # guide, "Matrix Multiplication Background", tile quantisation; 128x128 is a typical Ampere/Hopper tile).
 TILE = 128
@@ -110,12 +115,17 @@ class Cluster:
                    float(intra), None if inter is None else float(inter), float(eff), used, int(gpu.get("sms") or 0))
 
     @property
+    def hbm_rate(self) -> float:
+        """Bytes/s a memory-bound kernel moves: the datasheet bandwidth x HBM_EFFICIENCY."""
+        return self.bandwidth * HBM_EFFICIENCY
+
+    @property
     def matmul_rate(self) -> float:
         """FLOP/s of the math side of a GEMM, calibrated so that the reference GEMM (REFERENCE_GEMM cubed,
         where matmul_efficiency was measured) takes exactly its measured time with its operand traffic added."""
         n = REFERENCE_GEMM
         measured = 2.0 * n ** 3 / (self.peak_flops_per_second * self.matmul_efficiency)
-        traffic = 3.0 * n * n * 2 / self.bandwidth
+        traffic = 3.0 * n * n * 2 / self.hbm_rate
         padded = 2.0 * quantised_tiles(n, n, 1, self.sms) * TILE * TILE * n
         return padded / max(measured - traffic, 0.5 * measured)
 
@@ -244,12 +254,12 @@ def gemm_seconds(M, N, K, cluster: Cluster, batch=1, nbytes=2):
     """
     flops = 2.0 * quantised_tiles(M, N, batch, cluster.sms) * TILE * TILE * K
     moved = (M * K + K * N + M * N) * nbytes * batch
-    return flops / cluster.matmul_rate + moved / cluster.bandwidth
+    return flops / cluster.matmul_rate + moved / cluster.hbm_rate
 
 
 def elementwise_seconds(nbytes, cluster: Cluster):
-    """Memory-bound work: bytes moved / HBM bandwidth (the roofline's memory side)."""
-    return nbytes / cluster.bandwidth
+    """Memory-bound work: bytes moved / achievable HBM bandwidth (the roofline's memory side)."""
+    return nbytes / cluster.hbm_rate
 
 
 # ---------------------------------------------------------------------------- collectives
