@@ -403,3 +403,23 @@ def test_cross_entropy_bytes_follow_megatron_kernels():
     from llmplan.throughput import cross_entropy_bytes_per_logit
 
     assert cross_entropy_bytes_per_logit(2) == 52
+
+
+def test_memory_bound_work_at_the_achievable_hbm_rate():
+    # 88% of the datasheet bandwidth (1.80 of 2.04 TB/s measured on an A100 80GB SXM).
+    from llmplan import throughput as t
+
+    cl = _cluster()
+    assert t.HBM_EFFICIENCY == pytest.approx(1.80 / 2.04, abs=0.01)
+    assert t.elementwise_seconds(1e9, cl) == pytest.approx(1e9 / (3.35e12 * t.HBM_EFFICIENCY))
+
+
+def test_pipeline_receive_regathers_without_sequence_parallelism():
+    # Narayanan et al. 2021 §4.1: stages exchange T·h/tp each; without sequence parallelism the receiver
+    # all-gathers the tp slices over NVLink, twice per virtual stage per micro-batch (activation, gradient).
+    from llmplan import throughput as t
+
+    plain = _step(tp=8, pp=4, dp=1, micro_batch=1)
+    sp = _step(tp=8, pp=4, dp=1, micro_batch=1, sequence_parallel=True)
+    gather = t.all_gather_seconds(8192 * 8192 * 2, 8, 8, _cluster())
+    assert plain.pp_comm_seconds - sp.pp_comm_seconds == pytest.approx(plain.micro_batches * 2 * gather, rel=1e-6)
