@@ -4,8 +4,9 @@ A step of a decoder-only transformer on `tp·pp·cp·dp` GPUs is counted per mic
 pipeline stage, then assembled by the 1F1B schedule (Narayanan et al. 2021, SC21, §2.2):
 
 - matmuls at the GPU's achievable matmul rate plus their operand traffic at HBM bandwidth (both
-  sides of the roofline, Williams et al. 2009) and output-tile quantisation (NVIDIA "Matrix Multiplication Background" guide), so a
-  small or skinny GEMM runs slower than a large square one;
+  sides of the roofline, Williams et al. 2009) and output-tile and wave quantisation over the GPU's SMs
+  (NVIDIA "Matrix Multiplication Background" guide), so a small or skinny GEMM runs slower than a large
+  square one; HBM at the fraction of its datasheet rate memory-bound kernels reach;
 - attention scores: FlashAttention kernels at their published fraction of peak, or (Megatron's
   fused softmax, `attention="eager"`) batched GEMMs plus the s^2 softmax/dropout traffic;
 - element-wise work (norms, activations, residuals, dropout, rotary, cross-entropy, optimizer step)
@@ -45,8 +46,8 @@ FLASH_EFFICIENCY = 0.6
 # Backward of flash attention: 5 matmuls (S recomputed, dV, dP, dQ, dK) against 2 forward (Dao 2023, Alg. 2).
 FLASH_BACKWARD_RATIO = 2.5
 # Memory-bound kernels reach about 88-90% of the datasheet HBM bandwidth, the best of them ~90% (NVIDIA
-# Developer Forums, "Trouble to reach peak bandwidth of A100", 2025: 1.80 of 2.04 TB/s on an A100 80GB SXM,
-# 88% by Nsight Compute, citing a GTC 2025 talk where no kernel passed ~90%): DRAM refresh, bank and
+# Developer Forums, "Trouble to reach peak bandwidth of A100" (topic 339083): 1.80 of 2.04 TB/s on an A100
+# 80GB SXM, 88% by Nsight Compute, citing a GTC talk where no kernel passed ~90%): DRAM refresh, bank and
 # read/write turnaround overheads.
 HBM_EFFICIENCY = 0.88
 # Output tile of a large cuBLAS GEMM: partial tiles cost a whole one (NVIDIA Deep Learning Performance
@@ -447,7 +448,7 @@ def head_cost(shape, run: Run, layout, cluster: Cluster):
     """(seconds, model FLOPs) of the last stage's extra work per micro-batch: final norm, logits, loss.
 
     Logits: a T x h by h x V/tp GEMM forward, two backward (Megatron vocab-parallel output layer);
-    the cross-entropy in fp32 as CROSS_ENTROPY_BYTES_PER_LOGIT counts it. The first stage's embedding
+    the cross-entropy in fp32 as cross_entropy_bytes_per_logit counts it. The first stage's embedding
     lookup is T·h reads and writes, negligible in comparison.
     """
     c = run.compute_bytes
