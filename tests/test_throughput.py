@@ -350,12 +350,12 @@ def test_tp_across_nodes_widens_the_search():
 @pytest.mark.parametrize("gpus, seq, batch, tflops, mfu", [r for r in __import__("throughput_cases").LLAMA3 if r[1] == 8192])
 def test_llama3_405b_on_h100_out_of_sample(gpus, seq, batch, tflops, mfu):
     # Dubey et al. 2024 Table 4 (8K rows). Not used to build the model; a different layout (theirs has
-    # uneven pipeline stages), so 20%. The 128K row is in benchmarks/throughput_report.py: PaLM's count of
+    # uneven pipeline stages), so 15% (the model is 12% high at 8,192 GPUs, 9% low at 16,384). The 128K row is in benchmarks/throughput_report.py: PaLM's count of
     # the full s x s attention (our mfu) and Meta's differ by a third at that length.
     from throughput_cases import predict_llama3
 
     best, _ = predict_llama3(gpus, seq, batch)
-    assert best.step.mfu == pytest.approx(mfu, rel=0.20)
+    assert best.step.mfu == pytest.approx(mfu, rel=0.15)
 
 
 @pytest.mark.parametrize("pin, expected", [
