@@ -15,6 +15,20 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
+PAIRS = [("18.4B", "22B full"), ("145.6B", "175B full"), ("529.6B", "530B full"), ("1008.0B", "1T full")]
+
+
+def per_layer_sequence(c, step_seconds=None) -> float:
+    """Seconds per layer per sequence outside the bubble: step / (1 + (p-1)/(v·m)) / (m·b) / (l/p)."""
+    from throughput_cases import megatron_eq3_flops
+
+    if step_seconds is None:
+        step_seconds = c.published if c.metric == "iteration_seconds" else megatron_eq3_flops(c) / (c.published * 1e12 * c.gpus)
+    dp = c.gpus // (c.tp * c.pp)
+    m = c.global_batch // (dp * c.micro_batch)
+    return step_seconds / (1 + (c.pp - 1) / (c.vp * m)) / (m * c.micro_batch) / (c.layers / c.pp)
+
+
 def main() -> int:
     from throughput_cases import cases, predict
 
@@ -32,6 +46,18 @@ def main() -> int:
         layout = f"tp{c.tp} pp{c.pp} vp{c.vp} dp{c.gpus // (c.tp * c.pp)} mb{c.micro_batch}"
         print(f"{c.paper:16} {c.case:18} {layout:22} {c.metric:18} {c.published:10.4g} {value:10.4g} {err:+8.1%} {c.tolerance:5.0%}  {st.mfu:6.1%}  {costs}")
     print(", ".join(f"{paper}: worst |error| {w:.1%}" for paper, w in worst.items()))
+
+    # The same layer shapes (h, tp, seq, pp) in both papers, from the published numbers alone: seconds per
+    # layer per sequence outside the pipeline bubble, step / (1 + (p-1)/(v·m)) / (m·b) / (l/p).
+    print()
+    print("Matched shapes across the papers (published numbers only; model's ratio beside it)")
+    print(f"{'Narayanan 2021':16} {'Korthikanti 2022':18} {'ms/layer/seq 2021':>18} {'2022':>8} {'ratio':>7} {'model ratio':>12}")
+    by = {c.case: c for c in cases()}
+    for n, k in PAIRS:
+        pn, pk = per_layer_sequence(by[n]), per_layer_sequence(by[k])
+        mn, mk = per_layer_sequence(by[n], predict(by[n])[1].step_seconds), per_layer_sequence(by[k], predict(by[k])[1].step_seconds)
+        print(f"{n:16} {k:18} {pn * 1e3:18.2f} {pk * 1e3:8.2f} {pn / pk:7.3f} {mn / mk:12.3f}")
+    print("(both rows of a pair within 10% needs the model's ratio within a factor 1.1/0.9 = 1.22 of the published one)")
 
     from llmplan import arch
     from throughput_cases import LLAMA3, predict_llama3

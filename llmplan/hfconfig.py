@@ -386,8 +386,8 @@ def shape_from_config(data: dict, path: str = "config.json") -> Shape:
     reader = READERS.get(model_type) or READERS.get(str(model_type).lower())
     if reader is None:
         raise InputError(
-            f"{path}: model_type {model_type!r} is not read; supported: {', '.join(sorted(READERS, key=str.lower))}; "
-            "for any other architecture count its checkpoint with --safetensors PATH (or give the shape as flags)"
+            f"{path}: model_type {model_type!r} is not read; count its checkpoint with --safetensors PATH (any architecture) "
+            f"or give the shape as flags; supported: {', '.join(sorted(READERS, key=str.lower))}"
         )
     try:
         shape = reader(_Config(data, path))

@@ -117,6 +117,8 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "interconnect_source": (_STR, False, None),
     "matmul_efficiency": (_FLOAT, False, None),  # fraction of the dense peak a large matmul reaches (0, 1]
     "matmul_efficiency_source": (_STR, False, None),
+    "sms": (_INT, False, None),  # streaming multiprocessors (AMD: compute units), for GEMM wave quantisation
+    "sms_source": (_STR, False, None),
 }
 
 # Laws: the common fields and a form; the numeric constants of each form are checked by

@@ -4,8 +4,9 @@ A step of a decoder-only transformer on `tp·pp·cp·dp` GPUs is counted per mic
 pipeline stage, then assembled by the 1F1B schedule (Narayanan et al. 2021, SC21, §2.2):
 
 - matmuls at the GPU's achievable matmul rate plus their operand traffic at HBM bandwidth (both
-  sides of the roofline, Williams et al. 2009) and output-tile quantisation (NVIDIA "Matrix Multiplication Background" guide), so a
-  small or skinny GEMM runs slower than a large square one;
+  sides of the roofline, Williams et al. 2009) and output-tile and wave quantisation over the GPU's SMs
+  (NVIDIA "Matrix Multiplication Background" guide), so a small or skinny GEMM runs slower than a large
+  square one; HBM at the fraction of its datasheet rate memory-bound kernels reach;
 - attention scores: FlashAttention kernels at their published fraction of peak, or (Megatron's
   fused softmax, `attention="eager"`) batched GEMMs plus the s^2 softmax/dropout traffic;
 - element-wise work (norms, activations, residuals, dropout, rotary, cross-entropy, optimizer step)
@@ -44,6 +45,11 @@ REFERENCE_GEMM = 8192
 FLASH_EFFICIENCY = 0.6
 # Backward of flash attention: 5 matmuls (S recomputed, dV, dP, dQ, dK) against 2 forward (Dao 2023, Alg. 2).
 FLASH_BACKWARD_RATIO = 2.5
+# Memory-bound kernels reach about 88-90% of the datasheet HBM bandwidth, the best of them ~90% (NVIDIA
+# Developer Forums, "Trouble to reach peak bandwidth of A100" (topic 339083): 1.80 of 2.04 TB/s on an A100
+# 80GB SXM, 88% by Nsight Compute, citing a GTC talk where no kernel passed ~90%): DRAM refresh, bank and
+# read/write turnaround overheads.
+HBM_EFFICIENCY = 0.88
 # Output tile of a large cuBLAS GEMM: partial tiles cost a whole one (NVIDIA Deep Learning Performance
 # guide, "Matrix Multiplication Background", tile quantisation; 128x128 is a typical Ampere/Hopper tile).
 TILE = 128
@@ -52,6 +58,11 @@ TILE = 128
 NCCL_BASE_LATENCY = 8.4e-6
 NCCL_STEP_LATENCY_INTRA = 3.4e-6
 NCCL_STEP_LATENCY_INTER = 14e-6
+# NCCL's topology model takes an NVLink at 20 GB/s per direction (src/graph/topo.h, SM80_NVLINK_BW 20.0;
+# SM90 20.6) of the 25 GB/s a NVLink 3/4 link signals (A100/H100 datasheets: 12 or 18 links, 300/450 GB/s):
+# the packet overhead of the link protocol. Collectives inside a node run at this fraction of the
+# catalog's (datasheet) intra-node bandwidth.
+NVLINK_EFFICIENCY = 20.0 / 25.0
 # Backward of an element-wise op reads its saved input and the output gradient and writes the input
 # gradient: 3 tensors where the forward moves 2.
 ELEMENTWISE_BACKWARD_RATIO = 1.5
@@ -81,6 +92,7 @@ class Cluster:
     inter_node_bandwidth: float | None
     matmul_efficiency: float = DEFAULT_MATMUL_EFFICIENCY
     dtype: str = "bf16"
+    sms: int = 0  # streaming multiprocessors (CUs): output tiles run in waves of this many; 0 = unknown, no wave quantisation
 
     @classmethod
     def from_preset(cls, gpu: Any, dtype: str = "bf16", gpus_per_node: int | None = None,
@@ -101,7 +113,12 @@ class Cluster:
         if not 0 < eff <= 1:
             raise InputError(f"--matmul-efficiency {eff} must be a fraction of the peak in (0, 1]")
         return cls(gpu.id, peak, float(gpu["bandwidth"]), float(gpu["memory_bytes"]), int(per_node),
-                   float(intra), None if inter is None else float(inter), float(eff), used)
+                   float(intra), None if inter is None else float(inter), float(eff), used, int(gpu.get("sms") or 0))
+
+    @property
+    def hbm_rate(self) -> float:
+        """Bytes/s a memory-bound kernel moves: the datasheet bandwidth x HBM_EFFICIENCY."""
+        return self.bandwidth * HBM_EFFICIENCY
 
     @property
     def matmul_rate(self) -> float:
@@ -109,8 +126,9 @@ class Cluster:
         where matmul_efficiency was measured) takes exactly its measured time with its operand traffic added."""
         n = REFERENCE_GEMM
         measured = 2.0 * n ** 3 / (self.peak_flops_per_second * self.matmul_efficiency)
-        traffic = 3.0 * n * n * 2 / self.bandwidth
-        return 2.0 * n ** 3 / max(measured - traffic, 0.5 * measured)
+        traffic = 3.0 * n * n * 2 / self.hbm_rate
+        padded = 2.0 * quantised_tiles(n, n, 1, self.sms) * TILE * TILE * n
+        return padded / max(measured - traffic, 0.5 * measured)
 
     def require_links(self, gpus: int) -> None:
         """A run across nodes needs the inter-node bandwidth, one inside a node the intra-node one."""
@@ -215,6 +233,16 @@ def _log2_ceil(n):
 
 # ---------------------------------------------------------------------------- compute
 
+def quantised_tiles(M, N, batch, sms):
+    """Output tiles a GEMM pays for: partial tiles count whole (tile quantisation) and the tiles run in
+    waves of one per SM, a partial last wave costing a whole one (wave quantisation; NVIDIA Deep Learning
+    Performance guide, "Matrix Multiplication Background": e.g. 1.33 waves of tiles take as long as 2)."""
+    tiles = _ceil_to(M, TILE) // TILE * (_ceil_to(N, TILE) // TILE) * batch
+    if not sms:
+        return tiles
+    return _ceil_to(tiles, sms)
+
+
 def gemm_seconds(M, N, K, cluster: Cluster, batch=1, nbytes=2):
     """One (batched) GEMM C[M,N] = A[M,K]·B[K,N]: padded FLOPs / achievable rate + bytes / HBM.
 
@@ -225,14 +253,14 @@ def gemm_seconds(M, N, K, cluster: Cluster, batch=1, nbytes=2):
     calibrated on the measured reference GEMM (Cluster.matmul_rate): an 8192-cubed bf16 GEMM runs at
     exactly peak · matmul_efficiency.
     """
-    flops = 2.0 * _ceil_to(M, TILE) * _ceil_to(N, TILE) * K * batch
+    flops = 2.0 * quantised_tiles(M, N, batch, cluster.sms) * TILE * TILE * K
     moved = (M * K + K * N + M * N) * nbytes * batch
-    return flops / cluster.matmul_rate + moved / cluster.bandwidth
+    return flops / cluster.matmul_rate + moved / cluster.hbm_rate
 
 
 def elementwise_seconds(nbytes, cluster: Cluster):
-    """Memory-bound work: bytes moved / HBM bandwidth (the roofline's memory side)."""
-    return nbytes / cluster.bandwidth
+    """Memory-bound work: bytes moved / achievable HBM bandwidth (the roofline's memory side)."""
+    return nbytes / cluster.hbm_rate
 
 
 # ---------------------------------------------------------------------------- collectives
@@ -241,7 +269,7 @@ def _link(span, cluster: Cluster):
     """(bandwidth, per-step latency) of a group whose ranks span `span` consecutive GPUs."""
     inside = span <= cluster.gpus_per_node
     inter = cluster.inter_node_bandwidth or cluster.intra_node_bandwidth
-    return (_where(inside, cluster.intra_node_bandwidth, inter),
+    return (_where(inside, NVLINK_EFFICIENCY * cluster.intra_node_bandwidth, inter),
             _where(inside, NCCL_STEP_LATENCY_INTRA, NCCL_STEP_LATENCY_INTER))
 
 
@@ -270,7 +298,7 @@ def all_to_all_seconds(size, n, span, cluster: Cluster):
 def p2p_seconds(size, crosses_node, cluster: Cluster):
     """One point-to-point send of `size` bytes (pipeline stage boundary)."""
     inter = cluster.inter_node_bandwidth or cluster.intra_node_bandwidth
-    B = _where(crosses_node, inter, cluster.intra_node_bandwidth)
+    B = _where(crosses_node, inter, NVLINK_EFFICIENCY * cluster.intra_node_bandwidth)
     alpha = _where(crosses_node, NCCL_STEP_LATENCY_INTER, NCCL_STEP_LATENCY_INTRA)
     return NCCL_BASE_LATENCY + size / B + alpha
 
@@ -408,18 +436,26 @@ def layer_cost(shape, run: Run, layout, cluster: Cluster, moe: bool = False) -> 
     return LayerCost(forward, backward, recompute, tp_fwd + tp_bwd + tp_re, cp_comm, ep_comm, model_flops, recompute_flops)
 
 
+def cross_entropy_bytes_per_logit(c):
+    """Bytes per logit of Megatron's vocab-parallel cross-entropy on fp32 logits (megatron/mpu/cross_entropy.py,
+    the default without --fp16-lm-cross-entropy), each step a separate kernel: forward casts the c-byte
+    logits to fp32 (c + 4), max (4), subtract in place (8), exp in place (8), sum (4), divide in place (8);
+    backward scales the saved softmax by the loss gradient in place (8) and casts it back (4 + c)."""
+    return (c + 4) + 4 + 8 + 8 + 4 + 8 + 8 + (4 + c)
+
+
 def head_cost(shape, run: Run, layout, cluster: Cluster):
     """(seconds, model FLOPs) of the last stage's extra work per micro-batch: final norm, logits, loss.
 
     Logits: a T x h by h x V/tp GEMM forward, two backward (Megatron vocab-parallel output layer);
-    the cross-entropy reads the logits, writes fp32 exp/softmax and the 16-bit gradient (~ 2c + 8 bytes
-    per logit). The first stage's embedding lookup is T·h reads and writes, negligible in comparison.
+    the cross-entropy in fp32 as cross_entropy_bytes_per_logit counts it. The first stage's embedding
+    lookup is T·h reads and writes, negligible in comparison.
     """
     c = run.compute_bytes
     T = layout.micro_batch * run.seq / layout.cp
     h, V = shape.d_model, shape.vocab
     logits = gemm_seconds(T, V / layout.tp, h, cluster, nbytes=c)
-    loss = elementwise_seconds(T * V / layout.tp * (2 * c + 8) + 3 * 2 * c * T * h, cluster)
+    loss = elementwise_seconds(T * V / layout.tp * cross_entropy_bytes_per_logit(c) + 3 * 2 * c * T * h, cluster)
     return 3 * logits + loss, 6.0 * T * h * V / layout.tp
 
 
@@ -524,7 +560,10 @@ def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = T
     T = b * run.seq / cp
     act_bytes = T * shape.d_model * run.compute_bytes / tp
     pp_crosses = tp * cp * dp * 2 > cluster.gpus_per_node  # neighbouring stages sit dp·cp·tp ranks apart
-    pp_stage = (pp > 1) * 2 * vp * p2p_seconds(act_bytes, pp_crosses, cluster)
+    # without sequence parallelism the receiver all-gathers the 1/tp slices over NVLink to rebuild T·h
+    # (Narayanan et al. 2021 §4.1, scatter/gather); with it the stage boundary is already sequence-sharded
+    regather = _where(layout.sequence_parallel, 0, all_gather_seconds(act_bytes * tp, tp, tp, cluster))
+    pp_stage = (pp > 1) * 2 * vp * (p2p_seconds(act_bytes, pp_crosses, cluster) + regather)
     # gradient accumulation into the fp32 buffer, every micro-batch, for this GPU's parameters
     P_all = arch.params(shape)
     P_exp = _expert_params(shape)

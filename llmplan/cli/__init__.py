@@ -164,7 +164,7 @@ def _root(
 
 
 # The one error line is cut to this many characters (a quoted input is already cut to ~100).
-MAX_ERROR_CHARS = 400
+MAX_ERROR_CHARS = 600
 
 
 def _error(message: str) -> None:

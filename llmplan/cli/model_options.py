@@ -227,6 +227,7 @@ def from_flags(flags: Mapping[str, Any], context: int | None = None) -> Model | 
         missing.insert(0, "--layers")
     if missing:
         raise InputError(f"a shape given as flags also needs {', '.join(missing)}")
+    arch.check_flag_heads(given["d_model"], given["heads"], given.get("head_dim"))
     shape = arch.Shape(
         family=kind, layers=layers or 0, encoder_layers=enc or 0, decoder_layers=dec or 0,
         d_model=given["d_model"], heads=given["heads"], kv_heads=given.get("kv_heads"), head_dim=given.get("head_dim"),
