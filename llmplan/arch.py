@@ -483,7 +483,7 @@ def hoffmann_flops_per_token(s: Shape, seq: int | None = None, embeddings: bool 
     2·s·s·(kv_size·heads), softmax 3·heads·s·s, reduction 2·s·s·(kv_size·heads), projection
     2·s·(kv_size·heads)·d, dense 2·s·(d·ffw + d·ffw); final logits 2·s·d·V; backward = 2 x forward.
     `embeddings=False` drops the embedding and final-logit terms: only then are the Table A4
-    ratios reproduced (nanoGPT scaling_laws.ipynb, "per author correspondence"; scaling-laws.md §3.1).
+    ratios reproduced (nanoGPT scaling_laws.ipynb, "per author correspondence").
     Extended here (not in App. F) to GQA (K, V of n_kv heads) and gated MLPs (three matrices).
     """
     seq = seq or s.trained_context  # the trained sequence, not a later long-context extension
@@ -507,7 +507,7 @@ def kv_cache_values_per_token(s: Shape) -> int:
     if s.is_mla:
         # MLA caches only c_KV and the shared RoPE key: (d_c + d_h^R) per layer (DeepSeek-V2 §2.1.2, Table 1).
         return layers * (s.kv_lora_rank + s.qk_rope_head_dim)
-    # 2 (K and V) x n_kv_heads x head_dim per layer (memory-and-compute.md "KV cache"; GQA via n_kv_heads).
+    # 2 (K and V) x n_kv_heads x head_dim per layer (Pope et al. 2022, §2; GQA via n_kv_heads: Ainslie et al. 2023).
     return layers * 2 * s.kv_width
 
 

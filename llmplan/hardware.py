@@ -1,7 +1,6 @@
 """Training compute and what it costs on real accelerators (GPU catalog access, time, money).
 
-Formulas from /work/shared/reference/memory-and-compute.md ("Training FLOPs"): C = 6·N·D
-(Kaplan et al. 2020), plus 12·L·d·s per token for attention (PaLM App. B), 8·N·D with full
+Formulas: C = 6·N·D (Kaplan et al. 2020, §2.1), plus 12·L·d·s per token for attention (PaLM App. B), 8·N·D with full
 activation recomputation (one more forward pass); time = C / (n_gpu · peak · MFU).
 """
 
@@ -11,7 +10,7 @@ from typing import Any
 
 from llmplan.errors import InputError
 from llmplan.units import PF_DAY
-DEFAULT_MFU = 0.4  # memory-and-compute.md: default 0.4, observed range 0.3-0.55 (PaLM Table 3 and others)
+DEFAULT_MFU = 0.4  # published runs reach 0.21-0.56 (Chowdhery et al. 2022, PaLM Table 3; Korthikanti et al. 2022, Table 5)
 RECOMPUTE = {"none": 6.0, "full": 8.0}  # training FLOPs per parameter per token
 
 
@@ -43,7 +42,7 @@ def peak_flops(gpu: Any, dtype: str = "bf16") -> tuple[float, str]:
 
 
 def gpu_seconds(C: float, peak: float, mfu: float) -> float:
-    """GPU-seconds = C / (peak · MFU) (memory-and-compute.md, "Training FLOPs")."""
+    """GPU-seconds = C / (peak · MFU) (the definition of MFU: Chowdhery et al. 2022, PaLM App. B)."""
     return C / (peak * mfu)
 
 

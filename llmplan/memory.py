@@ -6,7 +6,7 @@ logits), the walk down the layers (activations freed as gradients are written) a
 step (gradients plus the optimizer's temporaries). Activations come from `llmplan.activations`
 (tensor by tensor) or, with `activations="korthikanti"`, from Korthikanti et al. 2022, Table 2.
 
-Pure functions, no printing. Sources: memory-and-compute.md §3 (ZeRO, bytes per parameter, KV cache,
+Pure functions, no printing. Sources: Rajbhandari et al. 2020 (ZeRO: bytes per parameter, sharding), Pope et al. 2022 (KV cache),
 quantised formats) and the H100 measurements in tests/data/gpu_memory_calibration.jsonl.
 """
 
@@ -46,7 +46,7 @@ ALLOCATOR_MARGIN = 0.05
 # ---------------------------------------------------------------------------- bytes per value
 
 def dtype_bytes(name: str) -> float:
-    """Bytes per stored value: fp32 4, fp16/bf16 2, fp8/int8 1, int4/nf4 0.5 (memory-and-compute.md §3)."""
+    """Bytes per stored value: fp32 4, fp16/bf16 2, fp8/int8 1, int4/nf4 0.5 (IEEE 754 / OCP FP8 / GPTQ / QLoRA storage sizes)."""
     table = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "int4": 0.5, "nf4": 0.5}
     if name not in table:
         raise InputError(f"{name!r} is not a weight format; use one of {', '.join(WEIGHT_DTYPES)}")
@@ -54,7 +54,7 @@ def dtype_bytes(name: str) -> float:
 
 
 def quantised_bits_per_weight(name: str, group_size: int = 128) -> float:
-    """Bits per weight including the per-group scales (memory-and-compute.md §3).
+    """Bits per weight including the per-group scales (Frantar et al. 2022, GPTQ; Dettmers et al. 2023, QLoRA §3).
 
     int4 (GPTQ/AWQ): fp16 scale + fp16 zero per group: 4 + 32/g (4.25 at g=128).
     nf4 (bitsandbytes): one fp32 absmax per block: 4 + 32/g (4.5 at QLoRA's block 64).
@@ -122,7 +122,7 @@ def optimizer_state_count(optimizer: str) -> tuple[float, float]:
 
 
 def state_bytes(precision: str, dtype: str, optimizer: str) -> StateBytes:
-    """Bytes per trainable parameter for a precision mode (memory-and-compute.md §3 table).
+    """Bytes per trainable parameter for a precision mode (Rajbhandari et al. 2020, §3.1: 2+2+12 bytes for mixed-precision Adam).
 
     fp32: 4 w + 4 g + states in fp32. amp (PyTorch autocast): fp32 weights, grads and states.
     mixed (Megatron/DeepSpeed; ZeRO's 2 + 2 + K): 16-bit weights and grads, fp32 master + states.
@@ -207,7 +207,7 @@ def weights_bytes(shape, params: float, dtype: str, group_size: int = 128) -> fl
     """Stored weights, as PyTorch's allocator reports them.
 
     Quantised formats: the layers' matrices at their bits (scales included); embeddings, lm_head and
-    norms stay 16-bit, as GPTQ/AWQ/bitsandbytes leave them (memory-and-compute.md §3).
+    norms stay 16-bit, as GPTQ/AWQ/bitsandbytes leave them (Frantar et al. 2022; Dettmers et al. 2023).
     Unquantised with a dense LLaMA-style shape: every parameter tensor (and rotary's two fp32
     inv_freq buffers) allocated in module order through the CUDA caching allocator (`allocator_bytes`),
     which is what `torch.cuda.memory_allocated()` shows after building the model. Otherwise params × bytes.

@@ -114,6 +114,7 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "gpus_per_node": (_INT, False, None),  # scale-up domain: 8 for DGX/HGX, 72 for NVL72
     "intra_node_bandwidth": (_FLOAT, False, None),
     "inter_node_bandwidth": (_FLOAT, False, None),
+    "intra_node_link": (_STR, False, ("nvlink", "pcie", "infinity-fabric", "ici")),
     "interconnect_source": (_STR, False, None),
     "matmul_efficiency": (_FLOAT, False, None),  # fraction of the dense peak a large matmul reaches (0, 1]
     "matmul_efficiency_source": (_STR, False, None),

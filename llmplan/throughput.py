@@ -63,6 +63,13 @@ NCCL_STEP_LATENCY_INTER = 14e-6
 # the packet overhead of the link protocol. Collectives inside a node run at this fraction of the
 # catalog's (datasheet) intra-node bandwidth.
 NVLINK_EFFICIENCY = 20.0 / 25.0
+
+
+def link_efficiency(link: str | None) -> float:
+    """The fraction of the datasheet intra-node rate collectives reach: NVLINK_EFFICIENCY on NVLink (the
+    derate NCCL's topology model applies); other links (PCIe, Infinity Fabric) at their datasheet rate,
+    for which llmplan has no measured derate (an optimistic bound)."""
+    return NVLINK_EFFICIENCY if link == "nvlink" else 1.0
 # Backward of an element-wise op reads its saved input and the output gradient and writes the input
 # gradient: 3 tensors where the forward moves 2.
 ELEMENTWISE_BACKWARD_RATIO = 1.5
@@ -93,6 +100,7 @@ class Cluster:
     matmul_efficiency: float = DEFAULT_MATMUL_EFFICIENCY
     dtype: str = "bf16"
     sms: int = 0  # streaming multiprocessors (CUs): output tiles run in waves of this many; 0 = unknown, no wave quantisation
+    intra_link_efficiency: float = NVLINK_EFFICIENCY  # what NCCL reaches of the datasheet intra-node rate
 
     @classmethod
     def from_preset(cls, gpu: Any, dtype: str = "bf16", gpus_per_node: int | None = None,
@@ -113,7 +121,8 @@ class Cluster:
         if not 0 < eff <= 1:
             raise InputError(f"--matmul-efficiency {eff} must be a fraction of the peak in (0, 1]")
         return cls(gpu.id, peak, float(gpu["bandwidth"]), float(gpu["memory_bytes"]), int(per_node),
-                   float(intra), None if inter is None else float(inter), float(eff), used, int(gpu.get("sms") or 0))
+                   float(intra), None if inter is None else float(inter), float(eff), used, int(gpu.get("sms") or 0),
+                   link_efficiency(gpu.get("intra_node_link")))
 
     @property
     def hbm_rate(self) -> float:
@@ -269,7 +278,7 @@ def _link(span, cluster: Cluster):
     """(bandwidth, per-step latency) of a group whose ranks span `span` consecutive GPUs."""
     inside = span <= cluster.gpus_per_node
     inter = cluster.inter_node_bandwidth or cluster.intra_node_bandwidth
-    return (_where(inside, NVLINK_EFFICIENCY * cluster.intra_node_bandwidth, inter),
+    return (_where(inside, cluster.intra_link_efficiency * cluster.intra_node_bandwidth, inter),
             _where(inside, NCCL_STEP_LATENCY_INTRA, NCCL_STEP_LATENCY_INTER))
 
 
@@ -298,7 +307,7 @@ def all_to_all_seconds(size, n, span, cluster: Cluster):
 def p2p_seconds(size, crosses_node, cluster: Cluster):
     """One point-to-point send of `size` bytes (pipeline stage boundary)."""
     inter = cluster.inter_node_bandwidth or cluster.intra_node_bandwidth
-    B = _where(crosses_node, inter, NVLINK_EFFICIENCY * cluster.intra_node_bandwidth)
+    B = _where(crosses_node, inter, cluster.intra_link_efficiency * cluster.intra_node_bandwidth)
     alpha = _where(crosses_node, NCCL_STEP_LATENCY_INTER, NCCL_STEP_LATENCY_INTRA)
     return NCCL_BASE_LATENCY + size / B + alpha
 

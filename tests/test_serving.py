@@ -110,11 +110,12 @@ def test_tensor_parallel_adds_allreduces_and_splits_weights():
     h = hw("h100")
     assert serving.weights_bytes_per_gpu(four) == pytest.approx(serving.weights_bytes_per_gpu(one) / 4)
     step = serving.decode_step(four, h, 8, 1000)
-    # 2 all-reduces per layer of 8·8192·2 bytes over NVLink at 450 GB/s (NCCL model in llmplan.throughput:
-    # 8.4 us base + the faster of ring 2·3/4·S/B + 6 steps of 3.4 us and tree 2·S/B + 2·2 steps)
-    size = 8 * 8192 * 2
-    ring = 1.5 * size / 450e9 + 6 * 3.4e-6
-    tree = 2 * size / 450e9 + 4 * 3.4e-6
+    # 2 all-reduces per layer of 8·8192·2 bytes over NVLink 4 (450 GB/s per direction, at NCCL's 20 of 25
+    # GB/s per link; NCCL model in llmplan.throughput: 8.4 us base + the faster of ring 2·3/4·S/B + 6 steps
+    # of 3.4 us and tree 2·S/B + 2·2 steps)
+    size, link = 8 * 8192 * 2, 0.8 * 450e9
+    ring = 1.5 * size / link + 6 * 3.4e-6
+    tree = 2 * size / link + 4 * 3.4e-6
     assert step.comm_seconds == pytest.approx(2 * 80 * (8.4e-6 + min(ring, tree)), rel=1e-12)
     assert step.seconds == pytest.approx(max(step.compute_seconds, step.memory_seconds) + step.comm_seconds)
 
