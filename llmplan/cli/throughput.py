@@ -129,6 +129,10 @@ def build_row(model: str, cluster, run, layout, step, memory) -> dict[str, Any]:
 TABLE_COLUMNS = ["tp", "pp", "vp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "total_bytes", "step_seconds", "mfu",
                  "compute_fraction", "tp_comm_fraction", "pp_comm_fraction", "bubble_fraction", "dp_comm_fraction",
                  "cp_comm_fraction", "ep_comm_fraction", "optimizer_fraction"]
+# Most important first: at 80 columns the breakdown's smaller parts give way before the layout, time and MFU.
+TABLE_PRIORITY = ["rank", "tp", "pp", "dp", "step_seconds", "mfu", "total_bytes", "vp", "cp", "ep", "zero", "micro_batch",
+                  "recompute", "compute_fraction", "tp_comm_fraction", "dp_comm_fraction", "bubble_fraction",
+                  "pp_comm_fraction", "cp_comm_fraction", "ep_comm_fraction", "optimizer_fraction"]
 TABLE_LABELS = {"micro_batch": "mb", "recompute": "recomp", "total_bytes": "mem/GPU", "step_seconds": "step",
                 "compute_fraction": "comp%", "tp_comm_fraction": "tp%", "pp_comm_fraction": "p2p%", "bubble_fraction": "bubble%",
                 "dp_comm_fraction": "dp%", "cp_comm_fraction": "cp%", "ep_comm_fraction": "ep%", "optimizer_fraction": "optim%"}
@@ -237,7 +241,7 @@ def throughput(
 
     title = (f"Training step: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}), {run.global_batch} x {run.seq} tokens, "
              f"{row['micro_batches']} micro-batches of {micro_batch} per replica")
-    emit(table_rows([row]), "table", title=title, columns=table_columns([row]), labels=TABLE_LABELS)
+    emit(table_rows([row]), "table", title=title, columns=table_columns([row]), labels=TABLE_LABELS, priority=TABLE_PRIORITY)
     parts = sorted(step.PARTS, key=lambda p: -row[f"{p}_seconds"])
     note(f"{row['tokens_per_second']:,.0f} tokens/s; MFU {row['mfu']:.1%}, HFU {row['hfu']:.1%}; "
          f"largest costs: " + ", ".join(f"{p.replace('_', ' ')} {row[f'{p}_fraction']:.0%}" for p in parts[:3]))
