@@ -133,11 +133,15 @@ HELP = """Plan LLM pre-training: compute-optimal size and tokens, loss, compute,
 
 Examples:
 
+  llmplan plan --gpu h100 --gpus 256 --days 30
+
   llmplan optimal --budget 3000pfd
 
   llmplan compare
 
   llmplan memory --params 7B --dtype bf16
+
+  llmplan layout --preset llama-2-70b --gpu h100 --gpus 64 --global-batch 512
 
   llmplan serve --preset llama-3-8b --gpu h100 --batch 1:128
 
