@@ -124,13 +124,20 @@ def is_bytes_key(key: str) -> bool:
 def integral(rows: Sequence[Row]) -> list[Row]:
     """Counts and byte sizes as integers: a derived count (a law's optimum, a share of a budget) is
     rounded to the nearest whole number, so JSON shows 7554878310, not 7554878310.400001."""
+    whole: dict[str, bool] = {}  # rows of one command share their keys: classify each key once
     out = []
     for row in rows:
-        fixed = dict(row)
+        fixed = None
         for key, value in row.items():
-            if isinstance(value, float) and math.isfinite(value) and (is_count_key(key) or is_bytes_key(key)):
-                fixed[key] = int(round(value))
-        out.append(fixed)
+            if isinstance(value, float):
+                is_whole = whole.get(key)
+                if is_whole is None:
+                    is_whole = whole[key] = is_count_key(key) or is_bytes_key(key)
+                if is_whole and math.isfinite(value):
+                    if fixed is None:
+                        fixed = dict(row)
+                    fixed[key] = int(round(value))
+        out.append(row if fixed is None else fixed)
     return out
 
 
