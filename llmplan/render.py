@@ -124,19 +124,20 @@ def is_bytes_key(key: str) -> bool:
 def integral(rows: Sequence[Row]) -> list[Row]:
     """Counts and byte sizes as integers: a derived count (a law's optimum, a share of a budget) is
     rounded to the nearest whole number, so JSON shows 7554878310, not 7554878310.400001."""
-    whole: dict[str, bool] = {}  # rows of one command share their keys: classify each key once
     out = []
+    keys = None  # rows of one command share their keys: classify them once, then check only those
+    counted: list[str] = []
     for row in rows:
+        if keys is None or row.keys() != keys:
+            keys = row.keys()
+            counted = [k for k in keys if is_count_key(k) or is_bytes_key(k)]
         fixed = None
-        for key, value in row.items():
-            if isinstance(value, float):
-                is_whole = whole.get(key)
-                if is_whole is None:
-                    is_whole = whole[key] = is_count_key(key) or is_bytes_key(key)
-                if is_whole and math.isfinite(value):
-                    if fixed is None:
-                        fixed = dict(row)
-                    fixed[key] = int(round(value))
+        for key in counted:
+            value = row[key]
+            if isinstance(value, float) and math.isfinite(value):
+                if fixed is None:
+                    fixed = dict(row)
+                fixed[key] = int(round(value))
         out.append(row if fixed is None else fixed)
     return out
 
