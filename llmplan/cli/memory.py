@@ -1,4 +1,4 @@
-"""`llmplan memory`: GPU memory for serving and training, per GPU, and whether it fits."""
+"""`llmplan memory`: GPU memory for inference and training, per GPU, and whether it fits."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def _whole(value):
     return value
 
 
-@app.command(help="""GPU memory per GPU for serving or one training step: weights, gradients, optimizer, activations, KV cache.
+@app.command(help="""GPU memory per GPU for inference or one training step: weights, gradients, optimizer, activations, KV cache.
 
 total_bytes is the PEAK per GPU (the moment of the step when the most is alive) plus an overhead for the CUDA context and the allocator (--overhead; 0 leaves PyTorch's own allocations only).
 
@@ -156,12 +156,12 @@ def memory(
     shared_experts: mo.SharedExpertsOption = None,
     moe_ffn: mo.MoeFfnOption = None,
     dense_layers: mo.DenseLayersOption = None,
-    context: Annotated[Optional[int], typer.Option("--context", help="Tokens of context for serving (KV cache, prefill); default: the model's context.", show_default=False)] = None,
+    context: Annotated[Optional[int], typer.Option("--context", help="Tokens of context for inference (KV cache, prefill); default: the model's context.", show_default=False)] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4 (training: the compute type). Default: bf16 (fp32 with --precision fp32).", show_default=False)] = None,
     group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4 (bitsandbytes' block, as in QLoRA).", show_default=False)] = None,
     kv_dtype: Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format (default: 16-bit, fp32 with --dtype fp32).", show_default=False)] = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences per GPU (micro-batch when training).")] = 1,
-    train: Annotated[bool, typer.Option("--train", help="One training step instead of serving.")] = False,
+    train: Annotated[bool, typer.Option("--train", help="One training step instead of inference.")] = False,
     precision: Annotated[str, typer.Option("--precision", help="Training: fp32, amp (fp32 weights, autocast), mixed (16-bit weights + fp32 master, ZeRO's 16 B/param) or pure.")] = "amp",
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw, adamw-8bit, sgd, sgd-momentum, adafactor or lion.")] = "adamw",
     optimizer_impl: Annotated[Optional[str], typer.Option("--optimizer-impl", help="torch.optim implementation (AdamW, Adafactor): for-loop (AdamW: 2 temporaries of the largest tensor), foreach (a copy of every state tensor at once) or fused (AdamW: none). Default: what PyTorch 2.13 picks on CUDA when neither fused nor foreach is given: foreach for AdamW (fused=False alone means for-loop), for-loop for Adafactor.", show_default=False)] = None,
