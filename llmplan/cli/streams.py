@@ -77,12 +77,25 @@ def _ascii_fallback(stream: Any) -> None:
             pass
 
 
-class _Stdout:
-    """stdout, whose write errors say what happened: a reader that left is ReaderGone (exit 0,
-    quiet), anything else (closed, full) is OutputError (exit 1, one line)."""
+class _Wrapped:
+    """A text stream held by the run: what a wrapper does not override goes to the stream itself."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._stream is not None and self._stream.isatty())
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _Stdout(_Wrapped):
+    """stdout, whose write errors say what happened: a reader that left is ReaderGone (exit 0,
+    quiet), anything else (closed, full) is OutputError (exit 1, one line)."""
 
     def _fail(self, error: OSError | ValueError | AttributeError) -> None:
         if isinstance(error, BrokenPipeError) or getattr(error, "errno", None) == errno.EPIPE:
@@ -107,21 +120,9 @@ class _Stdout:
         except (OSError, ValueError) as error:
             self._fail(error)
 
-    def isatty(self) -> bool:
-        try:
-            return bool(self._stream is not None and self._stream.isatty())
-        except (OSError, ValueError, AttributeError):
-            return False
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-class _Stderr:
+class _Stderr(_Wrapped):
     """stderr that never fails: a closed or broken stderr drops messages, never the result."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
 
     def write(self, text: str) -> int:
         try:
@@ -138,14 +139,6 @@ class _Stderr:
         except (OSError, ValueError):
             pass
 
-    def isatty(self) -> bool:
-        try:
-            return bool(self._stream is not None and self._stream.isatty())
-        except (OSError, ValueError, AttributeError):
-            return False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
 
 class guarded:
