@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+
+from timing import best_of
 
 ARGS = ["layout", "--preset", "llama-3.1-405b", "--gpu", "h100", "--gpus", "16384", "--seq", "8192", "--global-batch", "2048", "-f", "json"]
 
 
-def _best_of(fn, repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
 
 def run() -> list[dict]:
-    baseline = _best_of(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
-    whole = _best_of(lambda: subprocess.run([sys.executable, "-m", "llmplan", *ARGS], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    baseline = best_of(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
+    whole = best_of(lambda: subprocess.run([sys.executable, "-m", "llmplan", *ARGS], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     import numpy  # noqa: F401  (imported once, as the command does)
 
@@ -37,7 +30,7 @@ def run() -> list[dict]:
     shape = arch.Shape.from_preset(cat.get("models", "llama-3.1-405b"))
     cluster = Cluster.from_preset(cat.get("gpus", "h100"))
     holder = {}
-    alone = _best_of(lambda: holder.update(r=search(shape, Run(seq=8192, global_batch=2048), cluster, 16384)))
+    alone = best_of(lambda: holder.update(r=search(shape, Run(seq=8192, global_batch=2048), cluster, 16384)))
     n = holder["r"].evaluated
     return [
         {"benchmark": "layout: 405B on 16,384 H100 (whole process)", "seconds": whole, "baseline": "python -c pass",

@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     sys.path.insert(0, str(HERE.parent))
+    sys.path.insert(0, str(HERE))  # benchmarks/timing.py
     only = sys.argv[1:]
     rows = []
     for path in sorted(HERE.glob("bench_*.py")):
