@@ -231,7 +231,7 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
         # the least memory: among the layouts with the most sharding (ZeRO), recomputation and the
         # smallest micro-batch, every distinct one checked exactly
         pick = ((arrays["zero"] == arrays["zero"].max()) & (arrays["recompute"] == arrays["recompute"].max())
-                & (arrays["micro_batch"] == arrays["micro_batch"].min()) & (arrays["vp"] == 1))
+                & (arrays["micro_batch"] == arrays["micro_batch"].min()) & (arrays["vp"] == arrays["vp"].min()))
         pool = np.flatnonzero(pick)
         least = min(pool, key=lambda i: exact(int(i))[1].total_bytes)
         result.least_memory = candidate(int(least))

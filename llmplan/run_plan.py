@@ -36,10 +36,23 @@ def energy_joules(tdp_watts: float, gpus: int, seconds: float, pue: float) -> fl
 
 
 def whole_sequence_batch(batch_tokens: float, seq: int, multiple: int) -> int:
-    """The law's batch in whole sequences, rounded to a multiple of the data-parallel replicas x
-    micro-batch (`multiple`), at least one of each."""
+    """The law's batch in whole sequences, rounded to a multiple of `multiple`, at least one of it."""
     sequences = batch_tokens / seq
     return max(1, round(sequences / multiple)) * multiple
+
+
+def batch_multiple(batch_tokens: float, seq: int, gpus: int) -> int:
+    """What the batch is rounded to: the largest divisor of the GPU count that is not above the law's
+    batch in sequences. Every data-parallel size dp = GPUs / (tp·pp·cp) that divides it splits the batch
+    into whole micro-batches, and the batch stays near the law's (rounding to all GPUs would make it up
+    to GPUs / dp times larger)."""
+    sequences = max(1, int(batch_tokens // seq))
+    return max(d for d in _divisors(gpus) if d <= sequences)
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
 
 
 def solve_mfu(evaluate: Callable[[float], float], start: float, tolerance: float = MFU_TOLERANCE, max_iterations: int = MFU_MAX_ITERATIONS) -> tuple[float, list[float], str | None]:
@@ -206,7 +219,7 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
     hp_warning = hparams.extrapolation_warning(C_hp, hp_params, D)
     if hp_warning:
         warnings.append(hp_warning)
-    global_batch = whole_sequence_batch(hp["batch_tokens"], seq, hardware.gpus)
+    global_batch = whole_sequence_batch(hp["batch_tokens"], seq, batch_multiple(hp["batch_tokens"], seq, hardware.gpus))
     batch_run = global_batch * seq
     steps = math.ceil(D / batch_run)
 

@@ -96,6 +96,23 @@ def test_the_table_is_a_vertical_summary_that_fits_80_columns(cli, monkeypatch):
     assert "30.0 days" in text and "368,640" in text
 
 
+def test_batch_on_many_gpus_stays_near_the_law():
+    # 16,384 GPUs for a day: the law asks 16.9M tokens = 4,128 sequences of 4,096; rounding to a multiple of
+    # every GPU once ran 16,384 sequences (67M tokens, 4x the law). The largest divisor of the GPU count not
+    # above the law's sequences is 4,096: the batch run is within one such multiple of the law's.
+    from llmplan.run_plan import batch_multiple
+    from tests.conftest import run_cli
+
+    assert batch_multiple(16_908_505, 4096, 16_384) == 4096
+    assert batch_multiple(13.2e6, 4096, 256) == 256
+    assert batch_multiple(1e3, 4096, 8) == 1  # less than a sequence: one at a time
+    r = run_cli(["plan", "--gpu", "h100", "--gpus", "16384", "--days", "1", "-f", "json"])
+    assert r.code == 0, r.stderr
+    row = json.loads(r.stdout)[0]
+    assert abs(row["global_batch"] * row["seq"] - row["batch_tokens"]) <= 4096 * row["seq"] / 2
+    assert row["global_batch"] % (row["dp"] * row["micro_batch"]) == 0
+
+
 def test_whole_sequence_batch_rounds_to_the_data_parallel_multiple():
     assert whole_sequence_batch(12.9e6, 4096, 256) == 3072  # 3,149 sequences -> 12 x 256
     assert whole_sequence_batch(1e3, 4096, 8) == 8  # at least one sequence per replica

@@ -266,6 +266,13 @@ def test_layout_nothing_fits_says_what_would():
     assert "no layout of 16 x h100-sxm fits" in r.stderr and "GPUs would fit" in r.stderr
 
 
+def test_layout_nothing_fits_with_pinned_virtual_stages_is_one_line():
+    # --vp 2 leaves no vp-1 layout: the "least memory" pool once was empty (min() of nothing, exit 1).
+    r = run_cli(["layout", "--preset", "llama-3-70b", "--gpu", "a100", "--gpus", "8", "--vp", "2", "--global-batch", "64"])
+    assert r.code == 2 and r.stderr.count("\n") == 1
+    assert "vp 2" in r.stderr and "GPUs would fit" in r.stderr
+
+
 def test_layout_explain():
     r = run_cli(["layout", "--preset", "llama-2-7b", "--gpu", "h100", "--gpus", "8", "--global-batch", "64", "--explain", "-f", "json"])
     assert r.code == 0
