@@ -208,13 +208,14 @@ def format_duration(seconds: float | None) -> str:
     """Seconds as the largest sensible unit: '17.3 ms', '2.38 s', '45 s', '12.5 min', '3.2 h', '3.2 days', '1.4 years'."""
     if seconds is None:
         return "-"
-    if 0 < abs(seconds) < 1:  # serving latencies: '17.3 ms', '0.42 ms', '2.38 s'
+    # Each unit is chosen after rounding, so 0.9996 s is '1 s' (not '1e+03 ms') and 59.7 s is '1.0 min'.
+    if 0 < abs(seconds) < 1 and abs(float(f"{seconds * 1e3:.3g}")) < 1000:  # serving latencies: '17.3 ms'
         return f"{seconds * 1e3:.3g} ms"
-    if abs(seconds) < 10:
+    if abs(seconds) < 10 and abs(float(f"{seconds:.3g}")) < 10:
         return f"{seconds:.3g} s"
-    for limit, unit, size in ((60, "s", 1), (3600, "min", 60), (86_400 * 2, "h", 3600), (86_400 * 365.25 * 2, "days", 86_400)):
-        if abs(seconds) < limit:
-            return f"{seconds / size:.0f} {unit}" if unit == "s" else f"{seconds / size:.1f} {unit}"
+    for limit, unit, size, digits in ((60, "s", 1, 0), (3600, "min", 60, 1), (86_400 * 2, "h", 3600, 1), (86_400 * 365.25 * 2, "days", 86_400, 1)):
+        if abs(round(seconds / size, digits)) < limit / size:
+            return f"{seconds / size:.{digits}f} {unit}"
     return f"{seconds / (86_400 * 365.25):.1f} years"
 
 

@@ -113,6 +113,16 @@ def test_batch_on_many_gpus_stays_near_the_law():
     assert row["global_batch"] % (row["dp"] * row["micro_batch"]) == 0
 
 
+def test_dtype_spellings_without_hardware_time():
+    # Without --days the budget was built without the dtype aliases: bfloat16 was refused there only.
+    from tests.conftest import run_cli
+
+    args = ["plan", "--gpu", "h100", "--gpus", "256", "--params", "7B", "-f", "json"]
+    spelled, plain = run_cli(args + ["--dtype", "bfloat16"]), run_cli(args + ["--dtype", "bf16"])
+    assert spelled.code == plain.code == 0, spelled.stderr
+    assert json.loads(spelled.stdout)[0]["peak_flops_per_second"] == json.loads(plain.stdout)[0]["peak_flops_per_second"]
+
+
 def test_whole_sequence_batch_rounds_to_the_data_parallel_multiple():
     assert whole_sequence_batch(12.9e6, 4096, 256) == 3072  # 3,149 sequences -> 12 x 256
     assert whole_sequence_batch(1e3, 4096, 8) == 8  # at least one sequence per replica

@@ -111,3 +111,14 @@ def test_format_count_round_trips_within_display_precision(value):
 def test_compute_pfd_and_flops_agree(flops):
     assert parse_compute(f"{flops / PF_DAY!r}pfd") == pytest.approx(flops, rel=1e-12)
     assert parse_compute(repr(flops)) == flops
+
+
+def test_duration_unit_is_chosen_after_rounding():
+    from llmplan.units import format_duration
+
+    # 0.9996 s once printed as '1e+03 ms' and 59.7 s as '60 s': the unit follows the rounded value.
+    assert format_duration(0.9996) == "1 s"
+    assert format_duration(59.7) == "1.0 min"
+    assert format_duration(59.4) == "59 s"
+    assert format_duration(0.0173) == "17.3 ms"
+    assert format_duration(3599.99) == "1.0 h"

@@ -139,7 +139,7 @@ def layout(
     if fmt == "table":
         title = (f"Fastest layouts that fit: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}), {run.global_batch} x {run.seq} tokens per step "
                  f"({result.evaluated:,} valid layouts timed)")
-        emit(tc.table_rows(rows), "table", title=title, columns=["rank"] + tc.table_columns(rows), labels=tc.TABLE_LABELS, priority=tc.TABLE_PRIORITY)
+        emit(rows, "table", title=title, columns=["rank"] + tc.table_columns(rows), labels=tc.TABLE_LABELS, priority=tc.TABLE_PRIORITY)
         best = rows[0]
         note(f"best: {best['tokens_per_second']:,.0f} tokens/s, MFU {best['mfu']:.1%}, HFU {best['hfu']:.1%}"
              + ("" if best["sequence_parallel"] or best["tp"] == 1 else "; without sequence parallelism"))

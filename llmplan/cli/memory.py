@@ -354,10 +354,10 @@ def _table(rows, breakdown, req, model) -> None:
         if "gpu" not in row:
             continue
         if row["fits"]:
-            note(f"fits on {row['gpu']} ({format_bytes(row['gpu_memory_bytes'], binary=False)}): {format_bytes(row['headroom_bytes'])} headroom"
+            note(f"fits on {row['gpu']} ({format_bytes(row['gpu_memory_bytes'], binary=False)}): {format_bytes(row['headroom_bytes'], binary=False)} headroom"
                  + (f"; up to batch {row['max_batch']}" if row.get("max_batch") else ""))
         else:
-            warn(f"does not fit on {row['gpu']} ({format_bytes(row['gpu_memory_bytes'], binary=False)}): {format_bytes(-row['headroom_bytes'])} short")
+            warn(f"does not fit on {row['gpu']} ({format_bytes(row['gpu_memory_bytes'], binary=False)}): {format_bytes(-row['headroom_bytes'], binary=False)} short")
             for hint in _tries(row, req, breakdown):
                 note("try " + hint)
     # Without a GPU there is no capacity to check a hint against: none is offered (issue 15).
@@ -375,7 +375,8 @@ def _phase_table(rows, breakdown, req, model) -> None:
         line["total"] = format_bytes(r["total_bytes"], binary=False)
         lines.append(line)
     emit(lines, "table", title=_describe(req, breakdown, model) + ": each phase of the step", columns=["phase", *shown, "total"],
-         labels={"phase": "phase (* = peak)", **{p: SHORT_LABELS[p] for p in shown}, "total": "total"})
+         labels={"phase": "phase (* = peak)", **{p: SHORT_LABELS[p] for p in shown}, "total": "total"},
+         priority=["phase", "total", "weights", "gradients", "optimizer", "activations"])
 
 
 def _tries(row, req, breakdown) -> list[str]:

@@ -191,12 +191,14 @@ def plan(
             raise InputError("the hardware time fixes the budget; drop --days/--hours/--gpu-hours, or --target-loss / --params with --tokens")
         hardware = hardware_budget(cat, gpu, gpus, days, hours, gpu_hours, m, goodput, dtype)
     else:
-        if L is None and (N is None or D is None) and not (N is not None or D is not None):
+        if L is None and N is None and D is None:
             raise InputError("give the hardware time (--days, --hours or --gpu-hours), or fix the compute with --target-loss, --params or --tokens")
         if gpus is None:
             raise InputError("--gpus is needed to turn the compute into wall time (e.g. --gpus 256)")
         # No time given: a placeholder of one second, only its GPUs, peak, MFU and goodput are used.
-        hardware = resolve_budget(cat.get("gpus", gpu), gpus, 1.0, None, m, parse_goodput(goodput), dtype.lower())
+        from llmplan.dtypes import PEAK_DTYPES, canonical
+
+        hardware = resolve_budget(cat.get("gpus", gpu), gpus, 1.0, None, m, parse_goodput(goodput), canonical(dtype, PEAK_DTYPES))
 
     if U is not None:
         from llmplan.constrained import CAVEAT, resolve_law

@@ -156,7 +156,12 @@ def serve(
         rows.append(row)
 
     too_big = [r["batch"] for r in rows if not r["fits"]]
-    if too_big:
+    if too_big and biggest == 0:
+        from llmplan.units import format_bytes
+
+        warn(f"the weights alone ({format_bytes(rows[0]['weights_bytes'], binary=False)} per GPU) leave no room for the KV cache "
+             f"on {g.id} at --memory-fraction {memory_fraction:g}: no batch fits (rows kept, fits = no); try a larger --tp or a smaller --dtype")
+    elif too_big:
         warn(f"batch {', '.join(map(str, too_big[:5]))}{' ...' if len(too_big) > 5 else ''} does not fit: the KV cache of "
              f"{context:,}-token sequences holds at most {biggest:,} on {g.id} (rows kept, fits = no)")
     if hw.dtype != dtype_name and dtype_name in memory.QUANTISED:
@@ -178,12 +183,16 @@ def serve(
         columns += ["cost_usd_per_million_input_tokens", "cost_usd_per_million_output_tokens"]
     labels = {
         "prefill_seconds": "first token", "time_per_output_token_seconds": "per token",
-        "output_tokens_per_second_per_sequence": "tok/s/seq", "output_tokens_per_second_per_gpu": "tok/s/GPU",
+        "output_tokens_per_second_per_sequence": "tok/s per seq", "output_tokens_per_second_per_gpu": "tok/s per GPU",
         "requests_per_second": "req/s", "latency_seconds": "latency", "decode_bound": "decode bound",
         "kv_cache_bytes": "KV/GPU", "cost_usd_per_million_input_tokens": "$/M in", "cost_usd_per_million_output_tokens": "$/M out",
     }
     # The table gives each time column one unit (ms for first token and per token; render.format_column).
-    emit(rows, fmt, title=title, columns=columns, labels=labels)
+    # At 80 columns the batch, whether it fits, its speed per user and per GPU and its cost stay.
+    priority = ["batch", "fits", "time_per_output_token_seconds", "output_tokens_per_second_per_gpu", "prefill_seconds",
+                "cost_usd_per_million_output_tokens", "latency_seconds", "decode_bound", "requests_per_second",
+                "output_tokens_per_second_per_sequence", "cost_usd_per_million_input_tokens", "kv_cache_bytes"]
+    emit(rows, fmt, title=title, columns=columns, labels=labels, priority=priority)
 
 
 def cost_rows(law, loss: float, inference_tokens: float, serve_gpu: str, serve_batch: int, serve_input: int, serve_output: int,

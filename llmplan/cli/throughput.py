@@ -138,11 +138,6 @@ TABLE_LABELS = {"micro_batch": "mb", "recompute": "recomp", "total_bytes": "mem/
                 "dp_comm_fraction": "dp%", "cp_comm_fraction": "cp%", "ep_comm_fraction": "ep%", "optimizer_fraction": "optim%"}
 
 
-def table_rows(rows) -> list[dict]:
-    """Rows for the table: as they are (the table shows a step to three figures, '6.71 s')."""
-    return list(rows)
-
-
 def table_columns(rows) -> list[str]:
     """The table drops parallel dimensions and breakdown parts that are zero in every row."""
     keep = []
@@ -241,7 +236,7 @@ def throughput(
 
     title = (f"Training step: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}), {run.global_batch} x {run.seq} tokens, "
              f"{row['micro_batches']} micro-batches of {micro_batch} per replica")
-    emit(table_rows([row]), "table", title=title, columns=table_columns([row]), labels=TABLE_LABELS, priority=TABLE_PRIORITY)
+    emit([row], "table", title=title, columns=table_columns([row]), labels=TABLE_LABELS, priority=TABLE_PRIORITY)
     parts = sorted(step.PARTS, key=lambda p: -row[f"{p}_seconds"])
     note(f"{row['tokens_per_second']:,.0f} tokens/s; MFU {row['mfu']:.1%}, HFU {row['hfu']:.1%}; "
          f"largest costs: " + ", ".join(f"{p.replace('_', ' ')} {row[f'{p}_fraction']:.0%}" for p in parts[:3]))
