@@ -29,11 +29,13 @@ def deepseek_M(layers: int, d_model: int, seq: int) -> float:
 def test_deepseek_reproduces_the_papers_own_7b_and_67b_settings(cat, layers, d_model, sequences, lr):
     # The paper set its 7B and 67B batch and learning rate from its own law at C = M·D (Sec. 3.1).
     # Tolerance 10%: the paper rounds the batch to whole sequences it can lay out on its cluster
-    # (the law gives 9.2M and 20.6M tokens, the runs use 9.4M and 18.9M) and prints LRs to 2 digits.
+    # (the law gives 9.2M and 20.6M tokens, the runs use 9.4M and 18.9M). LR within 3%: the law gives
+    # 4.25e-4 and 3.12e-4 against the printed 4.2e-4 (+1.1%, within its 2 digits) and 3.2e-4 (-2.5%,
+    # beyond them: the 67B run did not use the law's value exactly).
     law = load_hparams("deepseek-2024", cat)
     C = deepseek_M(layers, d_model, 4096) * 2e12
     assert law.batch_tokens(C, 0, 0) == pytest.approx(sequences * 4096, rel=0.10)
-    assert law.learning_rate(C, 0, 0) == pytest.approx(lr, rel=0.05)
+    assert law.learning_rate(C, 0, 0) == pytest.approx(lr, rel=0.03)
 
 
 def test_deepseek_is_the_default_and_warns_outside_its_fitted_range(cat):

@@ -5,7 +5,8 @@ Tolerances (tests/data/published_throughput.csv, column `tolerance`), with no pe
 catalog's A100 (matmul efficiency 271.2/312, the published MAMF measurement; 108 SMs; HBM at 88%):
 - Korthikanti et al. 2022 Table 5: 10% on every row (the issue's target); the model is 2-9% slow.
 - Narayanan et al. 2021 Table 1: 10% on the 1T row (the model is 6% fast); the other nine miss the
-  target, the model 10-18% fast, and each keeps its achieved error plus 1-2 points (12-20%). The reason
+  target, the model 10-18% fast, and each keeps its achieved error plus 1-2 points (12-20%), so a change
+  that moves a row by more than that is seen (a regression guard, not an accuracy claim). The reason
   is in the published numbers themselves (benchmarks/throughput_report.py, "Matched shapes"): on the
   same layer shapes the 2021 runs took 0.99-1.19x the 2022 runs' seconds per layer per sequence outside
   the bubble, though their micro-batches were as large or larger and their bubbles smaller (interleaved).
@@ -131,8 +132,10 @@ def test_small_gemms_run_slower():
 
     cl = _cluster()
     rate = lambda M, N, K: 2 * M * N * K / gemm_seconds(M, N, K, cl) / cl.peak_flops_per_second
-    # the measured reference GEMM (8192^3 bf16, 797.86 TFLOP/s on our H100) is reproduced exactly
-    assert rate(8192, 8192, 8192) == pytest.approx(797.8646535989881 / 989.4, rel=1e-4)
+    # the measured reference GEMM (8192^3 bf16 on our H100, tests/data/gpu_memory_calibration.jsonl) is reproduced
+    measured = [json.loads(line) for line in open("tests/data/gpu_memory_calibration.jsonl")]
+    tflops = next(r["tflops"] for r in measured if r["case"] == "matmul")
+    assert rate(8192, 8192, 8192) == pytest.approx(tflops / 989.4, rel=1e-4)
     assert rate(4096, 4096, 4096) < rate(8192, 8192, 8192) < rate(16384, 16384, 16384) < 0.9
     assert rate(16, 8192, 8192) < 0.05  # a skinny GEMM is bound by reading the weights
     assert rate(100, 8192, 8192) < rate(128, 8192, 8192)  # a partial 128-row tile costs a whole one
