@@ -324,7 +324,6 @@ class LayerCost:
     tp_comm: Any  # forward + backward + recompute TP collectives
     cp_comm: Any  # exposed part of the ring exchange
     ep_comm: Any
-    model_flops: Any  # forward + backward, per micro-batch (PaLM counting: full attention matrix)
     recompute_flops: Any
 
 
@@ -437,12 +436,12 @@ def layer_cost(shape, run: Run, layout, cluster: Cluster, moe: bool = False) -> 
     else:
         ep_comm = 0 * T
 
-    # --- FLOPs (per micro-batch, this GPU's share): model = 3 x forward with the full score matrix
+    # --- recomputed FLOPs (per micro-batch, this GPU's share); the model FLOPs of a step are counted
+    # once for the whole model in step_time (PaLM App. B)
     w_local = (w_attn + w_mlp) / tp
     fwd_flops = 2 * T * w_local + score_flops
-    model_flops = 3 * fwd_flops
     recompute_flops = full * fwd_flops + selective * (run.attention == "eager") * score_flops
-    return LayerCost(forward, backward, recompute, tp_fwd + tp_bwd + tp_re, cp_comm, ep_comm, model_flops, recompute_flops)
+    return LayerCost(forward, backward, recompute, tp_fwd + tp_bwd + tp_re, cp_comm, ep_comm, recompute_flops)
 
 
 def cross_entropy_bytes_per_logit(c):
@@ -454,7 +453,7 @@ def cross_entropy_bytes_per_logit(c):
 
 
 def head_cost(shape, run: Run, layout, cluster: Cluster):
-    """(seconds, model FLOPs) of the last stage's extra work per micro-batch: final norm, logits, loss.
+    """Seconds of the last stage's extra work per micro-batch: final norm, logits, loss.
 
     Logits: a T x h by h x V/tp GEMM forward, two backward (Megatron vocab-parallel output layer);
     the cross-entropy in fp32 as cross_entropy_bytes_per_logit counts it. The first stage's embedding
@@ -465,7 +464,7 @@ def head_cost(shape, run: Run, layout, cluster: Cluster):
     h, V = shape.d_model, shape.vocab
     logits = gemm_seconds(T, V / layout.tp, h, cluster, nbytes=c)
     loss = elementwise_seconds(T * V / layout.tp * cross_entropy_bytes_per_logit(c) + 3 * 2 * c * T * h, cluster)
-    return 3 * logits + loss, 6.0 * T * h * V / layout.tp
+    return 3 * logits + loss
 
 
 # ---------------------------------------------------------------------------- the step
@@ -560,7 +559,7 @@ def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = T
         parts.append((layer_cost(shape, run, layout, cluster, moe=True), moe_n))
     L = shape.layers
     per = lambda attr: sum(getattr(cost, attr) * n for cost, n in parts) / pp  # per stage (balanced layers)
-    head_s, head_flops = head_cost(shape, run, layout, cluster)
+    head_s = head_cost(shape, run, layout, cluster)
 
     compute_stage = per("forward") + per("backward") + per("recompute") + head_s  # slowest stage: the last
     tp_stage, cp_stage, ep_stage = per("tp_comm"), per("cp_comm"), per("ep_comm")
@@ -576,7 +575,9 @@ def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = T
     # gradient accumulation into the fp32 buffer, every micro-batch, for this GPU's parameters
     P_all = arch.params(shape)
     P_exp = _expert_params(shape)
-    P_local = (P_all - P_exp) / (tp * pp) + P_exp / (tp * pp * ep)
+    P_dense = (P_all - P_exp) / (tp * pp)
+    P_exp_local = P_exp / (tp * pp * ep)
+    P_local = P_dense + P_exp_local
     accumulate = elementwise_seconds(P_local / _where(layout.zero >= 2, dp * cp, 1) * GRAD_ACCUMULATION_BYTES_PER_PARAM, cluster)
     compute_stage = compute_stage + accumulate
     t_stage = compute_stage + tp_stage + cp_stage + ep_stage + pp_stage
@@ -585,8 +586,6 @@ def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = T
     bubble = (pp - 1) / vp * t_stage  # Narayanan et al. 2021 §2.2.2: (p-1)/v of (t_f + t_b) per micro-batch
 
     # --- data parallel: gradients of this GPU's parameters over dp·cp ranks (experts over dp·cp/ep)
-    P_dense = (P_all - P_exp) / (tp * pp)
-    P_exp_local = P_exp / (tp * pp * ep)
     g = run.compute_bytes
     span_dp = tp * cp * dp  # Megatron rank order tp, cp, dp, pp: a dp group spans tp·cp·dp GPUs
     n_dp = dp * cp
