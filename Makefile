@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput_report.py
 
 schema: $(STAMP)
-	$(BIN)/python -m llmplan.schema > docs/schema.md.tmp && mv docs/schema.md.tmp docs/schema.md
+	$(BIN)/python -m llmplan.cli.schema > docs/schema.md.tmp && mv docs/schema.md.tmp docs/schema.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

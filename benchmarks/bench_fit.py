@@ -5,7 +5,7 @@ scipy.optimize.minimize(method="L-BFGS-B") with default tolerances and finite-di
 (no jac) on the sum of Huber losses, from every one of the 4500 starts of Hoffmann et al.'s grid; a
 start counts only if result.success; the lowest objective wins. It takes minutes.
 
-Ours: llmplan.fit.fit_parametric (batched L-BFGS over all starts with the analytic gradient, then
+Ours: llmplan.scaling.fit.parametric.fit_parametric (batched L-BFGS over all starts with the analytic gradient, then
 polishing the best few minima), then the same plus --bootstrap 1000.
 
 Skipped (one row with a note) when ../shared/data is absent. Set LLMPLAN_BENCH_FIT_BASELINE_EVERY=k
@@ -41,7 +41,7 @@ def baseline(N, D, L, every: int = 1):
     from scipy.optimize import minimize
     from scipy.special import huber, logsumexp
 
-    from llmplan.fit import DEFAULT_GRID, grid_starts
+    from llmplan.scaling.fit.parametric import DEFAULT_GRID, grid_starts
 
     logN, logD, logL = np.log(N), np.log(D), np.log(L)
 
@@ -63,7 +63,7 @@ def run() -> list[dict]:
     if not DATA.is_file():
         return [{"benchmark": "fit: Epoch 240 runs", "seconds": 0.0, "baseline": "skipped", "baseline_seconds": 0.0,
                  "note": f"{DATA} absent (only beside the development checkout)"}]
-    from llmplan import fit
+    from llmplan.scaling.fit import parametric as fit
 
     N, D, L = load()
     t0 = time.perf_counter()

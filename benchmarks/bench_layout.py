@@ -1,7 +1,7 @@
 """`llmplan layout`: every layout of a 405B model on 16,384 GPUs, against bare `python -c pass` in the same run.
 
 Two measurements: the whole process (`llmplan layout ... -f json`, start-up and numpy import included),
-and the search alone in this process (llmplan.layout.search, numpy already imported).
+and the search alone in this process (llmplan.systems.layout_search.search, numpy already imported).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ def run() -> list[dict]:
 
     import numpy  # noqa: F401  (imported once, as the command does)
 
-    from llmplan import arch
-    from llmplan.layout import search
+    from llmplan.model import arch
+    from llmplan.systems.layout_search import search
     from llmplan.presets import catalog
-    from llmplan.throughput import Cluster, Run
+    from llmplan.systems.step_time import Cluster, Run
 
     cat = catalog()
     shape = arch.Shape.from_preset(cat.get("models", "llama-3.1-405b"))

@@ -6,7 +6,8 @@ from timing import best_of
 
 
 def run() -> list[dict]:
-    from llmplan import arch, memory
+    from llmplan.model import arch
+    from llmplan.systems.memory import estimate as memory
 
     shape = arch.Shape(layers=32, d_model=4096, heads=32, kv_heads=32, ffn=11008, vocab=32000, context=4096)
     req = memory.Request(shape=shape, train=True, batch=1, seq=4096)

@@ -20,7 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llmplan import arch, memory  # noqa: E402
+from llmplan.model import arch  # noqa: E402
+from llmplan.systems.memory import estimate as memory
 
 SHAPES = {"llama-134m": arch.Shape(layers=12, d_model=768, heads=12, kv_heads=12, ffn=2048, vocab=32000, context=2048, name="llama-134m")}
 MODES = {"fp32": ("fp32", "fp32"), "amp-bf16": ("amp", "bf16"), "bf16": ("pure", "bf16")}

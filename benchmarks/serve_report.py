@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llmplan import arch, serving  # noqa: E402
+from llmplan.model import arch  # noqa: E402
+from llmplan.systems import serving
 from llmplan.presets import catalog  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "serve_published_trtllm_v0.9.0.csv"

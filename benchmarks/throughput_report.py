@@ -59,7 +59,7 @@ def main() -> int:
         print(f"{n:16} {k:18} {pn * 1e3:18.2f} {pk * 1e3:8.2f} {pn / pk:7.3f} {mn / mk:12.3f}")
     print("(both rows of a pair within 10% needs the model's ratio within a factor 1.1/0.9 = 1.22 of the published one)")
 
-    from llmplan import arch
+    from llmplan.model import arch
     from throughput_cases import LLAMA3, predict_llama3
 
     print()
@@ -69,7 +69,7 @@ def main() -> int:
         best, shape = predict_llama3(gpus, seq, batch)
         per_token = arch.flops_per_token(shape, seq)
         causal = best.step.mfu * per_token["matmul_causal"] / per_token["matmul"]
-        from llmplan.layout import describe
+        from llmplan.systems.layout_search import describe
         print(f"{gpus:6} {seq:7} {batch:6} {tflops:18} {mfu:6.0%} {best.step.mfu:14.1%} {causal:17.1%}  {describe(best.layout)}")
     print("(predicted MFU counts the full s x s attention, PaLM App. B; the causal count halves it, as flash kernels compute it)")
     return 0

@@ -1,6 +1,6 @@
 """The law forms as data: each form's constants and the check of a law entry (presets/laws.toml).
 
-Below both llmplan.presets (which validates entries while loading) and llmplan.laws (which computes
+Below both llmplan.presets (which validates entries while loading) and llmplan.scaling.laws (which computes
 with them): the presets never import the formulas.
 """
 

@@ -80,7 +80,7 @@ MODEL_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "qk_rope_head_dim": (_INT, False, None),
     "qk_nope_head_dim": (_INT, False, None),
     "v_head_dim": (_INT, False, None),
-    # Shape details some published counts need (llmplan.arch.Shape documents each).
+    # Shape details some published counts need (llmplan.model.arch.Shape documents each).
     "qkv_bias": (_BOOL, False, None),
     "norm_bias": (_BOOL, False, None),
     "layer_norms": (_INT, False, None),
@@ -110,7 +110,7 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "tdp_source": (_STR, False, None),
     **{f"peak_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
     **{f"sparse_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
-    # Interconnect and achievable matmul rate, for llmplan.throughput (bytes/s per GPU per direction).
+    # Interconnect and achievable matmul rate, for llmplan.systems.step_time (bytes/s per GPU per direction).
     "gpus_per_node": (_INT, False, None),  # scale-up domain: 8 for DGX/HGX, 72 for NVL72
     "intra_node_bandwidth": (_FLOAT, False, None),
     "inter_node_bandwidth": (_FLOAT, False, None),
@@ -131,7 +131,7 @@ LAW_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "fitted_range": (_STR, False, None),
 }
 
-# Hyperparameter laws (llmplan.hparams): batch size and learning rate as power laws in C, N and D.
+# Hyperparameter laws (llmplan.scaling.hparams): batch size and learning rate as power laws in C, N and D.
 HPARAM_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     **_COMMON,
     "batch_coef": (_FLOAT, True, None),

@@ -1,6 +1,6 @@
 """The keys every planning row starts with (the CLI contract), shared by every solver.
 
-Below llmplan.plan, llmplan.constrained and llmplan.inference, so that no solver imports another
+Below llmplan.scaling.optimal, llmplan.scaling.data_constrained and llmplan.scaling.inference_aware, so that no solver imports another
 to build its rows.
 """
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llmplan import activations as act
+from llmplan.systems.memory import activations as act
 
 DATA = Path(__file__).resolve().parent / "data"
 GiB = 2**30

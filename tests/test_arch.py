@@ -1,4 +1,4 @@
-"""Exact parameter counts, FLOPs per token and KV cache from a model's shape (llmplan.arch, `llmplan arch`).
+"""Exact parameter counts, FLOPs per token and KV cache from a model's shape (llmplan.model.arch, `llmplan arch`).
 
 Published numbers are quoted with their source (the rows of /work/shared/reference/models.csv and
 models.md, which cite the papers); no expected value here was produced by the code under test.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from llmplan import arch
-from llmplan.arch import Shape
+from llmplan.model import arch
+from llmplan.model.arch import Shape
 from llmplan.errors import InputError
 from llmplan.presets import catalog
 
@@ -37,7 +37,7 @@ def test_llama2_7b_same_count_from_flags_preset_and_config(cli):
     assert LLAMA2_7B.d_ffn == 11008
     assert arch.params(LLAMA2_7B) == LLAMA2_7B_PARAMS
     assert arch.params(preset_shape("llama-2-7b")) == LLAMA2_7B_PARAMS
-    from llmplan.hfconfig import shape_from_hf_config
+    from llmplan.model.hfconfig import shape_from_hf_config
 
     assert arch.params(shape_from_hf_config(DATA / "llama2_7b_config.json")) == LLAMA2_7B_PARAMS
     for args in (
@@ -397,7 +397,7 @@ def test_encoder_decoder_and_encoder_from_flags(cli):
 
 def test_arch_module_is_light():
     # Importing the command module must not pull numpy or scipy (DESIGN: startup is part of the product).
-    code = "import sys, llmplan.cli.arch, llmplan.arch, llmplan.hfconfig; print('numpy' in sys.modules or 'scipy' in sys.modules)"
+    code = "import sys, llmplan.cli.arch, llmplan.model.arch, llmplan.model.hfconfig; print('numpy' in sys.modules or 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -406,7 +406,7 @@ def test_optimal_shape_proposes_a_model_near_the_optimal_size(cli):
     # `optimal --shape` attaches arch.propose's nearest LLaMA-style shape; its count is exact.
     import json
 
-    from llmplan.arch import Shape, params as count
+    from llmplan.model.arch import Shape, params as count
 
     result = cli(["optimal", "--budget", "1e20", "--budget", "1e24", "--shape", "-f", "json"])
     assert result.code == 0, result.stderr
@@ -428,7 +428,7 @@ def test_appendix_f_count_reproduces_table_a4(layers, d, ffw, heads, printed):
     # FLOPs without the embedding and logit terms, and N as Chinchilla counts it: Transformer-XL
     # relative positions (d² + 2d per layer), biases and LayerNorms, the output head, but not the
     # input embedding. Printed to two decimals, so 0.0051 covers rounding (1.025 prints as 1.03).
-    from llmplan.arch import Shape, hoffmann_flops_per_token, params as count
+    from llmplan.model.arch import Shape, hoffmann_flops_per_token, params as count
 
     shape = Shape(d_model=d, heads=heads, vocab=32000, layers=layers, ffn=ffw, mlp="gelu", context=2048,
                   tied_embeddings=False, positions="relative", norm="layernorm", bias=True)

@@ -1,4 +1,4 @@
-"""Budgets from hardware time (llmplan.budget, --gpu/--gpus/--days/--hours/--gpu-hours) in optimal and compute."""
+"""Budgets from hardware time (llmplan.systems.budget, --gpu/--gpus/--days/--hours/--gpu-hours) in optimal and compute."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from llmplan.budget import budget_flops, implied_mfu
+from llmplan.systems.budget import budget_flops, implied_mfu
 
 H100_BF16 = 989.4e12  # NVIDIA H100 SXM5 datasheet, dense BF16 (half the 1,979 'with sparsity')
 MONTH = 30 * 86400.0

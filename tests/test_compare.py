@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from llmplan.laws import load_law
-from llmplan.plan import compare_row, verdict
+from llmplan.scaling.laws import load_law
+from llmplan.scaling.optimal import compare_row, verdict
 from llmplan.presets import catalog as load_catalog
 
 KEYS = {
@@ -126,9 +126,9 @@ def test_implied_mfu_for_at_least_six_presets_and_the_downtime_reminder(cli):
 def test_predicted_mfu_beside_the_implied_one(cli):
     # The throughput model's fastest layout for LLaMA-65B on its published 2,048 A100s at its 4M-token
     # batch (Touvron et al. 2023), counted as 6ND like implied_mfu, so the two compare like with like.
-    from llmplan import arch
-    from llmplan.layout import search
-    from llmplan.throughput import Cluster, Run
+    from llmplan.model import arch
+    from llmplan.systems.layout_search import search
+    from llmplan.systems.step_time import Cluster, Run
 
     rows = {r["model"]: r for r in rows_of(cli(["compare", "--models", "llama-65b,pythia-12b,gpt-3-175b", "-f", "json"]))}
     cat = load_catalog()

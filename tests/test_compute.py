@@ -1,4 +1,4 @@
-"""Training compute, GPU time and cost: `llmplan compute` and llmplan.hardware."""
+"""Training compute, GPU time and cost: `llmplan compute` and llmplan.systems.hardware."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from llmplan.errors import InputError
-from llmplan.hardware import flops_per_token, gpu_seconds, peak_flops, training_flops, wall_seconds
+from llmplan.systems.hardware import flops_per_token, gpu_seconds, peak_flops, training_flops, wall_seconds
 from llmplan.presets import catalog as load_catalog
 
 DAY = 86_400.0

@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from llmplan.constrained import (
+from llmplan.scaling.data_constrained import (
     MUENNIGHOFF_2023,
     D_to_N,
     constrained_loss_row,
@@ -26,7 +26,7 @@ from llmplan.constrained import (
     optimal_unlimited,
 )
 from llmplan.errors import InputError
-from llmplan.laws import chinchilla_loss, chinchilla_optimal
+from llmplan.scaling.laws import chinchilla_loss, chinchilla_optimal
 
 U = 25e9  # the README's unique-token budget
 

@@ -258,7 +258,7 @@ def test_fit_with_a_negative_exponent_is_refused_never_complex(cli, tmp_path):
 
 
 def test_derived_quantities_of_a_nonpositive_exponent_are_none():
-    from llmplan.fit import derived
+    from llmplan.scaling.fit.parametric import derived
 
     values = derived(1.7, 400.0, 400.0, 0.3, -0.4)
     assert values["G"] is None and all(v is None for k, v in values.items() if k.startswith("tokens_per_param"))
@@ -428,9 +428,9 @@ def _good_runs(tmp_path):
 
 
 def test_save_to_a_folder_is_refused_before_the_fit(cli, tmp_path, monkeypatch):
-    import llmplan.fit
+    import llmplan.scaling.fit.parametric
 
-    monkeypatch.setattr(llmplan.fit, "fit_parametric", lambda *a, **k: pytest.fail("fitted before checking --save"))
+    monkeypatch.setattr(llmplan.scaling.fit.parametric, "fit_parametric", lambda *a, **k: pytest.fail("fitted before checking --save"))
     _refused(cli(["fit", _good_runs(tmp_path), "--save", str(tmp_path)]), "is a folder")
 
 
@@ -471,7 +471,7 @@ def test_save_honours_the_umask(cli, tmp_path):
 
 def test_save_never_overwrites_a_file_that_appears_meanwhile(tmp_path, monkeypatch):
     # The race: the name is free when checked, and taken before the write lands. os.link refuses.
-    from llmplan import files
+    from llmplan.io import files
     from llmplan.errors import InputError
 
     target = tmp_path / "law.toml"
@@ -498,7 +498,7 @@ def test_range_hits_its_endpoints_and_decades_bit_equal_to_stdin(cli):
 
 
 def test_range_in_pf_days_lands_on_the_decimal_values():
-    from llmplan.plan import log_budgets
+    from llmplan.scaling.optimal import log_budgets
     from llmplan.units import parse_compute
 
     assert log_budgets(parse_compute("1pfd"), parse_compute("1000pfd"), 4) == [parse_compute(f"{x}pfd") for x in ("1", "10", "100", "1000")]
@@ -577,7 +577,7 @@ def test_presets_cite_papers_not_unshipped_files():
 def test_kaplan_allocation_says_it_is_not_the_minimiser(cli):
     # Kaplan's Fig. 14 allocation is a separate fit: at 1e24 FLOPs a different split of the same
     # compute has a lower L(N, D) (Eq. 1.5), so the row says minimises_loss = false.
-    from llmplan.laws import load_law
+    from llmplan.scaling.laws import load_law
 
     law = load_law("kaplan-2020")
     result = cli(["optimal", "--budget", "1e24", "--law", "kaplan-2020", "-f", "json"])
@@ -603,8 +603,8 @@ def test_muennighoff_2023_is_listed_and_shown(cli):
 
 def test_muennighoff_preset_holds_the_published_constants():
     # datablations README 'Parametric Fit' @ 0c765022: log A, log B, log E, alpha = beta, R_D*, R_N*.
-    from llmplan.constrained import MUENNIGHOFF_2023 as published
-    from llmplan.laws import load_law
+    from llmplan.scaling.data_constrained import MUENNIGHOFF_2023 as published
+    from llmplan.scaling.laws import load_law
 
     law = load_law("muennighoff-2023").data_constrained()
     for name in ("a", "b", "e", "alpha", "beta", "rd_star", "rn_star"):
@@ -660,7 +660,7 @@ def test_memory_hints_are_only_what_was_computed_to_fit(cli):
 
 
 def test_arch_target_proposals_lie_within_the_stated_tolerance(cli):
-    from llmplan.arch import PROPOSAL_TOLERANCE
+    from llmplan.model.arch import PROPOSAL_TOLERANCE
 
     result = cli(["arch", "--target", "7B", "-f", "json"])
     rows = json.loads(result.stdout)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmplan import fit
+from llmplan.scaling.fit import parametric as fit
 from llmplan.errors import InputError
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -24,7 +24,7 @@ TRUTH = {"E": synth.E, "A": synth.A, "B": synth.B, "alpha": synth.alpha, "beta":
 
 # Exhaustive reference search on the Epoch data (240 runs after dropping the 5 highest losses),
 # run once on 2026-11-27 with tests/data/fit_reference_search.py: scipy.optimize.minimize(method="L-BFGS-B",
-# jac=<the analytic gradient of llmplan.fit.objective_and_gradient>, ftol=1e-15, gtol=1e-12,
+# jac=<the analytic gradient of llmplan.scaling.fit.parametric.objective_and_gradient>, ftol=1e-15, gtol=1e-12,
 # maxiter=10000) from EVERY one of the 4500 starts of Hoffmann et al.'s grid; the lowest objective
 # wins (25 s). 1518 of the 4500 starts ended within 1e-9 (relative) of it; the best started at
 # a=25, b=0, e=0.5, alpha=1, beta=0.5. Its largest gradient component was 2.3e-9.
@@ -198,7 +198,7 @@ def test_epoch_data_via_stdin_and_raw_column_names(cli, shared_dir):
 # ----------------------------------------------------------------------------- CLI: save, residuals, errors
 
 def test_save_writes_a_law_the_other_commands_load(cli, tmp_path):
-    from llmplan.laws import load_law
+    from llmplan.scaling.laws import load_law
 
     target = tmp_path / "my-law.toml"
     res = cli(["fit", str(EXACT), "--save", str(target), "-f", "json"])
@@ -218,7 +218,7 @@ def test_save_writes_a_law_the_other_commands_load(cli, tmp_path):
 
 
 def test_saved_law_works_with_optimal(cli, tmp_path):
-    from llmplan.laws import chinchilla_optimal
+    from llmplan.scaling.laws import chinchilla_optimal
     from llmplan.presets import load_file
 
     target = tmp_path / "law.toml"
@@ -232,7 +232,7 @@ def test_saved_law_works_with_optimal(cli, tmp_path):
 
 
 def test_residuals_list_observed_and_predicted_loss(cli):
-    from llmplan.laws import chinchilla_loss
+    from llmplan.scaling.laws import chinchilla_loss
 
     res = cli(["fit", str(NOISY), "--residuals", "-f", "json"])
     assert res.code == 0, res.stderr
@@ -275,7 +275,7 @@ def test_narrow_span_warns(cli, tmp_path):
 # ----------------------------------------------------------------------------- Approach 2
 
 def _isoflop_runs(budgets=(1e18, 1e19, 1e20, 1e21), factors=(1 / 4, 1 / 2.5, 1 / 1.6, 1, 1.6, 2.5, 4)):
-    from llmplan.laws import chinchilla_optimal
+    from llmplan.scaling.laws import chinchilla_optimal
 
     rows = []
     for C in budgets:
@@ -317,7 +317,7 @@ def test_isoflop_warns_for_small_budgets_and_edge_minima(tmp_path):
 
 
 def test_cli_module_imports_no_numpy():
-    code = "import sys, llmplan.cli.fit, llmplan.runs, llmplan.fit; print('numpy' in sys.modules, 'scipy' in sys.modules)"
+    code = "import sys, llmplan.cli.fit, llmplan.io.runs, llmplan.scaling.fit.parametric; print('numpy' in sys.modules, 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from llmplan import arch
+from llmplan.model import arch
 from llmplan.errors import InputError
-from llmplan.hfconfig import READERS, shape_from_config, shape_from_hf_config
+from llmplan.model.hfconfig import READERS, shape_from_config, shape_from_hf_config
 
 DATA = Path(__file__).resolve().parent / "data"
 

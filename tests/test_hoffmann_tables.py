@@ -7,7 +7,7 @@ and 3). Table A3's 175B Approach 3 row prints 1.26e+24 FLOPs; 6·N·D with its o
 
 import pytest
 
-from llmplan.laws import load_law
+from llmplan.scaling.laws import load_law
 from llmplan.presets import load_catalog
 
 # (parameters, FLOPs, tokens), as printed.

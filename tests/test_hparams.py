@@ -1,11 +1,11 @@
-"""Hyperparameter scaling laws (llmplan.hparams, presets/hparams.toml) against the papers' own numbers."""
+"""Hyperparameter scaling laws (llmplan.scaling.hparams, presets/hparams.toml) against the papers' own numbers."""
 
 from __future__ import annotations
 
 import pytest
 
 from llmplan.errors import InputError
-from llmplan.hparams import hparam_fields, load_hparams
+from llmplan.scaling.hparams import hparam_fields, load_hparams
 from llmplan.presets import load_catalog
 
 

@@ -20,8 +20,8 @@ import math
 import pytest
 
 from llmplan.errors import InputError
-from llmplan.inference import chinchilla_point_for_loss, inference_optimal, inference_row, iso_loss_tokens, total_flops
-from llmplan.laws import Law, chinchilla_loss, chinchilla_optimal
+from llmplan.scaling.inference_aware import chinchilla_point_for_loss, inference_optimal, inference_row, iso_loss_tokens, total_flops
+from llmplan.scaling.laws import Law, chinchilla_loss, chinchilla_optimal
 
 UNROUNDED = dict(E=1.69337368, A=406.401018, B=410.722827, alpha=0.33917084, beta=0.2849083)  # Hoffmann TeX source (scaling-laws.md 3.1)
 ROUNDED = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann Eq. 10 as printed
@@ -119,7 +119,7 @@ def test_cli_bad_input_exit_2(cli, args, fragment):
 
 # ---------------------------------------------------------------------------- weighed by serving cost (issue 17)
 
-from llmplan.inference import cost_optimal, inference_optimal  # noqa: E402
+from llmplan.scaling.inference_aware import cost_optimal, inference_optimal  # noqa: E402
 
 _CH = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al. 2022 Eq. 10 (rounded)
 _F = 1 / (989.4e12 * 0.4)  # GPU-seconds per training FLOP: H100 bf16 at MFU 0.4
@@ -145,7 +145,7 @@ def test_cost_optimal_beats_the_flop_optimum_on_true_cost():
     """A serving cost that is not linear in N (per-parameter cost rising with size): the returned plan costs
     less than Sardana's FLOP optimum and is the least-cost point of a fine grid along the iso-loss curve
     (to 1e-6: the grid's spacing)."""
-    from llmplan.inference import iso_loss_tokens
+    from llmplan.scaling.inference_aware import iso_loss_tokens
 
     s = lambda n: 2 * n * _F * (1 + n / 5e9)  # noqa: E731
     cost = lambda n: _F * 6 * n * iso_loss_tokens(n, 2.0, _CH["E"], _CH["A"], _CH["B"], _CH["alpha"], _CH["beta"]) + 2e12 * s(n)  # noqa: E731

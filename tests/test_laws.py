@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmplan.errors import InputError
-from llmplan.laws import (
+from llmplan.scaling.laws import (
     PF_DAY,
     chinchilla_exponents,
     chinchilla_G,

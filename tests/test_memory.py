@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from llmplan import arch, memory
-from llmplan.memory import Request, estimate
+from llmplan.model import arch
+from llmplan.systems.memory import estimate as memory
+from llmplan.systems.memory.estimate import Request, estimate
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO = Path(__file__).resolve().parent.parent

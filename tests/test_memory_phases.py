@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from llmplan import activations as act
-from llmplan import arch, memory
-from llmplan.memory import Request, estimate
+from llmplan.systems.memory import activations as act
+from llmplan.model import arch
+from llmplan.systems.memory import estimate as memory
+from llmplan.systems.memory.estimate import Request, estimate
 
 DATA = Path(__file__).resolve().parent / "data"
 MODES = {"fp32": ("fp32", "fp32"), "amp": ("amp", "bf16"), "bf16": ("pure", "bf16")}

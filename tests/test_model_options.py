@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmplan import arch
+from llmplan.model import arch
 from llmplan.cli import model_options as mo
 from llmplan.errors import InputError
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from llmplan.render import EXTRAPOLATED_NOTE, to_table
+from llmplan.io.render import EXTRAPOLATED_NOTE, to_table
 
 
 def test_h_is_help(cli):
@@ -38,7 +38,7 @@ def test_quiet_keeps_errors(cli):
 def test_one_warning_line_for_many_laws(cli):
     result = cli(["optimal", "--budget", "1e23", "--law", "all", "-f", "json"])
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    from llmplan.laws import all_laws
+    from llmplan.scaling.laws import all_laws
     from llmplan.presets import catalog
 
     laws = len(all_laws(catalog(None)))
@@ -148,7 +148,7 @@ def test_optimal_params_from_stdin(cli):
 
 
 def test_one_time_unit_per_column():
-    from llmplan.render import format_column
+    from llmplan.io.render import format_column
 
     assert format_column("ttft_seconds", [0.0372, 0.149, 1.19, 4.76]) == ["37.2 ms", "149 ms", "1,190 ms", "4,760 ms"]
     assert format_column("wall_seconds", [657_000.0, 86_400.0 * 30]) == ["7.6 days", "30.0 days"]
@@ -156,7 +156,7 @@ def test_one_time_unit_per_column():
 
 
 def test_loss_three_decimals_and_pf_days_without_exponents_beside_plain_numbers():
-    from llmplan.render import format_column
+    from llmplan.io.render import format_column
 
     assert format_column("loss", [2.0, 1.94567, None]) == ["2.000", "1.946", "-"]
     assert format_column("pf_days", [11.574, 115.74, 11_574.07]) == ["11.57", "115.7", "11,574"]

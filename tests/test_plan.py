@@ -1,4 +1,4 @@
-"""Planning questions (llmplan.plan) and the `optimal` and `loss` commands."""
+"""Planning questions (llmplan.scaling.optimal) and the `optimal` and `loss` commands."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import pytest
 
 from llmplan.errors import InputError
-from llmplan.laws import PF_DAY, load_law
-from llmplan.plan import log_budgets, loss_row, optimal_rows, params_for_loss, solve, tokens_for_loss
+from llmplan.scaling.laws import PF_DAY, load_law
+from llmplan.scaling.optimal import log_budgets, loss_row, optimal_rows, params_for_loss, solve, tokens_for_loss
 from llmplan.presets import catalog as load_catalog
 
 KEYS = {"law", "flops", "pf_days", "params", "tokens", "tokens_per_param", "loss"}
@@ -121,7 +121,7 @@ def test_optimal_table_title_names_law_and_budget(cli):
     first = result.stdout.splitlines()[0]
     assert "chinchilla" in first and "3,000 PF-days" in first and "2.59e23" in first
     # Humanised: Hoffmann Eq. 4 with the unrounded constants (scaling-laws.md §3.1) at 3000 PF-days.
-    from llmplan.laws import chinchilla_optimal
+    from llmplan.scaling.laws import chinchilla_optimal
     from llmplan.units import format_count
 
     N, D = chinchilla_optimal(3000 * 8.64e19, 406.401018, 410.722827, 0.33917084, 0.2849083)
@@ -234,7 +234,7 @@ def test_cli_import_stays_light():
     import subprocess
     import sys
 
-    code = "import llmplan.cli.optimal, llmplan.cli.loss, llmplan.cli.compute, llmplan.cli.compare, llmplan.laws, llmplan.plan, llmplan.hardware, sys; print(any(m in sys.modules for m in ('numpy', 'scipy')))"
+    code = "import llmplan.cli.optimal, llmplan.cli.loss, llmplan.cli.compute, llmplan.cli.compare, llmplan.scaling.laws, llmplan.scaling.optimal, llmplan.systems.hardware, sys; print(any(m in sys.modules for m in ('numpy', 'scipy')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 pytest.importorskip("matplotlib")
 
-from llmplan import plots
-from llmplan.constrained import MUENNIGHOFF_2023, optimal_constrained
+from llmplan.io import plots
+from llmplan.scaling.data_constrained import MUENNIGHOFF_2023, optimal_constrained
 from llmplan.errors import InputError
-from llmplan.laws import Law
+from llmplan.scaling.laws import Law
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHINCHILLA = Law(id="chinchilla", name="c", form="chinchilla",

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from llmplan.errors import InputError
-from llmplan.render import choose_format, render, to_table
+from llmplan.io.render import choose_format, render, to_table
 
 ROWS = [
     {"law": "chinchilla", "flops": 2.592e23, "params": 40_400_000_000, "tokens": 1_069_306_930_693, "tokens_per_param": 26.47, "loss": None, "fits": True, "weights_bytes": 13_476_831_232},

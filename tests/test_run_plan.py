@@ -1,4 +1,4 @@
-"""`llmplan plan` and llmplan.run_plan: the parts of a plan agree with the commands that own them."""
+"""`llmplan plan` and llmplan.planning.plan: the parts of a plan agree with the commands that own them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from llmplan.errors import WorkError
-from llmplan.run_plan import energy_joules, solve_mfu, whole_sequence_batch
+from llmplan.planning.plan import energy_joules, solve_mfu, whole_sequence_batch
 
 HARDWARE = ["--gpu", "h100", "--gpus", "256", "--days", "30"]
 
@@ -100,7 +100,7 @@ def test_batch_on_many_gpus_stays_near_the_law():
     # 16,384 GPUs for a day: the law asks 16.9M tokens = 4,128 sequences of 4,096; rounding to a multiple of
     # every GPU once ran 16,384 sequences (67M tokens, 4x the law). The largest divisor of the GPU count not
     # above the law's sequences is 4,096: the batch run is within one such multiple of the law's.
-    from llmplan.run_plan import batch_multiple
+    from llmplan.planning.plan import batch_multiple
     from tests.conftest import run_cli
 
     assert batch_multiple(16_908_505, 4096, 16_384) == 4096
@@ -155,10 +155,10 @@ def test_fixed_point_fails_clearly_when_it_cannot_converge():
 
 
 def test_layout_equals_the_layout_search_for_that_model(plan_row):
-    from llmplan import arch
-    from llmplan.layout import search
+    from llmplan.model import arch
+    from llmplan.systems.layout_search import search
     from llmplan.presets import catalog
-    from llmplan.throughput import Cluster, Run
+    from llmplan.systems.step_time import Cluster, Run
 
     (shape,) = arch.propose(plan_row["params"], n=1, context=plan_row["seq"])
     assert arch.params(shape) == plan_row["shape_params"]

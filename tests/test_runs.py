@@ -7,7 +7,7 @@ import json
 import pytest
 
 from llmplan.errors import InputError
-from llmplan.runs import drop_highest_loss, filter_flops, read_runs, read_runs_file
+from llmplan.io.runs import drop_highest_loss, filter_flops, read_runs, read_runs_file
 
 CSV = "params,tokens,loss\n1e8,2e9,3.5\n2e8,4e9,3.2\n4e8,8e9,3.0\n"
 

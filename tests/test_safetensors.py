@@ -12,8 +12,8 @@ import struct
 
 import pytest
 
-from llmplan import arch
-from llmplan import safetensors as st
+from llmplan.model import arch
+from llmplan.model import safetensors as st
 from llmplan.errors import InputError
 
 SIZES = {"F32": 4, "BF16": 2, "F16": 2, "I64": 8, "U8": 1}

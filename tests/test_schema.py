@@ -8,7 +8,7 @@ from conftest import REPO
 
 
 def test_schema_page_matches_the_code(monkeypatch):
-    from llmplan.schema import markdown
+    from llmplan.cli.schema import markdown
 
     monkeypatch.chdir(REPO)  # the examples name files under tests/data
     for name in ("LLMPLAN_FORMAT", "LLMPLAN_PRESETS"):
@@ -18,7 +18,7 @@ def test_schema_page_matches_the_code(monkeypatch):
 
 
 def test_schema_names_units_by_key():
-    from llmplan.schema import unit_of
+    from llmplan.cli.schema import unit_of
 
     assert unit_of("total_bytes") == "bytes"
     assert unit_of("flops") == "FLOPs" and unit_of("saving_flops") == "FLOPs"

@@ -1,4 +1,4 @@
-"""Serving (llmplan.serving, `llmplan serve`): physical bounds, exact KV-capacity and cost arithmetic.
+"""Serving (llmplan.systems.serving, `llmplan serve`): physical bounds, exact KV-capacity and cost arithmetic.
 
 Expected values are worked out by hand from the published shapes (Llama 2 paper Table 1 / HF configs)
 and datasheet numbers, not by calling the function under test twice.
@@ -11,7 +11,9 @@ import math
 
 import pytest
 
-from llmplan import arch, memory, serving
+from llmplan.model import arch
+from llmplan.systems.memory import estimate as memory
+from llmplan.systems import serving
 from llmplan.errors import InputError
 from llmplan.presets import catalog
 
@@ -111,9 +113,9 @@ def test_tensor_parallel_adds_allreduces_and_splits_weights():
     assert serving.weights_bytes_per_gpu(four) == pytest.approx(serving.weights_bytes_per_gpu(one) / 4)
     step = serving.decode_step(four, h, 8, 1000)
     # NCCL's latencies (src/graph/tuning.cc, Simple protocol: 8.4 us base, 3.4 us per NVLink step; SM80's 20 GB/s per
-    # link, src/graph/topo.h, applied to every NVLink generation by llmplan.throughput).
+    # link, src/graph/topo.h, applied to every NVLink generation by llmplan.systems.step_time).
     # 2 all-reduces per layer of 8·8192·2 bytes over NVLink 4 (450 GB/s per direction, at NCCL's 20 of 25
-    # GB/s per link; NCCL model in llmplan.throughput: 8.4 us base + the faster of ring 2·3/4·S/B + 6 steps
+    # GB/s per link; NCCL model in llmplan.systems.step_time: 8.4 us base + the faster of ring 2·3/4·S/B + 6 steps
     # of 3.4 us and tree 2·S/B + 2·2 steps)
     size, link = 8 * 8192 * 2, 0.8 * 450e9
     ring = 1.5 * size / link + 6 * 3.4e-6

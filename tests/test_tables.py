@@ -15,7 +15,7 @@ import re
 import pytest
 
 from conftest import DATA, run_cli
-from llmplan.render import format_column
+from llmplan.io.render import format_column
 
 WIDTHS = (80, 100, 120)
 PINNED = DATA / "tables"

@@ -66,14 +66,14 @@ def test_korthikanti_mfu_and_hfu():
 
 def _cluster(**kw):
     from llmplan.presets import catalog
-    from llmplan.throughput import Cluster
+    from llmplan.systems.step_time import Cluster
 
     return Cluster.from_preset(catalog().get("gpus", "h100"), **kw)
 
 
 def test_ring_collective_volumes():
     # Thakur et al. 2005: ring all-reduce moves 2(n-1)/n of the buffer, all-gather (n-1)/n, over the link.
-    from llmplan import throughput as t
+    from llmplan.systems import step_time as t
 
     cl = _cluster()
     size, n = 1e9, 8
@@ -91,7 +91,7 @@ def test_ring_collective_volumes():
 
 
 def test_tree_wins_for_small_messages_on_many_ranks():
-    from llmplan import throughput as t
+    from llmplan.systems import step_time as t
 
     cl = _cluster()
     n, size = 4096, 1e3
@@ -101,8 +101,8 @@ def test_tree_wins_for_small_messages_on_many_ranks():
 
 def test_bubble_is_p_minus_1_over_v_m():
     # Narayanan et al. 2021 §2.2: bubble = (p-1)/(v·m) of the ideal time.
-    from llmplan import arch
-    from llmplan.throughput import Layout, Run, step_time
+    from llmplan.model import arch
+    from llmplan.systems.step_time import Layout, Run, step_time
 
     shape = arch.Shape(d_model=4096, heads=32, vocab=32000, layers=32)
     run = Run(seq=4096, global_batch=64)
@@ -115,8 +115,8 @@ def test_bubble_is_p_minus_1_over_v_m():
 
 def test_mfu_is_palm_model_flops():
     # PaLM App. B: MFU = tokens/s x (6N + 12·L·H·Q·T) / (GPUs x peak); recompute not counted, HFU counts it.
-    from llmplan import arch
-    from llmplan.throughput import Layout, Run, step_time
+    from llmplan.model import arch
+    from llmplan.systems.step_time import Layout, Run, step_time
 
     shape = arch.Shape(d_model=4096, heads=32, vocab=32000, layers=32)
     run = Run(seq=4096, global_batch=256)
@@ -128,7 +128,7 @@ def test_mfu_is_palm_model_flops():
 
 
 def test_small_gemms_run_slower():
-    from llmplan.throughput import gemm_seconds
+    from llmplan.systems.step_time import gemm_seconds
 
     cl = _cluster()
     rate = lambda M, N, K: 2 * M * N * K / gemm_seconds(M, N, K, cl) / cl.peak_flops_per_second
@@ -241,9 +241,9 @@ def test_layout_best_matches_throughput_of_the_same_layout():
 def test_layout_search_is_exhaustive_on_a_small_case():
     # Every layout the search times is valid, and the best it reports is the fastest of those that fit
     # by the memory model, checked by brute force over all of them one by one.
-    from llmplan import arch
-    from llmplan.layout import _layout_at, enumerate_layouts, memory_breakdown, search
-    from llmplan.throughput import Run, step_time
+    from llmplan.model import arch
+    from llmplan.systems.layout_search import _layout_at, enumerate_layouts, memory_breakdown, search
+    from llmplan.systems.step_time import Run, step_time
 
     shape = arch.Shape(d_model=2048, heads=16, vocab=32000, layers=24)
     run = Run(seq=2048, global_batch=32)
@@ -300,8 +300,8 @@ def test_compute_mfu_auto_needs_a_shape_and_a_gpu():
 
 
 def _step(shape=None, run=None, cl=None, **layout):
-    from llmplan import arch
-    from llmplan.throughput import Layout, Run, step_time
+    from llmplan.model import arch
+    from llmplan.systems.step_time import Layout, Run, step_time
 
     shape = shape or arch.Shape(d_model=8192, heads=64, kv_heads=8, vocab=128256, layers=80, ffn=28672)
     run = run or Run(seq=8192, global_batch=512)
@@ -311,7 +311,7 @@ def _step(shape=None, run=None, cl=None, **layout):
 def test_zero3_gathers_show_when_compute_is_short():
     # ZeRO-3 regathers the weights every micro-batch (Rajbhandari et al. 2020 §5.3): with one short
     # micro-batch per GPU over 1,024 ranks the gathers cannot hide, with long ones they can.
-    from llmplan.throughput import Run
+    from llmplan.systems.step_time import Run
 
     short = _step(run=Run(seq=2048, global_batch=1024), dp=1024, zero=3)
     long = _step(run=Run(seq=8192, global_batch=8192), dp=1024, zero=3, micro_batch=2)
@@ -320,7 +320,7 @@ def test_zero3_gathers_show_when_compute_is_short():
 
 
 def test_context_parallel_ring_hides_behind_long_attention():
-    from llmplan.throughput import Run
+    from llmplan.systems.step_time import Run
 
     long = _step(run=Run(seq=131072, global_batch=32), tp=8, cp=16, dp=1, sequence_parallel=True)
     short = _step(run=Run(seq=2048, global_batch=32), tp=8, cp=16, dp=1, sequence_parallel=True)
@@ -329,7 +329,7 @@ def test_context_parallel_ring_hides_behind_long_attention():
 
 
 def test_expert_all_to_all_across_nodes_costs_more():
-    from llmplan import arch
+    from llmplan.model import arch
 
     moe = arch.Shape(d_model=4096, heads=32, kv_heads=8, vocab=32000, layers=32, experts=64, experts_per_token=8, moe_ffn=1408)
     inside = _step(shape=moe, tp=1, dp=64, ep=8)  # ep group of 8 GPUs: one node, NVLink
@@ -346,9 +346,9 @@ def test_sequence_parallel_moves_the_same_volume_with_less_elementwise_work():
 
 
 def test_tp_across_nodes_widens_the_search():
-    from llmplan import arch
-    from llmplan.layout import enumerate_layouts
-    from llmplan.throughput import Run
+    from llmplan.model import arch
+    from llmplan.systems.layout_search import enumerate_layouts
+    from llmplan.systems.step_time import Run
 
     shape = arch.Shape(d_model=4096, heads=32, vocab=32000, layers=32)
     run = Run(seq=4096, global_batch=64)
@@ -392,7 +392,7 @@ def test_wave_quantisation_follows_the_sm_count():
     # time, so on the A100's 108 SMs a GEMM of 109 tiles takes as long as one of 216. With K large the
     # math side dominates, so the time nearly doubles with one extra tile, and does not move up to 216.
     from llmplan.presets import catalog
-    from llmplan.throughput import TILE, Cluster, gemm_seconds, quantised_tiles
+    from llmplan.systems.step_time import TILE, Cluster, gemm_seconds, quantised_tiles
 
     a100 = Cluster.from_preset(catalog().get("gpus", "a100-80gb"), "fp16")
     assert a100.sms == 108
@@ -410,14 +410,14 @@ def test_wave_quantisation_follows_the_sm_count():
 def test_cross_entropy_bytes_follow_megatron_kernels():
     # megatron/mpu/cross_entropy.py on fp32 logits: cast, max, subtract, exp, sum, divide forward; scale and
     # cast back backward: 2c + 48 bytes per logit (c = 2 for fp16/bf16 logits).
-    from llmplan.throughput import cross_entropy_bytes_per_logit
+    from llmplan.systems.step_time import cross_entropy_bytes_per_logit
 
     assert cross_entropy_bytes_per_logit(2) == 52
 
 
 def test_memory_bound_work_at_the_achievable_hbm_rate():
     # 88% of the datasheet bandwidth (1.80 of 2.04 TB/s measured on an A100 80GB SXM).
-    from llmplan import throughput as t
+    from llmplan.systems import step_time as t
 
     cl = _cluster()
     assert t.HBM_EFFICIENCY == pytest.approx(1.80 / 2.04, abs=0.01)
@@ -427,7 +427,7 @@ def test_memory_bound_work_at_the_achievable_hbm_rate():
 def test_pipeline_receive_regathers_without_sequence_parallelism():
     # Narayanan et al. 2021 §4.1: stages exchange T·h/tp each; without sequence parallelism the receiver
     # all-gathers the tp slices over NVLink, twice per virtual stage per micro-batch (activation, gradient).
-    from llmplan import throughput as t
+    from llmplan.systems import step_time as t
 
     plain = _step(tp=8, pp=4, dp=1, micro_batch=1)
     sp = _step(tp=8, pp=4, dp=1, micro_batch=1, sequence_parallel=True)

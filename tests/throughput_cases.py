@@ -72,9 +72,9 @@ def megatron_eq3_flops(c: Case) -> float:
 
 def predict(c: Case) -> tuple[float, object]:
     """(predicted value of the row's metric, the StepTime) on the catalog's a100-80gb."""
-    from llmplan import arch
+    from llmplan.model import arch
     from llmplan.presets import catalog
-    from llmplan.throughput import Cluster, Layout, Run, step_time
+    from llmplan.systems.step_time import Cluster, Layout, Run, step_time
 
     shape = arch.Shape(d_model=c.hidden, heads=c.heads, vocab=VOCAB, layers=c.layers, mlp="gelu", ffn=4 * c.hidden,
                        positions="learned", norm="layernorm", bias=True, context=SEQ)
@@ -97,11 +97,11 @@ LLAMA3 = [(8192, 8192, 2048, 430, 0.43), (16384, 8192, 2048, 400, 0.41), (16384,
 
 
 def predict_llama3(gpus: int, seq: int, global_batch: int):
-    """The best layout found for Llama 3.1 405B on `gpus` H100s (llmplan.layout.search)."""
-    from llmplan import arch
-    from llmplan.layout import search
+    """The best layout found for Llama 3.1 405B on `gpus` H100s (llmplan.systems.layout_search.search)."""
+    from llmplan.model import arch
+    from llmplan.systems.layout_search import search
     from llmplan.presets import catalog
-    from llmplan.throughput import Cluster, Run
+    from llmplan.systems.step_time import Cluster, Run
 
     cat = catalog()
     shape = arch.Shape.from_preset(cat.get("models", "llama-3.1-405b"))

@@ -1,4 +1,4 @@
-"""The command line: parse, call the core, hand rows to llmplan.render.
+"""The command line: parse, call the core, hand rows to llmplan.io.render.
 
 Commands load lazily: `llmplan dtypes` imports only what `dtypes` needs, so a shell loop pays for
 one command's imports, never for numpy or scipy unless the command computes with them.

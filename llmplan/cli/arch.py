@@ -44,7 +44,7 @@ LABELS = {
 
 def shape_row(shape, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
     """One flat row for a shape, base units (counts, FLOPs, bytes)."""
-    from llmplan import arch
+    from llmplan.model import arch
 
     flops = arch.flops_per_token(shape, seq)
     return {
@@ -121,7 +121,7 @@ def _dtype_summary(ck) -> str:
 
 
 def shape_params(shape) -> int:
-    from llmplan import arch
+    from llmplan.model import arch
 
     return arch.params(shape)
 
@@ -194,7 +194,7 @@ def arch_command(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan import arch
+    from llmplan.model import arch
     from llmplan.dtypes import get as get_dtype
     from llmplan.units import parse_count
 

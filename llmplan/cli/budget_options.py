@@ -2,7 +2,7 @@
 
     --gpu h100 --gpus 256 --days 30 | --hours 720 | --gpu-hours 184k   [--mfu 0.4] [--goodput 0.9]
 
-The days are calendar time: budget = GPUs x dense peak x MFU x time x goodput (llmplan.budget).
+The days are calendar time: budget = GPUs x dense peak x MFU x time x goodput (llmplan.systems.budget).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ DtypeOption = Annotated[str, typer.Option("--dtype", help="Which peak to use: bf
 
 def parse_mfu(text: str | None) -> float:
     """--mfu as a fraction of the peak (default 0.4; published runs reach 0.21-0.56: PaLM Table 3, Korthikanti et al. 2022 Table 5)."""
-    from llmplan.budget import check_fraction
-    from llmplan.hardware import DEFAULT_MFU
+    from llmplan.systems.budget import check_fraction
+    from llmplan.systems.hardware import DEFAULT_MFU
     from llmplan.units import parse_positive
 
     if text is None:
@@ -33,7 +33,7 @@ def parse_mfu(text: str | None) -> float:
 
 
 def parse_goodput(text: str | None) -> float:
-    from llmplan.budget import DEFAULT_GOODPUT, check_fraction
+    from llmplan.systems.budget import DEFAULT_GOODPUT, check_fraction
     from llmplan.units import parse_positive
 
     if text is None:
@@ -47,8 +47,8 @@ def wants_hardware_budget(days: str | None, hours: str | None, gpu_hours: str | 
 
 def hardware_budget(cat: Any, gpu: str | None, gpus: int | None, days: str | None, hours: str | None, gpu_hours: str | None, mfu: float, goodput: str | None, dtype: str = "bf16") -> Any:
     """The HardwareBudget these options describe, or None when no hardware time was given."""
-    from llmplan.budget import SECONDS_PER_DAY, SECONDS_PER_HOUR
-    from llmplan.budget import hardware_budget as resolve
+    from llmplan.systems.budget import SECONDS_PER_DAY, SECONDS_PER_HOUR
+    from llmplan.systems.budget import hardware_budget as resolve
     from llmplan.errors import InputError
     from llmplan.units import parse_count, parse_positive
 

@@ -12,7 +12,7 @@ import typer
 
 
 from llmplan.errors import InputError
-from llmplan.render import Row, choose_format, render
+from llmplan.io.render import Row, choose_format, render
 
 MAX_TABLE_ROWS = 10_000  # a table is for reading; a longer result belongs in a machine format
 
@@ -208,7 +208,7 @@ def stdin_chunks(parse: Callable[[str], Sequence[T]], size: int = 20_000) -> Ite
 def _delimited(rows: list[Row], delimiter: str) -> str:
     """render.to_csv's bytes, faster for long sweeps: formatted column by column (the same
     float repr and str render uses); any column of mixed or other types cell by cell, by render."""
-    from llmplan import render as r
+    from llmplan.io import render as r
 
     keys = r.columns_of(rows[:1])
     if delimiter != "\t" or any(len(row) != len(keys) for row in rows) or set(rows[0]) != set(keys):
@@ -238,7 +238,7 @@ def _jsonl(rows: list[Row]) -> str:
     whole (render cleans each value first, for NaN and lists)."""
     import json
 
-    from llmplan import render as r
+    from llmplan.io import render as r
 
     plain = (int, str, bool, type(None))
     keys = list(rows[0])
@@ -267,7 +267,7 @@ class RowWriter:
         self.held: list[Row] = []
 
     def write(self, rows: list[Row]) -> None:
-        from llmplan import render as r
+        from llmplan.io import render as r
 
         if not rows:
             return

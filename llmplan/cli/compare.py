@@ -41,7 +41,7 @@ def compare(
 ) -> None:
     from llmplan.cli.optimal import resolve_laws
     from llmplan.errors import InputError
-    from llmplan.plan import compare_row
+    from llmplan.scaling.optimal import compare_row
     from llmplan.units import parse_positive
 
     fmt = output_format(fmt)
@@ -49,7 +49,7 @@ def compare(
         raise InputError("compare takes one law; 'all' is for 'llmplan optimal' (try --law epoch-2024)")
     r = parse_positive(ratio, "a tokens-per-parameter ratio (e.g. 20)") if ratio is not None else None
     if plot is not None:
-        from llmplan.plots import check_plot_path, require_matplotlib
+        from llmplan.io.plots import check_plot_path, require_matplotlib
 
         check_plot_path(plot)
         require_matplotlib()
@@ -66,10 +66,10 @@ def compare(
     else:
         # The laws were fitted on causal decoders; encoders and encoder-decoders only on request.
         picked = [p for p in cat.all("models") if p.get("params") and p.get("tokens") and p.get("architecture") == "decoder"]
-    from llmplan.plan import checked, out_of_range
+    from llmplan.scaling.optimal import checked, out_of_range
 
-    from llmplan.budget import published_run_fields
-    from llmplan.run_plan import predicted_mfu
+    from llmplan.systems.budget import published_run_fields
+    from llmplan.planning.plan import predicted_mfu
 
     rows = []
     with out_of_range():
@@ -84,13 +84,13 @@ def compare(
             rows.append(row)
     checked(rows)
     # A model is judged at its own size and tokens: is that inside what the law was fitted on?
-    from llmplan.plan import mark_extrapolation
+    from llmplan.scaling.optimal import mark_extrapolation
 
     warning = mark_extrapolation(chosen, rows)
     if warning:
         warn(warning)
     if plot is not None:
-        from llmplan.plots import plot_frontier
+        from llmplan.io.plots import plot_frontier
 
         plot_frontier(plot, [(r["model"], r["params"], r["tokens"]) for r in rows], chosen)
         note(f"wrote {plot}")

@@ -59,8 +59,8 @@ def compute(
     presets: PresetsOption = None,
 ) -> None:
     from llmplan.errors import InputError
-    from llmplan.hardware import RECOMPUTE, gpu_cost_fields
-    from llmplan.hardware import flops_per_token as per_token_of
+    from llmplan.systems.hardware import RECOMPUTE, gpu_cost_fields
+    from llmplan.systems.hardware import flops_per_token as per_token_of
     from llmplan.units import PF_DAY, format_count, format_flops, parse_compute, parse_count, parse_positive
 
     fmt = output_format(fmt)
@@ -125,7 +125,7 @@ def compute(
         if N is not None or D is not None or row.get("model") is not None or flops_per_token is not None:
             raise InputError("--budget replaces --params/--tokens/--preset/--hf-config/--safetensors; give one or the other")
         C = parse_compute(budget)
-        from llmplan.render import humanize
+        from llmplan.io.render import humanize
 
         title = f"Compute: {humanize('pf_days', C / PF_DAY)} PF-days = {format_flops(C)}"
     else:
@@ -158,7 +158,7 @@ def compute(
             note("MFU 0.4 is the default (observed 0.3-0.55 in published runs); set --mfu to change it")
     elif usd is not None:
         raise InputError("--price needs --gpu (the price is per GPU-hour)")
-    from llmplan.plan import checked
+    from llmplan.scaling.optimal import checked
 
     checked([row])
     labels = {"pf_days": "PF-days", "flops_per_token": "FLOPs/token", "peak_flops_per_second": "peak FLOP/s", "gpu_hours": "GPU-hours", "wall_seconds": "wall time", "cost_usd": "cost (USD)", "price_usd_per_gpu_hour": "USD/GPU-h"}
@@ -172,11 +172,11 @@ def compute(
 
 
 def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
-    """The predicted MFU of the fastest layout that fits (llmplan.layout.search), said in a note."""
+    """The predicted MFU of the fastest layout that fits (llmplan.systems.layout_search.search), said in a note."""
     from llmplan.cli.common import note
     from llmplan.errors import InputError
-    from llmplan.layout import describe, search
-    from llmplan.throughput import Cluster, Run
+    from llmplan.systems.layout_search import describe, search
+    from llmplan.systems.step_time import Cluster, Run
 
     if model is None or model.shape is None or model.shape.family != "decoder":
         raise InputError("--mfu auto needs a decoder model's shape: give --preset, --hf-config or --safetensors with a config.json")

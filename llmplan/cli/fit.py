@@ -1,4 +1,4 @@
-"""`llmplan fit`: fit a scaling law to the user's own training runs (parse + render; maths in llmplan.fit)."""
+"""`llmplan fit`: fit a scaling law to the user's own training runs (parse + render; maths in llmplan.scaling.fit.parametric)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def fit(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan import runs as runs_mod
+    from llmplan.io import runs as runs_mod
     from llmplan.errors import InputError, WorkError
     from llmplan.units import parse_compute
 
@@ -80,17 +80,17 @@ def fit(
     if minima and method != "isoflop":
         raise InputError("--minima applies to --method isoflop")
     if plot is not None:
-        from llmplan.plots import check_plot_path, require_matplotlib
+        from llmplan.io.plots import check_plot_path, require_matplotlib
 
         check_plot_path(plot)
         require_matplotlib()
     if save:  # before the work: a path that cannot be written fails now, not after the fit
-        from llmplan.files import check_target
+        from llmplan.io.files import check_target
 
         check_target(save, force)
     lo = parse_compute(min_flops) if min_flops is not None else None
     hi = parse_compute(max_flops) if max_flops is not None else None
-    from llmplan import fit as core
+    from llmplan.scaling.fit import parametric as core
 
     grid_spec = core.parse_grid(grid)
 
@@ -117,7 +117,7 @@ def fit(
         result = core.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
         _warn_per_kind(result.warnings, len(result.minima))
         if plot is not None:
-            from llmplan.plots import isoflop_groups, plot_isoflop
+            from llmplan.io.plots import isoflop_groups, plot_isoflop
 
             groups = isoflop_groups(runs.N, runs.D, runs.L, flops_tolerance)
             if groups:
@@ -169,8 +169,8 @@ def fit(
         else:
             emit([row], fmt, title=title)
     if plot is not None:
-        from llmplan.laws import Law
-        from llmplan.plots import plot_fit
+        from llmplan.scaling.laws import Law
+        from llmplan.io.plots import plot_fit
 
         fitted = Law(id="fit", name="fit", form="chinchilla", constants={k: getattr(result, k) for k in ("E", "A", "B", "alpha", "beta")})
         predicted = core.residuals(result.theta, runs.N, runs.D, runs.L)
@@ -222,7 +222,7 @@ def _save(path: str, force: bool, runs, result, delta: float) -> None:
     import re
     from pathlib import Path
 
-    from llmplan import fit as core
+    from llmplan.scaling.fit import parametric as core
 
     law_id = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(path).stem).strip("-") or "fit"
     today = datetime.date.today().isoformat()

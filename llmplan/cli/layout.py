@@ -10,7 +10,7 @@ from llmplan.cli import model_options as mo
 from llmplan.cli import throughput as tc
 from llmplan.cli.common import FormatOption, PresetsOption, emit, note, output_format
 from llmplan.errors import InputError
-from llmplan.layout import describe
+from llmplan.systems.layout_search import describe
 
 app = typer.Typer()
 
@@ -31,7 +31,7 @@ def explain(best, runner) -> str:
 
 
 def _nothing_fits(result, shape, run, cluster, gpus, dtype, fixed, tp_across) -> str:
-    from llmplan.layout import search
+    from llmplan.systems.layout_search import search
     from llmplan.units import format_bytes
 
     cap = format_bytes(cluster.memory_bytes, binary=False)
@@ -106,7 +106,7 @@ def layout(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan.layout import search
+    from llmplan.systems.layout_search import search
 
     fmt = output_format(fmt)
     if gpus is None:
@@ -127,7 +127,7 @@ def layout(
     if zero is not None and zero not in (0, 1, 2, 3):
         raise InputError(f"--zero {zero} does not exist; use 0, 1, 2 or 3")
     if fixed:  # a pinned value that can never be valid is bad input, named like `throughput` names it
-        from llmplan.layout import check_pins
+        from llmplan.systems.layout_search import check_pins
 
         check_pins(shape, run, gpus, fixed)
     result = search(shape, run, cluster, gpus, top=max(top, 2 if explain_ else 1), tp_across_nodes=tp_across_nodes, dtype=dtype, fixed=fixed)

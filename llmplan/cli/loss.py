@@ -52,7 +52,7 @@ def loss(
 ) -> None:
     from llmplan.cli.optimal import resolve_laws
     from llmplan.errors import InputError
-    from llmplan.plan import loss_row
+    from llmplan.scaling.optimal import loss_row
     from llmplan.units import parse_count
 
     fmt = output_format(fmt)
@@ -68,11 +68,11 @@ def loss(
         pairs = [(parse_count(params, "a parameter count"), parse_count(tokens, "a token count"))]
     if unique_tokens is not None:  # data-constrained (Muennighoff et al. 2023)
         from llmplan.cli.common import note
-        from llmplan.constrained import CAVEAT, constrained_loss_row, resolve_law
+        from llmplan.scaling.data_constrained import CAVEAT, constrained_loss_row, resolve_law
 
         U = parse_count(unique_tokens, "a count of unique tokens")
         dc = resolve_law(law)
-        from llmplan.plan import checked, out_of_range
+        from llmplan.scaling.optimal import checked, out_of_range
 
         with out_of_range():
             rows = checked([constrained_loss_row(N, D, U, dc) for N, D in pairs])
@@ -84,7 +84,7 @@ def loss(
     laws = resolve_laws(law, presets, None)
     if len(laws) > 1:
         laws = [l for l in laws if l.predicts_loss]
-    from llmplan.plan import checked, mark_extrapolation, out_of_range
+    from llmplan.scaling.optimal import checked, mark_extrapolation, out_of_range
 
     rows = []
     extrapolating = []

@@ -186,7 +186,7 @@ def memory(
 ) -> None:
     from dataclasses import replace
 
-    from llmplan import memory as mem
+    from llmplan.systems.memory import estimate as mem
     from llmplan.units import parse_count
 
     fmt = output_format(fmt)
@@ -381,7 +381,7 @@ def _phase_table(rows, breakdown, req, model) -> None:
 
 def _tries(row, req, breakdown) -> list[str]:
     """What to try when it does not fit: only changes computed to fit, each with the bytes it gives."""
-    from llmplan import memory as mem
+    from llmplan.systems.memory import estimate as mem
     from llmplan.units import format_bytes
 
     out = []

@@ -21,8 +21,8 @@ or `resolve_models` (arch: any number). Example:
 
 Sources (exactly one for `resolve_model`; raises InputError otherwise):
   --preset/-p ID      a models preset: its Shape if it publishes one, else its published count
-  --hf-config PATH    a Hugging Face config.json (or its folder), read by llmplan.hfconfig
-  --safetensors PATH  a checkpoint's headers (llmplan.safetensors): the stored count, exactly; the
+  --hf-config PATH    a Hugging Face config.json (or its folder), read by llmplan.model.hfconfig
+  --safetensors PATH  a checkpoint's headers (llmplan.model.safetensors): the stored count, exactly; the
                       Shape of a config.json beside it when there is one (with notes where the two
                       counts disagree)
   shape flags         --layers --d-model --heads --vocab (+ --kv-heads --head-dim --ffn --mlp ...)
@@ -34,7 +34,7 @@ error, not ignored. --vocab alone is not a source (arch --target uses it for its
 The record, `Model` (frozen dataclass):
   name            preset id, config/checkpoint name, "custom" (flags) or "7B params"
   source          "preset" | "hf-config" | "safetensors" | "flags" | "params"
-  shape           llmplan.arch.Shape or None (a bare --params, a shapeless preset, a checkpoint
+  shape           llmplan.model.arch.Shape or None (a bare --params, a shapeless preset, a checkpoint
                   without a readable config.json beside it)
   params          exact count wherever a shape or checkpoint is known (arch.params / stored
                   elements); else the given --params or the preset's published figure
@@ -45,7 +45,7 @@ The record, `Model` (frozen dataclass):
   train_context   the sequence length of pre-training: a preset's train_context, a config's
                   rope_scaling original_max_position_embeddings, else the shape's context
   preset          the llmplan.presets.Preset, or None
-  checkpoint      the llmplan.safetensors.Checkpoint, or None (checkpoint_bytes etc. come from it)
+  checkpoint      the llmplan.model.safetensors.Checkpoint, or None (checkpoint_bytes etc. come from it)
   notes           sentences for stderr (checkpoint vs config disagreements); the caller prints them
 """
 
@@ -60,9 +60,9 @@ import typer
 from llmplan.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmplan.arch import Shape
+    from llmplan.model.arch import Shape
     from llmplan.presets import Preset
-    from llmplan.safetensors import Checkpoint
+    from llmplan.model.safetensors import Checkpoint
 
 _HF_HELP = "A local Hugging Face config.json (or its folder); see 'llmplan arch --help' for the families read."
 _ST_HELP = ("A safetensors checkpoint: one .safetensors file, a folder of shards, or its model.safetensors.index.json. "
@@ -137,7 +137,7 @@ def _flag(name: str) -> str:
 
 
 def _from_shape(shape: "Shape", source: str, name: str | None = None, **extra: Any) -> Model:
-    from llmplan import arch
+    from llmplan.model import arch
 
     return Model(
         name=name or shape.name or "custom", source=source, shape=shape, params=arch.params(shape),
@@ -148,7 +148,7 @@ def _from_shape(shape: "Shape", source: str, name: str | None = None, **extra: A
 def from_preset(pid: str, presets: Path | None = None, need_shape: bool = False) -> Model:
     """A models preset: exact from its shape where it publishes one, else its published figures
     (need_shape: InputError naming the preset instead)."""
-    from llmplan import arch
+    from llmplan.model import arch
     from llmplan.cli.common import catalog
 
     p = catalog(presets).get("models", pid)
@@ -168,7 +168,7 @@ def from_preset(pid: str, presets: Path | None = None, need_shape: bool = False)
 
 
 def from_hf_config(path: Path) -> Model:
-    from llmplan.hfconfig import shape_from_hf_config
+    from llmplan.model.hfconfig import shape_from_hf_config
 
     shape = shape_from_hf_config(path)
     return _from_shape(shape, "hf-config", shape.name or str(path))
@@ -178,9 +178,9 @@ def from_safetensors(path: Path) -> Model:
     """The stored count of a checkpoint; the Shape of a config.json beside it, compared."""
     import os
 
-    from llmplan import arch
-    from llmplan import safetensors as st
-    from llmplan.hfconfig import shape_from_hf_config
+    from llmplan.model import arch
+    from llmplan.model import safetensors as st
+    from llmplan.model.hfconfig import shape_from_hf_config
 
     ck = st.read_checkpoint(path)
     notes: list[str] = []
@@ -207,7 +207,7 @@ def from_safetensors(path: Path) -> Model:
 
 def from_flags(flags: Mapping[str, Any], context: int | None = None) -> Model | None:
     """A Shape from the shape flags; None when no structural flag is given."""
-    from llmplan import arch
+    from llmplan.model import arch
 
     given = {k: v for k, v in flags.items() if v is not None}
     if not any(k in given for k in STRUCTURAL_FLAGS):

@@ -33,7 +33,7 @@ def parse_budget_spec(text: str) -> list[float]:
         return [parse_compute(text)]
     if len(parts) != 3:
         raise InputError(f"{text!r} is not a budget range; write START:STOP:N, e.g. 1e21:1e25:5")
-    from llmplan.plan import log_budgets
+    from llmplan.scaling.optimal import log_budgets
 
     start, stop = parse_compute(parts[0]), parse_compute(parts[1])
     try:
@@ -47,7 +47,7 @@ def parse_budget_spec(text: str) -> list[float]:
 
 def resolve_laws(law: str | None, presets: Any, ratio: float | None) -> list:
     """The laws a command runs under: one id or path, or 'all'; --ratio sets tokens-per-param."""
-    from llmplan.laws import DEFAULT_LAW, all_laws, load_law
+    from llmplan.scaling.laws import DEFAULT_LAW, all_laws, load_law
 
     cat = catalog(presets)
     if law is not None and law.strip().lower() == "all":
@@ -66,10 +66,10 @@ def resolve_laws(law: str | None, presets: Any, ratio: float | None) -> list:
 def budget_title(budgets: list[float]) -> str:
     from llmplan.units import format_flops
 
-    from llmplan.laws import PF_DAY
+    from llmplan.scaling.laws import PF_DAY
 
     def one(c: float) -> str:
-        from llmplan.render import humanize
+        from llmplan.io.render import humanize
 
         return f"{humanize('pf_days', c / PF_DAY)} PF-days = {format_flops(c)}"
 
@@ -171,7 +171,7 @@ def optimal(
     if U is not None and I is not None:
         raise InputError("give --unique-tokens or --inference-tokens, not both")
     if plot is not None:
-        from llmplan.plots import check_plot_path, require_matplotlib
+        from llmplan.io.plots import check_plot_path, require_matplotlib
 
         check_plot_path(plot)
         require_matplotlib()
@@ -187,7 +187,7 @@ def optimal(
     elif gpu is not None or gpus is not None or mfu is not None or goodput is not None:
         raise InputError("--gpu, --gpus, --mfu and --goodput make a budget from hardware time: add --days, --hours or --gpu-hours")
     if U is not None:
-        from llmplan.constrained import CAVEAT, resolve_law
+        from llmplan.scaling.data_constrained import CAVEAT, resolve_law
 
         laws = [resolve_law(law)]
         note(CAVEAT)
@@ -201,15 +201,15 @@ def optimal(
         budgets = [hardware.flops]
     else:
         budgets = [c for group in expand(budget, parse_budget_spec) for c in group]
-    from llmplan.plan import MAX_BUDGETS
+    from llmplan.scaling.optimal import MAX_BUDGETS
 
     if len(budgets) > MAX_BUDGETS:
         raise InputError(f"{len(budgets):,} budgets are more than {MAX_BUDGETS:,}; split the sweep")
     if hardware is not None and auto:  # the MFU the throughput model reaches on the model this budget buys
         if len(laws) > 1:
             raise InputError("--mfu auto follows the model of one law; pick it with --law")
-        from llmplan.hparams import load_hparams
-        from llmplan.run_plan import plan_record
+        from llmplan.scaling.hparams import load_hparams
+        from llmplan.planning.plan import plan_record
 
         cat = catalog(presets)
         planned, _, notes = plan_record(laws[0], load_hparams(None, cat), hardware, params=N, tokens=D, unique_tokens=U,
@@ -219,7 +219,7 @@ def optimal(
         hardware = hardware.with_mfu(planned["mfu"])
         budgets = [hardware.flops]
 
-    from llmplan.plan import checked, mark_extrapolation, out_of_range, solve
+    from llmplan.scaling.optimal import checked, mark_extrapolation, out_of_range, solve
 
     rows: list[dict] = []
     extrapolating: list[tuple[str, str]] = []
@@ -250,12 +250,12 @@ def optimal(
         for r in rows:
             r.update(hardware.fields())
     if shape:
-        from llmplan.arch import shape_columns
+        from llmplan.model.arch import shape_columns
 
         for r in rows:
             r.update(shape_columns(r["params"]))
     if plot is not None:
-        from llmplan.plots import plan_points, plot_loss_contours
+        from llmplan.io.plots import plan_points, plot_loss_contours
 
         if len(laws) > 1 or not getattr(laws[0], "loss", None) or (U is None and not laws[0].predicts_loss):
             raise InputError("--plot draws the loss contours of one law that predicts loss; pick it with --law (e.g. --law chinchilla)")
@@ -319,7 +319,7 @@ def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool,
     """`optimal --budget -` in a machine format: rows written chunk by chunk as stdin is read."""
     from llmplan.cli.common import RowWriter, stdin_chunks
     from llmplan.errors import InputError
-    from llmplan.plan import MAX_BUDGETS, checked, mark_extrapolation, out_of_range, solve
+    from llmplan.scaling.optimal import MAX_BUDGETS, checked, mark_extrapolation, out_of_range, solve
 
     writer = RowWriter(fmt)
     total = outside = 0
@@ -332,7 +332,7 @@ def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool,
         mark_extrapolation(law, rows)
         outside += sum(1 for r in rows if r.get("extrapolated") is True)
         if shape:
-            from llmplan.arch import shape_columns
+            from llmplan.model.arch import shape_columns
 
             for r in rows:
                 r.update(shape_columns(r["params"]))

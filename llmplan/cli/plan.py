@@ -64,8 +64,8 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
 
 def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[str, str]]:
     """The record as (group, quantity, value[, from]) rows for the table; optional keys left out when null."""
-    from llmplan.render import humanize
-    from llmplan.run_plan import SOURCES
+    from llmplan.io.render import humanize
+    from llmplan.planning.plan import SOURCES
 
     optional = {"unique_tokens", "epochs", "inference_tokens", "cost_usd", "energy_kwh", "loss", "tp", "micro_batch", "recompute", "memory_per_gpu_bytes", "step_seconds", "layout_mfu"}
     rows = []
@@ -160,11 +160,11 @@ def plan(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan.budget import hardware_budget as resolve_budget
+    from llmplan.systems.budget import hardware_budget as resolve_budget
     from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_goodput, parse_mfu, wants_hardware_budget
     from llmplan.errors import InputError
-    from llmplan.hparams import load_hparams
-    from llmplan.run_plan import DEFAULT_PUE, plan_record
+    from llmplan.scaling.hparams import load_hparams
+    from llmplan.planning.plan import DEFAULT_PUE, plan_record
     from llmplan.units import format_count, parse_count, parse_positive
 
     fmt = output_format(fmt)
@@ -201,7 +201,7 @@ def plan(
         hardware = resolve_budget(cat.get("gpus", gpu), gpus, 1.0, None, m, parse_goodput(goodput), canonical(dtype, PEAK_DTYPES))
 
     if U is not None:
-        from llmplan.constrained import CAVEAT, resolve_law
+        from llmplan.scaling.data_constrained import CAVEAT, resolve_law
 
         chosen = resolve_law(law)
         note(CAVEAT)

@@ -120,7 +120,7 @@ def show(
     if fmt == "table":
         for row in rows:
             pairs = [{"field": k, "value": v} for k, v in row.items()]
-            from llmplan.render import humanize
+            from llmplan.io.render import humanize
 
             emit([{"field": p["field"], "value": _show_value(p["field"], p["value"])} for p in pairs], fmt, title=f"{row['kind']}: {row[ID_KEY.get(row['kind'], 'id')]}")
     else:
@@ -129,7 +129,7 @@ def show(
 
 def _show_value(key: str, value) -> str:
     """Exact integers for counts (with the humanised form beside them); the rest humanised."""
-    from llmplan.render import humanize
+    from llmplan.io.render import humanize
 
     text = humanize(key, value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 10_000 and text != f"{value:,}":
@@ -138,11 +138,11 @@ def _show_value(key: str, value) -> str:
 
 
 def derived_fields(preset) -> dict:
-    """Counts derived from a model's shape, shown next to the published ones (see llmplan.arch)."""
+    """Counts derived from a model's shape, shown next to the published ones (see llmplan.model.arch)."""
     if preset.kind != "models":
         return {}
     try:
-        from llmplan import arch
+        from llmplan.model import arch
     except ModuleNotFoundError:
         return {}
     derive = getattr(arch, "derived_counts", None)

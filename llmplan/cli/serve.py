@@ -99,7 +99,8 @@ def serve(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan import memory, serving
+    from llmplan.systems.memory import estimate as memory
+    from llmplan.systems import serving
     from llmplan.cli.memory import _choice, _positive
 
     fmt = output_format(fmt)
@@ -114,7 +115,7 @@ def serve(
     if max_batch and batch:
         raise InputError("give --batch or --max-batch, not both")
     if plot is not None:
-        from llmplan.plots import check_plot_path, require_matplotlib
+        from llmplan.io.plots import check_plot_path, require_matplotlib
 
         check_plot_path(plot)
         require_matplotlib()
@@ -167,7 +168,7 @@ def serve(
     if hw.dtype != dtype_name and dtype_name in memory.QUANTISED:
         note(f"{dtype_name} weights are read at {dtype_name} and multiplied in {hw.dtype}")
     if plot is not None:
-        from llmplan.plots import plot_serving_frontier
+        from llmplan.io.plots import plot_serving_frontier
 
         plot_serving_frontier(plot, rows, title=f"{model} on {g.id}" + (f" x{tp}" if tp > 1 else "") + f", {input_tokens} in + {output_tokens} out, {dtype_name}")
         note(f"wrote {plot}")
@@ -199,10 +200,13 @@ def cost_rows(law, loss: float, inference_tokens: float, serve_gpu: str, serve_b
               serve_dtype: str, train_gpu: str | None, train_mfu: float | None, train_price: float | None,
               serve_price: float | None, presets) -> list[dict]:
     """`optimal --inference-tokens T --serve-gpu G`: Sardana's optimum with serving weighed by its GPU-time (or
-    dollars): the serving cost of each size from llmplan.serving, training at the GPU's peak x MFU."""
+    dollars): the serving cost of each size from llmplan.systems.serving, training at the GPU's peak x MFU."""
     import functools
 
-    from llmplan import hardware, inference, memory, serving
+    from llmplan.systems import hardware
+    from llmplan.scaling import inference_aware as inference
+    from llmplan.systems.memory import estimate as memory
+    from llmplan.systems import serving
     from llmplan.cli.memory import _choice
 
     for value, name in ((serve_batch, "--serve-batch"), (serve_input, "--serve-input"), (serve_output, "--serve-output")):

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from llmplan.errors import InputError, LlmplanError
 
-# Stdin bounds: a sweep has at most a million values (llmplan.plan.MAX_BUDGETS) and a value is short.
+# Stdin bounds: a sweep has at most a million values (llmplan.scaling.optimal.MAX_BUDGETS) and a value is short.
 MAX_STDIN_LINES = 1_000_000
 MAX_LINE_CHARS = 10_000
 MAX_STDIN_CHARS = 256 * 2**20  # a whole file read from stdin (fit -): 256 MiB

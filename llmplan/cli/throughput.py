@@ -65,7 +65,7 @@ def choice(value: str, allowed, option: str) -> str:
 def resolve_inputs(*, preset, hf_config, safetensors, flags, presets, seq, global_batch, batch_tokens, dtype, gpu,
                    gpus_per_node, intra_bw, inter_bw, matmul_efficiency, attention, dropout, overlap_dp, command):
     """(model name, Shape, Run, Cluster) from the shared options."""
-    from llmplan.throughput import Cluster, Run
+    from llmplan.systems.step_time import Cluster, Run
     from llmplan.units import parse_count
 
     model = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets,
@@ -205,8 +205,8 @@ def throughput(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan.layout import check_layout, memory_breakdown
-    from llmplan.throughput import Layout, step_time
+    from llmplan.systems.layout_search import check_layout, memory_breakdown
+    from llmplan.systems.step_time import Layout, step_time
 
     fmt = output_format(fmt)
     model, shape, run, cluster = resolve_inputs(

@@ -24,7 +24,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from llmplan import arch, memory, throughput
+from llmplan.model import arch
+from llmplan.systems.memory import estimate as memory
+from llmplan.systems import step_time as throughput
 from llmplan.errors import InputError
 
 # Share of GPU memory the engine may use: vLLM's default gpu_memory_utilization (vllm/engine/arg_utils.py,
@@ -36,7 +38,7 @@ ACTIVATION_BYTES = 2
 
 # ---------------------------------------------------------------------------- hardware
 
-# The GPU as llmplan.throughput describes it (peak of the compute dtype, HBM bandwidth, memory, links,
+# The GPU as llmplan.systems.step_time describes it (peak of the compute dtype, HBM bandwidth, memory, links,
 # achievable matmul fraction): one record for training and serving.
 Hardware = throughput.Cluster
 
@@ -54,13 +56,13 @@ def compute_dtype(weight_dtype: str, gpu: Any) -> str:
 
 def hardware_from_gpu(gpu: Any, weight_dtype: str, matmul_efficiency: float | None = None,
                       gpus_per_node: int | None = None) -> Hardware:
-    """The Cluster of a GPU preset for serving weights in weight_dtype (llmplan.throughput.Cluster.from_preset)."""
+    """The Cluster of a GPU preset for serving weights in weight_dtype (llmplan.systems.step_time.Cluster.from_preset)."""
     return throughput.Cluster.from_preset(gpu, compute_dtype(weight_dtype, gpu), gpus_per_node=gpus_per_node,
                                           matmul_efficiency=matmul_efficiency)
 
 
 def achievable_flops(hw: Hardware) -> float:
-    """Dense peak of the compute dtype x the measured large-matmul efficiency (llmplan.throughput)."""
+    """Dense peak of the compute dtype x the measured large-matmul efficiency (llmplan.systems.step_time)."""
     return hw.peak_flops_per_second * hw.matmul_efficiency
 
 
@@ -180,7 +182,7 @@ def roofline_seconds(flops: float, nbytes: float, hw: Hardware) -> tuple[float, 
 
 def tp_comm_seconds(m: Served, tokens: int, hw: Hardware) -> float:
     """Two all-reduces per layer of tokens·d activations (after attention and after the MLP;
-    Shoeybi et al. 2019 §3, Fig. 3), each by llmplan.throughput's NCCL alpha-beta model."""
+    Shoeybi et al. 2019 §3, Fig. 3), each by llmplan.systems.step_time's NCCL alpha-beta model."""
     if m.tp == 1:
         return 0.0
     hw.require_links(m.tp)

@@ -101,7 +101,7 @@ def law_from_constants(constants: Mapping[str, Any], id: str = "muennighoff-2023
 # ------------------------------------------------------------------ the formulas, one each
 
 
-from llmplan.chinchilla import chinchilla_G as G  # G = (alpha A / (beta B))^(1/(alpha+beta)), Hoffmann Eq. 4
+from llmplan.scaling.chinchilla import chinchilla_G as G  # G = (alpha A / (beta B))^(1/(alpha+beta)), Hoffmann Eq. 4
 
 
 def D_to_N(D: float, law: DataConstrainedLaw = MUENNIGHOFF_2023) -> float:

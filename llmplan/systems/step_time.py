@@ -107,7 +107,7 @@ class Cluster:
                     intra_bw: float | None = None, inter_bw: float | None = None,
                     matmul_efficiency: float | None = None) -> "Cluster":
         """From a gpus.toml entry, each interconnect field overridable (--gpus-per-node, --intra-bw, ...)."""
-        from llmplan.hardware import peak_flops
+        from llmplan.systems.hardware import peak_flops
 
         peak, used = peak_flops(gpu, dtype)
         per_node = gpus_per_node or gpu.get("gpus_per_node")
@@ -337,7 +337,7 @@ def _widths(shape):
 
 def layer_cost(shape, run: Run, layout, cluster: Cluster, moe: bool = False) -> LayerCost:
     """One layer, one micro-batch, one GPU. `layout` fields may be numpy arrays (the search)."""
-    from llmplan import arch
+    from llmplan.model import arch
 
     tp, cp, ep, b = layout.tp, layout.cp, layout.ep, layout.micro_batch
     sp = layout.sequence_parallel
@@ -544,7 +544,7 @@ def _moe_layers(shape) -> tuple[int, int]:
 
 def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = True) -> StepTime:
     """One training step of `run.global_batch` sequences on layout.gpus GPUs. Fields may be arrays."""
-    from llmplan import arch
+    from llmplan.model import arch
 
     if check:
         check_layout(shape, run, layout)

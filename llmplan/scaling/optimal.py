@@ -12,7 +12,7 @@ import math
 from typing import Any, Sequence
 
 from llmplan.errors import InputError
-from llmplan.laws import PF_DAY, Law
+from llmplan.scaling.laws import PF_DAY, Law
 from llmplan.rows import allocation  # noqa: F401 (the keys every planning row starts with)
 
 # Above this many budgets the arithmetic runs on numpy arrays (imported only then).
@@ -128,11 +128,11 @@ def solve(
 ) -> list[dict[str, Any]]:
     """Answer one planning question for one law; one row per budget (or one row without budgets)."""
     if unique_tokens is not None:  # data-constrained (Muennighoff et al. 2023); law: a constrained.DataConstrainedLaw
-        from llmplan.constrained import solve_constrained
+        from llmplan.scaling.data_constrained import solve_constrained
 
         return solve_constrained(law, budgets, unique_tokens, params=params, tokens=tokens, target_loss=target_loss)
     if inference_tokens is not None:  # inference-aware (Sardana et al. 2024)
-        from llmplan.inference import solve_inference
+        from llmplan.scaling.inference_aware import solve_inference
 
         return solve_inference(law, inference_tokens, budgets=budgets, params=params, tokens=tokens, target_loss=target_loss)
     if target_loss is not None:

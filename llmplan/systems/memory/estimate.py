@@ -3,7 +3,7 @@
 The peak of a training step is modelled phase by phase (what is alive at the same time), not as a
 sum of everything: the start of backward (all saved activations plus the fp32 gradients of the
 logits), the walk down the layers (activations freed as gradients are written) and the optimizer
-step (gradients plus the optimizer's temporaries). Activations come from `llmplan.activations`
+step (gradients plus the optimizer's temporaries). Activations come from `llmplan.systems.memory.activations`
 (tensor by tensor) or, with `activations="korthikanti"`, from Korthikanti et al. 2022, Table 2.
 
 Pure functions, no printing. Sources: Rajbhandari et al. 2020 (ZeRO: bytes per parameter, sharding), Pope et al. 2022 (KV cache),
@@ -16,7 +16,7 @@ import functools
 import math
 from dataclasses import dataclass, field, replace
 
-from llmplan import activations as act
+from llmplan.systems.memory import activations as act
 from llmplan.errors import InputError
 
 GiB = 2**30
@@ -183,7 +183,7 @@ def default_optimizer_impl(optimizer: str) -> str:
 @functools.lru_cache(maxsize=1024)
 def linear_params_per_layer(shape) -> int:
     """Weights of the matrices in one (dense) layer: attention projections + MLP."""
-    from llmplan import arch
+    from llmplan.model import arch
 
     return arch.attention_params(shape) + arch.mlp_params(shape, shape.d_ffn)
 
@@ -218,7 +218,7 @@ def weights_bytes(shape, params: float, dtype: str, group_size: int = 128) -> fl
         return _allocated_weights(shape, dtype)
     if shape is None:
         return params * quantised_bits_per_weight(dtype, group_size) / 8
-    from llmplan import arch
+    from llmplan.model import arch
 
     matrices = arch.non_embedding_params(shape)  # the layers (their tiny norms counted as quantised too)
     rest = params - matrices
@@ -239,7 +239,7 @@ def parameter_tensor_bytes(shape, nbytes: float) -> list[float] | None:
         return None
     if not _hf_llama_order(shape):
         return None
-    from llmplan import arch
+    from llmplan.model import arch
 
     d, a, kv, i = shape.d_model, shape.attn_width, shape.kv_width, shape.d_ffn
     norm = arch.norm_params(shape) * nbytes
@@ -321,7 +321,7 @@ def allocator_bytes(sizes: list[float]) -> float:
 
 def kv_cache_bytes(shape, batch: int, context: int, bytes_per_value: float) -> float:
     """2 · L · n_kv · head_dim · s · b · bytes (GQA via n_kv; MLA latent), from arch.kv_cache_bytes_per_token."""
-    from llmplan import arch
+    from llmplan.model import arch
 
     return arch.kv_cache_bytes_per_token(shape, bytes_per_value) * batch * context
 
@@ -486,7 +486,7 @@ def _params(req: Request) -> float:
 @functools.lru_cache(maxsize=1024)
 def _shape_params(shape) -> int:
     """arch.params, cached: a layout search asks about one shape thousands of times."""
-    from llmplan import arch
+    from llmplan.model import arch
 
     return arch.params(shape)
 
@@ -554,7 +554,7 @@ def expert_params(shape) -> int:
     """Routed experts' FFN weights (what expert parallelism splits): MoE layers × experts × one expert's FFN."""
     if shape is None or not getattr(shape, "experts", 0):
         return 0
-    from llmplan import arch
+    from llmplan.model import arch
 
     return max(0, shape.layers - shape.dense_layers) * shape.experts * arch.mlp_params(shape, shape.d_expert)
 
@@ -610,7 +610,7 @@ def _train(req: Request) -> Breakdown:
         O += adafactor_state_values(shape) * (4 if req.precision != "pure" else compute_bytes(req.dtype)) / mp / (n_d if req.zero >= 1 else 1)
     if req.zero >= 3 and shape is not None and n_d > 1:
         # ZeRO-3/FSDP gathers one layer's full weights to compute it and prefetches the next.
-        from llmplan import arch
+        from llmplan.model import arch
 
         largest_layer = arch.layer_params(shape, max(0, shape.total_layers - 1))  # MoE layers come last
         W += 2 * largest_layer * compute_bytes(req.dtype) / req.tp
@@ -715,7 +715,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     parallelism the first stage (pp micro-batches in flight under 1F1B, the embedding) and the last stage
     (one micro-batch, the output head and loss) are both modelled; the phases are the busier stage's.
     """
-    from llmplan import arch
+    from llmplan.model import arch
 
     b, tp, cp, sp = req.batch, req.tp, req.cp, req.sequence_parallel and req.tp > 1
     T = b * seq // cp

@@ -453,7 +453,7 @@ def derived(E: float, A: float, B: float, alpha: float, beta: float, budgets: Se
 
     Eq. 4 needs alpha, beta > 0 (else G is a fractional power of a negative number: complex): for a
     single fit with an exponent <= 0 the derived quantities are None, never complex."""
-    from llmplan.laws import chinchilla_G, chinchilla_exponents, chinchilla_optimal
+    from llmplan.scaling.laws import chinchilla_G, chinchilla_exponents, chinchilla_optimal
 
     if isinstance(alpha, (int, float)) and not (alpha > 0 and beta > 0 and A > 0 and B > 0):
         return {"a": None, "b": None, "G": None, **{ratio_key(C): None for C in budgets}}
@@ -806,7 +806,7 @@ def law_toml(law_id: str, name: str, fit: ParametricFit, source: str, N: Sequenc
 
 
 def write_whole(path: str, text: str, force: bool = False) -> None:
-    """Write text to path whole or not at all (llmplan.files.write_whole)."""
-    from llmplan.files import write_whole as write
+    """Write text to path whole or not at all (llmplan.io.files.write_whole)."""
+    from llmplan.io.files import write_whole as write
 
     write(path, text, force=force)

@@ -83,7 +83,7 @@ def hardware_budget(gpu: Any, gpus: int | None, seconds: float | None, gpu_hours
 
     With --gpu-hours and no --gpus the wall time is per GPU (one GPU); with both, it is
     GPU-hours / GPUs."""
-    from llmplan.hardware import peak_flops
+    from llmplan.systems.hardware import peak_flops
 
     check_fraction(mfu, "an MFU", "--mfu")
     check_fraction(goodput, "the share of time spent training", "--goodput")
@@ -110,7 +110,7 @@ def published_run_fields(model: Any, flops: float, catalog: Any) -> dict[str, An
     hours, gpu_id = model.get("gpu_hours"), model.get("gpu")
     fields: dict[str, Any] = {"gpu": gpu_id, "gpu_hours": hours, "implied_mfu": None}
     if hours and gpu_id:
-        from llmplan.hardware import peak_flops
+        from llmplan.systems.hardware import peak_flops
 
         peak, _ = peak_flops(catalog.get("gpus", gpu_id), "bf16")
         fields["implied_mfu"] = implied_mfu(flops, hours, peak)

@@ -31,14 +31,14 @@ from llmplan.lawforms import CONVENTIONS, FORMS, POWER_PAIRS, validate_law  # no
 
 # Forms whose compute-optimal split is Hoffmann's closed form (Eq. 4). The data-constrained law
 # (Muennighoff et al. 2023) with every token unique has the same optimum: its excess-parameter
-# penalty acts only beyond N_opt(D), past that optimum (llmplan.constrained.optimal_unlimited).
+# penalty acts only beyond N_opt(D), past that optimum (llmplan.scaling.data_constrained.optimal_unlimited).
 CLOSED_FORM = ("chinchilla", "data-constrained")
 
 
 # ------------------------------------------------------------------ Chinchilla form (public API)
 
 
-from llmplan.chinchilla import chinchilla_G, chinchilla_exponents, chinchilla_loss, chinchilla_min_compute, chinchilla_optimal  # noqa: F401,E402
+from llmplan.scaling.chinchilla import chinchilla_G, chinchilla_exponents, chinchilla_loss, chinchilla_min_compute, chinchilla_optimal  # noqa: F401,E402
 
 # Tokens per parameter a --ratio may set: from far under-trained to far beyond any published run
 # (Llama 3 8B: 15T tokens / 8B parameters ~ 1,900).
@@ -181,7 +181,7 @@ class Law:
         if self.form == "kaplan":
             return kaplan_loss(N, D, c["N_c"], c["D_c"], c["alpha_N"], c["alpha_D"])
         if self.form == "data-constrained":  # Muennighoff Eq. 5 with every token unique
-            from llmplan.constrained import data_constrained_loss
+            from llmplan.scaling.data_constrained import data_constrained_loss
 
             law = self.data_constrained()
             if hasattr(N, "__len__"):  # numpy arrays (long sweeps)
@@ -194,8 +194,8 @@ class Law:
         return None
 
     def data_constrained(self) -> Any:
-        """This law as llmplan.constrained's DataConstrainedLaw (form data-constrained only)."""
-        from llmplan.constrained import law_from_constants
+        """This law as llmplan.scaling.data_constrained's DataConstrainedLaw (form data-constrained only)."""
+        from llmplan.scaling.data_constrained import law_from_constants
 
         return law_from_constants(self.constants, id=self.id, source=self.source)
 
@@ -212,7 +212,7 @@ class Law:
             size, data = kaplan_terms(N, D, c["N_c"], c["D_c"], c["alpha_N"], c["alpha_D"])
             return 0.0, size, data
         if self.form == "data-constrained":  # E, A/N'^alpha (excess parameters count less), B/D^beta
-            from llmplan.constrained import effective_params
+            from llmplan.scaling.data_constrained import effective_params
 
             return c["E"], c["A"] / effective_params(N, D, math.inf, self.data_constrained()) ** c["alpha"], c["B"] / D ** c["beta"]
         return None

@@ -4,7 +4,7 @@ A layout is tp·pp·cp·dp = GPUs (Megatron-LM rank order tp, cp, dp, pp), with 
 expert parallelism carved out of dp·cp, a ZeRO stage, a micro-batch size, a recomputation mode and
 sequence parallelism. `check_layout` says why one cannot exist and names a valid neighbour;
 `search` enumerates every valid layout, evaluates the step-time model on all of them at once
-(numpy arrays through llmplan.throughput), keeps those that fit and ranks them.
+(numpy arrays through llmplan.systems.step_time), keeps those that fit and ranks them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from llmplan.errors import InputError
-from llmplan.throughput import check_layout, divisors
+from llmplan.systems.step_time import check_layout, divisors
 
 
 def describe(layout) -> str:
@@ -29,7 +29,7 @@ def describe(layout) -> str:
 def check_pins(shape, run, gpus: int, fixed: dict) -> None:
     """The values `layout --tp 8 --pp 3 ...` pins must each be possible for this model and GPU count:
     check_layout on the pinned values, the others at 1 and a global batch that cannot be the problem."""
-    from llmplan.throughput import Layout
+    from llmplan.systems.step_time import Layout
 
     pinned = {k: v for k, v in fixed.items() if k in ("tp", "pp", "vp", "cp", "ep", "zero", "micro_batch", "recompute")}
     probe = Layout(**pinned)
@@ -44,9 +44,9 @@ def check_pins(shape, run, gpus: int, fixed: dict) -> None:
 # ---------------------------------------------------------------------------- memory of a layout
 
 def memory_request(shape, run, layout, dtype: str = "bf16"):
-    """The llmplan.memory request for one layout: Megatron-style mixed precision (16-bit weights and
+    """The llmplan.systems.memory.estimate request for one layout: Megatron-style mixed precision (16-bit weights and
     gradients, fp32 master + Adam states), fp8 runs keeping 16-bit weights (Transformer Engine)."""
-    from llmplan import memory as mem
+    from llmplan.systems.memory import estimate as mem
 
     return mem.Request(
         shape=shape, train=True, precision="mixed", dtype="bf16" if dtype == "fp8" else dtype, optimizer="adamw",
@@ -58,8 +58,8 @@ def memory_request(shape, run, layout, dtype: str = "bf16"):
 
 
 def memory_breakdown(shape, run, layout, dtype: str = "bf16"):
-    """Per-GPU peak memory of one layout, from llmplan.memory."""
-    from llmplan import memory as mem
+    """Per-GPU peak memory of one layout, from llmplan.systems.memory.estimate."""
+    from llmplan.systems.memory import estimate as mem
 
     return mem.estimate(memory_request(shape, run, layout, dtype))
 
@@ -67,9 +67,9 @@ def memory_breakdown(shape, run, layout, dtype: str = "bf16"):
 def states_lower_bound(shape, tp, pp, n_d, zero, ep):
     """Weights + gradients + optimizer states per GPU (16 B/param mixed Adam, ZeRO partitions; Rajbhandari
     et al. 2020 Fig. 1) plus the CUDA context: a lower bound of memory.estimate, on arrays of layouts."""
-    from llmplan import arch
-    from llmplan import memory as mem
-    from llmplan.throughput import _expert_params, _where
+    from llmplan.model import arch
+    from llmplan.systems.memory import estimate as mem
+    from llmplan.systems.step_time import _expert_params, _where
 
     P = arch.params(shape)
     E = _expert_params(shape)
@@ -159,7 +159,7 @@ def enumerate_layouts(shape, run, gpus: int, gpus_per_node: int, tp_across_nodes
 
 
 def _layout_at(arrays, i):
-    from llmplan.throughput import Layout
+    from llmplan.systems.step_time import Layout
 
     return Layout(tp=int(arrays["tp"][i]), pp=int(arrays["pp"][i]), vp=int(arrays["vp"][i]), dp=int(arrays["dp"][i]),
                   cp=int(arrays["cp"][i]), ep=int(arrays["ep"][i]), zero=int(arrays["zero"][i]),
@@ -173,11 +173,11 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
 
     Every valid layout is timed at once (throughput.step_time on arrays); layouts whose model states
     alone exceed the GPU are dropped; the rest are visited fastest first and their memory computed
-    exactly by llmplan.memory (once per distinct memory-relevant layout) until `top` fit.
+    exactly by llmplan.systems.memory.estimate (once per distinct memory-relevant layout) until `top` fit.
     """
     import numpy as np
 
-    from llmplan.throughput import Layout, step_time
+    from llmplan.systems.step_time import Layout, step_time
 
     capacity = cluster.memory_bytes if capacity is None else capacity
     arrays = enumerate_layouts(shape, run, gpus, cluster.gpus_per_node, tp_across_nodes, fixed)

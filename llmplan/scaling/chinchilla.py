@@ -1,6 +1,6 @@
 """The Chinchilla form's closed forms (Hoffmann et al. 2022, Eq. 2 and 4), one function each.
 
-At the bottom of the formulas: llmplan.laws (every law form) and llmplan.constrained (the
+At the bottom of the formulas: llmplan.scaling.laws (every law form) and llmplan.scaling.data_constrained (the
 data-constrained law built on this form) both use them, and neither imports the other for them.
 """
 

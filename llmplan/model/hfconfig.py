@@ -1,4 +1,4 @@
-"""Read a Hugging Face `config.json` into a Shape (llmplan.arch).
+"""Read a Hugging Face `config.json` into a Shape (llmplan.model.arch).
 
 Each supported `model_type` maps the keys of its transformers configuration class to Shape fields,
 with that class's defaults for keys a file leaves out; which weights and biases each family has was
@@ -17,7 +17,7 @@ import json
 import os
 from typing import Any, Callable
 
-from llmplan.arch import Shape
+from llmplan.model.arch import Shape
 from llmplan.errors import InputError
 
 

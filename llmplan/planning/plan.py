@@ -1,11 +1,11 @@
 """The whole plan of a training run: budget from hardware time, law, shape, hyperparameters, time, money.
 
 `plan_record` composes the lower modules into one flat record (the keys are a contract, docs/schema.md):
-- budget: llmplan.budget (GPUs x dense peak x MFU x time x goodput), or the question's own compute;
-- N, D and loss: llmplan.plan.solve under the chosen law (with --params, --tokens, --unique-tokens,
+- budget: llmplan.systems.budget (GPUs x dense peak x MFU x time x goodput), or the question's own compute;
+- N, D and loss: llmplan.scaling.optimal.solve under the chosen law (with --params, --tokens, --unique-tokens,
   --inference-tokens, --target-loss composing as in `optimal`);
-- shape: llmplan.arch.propose, the same LLaMA-style shape as `arch --target`, with its exact count;
-- batch size and learning rate: llmplan.hparams, the law's own values and the whole-sequence batch run;
+- shape: llmplan.model.arch.propose, the same LLaMA-style shape as `arch --target`, with its exact count;
+- batch size and learning rate: llmplan.scaling.hparams, the law's own values and the whole-sequence batch run;
 - time, GPU-hours, cost and energy (board power x GPUs x time x PUE).
 `solve_mfu` is the fixed point behind `--mfu auto`: the MFU decides the budget, the budget the model,
 the model (through a throughput model) the MFU.
@@ -107,9 +107,9 @@ def describe_iterations(history: Sequence[float]) -> str:
 
 
 def best_layout(shape: Any, seq: int, global_batch: int, gpu: Any, gpus: int, dtype: str) -> tuple[Any, str | None]:
-    """The fastest layout that fits (llmplan.layout.search, as `layout` ranks them), or None and why not."""
-    from llmplan.layout import search
-    from llmplan.throughput import Cluster, Run
+    """The fastest layout that fits (llmplan.systems.layout_search.search, as `layout` ranks them), or None and why not."""
+    from llmplan.systems.layout_search import search
+    from llmplan.systems.step_time import Cluster, Run
 
     cluster = Cluster.from_preset(gpu, dtype)
     try:
@@ -124,7 +124,7 @@ def best_layout(shape: Any, seq: int, global_batch: int, gpu: Any, gpus: int, dt
 
 def arch_name(shape: Any) -> str:
     from llmplan.units import format_count
-    from llmplan import arch
+    from llmplan.model import arch
 
     return format_count(arch.params(shape))
 
@@ -155,7 +155,7 @@ def plan_record(
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """One plan as a flat record, with the warnings and notes it should be read with.
 
-    `hardware` is a llmplan.budget.HardwareBudget. With `from_hardware_time` its FLOPs are the budget
+    `hardware` is a llmplan.systems.budget.HardwareBudget. With `from_hardware_time` its FLOPs are the budget
     (and the plan's wall time is its calendar time); without, the question fixes the compute
     (--params with --tokens, --target-loss, ...) and the wall time follows from it. `gpu` is the GPU
     preset (board power, and the layout search). `auto_mfu` iterates the MFU to the fixed point of
@@ -191,9 +191,9 @@ def plan_record(
 
 
 def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, inference_tokens, seq, price, pue, gpu, from_hardware_time, with_layout):
-    from llmplan import arch
-    from llmplan.hparams import hparam_fields
-    from llmplan.plan import checked, mark_extrapolation, out_of_range, solve
+    from llmplan.model import arch
+    from llmplan.scaling.hparams import hparam_fields
+    from llmplan.scaling.optimal import checked, mark_extrapolation, out_of_range, solve
     from llmplan.units import PF_DAY
 
     warnings: list[str] = []
@@ -212,7 +212,7 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
 
     # Hyperparameters: the law's own values, at the law's parameter convention.
     hp_params = non_embedding if hparams.convention == "non-embedding" else shape_params
-    from llmplan.hparams import deepseek_M
+    from llmplan.scaling.hparams import deepseek_M
 
     C_hp = deepseek_M(non_embedding, shape.layers, shape.d_model, seq) * D if hparams.compute == "MD" else C
     hp = hparam_fields(hparams, C_hp, hp_params, D)
@@ -298,7 +298,7 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
 def predicted_mfu(model: Any, catalog: Any) -> float | None:
     """The throughput model's MFU for a published run (its GPU, GPU count, batch and sequence), counted
     as 6ND like compare's implied MFU; None when the preset lacks the setup or no layout fits."""
-    from llmplan import arch
+    from llmplan.model import arch
 
     gpus, batch, gpu_id = model.get("training_gpus"), model.get("global_batch"), model.get("gpu")
     if not (gpus and batch and gpu_id):
@@ -309,7 +309,7 @@ def predicted_mfu(model: Any, catalog: Any) -> float | None:
     best, _ = best_layout(shape, seq, int(batch), device, int(gpus), "bf16")
     if best is None:
         return None
-    from llmplan.hardware import peak_flops
+    from llmplan.systems.hardware import peak_flops
 
     N = model.get("active_params") or model["params"]
     return utilisation(N, int(batch) * seq, float(best.step.step_seconds), int(gpus), peak_flops(device, "bf16")[0])
@@ -317,7 +317,7 @@ def predicted_mfu(model: Any, catalog: Any) -> float | None:
 
 # Where each number comes from (`plan --explain`): key -> source.
 SOURCES: dict[str, str] = {
-    "flops": "GPUs x dense peak x MFU x calendar time x goodput (llmplan.budget)",
+    "flops": "GPUs x dense peak x MFU x calendar time x goodput (llmplan.systems.budget)",
     "params": "the law's compute-optimal split of the budget, C = 6ND",
     "tokens": "D = C / (6N)",
     "loss": "the law's L(N, D)",

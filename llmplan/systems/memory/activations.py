@@ -74,7 +74,7 @@ class Dims:
 
 
 def dims_of(shape) -> Dims:
-    """Dims from an llmplan.arch.Shape (decoder-only); MoE counts the experts a token uses."""
+    """Dims from an llmplan.model.arch.Shape (decoder-only); MoE counts the experts a token uses."""
     a = shape.heads
     hd = shape.attn_width // a
     kv = shape.n_kv_heads

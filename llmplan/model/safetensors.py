@@ -219,9 +219,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 
 def compare(checkpoint: Checkpoint, shape: Any) -> list[str]:
-    """Where the stored count and a config's count (llmplan.arch.params of its Shape) disagree,
+    """Where the stored count and a config's count (llmplan.model.arch.params of its Shape) disagree,
     each reason in one sentence; [] when they agree exactly."""
-    from llmplan import arch
+    from llmplan.model import arch
 
     counted = arch.params(shape)
     stored = checkpoint.params

@@ -97,7 +97,7 @@ def inference_optimal(l: float, D_inf: float, E: float, A: float, B: float, alph
 def inference_row(law: Any, l: float, D_inf: float) -> dict[str, Any]:
     """One row for `llmplan optimal --target-loss L --inference-tokens T` under a Chinchilla-form Law:
     the inference-optimal model and the saving against the inference-blind optimum at the same loss."""
-    from llmplan.laws import PF_DAY
+    from llmplan.scaling.laws import PF_DAY
 
     if getattr(law, "form", None) != "chinchilla":
         raise InputError(f"--inference-tokens needs a law of the Chinchilla form (E + A/N^alpha + B/D^beta), not {law.id!r}; use chinchilla or epoch-2024")
@@ -151,7 +151,7 @@ def cost_optimal(
     """(N*, D_tr*, w): Sardana et al.'s problem with inference priced by what serving costs, not by FLOPs.
 
     Minimise  f · 6 N D_tr + D_inf · s(N)  on the iso-loss curve L(N, D_tr) = l, where f is GPU-seconds
-    per training FLOP and s(N) GPU-seconds per served token at size N (llmplan.serving: memory-bound
+    per training FLOP and s(N) GPU-seconds per served token at size N (llmplan.systems.serving: memory-bound
     decoding makes s(N) far above 2N FLOPs at the achievable rate). Writing s(N) = w(N) · 2N · f, the
     objective is f · (6 N D_tr + 2 N · w D_inf): Eq. 2 with D_inf weighted by w. w changes slowly with N
     (bytes per token per parameter, KV per parameter, the tensor-parallel degree), so it is first taken
