@@ -1,4 +1,4 @@
-"""The error types that decide llmplan's exit codes (see DESIGN.md, "The command-line contract")."""
+"""The error types that decide llmplan's exit codes (docs/architecture.md, "The command-line contract")."""
 
 
 class LlmplanError(Exception):

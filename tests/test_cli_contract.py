@@ -1,4 +1,4 @@
-"""The command-line contract of DESIGN.md: exit codes, one-line errors, stdout vs stderr, start-up."""
+"""The command-line contract of docs/architecture.md: exit codes, one-line errors, stdout vs stderr, start-up."""
 
 import json
 import os

@@ -1,6 +1,6 @@
 """Fuzzing the command line: every command, driven with generated arguments, keeps the contract.
 
-The contract (DESIGN.md): exit code 0, 1, 2 or 3 only; never a traceback; errors on stderr only
+The contract (docs/architecture.md): exit code 0, 1, 2 or 3 only; never a traceback; errors on stderr only
 (nothing on stdout when the input was bad); machine formats that always parse. Options are read
 from the commands themselves (click parameters), so a new option is fuzzed without editing this
 file. Values mix valid, borderline and garbage input: empty strings, huge and tiny numbers, nan,

@@ -1,13 +1,25 @@
-"""Layers: data flows one way (DESIGN.md). Lower modules never import higher ones, even lazily
-inside a function: the import graph of llmplan's modules has no cycle, and no core module imports
-the command line or the renderer."""
+"""Layers: data flows one way (docs/architecture.md).
+
+    cli/ -> io/ -> planning/ -> scaling/ | systems/ -> model/ -> ground
+
+A module imports only its own group or the groups to its right, lazy function-level imports
+included; scaling/ and systems/ never import each other; no core module imports io/ or cli/; a
+command imports shared CLI modules and the core, never another command. The import graph has no
+cycle."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parent.parent / "llmplan"
+
+# Group -> rank: a module may import a module of a lower rank, or of its own group.
+# scaling and systems share a rank and may not import each other.
+RANKS = {"ground": 0, "model": 1, "scaling": 2, "systems": 2, "planning": 3, "io": 4, "cli": 5}
+GROUND = {"llmplan", "llmplan.errors", "llmplan.units", "llmplan.dtypes", "llmplan.rows", "llmplan.presets", "llmplan.lawforms"}
 
 
 def _module_name(path: Path) -> str:
@@ -15,26 +27,68 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> list[tuple[str, str | None, int]]:
+    """(module, imported name or None, line) for every llmplan import in the file, wherever it is."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: list[tuple[str, str | None, int]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, None, node.lineno) for alias in node.names if alias.name.split(".")[0] == "llmplan"]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            if base.split(".")[0] != "llmplan":
+                continue
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                found.append((sub, None, node.lineno) if sub in known else (base, alias.name, node.lineno))
+    return found
+
+
 def import_graph() -> dict[str, set[str]]:
     """module -> the llmplan modules it imports anywhere in its source (top level or in functions)."""
-    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        targets: set[str] = set()
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                found = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-                found = [base] + [f"{base}.{alias.name}" for alias in node.names]
-            else:
+    found = modules()
+    known = set(found)
+    return {name: {m for m, _, _ in imports_of(name, path, known) if m in known and m != name} for name, path in found.items()}
+
+
+def group(name: str) -> str:
+    if name in GROUND or name == "llmplan._presets":
+        return "ground"
+    if name == "llmplan.__main__":
+        return "cli"  # `python -m llmplan` is the command line
+    top = name.split(".")[1]
+    if top not in RANKS:
+        raise AssertionError(f"{name} belongs to no group: put it in a group of docs/architecture.md or in ground (GROUND)")
+    return top
+
+
+def commands() -> set[str]:
+    """The command modules, read from the command table of llmplan/cli/__init__.py."""
+    tree = ast.parse((PACKAGE / "cli" / "__init__.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "COMMANDS":
+            return {value.value for value in node.value.values}  # type: ignore[union-attr]
+    raise AssertionError("no COMMANDS table in llmplan/cli/__init__.py")
+
+
+def violations(graph: dict[str, set[str]]) -> list[str]:
+    bad = []
+    for name, targets in graph.items():
+        mine = group(name)
+        for target in targets:
+            theirs = group(target)
+            if theirs == mine:
                 continue
-            targets.update(t for t in found if t in modules and t != name)
-        graph[name] = targets
-    return graph
+            if RANKS[theirs] >= RANKS[mine]:
+                bad.append(f"{name} ({mine}) imports {target} ({theirs})")
+    return sorted(bad)
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -68,25 +122,50 @@ def test_the_import_graph_has_no_cycle():
     assert cycle is None, " -> ".join(cycle)
 
 
-def test_plan_and_constrained_are_not_a_circle():
+def test_every_module_belongs_to_a_group():
+    for name in modules():
+        assert group(name) in RANKS
+
+
+def test_imports_go_one_way():
+    assert violations(import_graph()) == []
+
+
+def test_scaling_and_systems_never_import_each_other():
     graph = import_graph()
-    assert "llmplan.scaling.optimal" not in graph["llmplan.scaling.data_constrained"]
+    for name, targets in graph.items():
+        if group(name) in ("scaling", "systems"):
+            other = "systems" if group(name) == "scaling" else "scaling"
+            assert not {t for t in targets if group(t) == other}, name
 
 
-def test_laws_and_presets_are_not_a_circle():
-    graph = import_graph()
-    assert "llmplan.scaling.laws" not in graph["llmplan.presets"]
-
-
-def test_core_modules_never_import_the_command_line_or_the_renderer():
+def test_no_core_module_imports_io_or_the_command_line():
     for name, targets in import_graph().items():
-        if name.startswith("llmplan.cli") or name in ("llmplan", "llmplan.__main__", "llmplan.cli.schema", "llmplan.io.render", "llmplan.io.plots"):
-            continue
-        bad = {t for t in targets if t.startswith("llmplan.cli") or t == "llmplan.io.render"}
-        assert not bad, (name, bad)
+        if group(name) in ("ground", "model", "scaling", "systems", "planning"):
+            assert not {t for t in targets if group(t) in ("io", "cli")}, name
 
 
-def test_the_graph_sees_lazy_imports():
-    # The checker itself must be able to fail: a function-level import counts.
+def test_a_command_never_imports_another_command():
     graph = import_graph()
-    assert "llmplan.scaling.data_constrained" in graph["llmplan.scaling.optimal"]  # `solve` imports it inside the function
+    names = commands()
+    assert "llmplan.cli.plan" in names and "llmplan.cli.memory" in names
+    for name in names:
+        assert not (graph[name] & names) - {name}, (name, sorted(graph[name] & names))
+
+
+def test_the_checker_can_fail():
+    # Each rule must be able to fail: an upward import, a sibling import and a lazy import are seen.
+    assert violations({"llmplan.model.arch": {"llmplan.systems.step_time"}}) == [
+        "llmplan.model.arch (model) imports llmplan.systems.step_time (systems)"]
+    assert violations({"llmplan.scaling.laws": {"llmplan.systems.budget"}})
+    assert violations({"llmplan.io.render": {"llmplan.cli.common"}})
+    assert not violations({"llmplan.planning.plan": {"llmplan.scaling.laws", "llmplan.systems.budget", "llmplan.units"}})
+    with pytest.raises(AssertionError):
+        group("llmplan.nowhere.thing")
+
+
+def test_the_graph_sees_lazy_imports(tmp_path):
+    path = tmp_path / "lazy.py"
+    path.write_text("def f():\n    from llmplan.systems import step_time\n    import llmplan.units\n")
+    found = {m for m, _, _ in imports_of("llmplan.io.lazy", path, {"llmplan.systems.step_time", "llmplan.units"})}
+    assert found == {"llmplan.systems.step_time", "llmplan.units"}

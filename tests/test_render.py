@@ -1,4 +1,4 @@
-"""The output contract (DESIGN.md): rows in five formats, pinned exactly."""
+"""The output contract (docs/architecture.md): rows in five formats, pinned exactly."""
 
 import io
 import json
