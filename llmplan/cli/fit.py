@@ -1,4 +1,4 @@
-"""`llmplan fit`: fit a scaling law to the user's own training runs (parse + render; maths in llmplan.scaling.fit.parametric)."""
+"""`llmplan fit`: fit a scaling law to the user's own training runs (parse + render; maths in llmplan.scaling.fit)."""
 
 from __future__ import annotations
 
@@ -90,9 +90,9 @@ def fit(
         check_target(save, force)
     lo = parse_compute(min_flops) if min_flops is not None else None
     hi = parse_compute(max_flops) if max_flops is not None else None
-    from llmplan.scaling.fit import parametric as core
+    from llmplan.scaling.fit import bootstrap as boots, isoflop, lbfgs, parametric as core
 
-    grid_spec = core.parse_grid(grid)
+    grid_spec = lbfgs.parse_grid(grid)
 
     stdin_text = None
     if runs_file == "-":
@@ -114,7 +114,7 @@ def fit(
         raise InputError(f"no runs left to fit in {runs.source}")
 
     if method == "isoflop":
-        result = core.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
+        result = isoflop.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
         _warn_per_kind(result.warnings, len(result.minima))
         if plot is not None:
             from llmplan.io.plots import isoflop_groups, plot_isoflop
@@ -141,7 +141,7 @@ def fit(
         raise InputError(f"cannot fit {runs.source}: {problem}")
     for message in core.data_warnings(runs.N, runs.D):
         warn(message)
-    starts = core.grid_size(grid_spec)
+    starts = lbfgs.grid_size(grid_spec)
     with _progress(f"fitting {len(runs)} runs from {starts} starts", None) as advance:
         result = core.fit_parametric(runs.N, runs.D, runs.L, delta=delta, grid=grid_spec)
         advance(0)
@@ -157,8 +157,8 @@ def fit(
         row = core.parametric_row(result)
         if bootstrap:
             with _progress(f"bootstrap: {bootstrap} refits", bootstrap) as advance:
-                boot = core.bootstrap_parametric(runs.N, runs.D, runs.L, result, bootstrap, seed, jobs=jobs, progress=advance)
-            row.update(core.bootstrap_summary(boot))
+                boot = boots.bootstrap_parametric(runs.N, runs.D, runs.L, result, bootstrap, seed, jobs=jobs, progress=advance)
+            row.update(boots.bootstrap_summary(boot))
             row["seed"] = seed
             if row["bootstrap_converged"] < bootstrap:
                 warn(f"{bootstrap - row['bootstrap_converged']} of {bootstrap} bootstrap refits did not reach the gradient tolerance")
