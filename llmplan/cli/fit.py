@@ -115,7 +115,7 @@ def fit(
 
     if method == "isoflop":
         result = isoflop.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
-        _warn_per_kind(result.warnings, len(result.minima))
+        _warn_per_kind(result.problems, len(result.minima))
         if plot is not None:
             from llmplan.io.plots import isoflop_groups, plot_isoflop
 
@@ -185,25 +185,16 @@ def fit(
         raise WorkError(f"the fit did not converge: largest gradient {result.grad_max:.3g} (scale {result.grad_scale:.3g}); try another --grid or --delta")
 
 
-def _warn_per_kind(messages: list[str], fitted: int) -> None:
+def _warn_per_kind(problems: list, fitted: int) -> None:
     """The IsoFLOP fit's per-budget warnings, one line per kind ('30 of 33 budgets (...): skipped')."""
-    import re
-
     from llmplan.cli.common import warn_counted
 
-    per_budget, other = [], []
-    for message in messages:
-        match = re.match(r"budget (\S+ FLOPs):? (.*)$", message)
-        if match:
-            what = re.sub(r"^has \d+ run\(s\); a parabola needs 3 or more", "fewer than 3 runs (a parabola needs 3)", match.group(2))
-            what = re.sub(r"^has ", "", what)
-            per_budget.append((match.group(1), what))
-        else:
-            other.append(message)
-    skipped = {subject for subject, what in per_budget if what.endswith("skipped")}
+    per_budget = [(p.subject, p.what) for p in problems if p.subject is not None]
+    skipped = {p.subject for p in problems if p.subject is not None and p.skipped}
     warn_counted(per_budget, fitted + len(skipped), "budgets")  # budgets with a parabola + those skipped
-    for message in other:
-        warn(message)
+    for p in problems:
+        if p.subject is None:
+            warn(p.message)
 
 
 def _vertical(row: dict, keys: list[str]) -> list[dict]:
@@ -222,6 +213,7 @@ def _save(path: str, force: bool, runs, result, delta: float) -> None:
     import re
     from pathlib import Path
 
+    from llmplan.io.files import write_whole
     from llmplan.scaling.fit import parametric as core
 
     law_id = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(path).stem).strip("-") or "fit"
@@ -232,7 +224,7 @@ def _save(path: str, force: bool, runs, result, delta: float) -> None:
         + (f"; {filters}" if filters else "")
     )
     text = core.law_toml(law_id, f"Fit of {runs.source} (Approach 3, {result.runs} runs)", result, source, runs.N, runs.D)
-    core.write_whole(path, text, force=force)
+    write_whole(path, text, force=force)
 
 
 class _progress:

@@ -9,7 +9,7 @@ The names below are the package's public surface (`import llmplan.scaling.fit as
 """
 
 from llmplan.scaling.fit.bootstrap import Bootstrap, bootstrap_parametric, bootstrap_summary, resample_weights
-from llmplan.scaling.fit.isoflop import IsoflopResult, fit_isoflop, group_budgets
+from llmplan.scaling.fit.isoflop import IsoflopResult, IsoflopWarning, fit_isoflop, group_budgets
 from llmplan.scaling.fit.lbfgs import DEFAULT_GRID, MAX_GRID_VALUES, PARAMS, batched_lbfgs, grid_size, grid_starts, parse_grid
 from llmplan.scaling.fit.parametric import (
     BUDGETS, CONVERGED_RTOL, DEFAULT_DELTA, ParametricFit, data_warnings, derived, exponent_problem, fit_parametric,
@@ -18,7 +18,7 @@ from llmplan.scaling.fit.parametric import (
 )
 
 __all__ = [
-    "BUDGETS", "Bootstrap", "CONVERGED_RTOL", "DEFAULT_DELTA", "DEFAULT_GRID", "IsoflopResult", "MAX_GRID_VALUES", "PARAMS",
+    "BUDGETS", "Bootstrap", "CONVERGED_RTOL", "DEFAULT_DELTA", "DEFAULT_GRID", "IsoflopResult", "IsoflopWarning", "MAX_GRID_VALUES", "PARAMS",
     "ParametricFit", "batched_lbfgs", "bootstrap_parametric", "bootstrap_summary", "data_warnings", "derived",
     "exponent_problem", "fit_isoflop", "fit_parametric", "gradient_scale", "grid_size", "grid_starts", "group_budgets",
     "huber", "identifiability_problem", "law_toml", "log_predicted", "objective_and_gradient", "parametric_row",

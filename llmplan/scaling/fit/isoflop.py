@@ -10,11 +10,34 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 
+@dataclass(frozen=True)
+class IsoflopWarning:
+    """One warning of the IsoFLOP fit. About one budget: `subject` names it ('1e+21 FLOPs') and `what`
+    says what is wrong in words shared by every budget with the same problem, so that a caller can
+    count the budgets per kind; `skipped` when the budget gave no minimum. About the whole fit:
+    `subject` is None. `message` is the whole sentence."""
+
+    subject: str | None
+    what: str
+    message: str
+    skipped: bool = False
+
+
+def _budget_warning(budget: float, what: str, message: str | None = None, skipped: bool = False) -> IsoflopWarning:
+    subject = f"{budget:.3g} FLOPs"
+    return IsoflopWarning(subject, what, message or f"budget {subject}: {what}", skipped)
+
+
 @dataclass
 class IsoflopResult:
     minima: list[dict[str, Any]]
     row: dict[str, Any]
-    warnings: list[str]
+    problems: list[IsoflopWarning]
+
+    @property
+    def warnings(self) -> list[str]:
+        """The warnings as sentences."""
+        return [p.message for p in self.problems]
 
 
 def group_budgets(C: Sequence[float], tolerance: float) -> list[list[int]]:
@@ -36,26 +59,27 @@ def fit_isoflop(N: Sequence[float], D: Sequence[float], L: Sequence[float], tole
 
     N, D, L = (np.asarray(v, float) for v in (N, D, L))
     C = 6.0 * N * D  # C ≈ 6ND
-    warnings: list[str] = []
+    warnings: list[IsoflopWarning] = []
     minima: list[dict[str, Any]] = []
     for group in group_budgets(C.tolist(), tolerance):
         g = np.asarray(group)
         budget = float(np.exp(np.mean(np.log(C[g]))))
         if g.size < 3:
-            warnings.append(f"budget {budget:.3g} FLOPs has {g.size} run(s); a parabola needs 3 or more: skipped")
+            warnings.append(_budget_warning(budget, "fewer than 3 runs (a parabola needs 3): skipped",
+                                            f"budget {budget:.3g} FLOPs has {g.size} run(s); a parabola needs 3 or more: skipped", skipped=True))
             continue
         x = np.log(N[g])
         if np.ptp(x) <= 0:
-            warnings.append(f"budget {budget:.3g} FLOPs has one model size only: skipped")
+            warnings.append(_budget_warning(budget, "one model size only: skipped", f"budget {budget:.3g} FLOPs has one model size only: skipped", skipped=True))
             continue
         c2, c1, c0 = np.polyfit(x, L[g], 2)  # L ≈ c2 (log N)² + c1 log N + c0
         if not c2 > 0:
-            warnings.append(f"budget {budget:.3g} FLOPs: the loss does not curve upward in log N (no minimum): skipped")
+            warnings.append(_budget_warning(budget, "the loss does not curve upward in log N (no minimum): skipped", skipped=True))
             continue
         x_opt = -c1 / (2 * c2)
         edge = bool(x_opt <= x.min() or x_opt >= x.max() or np.argmin(L[g]) in (np.argmin(x), np.argmax(x)))
         if edge:
-            warnings.append(f"budget {budget:.3g} FLOPs: the minimum is at the edge of the sampled sizes, so it is left out of the power laws; train smaller and larger models there")
+            warnings.append(_budget_warning(budget, "the minimum is at the edge of the sampled sizes, so it is left out of the power laws; train smaller and larger models there"))
         n_opt = float(np.exp(x_opt))
         minima.append({
             "flops": budget,
@@ -70,7 +94,8 @@ def fit_isoflop(N: Sequence[float], D: Sequence[float], L: Sequence[float], tole
     # Count what the fit used: the runs of the budgets whose minima enter the power laws.
     row: dict[str, Any] = {"method": "isoflop", "budgets": len(used), "runs": int(sum(m["runs"] for m in used)), "runs_given": int(len(N)), "edge_budgets": len(minima) - len(used)}
     if len(used) < 2:
-        warnings.append(f"{len(used)} usable budget(s) (3 or more runs and an interior minimum); the power laws need at least 2 (3 or more to judge the fit)")
+        whole = f"{len(used)} usable budget(s) (3 or more runs and an interior minimum); the power laws need at least 2 (3 or more to judge the fit)"
+        warnings.append(IsoflopWarning(None, whole, whole))
         row.update({"a": float("nan"), "b": float("nan"), "n_coef": float("nan"), "d_coef": float("nan")})
         return IsoflopResult(minima, row, warnings)
     logC = np.log([m["flops"] for m in used])

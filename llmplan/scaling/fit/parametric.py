@@ -413,10 +413,3 @@ def law_toml(law_id: str, name: str, fit: ParametricFit, source: str, N: Sequenc
         f"objective = {fit.objective!r}",
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_whole(path: str, text: str, force: bool = False) -> None:
-    """Write text to path whole or not at all (llmplan.io.files.write_whole)."""
-    from llmplan.io.files import write_whole as write
-
-    write(path, text, force=force)
