@@ -66,7 +66,7 @@ def compare(
     else:
         # The laws were fitted on causal decoders; encoders and encoder-decoders only on request.
         picked = [p for p in cat.all("models") if p.get("params") and p.get("tokens") and p.get("architecture") == "decoder"]
-    from llmplan.scaling.optimal import checked, out_of_range
+    from llmplan.rows import checked, out_of_range
 
     from llmplan.systems.budget import published_run_fields
     from llmplan.planning.plan import predicted_mfu
@@ -84,7 +84,7 @@ def compare(
             rows.append(row)
     checked(rows)
     # A model is judged at its own size and tokens: is that inside what the law was fitted on?
-    from llmplan.scaling.optimal import mark_extrapolation
+    from llmplan.rows import mark_extrapolation
 
     warning = mark_extrapolation(chosen, rows)
     if warning:

@@ -72,7 +72,7 @@ def loss(
 
         U = parse_count(unique_tokens, "a count of unique tokens")
         dc = resolve_law(law)
-        from llmplan.scaling.optimal import checked, out_of_range
+        from llmplan.rows import checked, out_of_range
 
         with out_of_range():
             rows = checked([constrained_loss_row(N, D, U, dc) for N, D in pairs])
@@ -84,7 +84,7 @@ def loss(
     laws = resolve_laws(law, presets, None)
     if len(laws) > 1:
         laws = [l for l in laws if l.predicts_loss]
-    from llmplan.scaling.optimal import checked, mark_extrapolation, out_of_range
+    from llmplan.rows import checked, mark_extrapolation, out_of_range
 
     rows = []
     extrapolating = []

@@ -219,7 +219,8 @@ def optimal(
         hardware = hardware.with_mfu(planned["mfu"])
         budgets = [hardware.flops]
 
-    from llmplan.scaling.optimal import checked, mark_extrapolation, out_of_range, solve
+    from llmplan.rows import checked, mark_extrapolation, out_of_range
+    from llmplan.scaling.optimal import solve
 
     rows: list[dict] = []
     extrapolating: list[tuple[str, str]] = []
@@ -319,7 +320,8 @@ def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool,
     """`optimal --budget -` in a machine format: rows written chunk by chunk as stdin is read."""
     from llmplan.cli.common import RowWriter, stdin_chunks
     from llmplan.errors import InputError
-    from llmplan.scaling.optimal import MAX_BUDGETS, checked, mark_extrapolation, out_of_range, solve
+    from llmplan.rows import checked, mark_extrapolation, out_of_range
+    from llmplan.scaling.optimal import MAX_BUDGETS, solve
 
     writer = RowWriter(fmt)
     total = outside = 0

@@ -193,7 +193,8 @@ def plan_record(
 def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, inference_tokens, seq, price, pue, gpu, from_hardware_time, with_layout):
     from llmplan.model import arch
     from llmplan.scaling.hparams import hparam_fields
-    from llmplan.scaling.optimal import checked, mark_extrapolation, out_of_range, solve
+    from llmplan.rows import checked, mark_extrapolation, out_of_range
+    from llmplan.scaling.optimal import solve
     from llmplan.units import PF_DAY
 
     warnings: list[str] = []
