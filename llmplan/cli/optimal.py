@@ -251,7 +251,7 @@ def optimal(
         for r in rows:
             r.update(hardware.fields())
     if shape:
-        from llmplan.model.arch import shape_columns
+        from llmplan.model.propose import shape_columns
 
         for r in rows:
             r.update(shape_columns(r["params"]))
@@ -334,7 +334,7 @@ def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool,
         mark_extrapolation(law, rows)
         outside += sum(1 for r in rows if r.get("extrapolated") is True)
         if shape:
-            from llmplan.model.arch import shape_columns
+            from llmplan.model.propose import shape_columns
 
             for r in rows:
                 r.update(shape_columns(r["params"]))
