@@ -81,7 +81,7 @@ def shape_row(shape, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
 
 
 def model_row(model, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
-    """One row for a resolved model (llmplan.cli.model_options.Model): its shape's row, the preset's
+    """One row for a resolved model (llmplan.model.source.Model): its shape's row, the preset's
     published figures, and a checkpoint's stored count by dtype."""
     if model.shape is not None:
         row = shape_row(model.shape, seq, kv_bytes, kv_dtype)
