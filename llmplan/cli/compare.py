@@ -39,7 +39,7 @@ def compare(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan.cli.optimal import resolve_laws
+    from llmplan.scaling.laws import resolve_laws
     from llmplan.errors import InputError
     from llmplan.scaling.optimal import compare_row
     from llmplan.units import parse_positive
@@ -53,8 +53,8 @@ def compare(
 
         check_plot_path(plot)
         require_matplotlib()
-    chosen = resolve_laws(law, presets, r)[0]
     cat = catalog(presets)
+    chosen = resolve_laws(law, cat, r)[0]
     if models is not None:
         names = [m.strip() for m in models.split(",") if m.strip()]
         if not names:

@@ -14,55 +14,6 @@ app = typer.Typer()
 LAW_HELP = "Scaling law: a preset id (epoch-2024, the default; chinchilla, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
 
 
-_INF = float("inf")
-
-
-def parse_budget_spec(text: str) -> list[float]:
-    """'3000pfd', '1e24' or 'START:STOP:N' (N log-spaced budgets) -> FLOPs."""
-    try:  # fast path for plain FLOPs (a 100,000-line sweep from stdin)
-        value = float(text)
-        if 0 < value < _INF:
-            return [value]
-    except ValueError:
-        pass
-    from llmplan.errors import InputError
-    from llmplan.units import parse_compute
-
-    parts = str(text).split(":")
-    if len(parts) == 1:
-        return [parse_compute(text)]
-    if len(parts) != 3:
-        raise InputError(f"{text!r} is not a budget range; write START:STOP:N, e.g. 1e21:1e25:5")
-    from llmplan.scaling.optimal import log_budgets
-
-    start, stop = parse_compute(parts[0]), parse_compute(parts[1])
-    try:
-        n = int(parts[2])
-    except ValueError:
-        raise InputError(f"{parts[2]!r} is not a whole number of budgets in {text!r}; write START:STOP:N, e.g. 1e21:1e25:5") from None
-    if n < 1:
-        raise InputError(f"a budget range needs N of at least 1, not {n} in {text!r}")
-    return log_budgets(start, stop, n)
-
-
-def resolve_laws(law: str | None, presets: Any, ratio: float | None) -> list:
-    """The laws a command runs under: one id or path, or 'all'; --ratio sets tokens-per-param."""
-    from llmplan.scaling.laws import DEFAULT_LAW, all_laws, load_law
-
-    cat = catalog(presets)
-    if law is not None and law.strip().lower() == "all":
-        laws = all_laws(cat)
-        if ratio is not None:
-            laws = [l.with_ratio(ratio) if l.form == "tokens-per-param" else l for l in laws]
-        return laws
-    if law is None:
-        law = "tokens-per-param" if ratio is not None else DEFAULT_LAW
-    chosen = load_law(law, cat)
-    if ratio is not None:
-        chosen = chosen.with_ratio(ratio)
-    return [chosen]
-
-
 def budget_title(budgets: list[float]) -> str:
     from llmplan.units import format_flops
 
@@ -192,7 +143,9 @@ def optimal(
         laws = [resolve_law(law)]
         note(CAVEAT)
     else:
-        laws = resolve_laws(law, presets, r)
+        from llmplan.scaling.laws import resolve_laws
+
+        laws = resolve_laws(law, catalog(presets), r)
     if list(budget or ()) == ["-"] and hardware is None and serve_gpu is None and fmt != "table" and plot is None and len(laws) == 1:
         # A sweep from stdin streams: chunks of budgets in, rows out, in bounded memory.
         _stream_stdin(laws[0], N, D, L, U, I, shape, fmt)
@@ -200,6 +153,8 @@ def optimal(
     if hardware is not None:
         budgets = [hardware.flops]
     else:
+        from llmplan.scaling.optimal import parse_budget_spec
+
         budgets = [c for group in expand(budget, parse_budget_spec) for c in group]
     from llmplan.scaling.optimal import MAX_BUDGETS
 
@@ -321,7 +276,7 @@ def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool,
     from llmplan.cli.common import RowWriter, stdin_chunks
     from llmplan.errors import InputError
     from llmplan.rows import checked, mark_extrapolation, out_of_range
-    from llmplan.scaling.optimal import MAX_BUDGETS, solve
+    from llmplan.scaling.optimal import MAX_BUDGETS, parse_budget_spec, solve
 
     writer = RowWriter(fmt)
     total = outside = 0

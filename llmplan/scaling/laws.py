@@ -310,3 +310,18 @@ def all_laws(catalog: Any) -> list[Law]:
 # Epoch's refit (Besiroglu et al. 2024): Hoffmann's own Approach 3 constants are the outlier among
 # the paper's three approaches (28B at 3,000 PF-days where Approaches 1-2 and ~20 tokens/param give 43-70B).
 DEFAULT_LAW = "epoch-2024"
+
+
+def resolve_laws(law: str | None, catalog: Any, ratio: float | None) -> list[Law]:
+    """The laws a command runs under: one id or path, or 'all'; a ratio sets tokens-per-param."""
+    if law is not None and law.strip().lower() == "all":
+        laws = all_laws(catalog)
+        if ratio is not None:
+            laws = [l.with_ratio(ratio) if l.form == "tokens-per-param" else l for l in laws]
+        return laws
+    if law is None:
+        law = "tokens-per-param" if ratio is not None else DEFAULT_LAW
+    chosen = load_law(law, catalog)
+    if ratio is not None:
+        chosen = chosen.with_ratio(ratio)
+    return [chosen]

@@ -49,6 +49,35 @@ def _decades_from(start: float, k: int) -> float:
     return float(Decimal(repr(float(start))).scaleb(k))
 
 
+
+_INF = float("inf")
+
+
+def parse_budget_spec(text: str) -> list[float]:
+    """'3000pfd', '1e24' or 'START:STOP:N' (N log-spaced budgets) -> FLOPs."""
+    try:  # fast path for plain FLOPs (a 100,000-line sweep from stdin)
+        value = float(text)
+        if 0 < value < _INF:
+            return [value]
+    except ValueError:
+        pass
+    from llmplan.units import parse_compute
+
+    parts = str(text).split(":")
+    if len(parts) == 1:
+        return [parse_compute(text)]
+    if len(parts) != 3:
+        raise InputError(f"{text!r} is not a budget range; write START:STOP:N, e.g. 1e21:1e25:5")
+    start, stop = parse_compute(parts[0]), parse_compute(parts[1])
+    try:
+        n = int(parts[2])
+    except ValueError:
+        raise InputError(f"{parts[2]!r} is not a whole number of budgets in {text!r}; write START:STOP:N, e.g. 1e21:1e25:5") from None
+    if n < 1:
+        raise InputError(f"a budget range needs N of at least 1, not {n} in {text!r}")
+    return log_budgets(start, stop, n)
+
+
 def row(law: Law, C: float, N: float, D: float, loss: Any = None) -> dict[str, Any]:
     """One result row (keys fixed: the CLI contract)."""
     if loss is None and law.predicts_loss:
