@@ -188,11 +188,14 @@ def optimal(
             continue
         with out_of_range():
             if serve_gpu is not None:  # inference weighed by serving cost (issue 17)
-                from llmplan.cli.serve import cost_rows
+                from llmplan.planning.serving_cost import cost_rows
 
                 if I is None or L is None or budgets or N is not None or D is not None:
                     raise InputError("--serve-gpu weighs --inference-tokens by serving cost: llmplan optimal --target-loss 2.0 --inference-tokens 2T --serve-gpu h100")
-                answer = cost_rows(each, L, I, serve_gpu, serve_batch, serve_input, serve_output, serve_dtype, train_gpu, train_mfu, train_price, serve_price, presets)
+                answer, explained = cost_rows(each, L, I, catalog(presets), serve_gpu, serve_batch, serve_input, serve_output, serve_dtype,
+                                              train_gpu, train_mfu, train_price, serve_price)
+                for line in explained:
+                    note(line)
             else:
                 answer = checked([r for size in sizes for r in solve(each, budgets, params=size, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I)])
         warning = mark_extrapolation(each, answer)
