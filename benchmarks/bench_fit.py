@@ -41,7 +41,7 @@ def baseline(N, D, L, every: int = 1):
     from scipy.optimize import minimize
     from scipy.special import huber, logsumexp
 
-    from llmplan.scaling.fit.parametric import DEFAULT_GRID, grid_starts
+    from llmplan.scaling.fit.lbfgs import DEFAULT_GRID, grid_starts
 
     logN, logD, logL = np.log(N), np.log(D), np.log(L)
 
@@ -63,7 +63,7 @@ def run() -> list[dict]:
     if not DATA.is_file():
         return [{"benchmark": "fit: Epoch 240 runs", "seconds": 0.0, "baseline": "skipped", "baseline_seconds": 0.0,
                  "note": f"{DATA} absent (only beside the development checkout)"}]
-    from llmplan.scaling.fit import parametric as fit
+    import llmplan.scaling.fit as fit
 
     N, D, L = load()
     t0 = time.perf_counter()

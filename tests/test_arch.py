@@ -15,6 +15,7 @@ import pytest
 
 from llmplan.model import arch
 from llmplan.model.arch import Shape
+from llmplan.model.propose import PROPOSAL_TOLERANCE, family_layers, propose
 from llmplan.errors import InputError
 from llmplan.presets import catalog
 
@@ -306,29 +307,29 @@ def test_moe_six_n_uses_active():
 
 def test_propose_hits_published_llama_shapes():
     # Asked for LLaMA-7B's and LLaMA-65B's exact counts, the proposer must find their Table 2 shapes.
-    first = arch.propose(6_738_415_616, 3)[0]
+    first = propose(6_738_415_616, 3)[0]
     assert (first.layers, first.d_model, first.d_ffn) == (32, 4096, 11008)
-    big = arch.propose(65_285_660_672, 3, vocab=32000)
+    big = propose(65_285_660_672, 3, vocab=32000)
     assert any((s.layers, s.d_model, s.d_ffn) == (80, 8192, 22016) for s in big)
 
 
 def test_propose_shapes_are_rounded_and_close():
     for target in (1e9, 7e9, 70e9):
-        shapes = arch.propose(target, 3)
+        shapes = propose(target, 3)
         # only shapes within the stated tolerance (issue 15): 7B has two, the third was 10.5% off
-        assert 1 <= len(shapes) <= 3 and all(abs(arch.params(s) / target - 1) <= arch.PROPOSAL_TOLERANCE for s in shapes)
+        assert 1 <= len(shapes) <= 3 and all(abs(arch.params(s) / target - 1) <= PROPOSAL_TOLERANCE for s in shapes)
         best = shapes[0]
         assert abs(arch.params(best) / target - 1) < 0.02
         for s in shapes:
             assert s.d_model % 256 == 0 and s.d_head == 128 and s.d_ffn % 256 == 0
-            assert abs(s.layers / arch.family_layers(s.d_model) - 1) <= 0.15 + 1e-9
+            assert abs(s.layers / family_layers(s.d_model) - 1) <= 0.15 + 1e-9
 
 
 def test_propose_rejects_nonsense():
     with pytest.raises(InputError):
-        arch.propose(-5)
+        propose(-5)
     with pytest.raises(InputError):
-        arch.propose(1e20)
+        propose(1e20)
 
 
 # ----- presets and errors -------------------------------------------------------------------------
@@ -403,7 +404,7 @@ def test_arch_module_is_light():
 
 
 def test_optimal_shape_proposes_a_model_near_the_optimal_size(cli):
-    # `optimal --shape` attaches arch.propose's nearest LLaMA-style shape; its count is exact.
+    # `optimal --shape` attaches propose's nearest LLaMA-style shape; its count is exact.
     import json
 
     from llmplan.model.arch import Shape, params as count

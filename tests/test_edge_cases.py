@@ -660,7 +660,7 @@ def test_memory_hints_are_only_what_was_computed_to_fit(cli):
 
 
 def test_arch_target_proposals_lie_within_the_stated_tolerance(cli):
-    from llmplan.model.arch import PROPOSAL_TOLERANCE
+    from llmplan.model.propose import PROPOSAL_TOLERANCE
 
     result = cli(["arch", "--target", "7B", "-f", "json"])
     rows = json.loads(result.stdout)

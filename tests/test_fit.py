@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmplan.scaling.fit import parametric as fit
+import llmplan.scaling.fit as fit
 from llmplan.errors import InputError
 
 DATA = Path(__file__).resolve().parent / "data"

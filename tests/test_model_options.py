@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmplan.model import arch
-from llmplan.cli import model_options as mo
+from llmplan.model import source as mo
 from llmplan.errors import InputError
 
 

@@ -156,11 +156,12 @@ def test_fixed_point_fails_clearly_when_it_cannot_converge():
 
 def test_layout_equals_the_layout_search_for_that_model(plan_row):
     from llmplan.model import arch
+    from llmplan.model.propose import propose
     from llmplan.systems.layout_search import search
     from llmplan.presets import catalog
     from llmplan.systems.step_time import Cluster, Run
 
-    (shape,) = arch.propose(plan_row["params"], n=1, context=plan_row["seq"])
+    (shape,) = propose(plan_row["params"], n=1, context=plan_row["seq"])
     assert arch.params(shape) == plan_row["shape_params"]
     cluster = Cluster.from_preset(catalog().get("gpus", "h100"), "bf16")
     best = search(shape, Run(seq=plan_row["seq"], global_batch=plan_row["global_batch"]), cluster, 256, top=1).best[0]

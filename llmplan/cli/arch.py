@@ -81,7 +81,7 @@ def shape_row(shape, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
 
 
 def model_row(model, seq: int | None, kv_bytes: float, kv_dtype: str) -> dict:
-    """One row for a resolved model (llmplan.cli.model_options.Model): its shape's row, the preset's
+    """One row for a resolved model (llmplan.model.source.Model): its shape's row, the preset's
     published figures, and a checkpoint's stored count by dtype."""
     if model.shape is not None:
         row = shape_row(model.shape, seq, kv_bytes, kv_dtype)
@@ -194,7 +194,7 @@ def arch_command(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan.model import arch
+    from llmplan.model import arch, propose
     from llmplan.dtypes import get as get_dtype
     from llmplan.units import parse_count
 
@@ -218,7 +218,7 @@ def arch_command(
         for size in expand(target, lambda text: parse_count(text, "a parameter count")):
             from llmplan.units import format_count
 
-            shapes = arch.propose(size, proposals, vocab=vocab or 32000, context=context or 4096)
+            shapes = propose.propose(size, proposals, vocab=vocab or 32000, context=context or 4096)
             for shape in shapes:
                 row = shape_row(shape, seq, dtype.bytes, dtype.name)
                 row["target_params"] = size
@@ -226,12 +226,12 @@ def arch_command(
                 row["gap_fraction"] = row["gap_params"] / size
                 rows.append(row)
             gap = abs(rows[-1]["gap_fraction"])
-            if gap > arch.PROPOSAL_TOLERANCE:
-                note(f"no shape of the family lies within {arch.PROPOSAL_TOLERANCE:.0%} of {format_count(size)}: widths step by 256 and depth follows width, so the nearest is {gap:.1%} off")
+            if gap > propose.PROPOSAL_TOLERANCE:
+                note(f"no shape of the family lies within {propose.PROPOSAL_TOLERANCE:.0%} of {format_count(size)}: widths step by 256 and depth follows width, so the nearest is {gap:.1%} off")
             elif len(shapes) < proposals:
-                note(f"{len(shapes)} shape(s) within {arch.PROPOSAL_TOLERANCE:.0%} of {format_count(size)} (fewer than --proposals {proposals}: the next is further)")
+                note(f"{len(shapes)} shape(s) within {propose.PROPOSAL_TOLERANCE:.0%} of {format_count(size)} (fewer than --proposals {proposals}: the next is further)")
         proposed = True
-        note(f"shapes follow {arch.PROPOSAL_FAMILY}; proposals lie within {arch.PROPOSAL_TOLERANCE:.0%} of the target")
+        note(f"shapes follow {propose.PROPOSAL_FAMILY}; proposals lie within {propose.PROPOSAL_TOLERANCE:.0%} of the target")
 
     columns = list(TABLE_COLUMNS)
     if any(m.checkpoint is not None for m in models):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable, Optional, Sequence, TypeVar
@@ -307,7 +306,3 @@ def catalog(presets_dir: Path | None) -> Any:
     from llmplan.presets import catalog as load
 
     return load(presets_dir)
-
-
-def debug() -> bool:
-    return bool(os.environ.get("LLMPLAN_DEBUG"))

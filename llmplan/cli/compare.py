@@ -39,9 +39,8 @@ def compare(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan.cli.optimal import resolve_laws
+    from llmplan.scaling.laws import resolve_laws
     from llmplan.errors import InputError
-    from llmplan.scaling.optimal import compare_row
     from llmplan.units import parse_positive
 
     fmt = output_format(fmt)
@@ -53,38 +52,18 @@ def compare(
 
         check_plot_path(plot)
         require_matplotlib()
-    chosen = resolve_laws(law, presets, r)[0]
     cat = catalog(presets)
+    chosen = resolve_laws(law, cat, r)[0]
+    names = None
     if models is not None:
         names = [m.strip() for m in models.split(",") if m.strip()]
         if not names:
             raise InputError("--models needs at least one model id, e.g. --models chinchilla-70b,gpt-3-175b")
-        picked = [cat.get("models", m) for m in names]
-        for preset in picked:
-            if preset.get("tokens") is None:
-                raise InputError(f"model {preset.id!r} has no training tokens in the presets, so it cannot be compared")
-    else:
-        # The laws were fitted on causal decoders; encoders and encoder-decoders only on request.
-        picked = [p for p in cat.all("models") if p.get("params") and p.get("tokens") and p.get("architecture") == "decoder"]
-    from llmplan.scaling.optimal import checked, out_of_range
+    from llmplan.planning.compare import compare_rows, pick_models
 
-    from llmplan.systems.budget import published_run_fields
-    from llmplan.planning.plan import predicted_mfu
-
-    rows = []
-    with out_of_range():
-        from llmplan.presets import model_params
-
-        for preset in picked:
-            N, nominal = model_params(preset)  # the exact count where the preset has it
-            row = compare_row(chosen, preset.id, preset.name, N, preset["tokens"])
-            row["nominal_params"] = nominal
-            row.update(published_run_fields(preset, row["flops"], cat))
-            row["predicted_mfu"] = predicted_mfu(preset, cat) if row["implied_mfu"] is not None else None
-            rows.append(row)
-    checked(rows)
+    rows = compare_rows(chosen, pick_models(cat, names), cat)
     # A model is judged at its own size and tokens: is that inside what the law was fitted on?
-    from llmplan.scaling.optimal import mark_extrapolation
+    from llmplan.rows import mark_extrapolation
 
     warning = mark_extrapolation(chosen, rows)
     if warning:

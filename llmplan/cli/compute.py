@@ -158,7 +158,7 @@ def compute(
             note("MFU 0.4 is the default (observed 0.3-0.55 in published runs); set --mfu to change it")
     elif usd is not None:
         raise InputError("--price needs --gpu (the price is per GPU-hour)")
-    from llmplan.scaling.optimal import checked
+    from llmplan.rows import checked
 
     checked([row])
     labels = {"pf_days": "PF-days", "flops_per_token": "FLOPs/token", "peak_flops_per_second": "peak FLOP/s", "gpu_hours": "GPU-hours", "wall_seconds": "wall time", "cost_usd": "cost (USD)", "price_usd_per_gpu_hour": "USD/GPU-h"}

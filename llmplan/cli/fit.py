@@ -1,4 +1,4 @@
-"""`llmplan fit`: fit a scaling law to the user's own training runs (parse + render; maths in llmplan.scaling.fit.parametric)."""
+"""`llmplan fit`: fit a scaling law to the user's own training runs (parse + render; maths in llmplan.scaling.fit)."""
 
 from __future__ import annotations
 
@@ -90,9 +90,9 @@ def fit(
         check_target(save, force)
     lo = parse_compute(min_flops) if min_flops is not None else None
     hi = parse_compute(max_flops) if max_flops is not None else None
-    from llmplan.scaling.fit import parametric as core
+    from llmplan.scaling.fit import bootstrap as boots, isoflop, lbfgs, parametric as core
 
-    grid_spec = core.parse_grid(grid)
+    grid_spec = lbfgs.parse_grid(grid)
 
     stdin_text = None
     if runs_file == "-":
@@ -114,8 +114,8 @@ def fit(
         raise InputError(f"no runs left to fit in {runs.source}")
 
     if method == "isoflop":
-        result = core.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
-        _warn_per_kind(result.warnings, len(result.minima))
+        result = isoflop.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
+        _warn_per_kind(result.problems, len(result.minima))
         if plot is not None:
             from llmplan.io.plots import isoflop_groups, plot_isoflop
 
@@ -141,7 +141,7 @@ def fit(
         raise InputError(f"cannot fit {runs.source}: {problem}")
     for message in core.data_warnings(runs.N, runs.D):
         warn(message)
-    starts = core.grid_size(grid_spec)
+    starts = lbfgs.grid_size(grid_spec)
     with _progress(f"fitting {len(runs)} runs from {starts} starts", None) as advance:
         result = core.fit_parametric(runs.N, runs.D, runs.L, delta=delta, grid=grid_spec)
         advance(0)
@@ -157,8 +157,8 @@ def fit(
         row = core.parametric_row(result)
         if bootstrap:
             with _progress(f"bootstrap: {bootstrap} refits", bootstrap) as advance:
-                boot = core.bootstrap_parametric(runs.N, runs.D, runs.L, result, bootstrap, seed, jobs=jobs, progress=advance)
-            row.update(core.bootstrap_summary(boot))
+                boot = boots.bootstrap_parametric(runs.N, runs.D, runs.L, result, bootstrap, seed, jobs=jobs, progress=advance)
+            row.update(boots.bootstrap_summary(boot))
             row["seed"] = seed
             if row["bootstrap_converged"] < bootstrap:
                 warn(f"{bootstrap - row['bootstrap_converged']} of {bootstrap} bootstrap refits did not reach the gradient tolerance")
@@ -185,25 +185,16 @@ def fit(
         raise WorkError(f"the fit did not converge: largest gradient {result.grad_max:.3g} (scale {result.grad_scale:.3g}); try another --grid or --delta")
 
 
-def _warn_per_kind(messages: list[str], fitted: int) -> None:
+def _warn_per_kind(problems: list, fitted: int) -> None:
     """The IsoFLOP fit's per-budget warnings, one line per kind ('30 of 33 budgets (...): skipped')."""
-    import re
-
     from llmplan.cli.common import warn_counted
 
-    per_budget, other = [], []
-    for message in messages:
-        match = re.match(r"budget (\S+ FLOPs):? (.*)$", message)
-        if match:
-            what = re.sub(r"^has \d+ run\(s\); a parabola needs 3 or more", "fewer than 3 runs (a parabola needs 3)", match.group(2))
-            what = re.sub(r"^has ", "", what)
-            per_budget.append((match.group(1), what))
-        else:
-            other.append(message)
-    skipped = {subject for subject, what in per_budget if what.endswith("skipped")}
+    per_budget = [(p.subject, p.what) for p in problems if p.subject is not None]
+    skipped = {p.subject for p in problems if p.subject is not None and p.skipped}
     warn_counted(per_budget, fitted + len(skipped), "budgets")  # budgets with a parabola + those skipped
-    for message in other:
-        warn(message)
+    for p in problems:
+        if p.subject is None:
+            warn(p.message)
 
 
 def _vertical(row: dict, keys: list[str]) -> list[dict]:
@@ -222,6 +213,7 @@ def _save(path: str, force: bool, runs, result, delta: float) -> None:
     import re
     from pathlib import Path
 
+    from llmplan.io.files import write_whole
     from llmplan.scaling.fit import parametric as core
 
     law_id = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(path).stem).strip("-") or "fit"
@@ -232,7 +224,7 @@ def _save(path: str, force: bool, runs, result, delta: float) -> None:
         + (f"; {filters}" if filters else "")
     )
     text = core.law_toml(law_id, f"Fit of {runs.source} (Approach 3, {result.runs} runs)", result, source, runs.N, runs.D)
-    core.write_whole(path, text, force=force)
+    write_whole(path, text, force=force)
 
 
 class _progress:

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, emit, output_format, stdin_lines, warn_extrapolations
+from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, output_format, stdin_lines, warn_extrapolations
 
 app = typer.Typer()
 
@@ -50,7 +50,7 @@ def loss(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan.cli.optimal import resolve_laws
+    from llmplan.scaling.laws import resolve_laws
     from llmplan.errors import InputError
     from llmplan.scaling.optimal import loss_row
     from llmplan.units import parse_count
@@ -72,7 +72,7 @@ def loss(
 
         U = parse_count(unique_tokens, "a count of unique tokens")
         dc = resolve_law(law)
-        from llmplan.scaling.optimal import checked, out_of_range
+        from llmplan.rows import checked, out_of_range
 
         with out_of_range():
             rows = checked([constrained_loss_row(N, D, U, dc) for N, D in pairs])
@@ -81,10 +81,10 @@ def loss(
         labels = {"unique_tokens": "unique", "effective_params": "N'", "effective_tokens": "D'", "loss_unlimited_data": "loss (unique data)"}
         emit(rows, fmt, title=f"Predicted loss with repeated data ({dc.id})", columns=columns, labels=labels)
         return
-    laws = resolve_laws(law, presets, None)
+    laws = resolve_laws(law, catalog(presets), None)
     if len(laws) > 1:
         laws = [l for l in laws if l.predicts_loss]
-    from llmplan.scaling.optimal import checked, mark_extrapolation, out_of_range
+    from llmplan.rows import checked, mark_extrapolation, out_of_range
 
     rows = []
     extrapolating = []

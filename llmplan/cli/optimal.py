@@ -14,55 +14,6 @@ app = typer.Typer()
 LAW_HELP = "Scaling law: a preset id (epoch-2024, the default; chinchilla, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
 
 
-_INF = float("inf")
-
-
-def parse_budget_spec(text: str) -> list[float]:
-    """'3000pfd', '1e24' or 'START:STOP:N' (N log-spaced budgets) -> FLOPs."""
-    try:  # fast path for plain FLOPs (a 100,000-line sweep from stdin)
-        value = float(text)
-        if 0 < value < _INF:
-            return [value]
-    except ValueError:
-        pass
-    from llmplan.errors import InputError
-    from llmplan.units import parse_compute
-
-    parts = str(text).split(":")
-    if len(parts) == 1:
-        return [parse_compute(text)]
-    if len(parts) != 3:
-        raise InputError(f"{text!r} is not a budget range; write START:STOP:N, e.g. 1e21:1e25:5")
-    from llmplan.scaling.optimal import log_budgets
-
-    start, stop = parse_compute(parts[0]), parse_compute(parts[1])
-    try:
-        n = int(parts[2])
-    except ValueError:
-        raise InputError(f"{parts[2]!r} is not a whole number of budgets in {text!r}; write START:STOP:N, e.g. 1e21:1e25:5") from None
-    if n < 1:
-        raise InputError(f"a budget range needs N of at least 1, not {n} in {text!r}")
-    return log_budgets(start, stop, n)
-
-
-def resolve_laws(law: str | None, presets: Any, ratio: float | None) -> list:
-    """The laws a command runs under: one id or path, or 'all'; --ratio sets tokens-per-param."""
-    from llmplan.scaling.laws import DEFAULT_LAW, all_laws, load_law
-
-    cat = catalog(presets)
-    if law is not None and law.strip().lower() == "all":
-        laws = all_laws(cat)
-        if ratio is not None:
-            laws = [l.with_ratio(ratio) if l.form == "tokens-per-param" else l for l in laws]
-        return laws
-    if law is None:
-        law = "tokens-per-param" if ratio is not None else DEFAULT_LAW
-    chosen = load_law(law, cat)
-    if ratio is not None:
-        chosen = chosen.with_ratio(ratio)
-    return [chosen]
-
-
 def budget_title(budgets: list[float]) -> str:
     from llmplan.units import format_flops
 
@@ -192,7 +143,9 @@ def optimal(
         laws = [resolve_law(law)]
         note(CAVEAT)
     else:
-        laws = resolve_laws(law, presets, r)
+        from llmplan.scaling.laws import resolve_laws
+
+        laws = resolve_laws(law, catalog(presets), r)
     if list(budget or ()) == ["-"] and hardware is None and serve_gpu is None and fmt != "table" and plot is None and len(laws) == 1:
         # A sweep from stdin streams: chunks of budgets in, rows out, in bounded memory.
         _stream_stdin(laws[0], N, D, L, U, I, shape, fmt)
@@ -200,6 +153,8 @@ def optimal(
     if hardware is not None:
         budgets = [hardware.flops]
     else:
+        from llmplan.scaling.optimal import parse_budget_spec
+
         budgets = [c for group in expand(budget, parse_budget_spec) for c in group]
     from llmplan.scaling.optimal import MAX_BUDGETS
 
@@ -219,7 +174,8 @@ def optimal(
         hardware = hardware.with_mfu(planned["mfu"])
         budgets = [hardware.flops]
 
-    from llmplan.scaling.optimal import checked, mark_extrapolation, out_of_range, solve
+    from llmplan.rows import checked, mark_extrapolation, out_of_range
+    from llmplan.scaling.optimal import solve
 
     rows: list[dict] = []
     extrapolating: list[tuple[str, str]] = []
@@ -232,11 +188,14 @@ def optimal(
             continue
         with out_of_range():
             if serve_gpu is not None:  # inference weighed by serving cost (issue 17)
-                from llmplan.cli.serve import cost_rows
+                from llmplan.planning.serving_cost import cost_rows
 
                 if I is None or L is None or budgets or N is not None or D is not None:
                     raise InputError("--serve-gpu weighs --inference-tokens by serving cost: llmplan optimal --target-loss 2.0 --inference-tokens 2T --serve-gpu h100")
-                answer = cost_rows(each, L, I, serve_gpu, serve_batch, serve_input, serve_output, serve_dtype, train_gpu, train_mfu, train_price, serve_price, presets)
+                answer, explained = cost_rows(each, L, I, catalog(presets), serve_gpu, serve_batch, serve_input, serve_output, serve_dtype,
+                                              train_gpu, train_mfu, train_price, serve_price)
+                for line in explained:
+                    note(line)
             else:
                 answer = checked([r for size in sizes for r in solve(each, budgets, params=size, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I)])
         warning = mark_extrapolation(each, answer)
@@ -250,7 +209,7 @@ def optimal(
         for r in rows:
             r.update(hardware.fields())
     if shape:
-        from llmplan.model.arch import shape_columns
+        from llmplan.model.propose import shape_columns
 
         for r in rows:
             r.update(shape_columns(r["params"]))
@@ -319,7 +278,8 @@ def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool,
     """`optimal --budget -` in a machine format: rows written chunk by chunk as stdin is read."""
     from llmplan.cli.common import RowWriter, stdin_chunks
     from llmplan.errors import InputError
-    from llmplan.scaling.optimal import MAX_BUDGETS, checked, mark_extrapolation, out_of_range, solve
+    from llmplan.rows import checked, mark_extrapolation, out_of_range
+    from llmplan.scaling.optimal import MAX_BUDGETS, parse_budget_spec, solve
 
     writer = RowWriter(fmt)
     total = outside = 0
@@ -332,7 +292,7 @@ def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool,
         mark_extrapolation(law, rows)
         outside += sum(1 for r in rows if r.get("extrapolated") is True)
         if shape:
-            from llmplan.model.arch import shape_columns
+            from llmplan.model.propose import shape_columns
 
             for r in rows:
                 r.update(shape_columns(r["params"]))

@@ -206,11 +206,11 @@ def plan(
         chosen = resolve_law(law)
         note(CAVEAT)
     else:
-        from llmplan.cli.optimal import resolve_laws
+        from llmplan.scaling.laws import resolve_laws
 
         if law is not None and law.strip().lower() == "all":
             raise InputError("plan takes one law; 'all' is for 'llmplan optimal'")
-        chosen = resolve_laws(law, presets, None)[0]
+        chosen = resolve_laws(law, catalog(presets), None)[0]
     hp = load_hparams(hparams, cat)
     device = cat.get("gpus", gpu)
     tdp = device.get("tdp_watts")

@@ -533,8 +533,8 @@ def plan_points(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def isoflop_groups(N: Sequence[float], D: Sequence[float], L: Sequence[float], tolerance: float = 0.1) -> list[dict[str, Any]]:
     """The runs of each compute budget (3 or more runs), as `plot_isoflop` takes them; budgets are
-    formed as llmplan.scaling.fit.parametric.fit_isoflop forms them (group_budgets, geometric-mean FLOPs)."""
-    from llmplan.scaling.fit.parametric import group_budgets
+    formed as llmplan.scaling.fit.isoflop.fit_isoflop forms them (group_budgets, geometric-mean FLOPs)."""
+    from llmplan.scaling.fit.isoflop import group_budgets
 
     C = [6.0 * n * d for n, d in zip(N, D)]  # C ≈ 6ND
     groups = []

@@ -360,8 +360,3 @@ def filter_flops(runs: Runs, min_flops: float | None, max_flops: float | None) -
         keep = [i for i, c in enumerate(out.C) if c <= max_flops]
         out = out.subset(keep, f"dropped {len(out) - len(keep)} runs above {max_flops:.4g} FLOPs")
     return out
-
-
-def span_decades(values: Iterable[float]) -> float:
-    values = list(values)
-    return math.log10(max(values) / min(values)) if values else 0.0

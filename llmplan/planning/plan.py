@@ -4,7 +4,7 @@
 - budget: llmplan.systems.budget (GPUs x dense peak x MFU x time x goodput), or the question's own compute;
 - N, D and loss: llmplan.scaling.optimal.solve under the chosen law (with --params, --tokens, --unique-tokens,
   --inference-tokens, --target-loss composing as in `optimal`);
-- shape: llmplan.model.arch.propose, the same LLaMA-style shape as `arch --target`, with its exact count;
+- shape: llmplan.model.propose.propose, the same LLaMA-style shape as `arch --target`, with its exact count;
 - batch size and learning rate: llmplan.scaling.hparams, the law's own values and the whole-sequence batch run;
 - time, GPU-hours, cost and energy (board power x GPUs x time x PUE).
 `solve_mfu` is the fixed point behind `--mfu auto`: the MFU decides the budget, the budget the model,
@@ -192,8 +192,10 @@ def plan_record(
 
 def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, inference_tokens, seq, price, pue, gpu, from_hardware_time, with_layout):
     from llmplan.model import arch
+    from llmplan.model.propose import propose
     from llmplan.scaling.hparams import hparam_fields
-    from llmplan.scaling.optimal import checked, mark_extrapolation, out_of_range, solve
+    from llmplan.rows import checked, mark_extrapolation, out_of_range
+    from llmplan.scaling.optimal import solve
     from llmplan.units import PF_DAY
 
     warnings: list[str] = []
@@ -206,7 +208,7 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
     C, N, D = float(row["flops"]), float(row["params"]), float(row["tokens"])
     if not (1e6 <= N <= 1e13):
         raise InputError(f"the plan's model has {N:.3g} parameters, outside the 1M-10T range shapes are proposed for; give more or less hardware time")
-    (shape,) = arch.propose(N, n=1, context=seq)
+    (shape,) = propose(N, n=1, context=seq)
     shape_params = arch.params(shape)
     non_embedding = arch.non_embedding_params(shape)
 

@@ -58,19 +58,6 @@ def kaplan_terms(N, D, N_c, D_c, alpha_N, alpha_D):
     return (N_c / N) ** (alpha_N / alpha_D), D_c / D
 
 
-# ------------------------------------------------------------------ allocation helpers
-
-
-def tokens_for(C, N):
-    """D = C / (6 N): the tokens a budget buys for a model of N parameters (C ≈ 6ND, Kaplan 2020 §2.1)."""
-    return C / (6.0 * N)
-
-
-def params_for(C, D):
-    """N = C / (6 D) (C ≈ 6ND)."""
-    return C / (6.0 * D)
-
-
 @dataclass(frozen=True)
 class Law:
     """One scaling law: its constants, and N_opt = k C^a (every shipped form reduces to this)."""
@@ -139,17 +126,6 @@ class Law:
             if isinstance(low, (int, float)) and isinstance(high, (int, float)):
                 bounds[quantity] = (float(low), float(high))
         return bounds
-
-    def extrapolates(self, params=None, tokens=None, flops=None) -> bool | None:
-        """True when any given quantity lies outside the fitted range; None when no range is recorded."""
-        bounds = self.fitted_bounds()
-        if not bounds:
-            return None
-        given = {"params": params, "tokens": tokens, "flops": flops}
-        return any(
-            given[q] is not None and not (low <= float(given[q]) <= high)
-            for q, (low, high) in bounds.items()
-        )
 
     def fitted_range_text(self) -> str:
         """'70.0M-16.0B params, 5.0B-500B tokens' for messages."""
@@ -310,3 +286,18 @@ def all_laws(catalog: Any) -> list[Law]:
 # Epoch's refit (Besiroglu et al. 2024): Hoffmann's own Approach 3 constants are the outlier among
 # the paper's three approaches (28B at 3,000 PF-days where Approaches 1-2 and ~20 tokens/param give 43-70B).
 DEFAULT_LAW = "epoch-2024"
+
+
+def resolve_laws(law: str | None, catalog: Any, ratio: float | None) -> list[Law]:
+    """The laws a command runs under: one id or path, or 'all'; a ratio sets tokens-per-param."""
+    if law is not None and law.strip().lower() == "all":
+        laws = all_laws(catalog)
+        if ratio is not None:
+            laws = [l.with_ratio(ratio) if l.form == "tokens-per-param" else l for l in laws]
+        return laws
+    if law is None:
+        law = "tokens-per-param" if ratio is not None else DEFAULT_LAW
+    chosen = load_law(law, catalog)
+    if ratio is not None:
+        chosen = chosen.with_ratio(ratio)
+    return [chosen]

@@ -49,6 +49,35 @@ def _decades_from(start: float, k: int) -> float:
     return float(Decimal(repr(float(start))).scaleb(k))
 
 
+
+_INF = float("inf")
+
+
+def parse_budget_spec(text: str) -> list[float]:
+    """'3000pfd', '1e24' or 'START:STOP:N' (N log-spaced budgets) -> FLOPs."""
+    try:  # fast path for plain FLOPs (a 100,000-line sweep from stdin)
+        value = float(text)
+        if 0 < value < _INF:
+            return [value]
+    except ValueError:
+        pass
+    from llmplan.units import parse_compute
+
+    parts = str(text).split(":")
+    if len(parts) == 1:
+        return [parse_compute(text)]
+    if len(parts) != 3:
+        raise InputError(f"{text!r} is not a budget range; write START:STOP:N, e.g. 1e21:1e25:5")
+    start, stop = parse_compute(parts[0]), parse_compute(parts[1])
+    try:
+        n = int(parts[2])
+    except ValueError:
+        raise InputError(f"{parts[2]!r} is not a whole number of budgets in {text!r}; write START:STOP:N, e.g. 1e21:1e25:5") from None
+    if n < 1:
+        raise InputError(f"a budget range needs N of at least 1, not {n} in {text!r}")
+    return log_budgets(start, stop, n)
+
+
 def row(law: Law, C: float, N: float, D: float, loss: Any = None) -> dict[str, Any]:
     """One result row (keys fixed: the CLI contract)."""
     if loss is None and law.predicts_loss:
@@ -236,54 +265,3 @@ def compare_row(law: Law, model_id: str, name: str, N: float, D: float) -> dict[
         "minimises_loss": law.minimises_loss,
         "law": law.id,
     }
-
-
-def mark_extrapolation(law: Any, rows: list[dict[str, Any]]) -> str | None:
-    """Add `extrapolated` to each row (true outside the range the law was fitted on, null when the
-    law records none) and return a one-line warning when any row lies outside, else None."""
-    bounds = law.fitted_bounds() if hasattr(law, "fitted_bounds") else {}
-    if not bounds:
-        for r in rows:
-            r["extrapolated"] = None
-        return None
-    outside = 0
-    checks = list(bounds.items())
-    for r in rows:
-        flag = False
-        for q, (low, high) in checks:
-            value = r.get(q)
-            if value.__class__ in (int, float) and not (low <= value <= high):
-                flag = True
-                break
-        r["extrapolated"] = flag
-        outside += flag
-    if not outside:
-        return None
-    which = "it" if len(rows) == 1 else f"{outside} of {len(rows)} rows"
-    return f"law {law.id} was fitted on {law.fitted_range_text()}; {which} lie{'s' if len(rows) == 1 else ''} outside that range (key 'extrapolated'): an extrapolation"
-
-
-def checked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Refuse results outside floating-point range (inputs far beyond anything trainable)."""
-    isfinite = math.isfinite  # a hot loop: 100,000-row sweeps
-    for r in rows:
-        for key, value in r.items():
-            if value.__class__ is float and (not isfinite(value) or (value == 0.0 and key in ("flops", "params", "tokens"))):
-                raise InputError(f"the {key} for these inputs is out of floating-point range ({value}); give values nearer real training runs")
-        for key in ("params", "tokens"):  # a plan needs at least one parameter and one token
-            value = r.get(key)
-            if value is not None and value.__class__ in (int, float) and value < 1:
-                raise InputError(f"the plan has {value:.3g} {'parameters' if key == 'params' else 'tokens'}, less than one; the budget or size is far too small (e.g. --budget 1e18 or more)")
-    return rows
-
-
-class out_of_range:
-    """Context manager: OverflowError / ZeroDivisionError from extreme inputs become InputError (exit 2)."""
-
-    def __enter__(self) -> "out_of_range":
-        return self
-
-    def __exit__(self, kind, error, trace) -> bool:
-        if kind is not None and issubclass(kind, (OverflowError, ZeroDivisionError)):
-            raise InputError("the inputs are so extreme that the result is out of floating-point range; give values nearer real training runs") from None
-        return False

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmplan.model import arch
+from llmplan.model.propose import propose
 from llmplan.systems.memory import estimate as memory
 from llmplan.systems import step_time as throughput
 from llmplan.errors import InputError
@@ -332,10 +333,10 @@ def gpu_seconds_per_token(m: Served, hw: Hardware, batch: int, n: int, out: int)
 def served_at_size(params: float, hw: Hardware, batch: int, n: int, out: int, dtype: str = "bf16",
                    kv_dtype: str | None = None, max_tp: int = 64, kv_heads: int = 8) -> Served:
     """A model of about `params` parameters as it would be served: the nearest LLaMA-family shape
-    (arch.propose) with grouped-query attention of `kv_heads` KV heads (8 in Llama 2 70B, Llama 3 and
+    (llmplan.model.propose) with grouped-query attention of `kv_heads` KV heads (8 in Llama 2 70B, Llama 3 and
     Mistral 7B; the largest divisor of the heads not above it), on the fewest tensor-parallel GPUs (a
     power of two dividing its heads) whose KV cache holds `batch` sequences of n + out tokens."""
-    (s,) = arch.propose(params, n=1)
+    (s,) = propose(params, n=1)
     groups = max(g for g in range(1, min(kv_heads, s.heads) + 1) if s.heads % g == 0)
     s = arch.with_changes(s, kv_heads=groups)
     kv = kv_dtype or ("fp32" if dtype == "fp32" else "fp16" if dtype == "fp16" else "bf16")

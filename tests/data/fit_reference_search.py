@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from llmplan.scaling.fit import parametric as fit
+import llmplan.scaling.fit as fit
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "epoch_chinchilla_fig4_svg_extracted.csv"
 
