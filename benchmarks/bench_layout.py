@@ -24,7 +24,8 @@ def run() -> list[dict]:
     from llmplan.model import arch
     from llmplan.systems.layout_search import search
     from llmplan.presets import catalog
-    from llmplan.systems.step_time import Cluster, Run
+    from llmplan.systems.gpu import Cluster
+    from llmplan.systems.layout import Run
 
     cat = catalog()
     shape = arch.Shape.from_preset(cat.get("models", "llama-3.1-405b"))

@@ -128,7 +128,8 @@ def test_predicted_mfu_beside_the_implied_one(cli):
     # batch (Touvron et al. 2023), counted as 6ND like implied_mfu, so the two compare like with like.
     from llmplan.model import arch
     from llmplan.systems.layout_search import search
-    from llmplan.systems.step_time import Cluster, Run
+    from llmplan.systems.gpu import Cluster
+    from llmplan.systems.layout import Run
 
     rows = {r["model"]: r for r in rows_of(cli(["compare", "--models", "llama-65b,pythia-12b,gpt-3-175b", "-f", "json"]))}
     cat = load_catalog()

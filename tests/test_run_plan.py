@@ -158,7 +158,8 @@ def test_layout_equals_the_layout_search_for_that_model(plan_row):
     from llmplan.model import arch
     from llmplan.systems.layout_search import search
     from llmplan.presets import catalog
-    from llmplan.systems.step_time import Cluster, Run
+    from llmplan.systems.gpu import Cluster
+    from llmplan.systems.layout import Run
 
     (shape,) = arch.propose(plan_row["params"], n=1, context=plan_row["seq"])
     assert arch.params(shape) == plan_row["shape_params"]

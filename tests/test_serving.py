@@ -113,9 +113,9 @@ def test_tensor_parallel_adds_allreduces_and_splits_weights():
     assert serving.weights_bytes_per_gpu(four) == pytest.approx(serving.weights_bytes_per_gpu(one) / 4)
     step = serving.decode_step(four, h, 8, 1000)
     # NCCL's latencies (src/graph/tuning.cc, Simple protocol: 8.4 us base, 3.4 us per NVLink step; SM80's 20 GB/s per
-    # link, src/graph/topo.h, applied to every NVLink generation by llmplan.systems.step_time).
+    # link, src/graph/topo.h, applied to every NVLink generation by llmplan.systems.gpu).
     # 2 all-reduces per layer of 8·8192·2 bytes over NVLink 4 (450 GB/s per direction, at NCCL's 20 of 25
-    # GB/s per link; NCCL model in llmplan.systems.step_time: 8.4 us base + the faster of ring 2·3/4·S/B + 6 steps
+    # GB/s per link; NCCL model in llmplan.systems.collectives: 8.4 us base + the faster of ring 2·3/4·S/B + 6 steps
     # of 3.4 us and tree 2·S/B + 2·2 steps)
     size, link = 8 * 8192 * 2, 0.8 * 450e9
     ring = 1.5 * size / link + 6 * 3.4e-6

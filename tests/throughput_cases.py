@@ -74,7 +74,9 @@ def predict(c: Case) -> tuple[float, object]:
     """(predicted value of the row's metric, the StepTime) on the catalog's a100-80gb."""
     from llmplan.model import arch
     from llmplan.presets import catalog
-    from llmplan.systems.step_time import Cluster, Layout, Run, step_time
+    from llmplan.systems.gpu import Cluster
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.step_time import step_time
 
     shape = arch.Shape(d_model=c.hidden, heads=c.heads, vocab=VOCAB, layers=c.layers, mlp="gelu", ffn=4 * c.hidden,
                        positions="learned", norm="layernorm", bias=True, context=SEQ)
@@ -101,7 +103,8 @@ def predict_llama3(gpus: int, seq: int, global_batch: int):
     from llmplan.model import arch
     from llmplan.systems.layout_search import search
     from llmplan.presets import catalog
-    from llmplan.systems.step_time import Cluster, Run
+    from llmplan.systems.gpu import Cluster
+    from llmplan.systems.layout import Run
 
     cat = catalog()
     shape = arch.Shape.from_preset(cat.get("models", "llama-3.1-405b"))

@@ -175,8 +175,10 @@ def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
     """The predicted MFU of the fastest layout that fits (llmplan.systems.layout_search.search), said in a note."""
     from llmplan.cli.common import note
     from llmplan.errors import InputError
-    from llmplan.systems.layout_search import describe, search
-    from llmplan.systems.step_time import Cluster, Run
+    from llmplan.systems.layout import describe
+    from llmplan.systems.layout_search import search
+    from llmplan.systems.gpu import Cluster
+    from llmplan.systems.layout import Run
 
     if model is None or model.shape is None or model.shape.family != "decoder":
         raise InputError("--mfu auto needs a decoder model's shape: give --preset, --hf-config or --safetensors with a config.json")

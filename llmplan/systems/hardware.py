@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmplan.errors import InputError
+from llmplan.systems.gpu import peak_flops
 from llmplan.units import PF_DAY
 DEFAULT_MFU = 0.4  # published runs reach 0.21-0.56 (Chowdhery et al. 2022, PaLM Table 3; Korthikanti et al. 2022, Table 5)
 RECOMPUTE = {"none": 6.0, "full": 8.0}  # training FLOPs per parameter per token
@@ -28,17 +29,6 @@ def flops_per_token(N: float, layers: int | None = None, d_model: int | None = N
 def training_flops(N: float, D: float, per_token: float | None = None) -> float:
     """C = (FLOPs per token) · D, 6·N·D by default (Kaplan et al. 2020; Brown et al. 2020 Table D.1)."""
     return (6.0 * N if per_token is None else per_token) * D
-
-
-def peak_flops(gpu: Any, dtype: str = "bf16") -> tuple[float, str]:
-    """The GPU preset's dense peak FLOP/s for dtype; bf16 falls back to fp16 (V100 has no bf16)."""
-    value = gpu.get(f"peak_{dtype}")
-    if value is None and dtype == "bf16" and gpu.get("peak_fp16") is not None:
-        return float(gpu.get("peak_fp16")), "fp16"
-    if value is None:
-        have = [k[5:] for k in gpu.data if k.startswith("peak_")]
-        raise InputError(f"GPU {gpu.id!r} has no {dtype} peak in the catalog; use --dtype {' or '.join(have) or 'another GPU'}")
-    return float(value), dtype
 
 
 def gpu_seconds(C: float, peak: float, mfu: float) -> float:

@@ -26,7 +26,8 @@ from typing import Any
 
 from llmplan.model import arch
 from llmplan.systems.memory import estimate as memory
-from llmplan.systems import step_time as throughput
+from llmplan.systems.collectives import all_reduce_seconds
+from llmplan.systems.gpu import Cluster
 from llmplan.errors import InputError
 
 # Share of GPU memory the engine may use: vLLM's default gpu_memory_utilization (vllm/engine/arg_utils.py,
@@ -38,9 +39,9 @@ ACTIVATION_BYTES = 2
 
 # ---------------------------------------------------------------------------- hardware
 
-# The GPU as llmplan.systems.step_time describes it (peak of the compute dtype, HBM bandwidth, memory, links,
+# The GPU as llmplan.systems.gpu describes it (peak of the compute dtype, HBM bandwidth, memory, links,
 # achievable matmul fraction): one record for training and serving.
-Hardware = throughput.Cluster
+Hardware = Cluster
 
 
 def compute_dtype(weight_dtype: str, gpu: Any) -> str:
@@ -56,13 +57,13 @@ def compute_dtype(weight_dtype: str, gpu: Any) -> str:
 
 def hardware_from_gpu(gpu: Any, weight_dtype: str, matmul_efficiency: float | None = None,
                       gpus_per_node: int | None = None) -> Hardware:
-    """The Cluster of a GPU preset for serving weights in weight_dtype (llmplan.systems.step_time.Cluster.from_preset)."""
-    return throughput.Cluster.from_preset(gpu, compute_dtype(weight_dtype, gpu), gpus_per_node=gpus_per_node,
+    """The Cluster of a GPU preset for serving weights in weight_dtype (llmplan.systems.gpu.Cluster.from_preset)."""
+    return Cluster.from_preset(gpu, compute_dtype(weight_dtype, gpu), gpus_per_node=gpus_per_node,
                                           matmul_efficiency=matmul_efficiency)
 
 
 def achievable_flops(hw: Hardware) -> float:
-    """Dense peak of the compute dtype x the measured large-matmul efficiency (llmplan.systems.step_time)."""
+    """Dense peak of the compute dtype x the measured large-matmul efficiency (llmplan.systems.gpu)."""
     return hw.peak_flops_per_second * hw.matmul_efficiency
 
 
@@ -182,11 +183,11 @@ def roofline_seconds(flops: float, nbytes: float, hw: Hardware) -> tuple[float, 
 
 def tp_comm_seconds(m: Served, tokens: int, hw: Hardware) -> float:
     """Two all-reduces per layer of tokens·d activations (after attention and after the MLP;
-    Shoeybi et al. 2019 §3, Fig. 3), each by llmplan.systems.step_time's NCCL alpha-beta model."""
+    Shoeybi et al. 2019 §3, Fig. 3), each by llmplan.systems.collectives' NCCL alpha-beta model."""
     if m.tp == 1:
         return 0.0
     hw.require_links(m.tp)
-    return 2 * m.shape.layers * throughput.all_reduce_seconds(tokens * m.shape.d_model * ACTIVATION_BYTES, m.tp, m.tp, hw)
+    return 2 * m.shape.layers * all_reduce_seconds(tokens * m.shape.d_model * ACTIVATION_BYTES, m.tp, m.tp, hw)
 
 
 def prefill(m: Served, hw: Hardware, batch: int, n: int) -> Phase:

@@ -16,6 +16,7 @@ import functools
 import math
 from dataclasses import dataclass, field, replace
 
+from llmplan.systems.layout import RECOMPUTE
 from llmplan.systems.memory import activations as act
 from llmplan.errors import InputError
 
@@ -432,7 +433,7 @@ def validate(req: Request) -> None:
             raise InputError(f"--pp {req.pp} is more than the model's {layers} layers; every pipeline stage needs at least one layer")
         if req.lora_rank > req.shape.d_model:
             raise InputError(f"--lora-rank {req.lora_rank} is above the model width d_model = {req.shape.d_model}; a rank above the width adds nothing (rank <= min(d_in, d_out))")
-    if req.recompute not in act.RECOMPUTE:
+    if req.recompute not in RECOMPUTE:
         raise InputError(f"--recompute {req.recompute!r}: use none, selective or full")
     if req.attention not in act.ATTENTION:
         raise InputError(f"--attention {req.attention!r}: use {', '.join(act.ATTENTION)}")
