@@ -14,6 +14,7 @@ import pytest
 from llmplan.model import arch
 from llmplan.systems.memory import estimate as memory
 from llmplan.systems import serving
+from llmplan.systems.gpu import GPU
 from llmplan.errors import InputError
 from llmplan.presets import catalog
 
@@ -29,7 +30,7 @@ def served(preset: str, dtype: str = "bf16", kv: str = "bf16", tp: int = 1) -> s
     return serving.Served(s, arch.params(s), dtype, kv, tp)
 
 
-def hw(gpu: str, dtype: str = "bf16") -> serving.Hardware:
+def hw(gpu: str, dtype: str = "bf16") -> GPU:
     return serving.hardware_from_gpu(CAT.get("gpus", gpu), dtype)
 
 

@@ -66,9 +66,9 @@ def test_korthikanti_mfu_and_hfu():
 
 def _cluster(**kw):
     from llmplan.presets import catalog
-    from llmplan.systems.gpu import Cluster
+    from llmplan.systems.gpu import GPU
 
-    return Cluster.from_preset(catalog().get("gpus", "h100"), **kw)
+    return GPU.from_preset(catalog().get("gpus", "h100"), **kw)
 
 
 def test_ring_collective_volumes():
@@ -397,10 +397,10 @@ def test_wave_quantisation_follows_the_sm_count():
     # time, so on the A100's 108 SMs a GEMM of 109 tiles takes as long as one of 216. With K large the
     # math side dominates, so the time nearly doubles with one extra tile, and does not move up to 216.
     from llmplan.presets import catalog
-    from llmplan.systems.gpu import TILE, Cluster, quantised_tiles
+    from llmplan.systems.gpu import TILE, GPU, quantised_tiles
     from llmplan.systems.step_time import gemm_seconds
 
-    a100 = Cluster.from_preset(catalog().get("gpus", "a100-80gb"), "fp16")
+    a100 = GPU.from_preset(catalog().get("gpus", "a100-80gb"), "fp16")
     assert a100.sms == 108
     assert quantised_tiles(9 * TILE, 12 * TILE, 1, 108) == 108
     assert quantised_tiles(9 * TILE, 12 * TILE + 1, 1, 108) == 216  # 117 tiles: 2 waves

@@ -177,7 +177,7 @@ def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
     from llmplan.errors import InputError
     from llmplan.systems.layout import describe
     from llmplan.systems.layout_search import search
-    from llmplan.systems.gpu import Cluster
+    from llmplan.systems.gpu import GPU
     from llmplan.systems.layout import Run
 
     if model is None or model.shape is None or model.shape.family != "decoder":
@@ -188,7 +188,7 @@ def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
         raise InputError(f"--mfu auto models bf16, fp16 or fp8 training, not --dtype {dtype}")
     if global_batch is None:  # about 4M tokens per step (Llama 2: 4M; GPT-3 175B: 3.2M), a power of two in sequences
         global_batch = 1 << max(0, (-(-4_000_000 // seq) - 1).bit_length())
-    cluster = Cluster.from_preset(device, dtype)
+    cluster = GPU.from_preset(device, dtype)
     cluster.require_links(gpus)
     result = search(shape, Run(seq=seq, global_batch=global_batch), cluster, gpus, top=1, dtype=dtype)
     if not result.best:

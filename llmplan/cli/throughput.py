@@ -64,8 +64,8 @@ def choice(value: str, allowed, option: str) -> str:
 
 def resolve_inputs(*, preset, hf_config, safetensors, flags, presets, seq, global_batch, batch_tokens, dtype, gpu,
                    gpus_per_node, intra_bw, inter_bw, matmul_efficiency, attention, dropout, overlap_dp, command):
-    """(model name, Shape, Run, Cluster) from the shared options."""
-    from llmplan.systems.gpu import Cluster
+    """(model name, Shape, Run, GPU) from the shared options."""
+    from llmplan.systems.gpu import GPU
     from llmplan.systems.layout import Run
     from llmplan.units import parse_count
 
@@ -98,8 +98,8 @@ def resolve_inputs(*, preset, hf_config, safetensors, flags, presets, seq, globa
     if gpus_per_node is not None and gpus_per_node < 1:
         raise InputError(f"--gpus-per-node must be positive, not {gpus_per_node}")
     device = catalog(presets).get("gpus", gpu)
-    cluster = Cluster.from_preset(device, dtype, gpus_per_node, parse_bandwidth(intra_bw, "--intra-bw"),
-                                  parse_bandwidth(inter_bw, "--inter-bw"), matmul_efficiency)
+    cluster = GPU.from_preset(device, dtype, gpus_per_node, parse_bandwidth(intra_bw, "--intra-bw"),
+                              parse_bandwidth(inter_bw, "--inter-bw"), matmul_efficiency)
     run = Run(seq=seq, global_batch=global_batch, attention=choice(attention, ("flash", "eager"), "--attention"),
               dropout=dropout, overlap_dp=overlap_dp, compute_bytes=2)
     return model.name, shape, run, cluster

@@ -109,10 +109,10 @@ def describe_iterations(history: Sequence[float]) -> str:
 def best_layout(shape: Any, seq: int, global_batch: int, gpu: Any, gpus: int, dtype: str) -> tuple[Any, str | None]:
     """The fastest layout that fits (llmplan.systems.layout_search.search, as `layout` ranks them), or None and why not."""
     from llmplan.systems.layout_search import search
-    from llmplan.systems.gpu import Cluster
+    from llmplan.systems.gpu import GPU
     from llmplan.systems.layout import Run
 
-    cluster = Cluster.from_preset(gpu, dtype)
+    cluster = GPU.from_preset(gpu, dtype)
     try:
         cluster.require_links(gpus)
     except InputError as error:

@@ -9,7 +9,7 @@ Arithmetic only, so the layout search can pass numpy arrays.
 from __future__ import annotations
 
 from llmplan.systems._arith import log2_ceil, where
-from llmplan.systems.gpu import Cluster
+from llmplan.systems.gpu import GPU
 
 # NCCL's latency model (NCCL src/graph/tuning.cc, protocol Simple): a base latency per collective and a
 # latency per ring step, NVLink vs network, in seconds.
@@ -18,7 +18,7 @@ NCCL_STEP_LATENCY_INTRA = 3.4e-6
 NCCL_STEP_LATENCY_INTER = 14e-6
 
 
-def _link(span, cluster: Cluster):
+def _link(span, cluster: GPU):
     """(bandwidth, per-step latency) of a group whose ranks span `span` consecutive GPUs."""
     inside = span <= cluster.gpus_per_node
     inter = cluster.inter_node_bandwidth or cluster.intra_node_bandwidth
@@ -26,7 +26,7 @@ def _link(span, cluster: Cluster):
             where(inside, NCCL_STEP_LATENCY_INTRA, NCCL_STEP_LATENCY_INTER))
 
 
-def all_reduce_seconds(size, n, span, cluster: Cluster):
+def all_reduce_seconds(size, n, span, cluster: GPU):
     """All-reduce of `size` bytes over n ranks: ring 2(n-1)/n·S/B + 2(n-1)·alpha, or double binary tree
     2·S/B + 2·ceil(log2 n)·alpha, whichever is faster (Thakur et al. 2005; NCCL tuning.cc). 0 for n = 1."""
     B, alpha = _link(span, cluster)
@@ -36,19 +36,19 @@ def all_reduce_seconds(size, n, span, cluster: Cluster):
     return (n > 1) * (NCCL_BASE_LATENCY + best)
 
 
-def all_gather_seconds(size, n, span, cluster: Cluster):
+def all_gather_seconds(size, n, span, cluster: GPU):
     """All-gather (or reduce-scatter) whose full buffer is `size` bytes: ring (n-1)/n·S/B + (n-1)·alpha."""
     B, alpha = _link(span, cluster)
     return (n > 1) * (NCCL_BASE_LATENCY + (n - 1) / n * size / B + (n - 1) * alpha)
 
 
-def all_to_all_seconds(size, n, span, cluster: Cluster):
+def all_to_all_seconds(size, n, span, cluster: GPU):
     """All-to-all of `size` bytes per rank: each rank sends (n-1)/n of it, n-1 peers (GShard dispatch)."""
     B, alpha = _link(span, cluster)
     return (n > 1) * (NCCL_BASE_LATENCY + (n - 1) / n * size / B + (n - 1) * alpha)
 
 
-def p2p_seconds(size, crosses_node, cluster: Cluster):
+def p2p_seconds(size, crosses_node, cluster: GPU):
     """One point-to-point send of `size` bytes (pipeline stage boundary)."""
     inter = cluster.inter_node_bandwidth or cluster.intra_node_bandwidth
     B = where(crosses_node, inter, cluster.intra_link_efficiency * cluster.intra_node_bandwidth)

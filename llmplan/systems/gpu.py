@@ -1,6 +1,6 @@
 """The GPU: its dense peak per dtype, HBM, memory, how it is wired, and how fast its kernels really run.
 
-One record (`Cluster`) for training (llmplan.systems.step_time) and serving (llmplan.systems.serving):
+One record (`GPU`), the GPU type and how it is wired, for training (llmplan.systems.step_time) and serving (llmplan.systems.serving):
 peak of the compute dtype, HBM bandwidth and the fraction memory-bound kernels reach, the achievable
 matmul rate (calibrated on a measured GEMM, with tile and wave quantisation over the SMs), the
 scale-up domain and the per-GPU link bandwidths collectives cross.
@@ -65,7 +65,7 @@ def quantised_tiles(M, N, batch, sms):
 
 
 @dataclass(frozen=True)
-class Cluster:
+class GPU:
     """A GPU type and how it is wired: peak, HBM, scale-up domain, link bandwidths (per GPU per direction)."""
 
     gpu: str
@@ -83,7 +83,7 @@ class Cluster:
     @classmethod
     def from_preset(cls, gpu: Any, dtype: str = "bf16", gpus_per_node: int | None = None,
                     intra_bw: float | None = None, inter_bw: float | None = None,
-                    matmul_efficiency: float | None = None) -> "Cluster":
+                    matmul_efficiency: float | None = None) -> "GPU":
         """From a gpus.toml entry, each interconnect field overridable (--gpus-per-node, --intra-bw, ...)."""
         peak, used = peak_flops(gpu, dtype)
         per_node = gpus_per_node or gpu.get("gpus_per_node")

@@ -32,7 +32,7 @@ from typing import Any
 
 from llmplan.systems._arith import maximum, where
 from llmplan.systems.collectives import all_gather_seconds, all_reduce_seconds, all_to_all_seconds, p2p_seconds
-from llmplan.systems.gpu import TILE, Cluster, quantised_tiles
+from llmplan.systems.gpu import TILE, GPU, quantised_tiles
 from llmplan.systems.layout import Layout, Run, check_layout
 
 # FlashAttention-2 forward+backward reaches 50-73% of the A100's peak (Dao 2023, "FlashAttention-2",
@@ -88,14 +88,14 @@ class StepTime:
 
 # ---------------------------------------------------------------------------- compute
 
-def gemm_seconds(M, N, K, cluster: Cluster, batch=1, nbytes=2):
+def gemm_seconds(M, N, K, cluster: GPU, batch=1, nbytes=2):
     """One (batched) GEMM C[M,N] = A[M,K]·B[K,N]: padded FLOPs / achievable rate + bytes / HBM.
 
     The two sides of the roofline (Williams, Waterman & Patterson 2009) added rather than maxed: a
     GEMM near the ridge point reaches about half the kinked roofline, as measured GEMM-vs-intensity
     curves show, and a large square GEMM loses only its operand traffic (a few %). Output tiles are
     padded to TILE (NVIDIA "Matrix Multiplication Background", tile quantisation). The math rate is
-    calibrated on the measured reference GEMM (Cluster.matmul_rate): an 8192-cubed bf16 GEMM runs at
+    calibrated on the measured reference GEMM (GPU.matmul_rate): an 8192-cubed bf16 GEMM runs at
     exactly peak · matmul_efficiency.
     """
     flops = 2.0 * quantised_tiles(M, N, batch, cluster.sms) * TILE * TILE * K
@@ -103,7 +103,7 @@ def gemm_seconds(M, N, K, cluster: Cluster, batch=1, nbytes=2):
     return flops / cluster.matmul_rate + moved / cluster.hbm_rate
 
 
-def elementwise_seconds(nbytes, cluster: Cluster):
+def elementwise_seconds(nbytes, cluster: GPU):
     """Memory-bound work: bytes moved / achievable HBM bandwidth (the roofline's memory side)."""
     return nbytes / cluster.hbm_rate
 
@@ -131,7 +131,7 @@ def _widths(shape):
     return shape.attn_width, shape.kv_width, shape.d_ffn, shape.mlp in ("swiglu", "geglu")
 
 
-def layer_cost(shape, run: Run, layout, cluster: Cluster, moe: bool = False) -> LayerCost:
+def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> LayerCost:
     """One layer, one micro-batch, one GPU. `layout` fields may be numpy arrays (the search)."""
     from llmplan.model import arch
 
@@ -248,7 +248,7 @@ def cross_entropy_bytes_per_logit(c):
     return (c + 4) + 4 + 8 + 8 + 4 + 8 + 8 + (4 + c)
 
 
-def head_cost(shape, run: Run, layout, cluster: Cluster):
+def head_cost(shape, run: Run, layout, cluster: GPU):
     """Seconds of the last stage's extra work per micro-batch: final norm, logits, loss.
 
     Logits: a T x h by h x V/tp GEMM forward, two backward (Megatron vocab-parallel output layer);
@@ -279,7 +279,7 @@ def _moe_layers(shape) -> tuple[int, int]:
     return shape.dense_layers, shape.layers - shape.dense_layers
 
 
-def step_time(shape, run: Run, layout: Layout, cluster: Cluster, check: bool = True) -> StepTime:
+def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True) -> StepTime:
     """One training step of `run.global_batch` sequences on layout.gpus GPUs. Fields may be arrays."""
     from llmplan.model import arch
 
