@@ -23,8 +23,7 @@ DtypeOption = Annotated[str, typer.Option("--dtype", help="Which peak to use: bf
 
 def parse_mfu(text: str | None) -> float:
     """--mfu as a fraction of the peak (default 0.4; published runs reach 0.21-0.56: PaLM Table 3, Korthikanti et al. 2022 Table 5)."""
-    from llmplan.systems.budget import check_fraction
-    from llmplan.systems.hardware import DEFAULT_MFU
+    from llmplan.systems.budget import DEFAULT_MFU, check_fraction
     from llmplan.units import parse_positive
 
     if text is None:

@@ -59,16 +59,16 @@ def compute(
     presets: PresetsOption = None,
 ) -> None:
     from llmplan.errors import InputError
-    from llmplan.systems.hardware import RECOMPUTE, gpu_cost_fields
-    from llmplan.systems.hardware import flops_per_token as per_token_of
+    from llmplan.model.arch import FLOPS_PER_PARAM_PER_TOKEN, training_flops_per_token
+    from llmplan.systems.budget import gpu_cost_fields
     from llmplan.units import PF_DAY, format_count, format_flops, parse_compute, parse_count, parse_positive
 
     fmt = output_format(fmt)
     from llmplan.dtypes import PEAK_DTYPES, canonical
 
     dtype = canonical(dtype, PEAK_DTYPES)  # fp8-e4m3, bfloat16, torch.float16 ... -> fp8, bf16, fp16
-    if recompute not in RECOMPUTE:
-        raise InputError(f"--recompute {recompute!r} is not one of {', '.join(RECOMPUTE)}")
+    if recompute not in FLOPS_PER_PARAM_PER_TOKEN:
+        raise InputError(f"--recompute {recompute!r} is not one of {', '.join(FLOPS_PER_PARAM_PER_TOKEN)}")
     from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu
 
     auto = mfu is not None and mfu.strip().lower() == "auto"
@@ -136,7 +136,7 @@ def compute(
             if recompute != "none":
                 raise InputError("--flops-per-token already fixes the count; drop --recompute")
         else:
-            per_token = per_token_of(N, recompute=recompute, **shape)
+            per_token = training_flops_per_token(N, recompute=recompute, **shape)
         C = per_token * D
         row.update({"params": N, "tokens": D, "flops_per_token": per_token})
         title = f"Compute: {format_count(N)} params, {format_count(D)} tokens"

@@ -203,7 +203,8 @@ def cost_rows(law, loss: float, inference_tokens: float, serve_gpu: str, serve_b
     dollars): the serving cost of each size from llmplan.systems.serving, training at the GPU's peak x MFU."""
     import functools
 
-    from llmplan.systems import hardware
+    from llmplan.systems.budget import DEFAULT_MFU
+    from llmplan.systems.gpu import peak_flops
     from llmplan.scaling import inference_aware as inference
     from llmplan.systems.memory import estimate as memory
     from llmplan.systems import serving
@@ -212,7 +213,7 @@ def cost_rows(law, loss: float, inference_tokens: float, serve_gpu: str, serve_b
     for value, name in ((serve_batch, "--serve-batch"), (serve_input, "--serve-input"), (serve_output, "--serve-output")):
         if value < 1:
             raise InputError(f"{name} must be a positive whole number, not {value}")
-    mfu = hardware.DEFAULT_MFU if train_mfu is None else train_mfu
+    mfu = DEFAULT_MFU if train_mfu is None else train_mfu
     if not 0 < mfu <= 1:
         raise InputError(f"--train-mfu {mfu} must be in (0, 1], e.g. 0.4")
     for price, name in ((train_price, "--train-price"), (serve_price, "--serve-price")):
@@ -223,7 +224,7 @@ def cost_rows(law, loss: float, inference_tokens: float, serve_gpu: str, serve_b
     sg = cat.get("gpus", serve_gpu)
     tg = cat.get("gpus", train_gpu) if train_gpu else sg
     hw = serving.hardware_from_gpu(sg, dtype)
-    peak, _ = hardware.peak_flops(tg, "bf16")
+    peak, _ = peak_flops(tg, "bf16")
     per_flop = 1.0 / (peak * mfu)
     layouts: dict[float, int] = {}
 

@@ -310,7 +310,7 @@ def predicted_mfu(model: Any, catalog: Any) -> float | None:
     best, _ = best_layout(shape, seq, int(batch), device, int(gpus), "bf16")
     if best is None:
         return None
-    from llmplan.systems.hardware import peak_flops
+    from llmplan.systems.gpu import peak_flops
 
     N = model.get("active_params") or model["params"]
     return utilisation(N, int(batch) * seq, float(best.step.step_seconds), int(gpus), peak_flops(device, "bf16")[0])

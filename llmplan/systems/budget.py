@@ -1,8 +1,9 @@
-"""Compute budgets from hardware time, and the MFU that published GPU-hours imply.
+"""Compute budgets from hardware time, the GPU time a compute budget takes, and the MFU that published GPU-hours imply.
 
 One relation both ways: FLOPs = GPU-seconds x dense peak x MFU x goodput, where goodput is the
 fraction of calendar time spent training (the rest: failures, restarts, evaluation). A budget
 given as days on N GPUs is calendar time, so a plan at that budget takes exactly that long.
+Back: time = C / (n_gpu · peak · MFU).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmplan.errors import InputError
+from llmplan.systems.gpu import peak_flops
 
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
@@ -19,6 +21,7 @@ SECONDS_PER_DAY = 86400.0
 # Llama 3 (Dubey et al. 2024, arXiv:2407.21783, Sec. 3.3.4): "more than 90% effective training time"
 # over 54 days of the 405B run, with 466 job interruptions. OPT-175B needed about 90 restarts.
 DEFAULT_GOODPUT = 0.9
+DEFAULT_MFU = 0.4  # published runs reach 0.21-0.56 (Chowdhery et al. 2022, PaLM Table 3; Korthikanti et al. 2022, Table 5)
 
 
 def budget_flops(gpus: float, peak: float, mfu: float, seconds: float, goodput: float = 1.0) -> float:
@@ -29,6 +32,35 @@ def budget_flops(gpus: float, peak: float, mfu: float, seconds: float, goodput: 
 def implied_mfu(flops: float, gpu_hours: float, peak: float) -> float:
     """MFU = 6ND / (GPU-hours x 3600 x dense peak): what published GPU-hours imply, downtime included."""
     return flops / (gpu_hours * SECONDS_PER_HOUR * peak)
+
+
+def gpu_seconds(C: float, peak: float, mfu: float) -> float:
+    """GPU-seconds = C / (peak · MFU) (the definition of MFU: Chowdhery et al. 2022, PaLM App. B)."""
+    return C / (peak * mfu)
+
+
+def wall_seconds(C: float, gpus: int, peak: float, mfu: float) -> float:
+    """Wall time = C / (n_gpu · peak · MFU), perfect scaling across GPUs assumed."""
+    return gpu_seconds(C, peak, mfu) / gpus
+
+
+def gpu_cost_fields(C: float, gpu: Any, gpus: int, mfu: float, dtype: str, price: float | None = None) -> dict[str, Any]:
+    """What C FLOPs means on `gpus` of a catalog GPU: GPU-hours, wall time and, with a price, cost."""
+    peak, used = peak_flops(gpu, dtype)
+    seconds = gpu_seconds(C, peak, mfu)
+    fields: dict[str, Any] = {
+        "gpu": gpu.id,
+        "gpus": gpus,
+        "dtype": used,
+        "peak_flops_per_second": peak,
+        "mfu": mfu,
+        "gpu_hours": seconds / 3600.0,
+        "wall_seconds": wall_seconds(C, gpus, peak, mfu),
+    }
+    if price is not None:
+        fields["price_usd_per_gpu_hour"] = price
+        fields["cost_usd"] = seconds / 3600.0 * price
+    return fields
 
 
 def check_fraction(value: float, what: str, option: str) -> float:
@@ -83,8 +115,6 @@ def hardware_budget(gpu: Any, gpus: int | None, seconds: float | None, gpu_hours
 
     With --gpu-hours and no --gpus the wall time is per GPU (one GPU); with both, it is
     GPU-hours / GPUs."""
-    from llmplan.systems.hardware import peak_flops
-
     check_fraction(mfu, "an MFU", "--mfu")
     check_fraction(goodput, "the share of time spent training", "--goodput")
     if (seconds is None) == (gpu_hours is None):
@@ -110,8 +140,6 @@ def published_run_fields(model: Any, flops: float, catalog: Any) -> dict[str, An
     hours, gpu_id = model.get("gpu_hours"), model.get("gpu")
     fields: dict[str, Any] = {"gpu": gpu_id, "gpu_hours": hours, "implied_mfu": None}
     if hours and gpu_id:
-        from llmplan.systems.hardware import peak_flops
-
         peak, _ = peak_flops(catalog.get("gpus", gpu_id), "bf16")
         fields["implied_mfu"] = implied_mfu(flops, hours, peak)
     return fields
