@@ -69,7 +69,8 @@ def compute(
     dtype = canonical(dtype, PEAK_DTYPES)  # fp8-e4m3, bfloat16, torch.float16 ... -> fp8, bf16, fp16
     if recompute not in FLOPS_PER_PARAM_PER_TOKEN:
         raise InputError(f"--recompute {recompute!r} is not one of {', '.join(FLOPS_PER_PARAM_PER_TOKEN)}")
-    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu
+    from llmplan.cli.budget_options import hardware_title
+    from llmplan.systems.budget import hardware_budget, parse_mfu
 
     auto = mfu is not None and mfu.strip().lower() == "auto"
     if auto and gpu is None:

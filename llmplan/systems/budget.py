@@ -14,6 +14,7 @@ from typing import Any
 
 from llmplan.errors import InputError
 from llmplan.systems.gpu import peak_flops
+from llmplan.units import parse_count, parse_positive
 
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
@@ -110,7 +111,54 @@ class HardwareBudget:
         }
 
 
-def hardware_budget(gpu: Any, gpus: int | None, seconds: float | None, gpu_hours: float | None, mfu: float, goodput: float, dtype: str = "bf16") -> HardwareBudget:
+def parse_mfu(text: str | None) -> float:
+    """--mfu as a fraction of the peak (default 0.4; published runs reach 0.21-0.56: PaLM Table 3, Korthikanti et al. 2022 Table 5)."""
+    if text is None:
+        return DEFAULT_MFU
+    return check_fraction(parse_positive(text, "an MFU (a fraction such as 0.4)"), "an MFU", "--mfu")
+
+
+def parse_goodput(text: str | None) -> float:
+    """--goodput as the share of calendar time spent training (default DEFAULT_GOODPUT)."""
+    if text is None:
+        return DEFAULT_GOODPUT
+    return check_fraction(parse_positive(text, "a goodput (the share of time spent training, e.g. 0.9)"), "the share of time spent training", "--goodput")
+
+
+def wants_hardware_budget(days: str | None, hours: str | None, gpu_hours: str | None) -> bool:
+    """Whether hardware time was given at all (--days, --hours or --gpu-hours)."""
+    return days is not None or hours is not None or gpu_hours is not None
+
+
+def hardware_budget(catalog: Any, gpu: str | None, gpus: int | None, days: str | None, hours: str | None, gpu_hours: str | None,
+                    mfu: float, goodput: str | None, dtype: str = "bf16") -> HardwareBudget | None:
+    """The budget that hardware time buys, from the texts of --gpu, --gpus, --days | --hours | --gpu-hours,
+    --goodput and --dtype (mfu already a fraction), or None when no hardware time was given.
+
+    The rules: days or hours, not both; either of them or GPU-hours, not both; hardware time needs a
+    GPU from the catalog; goodput only applies to hardware time."""
+    from llmplan.dtypes import PEAK_DTYPES, canonical
+
+    if not wants_hardware_budget(days, hours, gpu_hours):
+        if goodput is not None:
+            raise InputError("--goodput applies to a budget from hardware time; add --days, --hours or --gpu-hours")
+        return None
+    if days is not None and hours is not None:
+        raise InputError("give --days or --hours, not both")
+    if gpu is None:
+        raise InputError("a budget from hardware time needs --gpu (e.g. --gpu h100 --gpus 256 --days 30)")
+    seconds = None
+    if days is not None:
+        seconds = parse_positive(days, "a number of days (e.g. 30)") * SECONDS_PER_DAY
+    elif hours is not None:
+        seconds = parse_positive(hours, "a number of hours (e.g. 720)") * SECONDS_PER_HOUR
+    hours_total = parse_count(gpu_hours, "a number of GPU-hours (e.g. 184k)") if gpu_hours is not None else None
+    if seconds is not None and hours_total is not None:
+        raise InputError("give --days/--hours with --gpus, or --gpu-hours, not both")
+    return budget_from_seconds(catalog.get("gpus", gpu), gpus, seconds, hours_total, mfu, parse_goodput(goodput), canonical(dtype, PEAK_DTYPES))
+
+
+def budget_from_seconds(gpu: Any, gpus: int | None, seconds: float | None, gpu_hours: float | None, mfu: float, goodput: float, dtype: str = "bf16") -> HardwareBudget:
     """Resolve --gpus with --days/--hours, or --gpu-hours (with or without --gpus), into a budget.
 
     With --gpu-hours and no --gpus the wall time is per GPU (one GPU); with both, it is
