@@ -7,7 +7,8 @@ import json
 import pytest
 
 from llmplan.errors import WorkError
-from llmplan.planning.plan import energy_joules, solve_mfu, whole_sequence_batch
+from llmplan.planning.plan import energy_joules, whole_sequence_batch
+from llmplan.systems.mfu import solve_mfu
 
 HARDWARE = ["--gpu", "h100", "--gpus", "256", "--days", "30"]
 

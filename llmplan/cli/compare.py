@@ -69,7 +69,7 @@ def compare(
     from llmplan.scaling.optimal import checked, out_of_range
 
     from llmplan.systems.budget import published_run_fields
-    from llmplan.planning.plan import predicted_mfu
+    from llmplan.systems.mfu import predicted_mfu
 
     rows = []
     with out_of_range():
