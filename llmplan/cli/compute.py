@@ -151,7 +151,13 @@ def compute(
     elif gpu is not None:
         device = cat.get("gpus", gpu)
         if auto:
-            m = _auto_mfu(model if row.get("model") else None, device, gpus, dtype.lower(), seq, global_batch)
+            from llmplan.systems.mfu import auto_mfu
+
+            chosen = model if row.get("model") else None
+            m, said = auto_mfu(chosen.shape if chosen is not None else None, device, gpus, dtype.lower(), seq=seq,
+                               train_context=chosen.train_context if chosen is not None else None,
+                               global_batch=global_batch, name=chosen.name if chosen is not None else None)
+            note(said)
         row.update(gpu_cost_fields(C, device, gpus, m, dtype.lower(), usd))
         used = row["dtype"]
         title += f"; {gpus} x {device.id}, {m:.0%} MFU ({used})"
@@ -170,33 +176,3 @@ def compute(
             hidden.add("flops_per_token")
         columns = [c for c in columns if c not in hidden]
     emit([row], fmt, title=title, columns=columns, labels=labels)
-
-
-def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
-    """The predicted MFU of the fastest layout that fits (llmplan.systems.layout_search.search), said in a note."""
-    from llmplan.cli.common import note
-    from llmplan.errors import InputError
-    from llmplan.systems.layout import describe
-    from llmplan.systems.layout_search import search
-    from llmplan.systems.gpu import GPU
-    from llmplan.systems.layout import Run
-
-    if model is None or model.shape is None or model.shape.family != "decoder":
-        raise InputError("--mfu auto needs a decoder model's shape: give --preset, --hf-config or --safetensors with a config.json")
-    shape = model.shape
-    seq = seq or model.train_context or shape.context
-    if dtype not in ("bf16", "fp16", "fp8"):
-        raise InputError(f"--mfu auto models bf16, fp16 or fp8 training, not --dtype {dtype}")
-    if global_batch is None:  # about 4M tokens per step (Llama 2: 4M; GPT-3 175B: 3.2M), a power of two in sequences
-        global_batch = 1 << max(0, (-(-4_000_000 // seq) - 1).bit_length())
-    cluster = GPU.from_preset(device, dtype)
-    cluster.require_links(gpus)
-    result = search(shape, Run(seq=seq, global_batch=global_batch), cluster, gpus, top=1, dtype=dtype)
-    if not result.best:
-        raise InputError(f"--mfu auto: no layout of {gpus} x {device.id} fits {shape.name or model.name} at --seq {seq}; "
-                         f"see 'llmplan layout' for what would, or give --mfu")
-    best = result.best[0]
-    note(f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits ({describe(best.layout)}; "
-         f"{global_batch} x {seq} tokens per step), not the 0.4 default: an upper end, the model leaves out framework overheads; "
-         f"'llmplan layout' shows the breakdown")
-    return best.step.mfu

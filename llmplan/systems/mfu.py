@@ -2,6 +2,7 @@
 
 - `best_layout`: the fastest layout that fits (llmplan.systems.layout_search.search, as `layout` ranks them);
 - `utilisation`: the MFU that turns a step time into the 6ND budget;
+- `auto_mfu`: `compute --mfu auto`, that MFU for a given model on given GPUs;
 - `predicted_mfu`: that MFU for a published run (its GPU, GPU count, batch and sequence), for `compare`;
 - `solve_mfu`: the fixed point behind `plan --mfu auto` and `optimal --mfu auto`: the MFU decides the
   budget, the budget the model, the model (through the step-time model) the MFU.
@@ -87,6 +88,40 @@ def best_layout(shape: Any, seq: int, global_batch: int, gpu: Any, gpus: int, dt
     if not result.best:
         return None, f"no layout of this {arch_name(shape)} model fits in {gpu.id} memory on {gpus} GPUs; the plan's time and MFU are not checked against a layout"
     return result.best[0], None
+
+
+def search_batch(seq: int) -> int:
+    """About 4M tokens per step (Llama 2: 4M; GPT-3 175B: 3.2M), a power of two in sequences."""
+    return 1 << max(0, (-(-4_000_000 // seq) - 1).bit_length())
+
+
+def auto_mfu(shape: Any, gpu: Any, gpus: int, dtype: str, *, seq: int | None = None, train_context: int | None = None,
+             global_batch: int | None = None, name: str | None = None) -> tuple[float, str]:
+    """`compute --mfu auto`: the MFU of the fastest layout that fits for a given model, and the note that says so.
+
+    The global batch of the layout search has two defaults, one per caller, kept as they were: `compute`
+    has no batch law and takes search_batch(seq), about 4M tokens; `plan` (and `optimal --mfu auto`)
+    give best_layout the hyperparameter law's batch in whole sequences (llmplan.planning.plan)."""
+    if shape is None or shape.family != "decoder":
+        raise InputError("--mfu auto needs a decoder model's shape: give --preset, --hf-config or --safetensors with a config.json")
+    seq = seq or train_context or shape.context
+    if dtype not in ("bf16", "fp16", "fp8"):
+        raise InputError(f"--mfu auto models bf16, fp16 or fp8 training, not --dtype {dtype}")
+    if global_batch is None:
+        global_batch = search_batch(seq)
+    from llmplan.systems.gpu import GPU
+
+    GPU.from_preset(gpu, dtype).require_links(gpus)
+    best, _ = best_layout(shape, seq, global_batch, gpu, gpus, dtype)
+    if best is None:
+        raise InputError(f"--mfu auto: no layout of {gpus} x {gpu.id} fits {shape.name or name} at --seq {seq}; "
+                         f"see 'llmplan layout' for what would, or give --mfu")
+    from llmplan.systems.layout import describe
+
+    said = (f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits ({describe(best.layout)}; "
+            f"{global_batch} x {seq} tokens per step), not the 0.4 default: an upper end, the model leaves out framework overheads; "
+            f"'llmplan layout' shows the breakdown")
+    return best.step.mfu, said
 
 
 def arch_name(shape: Any) -> str:
