@@ -59,9 +59,8 @@ def compute(
     presets: PresetsOption = None,
 ) -> None:
     from llmplan.errors import InputError
-    from llmplan.model.arch import FLOPS_PER_PARAM_PER_TOKEN, training_flops_per_token
-    from llmplan.systems.budget import gpu_cost_fields
-    from llmplan.units import PF_DAY, format_count, format_flops, parse_compute, parse_count, parse_positive
+    from llmplan.model.arch import FLOPS_PER_PARAM_PER_TOKEN
+    from llmplan.units import PF_DAY, format_count, format_flops, parse_count, parse_positive
 
     fmt = output_format(fmt)
     from llmplan.dtypes import PEAK_DTYPES, canonical
@@ -87,87 +86,29 @@ def compute(
     hardware = hardware_budget(cat, gpu, gpus, days, hours, gpu_hours, m, goodput, dtype)
     gpus = gpus or 1
 
-    row: dict = {}
     N = parse_count(params, "a parameter count") if params is not None else None
     D = parse_count(tokens, "a token count") if tokens is not None else None
-    shape = {}
+    model = None
     if preset is not None or hf_config is not None or safetensors is not None:
         model = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets, command="llmplan compute")
         for line in model.notes:
             note(line)
-        row["model"] = model.name
-        if N is None:
-            N = model.active_params  # the exact count wherever a shape is known
-            row["nominal_params"] = model.published_active_params or model.published_params
-        if D is None:
-            D = model.tokens
-            if D is None:
-                where = " in the presets" if model.preset is not None else ""
-                raise InputError(f"model {model.name!r} has no training tokens{where}; give --tokens")
-        # Attention is paid at the sequence length of pre-training, not a later long-context extension.
-        s, p = model.shape, model.preset
-        layers = (s.layers or s.decoder_layers) if s is not None else (p.get("layers") or p.get("decoder_layers") if p is not None else None)
-        d_model = s.d_model if s is not None else (p.get("d_model") if p is not None else None)
-        context = seq or model.train_context
-        # A preset that records no train_context falls back to its context, and says so.
-        if seq is None and p is not None and not p.get("train_context") and p.get("context") and layers:
-            note(f"model {model.name} records no pre-training context (train_context): the attention term uses its context, {p['context']:,} tokens; set --seq if it was pre-trained shorter")
-        shape = {"layers": layers, "d_model": d_model, "context": context}
-        if context and layers and d_model:
-            row["seq"] = context
-    elif seq is not None:
-        raise InputError("--seq sets the attention term of a model's shape; give --preset, --hf-config or --safetensors too, or --flops-per-token")
-    if hardware is not None:  # the budget that hardware time buys
-        if budget is not None or N is not None or D is not None or row.get("model") is not None or flops_per_token is not None:
-            raise InputError("hardware time (--days, --hours, --gpu-hours) is the budget; drop --budget, --params, --tokens and the model")
-        C = hardware.flops
+    from llmplan.planning.compute import compute_rows
+
+    (row,) = compute_rows(params=N, tokens=D, model=model, seq=seq, flops_per_token=flops_per_token, recompute=recompute, budget=budget,
+                          hardware=hardware, catalog=cat, gpu=gpu, gpus=gpus,
+                          mfu=m, auto_mfu=auto, global_batch=global_batch, price=usd, dtype=dtype,
+                          explain_default_mfu=fmt == "table" and mfu is None, say=note)
+    if hardware is not None:
         title = f"Compute: {hardware_title(hardware)}"
     elif budget is not None:
-        if N is not None or D is not None or row.get("model") is not None or flops_per_token is not None:
-            raise InputError("--budget replaces --params/--tokens/--preset/--hf-config/--safetensors; give one or the other")
-        C = parse_compute(budget)
         from llmplan.io.render import humanize
 
-        title = f"Compute: {humanize('pf_days', C / PF_DAY)} PF-days = {format_flops(C)}"
+        title = f"Compute: {humanize('pf_days', row['flops'] / PF_DAY)} PF-days = {format_flops(row['flops'])}"
     else:
-        if N is None or D is None:
-            raise InputError("give --params N and --tokens D (e.g. --params 7B --tokens 2T), --preset ID, or --budget X")
-        if flops_per_token is not None:
-            per_token = parse_positive(flops_per_token, "a number of FLOPs per token (e.g. 4.2e10)")
-            if recompute != "none":
-                raise InputError("--flops-per-token already fixes the count; drop --recompute")
-        else:
-            per_token = training_flops_per_token(N, recompute=recompute, **shape)
-        C = per_token * D
-        row.update({"params": N, "tokens": D, "flops_per_token": per_token})
-        title = f"Compute: {format_count(N)} params, {format_count(D)} tokens"
-    row["flops"] = C
-    row["pf_days"] = C / PF_DAY
-    if hardware is not None:
-        row.update(hardware.fields())
-        if usd is not None:
-            row["price_usd_per_gpu_hour"] = usd
-            row["cost_usd"] = hardware.gpu_hours * usd
-    elif gpu is not None:
-        device = cat.get("gpus", gpu)
-        if auto:
-            from llmplan.systems.mfu import auto_mfu
-
-            chosen = model if row.get("model") else None
-            m, said = auto_mfu(chosen.shape if chosen is not None else None, device, gpus, dtype.lower(), seq=seq,
-                               train_context=chosen.train_context if chosen is not None else None,
-                               global_batch=global_batch, name=chosen.name if chosen is not None else None)
-            note(said)
-        row.update(gpu_cost_fields(C, device, gpus, m, dtype.lower(), usd))
-        used = row["dtype"]
-        title += f"; {gpus} x {device.id}, {m:.0%} MFU ({used})"
-        if fmt == "table" and mfu is None:
-            note("MFU 0.4 is the default (observed 0.3-0.55 in published runs); set --mfu to change it")
-    elif usd is not None:
-        raise InputError("--price needs --gpu (the price is per GPU-hour)")
-    from llmplan.scaling.optimal import checked
-
-    checked([row])
+        title = f"Compute: {format_count(row['params'])} params, {format_count(row['tokens'])} tokens"
+    if hardware is None and gpu is not None:
+        title += f"; {row['gpus']} x {row['gpu']}, {row['mfu']:.0%} MFU ({row['dtype']})"
     labels = {"pf_days": "PF-days", "flops_per_token": "FLOPs/token", "peak_flops_per_second": "peak FLOP/s", "gpu_hours": "GPU-hours", "wall_seconds": "wall time", "cost_usd": "cost (USD)", "price_usd_per_gpu_hour": "USD/GPU-h"}
     columns = list(row)
     if fmt == "table":  # the title carries GPU, count, dtype and MFU; keep the table narrow
