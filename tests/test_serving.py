@@ -12,7 +12,8 @@ import math
 import pytest
 
 from llmplan.model import arch
-from llmplan.systems.memory import estimate as memory
+from llmplan.systems.memory import allocator
+from llmplan.systems.memory import states
 from llmplan.systems import serving
 from llmplan.systems.gpu import GPU
 from llmplan.errors import InputError
@@ -77,8 +78,8 @@ def test_decode_step_never_beats_reading_the_weights(preset, dtype, kv, tp, gpu,
     s = m.shape
     norms = (2 * s.layers + 1) * s.d_model
     matrices = m.params - s.vocab * s.d_model - norms
-    bits = memory.quantised_bits_per_weight(dtype) if dtype in memory.QUANTISED else 8 * memory.dtype_bytes(dtype)
-    head_bits = 16 if dtype in memory.QUANTISED else bits  # the output head stays 16-bit in quantised formats
+    bits = states.quantised_bits_per_weight(dtype) if dtype in states.QUANTISED else 8 * states.dtype_bytes(dtype)
+    head_bits = 16 if dtype in states.QUANTISED else bits  # the output head stays 16-bit in quantised formats
     floor = ((matrices - s.vocab * s.d_model) * bits / 8 + s.vocab * s.d_model * head_bits / 8) / tp / CAT.get("gpus", gpu)["bandwidth"]
     step = serving.decode_step(m, h, batch, t)
     assert step.seconds >= floor * (1 - 1e-9)
@@ -176,7 +177,7 @@ def test_kv_bytes_per_token_by_hand():
 
 def test_kv_capacity_exact_llama3_8b_h100():
     m, h = served("llama-3-8b"), hw("h100")
-    weights = memory.weights_bytes(m.shape, m.params, "bf16")
+    weights = allocator.weights_bytes(m.shape, m.params, "bf16")
     free = 0.9 * 80_000_000_000 - weights - 0.8e9 - 32 * 2**20
     expected = math.floor(free / 131_072)
     assert serving.kv_capacity_tokens(m, h) == expected

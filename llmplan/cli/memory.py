@@ -187,6 +187,10 @@ def memory(
     from dataclasses import replace
 
     from llmplan.systems.memory import estimate as mem
+
+    from llmplan.systems.memory import advice
+
+    from llmplan.systems.memory import states
     from llmplan.units import parse_count
 
     fmt = output_format(fmt)
@@ -204,7 +208,7 @@ def memory(
         dtype = "fp32" if train and precision.strip().lower() == "fp32" else "bf16"
     from llmplan.dtypes import canonical
 
-    dtype_name = _choice(canonical(dtype, mem.WEIGHT_DTYPES), mem.WEIGHT_DTYPES, "--dtype")
+    dtype_name = _choice(canonical(dtype, states.WEIGHT_DTYPES), states.WEIGHT_DTYPES, "--dtype")
     kv_choices = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
     kv_name = _choice(canonical(kv_dtype, kv_choices), kv_choices, "--kv-dtype") if kv_dtype else None
     resolved = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, params=params, presets=presets,
@@ -219,10 +223,10 @@ def memory(
         length = shape.context
     req = mem.Request(
         params=count, shape=shape, dtype=dtype_name, group_size=group_size, train=train,
-        precision=_choice(precision, mem.PRECISIONS, "--precision"), optimizer=_choice(optimizer, mem.OPTIMIZERS, "--optimizer"),
+        precision=_choice(precision, states.PRECISIONS, "--precision"), optimizer=_choice(optimizer, states.OPTIMIZERS, "--optimizer"),
         batch=batch, seq=length, kv_dtype=kv_name, recompute=_choice(recompute, ("none", "selective", "full"), "--recompute"),
         attention=_choice(attention, mem.ATTENTION, "--attention"), zero=zero, gpus=gpus, tp=tp, pp=pp,
-        optimizer_impl=_choice(optimizer_impl, mem.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
+        optimizer_impl=_choice(optimizer_impl, states.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
         sequence_parallel=sequence_parallel, cp=cp, ep=ep,
         lora_rank=lora_rank, activations=_choice(activations, ("count", "korthikanti"), "--activations"), overhead=over_bytes,
     )
@@ -257,7 +261,7 @@ def memory(
             row["gpu_datasheet_memory_bytes"] = datasheet
             row["fits"] = breakdown.total_bytes <= capacity
             row["headroom_bytes"] = _whole(capacity - breakdown.total_bytes)
-            hints = mem.advice(req, capacity) if not row["fits"] or shape is not None else {}
+            hints = advice.advice(req, capacity) if not row["fits"] or shape is not None else {}
             row["min_gpus"] = hints.get("min_gpus")
             row["max_batch"] = hints.get("max_batch")
             row["max_context"] = hints.get("max_context")

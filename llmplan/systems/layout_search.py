@@ -55,7 +55,8 @@ def states_lower_bound(shape, tp, pp, n_d, zero, ep):
     """Weights + gradients + optimizer states per GPU (16 B/param mixed Adam, ZeRO partitions; Rajbhandari
     et al. 2020 Fig. 1) plus the CUDA context: a lower bound of memory.estimate, on arrays of layouts."""
     from llmplan.model import arch
-    from llmplan.systems.memory import estimate as mem
+    from llmplan.systems.memory import allocator
+    from llmplan.systems.memory import states
     from llmplan.systems._arith import where
     from llmplan.systems.step_time import _expert_params
 
@@ -64,12 +65,12 @@ def states_lower_bound(shape, tp, pp, n_d, zero, ep):
     dense = (P - E) / (tp * pp)
     experts = E / (tp * pp * ep)
     n_e = where(n_d // ep > 1, n_d // ep, 1)
-    sb = mem.state_bytes("mixed", "bf16", "adamw")
+    sb = states.state_bytes("mixed", "bf16", "adamw")
 
     def part(per_param, sharded):
         return per_param * (dense / where(sharded, n_d, 1) + experts / where(sharded, n_e, 1))
 
-    return part(sb.weights, zero >= 3) + part(sb.gradients, zero >= 2) + part(sb.optimizer, zero >= 1) + mem.CONTEXT_BYTES
+    return part(sb.weights, zero >= 3) + part(sb.gradients, zero >= 2) + part(sb.optimizer, zero >= 1) + allocator.CONTEXT_BYTES
 
 
 # ---------------------------------------------------------------------------- the search

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmplan.model import arch
-from llmplan.systems.memory import estimate as memory
+from llmplan.systems.memory import allocator
+from llmplan.systems.memory import states
 from llmplan.systems.collectives import all_reduce_seconds
 from llmplan.systems.gpu import GPU
 from llmplan.errors import InputError
@@ -86,15 +87,15 @@ class Served:
 
 
 def weights_bytes_per_gpu(m: Served) -> float:
-    """Stored weights on one GPU: memory.weights_bytes split evenly over tp (Megatron-style)."""
-    return memory.weights_bytes(m.shape, m.params, m.dtype, m.group_size) / m.tp
+    """Stored weights on one GPU: allocator.weights_bytes split evenly over tp (Megatron-style)."""
+    return allocator.weights_bytes(m.shape, m.params, m.dtype, m.group_size) / m.tp
 
 
 def kv_bytes_per_token_per_gpu(m: Served) -> float:
     """KV-cache bytes per token on one GPU. KV heads are split over TP ranks (Megatron-LM §3), and
     replicated when tp exceeds them (vLLM, TensorRT-LLM), so the split is min(tp, n_kv); MLA's
     latent is replicated on every rank."""
-    total = arch.kv_cache_bytes_per_token(m.shape, memory.dtype_bytes(m.kv_dtype))
+    total = arch.kv_cache_bytes_per_token(m.shape, states.dtype_bytes(m.kv_dtype))
     if m.shape.is_mla:
         return total
     return total / min(m.tp, m.shape.n_kv_heads)
@@ -102,10 +103,10 @@ def kv_bytes_per_token_per_gpu(m: Served) -> float:
 
 def embedding_bytes_per_gpu(m: Served) -> float:
     """The input embedding table on one GPU: a lookup reads b rows of it, not the table (16-bit in
-    quantised formats, as memory.weights_bytes counts it). Zero when tied to the output head."""
+    quantised formats, as allocator.weights_bytes counts it). Zero when tied to the output head."""
     if m.shape.tied_embeddings:
         return 0.0
-    b = 2 if m.dtype in memory.QUANTISED else memory.dtype_bytes(m.dtype)
+    b = 2 if m.dtype in states.QUANTISED else states.dtype_bytes(m.dtype)
     return m.shape.vocab * m.shape.d_model * b / m.tp
 
 
@@ -236,7 +237,7 @@ def decode_total_seconds(m: Served, hw: GPU, batch: int, n: int, steps: int) -> 
 
 def reserve_bytes() -> float:
     """Memory not available to weights or KV: the CUDA context and the cuBLAS workspace (memory.py)."""
-    return memory.CONTEXT_BYTES + memory.CUBLAS_WORKSPACE
+    return allocator.CONTEXT_BYTES + allocator.CUBLAS_WORKSPACE
 
 
 def kv_capacity_tokens(m: Served, hw: GPU, memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> int:
