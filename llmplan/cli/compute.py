@@ -97,7 +97,7 @@ def compute(
 
     (row,) = compute_rows(params=N, tokens=D, model=model, seq=seq, flops_per_token=flops_per_token, recompute=recompute, budget=budget,
                           hardware=hardware, catalog=cat, gpu=gpu, gpus=gpus,
-                          mfu=m, auto_mfu=auto, global_batch=global_batch, price=usd, dtype=dtype,
+                          mfu=m, mfu_auto=auto, global_batch=global_batch, price=usd, dtype=dtype,
                           explain_default_mfu=fmt == "table" and mfu is None, say=note)
     if hardware is not None:
         title = f"Compute: {hardware_title(hardware)}"

@@ -15,11 +15,11 @@ from llmplan.errors import InputError
 
 def compute_rows(*, params: float | None, tokens: float | None, model: Any = None, seq: int | None = None,
                  flops_per_token: str | None = None, recompute: str = "none", budget: str | None = None,
-                 hardware: Any = None, catalog: Any = None, gpu: str | None = None, gpus: int = 1, mfu: float, auto_mfu: bool = False,
+                 hardware: Any = None, catalog: Any = None, gpu: str | None = None, gpus: int = 1, mfu: float, mfu_auto: bool = False,
                  global_batch: int | None = None, price: float | None = None, dtype: str = "bf16",
                  explain_default_mfu: bool = False, say: Callable[[str], None] = lambda line: None) -> list[dict[str, Any]]:
     """One row: the FLOPs (and PF-days) of the question, and with `gpu` (an id in `catalog`) and no hardware
-    time, what they cost on `gpus` of it at `mfu` (or, `auto_mfu`, at the MFU of the fastest layout).
+    time, what they cost on `gpus` of it at `mfu` (or, with `mfu_auto`, at the MFU of the fastest layout).
 
     `params` and `tokens` are parsed counts or None; `model` a resolved model (name, shape, preset, exact
     counts, tokens) or None; `budget` and `flops_per_token` the option texts, parsed where their rules are
@@ -83,13 +83,13 @@ def compute_rows(*, params: float | None, tokens: float | None, model: Any = Non
             row["cost_usd"] = hardware.gpu_hours * price
     elif gpu is not None:
         device = catalog.get("gpus", gpu)
-        if auto_mfu:
-            from llmplan.systems.mfu import auto_mfu as predict
+        if mfu_auto:
+            from llmplan.systems.mfu import auto_mfu
 
             chosen = model if row.get("model") else None
-            mfu, said = predict(chosen.shape if chosen is not None else None, device, gpus, dtype.lower(), seq=seq,
-                                train_context=chosen.train_context if chosen is not None else None,
-                                global_batch=global_batch, name=chosen.name if chosen is not None else None)
+            mfu, said = auto_mfu(chosen.shape if chosen is not None else None, device, gpus, dtype.lower(), seq=seq,
+                                 train_context=chosen.train_context if chosen is not None else None,
+                                 global_batch=global_batch, name=chosen.name if chosen is not None else None)
             say(said)
         row.update(gpu_cost_fields(C, device, gpus, mfu, dtype.lower(), price))
         if explain_default_mfu:
