@@ -24,11 +24,12 @@ def run() -> list[dict]:
     from llmplan.model import arch
     from llmplan.systems.layout_search import search
     from llmplan.presets import catalog
-    from llmplan.systems.step_time import Cluster, Run
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Run
 
     cat = catalog()
     shape = arch.Shape.from_preset(cat.get("models", "llama-3.1-405b"))
-    cluster = Cluster.from_preset(cat.get("gpus", "h100"))
+    cluster = GPU.from_preset(cat.get("gpus", "h100"))
     holder = {}
     alone = best_of(lambda: holder.update(r=search(shape, Run(seq=8192, global_batch=2048), cluster, 16384)))
     n = holder["r"].evaluated

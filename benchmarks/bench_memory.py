@@ -8,11 +8,12 @@ from timing import best_of
 def run() -> list[dict]:
     from llmplan.model import arch
     from llmplan.systems.memory import estimate as memory
+    from llmplan.systems.memory import advice
 
     shape = arch.Shape(layers=32, d_model=4096, heads=32, kv_heads=32, ffn=11008, vocab=32000, context=4096)
     req = memory.Request(shape=shape, train=True, batch=1, seq=4096)
     one = best_of(lambda: memory.estimate(req))
-    search = best_of(lambda: memory.advice(req, 80e9), repeat=3)
+    search = best_of(lambda: advice.advice(req, 80e9), repeat=3)
     # What a layout search does: thousands of layouts of one model (issue 11), 405B on 16,384 GPUs.
     big = arch.Shape(layers=126, d_model=16384, heads=128, kv_heads=8, ffn=53248, vocab=128256, context=8192)
     layouts = [memory.Request(shape=big, train=True, seq=8192, gpus=16384, tp=tp, pp=pp, cp=cp, batch=mb, zero=zero,

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from llmplan.model import arch  # noqa: E402
 from llmplan.systems.memory import estimate as memory
+from llmplan.systems.memory import allocator
 
 SHAPES = {"llama-134m": arch.Shape(layers=12, d_model=768, heads=12, kv_heads=12, ffn=2048, vocab=32000, context=2048, name="llama-134m")}
 MODES = {"fp32": ("fp32", "fp32"), "amp-bf16": ("amp", "bf16"), "bf16": ("pure", "bf16")}
@@ -33,7 +34,7 @@ def cases(path: Path = ROOT / "tests" / "data" / "gpu_memory_calibration.jsonl")
         row = json.loads(line)
         shape = SHAPES.get(row.get("model"))
         if row.get("case") == "weights" and shape is not None:
-            predicted = memory.weights_bytes(shape, arch.params(shape), row["dtype"])
+            predicted = allocator.weights_bytes(shape, arch.params(shape), row["dtype"])
             out.append({"case": f"weights {row['model']} {row['dtype']}", "quantity": "weights_bytes",
                         "predicted": predicted, "measured": row["weights_bytes"]})
         elif row.get("case") == "train" and shape is not None and row.get("ok"):

@@ -69,7 +69,7 @@ def main() -> int:
         best, shape = predict_llama3(gpus, seq, batch)
         per_token = arch.flops_per_token(shape, seq)
         causal = best.step.mfu * per_token["matmul_causal"] / per_token["matmul"]
-        from llmplan.systems.layout_search import describe
+        from llmplan.systems.layout import describe
         print(f"{gpus:6} {seq:7} {batch:6} {tflops:18} {mfu:6.0%} {best.step.mfu:14.1%} {causal:17.1%}  {describe(best.layout)}")
     print("(predicted MFU counts the full s x s attention, PaLM App. B; the causal count halves it, as flash kernels compute it)")
     return 0

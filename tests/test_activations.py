@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from llmplan.systems.layout import RECOMPUTE
 from llmplan.systems.memory import activations as act
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -63,7 +64,7 @@ def test_gqa_shrinks_only_the_kernel_k_and_v():
 
 
 def test_every_saved_tensor_says_why():
-    for recompute in act.RECOMPUTE:
+    for recompute in RECOMPUTE:
         for item in act.layer_saved(LLAMA_134M, 1, 128, "amp", 2, "eager", recompute):
             assert item.why and item.bytes > 0
 

@@ -128,12 +128,13 @@ def test_predicted_mfu_beside_the_implied_one(cli):
     # batch (Touvron et al. 2023), counted as 6ND like implied_mfu, so the two compare like with like.
     from llmplan.model import arch
     from llmplan.systems.layout_search import search
-    from llmplan.systems.step_time import Cluster, Run
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Run
 
     rows = {r["model"]: r for r in rows_of(cli(["compare", "--models", "llama-65b,pythia-12b,gpt-3-175b", "-f", "json"]))}
     cat = load_catalog()
     preset = cat.get("models", "llama-65b")
-    best = search(arch.Shape.from_preset(preset), Run(seq=2048, global_batch=2048), Cluster.from_preset(cat.get("gpus", "a100-80gb")), 2048, top=1).best[0]
+    best = search(arch.Shape.from_preset(preset), Run(seq=2048, global_batch=2048), GPU.from_preset(cat.get("gpus", "a100-80gb")), 2048, top=1).best[0]
     expected = 6 * 65.2e9 * 2048 * 2048 / (best.step.step_seconds * 2048 * 312e12)
     assert rows["llama-65b"]["predicted_mfu"] == pytest.approx(expected, rel=1e-12)
     # No downtime in the model: it predicts more than the published hours imply.

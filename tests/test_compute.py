@@ -1,4 +1,4 @@
-"""Training compute, GPU time and cost: `llmplan compute` and llmplan.systems.hardware."""
+"""Training compute, GPU time and cost: `llmplan compute`, llmplan.systems.budget and the 6N count of llmplan.model.arch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 import pytest
 
 from llmplan.errors import InputError
-from llmplan.systems.hardware import flops_per_token, gpu_seconds, peak_flops, training_flops, wall_seconds
+from llmplan.model.arch import training_flops, training_flops_per_token
+from llmplan.systems.budget import gpu_seconds, wall_seconds
+from llmplan.systems.gpu import peak_flops
 from llmplan.presets import catalog as load_catalog
 
 DAY = 86_400.0
@@ -129,10 +131,10 @@ def test_compute_bad_input(cli, args, fragment):
 
 def test_hardware_functions():
     assert training_flops(7e9, 1e12) == 6 * 7e9 * 1e12
-    assert flops_per_token(1e9, 10, 1000, 100, recompute="full") == 8e9 + 16 * 10 * 1000 * 100
+    assert training_flops_per_token(1e9, 10, 1000, 100, recompute="full") == 8e9 + 16 * 10 * 1000 * 100
     assert wall_seconds(1e21, 10, 1e14, 0.5) == pytest.approx(gpu_seconds(1e21, 1e14, 0.5) / 10)
     with pytest.raises(InputError):
-        flops_per_token(1e9, recompute="sometimes")
+        training_flops_per_token(1e9, recompute="sometimes")
     v100 = load_catalog().get("gpus", "v100")
     assert peak_flops(v100, "bf16") == (125e12, "fp16")
 

@@ -10,6 +10,8 @@ import pytest
 
 from llmplan.model import arch
 from llmplan.systems.memory import estimate as memory
+from llmplan.systems.memory import allocator
+from llmplan.systems.memory import states as memory_states
 from llmplan.systems.memory.estimate import Request, estimate
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -36,14 +38,14 @@ def _json(result) -> list[dict]:
 
 def test_zero_paper_sixteen_bytes_per_parameter():
     # Rajbhandari et al. 2020 §3.1: mixed-precision Adam keeps 2 + 2 + K = 16 bytes per parameter (K = 12).
-    sb = memory.state_bytes("mixed", "bf16", "adamw")
+    sb = memory_states.state_bytes("mixed", "bf16", "adamw")
     assert sb.weights + sb.gradients + sb.optimizer == 16
 
 
 @pytest.mark.parametrize("stage,gb", [(0, 120), (1, 31.4), (2, 16.6), (3, 1.9)])
 def test_zero_paper_stage_formulas(stage, gb):
     # ZeRO paper Fig. 1: Ψ = 7.5B, N_d = 64 -> 120 / 31.4 / 16.6 / 1.9 GB (printed to 3 significant figures).
-    assert round(memory.zero_model_states(7.5e9, 64, stage) / 1e9, 1) == pytest.approx(gb, abs=0.05)
+    assert round(memory_states.zero_model_states(7.5e9, 64, stage) / 1e9, 1) == pytest.approx(gb, abs=0.05)
 
 
 @pytest.mark.parametrize("stage,gb", [(0, 120), (1, 31.4), (2, 16.6), (3, 1.9)])
@@ -78,30 +80,30 @@ def test_kv_cache_llama2_70b_gqa_exactly_10_gib():
 @pytest.mark.parametrize("precision,optimizer,gib", [("mixed", "adamw", 100.41), ("amp", "adamw", 100.41), ("pure", "adamw", 50.21)])
 def test_model_states_llama2_7b(precision, optimizer, gib):
     # memory-and-compute.md §7.2: LLaMA-2-7B at 16 B/param -> 100.41 GiB; pure bf16 (8 B/param) -> 50.21 GiB.
-    sb = memory.state_bytes(precision, "bf16", optimizer)
+    sb = memory_states.state_bytes(precision, "bf16", optimizer)
     assert round(6_738_415_616 * (sb.weights + sb.gradients + sb.optimizer) / GiB, 2) == gib
 
 
 @pytest.mark.parametrize("optimizer,states", [("adamw", 8), ("sgd", 0), ("sgd-momentum", 4), ("lion", 4)])
 def test_optimizer_state_bytes(optimizer, states):
     # Per parameter in fp32 (amp): AdamW m+v; SGD none; momentum one buffer; Lion one momentum (Chen et al. 2023).
-    assert memory.state_bytes("amp", "bf16", optimizer).optimizer == states
+    assert memory_states.state_bytes("amp", "bf16", optimizer).optimizer == states
 
 
 def test_adamw_8bit_is_about_two_bytes():
     # Transformer Math 101 / §3 table: 8-bit Adam states 2 bytes (+ fp32 master 4 in mixed = 6 "optimizer alone").
-    assert memory.state_bytes("mixed", "bf16", "adamw-8bit").optimizer == pytest.approx(6, abs=0.01)
+    assert memory_states.state_bytes("mixed", "bf16", "adamw-8bit").optimizer == pytest.approx(6, abs=0.01)
 
 
 def test_quantised_bits_with_scales():
     # §3: GPTQ/AWQ int4 group 128 with fp16 scale + zero ≈ 4.25 bit; bnb NF4 block 64 fp32 absmax 4.5 bit.
-    assert memory.quantised_bits_per_weight("int4", 128) == 4.25
-    assert memory.quantised_bits_per_weight("nf4", 64) == 4.5
+    assert memory_states.quantised_bits_per_weight("int4", 128) == 4.25
+    assert memory_states.quantised_bits_per_weight("nf4", 64) == 4.5
 
 
 def test_lora_params_llama2_7b():
     # §3 LoRA: LLaMA-2-7B r=16 on all 7 linears is 40.0M trainable parameters.
-    assert round(memory.lora_params(LLAMA2_7B, 16) / 1e6, 1) == 40.0
+    assert round(allocator.lora_params(LLAMA2_7B, 16) / 1e6, 1) == 40.0
 
 
 # ---------------------------------------------------------------- the calibration file
@@ -117,7 +119,7 @@ def _request(row: dict) -> Request:
 @pytest.mark.parametrize("row", _calibration("train"), ids=lambda r: f"{r['mode']}-ckpt{r['ckpt']}-{r['attn']}")
 def test_weights_within_1_percent_of_train_cases(row):
     precision, dtype = MODES[row["mode"]]
-    predicted = memory.weights_bytes(LLAMA_134M, arch.params(LLAMA_134M), "fp32" if precision in ("fp32", "amp") else dtype)
+    predicted = allocator.weights_bytes(LLAMA_134M, arch.params(LLAMA_134M), "fp32" if precision in ("fp32", "amp") else dtype)
     assert predicted == pytest.approx(row["weights_bytes"], rel=0.01)
 
 
@@ -128,7 +130,7 @@ def _weights_ids(row):
 @pytest.mark.parametrize("row", _calibration("weights"), ids=_weights_ids)
 def test_weights_within_1_percent_of_weights_cases(row):
     assert row["params"] == arch.params(LLAMA_134M)
-    predicted = memory.weights_bytes(LLAMA_134M, row["params"], row["dtype"])
+    predicted = allocator.weights_bytes(LLAMA_134M, row["params"], row["dtype"])
     assert predicted == pytest.approx(row["weights_bytes"], rel=0.01)
 
 
@@ -136,7 +138,7 @@ def test_weights_within_1_percent_of_weights_cases(row):
 def test_weights_cases_to_the_byte_with_the_allocator_rules(row):
     # params x bytes is 2,097,152 B (fp32) and 2,883,584 B (bf16) short of the measurement; the caching
     # allocator's segment and split rules, applied to the tensors in module order, account for all of it.
-    assert memory.weights_bytes(LLAMA_134M, row["params"], row["dtype"]) == row["weights_bytes"]
+    assert allocator.weights_bytes(LLAMA_134M, row["params"], row["dtype"]) == row["weights_bytes"]
     assert row["weights_bytes"] - row["params"] * (4 if row["dtype"] == "fp32" else 2) in (2_098_176, 2_884_608)
 
 
@@ -144,11 +146,11 @@ def test_allocator_rules():
     # A 1.5 MiB request takes a 20 MiB segment and splits it. A lone 19.5 MiB request gets a segment
     # rounded up to 2 MiB (20 MiB) and, leaving 0.5 MiB < 1 MiB, is reported whole.
     MiB = 2**20
-    assert memory.allocator_bytes([1.5 * MiB]) == 1.5 * MiB
-    assert memory.allocator_bytes([19.5 * MiB]) == 20 * MiB
-    assert memory.allocator_bytes([100]) == 512  # 512-byte minimum block
+    assert allocator.allocator_bytes([1.5 * MiB]) == 1.5 * MiB
+    assert allocator.allocator_bytes([19.5 * MiB]) == 20 * MiB
+    assert allocator.allocator_bytes([100]) == 512  # 512-byte minimum block
     # Best fit: the 18.5 MiB left by the first request serves an 18 MiB one, whose 0.5 MiB rest is not split off.
-    assert memory.allocator_bytes([1.5 * MiB, 18 * MiB]) == 1.5 * MiB + 18.5 * MiB
+    assert allocator.allocator_bytes([1.5 * MiB, 18 * MiB]) == 1.5 * MiB + 18.5 * MiB
 
 
 def test_calibration_peaks_come_at_the_start_of_backward():
@@ -234,7 +236,7 @@ def test_gpu_fit_and_check(cli):
 
 def test_qlora_fits_a_24gb_card(cli):
     row = _json(cli(["memory", "--preset", "llama-2-7b", "--train", "--dtype", "nf4", "--lora-rank", "16", "--seq", "2048", "--recompute", "full", "--gpu", "rtx-4090", "-f", "json"]))[0]
-    assert row["trainable_params"] == memory.lora_params(LLAMA2_7B, 16)
+    assert row["trainable_params"] == allocator.lora_params(LLAMA2_7B, 16)
     assert row["weights_bytes"] < 5e9  # 4-bit matrices + 16-bit embeddings + adapters
     assert row["fits"] is True
 
@@ -273,7 +275,7 @@ def test_overhead_zero_and_default(cli):
     zero = _json(cli(["memory", "--params", "7B", "--overhead", "0", "-f", "json"]))[0]
     assert zero["overhead_bytes"] == 0
     default = _json(cli(["memory", "--params", "7B", "-f", "json"]))[0]
-    assert default["overhead_bytes"] == pytest.approx(memory.CONTEXT_BYTES + memory.ALLOCATOR_MARGIN * zero["total_bytes"])
+    assert default["overhead_bytes"] == pytest.approx(allocator.CONTEXT_BYTES + allocator.ALLOCATOR_MARGIN * zero["total_bytes"])
     share = _json(cli(["memory", "--params", "7B", "--overhead", "20%", "-f", "json"]))[0]
     assert share["overhead_bytes"] == pytest.approx(0.2 * zero["total_bytes"])
     fixed = _json(cli(["memory", "--params", "7B", "--overhead", "2GiB", "-f", "json"]))[0]

@@ -16,6 +16,8 @@ import pytest
 from llmplan.systems.memory import activations as act
 from llmplan.model import arch
 from llmplan.systems.memory import estimate as memory
+from llmplan.systems.memory import allocator
+from llmplan.systems.memory import states
 from llmplan.systems.memory.estimate import Request, estimate
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -76,7 +78,7 @@ def test_the_recorded_timelines_cover_what_the_issue_asks():
     assert any(r["kv_heads"] < r["heads"] for r in rows) and any(r["tied"] for r in rows) and max(r["seq"] for r in rows) >= 2048
     assert {r["mode"] for r in rows} == {"fp32", "amp", "bf16"}
     assert {r["ckpt"] for r in rows} == {False, True}
-    assert {r["optimizer_impl"] for r in rows} == set(memory.OPTIMIZER_IMPLS)
+    assert {r["optimizer_impl"] for r in rows} == set(states.OPTIMIZER_IMPLS)
     assert {r["attn"] for r in rows} >= {"auto", "math", "eager"}
     assert {r["layers"] for r in rows} == {2, 3}
 
@@ -116,7 +118,7 @@ def test_each_adamw_implementation_allocates_what_its_source_says(group):
     r = group["fused"]
     shape = _shape(r)
     assert step["foreach"] - step["fused"] == pytest.approx(arch.params(shape) * 4, abs=1024)  # amp: fp32 states
-    assert step["for-loop"] - step["fused"] == pytest.approx(2 * memory.largest_tensor_params(shape) * 4, abs=1024)
+    assert step["for-loop"] - step["fused"] == pytest.approx(2 * allocator.largest_tensor_params(shape) * 4, abs=1024)
     for impl, rr in group.items():
         assert _above_states(estimate(_request(rr)))["optimizer step"] == pytest.approx(step[impl], rel=1e-3)
 
@@ -201,7 +203,7 @@ def test_h100_peak_phase_is_what_the_cpu_timeline_shows(row):
 def test_default_optimizer_implementation_is_foreach():
     # torch 2.13 torch/optim/adam.py adam(): with fused and foreach both None, _default_to_fused_or_foreach
     # (use_fused=False) turns foreach on when every parameter is on CUDA.
-    assert memory.DEFAULT_OPTIMIZER_IMPL == "foreach"
+    assert states.DEFAULT_OPTIMIZER_IMPL == "foreach"
     assert estimate(Request(params=7e9, train=True)).optimizer_impl == "foreach"
 
 
@@ -247,7 +249,7 @@ MOE = arch.Shape(layers=8, d_model=2048, heads=16, kv_heads=4, vocab=32000, expe
 def test_expert_parallel_splits_only_the_experts():
     one = estimate(Request(shape=MOE, train=True, seq=4096, gpus=8, overhead=0))
     ep8 = estimate(Request(shape=MOE, train=True, seq=4096, gpus=8, ep=8, overhead=0))
-    experts = memory.expert_params(MOE)
+    experts = allocator.expert_params(MOE)
     assert experts == 8 * 16 * 3 * 2048 * 1408
     dense = arch.params(MOE) - experts
     assert ep8.optimizer_bytes == pytest.approx((dense + experts / 8) * 8)  # amp AdamW: 8 bytes of states each
@@ -282,8 +284,8 @@ def test_cheap_for_a_layout_search_and_for_absurd_depths():
     b = estimate(Request(shape=huge, train=True, seq=16, overhead=0))
     assert b.total_bytes > 10**9 * 64 * 16
     deep = arch.Shape(layers=1000, d_model=768, heads=12, vocab=32000)
-    exact = memory.allocator_bytes(memory.parameter_tensor_bytes(deep, 2))
-    assert memory.weights_bytes(deep, arch.params(deep), "bf16") == exact
+    exact = allocator.allocator_bytes(allocator.parameter_tensor_bytes(deep, 2))
+    assert allocator.weights_bytes(deep, arch.params(deep), "bf16") == exact
 
 
 def test_cli_phases_and_parts_add_up(cli):
@@ -303,7 +305,7 @@ def test_cli_phases_and_parts_add_up(cli):
 
 def test_cli_optimizer_impl_changes_the_answer(cli):
     args = ["memory", "--preset", "llama-2-7b", "--train", "--seq", "4096", "-f", "json", "--optimizer-impl"]
-    rows = {impl: json.loads(cli([*args, impl]).stdout)[0] for impl in memory.OPTIMIZER_IMPLS}
+    rows = {impl: json.loads(cli([*args, impl]).stdout)[0] for impl in states.OPTIMIZER_IMPLS}
     assert rows["foreach"]["peak_phase"] == "optimizer step"
     assert rows["fused"]["total_bytes"] <= rows["for-loop"]["total_bytes"] < rows["foreach"]["total_bytes"]
     assert rows["foreach"]["transient_bytes"] == 6_738_415_616 * 4  # a sqrt(v) of every fp32 state at once

@@ -234,7 +234,7 @@ def test_cli_import_stays_light():
     import subprocess
     import sys
 
-    code = "import llmplan.cli.optimal, llmplan.cli.loss, llmplan.cli.compute, llmplan.cli.compare, llmplan.scaling.laws, llmplan.scaling.optimal, llmplan.systems.hardware, sys; print(any(m in sys.modules for m in ('numpy', 'scipy')))"
+    code = "import llmplan.cli.optimal, llmplan.cli.loss, llmplan.cli.compute, llmplan.cli.compare, llmplan.scaling.laws, llmplan.scaling.optimal, llmplan.systems.budget, sys; print(any(m in sys.modules for m in ('numpy', 'scipy')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
 

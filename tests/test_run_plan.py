@@ -7,7 +7,8 @@ import json
 import pytest
 
 from llmplan.errors import WorkError
-from llmplan.planning.plan import energy_joules, solve_mfu, whole_sequence_batch
+from llmplan.planning.plan import energy_joules, whole_sequence_batch
+from llmplan.systems.mfu import solve_mfu
 
 HARDWARE = ["--gpu", "h100", "--gpus", "256", "--days", "30"]
 
@@ -159,11 +160,12 @@ def test_layout_equals_the_layout_search_for_that_model(plan_row):
     from llmplan.model.propose import propose
     from llmplan.systems.layout_search import search
     from llmplan.presets import catalog
-    from llmplan.systems.step_time import Cluster, Run
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Run
 
     (shape,) = propose(plan_row["params"], n=1, context=plan_row["seq"])
     assert arch.params(shape) == plan_row["shape_params"]
-    cluster = Cluster.from_preset(catalog().get("gpus", "h100"), "bf16")
+    cluster = GPU.from_preset(catalog().get("gpus", "h100"), "bf16")
     best = search(shape, Run(seq=plan_row["seq"], global_batch=plan_row["global_batch"]), cluster, 256, top=1).best[0]
     assert {k: plan_row[k] for k in best.layout.keys()} == best.layout.keys()
     assert plan_row["step_seconds"] == pytest.approx(best.step.step_seconds, rel=1e-12)

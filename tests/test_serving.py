@@ -12,8 +12,10 @@ import math
 import pytest
 
 from llmplan.model import arch
-from llmplan.systems.memory import estimate as memory
+from llmplan.systems.memory import allocator
+from llmplan.systems.memory import states
 from llmplan.systems import serving
+from llmplan.systems.gpu import GPU
 from llmplan.errors import InputError
 from llmplan.presets import catalog
 
@@ -29,7 +31,7 @@ def served(preset: str, dtype: str = "bf16", kv: str = "bf16", tp: int = 1) -> s
     return serving.Served(s, arch.params(s), dtype, kv, tp)
 
 
-def hw(gpu: str, dtype: str = "bf16") -> serving.Hardware:
+def hw(gpu: str, dtype: str = "bf16") -> GPU:
     return serving.hardware_from_gpu(CAT.get("gpus", gpu), dtype)
 
 
@@ -76,8 +78,8 @@ def test_decode_step_never_beats_reading_the_weights(preset, dtype, kv, tp, gpu,
     s = m.shape
     norms = (2 * s.layers + 1) * s.d_model
     matrices = m.params - s.vocab * s.d_model - norms
-    bits = memory.quantised_bits_per_weight(dtype) if dtype in memory.QUANTISED else 8 * memory.dtype_bytes(dtype)
-    head_bits = 16 if dtype in memory.QUANTISED else bits  # the output head stays 16-bit in quantised formats
+    bits = states.quantised_bits_per_weight(dtype) if dtype in states.QUANTISED else 8 * states.dtype_bytes(dtype)
+    head_bits = 16 if dtype in states.QUANTISED else bits  # the output head stays 16-bit in quantised formats
     floor = ((matrices - s.vocab * s.d_model) * bits / 8 + s.vocab * s.d_model * head_bits / 8) / tp / CAT.get("gpus", gpu)["bandwidth"]
     step = serving.decode_step(m, h, batch, t)
     assert step.seconds >= floor * (1 - 1e-9)
@@ -113,9 +115,9 @@ def test_tensor_parallel_adds_allreduces_and_splits_weights():
     assert serving.weights_bytes_per_gpu(four) == pytest.approx(serving.weights_bytes_per_gpu(one) / 4)
     step = serving.decode_step(four, h, 8, 1000)
     # NCCL's latencies (src/graph/tuning.cc, Simple protocol: 8.4 us base, 3.4 us per NVLink step; SM80's 20 GB/s per
-    # link, src/graph/topo.h, applied to every NVLink generation by llmplan.systems.step_time).
+    # link, src/graph/topo.h, applied to every NVLink generation by llmplan.systems.gpu).
     # 2 all-reduces per layer of 8·8192·2 bytes over NVLink 4 (450 GB/s per direction, at NCCL's 20 of 25
-    # GB/s per link; NCCL model in llmplan.systems.step_time: 8.4 us base + the faster of ring 2·3/4·S/B + 6 steps
+    # GB/s per link; NCCL model in llmplan.systems.collectives: 8.4 us base + the faster of ring 2·3/4·S/B + 6 steps
     # of 3.4 us and tree 2·S/B + 2·2 steps)
     size, link = 8 * 8192 * 2, 0.8 * 450e9
     ring = 1.5 * size / link + 6 * 3.4e-6
@@ -175,7 +177,7 @@ def test_kv_bytes_per_token_by_hand():
 
 def test_kv_capacity_exact_llama3_8b_h100():
     m, h = served("llama-3-8b"), hw("h100")
-    weights = memory.weights_bytes(m.shape, m.params, "bf16")
+    weights = allocator.weights_bytes(m.shape, m.params, "bf16")
     free = 0.9 * 80_000_000_000 - weights - 0.8e9 - 32 * 2**20
     expected = math.floor(free / 131_072)
     assert serving.kv_capacity_tokens(m, h) == expected

@@ -66,14 +66,15 @@ def test_korthikanti_mfu_and_hfu():
 
 def _cluster(**kw):
     from llmplan.presets import catalog
-    from llmplan.systems.step_time import Cluster
+    from llmplan.systems.gpu import GPU
 
-    return Cluster.from_preset(catalog().get("gpus", "h100"), **kw)
+    return GPU.from_preset(catalog().get("gpus", "h100"), **kw)
 
 
 def test_ring_collective_volumes():
     # Thakur et al. 2005: ring all-reduce moves 2(n-1)/n of the buffer, all-gather (n-1)/n, over the link.
-    from llmplan.systems import step_time as t
+    from llmplan.systems import collectives as t
+    from llmplan.systems import gpu
 
     cl = _cluster()
     size, n = 1e9, 8
@@ -81,7 +82,7 @@ def test_ring_collective_volumes():
     ag = t.all_gather_seconds(size, n, n, cl)
     alpha = t.NCCL_STEP_LATENCY_INTRA
     # NVLink at NCCL's 20 of 25 GB/s per link (src/graph/topo.h SM80_NVLINK_BW): 360 of H100's 450 GB/s
-    assert t.NVLINK_EFFICIENCY == pytest.approx(0.8)
+    assert gpu.NVLINK_EFFICIENCY == pytest.approx(0.8)
     nvlink = 450e9 * 0.8
     assert ar == pytest.approx(t.NCCL_BASE_LATENCY + 2 * 7 / 8 * size / nvlink + 14 * alpha)
     assert ag == pytest.approx(t.NCCL_BASE_LATENCY + 7 / 8 * size / nvlink + 7 * alpha)
@@ -91,7 +92,7 @@ def test_ring_collective_volumes():
 
 
 def test_tree_wins_for_small_messages_on_many_ranks():
-    from llmplan.systems import step_time as t
+    from llmplan.systems import collectives as t
 
     cl = _cluster()
     n, size = 4096, 1e3
@@ -102,7 +103,8 @@ def test_tree_wins_for_small_messages_on_many_ranks():
 def test_bubble_is_p_minus_1_over_v_m():
     # Narayanan et al. 2021 §2.2: bubble = (p-1)/(v·m) of the ideal time.
     from llmplan.model import arch
-    from llmplan.systems.step_time import Layout, Run, step_time
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.step_time import step_time
 
     shape = arch.Shape(d_model=4096, heads=32, vocab=32000, layers=32)
     run = Run(seq=4096, global_batch=64)
@@ -116,7 +118,8 @@ def test_bubble_is_p_minus_1_over_v_m():
 def test_mfu_is_palm_model_flops():
     # PaLM App. B: MFU = tokens/s x (6N + 12·L·H·Q·T) / (GPUs x peak); recompute not counted, HFU counts it.
     from llmplan.model import arch
-    from llmplan.systems.step_time import Layout, Run, step_time
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.step_time import step_time
 
     shape = arch.Shape(d_model=4096, heads=32, vocab=32000, layers=32)
     run = Run(seq=4096, global_batch=256)
@@ -243,7 +246,8 @@ def test_layout_search_is_exhaustive_on_a_small_case():
     # by the memory model, checked by brute force over all of them one by one.
     from llmplan.model import arch
     from llmplan.systems.layout_search import _layout_at, enumerate_layouts, memory_breakdown, search
-    from llmplan.systems.step_time import Run, step_time
+    from llmplan.systems.layout import Run
+    from llmplan.systems.step_time import step_time
 
     shape = arch.Shape(d_model=2048, heads=16, vocab=32000, layers=24)
     run = Run(seq=2048, global_batch=32)
@@ -301,7 +305,8 @@ def test_compute_mfu_auto_needs_a_shape_and_a_gpu():
 
 def _step(shape=None, run=None, cl=None, **layout):
     from llmplan.model import arch
-    from llmplan.systems.step_time import Layout, Run, step_time
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.step_time import step_time
 
     shape = shape or arch.Shape(d_model=8192, heads=64, kv_heads=8, vocab=128256, layers=80, ffn=28672)
     run = run or Run(seq=8192, global_batch=512)
@@ -311,7 +316,7 @@ def _step(shape=None, run=None, cl=None, **layout):
 def test_zero3_gathers_show_when_compute_is_short():
     # ZeRO-3 regathers the weights every micro-batch (Rajbhandari et al. 2020 §5.3): with one short
     # micro-batch per GPU over 1,024 ranks the gathers cannot hide, with long ones they can.
-    from llmplan.systems.step_time import Run
+    from llmplan.systems.layout import Run
 
     short = _step(run=Run(seq=2048, global_batch=1024), dp=1024, zero=3)
     long = _step(run=Run(seq=8192, global_batch=8192), dp=1024, zero=3, micro_batch=2)
@@ -320,7 +325,7 @@ def test_zero3_gathers_show_when_compute_is_short():
 
 
 def test_context_parallel_ring_hides_behind_long_attention():
-    from llmplan.systems.step_time import Run
+    from llmplan.systems.layout import Run
 
     long = _step(run=Run(seq=131072, global_batch=32), tp=8, cp=16, dp=1, sequence_parallel=True)
     short = _step(run=Run(seq=2048, global_batch=32), tp=8, cp=16, dp=1, sequence_parallel=True)
@@ -348,7 +353,7 @@ def test_sequence_parallel_moves_the_same_volume_with_less_elementwise_work():
 def test_tp_across_nodes_widens_the_search():
     from llmplan.model import arch
     from llmplan.systems.layout_search import enumerate_layouts
-    from llmplan.systems.step_time import Run
+    from llmplan.systems.layout import Run
 
     shape = arch.Shape(d_model=4096, heads=32, vocab=32000, layers=32)
     run = Run(seq=4096, global_batch=64)
@@ -392,9 +397,10 @@ def test_wave_quantisation_follows_the_sm_count():
     # time, so on the A100's 108 SMs a GEMM of 109 tiles takes as long as one of 216. With K large the
     # math side dominates, so the time nearly doubles with one extra tile, and does not move up to 216.
     from llmplan.presets import catalog
-    from llmplan.systems.step_time import TILE, Cluster, gemm_seconds, quantised_tiles
+    from llmplan.systems.gpu import TILE, GPU, quantised_tiles
+    from llmplan.systems.step_time import gemm_seconds
 
-    a100 = Cluster.from_preset(catalog().get("gpus", "a100-80gb"), "fp16")
+    a100 = GPU.from_preset(catalog().get("gpus", "a100-80gb"), "fp16")
     assert a100.sms == 108
     assert quantised_tiles(9 * TILE, 12 * TILE, 1, 108) == 108
     assert quantised_tiles(9 * TILE, 12 * TILE + 1, 1, 108) == 216  # 117 tiles: 2 waves
@@ -417,17 +423,18 @@ def test_cross_entropy_bytes_follow_megatron_kernels():
 
 def test_memory_bound_work_at_the_achievable_hbm_rate():
     # 88% of the datasheet bandwidth (1.80 of 2.04 TB/s measured on an A100 80GB SXM).
+    from llmplan.systems import gpu
     from llmplan.systems import step_time as t
 
     cl = _cluster()
-    assert t.HBM_EFFICIENCY == pytest.approx(1.80 / 2.04, abs=0.01)
-    assert t.elementwise_seconds(1e9, cl) == pytest.approx(1e9 / (3.35e12 * t.HBM_EFFICIENCY))
+    assert gpu.HBM_EFFICIENCY == pytest.approx(1.80 / 2.04, abs=0.01)
+    assert t.elementwise_seconds(1e9, cl) == pytest.approx(1e9 / (3.35e12 * gpu.HBM_EFFICIENCY))
 
 
 def test_pipeline_receive_regathers_without_sequence_parallelism():
     # Narayanan et al. 2021 §4.1: stages exchange T·h/tp each; without sequence parallelism the receiver
     # all-gathers the tp slices over NVLink, twice per virtual stage per micro-batch (activation, gradient).
-    from llmplan.systems import step_time as t
+    from llmplan.systems import collectives as t
 
     plain = _step(tp=8, pp=4, dp=1, micro_batch=1)
     sp = _step(tp=8, pp=4, dp=1, micro_batch=1, sequence_parallel=True)

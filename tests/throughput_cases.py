@@ -74,11 +74,13 @@ def predict(c: Case) -> tuple[float, object]:
     """(predicted value of the row's metric, the StepTime) on the catalog's a100-80gb."""
     from llmplan.model import arch
     from llmplan.presets import catalog
-    from llmplan.systems.step_time import Cluster, Layout, Run, step_time
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.step_time import step_time
 
     shape = arch.Shape(d_model=c.hidden, heads=c.heads, vocab=VOCAB, layers=c.layers, mlp="gelu", ffn=4 * c.hidden,
                        positions="learned", norm="layernorm", bias=True, context=SEQ)
-    cluster = Cluster.from_preset(catalog().get("gpus", "a100-80gb"), "fp16")
+    cluster = GPU.from_preset(catalog().get("gpus", "a100-80gb"), "fp16")
     run = Run(seq=SEQ, global_batch=c.global_batch, attention="eager", dropout=True, overlap_dp=c.overlap_dp)
     dp = c.gpus // (c.tp * c.pp)
     layout = Layout(tp=c.tp, pp=c.pp, vp=c.vp, dp=dp, micro_batch=c.micro_batch, recompute=c.recompute,
@@ -101,9 +103,10 @@ def predict_llama3(gpus: int, seq: int, global_batch: int):
     from llmplan.model import arch
     from llmplan.systems.layout_search import search
     from llmplan.presets import catalog
-    from llmplan.systems.step_time import Cluster, Run
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Run
 
     cat = catalog()
     shape = arch.Shape.from_preset(cat.get("models", "llama-3.1-405b"))
-    result = search(shape, Run(seq=seq, global_batch=global_batch), Cluster.from_preset(cat.get("gpus", "h100")), gpus, top=1)
+    result = search(shape, Run(seq=seq, global_batch=global_batch), GPU.from_preset(cat.get("gpus", "h100")), gpus, top=1)
     return result.best[0], shape

@@ -59,17 +59,17 @@ def compute(
     presets: PresetsOption = None,
 ) -> None:
     from llmplan.errors import InputError
-    from llmplan.systems.hardware import RECOMPUTE, gpu_cost_fields
-    from llmplan.systems.hardware import flops_per_token as per_token_of
-    from llmplan.units import PF_DAY, format_count, format_flops, parse_compute, parse_count, parse_positive
+    from llmplan.model.arch import FLOPS_PER_PARAM_PER_TOKEN
+    from llmplan.units import PF_DAY, format_count, format_flops, parse_count, parse_positive
 
     fmt = output_format(fmt)
     from llmplan.dtypes import PEAK_DTYPES, canonical
 
     dtype = canonical(dtype, PEAK_DTYPES)  # fp8-e4m3, bfloat16, torch.float16 ... -> fp8, bf16, fp16
-    if recompute not in RECOMPUTE:
-        raise InputError(f"--recompute {recompute!r} is not one of {', '.join(RECOMPUTE)}")
-    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu
+    if recompute not in FLOPS_PER_PARAM_PER_TOKEN:
+        raise InputError(f"--recompute {recompute!r} is not one of {', '.join(FLOPS_PER_PARAM_PER_TOKEN)}")
+    from llmplan.cli.budget_options import hardware_title
+    from llmplan.systems.budget import hardware_budget, parse_mfu
 
     auto = mfu is not None and mfu.strip().lower() == "auto"
     if auto and gpu is None:
@@ -86,81 +86,29 @@ def compute(
     hardware = hardware_budget(cat, gpu, gpus, days, hours, gpu_hours, m, goodput, dtype)
     gpus = gpus or 1
 
-    row: dict = {}
     N = parse_count(params, "a parameter count") if params is not None else None
     D = parse_count(tokens, "a token count") if tokens is not None else None
-    shape = {}
+    model = None
     if preset is not None or hf_config is not None or safetensors is not None:
         model = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets, command="llmplan compute")
         for line in model.notes:
             note(line)
-        row["model"] = model.name
-        if N is None:
-            N = model.active_params  # the exact count wherever a shape is known
-            row["nominal_params"] = model.published_active_params or model.published_params
-        if D is None:
-            D = model.tokens
-            if D is None:
-                where = " in the presets" if model.preset is not None else ""
-                raise InputError(f"model {model.name!r} has no training tokens{where}; give --tokens")
-        # Attention is paid at the sequence length of pre-training, not a later long-context extension.
-        s, p = model.shape, model.preset
-        layers = (s.layers or s.decoder_layers) if s is not None else (p.get("layers") or p.get("decoder_layers") if p is not None else None)
-        d_model = s.d_model if s is not None else (p.get("d_model") if p is not None else None)
-        context = seq or model.train_context
-        # A preset that records no train_context falls back to its context, and says so.
-        if seq is None and p is not None and not p.get("train_context") and p.get("context") and layers:
-            note(f"model {model.name} records no pre-training context (train_context): the attention term uses its context, {p['context']:,} tokens; set --seq if it was pre-trained shorter")
-        shape = {"layers": layers, "d_model": d_model, "context": context}
-        if context and layers and d_model:
-            row["seq"] = context
-    elif seq is not None:
-        raise InputError("--seq sets the attention term of a model's shape; give --preset, --hf-config or --safetensors too, or --flops-per-token")
-    if hardware is not None:  # the budget that hardware time buys
-        if budget is not None or N is not None or D is not None or row.get("model") is not None or flops_per_token is not None:
-            raise InputError("hardware time (--days, --hours, --gpu-hours) is the budget; drop --budget, --params, --tokens and the model")
-        C = hardware.flops
+    from llmplan.planning.compute import compute_rows
+
+    (row,) = compute_rows(params=N, tokens=D, model=model, seq=seq, flops_per_token=flops_per_token, recompute=recompute, budget=budget,
+                          hardware=hardware, catalog=cat, gpu=gpu, gpus=gpus,
+                          mfu=m, mfu_auto=auto, global_batch=global_batch, price=usd, dtype=dtype,
+                          explain_default_mfu=fmt == "table" and mfu is None, say=note)
+    if hardware is not None:
         title = f"Compute: {hardware_title(hardware)}"
     elif budget is not None:
-        if N is not None or D is not None or row.get("model") is not None or flops_per_token is not None:
-            raise InputError("--budget replaces --params/--tokens/--preset/--hf-config/--safetensors; give one or the other")
-        C = parse_compute(budget)
         from llmplan.io.render import humanize
 
-        title = f"Compute: {humanize('pf_days', C / PF_DAY)} PF-days = {format_flops(C)}"
+        title = f"Compute: {humanize('pf_days', row['flops'] / PF_DAY)} PF-days = {format_flops(row['flops'])}"
     else:
-        if N is None or D is None:
-            raise InputError("give --params N and --tokens D (e.g. --params 7B --tokens 2T), --preset ID, or --budget X")
-        if flops_per_token is not None:
-            per_token = parse_positive(flops_per_token, "a number of FLOPs per token (e.g. 4.2e10)")
-            if recompute != "none":
-                raise InputError("--flops-per-token already fixes the count; drop --recompute")
-        else:
-            per_token = per_token_of(N, recompute=recompute, **shape)
-        C = per_token * D
-        row.update({"params": N, "tokens": D, "flops_per_token": per_token})
-        title = f"Compute: {format_count(N)} params, {format_count(D)} tokens"
-    row["flops"] = C
-    row["pf_days"] = C / PF_DAY
-    if hardware is not None:
-        row.update(hardware.fields())
-        if usd is not None:
-            row["price_usd_per_gpu_hour"] = usd
-            row["cost_usd"] = hardware.gpu_hours * usd
-    elif gpu is not None:
-        device = cat.get("gpus", gpu)
-        if auto:
-            m = _auto_mfu(model if row.get("model") else None, device, gpus, dtype.lower(), seq, global_batch)
-        row.update(gpu_cost_fields(C, device, gpus, m, dtype.lower(), usd))
-        used = row["dtype"]
-        title += f"; {gpus} x {device.id}, {m:.0%} MFU ({used})"
-        if fmt == "table" and mfu is None:
-            note("MFU 0.4 is the default (observed 0.3-0.55 in published runs); set --mfu to change it")
-    elif usd is not None:
-        raise InputError("--price needs --gpu (the price is per GPU-hour)")
-    from llmplan.rows import checked
-
-    checked([row])
+        title = f"Compute: {format_count(row['params'])} params, {format_count(row['tokens'])} tokens"
+    if hardware is None and gpu is not None:
+        title += f"; {row['gpus']} x {row['gpu']}, {row['mfu']:.0%} MFU ({row['dtype']})"
     labels = {"pf_days": "PF-days", "flops_per_token": "FLOPs/token", "peak_flops_per_second": "peak FLOP/s", "gpu_hours": "GPU-hours", "wall_seconds": "wall time", "cost_usd": "cost (USD)", "price_usd_per_gpu_hour": "USD/GPU-h"}
     columns = list(row)
     if fmt == "table":  # the title carries GPU, count, dtype and MFU; keep the table narrow
@@ -169,31 +117,3 @@ def compute(
             hidden.add("flops_per_token")
         columns = [c for c in columns if c not in hidden]
     emit([row], fmt, title=title, columns=columns, labels=labels)
-
-
-def _auto_mfu(model, device, gpus: int, dtype: str, seq, global_batch) -> float:
-    """The predicted MFU of the fastest layout that fits (llmplan.systems.layout_search.search), said in a note."""
-    from llmplan.cli.common import note
-    from llmplan.errors import InputError
-    from llmplan.systems.layout_search import describe, search
-    from llmplan.systems.step_time import Cluster, Run
-
-    if model is None or model.shape is None or model.shape.family != "decoder":
-        raise InputError("--mfu auto needs a decoder model's shape: give --preset, --hf-config or --safetensors with a config.json")
-    shape = model.shape
-    seq = seq or model.train_context or shape.context
-    if dtype not in ("bf16", "fp16", "fp8"):
-        raise InputError(f"--mfu auto models bf16, fp16 or fp8 training, not --dtype {dtype}")
-    if global_batch is None:  # about 4M tokens per step (Llama 2: 4M; GPT-3 175B: 3.2M), a power of two in sequences
-        global_batch = 1 << max(0, (-(-4_000_000 // seq) - 1).bit_length())
-    cluster = Cluster.from_preset(device, dtype)
-    cluster.require_links(gpus)
-    result = search(shape, Run(seq=seq, global_batch=global_batch), cluster, gpus, top=1, dtype=dtype)
-    if not result.best:
-        raise InputError(f"--mfu auto: no layout of {gpus} x {device.id} fits {shape.name or model.name} at --seq {seq}; "
-                         f"see 'llmplan layout' for what would, or give --mfu")
-    best = result.best[0]
-    note(f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits ({describe(best.layout)}; "
-         f"{global_batch} x {seq} tokens per step), not the 0.4 default: an upper end, the model leaves out framework overheads; "
-         f"'llmplan layout' shows the breakdown")
-    return best.step.mfu

@@ -10,7 +10,7 @@ from llmplan.cli import model_options as mo
 from llmplan.cli import throughput as tc
 from llmplan.cli.common import FormatOption, PresetsOption, emit, note, output_format
 from llmplan.errors import InputError
-from llmplan.systems.layout_search import describe
+from llmplan.systems.layout import RECOMPUTE, describe
 
 app = typer.Typer()
 
@@ -123,7 +123,7 @@ def layout(
     cluster.require_links(gpus)
     fixed = {k: v for k, v in (("tp", tp), ("pp", pp), ("vp", vp), ("cp", cp), ("ep", ep), ("zero", zero), ("micro_batch", micro_batch)) if v is not None}
     if recompute is not None:
-        fixed["recompute"] = tc.choice(recompute, tc.RECOMPUTE, "--recompute")
+        fixed["recompute"] = tc.choice(recompute, RECOMPUTE, "--recompute")
     if zero is not None and zero not in (0, 1, 2, 3):
         raise InputError(f"--zero {zero} does not exist; use 0, 1, 2 or 3")
     if fixed:  # a pinned value that can never be valid is bad input, named like `throughput` names it

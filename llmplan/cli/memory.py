@@ -187,6 +187,10 @@ def memory(
     from dataclasses import replace
 
     from llmplan.systems.memory import estimate as mem
+
+    from llmplan.systems.memory import advice
+
+    from llmplan.systems.memory import states
     from llmplan.units import parse_count
 
     fmt = output_format(fmt)
@@ -204,7 +208,7 @@ def memory(
         dtype = "fp32" if train and precision.strip().lower() == "fp32" else "bf16"
     from llmplan.dtypes import canonical
 
-    dtype_name = _choice(canonical(dtype, mem.WEIGHT_DTYPES), mem.WEIGHT_DTYPES, "--dtype")
+    dtype_name = _choice(canonical(dtype, states.WEIGHT_DTYPES), states.WEIGHT_DTYPES, "--dtype")
     kv_choices = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
     kv_name = _choice(canonical(kv_dtype, kv_choices), kv_choices, "--kv-dtype") if kv_dtype else None
     resolved = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, params=params, presets=presets,
@@ -219,10 +223,10 @@ def memory(
         length = shape.context
     req = mem.Request(
         params=count, shape=shape, dtype=dtype_name, group_size=group_size, train=train,
-        precision=_choice(precision, mem.PRECISIONS, "--precision"), optimizer=_choice(optimizer, mem.OPTIMIZERS, "--optimizer"),
+        precision=_choice(precision, states.PRECISIONS, "--precision"), optimizer=_choice(optimizer, states.OPTIMIZERS, "--optimizer"),
         batch=batch, seq=length, kv_dtype=kv_name, recompute=_choice(recompute, ("none", "selective", "full"), "--recompute"),
         attention=_choice(attention, mem.ATTENTION, "--attention"), zero=zero, gpus=gpus, tp=tp, pp=pp,
-        optimizer_impl=_choice(optimizer_impl, mem.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
+        optimizer_impl=_choice(optimizer_impl, states.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
         sequence_parallel=sequence_parallel, cp=cp, ep=ep,
         lora_rank=lora_rank, activations=_choice(activations, ("count", "korthikanti"), "--activations"), overhead=over_bytes,
     )
@@ -257,7 +261,7 @@ def memory(
             row["gpu_datasheet_memory_bytes"] = datasheet
             row["fits"] = breakdown.total_bytes <= capacity
             row["headroom_bytes"] = _whole(capacity - breakdown.total_bytes)
-            hints = mem.advice(req, capacity) if not row["fits"] or shape is not None else {}
+            hints = advice.advice(req, capacity) if not row["fits"] or shape is not None else {}
             row["min_gpus"] = hints.get("min_gpus")
             row["max_batch"] = hints.get("max_batch")
             row["max_context"] = hints.get("max_context")
@@ -358,8 +362,10 @@ def _table(rows, breakdown, req, model) -> None:
                  + (f"; up to batch {row['max_batch']}" if row.get("max_batch") else ""))
         else:
             warn(f"does not fit on {row['gpu']} ({format_bytes(row['gpu_memory_bytes'], binary=False)}): {format_bytes(-row['headroom_bytes'], binary=False)} short")
-            for hint in _tries(row, req, breakdown):
-                note("try " + hint)
+            from llmplan.systems.memory.advice import what_to_try
+
+            for change in what_to_try(req, breakdown, row["gpu_memory_bytes"], row):
+                note("try " + _try_text(change, req))
     # Without a GPU there is no capacity to check a hint against: none is offered (issue 15).
 
 
@@ -379,48 +385,18 @@ def _phase_table(rows, breakdown, req, model) -> None:
          priority=["phase", "total", "weights", "gradients", "optimizer", "activations"])
 
 
-def _tries(row, req, breakdown) -> list[str]:
-    """What to try when it does not fit: only changes computed to fit, each with the bytes it gives."""
-    from llmplan.systems.memory import estimate as mem
+def _try_text(change, req) -> str:
+    """How a thing to try (llmplan.systems.memory.advice.Try) is said: the options to type, and for a
+    checked change the peak per GPU it gives."""
     from llmplan.units import format_bytes
 
-    out = []
-    if row.get("min_gpus"):
-        out.append(f"{row['min_gpus']} GPUs" + (" with --zero 3" if req.train else f" with --tp {row['min_gpus'] // max(1, req.pp)}"))
-    if row.get("max_batch") and row["max_batch"] < req.batch:
-        out.append(f"--batch {row['max_batch']} (the largest that fits)")
-    if row.get("max_context") and req.seq and row["max_context"] < req.seq:
-        out.append(f"{'--seq' if req.train else '--context'} {row['max_context']} (the longest that fits)")
-    checked = []
-    for text, changed in _candidates(breakdown, req):
-        try:
-            total = mem.estimate(changed).total_bytes
-        except InputError:  # not possible for this model (e.g. LoRA without a shape)
-            continue
-        if total <= row["gpu_memory_bytes"]:
-            checked.append(f"{text} ({format_bytes(total, binary=False)} per GPU, fits)")
-    return out + checked[:2]
-
-
-def _candidates(breakdown, req) -> list[tuple[str, object]]:
-    """Single changes to the request worth checking, as (the option to type, the changed request)."""
-    from dataclasses import replace
-
-    out: list[tuple[str, object]] = []
-    if req.train:
-        if req.recompute != "full" and breakdown.at_peak.get("activations", 0) > 0.1 * breakdown.total_bytes:
-            out.append(("--recompute full", replace(req, recompute="full")))
-        if not req.lora_rank:
-            out.append(("--lora-rank 16", replace(req, lora_rank=16)))
-            out.append(("--dtype nf4 --lora-rank 16 (QLoRA)", replace(req, dtype="nf4", lora_rank=16)))
-        if req.optimizer == "adamw":
-            if breakdown.at_peak.get("transient", 0) > 0.05 * breakdown.total_bytes and breakdown.phase == "optimizer step":
-                out.append(("--optimizer-impl fused", replace(req, optimizer_impl="fused")))
-            out.append(("--optimizer adamw-8bit", replace(req, optimizer="adamw-8bit")))
-    else:
-        if req.dtype in ("fp32", "fp16", "bf16"):
-            out.append(("--dtype int8", replace(req, dtype="int8")))
-            out.append(("--dtype int4", replace(req, dtype="int4")))
-        if req.kv_dtype is None or req.kv_dtype in ("fp32", "fp16", "bf16"):
-            out.append(("--kv-dtype fp8", replace(req, kv_dtype="fp8")))
-    return out
+    c = change.changes
+    if change.total_bytes is None:  # a limit the search found
+        if "gpus" in c:
+            return f"{c['gpus']} GPUs" + (" with --zero 3" if req.train else f" with --tp {c['tp']}")
+        if "batch" in c:
+            return f"--batch {c['batch']} (the largest that fits)"
+        return f"{'--seq' if req.train else '--context'} {c['seq']} (the longest that fits)"
+    options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in c.items())
+    named = f" ({change.name})" if change.name else ""
+    return f"{options}{named} ({format_bytes(change.total_bytes, binary=False)} per GPU, fits)"

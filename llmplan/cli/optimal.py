@@ -126,7 +126,8 @@ def optimal(
 
         check_plot_path(plot)
         require_matplotlib()
-    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu, wants_hardware_budget
+    from llmplan.cli.budget_options import hardware_title
+    from llmplan.systems.budget import hardware_budget, parse_mfu, wants_hardware_budget
 
     hardware = None
     auto = False

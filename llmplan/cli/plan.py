@@ -160,8 +160,8 @@ def plan(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan.systems.budget import hardware_budget as resolve_budget
-    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_goodput, parse_mfu, wants_hardware_budget
+    from llmplan.cli.budget_options import hardware_title
+    from llmplan.systems.budget import budget_from_seconds, hardware_budget, parse_goodput, parse_mfu, wants_hardware_budget
     from llmplan.errors import InputError
     from llmplan.scaling.hparams import load_hparams
     from llmplan.planning.plan import DEFAULT_PUE, plan_record
@@ -198,7 +198,7 @@ def plan(
         # No time given: a placeholder of one second, only its GPUs, peak, MFU and goodput are used.
         from llmplan.dtypes import PEAK_DTYPES, canonical
 
-        hardware = resolve_budget(cat.get("gpus", gpu), gpus, 1.0, None, m, parse_goodput(goodput), canonical(dtype, PEAK_DTYPES))
+        hardware = budget_from_seconds(cat.get("gpus", gpu), gpus, 1.0, None, m, parse_goodput(goodput), canonical(dtype, PEAK_DTYPES))
 
     if U is not None:
         from llmplan.scaling.data_constrained import CAVEAT, resolve_law

@@ -99,7 +99,7 @@ def serve(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan.systems.memory import estimate as memory
+    from llmplan.systems.memory import states
     from llmplan.systems import serving
     from llmplan.cli.memory import _choice, _positive
 
@@ -119,7 +119,7 @@ def serve(
 
         check_plot_path(plot)
         require_matplotlib()
-    dtype_name = _choice(dtype, memory.WEIGHT_DTYPES, "--dtype")
+    dtype_name = _choice(dtype, states.WEIGHT_DTYPES, "--dtype")
     if kv_dtype is None:
         kv_name = "fp32" if dtype_name == "fp32" else ("fp16" if dtype_name == "fp16" else "bf16")
     else:
@@ -165,7 +165,7 @@ def serve(
     elif too_big:
         warn(f"batch {', '.join(map(str, too_big[:5]))}{' ...' if len(too_big) > 5 else ''} does not fit: the KV cache of "
              f"{context:,}-token sequences holds at most {biggest:,} on {g.id} (rows kept, fits = no)")
-    if hw.dtype != dtype_name and dtype_name in memory.QUANTISED:
+    if hw.dtype != dtype_name and dtype_name in states.QUANTISED:
         note(f"{dtype_name} weights are read at {dtype_name} and multiplied in {hw.dtype}")
     if plot is not None:
         from llmplan.io.plots import plot_serving_frontier

@@ -13,6 +13,7 @@ import typer
 from llmplan.cli import model_options as mo
 from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format
 from llmplan.errors import InputError
+from llmplan.systems.layout import RECOMPUTE
 
 app = typer.Typer()
 
@@ -32,7 +33,6 @@ DropoutOption = Annotated[bool, typer.Option("--dropout/--no-dropout", help="Dro
 OverlapOption = Annotated[bool, typer.Option("--overlap-dp/--no-overlap-dp", help="Gradient reduction overlaps backward (DDP buckets, Megatron --overlap-grad-reduce).")]
 TpAcrossOption = Annotated[bool, typer.Option("--tp-across-nodes", help="Allow tensor parallelism beyond one node (slow; off by default).")]
 
-RECOMPUTE = ("none", "selective", "full")
 DTYPES = ("bf16", "fp16", "fp8")
 
 
@@ -64,8 +64,9 @@ def choice(value: str, allowed, option: str) -> str:
 
 def resolve_inputs(*, preset, hf_config, safetensors, flags, presets, seq, global_batch, batch_tokens, dtype, gpu,
                    gpus_per_node, intra_bw, inter_bw, matmul_efficiency, attention, dropout, overlap_dp, command):
-    """(model name, Shape, Run, Cluster) from the shared options."""
-    from llmplan.systems.step_time import Cluster, Run
+    """(model name, Shape, Run, GPU) from the shared options."""
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Run
     from llmplan.units import parse_count
 
     model = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets,
@@ -97,8 +98,8 @@ def resolve_inputs(*, preset, hf_config, safetensors, flags, presets, seq, globa
     if gpus_per_node is not None and gpus_per_node < 1:
         raise InputError(f"--gpus-per-node must be positive, not {gpus_per_node}")
     device = catalog(presets).get("gpus", gpu)
-    cluster = Cluster.from_preset(device, dtype, gpus_per_node, parse_bandwidth(intra_bw, "--intra-bw"),
-                                  parse_bandwidth(inter_bw, "--inter-bw"), matmul_efficiency)
+    cluster = GPU.from_preset(device, dtype, gpus_per_node, parse_bandwidth(intra_bw, "--intra-bw"),
+                              parse_bandwidth(inter_bw, "--inter-bw"), matmul_efficiency)
     run = Run(seq=seq, global_batch=global_batch, attention=choice(attention, ("flash", "eager"), "--attention"),
               dropout=dropout, overlap_dp=overlap_dp, compute_bytes=2)
     return model.name, shape, run, cluster
@@ -206,7 +207,8 @@ def throughput(
     presets: PresetsOption = None,
 ) -> None:
     from llmplan.systems.layout_search import check_layout, memory_breakdown
-    from llmplan.systems.step_time import Layout, step_time
+    from llmplan.systems.layout import Layout
+    from llmplan.systems.step_time import step_time
 
     fmt = output_format(fmt)
     model, shape, run, cluster = resolve_inputs(

@@ -497,6 +497,28 @@ def hoffmann_flops_per_token(s: Shape, seq: int | None = None, embeddings: bool 
     return 3 * forward / seq
 
 
+# Training FLOPs per parameter per token: 6 (forward 2 + backward 4; Kaplan et al. 2020 §2.1), 8 with full
+# activation recomputation (one more forward pass). Keyed by recompute mode.
+FLOPS_PER_PARAM_PER_TOKEN = {"none": 6.0, "full": 8.0}
+
+
+def training_flops_per_token(N: float, layers: int | None = None, d_model: int | None = None, context: int | None = None, recompute: str = "none") -> float:
+    """From a parameter count (no shape): 6N (Kaplan 2020 §2.1), + 12·L·d·s attention (PaLM App. B); full
+    recompute: 8N (+16·L·d·s). Not flops_per_token(shape), which counts a shape's matmuls one by one."""
+    if recompute not in FLOPS_PER_PARAM_PER_TOKEN:
+        raise InputError(f"{recompute!r} is not a recompute mode; expected one of {', '.join(FLOPS_PER_PARAM_PER_TOKEN)}")
+    factor = FLOPS_PER_PARAM_PER_TOKEN[recompute]
+    per_token = factor * N
+    if layers and d_model and context:
+        per_token += 2.0 * factor * layers * d_model * context  # 12·L·d·s at 6N; 16·L·d·s at 8N
+    return per_token
+
+
+def training_flops(N: float, D: float, per_token: float | None = None) -> float:
+    """C = (FLOPs per token) · D, 6·N·D by default (Kaplan et al. 2020; Brown et al. 2020 Table D.1)."""
+    return (6.0 * N if per_token is None else per_token) * D
+
+
 # ----- KV cache ---------------------------------------------------------------------------------
 
 def kv_cache_values_per_token(s: Shape) -> int:

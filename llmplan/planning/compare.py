@@ -26,7 +26,7 @@ def pick_models(catalog: Any, names: Sequence[str] | None) -> list[Any]:
 def compare_rows(law: Any, picked: Sequence[Any], catalog: Any) -> list[dict[str, Any]]:
     """One row per model: llmplan.scaling.optimal.compare_row at its exact count, its nominal count,
     the published run's fields (implied MFU) and the throughput model's predicted MFU."""
-    from llmplan.planning.plan import predicted_mfu
+    from llmplan.systems.mfu import predicted_mfu
     from llmplan.presets import model_params
     from llmplan.rows import checked, out_of_range
     from llmplan.scaling.optimal import compare_row

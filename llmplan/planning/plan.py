@@ -7,28 +7,22 @@
 - shape: llmplan.model.propose.propose, the same LLaMA-style shape as `arch --target`, with its exact count;
 - batch size and learning rate: llmplan.scaling.hparams, the law's own values and the whole-sequence batch run;
 - time, GPU-hours, cost and energy (board power x GPUs x time x PUE).
-`solve_mfu` is the fixed point behind `--mfu auto`: the MFU decides the budget, the budget the model,
-the model (through a throughput model) the MFU.
+`--mfu auto` iterates the MFU to the fixed point of the step-time model (llmplan.systems.mfu.solve_mfu).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from llmplan.errors import InputError, WorkError
+from llmplan.systems.mfu import best_layout, describe_iterations, solve_mfu, utilisation
 
 DEFAULT_SEQ = 4096  # LLaMA 2 / DeepSeek LLM pre-training context (Touvron et al. 2023b Table 1; DeepSeek-AI 2024 Table 2)
 # Power usage effectiveness of the data centre: 1.10 for the GPT-3 run in Patterson et al. 2021,
 # "Carbon Emissions and Large Neural Network Training" (arXiv:2104.10350), Table 4.
 DEFAULT_PUE = 1.1
 JOULES_PER_KWH = 3.6e6
-
-# --mfu auto: stop when the MFU changes by less than this between iterations (0.1 percentage points,
-# below the spread between layouts of one model), give up after this many iterations.
-MFU_TOLERANCE = 1e-3
-MFU_MAX_ITERATIONS = 20
-
 
 def energy_joules(tdp_watts: float, gpus: int, seconds: float, pue: float) -> float:
     """E = board power x GPUs x wall time x PUE: an upper bound, GPUs seldom draw their full TDP."""
@@ -53,86 +47,6 @@ def batch_multiple(batch_tokens: float, seq: int, gpus: int) -> int:
 def _divisors(n: int) -> list[int]:
     small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
     return sorted(set(small + [n // d for d in small]))
-
-
-def solve_mfu(evaluate: Callable[[float], float], start: float, tolerance: float = MFU_TOLERANCE, max_iterations: int = MFU_MAX_ITERATIONS) -> tuple[float, list[float], str | None]:
-    """The fixed point m = evaluate(m); returns it, the MFUs tried in order, and a remark or None.
-
-    Plain iteration from `start` until g(m) = evaluate(m) - m changes sign (a bigger budget buys a
-    bigger model that runs at a lower MFU, so plain iteration alone can oscillate), then bisection
-    inside that bracket until |g| <= tolerance. The plan is discrete (whole layers, whole sequences,
-    one layout or the next), so evaluate can jump across the diagonal: then no MFU reproduces itself
-    and the bracket closes on the jump; the answer is its side where the layout runs at least as fast
-    as assumed (the plan then finishes within the time given), said in the remark.
-    WorkError (exit 1) when evaluate gives no MFU or no bracket is found within max_iterations."""
-    history: list[float] = []
-
-    def g(m: float) -> float:
-        if len(history) >= max_iterations:
-            tail = ", ".join(f"{x:.4f}" for x in history[-4:])
-            raise WorkError(f"--mfu auto did not converge in {max_iterations} iterations (last MFUs tried {tail}); give --mfu X")
-        history.append(m)
-        new = evaluate(m)
-        if not (isinstance(new, (int, float)) and math.isfinite(new) and 0 < new <= 1):
-            raise WorkError(f"--mfu auto: the throughput model gave an MFU of {new!r} at iteration {len(history)}; give --mfu X instead")
-        return new - m
-
-    m, gm = start, g(start)
-    while abs(gm) > tolerance:
-        nxt = min(1.0, max(1e-3, m + gm))
-        gn = g(nxt)
-        if abs(gn) <= tolerance:
-            return nxt, history, None
-        if (gn > 0) != (gm > 0):  # bracketed: bisect
-            lo, glo, hi, ghi = (m, gm, nxt, gn) if m < nxt else (nxt, gn, m, gm)
-            while hi - lo > tolerance / 4:
-                mid = 0.5 * (lo + hi)
-                gmid = g(mid)
-                if abs(gmid) <= tolerance:
-                    return mid, history, None
-                if (gmid > 0) == (glo > 0):
-                    lo, glo = mid, gmid
-                else:
-                    hi, ghi = mid, gmid
-            side, g_side = (lo, glo) if glo > 0 else (hi, ghi)
-            remark = (f"the throughput model jumps from MFU {lo + glo:.3f} at {lo:.4f} to {hi + ghi:.3f} at {hi:.4f} (the shape, batch or layout "
-                      f"changes in between), so no MFU reproduces itself exactly; planned at {side:.4f}, where the layout reaches {side + g_side:.3f}")
-            return side, history, remark
-        m, gm = nxt, gn
-    return m, history, None
-
-
-def describe_iterations(history: Sequence[float]) -> str:
-    return f"--mfu auto took {len(history)} evaluations of the throughput model: MFU " + " -> ".join(f"{m:.3f}" for m in history)
-
-
-def best_layout(shape: Any, seq: int, global_batch: int, gpu: Any, gpus: int, dtype: str) -> tuple[Any, str | None]:
-    """The fastest layout that fits (llmplan.systems.layout_search.search, as `layout` ranks them), or None and why not."""
-    from llmplan.systems.layout_search import search
-    from llmplan.systems.step_time import Cluster, Run
-
-    cluster = Cluster.from_preset(gpu, dtype)
-    try:
-        cluster.require_links(gpus)
-    except InputError as error:
-        return None, f"no layout: {error}"
-    result = search(shape, Run(seq=seq, global_batch=global_batch), cluster, gpus, top=1, dtype=dtype)
-    if not result.best:
-        return None, f"no layout of this {arch_name(shape)} model fits in {gpu.id} memory on {gpus} GPUs; the plan's time and MFU are not checked against a layout"
-    return result.best[0], None
-
-
-def arch_name(shape: Any) -> str:
-    from llmplan.units import format_count
-    from llmplan.model import arch
-
-    return format_count(arch.params(shape))
-
-
-def utilisation(N: float, batch_tokens: int, step_seconds: float, gpus: int, peak: float) -> float:
-    """The MFU that turns a step time into the 6ND budget: 6 N (tokens per step) / (step x GPUs x peak).
-    (The layout's own MFU counts attention matmuls too, PaLM App. B; this one counts what C = 6ND counts.)"""
-    return 6.0 * N * batch_tokens / (step_seconds * gpus * peak)
 
 
 def plan_record(
@@ -295,26 +209,6 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
     }
     record["energy_kwh"] = None if record["energy_joules"] is None else record["energy_joules"] / JOULES_PER_KWH
     return record, warnings, shape
-
-
-def predicted_mfu(model: Any, catalog: Any) -> float | None:
-    """The throughput model's MFU for a published run (its GPU, GPU count, batch and sequence), counted
-    as 6ND like compare's implied MFU; None when the preset lacks the setup or no layout fits."""
-    from llmplan.model import arch
-
-    gpus, batch, gpu_id = model.get("training_gpus"), model.get("global_batch"), model.get("gpu")
-    if not (gpus and batch and gpu_id):
-        return None
-    shape = arch.Shape.from_preset(model)
-    seq = int(model.get("train_context") or model.get("context"))
-    device = catalog.get("gpus", gpu_id)
-    best, _ = best_layout(shape, seq, int(batch), device, int(gpus), "bf16")
-    if best is None:
-        return None
-    from llmplan.systems.hardware import peak_flops
-
-    N = model.get("active_params") or model["params"]
-    return utilisation(N, int(batch) * seq, float(best.step.step_seconds), int(gpus), peak_flops(device, "bf16")[0])
 
 
 # Where each number comes from (`plan --explain`): key -> source.

@@ -33,24 +33,26 @@ def cost_rows(law: Any, loss: float, inference_tokens: float, catalog: Any, serv
     import functools
 
     from llmplan.scaling import inference_aware as inference
-    from llmplan.systems import hardware, serving
-    from llmplan.systems.memory import estimate as memory
+    from llmplan.systems import serving
+    from llmplan.systems.budget import DEFAULT_MFU
+    from llmplan.systems.gpu import peak_flops
+    from llmplan.systems.memory.states import WEIGHT_DTYPES
     from llmplan.units import format_count
 
     for value, name in ((serve_batch, "--serve-batch"), (serve_input, "--serve-input"), (serve_output, "--serve-output")):
         if value < 1:
             raise InputError(f"{name} must be a positive whole number, not {value}")
-    mfu = hardware.DEFAULT_MFU if train_mfu is None else train_mfu
+    mfu = DEFAULT_MFU if train_mfu is None else train_mfu
     if not 0 < mfu <= 1:
         raise InputError(f"--train-mfu {mfu} must be in (0, 1], e.g. 0.4")
     for price, name in ((train_price, "--train-price"), (serve_price, "--serve-price")):
         if price is not None and not (0 < price < float("inf")):
             raise InputError(f"{name} {price} must be a positive USD amount per GPU-hour, e.g. 2.5")
-    dtype = _one_of(serve_dtype, memory.WEIGHT_DTYPES, "--serve-dtype")
+    dtype = _one_of(serve_dtype, WEIGHT_DTYPES, "--serve-dtype")
     sg = catalog.get("gpus", serve_gpu)
     tg = catalog.get("gpus", train_gpu) if train_gpu else sg
     hw = serving.hardware_from_gpu(sg, dtype)
-    peak, _ = hardware.peak_flops(tg, "bf16")
+    peak, _ = peak_flops(tg, "bf16")
     per_flop = 1.0 / (peak * mfu)
     layouts: dict[float, int] = {}
 

@@ -1,9 +1,7 @@
-"""Parallel layouts: which ones can exist, and the search for the fastest one that fits in memory.
+"""The search for the fastest parallel layout that fits in memory.
 
-A layout is tp·pp·cp·dp = GPUs (Megatron-LM rank order tp, cp, dp, pp), with virtual pipeline stages,
-expert parallelism carved out of dp·cp, a ZeRO stage, a micro-batch size, a recomputation mode and
-sequence parallelism. `check_layout` says why one cannot exist and names a valid neighbour;
-`search` enumerates every valid layout, evaluates the step-time model on all of them at once
+What a layout is and which ones can exist is llmplan.systems.layout (`check_layout` says why one cannot
+exist and names a valid neighbour). `search` enumerates every valid layout, evaluates the step-time model on all of them at once
 (numpy arrays through llmplan.systems.step_time), keeps those that fit and ranks them.
 """
 
@@ -12,24 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llmplan.errors import InputError
-from llmplan.systems.step_time import check_layout, divisors
-
-
-def describe(layout) -> str:
-    """A layout in words: 'tp 8, pp 2, vp 21, dp 1024, zero 1, micro-batch 1, recompute full, sp'."""
-    parts = [f"tp {layout.tp}", f"pp {layout.pp}"]
-    parts += [f"{k} {getattr(layout, k)}" for k in ("vp", "cp", "ep") if getattr(layout, k) > 1]
-    parts += [f"dp {layout.dp}", f"zero {layout.zero}", f"micro-batch {layout.micro_batch}", f"recompute {layout.recompute}"]
-    if layout.sequence_parallel:
-        parts.append("sp")
-    return ", ".join(parts)
+from llmplan.systems.layout import RECOMPUTE, check_layout, divisors
 
 
 def check_pins(shape, run, gpus: int, fixed: dict) -> None:
     """The values `layout --tp 8 --pp 3 ...` pins must each be possible for this model and GPU count:
     check_layout on the pinned values, the others at 1 and a global batch that cannot be the problem."""
-    from llmplan.systems.step_time import Layout
+    from llmplan.systems.layout import Layout
 
     pinned = {k: v for k, v in fixed.items() if k in ("tp", "pp", "vp", "cp", "ep", "zero", "micro_batch", "recompute")}
     probe = Layout(**pinned)
@@ -68,26 +55,25 @@ def states_lower_bound(shape, tp, pp, n_d, zero, ep):
     """Weights + gradients + optimizer states per GPU (16 B/param mixed Adam, ZeRO partitions; Rajbhandari
     et al. 2020 Fig. 1) plus the CUDA context: a lower bound of memory.estimate, on arrays of layouts."""
     from llmplan.model import arch
-    from llmplan.systems.memory import estimate as mem
-    from llmplan.systems.step_time import _expert_params, _where
+    from llmplan.systems.memory import allocator
+    from llmplan.systems.memory import states
+    from llmplan.systems._arith import where
+    from llmplan.systems.step_time import _expert_params
 
     P = arch.params(shape)
     E = _expert_params(shape)
     dense = (P - E) / (tp * pp)
     experts = E / (tp * pp * ep)
-    n_e = _where(n_d // ep > 1, n_d // ep, 1)
-    sb = mem.state_bytes("mixed", "bf16", "adamw")
+    n_e = where(n_d // ep > 1, n_d // ep, 1)
+    sb = states.state_bytes("mixed", "bf16", "adamw")
 
     def part(per_param, sharded):
-        return per_param * (dense / _where(sharded, n_d, 1) + experts / _where(sharded, n_e, 1))
+        return per_param * (dense / where(sharded, n_d, 1) + experts / where(sharded, n_e, 1))
 
-    return part(sb.weights, zero >= 3) + part(sb.gradients, zero >= 2) + part(sb.optimizer, zero >= 1) + mem.CONTEXT_BYTES
+    return part(sb.weights, zero >= 3) + part(sb.gradients, zero >= 2) + part(sb.optimizer, zero >= 1) + allocator.CONTEXT_BYTES
 
 
 # ---------------------------------------------------------------------------- the search
-
-RECOMPUTE_CODES = ("none", "selective", "full")
-
 
 @dataclass
 class Candidate:
@@ -128,7 +114,7 @@ def enumerate_layouts(shape, run, gpus: int, gpus_per_node: int, tp_across_nodes
     grids: dict = {}
     tps = allowed("tp", [t for t in divisors(shape.heads) if gpus % t == 0 and (tp_across_nodes or t <= gpus_per_node)])
     zeros = allowed("zero", [0, 1, 2, 3])
-    recs = [RECOMPUTE_CODES.index(r) for r in allowed("recompute", list(RECOMPUTE_CODES))]
+    recs = [RECOMPUTE.index(r) for r in allowed("recompute", list(RECOMPUTE))]
     for tp in tps:
         for pp in allowed("pp", [p for p in divisors(L) if (gpus // tp) % p == 0]):
             for cp in allowed("cp", [c for c in divisors(gpus // (tp * pp)) if run.seq % c == 0]):
@@ -159,11 +145,11 @@ def enumerate_layouts(shape, run, gpus: int, gpus_per_node: int, tp_across_nodes
 
 
 def _layout_at(arrays, i):
-    from llmplan.systems.step_time import Layout
+    from llmplan.systems.layout import Layout
 
     return Layout(tp=int(arrays["tp"][i]), pp=int(arrays["pp"][i]), vp=int(arrays["vp"][i]), dp=int(arrays["dp"][i]),
                   cp=int(arrays["cp"][i]), ep=int(arrays["ep"][i]), zero=int(arrays["zero"][i]),
-                  micro_batch=int(arrays["micro_batch"][i]), recompute=RECOMPUTE_CODES[int(arrays["recompute"][i])],
+                  micro_batch=int(arrays["micro_batch"][i]), recompute=RECOMPUTE[int(arrays["recompute"][i])],
                   sequence_parallel=bool(arrays["sequence_parallel"][i]))
 
 
@@ -177,7 +163,8 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
     """
     import numpy as np
 
-    from llmplan.systems.step_time import Layout, step_time
+    from llmplan.systems.layout import Layout
+    from llmplan.systems.step_time import step_time
 
     capacity = cluster.memory_bytes if capacity is None else capacity
     arrays = enumerate_layouts(shape, run, gpus, cluster.gpus_per_node, tp_across_nodes, fixed)

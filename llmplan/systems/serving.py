@@ -26,8 +26,10 @@ from typing import Any
 
 from llmplan.model import arch
 from llmplan.model.propose import propose
-from llmplan.systems.memory import estimate as memory
-from llmplan.systems import step_time as throughput
+from llmplan.systems.memory import allocator
+from llmplan.systems.memory import states
+from llmplan.systems.collectives import all_reduce_seconds
+from llmplan.systems.gpu import GPU
 from llmplan.errors import InputError
 
 # Share of GPU memory the engine may use: vLLM's default gpu_memory_utilization (vllm/engine/arg_utils.py,
@@ -38,11 +40,6 @@ ACTIVATION_BYTES = 2
 
 
 # ---------------------------------------------------------------------------- hardware
-
-# The GPU as llmplan.systems.step_time describes it (peak of the compute dtype, HBM bandwidth, memory, links,
-# achievable matmul fraction): one record for training and serving.
-Hardware = throughput.Cluster
-
 
 def compute_dtype(weight_dtype: str, gpu: Any) -> str:
     """The dtype the matmuls run in: fp8 weights on a GPU with fp8 tensor cores run fp8 x fp8
@@ -56,14 +53,15 @@ def compute_dtype(weight_dtype: str, gpu: Any) -> str:
 
 
 def hardware_from_gpu(gpu: Any, weight_dtype: str, matmul_efficiency: float | None = None,
-                      gpus_per_node: int | None = None) -> Hardware:
-    """The Cluster of a GPU preset for serving weights in weight_dtype (llmplan.systems.step_time.Cluster.from_preset)."""
-    return throughput.Cluster.from_preset(gpu, compute_dtype(weight_dtype, gpu), gpus_per_node=gpus_per_node,
-                                          matmul_efficiency=matmul_efficiency)
+                      gpus_per_node: int | None = None) -> GPU:
+    """The GPU (llmplan.systems.gpu, one record for training and serving: peak of the compute dtype, HBM bandwidth,
+    memory, links, achievable matmul fraction) of a preset, for serving weights in weight_dtype."""
+    return GPU.from_preset(gpu, compute_dtype(weight_dtype, gpu), gpus_per_node=gpus_per_node,
+                           matmul_efficiency=matmul_efficiency)
 
 
-def achievable_flops(hw: Hardware) -> float:
-    """Dense peak of the compute dtype x the measured large-matmul efficiency (llmplan.systems.step_time)."""
+def achievable_flops(hw: GPU) -> float:
+    """Dense peak of the compute dtype x the measured large-matmul efficiency (llmplan.systems.gpu)."""
     return hw.peak_flops_per_second * hw.matmul_efficiency
 
 
@@ -90,15 +88,15 @@ class Served:
 
 
 def weights_bytes_per_gpu(m: Served) -> float:
-    """Stored weights on one GPU: memory.weights_bytes split evenly over tp (Megatron-style)."""
-    return memory.weights_bytes(m.shape, m.params, m.dtype, m.group_size) / m.tp
+    """Stored weights on one GPU: allocator.weights_bytes split evenly over tp (Megatron-style)."""
+    return allocator.weights_bytes(m.shape, m.params, m.dtype, m.group_size) / m.tp
 
 
 def kv_bytes_per_token_per_gpu(m: Served) -> float:
     """KV-cache bytes per token on one GPU. KV heads are split over TP ranks (Megatron-LM §3), and
     replicated when tp exceeds them (vLLM, TensorRT-LLM), so the split is min(tp, n_kv); MLA's
     latent is replicated on every rank."""
-    total = arch.kv_cache_bytes_per_token(m.shape, memory.dtype_bytes(m.kv_dtype))
+    total = arch.kv_cache_bytes_per_token(m.shape, states.dtype_bytes(m.kv_dtype))
     if m.shape.is_mla:
         return total
     return total / min(m.tp, m.shape.n_kv_heads)
@@ -106,10 +104,10 @@ def kv_bytes_per_token_per_gpu(m: Served) -> float:
 
 def embedding_bytes_per_gpu(m: Served) -> float:
     """The input embedding table on one GPU: a lookup reads b rows of it, not the table (16-bit in
-    quantised formats, as memory.weights_bytes counts it). Zero when tied to the output head."""
+    quantised formats, as allocator.weights_bytes counts it). Zero when tied to the output head."""
     if m.shape.tied_embeddings:
         return 0.0
-    b = 2 if m.dtype in memory.QUANTISED else memory.dtype_bytes(m.dtype)
+    b = 2 if m.dtype in states.QUANTISED else states.dtype_bytes(m.dtype)
     return m.shape.vocab * m.shape.d_model * b / m.tp
 
 
@@ -176,21 +174,21 @@ class Phase:
         return "compute" if self.compute_seconds >= self.memory_seconds else "memory"
 
 
-def roofline_seconds(flops: float, nbytes: float, hw: Hardware) -> tuple[float, float]:
+def roofline_seconds(flops: float, nbytes: float, hw: GPU) -> tuple[float, float]:
     """(compute, memory) seconds of one GPU's share: FLOPs at the achievable rate, bytes at HBM bandwidth."""
     return flops / achievable_flops(hw), nbytes / hw.bandwidth
 
 
-def tp_comm_seconds(m: Served, tokens: int, hw: Hardware) -> float:
+def tp_comm_seconds(m: Served, tokens: int, hw: GPU) -> float:
     """Two all-reduces per layer of tokens·d activations (after attention and after the MLP;
-    Shoeybi et al. 2019 §3, Fig. 3), each by llmplan.systems.step_time's NCCL alpha-beta model."""
+    Shoeybi et al. 2019 §3, Fig. 3), each by llmplan.systems.collectives' NCCL alpha-beta model."""
     if m.tp == 1:
         return 0.0
     hw.require_links(m.tp)
-    return 2 * m.shape.layers * throughput.all_reduce_seconds(tokens * m.shape.d_model * ACTIVATION_BYTES, m.tp, m.tp, hw)
+    return 2 * m.shape.layers * all_reduce_seconds(tokens * m.shape.d_model * ACTIVATION_BYTES, m.tp, m.tp, hw)
 
 
-def prefill(m: Served, hw: Hardware, batch: int, n: int) -> Phase:
+def prefill(m: Served, hw: GPU, batch: int, n: int) -> Phase:
     """Prefill of b prompts of n tokens on tp GPUs (time to the first output token)."""
     flops = prefill_flops(m.shape, batch, n)
     nbytes = weights_read_bytes(m, batch * n) + batch * n * kv_bytes_per_token_per_gpu(m)
@@ -199,7 +197,7 @@ def prefill(m: Served, hw: Hardware, batch: int, n: int) -> Phase:
     return Phase(max(c, mem) + comm, c, mem, comm, flops, nbytes)
 
 
-def decode_step(m: Served, hw: Hardware, batch: int, t: int) -> Phase:
+def decode_step(m: Served, hw: GPU, batch: int, t: int) -> Phase:
     """One decode step at batch b, each sequence with t tokens of KV cache."""
     flops = decode_flops(m.shape, batch, t)
     nbytes = weights_read_bytes(m, batch) + batch * t * kv_bytes_per_token_per_gpu(m)
@@ -226,7 +224,7 @@ def sum_max_linear(a: float, b: float, c: float, d: float, t0: int, t1: int) -> 
     return line(*lead, t0, cut) + line(*rest, cut + 1, t1)
 
 
-def decode_total_seconds(m: Served, hw: Hardware, batch: int, n: int, steps: int) -> float:
+def decode_total_seconds(m: Served, hw: GPU, batch: int, n: int, steps: int) -> float:
     """Σ of the decode steps at KV lengths n+1 ... n+steps (each step's time is linear in t in each regime)."""
     if steps <= 0:
         return 0.0
@@ -240,10 +238,10 @@ def decode_total_seconds(m: Served, hw: Hardware, batch: int, n: int, steps: int
 
 def reserve_bytes() -> float:
     """Memory not available to weights or KV: the CUDA context and the cuBLAS workspace (memory.py)."""
-    return memory.CONTEXT_BYTES + memory.CUBLAS_WORKSPACE
+    return allocator.CONTEXT_BYTES + allocator.CUBLAS_WORKSPACE
 
 
-def kv_capacity_tokens(m: Served, hw: Hardware, memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> int:
+def kv_capacity_tokens(m: Served, hw: GPU, memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> int:
     """Tokens of KV cache that fit on each GPU: floor((fraction · memory - weights - reserve) / KV bytes per token)."""
     free = memory_fraction * hw.memory_bytes - weights_bytes_per_gpu(m) - reserve_bytes()
     per_token = kv_bytes_per_token_per_gpu(m)
@@ -252,7 +250,7 @@ def kv_capacity_tokens(m: Served, hw: Hardware, memory_fraction: float = DEFAULT
     return math.floor(free / per_token)
 
 
-def max_batch(m: Served, hw: Hardware, context: int, memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> int:
+def max_batch(m: Served, hw: GPU, context: int, memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> int:
     """The most sequences of `context` tokens (input + output) whose KV cache fits: capacity // context."""
     return kv_capacity_tokens(m, hw, memory_fraction) // context
 
@@ -264,7 +262,7 @@ def cost_per_million(gpu_seconds: float, tokens: float, price_per_gpu_hour: floa
     return gpu_seconds / tokens * 1e6 * price_per_gpu_hour / 3600.0
 
 
-def serve(m: Served, hw: Hardware, batch: int, n: int, out: int, price: float | None = None,
+def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None = None,
           memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> dict[str, Any]:
     """One row: b sequences of n input and `out` output tokens on tp GPUs (static batch)."""
     if batch < 1 or n < 1 or out < 1:
@@ -321,7 +319,7 @@ def serve(m: Served, hw: Hardware, batch: int, n: int, out: int, price: float | 
     return row
 
 
-def gpu_seconds_per_token(m: Served, hw: Hardware, batch: int, n: int, out: int) -> float:
+def gpu_seconds_per_token(m: Served, hw: GPU, batch: int, n: int, out: int) -> float:
     """GPU-seconds per token processed (input + output) for this workload: tp · latency / (b·(n+out))."""
     pre = prefill(m, hw, batch, n)
     latency = pre.seconds + decode_total_seconds(m, hw, batch, n, out - 1)
@@ -330,7 +328,7 @@ def gpu_seconds_per_token(m: Served, hw: Hardware, batch: int, n: int, out: int)
 
 # ---------------------------------------------------------------------------- serving a size
 
-def served_at_size(params: float, hw: Hardware, batch: int, n: int, out: int, dtype: str = "bf16",
+def served_at_size(params: float, hw: GPU, batch: int, n: int, out: int, dtype: str = "bf16",
                    kv_dtype: str | None = None, max_tp: int = 64, kv_heads: int = 8) -> Served:
     """A model of about `params` parameters as it would be served: the nearest LLaMA-family shape
     (llmplan.model.propose) with grouped-query attention of `kv_heads` KV heads (8 in Llama 2 70B, Llama 3 and

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PRECISIONS = ("fp32", "amp", "mixed", "pure")
-RECOMPUTE = ("none", "selective", "full")
 # SDPA's kernels (torch.nn.attention.SDPBackend) and HF's eager attention; "auto" resolves by `sdpa_backend`.
 KERNELS = ("flash", "mem-efficient", "math", "eager")
 ATTENTION = ("auto", *KERNELS)

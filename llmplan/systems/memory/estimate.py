@@ -6,317 +6,26 @@ logits), the walk down the layers (activations freed as gradients are written) a
 step (gradients plus the optimizer's temporaries). Activations come from `llmplan.systems.memory.activations`
 (tensor by tensor) or, with `activations="korthikanti"`, from Korthikanti et al. 2022, Table 2.
 
-Pure functions, no printing. Sources: Rajbhandari et al. 2020 (ZeRO: bytes per parameter, sharding), Pope et al. 2022 (KV cache),
-quantised formats) and the H100 measurements in tests/data/gpu_memory_calibration.jsonl.
+What is kept per parameter (dtypes, states, ZeRO, optimizer temporaries) is `states`; the parameter
+tensors, the allocator, the cuBLAS workspace and the CUDA context are `allocator`; what to try when a
+request does not fit is `advice`. Pure functions, no printing. Sources: Pope et al. 2022 (KV cache) and
+the H100 measurements in tests/data/gpu_memory_calibration.jsonl.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from llmplan.systems.memory import activations as act
 from llmplan.errors import InputError
+from llmplan.systems.layout import RECOMPUTE
+from llmplan.systems.memory import activations as act
+from llmplan.systems.memory.allocator import (ALLOCATOR_MARGIN, CONTEXT_BYTES, CUBLAS_WORKSPACE, expert_params, largest_tensor_params,
+                                              linear_params_per_layer, lora_params, weights_bytes)
+from llmplan.systems.memory.states import (OPTIMIZER_IMPLS, PRECISIONS, QUANTISED, adafactor_state_values, compute_bytes,
+                                           default_optimizer_impl, dtype_bytes, optimizer_step_temporaries, state_bytes)
 
-GiB = 2**30
-WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "nf4")
-QUANTISED = ("fp8", "int8", "int4", "nf4")
-OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor", "lion")
-PRECISIONS = act.PRECISIONS
-# torch.optim Adam/AdamW implementations. With neither fused nor foreach given, torch/optim/adam.py `adam()`
-# (read in torch 2.13; the same rule in 2.11) calls _default_to_fused_or_foreach(params, differentiable,
-# use_fused=False): foreach when every parameter is on a foreach device (CUDA), never fused. Passing
-# fused=False alone leaves foreach None -> False: the single-tensor for-loop.
-OPTIMIZER_IMPLS = ("for-loop", "foreach", "fused")
-DEFAULT_OPTIMIZER_IMPL = "foreach"
 ATTENTION = act.ATTENTION
-# cuBLAS workspace that PyTorch allocates through its caching allocator on Hopper (CUBLAS_WORKSPACE_CONFIG
-# default ":4096:8" = 32 MiB), one per cuBLAS handle: the forward thread's, and in training also the
-# autograd engine's backward thread's. The calibration file shows both: step_base_bytes - states_bytes
-# is 32 MiB in the first training case (the forward workspace predates it) and 64 MiB in the others.
-CUBLAS_WORKSPACE = 32 * 2**20
-# Default overhead: CUDA context measured as device_used - peak_reserved = 0.79-0.81 GB on the H100
-# (calibration file), plus the caching allocator's reserve above its allocations (peak_reserved /
-# peak_step up to 1.045 there), rounded to 5%.
-CONTEXT_BYTES = 0.8e9
-ALLOCATOR_MARGIN = 0.05
-
-
-# ---------------------------------------------------------------------------- bytes per value
-
-def dtype_bytes(name: str) -> float:
-    """Bytes per stored value: fp32 4, fp16/bf16 2, fp8/int8 1, int4/nf4 0.5 (IEEE 754 / OCP FP8 / GPTQ / QLoRA storage sizes)."""
-    table = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "int4": 0.5, "nf4": 0.5}
-    if name not in table:
-        raise InputError(f"{name!r} is not a weight format; use one of {', '.join(WEIGHT_DTYPES)}")
-    return table[name]
-
-
-def quantised_bits_per_weight(name: str, group_size: int = 128) -> float:
-    """Bits per weight including the per-group scales (Frantar et al. 2022, GPTQ; Dettmers et al. 2023, QLoRA §3).
-
-    int4 (GPTQ/AWQ): fp16 scale + fp16 zero per group: 4 + 32/g (4.25 at g=128).
-    nf4 (bitsandbytes): one fp32 absmax per block: 4 + 32/g (4.5 at QLoRA's block 64).
-    int8: one fp16 scale per group: 8 + 16/g. fp8: one fp32 scale per group (block scaling): 8 + 32/g.
-    """
-    if name in ("int4", "nf4"):
-        return 4 + 32 / group_size
-    if name == "int8":
-        return 8 + 16 / group_size
-    if name == "fp8":
-        return 8 + 32 / group_size
-    return 8 * dtype_bytes(name)
-
-
-def compute_bytes(dtype: str) -> int:
-    """Bytes of a value in the matmuls: quantised weights are dequantised to bf16 for compute."""
-    return 4 if dtype == "fp32" else 2
-
-
-# ---------------------------------------------------------------------------- model states
-
-def zero_model_states(psi: float, n_d: int, stage: int, k: float = 12) -> float:
-    """Per-GPU model-state bytes, mixed-precision Adam (Rajbhandari et al. 2020, Fig. 1; K = 12).
-
-    DP (2+2+K)Ψ; P_os 2Ψ + 2Ψ + KΨ/N_d; P_os+g 2Ψ + (2+K)Ψ/N_d; P_os+g+p (2+2+K)Ψ/N_d.
-    """
-    if stage == 0:
-        return (2 + 2 + k) * psi
-    if stage == 1:
-        return 2 * psi + 2 * psi + k * psi / n_d
-    if stage == 2:
-        return 2 * psi + (2 + k) * psi / n_d
-    if stage == 3:
-        return (2 + 2 + k) * psi / n_d
-    raise InputError(f"ZeRO stage {stage} does not exist; use 0, 1, 2 or 3")
-
-
-@dataclass(frozen=True)
-class StateBytes:
-    """Bytes per trainable parameter: weights, gradients, optimizer (master copy + states), step workspace."""
-
-    weights: float
-    gradients: float
-    optimizer: float
-    workspace: float  # transient during optimizer.step()
-
-
-def optimizer_state_count(optimizer: str) -> tuple[float, float]:
-    """(full-size states, bytes-per-value override or 0) of each optimizer's actual state.
-
-    AdamW: m and v (Loshchilov & Hutter 2019). 8-bit AdamW: m and v as uint8 with one fp32 scale per
-    2048-value block (bitsandbytes; Dettmers et al. 2022): 1 + 4/2048 bytes each. SGD: none;
-    with momentum: one buffer. Lion: one momentum (Chen et al. 2023). Adafactor (β1 = 0): factored
-    second moment, about (rows + cols) per matrix, counted as 0 full-size states here and added by
-    `adafactor_state_values`.
-    """
-    return {
-        "adamw": (2, 0),
-        "adamw-8bit": (2, 1 + 4 / 2048),
-        "sgd": (0, 0),
-        "sgd-momentum": (1, 0),
-        "adafactor": (0, 0),
-        "lion": (1, 0),
-    }[optimizer]
-
-
-def state_bytes(precision: str, dtype: str, optimizer: str) -> StateBytes:
-    """Bytes per trainable parameter for a precision mode (Rajbhandari et al. 2020, §3.1: 2+2+12 bytes for mixed-precision Adam).
-
-    fp32: 4 w + 4 g + states in fp32. amp (PyTorch autocast): fp32 weights, grads and states.
-    mixed (Megatron/DeepSpeed; ZeRO's 2 + 2 + K): 16-bit weights and grads, fp32 master + states.
-    pure: everything in the compute dtype.
-    """
-    if optimizer not in OPTIMIZERS:
-        raise InputError(f"{optimizer!r} is not an optimizer; use one of {', '.join(OPTIMIZERS)}")
-    c = compute_bytes(dtype)
-    if precision == "fp32":
-        w, g, master, sb = 4, 4, 0, 4
-    elif precision == "amp":
-        w, g, master, sb = 4, 4, 0, 4
-    elif precision == "mixed":
-        w, g, master, sb = c, c, 4, 4
-    elif precision == "pure":
-        w, g, master, sb = c, c, 0, c
-    else:
-        raise InputError(f"{precision!r} is not a precision mode; use one of {', '.join(PRECISIONS)}")
-    n, override = optimizer_state_count(optimizer)
-    opt = master + n * (override or sb)
-    # Bytes per value of the state the step's temporaries are made of (exp_avg_sq's or the variance's dtype).
-    ws = sb if optimizer in ("adamw", "adafactor") else 0
-    return StateBytes(w, g, opt, ws)
-
-
-def optimizer_step_temporaries(optimizer: str, impl: str, state_value_bytes: float, local_values: float,
-                               largest_tensor_values: float | None) -> float:
-    """Bytes the optimizer step allocates beyond its states (torch/optim/adam.py, torch 2.13).
-
-    for-loop (_single_tensor_adam): `denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)` makes
-    two temporaries the size of the tensor being updated (sqrt's result and the quotient), one tensor at a
-    time: 2 x the largest tensor. foreach (_multi_tensor_adam): `exp_avg_sq_sqrt = torch._foreach_sqrt(...)`
-    for the whole device/dtype group at once: one state-sized copy of every tensor (AdamW's decoupled
-    decay is an in-place _foreach_mul_). fused (_fused_adamw_): in place, nothing. Adafactor
-    (torch/optim/_adafactor.py): the variance estimate row_var @ col_var is one full-size tensor, one
-    tensor at a time in the for-loop (its default), every tensor at once with foreach. SGD (torch/optim/sgd.py:
-    momentum updated in place; no weight decay, no nesterov), bitsandbytes 8-bit and Lion: 0.
-    """
-    if impl == "fused" or optimizer not in ("adamw", "adafactor"):
-        return 0.0
-    copies = 2 if optimizer == "adamw" else 1
-    if impl == "foreach":
-        return local_values * state_value_bytes
-    if largest_tensor_values is None:
-        return 0.0
-    return copies * largest_tensor_values * state_value_bytes
-
-
-def default_optimizer_impl(optimizer: str) -> str:
-    """What torch.optim runs with neither fused nor foreach given (torch 2.13): foreach for AdamW on CUDA
-    (adam.py, _default_to_fused_or_foreach with use_fused=False); Adafactor stays on the for-loop unless
-    foreach=True (its docstring: "Adafactor will default to the slower single tensor for-loop")."""
-    return "for-loop" if optimizer == "adafactor" else DEFAULT_OPTIMIZER_IMPL
-
-
-# ---------------------------------------------------------------------------- shapes
-
-@functools.lru_cache(maxsize=1024)
-def linear_params_per_layer(shape) -> int:
-    """Weights of the matrices in one (dense) layer: attention projections + MLP."""
-    from llmplan.model import arch
-
-    return arch.attention_params(shape) + arch.mlp_params(shape, shape.d_ffn)
-
-
-def lm_head_params(shape) -> int:
-    return 0 if shape.tied_embeddings else shape.vocab * shape.d_model
-
-
-def lora_params(shape, rank: int) -> int:
-    """Trainable LoRA parameters r·(d_in + d_out) per adapted matrix (Hu et al. 2021), all linears of each layer."""
-    d, a, kv, i = shape.d_model, shape.attn_width, shape.kv_width, shape.d_ffn
-    per_layer = rank * ((d + a) + 2 * (d + kv) + (a + d))
-    if shape.mlp in ("swiglu", "geglu"):
-        per_layer += rank * 3 * (d + i)
-    else:
-        per_layer += rank * 2 * (d + i)
-    return shape.layers * per_layer
-
-
-def weights_bytes(shape, params: float, dtype: str, group_size: int = 128) -> float:
-    """Stored weights, as PyTorch's allocator reports them.
-
-    Quantised formats: the layers' matrices at their bits (scales included); embeddings, lm_head and
-    norms stay 16-bit, as GPTQ/AWQ/bitsandbytes leave them (Frantar et al. 2022; Dettmers et al. 2023).
-    Unquantised with a dense LLaMA-style shape: every parameter tensor (and rotary's two fp32
-    inv_freq buffers) allocated in module order through the CUDA caching allocator (`allocator_bytes`),
-    which is what `torch.cuda.memory_allocated()` shows after building the model. Otherwise params × bytes.
-    """
-    if dtype not in QUANTISED:
-        if shape is None or not _hf_llama_order(shape):
-            return params * dtype_bytes(dtype)
-        return _allocated_weights(shape, dtype)
-    if shape is None:
-        return params * quantised_bits_per_weight(dtype, group_size) / 8
-    from llmplan.model import arch
-
-    matrices = arch.non_embedding_params(shape)  # the layers (their tiny norms counted as quantised too)
-    rest = params - matrices
-    return matrices * quantised_bits_per_weight(dtype, group_size) / 8 + rest * 2
-
-
-# Beyond this many layers the allocator is not simulated tensor by tensor (callers use params × bytes;
-# the allocator's rounding is then a negligible share): a list per tensor of 1e9 layers would not fit.
-MAX_TENSOR_LIST_LAYERS = 10_000
-
-
-def parameter_tensor_bytes(shape, nbytes: float) -> list[float] | None:
-    """Byte size of each tensor of a dense decoder, in the order HF LlamaForCausalLM creates them
-    (embedding; per layer q, k, v, o, gate, up, down, two norms; final norm; rotary inv_freq and
-    original_inv_freq in fp32; lm_head). None for shapes this order does not describe (MoE, MLA,
-    biases, learned positions, non-decoders): callers then use params × bytes."""
-    if shape.layers > MAX_TENSOR_LIST_LAYERS:  # one list entry per tensor: bounded memory (issue 15)
-        return None
-    if not _hf_llama_order(shape):
-        return None
-    from llmplan.model import arch
-
-    d, a, kv, i = shape.d_model, shape.attn_width, shape.kv_width, shape.d_ffn
-    norm = arch.norm_params(shape) * nbytes
-    layer = [d * a * nbytes, d * kv * nbytes, d * kv * nbytes, a * d * nbytes]
-    layer += [d * i * nbytes] * (3 if shape.mlp in ("swiglu", "geglu") else 2)
-    layer += [norm, norm]
-    sizes = [shape.vocab * d * nbytes] + layer * shape.layers + ([norm] if shape.has_final_norm else [])
-    if shape.positions == "rotary":
-        sizes += [shape.d_head // 2 * 4] * 2
-    if not shape.tied_embeddings:
-        sizes.append(shape.vocab * d * nbytes)
-    return sizes
-
-
-_EXACT_LAYERS = 512  # simulated tensor by tensor up to here; beyond, a 64-layer step is repeated
-_STEP_LAYERS = 64
-
-
-@functools.lru_cache(maxsize=256)
-def _allocated_weights(shape, dtype: str) -> float:
-    """allocator_bytes of the model's tensors, cached (the layout search asks for the same shape many
-    times). Up to 512 layers every tensor is simulated; beyond, the block pattern repeats (with a period
-    that divides 64 for power-of-two widths), so L layers cost the allocation of 448 + (L mod 64) layers
-    plus one 64-layer step per further 64: no list of a billion layers' tensors is ever built."""
-    nbytes = dtype_bytes(dtype)
-    if shape.layers <= _EXACT_LAYERS:
-        return allocator_bytes(parameter_tensor_bytes(shape, nbytes))
-    base = _EXACT_LAYERS - _STEP_LAYERS + shape.layers % _STEP_LAYERS
-    at = allocator_bytes(parameter_tensor_bytes(replace(shape, layers=base), nbytes))
-    before = allocator_bytes(parameter_tensor_bytes(replace(shape, layers=base - _STEP_LAYERS), nbytes))
-    return at + (shape.layers - base) // _STEP_LAYERS * (at - before)
-
-
-def _hf_llama_order(shape) -> bool:
-    """Whether `parameter_tensor_bytes` describes this shape (a dense LLaMA-style decoder)."""
-    return not (shape.family != "decoder" or shape.is_moe or shape.is_mla or shape.bias or shape.has_qkv_bias
-                or shape.positions not in ("rotary", "alibi", "relative") or shape.n_layer_norms != 2
-                or shape.has_embedding_norm or shape.qk_norm or shape.head_bias or shape.has_mlp_bias
-                or shape.has_attn_out_bias or not shape.norm_weights)
-
-
-# PyTorch CUDA caching allocator constants (c10/cuda/CUDACachingAllocator.cpp): blocks are multiples of
-# 512 B; requests up to 1 MiB come from 2 MiB segments (small pool), requests under 10 MiB from 20 MiB
-# segments, larger ones from segments rounded up to 2 MiB; a free large block is split only when more
-# than 1 MiB would remain, so a request that leaves less takes (and reports) the whole block.
-_MIN_BLOCK, _SMALL_SIZE, _SMALL_BUFFER = 512, 2**20, 2 * 2**20
-_MIN_LARGE_ALLOC, _ROUND_LARGE, _LARGE_BUFFER = 10 * 2**20, 2 * 2**20, 20 * 2**20
-
-
-def allocator_bytes(sizes: list[float]) -> float:
-    """`torch.cuda.memory_allocated()` after allocating these tensors, in order, in a fresh process.
-
-    Best-fit reuse of free blocks within each pool, the segment sizes and the split rule above.
-    """
-    free: dict[str, list[int]] = {"small": [], "large": []}
-    allocated = 0
-    for request in sizes:
-        n = max(_MIN_BLOCK, _MIN_BLOCK * math.ceil(request / _MIN_BLOCK))
-        pool = "small" if n <= _SMALL_SIZE else "large"
-        fitting = [b for b in free[pool] if b >= n]
-        if fitting:
-            block = min(fitting)
-            free[pool].remove(block)
-        elif n <= _SMALL_SIZE:
-            block = _SMALL_BUFFER
-        elif n < _MIN_LARGE_ALLOC:
-            block = _LARGE_BUFFER
-        else:
-            block = _ROUND_LARGE * math.ceil(n / _ROUND_LARGE)
-        remaining = block - n
-        split = remaining >= _MIN_BLOCK if pool == "small" else remaining > _SMALL_SIZE
-        if split:
-            free[pool].append(remaining)
-            allocated += n
-        else:
-            allocated += block
-    return allocated
 
 
 def kv_cache_bytes(shape, batch: int, context: int, bytes_per_value: float) -> float:
@@ -432,7 +141,7 @@ def validate(req: Request) -> None:
             raise InputError(f"--pp {req.pp} is more than the model's {layers} layers; every pipeline stage needs at least one layer")
         if req.lora_rank > req.shape.d_model:
             raise InputError(f"--lora-rank {req.lora_rank} is above the model width d_model = {req.shape.d_model}; a rank above the width adds nothing (rank <= min(d_in, d_out))")
-    if req.recompute not in act.RECOMPUTE:
+    if req.recompute not in RECOMPUTE:
         raise InputError(f"--recompute {req.recompute!r}: use none, selective or full")
     if req.attention not in act.ATTENTION:
         raise InputError(f"--attention {req.attention!r}: use {', '.join(act.ATTENTION)}")
@@ -547,26 +256,6 @@ def prefill_transient_bytes(d: act.Dims, b: int, s: int, c: int, attention: str 
     else:
         attn = (T * d.h + 3 * T * d.a * d.hd // tp + T * d.kv * d.hd // tp) * c
     return always + max(mlp, attn) + b * d.V * (c + 4)
-
-
-@functools.lru_cache(maxsize=1024)
-def expert_params(shape) -> int:
-    """Routed experts' FFN weights (what expert parallelism splits): MoE layers × experts × one expert's FFN."""
-    if shape is None or not getattr(shape, "experts", 0):
-        return 0
-    from llmplan.model import arch
-
-    return max(0, shape.layers - shape.dense_layers) * shape.experts * arch.mlp_params(shape, shape.d_expert)
-
-
-def largest_tensor_params(shape, tp: int = 1) -> float:
-    """Values in the model's largest parameter tensor on one GPU (vocab-parallel embedding/head, column or
-    row-parallel matrices): what the for-loop optimizer's per-tensor temporaries are sized by."""
-    d = shape.d_model
-    widths = [shape.vocab * d, d * shape.attn_width, d * shape.d_ffn]
-    if getattr(shape, "experts", 0):
-        widths.append(d * shape.d_expert)
-    return max(widths) / tp
 
 
 def attention_kernel(req: Request, d: act.Dims | None) -> str:
@@ -835,55 +524,3 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         phases = first if max(map(lambda p: sum(p.values()), first.values())) >= max(map(lambda p: sum(p.values()), last.values())) else last
     phases["_activations"] = x_layers + head
     return phases
-
-
-def adafactor_state_values(shape) -> float:
-    """Adafactor's factored second moment: rows + cols per matrix, full size for vectors (Shazeer & Stern 2018, Alg. 4)."""
-    d, a, kv, i = shape.d_model, shape.attn_width, shape.kv_width, shape.d_ffn
-    mats = [(d, a), (d, kv), (d, kv), (a, d)] + [(d, i)] * (3 if shape.mlp in ("swiglu", "geglu") else 2)
-    per_layer = sum(r + c for r, c in mats) + 2 * d
-    emb = shape.vocab + d
-    return shape.layers * per_layer + emb * (1 if shape.tied_embeddings else 2) + d
-
-
-# ---------------------------------------------------------------------------- fitting
-
-def largest(fits, lo: int = 1, hi: int = 1 << 22) -> int | None:
-    """Largest integer n in [lo, hi] with fits(n) true (fits monotone decreasing); None if none."""
-    if not fits(lo):
-        return None
-    if fits(hi):
-        return hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def advice(req: Request, capacity: float) -> dict:
-    """When it does not fit: fewest GPUs (ZeRO-3 training, tensor parallel serving), largest batch, longest context."""
-    def ok(r: Request) -> bool:
-        try:
-            return estimate(r).total_bytes <= capacity
-        except InputError:
-            return False
-
-    out: dict = {"min_gpus": None, "max_batch": None, "max_context": None}
-    mp = req.tp * req.pp * req.cp  # a layout's GPUs are a multiple of tp · pp · cp (ep must divide dp · cp)
-    for k in range(1, 4097):
-        if req.train:
-            candidate = replace(req, gpus=k * mp, zero=3 if k > 1 else req.zero)
-        else:
-            if k & (k - 1):
-                continue  # tensor parallel degrees are powers of two
-            candidate = replace(req, tp=k, gpus=k * req.pp)
-        if ok(candidate):
-            out["min_gpus"] = candidate.gpus
-            break
-    if req.shape is not None:
-        out["max_batch"] = largest(lambda b: ok(replace(req, batch=b)), 1, 1 << 16)
-        out["max_context"] = largest(lambda s: ok(replace(req, seq=s)), 1, 1 << 22)
-    return out
