@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from pathlib import Path
@@ -205,57 +204,6 @@ def stdin_chunks(parse: Callable[[str], Sequence[T]], size: int = 20_000) -> Ite
         yield chunk
 
 
-def _delimited(rows: list[Row], delimiter: str) -> str:
-    """render.to_csv's bytes, faster for long sweeps: formatted column by column (the same
-    float repr and str render uses); any column of mixed or other types cell by cell, by render."""
-    from llmplan.io import render as r
-
-    keys = r.columns_of(rows[:1])
-    if delimiter != "\t" or any(len(row) != len(keys) for row in rows) or set(rows[0]) != set(keys):
-        return r.to_csv(rows, delimiter)
-    columns = []
-    for key in keys:
-        values = [row[key] for row in rows]
-        kinds = set(map(type, values))
-        if kinds == {float} and all(map(math.isfinite, values)):
-            columns.append(list(map(float.__repr__, values)))
-        elif kinds == {int}:
-            columns.append(list(map(str, values)))
-        elif kinds == {str} and not any(c in "".join(values) for c in "\t\n"):
-            columns.append(values)
-        elif kinds == {bool}:
-            columns.append(["true" if v else "false" for v in values])
-        elif kinds == {type(None)}:
-            columns.append([""] * len(values))
-        else:
-            cell = r._delimited_cell
-            columns.append([cell(v).replace("\t", " ").replace("\n", " ") for v in values])
-    return "\t".join(keys) + "\n" + "\n".join(map("\t".join, zip(*columns))) + "\n"
-
-
-def _jsonl(rows: list[Row]) -> str:
-    """render.to_jsonl's bytes, faster for long sweeps: rows of plain finite values go to json.dumps
-    whole (render cleans each value first, for NaN and lists)."""
-    import json
-
-    from llmplan.io import render as r
-
-    plain = (int, str, bool, type(None))
-    keys = list(rows[0])
-    if any(len(row) != len(keys) for row in rows):
-        return r.to_jsonl(rows)
-    for key in keys:
-        values = [row.get(key) for row in rows]
-        kinds = set(map(type, values))
-        if kinds == {float}:
-            if not all(map(math.isfinite, values)):
-                return r.to_jsonl(rows)
-        elif not kinds <= set(plain) | {float} or (float in kinds and not all(map(math.isfinite, (v for v in values if type(v) is float)))):
-            return r.to_jsonl(rows)
-    dumps = json.JSONEncoder(allow_nan=False).encode
-    return "".join(dumps(row) + "\n" for row in rows)
-
-
 class RowWriter:
     """Rows written as they come, chunk by chunk, in a machine format: the bytes are those of one
     `render` of all the rows (one CSV/TSV header, one JSON array). A table is rendered once, at close."""
@@ -281,9 +229,9 @@ class RowWriter:
             text = r.to_json(rows)[1:-3]  # '\n  {...},\n  {...}' without the array's brackets
             text = ("[" if self.count == 0 else ",") + text
         elif self.fmt == "jsonl":
-            text = _jsonl(rows)
+            text = r.to_jsonl(rows)
         else:
-            text = _delimited(rows, "\t" if self.fmt == "tsv" else ",")
+            text = r.to_csv(rows, "\t" if self.fmt == "tsv" else ",")
             header, _, body = text.partition("\n")
             if self.header is None:
                 self.header = header
