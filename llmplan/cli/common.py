@@ -5,34 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterable, Optional, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-import typer
-
-
+from llmplan.cli.options import FormatOption, PresetsOption  # noqa: F401  (declared once there; kept importable here)
 from llmplan.errors import InputError
 from llmplan.io.render import Row, choose_format, render
 
 MAX_TABLE_ROWS = 10_000  # a table is for reading; a longer result belongs in a machine format
-
-FormatOption = Annotated[
-    Optional[str],
-    typer.Option(
-        "--format",
-        "-f",
-        help="Output format: table, json, jsonl, csv or tsv. Default: table on a terminal, tsv otherwise (env LLMPLAN_FORMAT).",
-        show_default=False,
-    ),
-]
-
-PresetsOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--presets",
-        help="A folder with models.toml, laws.toml and/or gpus.toml that add to or override the shipped presets (env LLMPLAN_PRESETS).",
-        show_default=False,
-    ),
-]
 
 
 class _Shared:
@@ -259,3 +238,52 @@ def catalog(presets_dir: Path | None) -> Any:
 
 def debug() -> bool:
     return bool(os.environ.get("LLMPLAN_DEBUG"))
+
+
+# ----- a training step as a row (throughput, layout) ------------------------------------------------
+
+
+def build_row(model: str, cluster, run, layout, step, memory) -> dict[str, Any]:
+    """One row: the step, the layout's keys, memory per GPU and the breakdown (seconds and fractions)."""
+    s = step.row()
+    row: dict[str, Any] = {
+        "model": model, "gpu": cluster.gpu, "gpus": int(layout.gpus), "dtype": cluster.dtype, "seq": run.seq,
+        "global_batch": run.global_batch, "tokens": run.global_batch * run.seq,
+        "step_seconds": s["step_seconds"], "tokens_per_second": s["tokens_per_second"],
+        "tokens_per_second_per_gpu": s["tokens_per_second_per_gpu"],
+        "model_flops_per_second_per_gpu": s["model_flops_per_second_per_gpu"],
+        "hardware_flops_per_second_per_gpu": s["hardware_flops_per_second_per_gpu"],
+        "mfu": s["mfu"], "hfu": s["hfu"],
+        **layout.keys(),
+        "micro_batches": int(round(s["micro_batches"])),
+        "total_bytes": int(round(memory.total_bytes)), "fits": bool(memory.total_bytes <= cluster.memory_bytes),
+    }
+    for part in step.PARTS:
+        row[f"{part}_seconds"] = s[f"{part}_seconds"]
+    for part in step.PARTS:
+        row[f"{part}_fraction"] = s[f"{part}_fraction"]
+    return row
+
+
+TABLE_COLUMNS = ["tp", "pp", "vp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "total_bytes", "step_seconds", "mfu",
+                 "compute_fraction", "tp_comm_fraction", "pp_comm_fraction", "bubble_fraction", "dp_comm_fraction",
+                 "cp_comm_fraction", "ep_comm_fraction", "optimizer_fraction"]
+# Most important first: at 80 columns the breakdown's smaller parts give way before the layout, time and MFU.
+TABLE_PRIORITY = ["rank", "tp", "pp", "dp", "step_seconds", "mfu", "total_bytes", "vp", "cp", "ep", "zero", "micro_batch",
+                  "recompute", "compute_fraction", "tp_comm_fraction", "dp_comm_fraction", "bubble_fraction",
+                  "pp_comm_fraction", "cp_comm_fraction", "ep_comm_fraction", "optimizer_fraction"]
+TABLE_LABELS = {"micro_batch": "mb", "recompute": "recomp", "total_bytes": "mem/GPU", "step_seconds": "step",
+                "compute_fraction": "comp%", "tp_comm_fraction": "tp%", "pp_comm_fraction": "p2p%", "bubble_fraction": "bubble%",
+                "dp_comm_fraction": "dp%", "cp_comm_fraction": "cp%", "ep_comm_fraction": "ep%", "optimizer_fraction": "optim%"}
+
+
+def table_columns(rows) -> list[str]:
+    """The table drops parallel dimensions and breakdown parts that are zero in every row."""
+    keep = []
+    for c in TABLE_COLUMNS:
+        if c in ("cp", "ep", "vp") and all(r[c] == 1 for r in rows):
+            continue
+        if c.endswith("_fraction") and c != "compute_fraction" and all(r[c] < 0.0005 for r in rows):
+            continue
+        keep.append(c)
+    return keep

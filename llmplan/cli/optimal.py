@@ -6,8 +6,8 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
-from llmplan.cli.budget_options import DaysOption, DtypeOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn, warn_extrapolations
+from llmplan.cli import options
+from llmplan.cli.common import catalog, emit, expand, note, output_format, warn, warn_extrapolations
 
 app = typer.Typer()
 
@@ -120,6 +120,7 @@ Examples:
 
   llmplan optimal --budget 1e24 --plot optimal.png   # loss contours
 """)
+@options.grouped(hardware_time=options.HARDWARE_TIME)
 def optimal(
     budget: Annotated[Optional[List[str]], typer.Option("--budget", "-b", help="Compute budget: FLOPs (1e24) or PF-days (3000pfd); START:STOP:N; '-' reads stdin. Repeatable.", show_default=False)] = None,
     law: Annotated[Optional[str], typer.Option("--law", "-l", help=LAW_HELP, show_default=False)] = None,
@@ -140,17 +141,11 @@ def optimal(
     serve_price: Annotated[Optional[float], typer.Option("--serve-price", help="With --serve-gpu: USD per serving GPU-hour: minimise dollars, with costs in USD.", show_default=False)] = None,
     shape: Annotated[bool, typer.Option("--shape", help="Add a LLaMA-style shape (layers, d_model, heads, FFN; see 'llmplan arch --target') for each row's model size, with its exact count.")] = False,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the law's loss contours over (N, D) with the plan to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
-    gpu: GpuOption = None,
-    gpus: GpusOption = None,
-    days: DaysOption = None,
-    hours: HoursOption = None,
-    gpu_hours: GpuHoursOption = None,
-    mfu: MfuOption = None,
-    goodput: GoodputOption = None,
-    dtype: DtypeOption = "bf16",
-    fmt: FormatOption = None,
-    presets: PresetsOption = None,
+    hardware_time: options.Flags = None,
+    fmt: options.FormatOption = None,
+    presets: options.PresetsOption = None,
 ) -> None:
+    gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype = (hardware_time[k] for k in ("gpu", "gpus", "days", "hours", "gpu_hours", "mfu", "goodput", "dtype"))
     from llmplan.units import format_count, parse_count, parse_positive
 
     fmt = output_format(fmt)
