@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from llmplan.cli import model_options as mo
 from llmplan.cli import options
-from llmplan.cli.common import catalog, emit, expand, note, output_format
+from llmplan.cli.common import emit, expand, note, output_format
 from llmplan.errors import InputError
 
 app = typer.Typer()

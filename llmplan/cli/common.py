@@ -1,4 +1,4 @@
-"""What every command shares: the output options, stderr messages, reading values from stdin."""
+"""What every command shares: writing rows, stderr messages, reading values from stdin (the options: cli/options.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-from llmplan.cli.options import FormatOption, PresetsOption  # noqa: F401  (declared once there; kept importable here)
 from llmplan.errors import InputError
 from llmplan.io.render import Row, choose_format, render
 
@@ -228,6 +227,17 @@ class RowWriter:
         elif self.fmt == "json":
             sys.stdout.write("\n]\n" if self.count else "[]\n")
             sys.stdout.flush()
+
+
+def output_key(field: str) -> str:
+    """A gpus.toml field as machine output names it, in base units: peak_bf16 ->
+    peak_bf16_flops_per_second, sparse_fp8 -> sparse_fp8_flops_per_second, bandwidth ->
+    bandwidth_bytes_per_second (see CHANGELOG.md)."""
+    if field == "bandwidth" or field.endswith("_bandwidth"):  # HBM, intra- and inter-node links
+        return f"{field}_bytes_per_second"
+    if field.startswith(("peak_", "sparse_")) and not field.endswith("_per_second"):
+        return f"{field}_flops_per_second"
+    return field
 
 
 def catalog(presets_dir: Path | None) -> Any:

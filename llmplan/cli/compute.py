@@ -68,7 +68,7 @@ def compute(
     dtype = canonical(dtype, PEAK_DTYPES)  # fp8-e4m3, bfloat16, torch.float16 ... -> fp8, bf16, fp16
     if recompute not in RECOMPUTE:
         raise InputError(f"--recompute {recompute!r} is not one of {', '.join(RECOMPUTE)}")
-    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu
+    from llmplan.cli.options import hardware_budget, hardware_title, parse_mfu
 
     auto = mfu is not None and mfu.strip().lower() == "auto"
     if auto and gpu is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -141,7 +140,7 @@ def memory(
     context: Annotated[Optional[int], typer.Option("--context", help="Tokens of context for inference (KV cache, prefill); default: the model's context.", show_default=False)] = None,
     dtype: options.MemoryDtypeOption = None,
     group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4 (bitsandbytes' block, as in QLoRA).", show_default=False)] = None,
-    kv_dtype: Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format (default: 16-bit, fp32 with --dtype fp32).", show_default=False)] = None,
+    kv_dtype: options.KvDtypeOption = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences per GPU (micro-batch when training).")] = 1,
     train: Annotated[bool, typer.Option("--train", help="One training step instead of inference.")] = False,
     precision: Annotated[str, typer.Option("--precision", help="Training: fp32, amp (fp32 weights, autocast), mixed (16-bit weights + fp32 master, ZeRO's 16 B/param) or pure.")] = "amp",

@@ -170,7 +170,7 @@ def optimal(
 
         check_plot_path(plot)
         require_matplotlib()
-    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu, wants_hardware_budget
+    from llmplan.cli.options import hardware_budget, hardware_title, parse_mfu, wants_hardware_budget
 
     hardware = None
     auto = False

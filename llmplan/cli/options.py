@@ -117,6 +117,9 @@ ComputeDtypeOption = Annotated[str, typer.Option("--dtype", help="Compute precis
 MemoryDtypeOption = Annotated[Optional[str], typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4 (training: the compute type). Default: bf16 (fp32 with --precision fp32).", show_default=False)]
 ServeDtypeOption = Annotated[str, typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4. fp8 runs fp8 matmuls where the GPU has them; int8/int4/nf4 are weight-only (16-bit matmuls).")]
 KV_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+# The KV cache's format where it is stored and read (memory, serve); arch's --kv-dtype only sizes
+# bytes per token, in any format llmplan.dtypes lists, so it keeps its own.
+KvDtypeOption = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format: fp32, fp16, bf16, fp8, int8, int4 (default: 16-bit, fp32 with --dtype fp32).", show_default=False)]
 
 # ----- prices: USD per GPU-hour --------------------------------------------------------------------
 # A training run's price (compute, plan): a positive amount, parsed by units.parse_positive.
@@ -265,6 +268,72 @@ def parse_bandwidth(text: str | None, option: str) -> float | None:
     if not value > 0:
         raise InputError(f"{option} must be positive, not {text!r}")
     return value
+
+
+# ----- hardware time -> a compute budget (optimal, compute, plan) -----------------------------------
+#     --gpu h100 --gpus 256 --days 30 | --hours 720 | --gpu-hours 184k   [--mfu 0.4] [--goodput 0.9]
+# The days are calendar time: budget = GPUs x dense peak x MFU x time x goodput (llmplan.systems.budget).
+
+
+def parse_mfu(text: str | None) -> float:
+    """--mfu as a fraction of the peak (default 0.4; published runs reach 0.21-0.56: PaLM Table 3, Korthikanti et al. 2022 Table 5)."""
+    from llmplan.systems.budget import check_fraction
+    from llmplan.systems.hardware import DEFAULT_MFU
+    from llmplan.units import parse_positive
+
+    if text is None:
+        return DEFAULT_MFU
+    return check_fraction(parse_positive(text, "an MFU (a fraction such as 0.4)"), "an MFU", "--mfu")
+
+
+def parse_goodput(text: str | None) -> float:
+    from llmplan.systems.budget import DEFAULT_GOODPUT, check_fraction
+    from llmplan.units import parse_positive
+
+    if text is None:
+        return DEFAULT_GOODPUT
+    return check_fraction(parse_positive(text, "a goodput (the share of time spent training, e.g. 0.9)"), "the share of time spent training", "--goodput")
+
+
+def wants_hardware_budget(days: str | None, hours: str | None, gpu_hours: str | None) -> bool:
+    return days is not None or hours is not None or gpu_hours is not None
+
+
+def hardware_budget(cat: Any, gpu: str | None, gpus: int | None, days: str | None, hours: str | None, gpu_hours: str | None, mfu: float, goodput: str | None, dtype: str = "bf16") -> Any:
+    """The HardwareBudget these options describe, or None when no hardware time was given."""
+    from llmplan.systems.budget import SECONDS_PER_DAY, SECONDS_PER_HOUR
+    from llmplan.systems.budget import hardware_budget as resolve
+    from llmplan.units import parse_count, parse_positive
+
+    if not wants_hardware_budget(days, hours, gpu_hours):
+        if goodput is not None:
+            raise InputError("--goodput applies to a budget from hardware time; add --days, --hours or --gpu-hours")
+        return None
+    if days is not None and hours is not None:
+        raise InputError("give --days or --hours, not both")
+    if gpu is None:
+        raise InputError("a budget from hardware time needs --gpu (e.g. --gpu h100 --gpus 256 --days 30)")
+    seconds = None
+    if days is not None:
+        seconds = parse_positive(days, "a number of days (e.g. 30)") * SECONDS_PER_DAY
+    elif hours is not None:
+        seconds = parse_positive(hours, "a number of hours (e.g. 720)") * SECONDS_PER_HOUR
+    hours_total = parse_count(gpu_hours, "a number of GPU-hours (e.g. 184k)") if gpu_hours is not None else None
+    if seconds is not None and hours_total is not None:
+        raise InputError("give --days/--hours with --gpus, or --gpu-hours, not both")
+    from llmplan.dtypes import PEAK_DTYPES, canonical
+
+    return resolve(cat.get("gpus", gpu), gpus, seconds, hours_total, mfu, parse_goodput(goodput), canonical(dtype, PEAK_DTYPES))
+
+
+def hardware_title(budget: Any) -> str:
+    """'256 x h100-sxm for 30 days (184,320 GPU-hours) at 40% MFU, 90% goodput'."""
+    from llmplan.units import format_duration
+
+    return (
+        f"{budget.gpus:,} x {budget.gpu} for {format_duration(budget.seconds)} ({budget.gpu_hours:,.0f} GPU-hours) "
+        f"at {budget.mfu * 100:.3g}% MFU, {budget.goodput:.0%} goodput"
+    )
 
 
 # ----- a training step's model, run and cluster (throughput, layout) --------------------------------

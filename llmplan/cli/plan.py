@@ -156,7 +156,7 @@ def plan(
 ) -> None:
     gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype = (hardware_time[k] for k in ("gpu", "gpus", "days", "hours", "gpu_hours", "mfu", "goodput", "dtype"))
     from llmplan.systems.budget import hardware_budget as resolve_budget
-    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_goodput, parse_mfu, wants_hardware_budget
+    from llmplan.cli.options import hardware_budget, hardware_title, parse_goodput, parse_mfu, wants_hardware_budget
     from llmplan.errors import InputError
     from llmplan.scaling.hparams import load_hparams
     from llmplan.planning.plan import DEFAULT_PUE, plan_record

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, output_format
+from llmplan.cli.common import catalog, emit, output_format, output_key
+from llmplan.cli.options import FormatOption, PresetsOption
 from llmplan.errors import InputError
 
 app = typer.Typer(help="List and show presets: models, laws and GPUs.", no_args_is_help=True)
@@ -36,8 +37,6 @@ def _row(preset) -> dict:
         return model_row(preset)
     data = preset.data
     if preset.kind == "gpus":  # in base units, as `llmplan gpus` names them
-        from llmplan.cli.gpus import output_key
-
         data = {output_key(k): v for k, v in data.items()}
     return {"kind": preset.kind, ID_KEY.get(preset.kind, "id"): preset.id, **data}
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from llmplan.cli import options
-from llmplan.cli.common import TABLE_LABELS, TABLE_PRIORITY, build_row, emit, output_format, table_columns
+from llmplan.cli.common import TABLE_LABELS, TABLE_PRIORITY, build_row, emit, note, output_format, table_columns
 from llmplan.errors import InputError
 
 app = typer.Typer()
@@ -67,6 +67,7 @@ def throughput(
         seq=seq, global_batch=global_batch, batch_tokens=batch_tokens, dtype=dtype, gpu=gpu, gpus_per_node=gpus_per_node,
         intra_bw=intra_bw, inter_bw=inter_bw, matmul_efficiency=matmul_efficiency, attention=attention, dropout=dropout,
         overlap_dp=overlap_dp, command="llmplan throughput")
+    dtype = options.parse_dtype(dtype, options.TRAIN_DTYPES)  # bfloat16 -> bf16, as resolve_inputs read it
     for value, name in ((tp, "--tp"), (pp, "--pp"), (vp, "--vp"), (cp, "--cp"), (ep, "--ep"), (micro_batch, "--micro-batch")):
         if value < 1:
             raise InputError(f"{name} must be a positive whole number, not {value}")
