@@ -146,6 +146,9 @@ TpAcrossOption = Annotated[bool, typer.Option("--tp-across-nodes", help="Allow t
 # ----- the scaling question (optimal, loss, plan, compare) ------------------------------------------
 LawOption = Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: a preset id (default epoch-2024) or a TOML file.", show_default=False)]
 TokensOption = Annotated[Optional[str], typer.Option("--tokens", "-D", help="Training tokens (e.g. 1.4T).", show_default=False)]
+# optimal and plan solve for what is not fixed: the same --tokens, said as a constraint.
+FixTokensOption = Annotated[Optional[str], typer.Option("--tokens", "-D", help="Fix the training tokens (e.g. 1.4T).", show_default=False)]
+InferenceTokensOption = Annotated[Optional[str], typer.Option("--inference-tokens", help="Tokens the model will serve (e.g. 2T), with --target-loss: minimise training plus inference compute (Sardana et al. 2024).", show_default=False)]
 RatioOption = Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for --law tokens-per-param (default 20).", show_default=False)]
 
 

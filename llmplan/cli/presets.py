@@ -12,7 +12,7 @@ from llmplan.errors import InputError
 
 app = typer.Typer(help="List and show presets: models, laws and GPUs.", no_args_is_help=True)
 
-KIND_HELP = "Which presets: models, laws, gpus or hparams (default: all)."
+KindOption = Annotated[Optional[str], typer.Option("--kind", "-k", help="Which presets: models, laws, gpus or hparams (default: all).", show_default=False)]
 
 # Columns of `presets list` per kind, for the table; machine formats carry every field.
 LIST_COLUMNS = {
@@ -63,7 +63,7 @@ Examples:
   llmplan presets list --kind models -f json
 """)
 def list_presets(
-    kind: Annotated[Optional[str], typer.Option("--kind", "-k", help=KIND_HELP, show_default=False)] = None,
+    kind: KindOption = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -92,7 +92,7 @@ Examples:
 """)
 def show(
     preset_id: Annotated[str, typer.Argument(metavar="ID", help="A preset id or alias.")],
-    kind: Annotated[Optional[str], typer.Option("--kind", "-k", help=KIND_HELP, show_default=False)] = None,
+    kind: KindOption = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
