@@ -139,7 +139,7 @@ def memory(
     shape_flags: options.Flags = None,
     context: Annotated[Optional[int], typer.Option("--context", help="Tokens of context for inference (KV cache, prefill); default: the model's context.", show_default=False)] = None,
     dtype: options.MemoryDtypeOption = None,
-    group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4 (bitsandbytes' block, as in QLoRA).", show_default=False)] = None,
+    group_size: options.GroupSizeOption = None,
     kv_dtype: options.KvDtypeOption = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences per GPU (micro-batch when training).")] = 1,
     train: Annotated[bool, typer.Option("--train", help="One training step instead of inference.")] = False,

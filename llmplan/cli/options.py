@@ -116,6 +116,7 @@ ComputeDtypeOption = Annotated[str, typer.Option("--dtype", help="Compute precis
 # The format the weights are stored in (memory: default depends on --precision, so no default shown; serve).
 MemoryDtypeOption = Annotated[Optional[str], typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4 (training: the compute type). Default: bf16 (fp32 with --precision fp32).", show_default=False)]
 ServeDtypeOption = Annotated[str, typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4. fp8 runs fp8 matmuls where the GPU has them; int8/int4/nf4 are weight-only (16-bit matmuls).")]
+GroupSizeOption = Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4 (bitsandbytes' block, as in QLoRA).", show_default=False)]
 KV_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
 # The KV cache's format where it is stored and read (memory, serve); arch's --kv-dtype only sizes
 # bytes per token, in any format llmplan.dtypes lists, so it keeps its own.

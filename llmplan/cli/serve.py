@@ -70,7 +70,7 @@ def serve(
     shape_flags: options.Flags = None,
     dtype: options.ServeDtypeOption = "bf16",
     kv_dtype: options.KvDtypeOption = None,
-    group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4.", show_default=False)] = None,
+    group_size: options.GroupSizeOption = None,
     gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id or alias (see 'llmplan gpus').")] = "h100",
     tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel GPUs per model replica.")] = 1,
     gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", help="GPUs sharing the intra-node link (default: the catalog's server, e.g. 8 for HGX); beyond it --tp crosses the network.", show_default=False)] = None,
