@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from llmplan.cli import model_options as mo
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format
+from llmplan.cli import options
+from llmplan.cli.common import emit, expand, note, output_format
 from llmplan.errors import InputError
 
 app = typer.Typer()
@@ -162,39 +162,20 @@ Examples:
 
   llmplan arch --target 7B --target 13B
 """)
+@options.grouped(sources=options.MODEL_SOURCES, shape_flags=options.FULL_SHAPE_HEAD, more_shape_flags=options.FULL_SHAPE_TAIL)
 def arch_command(
-    preset: mo.PresetListOption = None,
-    hf_config: mo.HfConfigListOption = None,
-    safetensors: mo.SafetensorsListOption = None,
+    sources: options.Flags = None,
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Propose shapes near this size, e.g. 7B (repeatable; '-' reads stdin).", show_default=False)] = None,
     proposals: Annotated[int, typer.Option("--proposals", "-n", help="Shapes proposed per --target (1 to 20).", min=1, max=20)] = 3,
-    family: mo.TypeOption = None,
-    layers: mo.LayersOption = None,
-    encoder_layers: mo.EncoderLayersOption = None,
-    decoder_layers: mo.DecoderLayersOption = None,
-    d_model: mo.DModelOption = None,
-    heads: mo.HeadsOption = None,
-    kv_heads: mo.KvHeadsOption = None,
-    head_dim: mo.HeadDimOption = None,
-    ffn: mo.FfnOption = None,
-    mlp: mo.MlpOption = None,
-    vocab: mo.VocabOption = None,
+    shape_flags: options.Flags = None,
     context: Annotated[Optional[int], typer.Option("--context", help="Context length (default 2048; with --target 4096).", show_default=False)] = None,
-    tied: mo.TiedOption = None,
-    positions: mo.PositionsOption = None,
-    norm: mo.NormOption = None,
-    bias: mo.BiasOption = None,
-    experts: mo.ExpertsOption = None,
-    experts_per_token: mo.ExpertsPerTokenOption = None,
-    shared_experts: mo.SharedExpertsOption = None,
-    moe_ffn: mo.MoeFfnOption = None,
-    dense_layers: mo.DenseLayersOption = None,
+    more_shape_flags: options.Flags = None,
     seq: Annotated[Optional[int], typer.Option("--seq", help="Sequence length for the attention FLOPs (default: the context of pre-training).", show_default=False)] = None,
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="Number format of the KV cache (see llmplan dtypes).")] = "bf16",
-    fmt: FormatOption = None,
-    presets: PresetsOption = None,
+    fmt: options.FormatOption = None,
+    presets: options.PresetsOption = None,
 ) -> None:
-    from llmplan.model import arch, propose
+    from llmplan.model import propose
     from llmplan.dtypes import get as get_dtype
     from llmplan.units import parse_count
 
@@ -202,8 +183,7 @@ def arch_command(
     dtype = get_dtype(kv_dtype)
     for value, name in ((seq, "--seq"), (proposals, "--proposals"), (context, "--context")):
         _int_option(value, name)
-    models = mo.resolve_models(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets,
-                               context=context, need_shape=True, **mo.shape_flags(locals()))
+    models = mo.resolve_models(**sources, presets=presets, context=context, need_shape=True, **shape_flags, **more_shape_flags)
     if not (models or target):
         raise InputError("give --preset ID, --hf-config PATH, --safetensors PATH, --target SIZE or the shape as flags (--layers --d-model --heads --vocab); see 'llmplan arch --help'")
 
@@ -218,7 +198,7 @@ def arch_command(
         for size in expand(target, lambda text: parse_count(text, "a parameter count")):
             from llmplan.units import format_count
 
-            shapes = propose.propose(size, proposals, vocab=vocab or 32000, context=context or 4096)
+            shapes = propose.propose(size, proposals, vocab=shape_flags.vocab or 32000, context=context or 4096)
             for shape in shapes:
                 row = shape_row(shape, seq, dtype.bytes, dtype.name)
                 row["target_params"] = size

@@ -1,38 +1,15 @@
-"""What every command shares: the output options, stderr messages, reading values from stdin."""
+"""What every command shares: writing rows, stderr messages, reading values from stdin (the options: cli/options.py)."""
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterable, Optional, Sequence, TypeVar
-
-import typer
-
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from llmplan.errors import InputError
 from llmplan.io.render import Row, choose_format, render
 
 MAX_TABLE_ROWS = 10_000  # a table is for reading; a longer result belongs in a machine format
-
-FormatOption = Annotated[
-    Optional[str],
-    typer.Option(
-        "--format",
-        "-f",
-        help="Output format: table, json, jsonl, csv or tsv. Default: table on a terminal, tsv otherwise (env LLMPLAN_FORMAT).",
-        show_default=False,
-    ),
-]
-
-PresetsOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--presets",
-        help="A folder with models.toml, laws.toml and/or gpus.toml that add to or override the shipped presets (env LLMPLAN_PRESETS).",
-        show_default=False,
-    ),
-]
 
 
 class _Shared:
@@ -204,57 +181,6 @@ def stdin_chunks(parse: Callable[[str], Sequence[T]], size: int = 20_000) -> Ite
         yield chunk
 
 
-def _delimited(rows: list[Row], delimiter: str) -> str:
-    """render.to_csv's bytes, faster for long sweeps: formatted column by column (the same
-    float repr and str render uses); any column of mixed or other types cell by cell, by render."""
-    from llmplan.io import render as r
-
-    keys = r.columns_of(rows[:1])
-    if delimiter != "\t" or any(len(row) != len(keys) for row in rows) or set(rows[0]) != set(keys):
-        return r.to_csv(rows, delimiter)
-    columns = []
-    for key in keys:
-        values = [row[key] for row in rows]
-        kinds = set(map(type, values))
-        if kinds == {float} and all(map(math.isfinite, values)):
-            columns.append(list(map(float.__repr__, values)))
-        elif kinds == {int}:
-            columns.append(list(map(str, values)))
-        elif kinds == {str} and not any(c in "".join(values) for c in "\t\n"):
-            columns.append(values)
-        elif kinds == {bool}:
-            columns.append(["true" if v else "false" for v in values])
-        elif kinds == {type(None)}:
-            columns.append([""] * len(values))
-        else:
-            cell = r._delimited_cell
-            columns.append([cell(v).replace("\t", " ").replace("\n", " ") for v in values])
-    return "\t".join(keys) + "\n" + "\n".join(map("\t".join, zip(*columns))) + "\n"
-
-
-def _jsonl(rows: list[Row]) -> str:
-    """render.to_jsonl's bytes, faster for long sweeps: rows of plain finite values go to json.dumps
-    whole (render cleans each value first, for NaN and lists)."""
-    import json
-
-    from llmplan.io import render as r
-
-    plain = (int, str, bool, type(None))
-    keys = list(rows[0])
-    if any(len(row) != len(keys) for row in rows):
-        return r.to_jsonl(rows)
-    for key in keys:
-        values = [row.get(key) for row in rows]
-        kinds = set(map(type, values))
-        if kinds == {float}:
-            if not all(map(math.isfinite, values)):
-                return r.to_jsonl(rows)
-        elif not kinds <= set(plain) | {float} or (float in kinds and not all(map(math.isfinite, (v for v in values if type(v) is float)))):
-            return r.to_jsonl(rows)
-    dumps = json.JSONEncoder(allow_nan=False).encode
-    return "".join(dumps(row) + "\n" for row in rows)
-
-
 class RowWriter:
     """Rows written as they come, chunk by chunk, in a machine format: the bytes are those of one
     `render` of all the rows (one CSV/TSV header, one JSON array). A table is rendered once, at close."""
@@ -280,9 +206,9 @@ class RowWriter:
             text = r.to_json(rows)[1:-3]  # '\n  {...},\n  {...}' without the array's brackets
             text = ("[" if self.count == 0 else ",") + text
         elif self.fmt == "jsonl":
-            text = _jsonl(rows)
+            text = r.to_jsonl(rows)
         else:
-            text = _delimited(rows, "\t" if self.fmt == "tsv" else ",")
+            text = r.to_csv(rows, "\t" if self.fmt == "tsv" else ",")
             header, _, body = text.partition("\n")
             if self.header is None:
                 self.header = header
@@ -302,7 +228,66 @@ class RowWriter:
             sys.stdout.flush()
 
 
+def output_key(field: str) -> str:
+    """A gpus.toml field as machine output names it, in base units: peak_bf16 ->
+    peak_bf16_flops_per_second, sparse_fp8 -> sparse_fp8_flops_per_second, bandwidth ->
+    bandwidth_bytes_per_second (see CHANGELOG.md)."""
+    if field == "bandwidth" or field.endswith("_bandwidth"):  # HBM, intra- and inter-node links
+        return f"{field}_bytes_per_second"
+    if field.startswith(("peak_", "sparse_")) and not field.endswith("_per_second"):
+        return f"{field}_flops_per_second"
+    return field
+
+
 def catalog(presets_dir: Path | None) -> Any:
     from llmplan.presets import catalog as load
 
     return load(presets_dir)
+
+# ----- a training step as a row (throughput, layout) ------------------------------------------------
+
+
+def build_row(model: str, cluster, run, layout, step, memory) -> dict[str, Any]:
+    """One row: the step, the layout's keys, memory per GPU and the breakdown (seconds and fractions)."""
+    s = step.row()
+    row: dict[str, Any] = {
+        "model": model, "gpu": cluster.gpu, "gpus": int(layout.gpus), "dtype": cluster.dtype, "seq": run.seq,
+        "global_batch": run.global_batch, "tokens": run.global_batch * run.seq,
+        "step_seconds": s["step_seconds"], "tokens_per_second": s["tokens_per_second"],
+        "tokens_per_second_per_gpu": s["tokens_per_second_per_gpu"],
+        "model_flops_per_second_per_gpu": s["model_flops_per_second_per_gpu"],
+        "hardware_flops_per_second_per_gpu": s["hardware_flops_per_second_per_gpu"],
+        "mfu": s["mfu"], "hfu": s["hfu"],
+        **layout.keys(),
+        "micro_batches": int(round(s["micro_batches"])),
+        "total_bytes": int(round(memory.total_bytes)), "fits": bool(memory.total_bytes <= cluster.memory_bytes),
+    }
+    for part in step.PARTS:
+        row[f"{part}_seconds"] = s[f"{part}_seconds"]
+    for part in step.PARTS:
+        row[f"{part}_fraction"] = s[f"{part}_fraction"]
+    return row
+
+
+TABLE_COLUMNS = ["tp", "pp", "vp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "total_bytes", "step_seconds", "mfu",
+                 "compute_fraction", "tp_comm_fraction", "pp_comm_fraction", "bubble_fraction", "dp_comm_fraction",
+                 "cp_comm_fraction", "ep_comm_fraction", "optimizer_fraction"]
+# Most important first: at 80 columns the breakdown's smaller parts give way before the layout, time and MFU.
+TABLE_PRIORITY = ["rank", "tp", "pp", "dp", "step_seconds", "mfu", "total_bytes", "vp", "cp", "ep", "zero", "micro_batch",
+                  "recompute", "compute_fraction", "tp_comm_fraction", "dp_comm_fraction", "bubble_fraction",
+                  "pp_comm_fraction", "cp_comm_fraction", "ep_comm_fraction", "optimizer_fraction"]
+TABLE_LABELS = {"micro_batch": "mb", "recompute": "recomp", "total_bytes": "mem/GPU", "step_seconds": "step",
+                "compute_fraction": "comp%", "tp_comm_fraction": "tp%", "pp_comm_fraction": "p2p%", "bubble_fraction": "bubble%",
+                "dp_comm_fraction": "dp%", "cp_comm_fraction": "cp%", "ep_comm_fraction": "ep%", "optimizer_fraction": "optim%"}
+
+
+def table_columns(rows) -> list[str]:
+    """The table drops parallel dimensions and breakdown parts that are zero in every row."""
+    keep = []
+    for c in TABLE_COLUMNS:
+        if c in ("cp", "ep", "vp") and all(r[c] == 1 for r in rows):
+            continue
+        if c.endswith("_fraction") and c != "compute_fraction" and all(r[c] < 0.0005 for r in rows):
+            continue
+        keep.append(c)
+    return keep

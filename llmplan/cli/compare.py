@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format, warn
+from llmplan.cli import options
+from llmplan.cli.common import catalog, emit, note, output_format, warn
 
 app = typer.Typer()
 
@@ -33,11 +34,11 @@ Examples:
 """)
 def compare(
     models: Annotated[Optional[str], typer.Option("--models", "-m", help="Comma-separated model ids or aliases (default: every decoder-only model with params and tokens).", show_default=False)] = None,
-    law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: preset id (default epoch-2024) or a TOML file.", show_default=False)] = None,
-    ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for --law tokens-per-param (default 20).", show_default=False)] = None,
+    law: options.LawOption = None,
+    ratio: options.RatioOption = None,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the models against the law's frontier to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
-    fmt: FormatOption = None,
-    presets: PresetsOption = None,
+    fmt: options.FormatOption = None,
+    presets: options.PresetsOption = None,
 ) -> None:
     from llmplan.scaling.laws import resolve_laws
     from llmplan.errors import InputError

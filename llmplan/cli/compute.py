@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from llmplan.cli import model_options as mo
-from llmplan.cli.budget_options import DaysOption, DtypeOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format
+from llmplan.cli import options
+from llmplan.cli.common import catalog, emit, note, output_format
 
 app = typer.Typer()
 
@@ -35,28 +35,27 @@ Examples:
 
   llmplan compute --gpu h100 --gpus 256 --days 30 --mfu 0.4   # the budget of a month on 256 H100s
 """)
+@options.grouped(source=options.COMPUTE_MODEL_SOURCE)
 def compute(
     params: Annotated[Optional[str], typer.Option("--params", "-N", help="Parameters (e.g. 7B).", show_default=False)] = None,
     tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Training tokens (e.g. 2T).", show_default=False)] = None,
     budget: Annotated[Optional[str], typer.Option("--budget", "-b", help="A compute budget instead of N and D: FLOPs (1e24) or PF-days (3000pfd).", show_default=False)] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", "-p", help="A model preset: its params (exact, from its shape), tokens and shape (attention term).", show_default=False)] = None,
-    hf_config: mo.HfConfigOption = None,
-    safetensors: mo.SafetensorsOption = None,
+    source: options.Flags = None,
     flops_per_token: Annotated[Optional[str], typer.Option("--flops-per-token", help="Override the training FLOPs per token (default 6·N, plus attention with a preset shape).", show_default=False)] = None,
     recompute: Annotated[str, typer.Option("--recompute", help="Activation recomputation: none (6·N·D) or full (8·N·D).")] = "none",
     seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length for the attention term (default: the preset's pre-training context).", min=1, show_default=False)] = None,
-    gpu: GpuOption = None,
-    gpus: GpusOption = None,
-    mfu: Annotated[Optional[str], typer.Option("--mfu", help="Model FLOPs utilisation, a fraction of the dense peak (default 0.4); 'auto': the MFU of the fastest layout that fits, predicted by the step model (needs --gpu and a model shape).", show_default=False)] = None,
+    gpu: options.GpuOption = None,
+    gpus: options.GpusOption = None,
+    mfu: options.ComputeMfuOption = None,
     global_batch: Annotated[Optional[int], typer.Option("--global-batch", help="With --mfu auto: sequences per step for the layout search (default: about 4M tokens, a power of two in sequences).", min=1, show_default=False)] = None,
-    dtype: DtypeOption = "bf16",
-    days: DaysOption = None,
-    hours: HoursOption = None,
-    gpu_hours: GpuHoursOption = None,
-    goodput: GoodputOption = None,
-    price: Annotated[Optional[str], typer.Option("--price", help="Price in USD per GPU-hour; adds cost_usd.", show_default=False)] = None,
-    fmt: FormatOption = None,
-    presets: PresetsOption = None,
+    dtype: options.PeakDtypeOption = "bf16",
+    days: options.DaysOption = None,
+    hours: options.HoursOption = None,
+    gpu_hours: options.GpuHoursOption = None,
+    goodput: options.GoodputOption = None,
+    price: options.PriceOption = None,
+    fmt: options.FormatOption = None,
+    presets: options.PresetsOption = None,
 ) -> None:
     from llmplan.errors import InputError
     from llmplan.model.arch import FLOPS_PER_PARAM_PER_TOKEN
@@ -68,7 +67,7 @@ def compute(
     dtype = canonical(dtype, PEAK_DTYPES)  # fp8-e4m3, bfloat16, torch.float16 ... -> fp8, bf16, fp16
     if recompute not in FLOPS_PER_PARAM_PER_TOKEN:
         raise InputError(f"--recompute {recompute!r} is not one of {', '.join(FLOPS_PER_PARAM_PER_TOKEN)}")
-    from llmplan.cli.budget_options import hardware_title
+    from llmplan.cli.options import hardware_title
     from llmplan.systems.budget import hardware_budget, parse_mfu
 
     auto = mfu is not None and mfu.strip().lower() == "auto"
@@ -89,8 +88,8 @@ def compute(
     N = parse_count(params, "a parameter count") if params is not None else None
     D = parse_count(tokens, "a token count") if tokens is not None else None
     model = None
-    if preset is not None or hf_config is not None or safetensors is not None:
-        model = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets, command="llmplan compute")
+    if any(value is not None for value in source.values()):
+        model = mo.resolve_model(**source, presets=presets, command="llmplan compute")
         for line in model.notes:
             note(line)
     from llmplan.planning.compute import compute_rows

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, emit, output_format
+from llmplan.cli.common import emit, output_format
+from llmplan.cli.options import FormatOption
 
 app = typer.Typer()
 

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, emit, note, output_format, warn
+from llmplan.cli.common import emit, note, output_format, warn
+from llmplan.cli.options import FormatOption, PresetsOption
 
 app = typer.Typer()
 

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, output_format
+from llmplan.cli.common import catalog, emit, output_format
+from llmplan.cli.options import FormatOption, PresetsOption
 
 app = typer.Typer()
 
 PEAKS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
-
-
-def output_key(field: str) -> str:
-    """A gpus.toml field as machine output names it, in base units: peak_bf16 ->
-    peak_bf16_flops_per_second, sparse_fp8 -> sparse_fp8_flops_per_second, bandwidth ->
-    bandwidth_bytes_per_second (see CHANGELOG.md)."""
-    if field == "bandwidth" or field.endswith("_bandwidth"):  # HBM, intra- and inter-node links
-        return f"{field}_bytes_per_second"
-    if field.startswith(("peak_", "sparse_")) and not field.endswith("_per_second"):
-        return f"{field}_flops_per_second"
-    return field
 
 
 def gpu_row(preset) -> dict:

@@ -6,9 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli import model_options as mo
-from llmplan.cli import throughput as tc
-from llmplan.cli.common import FormatOption, PresetsOption, emit, note, output_format
+from llmplan.cli import options
+from llmplan.cli.common import TABLE_LABELS, TABLE_PRIORITY, build_row, emit, note, output_format, table_columns
 from llmplan.errors import InputError
 from llmplan.systems.layout import RECOMPUTE, describe
 
@@ -61,28 +60,14 @@ Examples:
 
   llmplan layout --preset llama-2-7b --gpu h100 --gpus 64 --batch-tokens 4M --zero 3 -f json
 """)
+@options.grouped(source=options.MODEL_SOURCE, shape_flags=options.SHAPE)
 def layout(
-    preset: mo.PresetOption = None,
-    hf_config: mo.HfConfigOption = None,
-    safetensors: mo.SafetensorsOption = None,
-    layers: mo.LayersOption = None,
-    d_model: mo.DModelOption = None,
-    heads: mo.HeadsOption = None,
-    kv_heads: mo.KvHeadsOption = None,
-    head_dim: mo.HeadDimOption = None,
-    ffn: mo.FfnOption = None,
-    mlp: mo.MlpOption = None,
-    vocab: mo.VocabOption = None,
-    tied: mo.TiedOption = None,
-    experts: mo.ExpertsOption = None,
-    experts_per_token: mo.ExpertsPerTokenOption = None,
-    shared_experts: mo.SharedExpertsOption = None,
-    moe_ffn: mo.MoeFfnOption = None,
-    dense_layers: mo.DenseLayersOption = None,
-    seq: tc.SeqOption = None,
-    global_batch: tc.GlobalBatchOption = None,
-    batch_tokens: tc.BatchTokensOption = None,
-    gpu: tc.GpuOption = "h100",
+    source: options.Flags = None,
+    shape_flags: options.Flags = None,
+    seq: options.SeqOption = None,
+    global_batch: options.GlobalBatchOption = None,
+    batch_tokens: options.BatchTokensOption = None,
+    gpu: options.ClusterGpuOption = "h100",
     gpus: Annotated[Optional[int], typer.Option("--gpus", "-k", help="GPUs in all (required).", show_default=False)] = None,
     top: Annotated[int, typer.Option("--top", help="How many layouts to print, fastest first.")] = 5,
     explain_: Annotated[bool, typer.Option("--explain", help="Say why the runner-up lost to the best (on stderr).")] = False,
@@ -94,17 +79,17 @@ def layout(
     zero: Annotated[Optional[int], typer.Option("--zero", help="Pin the ZeRO stage (0-3).", show_default=False)] = None,
     micro_batch: Annotated[Optional[int], typer.Option("--micro-batch", help="Pin the micro-batch size.", show_default=False)] = None,
     recompute: Annotated[Optional[str], typer.Option("--recompute", help="Pin the recomputation: none, selective or full.", show_default=False)] = None,
-    dtype: tc.DtypeOption = "bf16",
-    attention: tc.AttentionOption = "flash",
-    dropout: tc.DropoutOption = False,
-    overlap_dp: tc.OverlapOption = True,
-    tp_across_nodes: tc.TpAcrossOption = False,
-    gpus_per_node: tc.GpusPerNodeOption = None,
-    intra_bw: tc.IntraBwOption = None,
-    inter_bw: tc.InterBwOption = None,
-    matmul_efficiency: tc.MatmulEffOption = None,
-    fmt: FormatOption = None,
-    presets: PresetsOption = None,
+    dtype: options.ComputeDtypeOption = "bf16",
+    attention: options.AttentionOption = "flash",
+    dropout: options.DropoutOption = False,
+    overlap_dp: options.OverlapOption = True,
+    tp_across_nodes: options.TpAcrossOption = False,
+    gpus_per_node: options.GpusPerNodeOption = None,
+    intra_bw: options.IntraBwOption = None,
+    inter_bw: options.InterBwOption = None,
+    matmul_efficiency: options.MatmulEffOption = None,
+    fmt: options.FormatOption = None,
+    presets: options.PresetsOption = None,
 ) -> None:
     from llmplan.systems.layout_search import search
 
@@ -115,15 +100,16 @@ def layout(
         raise InputError(f"--gpus must be positive, not {gpus}")
     if top < 1:
         raise InputError(f"--top must be at least 1, not {top}")
-    model, shape, run, cluster = tc.resolve_inputs(
-        preset=preset, hf_config=hf_config, safetensors=safetensors, flags=mo.shape_flags(locals()), presets=presets,
+    model, shape, run, cluster = options.resolve_inputs(
+        **source, flags=shape_flags, presets=presets,
         seq=seq, global_batch=global_batch, batch_tokens=batch_tokens, dtype=dtype, gpu=gpu, gpus_per_node=gpus_per_node,
         intra_bw=intra_bw, inter_bw=inter_bw, matmul_efficiency=matmul_efficiency, attention=attention, dropout=dropout,
         overlap_dp=overlap_dp, command="llmplan layout")
+    dtype = options.parse_dtype(dtype, options.TRAIN_DTYPES)  # bfloat16 -> bf16, as resolve_inputs read it
     cluster.require_links(gpus)
     fixed = {k: v for k, v in (("tp", tp), ("pp", pp), ("vp", vp), ("cp", cp), ("ep", ep), ("zero", zero), ("micro_batch", micro_batch)) if v is not None}
     if recompute is not None:
-        fixed["recompute"] = tc.choice(recompute, RECOMPUTE, "--recompute")
+        fixed["recompute"] = options.choice(recompute, RECOMPUTE, "--recompute")
     if zero is not None and zero not in (0, 1, 2, 3):
         raise InputError(f"--zero {zero} does not exist; use 0, 1, 2 or 3")
     if fixed:  # a pinned value that can never be valid is bad input, named like `throughput` names it
@@ -135,11 +121,11 @@ def layout(
         raise InputError(_nothing_fits(result, shape, run, cluster, gpus, dtype, fixed, tp_across_nodes))
     rows = []
     for rank, c in enumerate(result.best[:top], 1):
-        rows.append({"rank": rank, **tc.build_row(model, cluster, run, c.layout, c.step, c.memory)})
+        rows.append({"rank": rank, **build_row(model, cluster, run, c.layout, c.step, c.memory)})
     if fmt == "table":
         title = (f"Fastest layouts that fit: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}), {run.global_batch} x {run.seq} tokens per step "
                  f"({result.evaluated:,} valid layouts timed)")
-        emit(rows, "table", title=title, columns=["rank"] + tc.table_columns(rows), labels=tc.TABLE_LABELS, priority=tc.TABLE_PRIORITY)
+        emit(rows, "table", title=title, columns=["rank"] + table_columns(rows), labels=TABLE_LABELS, priority=TABLE_PRIORITY)
         best = rows[0]
         note(f"best: {best['tokens_per_second']:,.0f} tokens/s, MFU {best['mfu']:.1%}, HFU {best['hfu']:.1%}"
              + ("" if best["sequence_parallel"] or best["tp"] == 1 else "; without sequence parallelism"))

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, output_format, stdin_lines, warn_extrapolations
+from llmplan.cli import options
+from llmplan.cli.common import catalog, emit, output_format, stdin_lines, warn_extrapolations
 
 app = typer.Typer()
 
@@ -44,11 +45,11 @@ Examples:
 """)
 def loss(
     params: Annotated[Optional[str], typer.Option("--params", "-N", help="Parameters (e.g. 70B); '-' reads 'PARAMS TOKENS' pairs from stdin, one per line.", show_default=False)] = None,
-    tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Training tokens (e.g. 1.4T).", show_default=False)] = None,
+    tokens: options.TokensOption = None,
     law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: preset id (default epoch-2024), a TOML file, or 'all' (the laws that predict loss).", show_default=False)] = None,
     unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens behind the D training tokens (e.g. 25B): repeated epochs count as less data, under the data-constrained law muennighoff-2023.", show_default=False)] = None,
-    fmt: FormatOption = None,
-    presets: PresetsOption = None,
+    fmt: options.FormatOption = None,
+    presets: options.PresetsOption = None,
 ) -> None:
     from llmplan.scaling.laws import resolve_laws
     from llmplan.errors import InputError

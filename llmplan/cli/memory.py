@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from llmplan.cli import model_options as mo
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
+from llmplan.cli import options
+from llmplan.cli.common import catalog, emit, expand, note, output_format, warn
 from llmplan.errors import InputError
+from llmplan.systems.layout import RECOMPUTE
 
 app = typer.Typer()
 
@@ -29,11 +30,6 @@ PART_LABELS = {
 SHORT_LABELS = {"weights": "weights", "gradients": "grads", "optimizer": "optimizer", "activations": "activations",
                 "autocast_cache": "autocast", "kv_cache": "KV cache", "workspace": "cuBLAS", "transient": "temps",
                 "overhead": "overhead"}
-
-
-def _positive(value: Optional[int], name: str) -> None:
-    if value is not None and value <= 0:
-        raise InputError(f"{name} must be a positive whole number, not {value}")
 
 
 def parse_overhead(text: str | None):
@@ -137,29 +133,15 @@ Examples:
 
   llmplan memory --preset llama-2-7b --train --dtype nf4 --lora-rank 16 --gpu rtx-4090 --check
 """)
+@options.grouped(source=options.MODEL_SOURCE, shape_flags=options.SHAPE)
 def memory(
     params: Annotated[Optional[str], typer.Option("--params", help="Parameter count (e.g. 7B) when no shape is given: weights and model states only.", show_default=False)] = None,
-    preset: mo.PresetOption = None,
-    hf_config: mo.HfConfigOption = None,
-    safetensors: mo.SafetensorsOption = None,
-    layers: mo.LayersOption = None,
-    d_model: mo.DModelOption = None,
-    heads: mo.HeadsOption = None,
-    kv_heads: mo.KvHeadsOption = None,
-    head_dim: mo.HeadDimOption = None,
-    ffn: mo.FfnOption = None,
-    mlp: mo.MlpOption = None,
-    vocab: mo.VocabOption = None,
-    tied: mo.TiedOption = None,
-    experts: mo.ExpertsOption = None,
-    experts_per_token: mo.ExpertsPerTokenOption = None,
-    shared_experts: mo.SharedExpertsOption = None,
-    moe_ffn: mo.MoeFfnOption = None,
-    dense_layers: mo.DenseLayersOption = None,
+    source: options.Flags = None,
+    shape_flags: options.Flags = None,
     context: Annotated[Optional[int], typer.Option("--context", help="Tokens of context for inference (KV cache, prefill); default: the model's context.", show_default=False)] = None,
-    dtype: Annotated[Optional[str], typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4 (training: the compute type). Default: bf16 (fp32 with --precision fp32).", show_default=False)] = None,
-    group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4 (bitsandbytes' block, as in QLoRA).", show_default=False)] = None,
-    kv_dtype: Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format (default: 16-bit, fp32 with --dtype fp32).", show_default=False)] = None,
+    dtype: options.MemoryDtypeOption = None,
+    group_size: options.GroupSizeOption = None,
+    kv_dtype: options.KvDtypeOption = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences per GPU (micro-batch when training).")] = 1,
     train: Annotated[bool, typer.Option("--train", help="One training step instead of inference.")] = False,
     precision: Annotated[str, typer.Option("--precision", help="Training: fp32, amp (fp32 weights, autocast), mixed (16-bit weights + fp32 master, ZeRO's 16 B/param) or pure.")] = "amp",
@@ -181,8 +163,8 @@ def memory(
     gpu: Annotated[Optional[list[str]], typer.Option("--gpu", "-g", help="Check the fit on this GPU: a catalog id or alias, or a memory size such as 24GB for any GPU of that size (repeatable; '-' reads them from stdin): one row per GPU.", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 3 when it does not fit a --gpu.")] = False,
     phases: Annotated[bool, typer.Option("--phases", help="Training: one row per phase of the step (end of forward ... optimizer step) with its parts and total.")] = False,
-    fmt: FormatOption = None,
-    presets: PresetsOption = None,
+    fmt: options.FormatOption = None,
+    presets: options.PresetsOption = None,
 ) -> None:
     from dataclasses import replace
 
@@ -191,28 +173,24 @@ def memory(
     from llmplan.systems.memory import advice
 
     from llmplan.systems.memory import states
-    from llmplan.units import parse_count
 
     fmt = output_format(fmt)
     if group_size is None:
         group_size = 64 if (dtype or "").strip().lower() == "nf4" else 128
+    layers, d_model, heads, vocab = (shape_flags[k] for k in ("layers", "d_model", "heads", "vocab"))
     for value, name in ((layers, "--layers"), (d_model, "--d-model"), (heads, "--heads"), (vocab, "--vocab"),
                         (context, "--context"), (seq, "--seq"), (batch, "--batch"), (gpus, "--gpus"), (tp, "--tp"),
                         (pp, "--pp"), (cp, "--cp"), (ep, "--ep"), (group_size, "--group-size")):
-        _positive(value, name)
+        options.positive(value, name)
     if lora_rank < 0:
         raise InputError(f"--lora-rank must be positive, not {lora_rank}")
     if check and not gpu:
         raise InputError("--check needs --gpu ID (the GPU to check the fit on)")
     if dtype is None:
         dtype = "fp32" if train and precision.strip().lower() == "fp32" else "bf16"
-    from llmplan.dtypes import canonical
-
-    dtype_name = _choice(canonical(dtype, states.WEIGHT_DTYPES), states.WEIGHT_DTYPES, "--dtype")
-    kv_choices = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
-    kv_name = _choice(canonical(kv_dtype, kv_choices), kv_choices, "--kv-dtype") if kv_dtype else None
-    resolved = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, params=params, presets=presets,
-                                context=context, command="llmplan memory", **mo.shape_flags(locals()))
+    dtype_name = options.parse_dtype(dtype, states.WEIGHT_DTYPES)
+    kv_name = options.parse_dtype(kv_dtype, options.KV_DTYPES, "--kv-dtype") if kv_dtype else None
+    resolved = mo.resolve_model(**source, params=params, presets=presets, context=context, command="llmplan memory", **shape_flags)
     shape, model = resolved.shape, resolved.name
     for line in resolved.notes:
         note(line)
@@ -223,12 +201,12 @@ def memory(
         length = shape.context
     req = mem.Request(
         params=count, shape=shape, dtype=dtype_name, group_size=group_size, train=train,
-        precision=_choice(precision, states.PRECISIONS, "--precision"), optimizer=_choice(optimizer, states.OPTIMIZERS, "--optimizer"),
-        batch=batch, seq=length, kv_dtype=kv_name, recompute=_choice(recompute, ("none", "selective", "full"), "--recompute"),
-        attention=_choice(attention, mem.ATTENTION, "--attention"), zero=zero, gpus=gpus, tp=tp, pp=pp,
-        optimizer_impl=_choice(optimizer_impl, states.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
+        precision=options.choice(precision, states.PRECISIONS, "--precision"), optimizer=options.choice(optimizer, states.OPTIMIZERS, "--optimizer"),
+        batch=batch, seq=length, kv_dtype=kv_name, recompute=options.choice(recompute, RECOMPUTE, "--recompute"),
+        attention=options.choice(attention, mem.ATTENTION, "--attention"), zero=zero, gpus=gpus, tp=tp, pp=pp,
+        optimizer_impl=options.choice(optimizer_impl, states.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
         sequence_parallel=sequence_parallel, cp=cp, ep=ep,
-        lora_rank=lora_rank, activations=_choice(activations, ("count", "korthikanti"), "--activations"), overhead=over_bytes,
+        lora_rank=lora_rank, activations=options.choice(activations, ("count", "korthikanti"), "--activations"), overhead=over_bytes,
     )
     if train and req.precision == "amp" and dtype_name == "fp32":
         req = replace(req, precision="fp32")  # --train --dtype fp32: everything fp32
@@ -295,17 +273,6 @@ def _gpu(cat, text: str) -> tuple[str, int, int]:
             raise InputError(f"--gpu {text!r}: a GPU needs some memory; give a size such as 24GB or a catalog id (llmplan gpus)")
         return text.strip(), size, size
     return cat.get("gpus", text).id, 0, 0  # unknown id: the catalog's error, with suggestions
-
-
-def _choice(value: str, allowed, option: str) -> str:
-    import difflib
-
-    key = value.strip().lower()
-    if key not in allowed:
-        close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise InputError(f"{option} {value!r} is not one of {', '.join(allowed)}{hint}")
-    return key
 
 
 def _describe(req, breakdown, model) -> str:

@@ -6,8 +6,8 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
-from llmplan.cli.budget_options import DaysOption, DtypeOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn, warn_extrapolations
+from llmplan.cli import options
+from llmplan.cli.common import catalog, emit, expand, note, output_format, warn, warn_extrapolations
 
 app = typer.Typer()
 
@@ -71,15 +71,16 @@ Examples:
 
   llmplan optimal --budget 1e24 --plot optimal.png   # loss contours
 """)
+@options.grouped(hardware_time=options.HARDWARE_TIME)
 def optimal(
     budget: Annotated[Optional[List[str]], typer.Option("--budget", "-b", help="Compute budget: FLOPs (1e24) or PF-days (3000pfd); START:STOP:N; '-' reads stdin. Repeatable.", show_default=False)] = None,
     law: Annotated[Optional[str], typer.Option("--law", "-l", help=LAW_HELP, show_default=False)] = None,
     params: Annotated[Optional[str], typer.Option("--params", "-N", help="Fix the model size (e.g. 7B): the tokens the budget buys, or without a budget the compute-optimal tokens for it; '-' reads one size per line from stdin (a row each).", show_default=False)] = None,
-    tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Fix the training tokens (e.g. 1.4T).", show_default=False)] = None,
+    tokens: options.FixTokensOption = None,
     target_loss: Annotated[Optional[str], typer.Option("--target-loss", help="The least compute that reaches this loss (nats/token); must be above the law's irreducible E.", show_default=False)] = None,
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for the tokens-per-param law (default 20); implies --law tokens-per-param.", show_default=False)] = None,
     unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens available (e.g. 25B): the best split when data must be repeated, under the data-constrained law muennighoff-2023.", show_default=False)] = None,
-    inference_tokens: Annotated[Optional[str], typer.Option("--inference-tokens", help="Tokens the model will serve (e.g. 2T), with --target-loss: minimise training plus inference compute (Sardana et al. 2024).", show_default=False)] = None,
+    inference_tokens: options.InferenceTokensOption = None,
     serve_gpu: Annotated[Optional[str], typer.Option("--serve-gpu", help="With --inference-tokens: weigh serving by its GPU-time on this GPU (llmplan serve's roofline), not by 2N FLOPs.", show_default=False)] = None,
     serve_batch: Annotated[int, typer.Option("--serve-batch", help="With --serve-gpu: sequences decoded together.")] = 64,
     serve_input: Annotated[int, typer.Option("--serve-input", help="With --serve-gpu: prompt tokens per request.")] = 2048,
@@ -91,17 +92,11 @@ def optimal(
     serve_price: Annotated[Optional[float], typer.Option("--serve-price", help="With --serve-gpu: USD per serving GPU-hour: minimise dollars, with costs in USD.", show_default=False)] = None,
     shape: Annotated[bool, typer.Option("--shape", help="Add a LLaMA-style shape (layers, d_model, heads, FFN; see 'llmplan arch --target') for each row's model size, with its exact count.")] = False,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the law's loss contours over (N, D) with the plan to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
-    gpu: GpuOption = None,
-    gpus: GpusOption = None,
-    days: DaysOption = None,
-    hours: HoursOption = None,
-    gpu_hours: GpuHoursOption = None,
-    mfu: MfuOption = None,
-    goodput: GoodputOption = None,
-    dtype: DtypeOption = "bf16",
-    fmt: FormatOption = None,
-    presets: PresetsOption = None,
+    hardware_time: options.Flags = None,
+    fmt: options.FormatOption = None,
+    presets: options.PresetsOption = None,
 ) -> None:
+    gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype = (hardware_time[k] for k in ("gpu", "gpus", "days", "hours", "gpu_hours", "mfu", "goodput", "dtype"))
     from llmplan.units import format_count, parse_count, parse_positive
 
     fmt = output_format(fmt)
@@ -126,7 +121,7 @@ def optimal(
 
         check_plot_path(plot)
         require_matplotlib()
-    from llmplan.cli.budget_options import hardware_title
+    from llmplan.cli.options import hardware_title
     from llmplan.systems.budget import hardware_budget, parse_mfu, wants_hardware_budget
 
     hardware = None

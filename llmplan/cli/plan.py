@@ -6,8 +6,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from llmplan.cli.budget_options import DaysOption, DtypeOption, GoodputOption, GpuHoursOption, GpusOption, HoursOption, MfuOption
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format, warn
+from llmplan.cli import options
+from llmplan.cli.common import catalog, emit, note, output_format, warn
 
 app = typer.Typer()
 
@@ -137,35 +137,30 @@ Examples:
 
   llmplan plan --gpu h100 --gpus 1024 --days 60 --unique-tokens 2T
 """)
+@options.grouped(hardware_time=options.with_option(options.HARDWARE_TIME, "gpu", options.PlanGpuOption))
 def plan(
-    gpu: Annotated[Optional[str], typer.Option("--gpu", "-g", help="GPU from the catalog (llmplan gpus), e.g. h100, a100.", show_default=False)] = None,
-    gpus: GpusOption = None,
-    days: DaysOption = None,
-    hours: HoursOption = None,
-    gpu_hours: GpuHoursOption = None,
-    mfu: MfuOption = None,
-    goodput: GoodputOption = None,
-    dtype: DtypeOption = "bf16",
-    law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: a preset id (default epoch-2024) or a TOML file.", show_default=False)] = None,
+    hardware_time: options.Flags = None,
+    law: options.LawOption = None,
     hparams: Annotated[Optional[str], typer.Option("--hparams", help="Hyperparameter law for batch size and learning rate: deepseek-2024 (default) or step-law-2025.", show_default=False)] = None,
     params: Annotated[Optional[str], typer.Option("--params", "-N", help="Fix the model size (e.g. 7B): the tokens the budget buys, or without hardware time its compute-optimal tokens.", show_default=False)] = None,
-    tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Fix the training tokens (e.g. 2T).", show_default=False)] = None,
+    tokens: options.FixTokensOption = None,
     unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens available (e.g. 2T): repeat data under the data-constrained law muennighoff-2023.", show_default=False)] = None,
-    inference_tokens: Annotated[Optional[str], typer.Option("--inference-tokens", help="Tokens the model will serve (e.g. 2T), with --target-loss (Sardana et al. 2024).", show_default=False)] = None,
+    inference_tokens: options.InferenceTokensOption = None,
     target_loss: Annotated[Optional[str], typer.Option("--target-loss", help="The least compute that reaches this loss; the wall time follows.", show_default=False)] = None,
     seq: Annotated[int, typer.Option("--seq", help="Training sequence length (tokens).", min=1)] = 4096,
-    price: Annotated[Optional[str], typer.Option("--price", help="Price in USD per GPU-hour; adds cost_usd.", show_default=False)] = None,
+    price: options.PriceOption = None,
     pue: Annotated[Optional[str], typer.Option("--pue", help="Power usage effectiveness of the data centre (default 1.1, Patterson et al. 2021).", show_default=False)] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Add a column saying where each number comes from.")] = False,
-    fmt: FormatOption = None,
-    presets: PresetsOption = None,
+    fmt: options.FormatOption = None,
+    presets: options.PresetsOption = None,
 ) -> None:
-    from llmplan.cli.budget_options import hardware_title
+    gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype = (hardware_time[k] for k in ("gpu", "gpus", "days", "hours", "gpu_hours", "mfu", "goodput", "dtype"))
+    from llmplan.cli.options import hardware_title
     from llmplan.systems.budget import budget_from_seconds, hardware_budget, parse_goodput, parse_mfu, wants_hardware_budget
     from llmplan.errors import InputError
     from llmplan.scaling.hparams import load_hparams
     from llmplan.planning.plan import DEFAULT_PUE, plan_record
-    from llmplan.units import format_count, parse_count, parse_positive
+    from llmplan.units import parse_count, parse_positive
 
     fmt = output_format(fmt)
     cat = catalog(presets)

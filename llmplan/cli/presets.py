@@ -6,12 +6,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, output_format
+from llmplan.cli.common import catalog, emit, output_format, output_key
+from llmplan.cli.options import FormatOption, PresetsOption
 from llmplan.errors import InputError
 
 app = typer.Typer(help="List and show presets: models, laws and GPUs.", no_args_is_help=True)
 
-KIND_HELP = "Which presets: models, laws, gpus or hparams (default: all)."
+KindOption = Annotated[Optional[str], typer.Option("--kind", "-k", help="Which presets: models, laws, gpus or hparams (default: all).", show_default=False)]
 
 # Columns of `presets list` per kind, for the table; machine formats carry every field.
 LIST_COLUMNS = {
@@ -36,8 +37,6 @@ def _row(preset) -> dict:
         return model_row(preset)
     data = preset.data
     if preset.kind == "gpus":  # in base units, as `llmplan gpus` names them
-        from llmplan.cli.gpus import output_key
-
         data = {output_key(k): v for k, v in data.items()}
     return {"kind": preset.kind, ID_KEY.get(preset.kind, "id"): preset.id, **data}
 
@@ -64,7 +63,7 @@ Examples:
   llmplan presets list --kind models -f json
 """)
 def list_presets(
-    kind: Annotated[Optional[str], typer.Option("--kind", "-k", help=KIND_HELP, show_default=False)] = None,
+    kind: KindOption = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -93,7 +92,7 @@ Examples:
 """)
 def show(
     preset_id: Annotated[str, typer.Argument(metavar="ID", help="A preset id or alias.")],
-    kind: Annotated[Optional[str], typer.Option("--kind", "-k", help=KIND_HELP, show_default=False)] = None,
+    kind: KindOption = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
@@ -120,7 +119,6 @@ def show(
     if fmt == "table":
         for row in rows:
             pairs = [{"field": k, "value": v} for k, v in row.items()]
-            from llmplan.io.render import humanize
 
             emit([{"field": p["field"], "value": _show_value(p["field"], p["value"])} for p in pairs], fmt, title=f"{row['kind']}: {row[ID_KEY.get(row['kind'], 'id')]}")
     else:

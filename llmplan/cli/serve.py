@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
 
 from llmplan.cli import model_options as mo
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, expand, note, output_format, warn
+from llmplan.cli import options
+from llmplan.cli.common import catalog, emit, expand, note, output_format, warn
 from llmplan.errors import InputError
 
 app = typer.Typer()
@@ -64,27 +64,13 @@ Examples:
 
   llmplan serve --preset llama-3-8b --gpu h100 --batch 1:256 --plot frontier.png
 """)
+@options.grouped(source=options.MODEL_SOURCE, shape_flags=options.SHAPE)
 def serve(
-    preset: mo.PresetOption = None,
-    hf_config: mo.HfConfigOption = None,
-    safetensors: mo.SafetensorsOption = None,
-    layers: mo.LayersOption = None,
-    d_model: mo.DModelOption = None,
-    heads: mo.HeadsOption = None,
-    kv_heads: mo.KvHeadsOption = None,
-    head_dim: mo.HeadDimOption = None,
-    ffn: mo.FfnOption = None,
-    mlp: mo.MlpOption = None,
-    vocab: mo.VocabOption = None,
-    tied: mo.TiedOption = None,
-    experts: mo.ExpertsOption = None,
-    experts_per_token: mo.ExpertsPerTokenOption = None,
-    shared_experts: mo.SharedExpertsOption = None,
-    moe_ffn: mo.MoeFfnOption = None,
-    dense_layers: mo.DenseLayersOption = None,
-    dtype: Annotated[str, typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4. fp8 runs fp8 matmuls where the GPU has them; int8/int4/nf4 are weight-only (16-bit matmuls).")] = "bf16",
-    kv_dtype: Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format: fp32, fp16, bf16, fp8, int8, int4 (default: 16-bit, fp32 with --dtype fp32).", show_default=False)] = None,
-    group_size: Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4.", show_default=False)] = None,
+    source: options.Flags = None,
+    shape_flags: options.Flags = None,
+    dtype: options.ServeDtypeOption = "bf16",
+    kv_dtype: options.KvDtypeOption = None,
+    group_size: options.GroupSizeOption = None,
     gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id or alias (see 'llmplan gpus').")] = "h100",
     tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel GPUs per model replica.")] = 1,
     gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", help="GPUs sharing the intra-node link (default: the catalog's server, e.g. 8 for HGX); beyond it --tp crosses the network.", show_default=False)] = None,
@@ -92,20 +78,18 @@ def serve(
     output_tokens: Annotated[int, typer.Option("--output", help="Generated tokens per request.")] = 256,
     batch: Annotated[Optional[List[str]], typer.Option("--batch", "-b", help="Sequences decoded together: N, a range 1:256 (doubling; one row each: the latency/throughput frontier), START:STOP:STEP, or a list 1,8,64; '-' reads stdin. Default 1.", show_default=False)] = None,
     max_batch: Annotated[bool, typer.Option("--max-batch", help="Serve at the largest batch whose KV cache fits (one row).")] = False,
-    price: Annotated[Optional[float], typer.Option("--price", help="USD per GPU-hour: adds cost per million input and output tokens and per request.", show_default=False)] = None,
+    price: options.ServePriceOption = None,
     memory_fraction: Annotated[float, typer.Option("--memory-fraction", help="Share of GPU memory the engine may use (vLLM's gpu_memory_utilization).")] = 0.9,
     matmul_efficiency: Annotated[Optional[float], typer.Option("--matmul-efficiency", help="Achievable fraction of the dense peak for matmuls (default: the GPU preset's measured value, else 0.81).", show_default=False)] = None,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the frontier (tokens/s per GPU against time per output token) to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
-    fmt: FormatOption = None,
-    presets: PresetsOption = None,
+    fmt: options.FormatOption = None,
+    presets: options.PresetsOption = None,
 ) -> None:
     from llmplan.systems.memory import states
     from llmplan.systems import serving
-    from llmplan.cli.memory import _choice, _positive
-
     fmt = output_format(fmt)
     for value, name in ((tp, "--tp"), (input_tokens, "--input"), (output_tokens, "--output"), (group_size, "--group-size")):
-        _positive(value, name)
+        options.positive(value, name)
     if price is not None and not (price >= 0 and price < float("inf")):
         raise InputError(f"--price {price} must be a non-negative USD amount per GPU-hour, e.g. --price 2.5")
     if not 0 < memory_fraction <= 1:
@@ -119,15 +103,14 @@ def serve(
 
         check_plot_path(plot)
         require_matplotlib()
-    dtype_name = _choice(dtype, states.WEIGHT_DTYPES, "--dtype")
+    dtype_name = options.parse_dtype(dtype, states.WEIGHT_DTYPES)
     if kv_dtype is None:
         kv_name = "fp32" if dtype_name == "fp32" else ("fp16" if dtype_name == "fp16" else "bf16")
     else:
-        kv_name = _choice(kv_dtype, ("fp32", "fp16", "bf16", "fp8", "int8", "int4"), "--kv-dtype")
+        kv_name = options.parse_dtype(kv_dtype, options.KV_DTYPES, "--kv-dtype")
     if group_size is None:
         group_size = 64 if dtype_name == "nf4" else 128
-    resolved = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets,
-                                command="llmplan serve", need_shape=True, **mo.shape_flags(locals()))
+    resolved = mo.resolve_model(**source, presets=presets, command="llmplan serve", need_shape=True, **shape_flags)
     for line in resolved.notes:
         note(line)
     if resolved.shape is None:
@@ -135,7 +118,7 @@ def serve(
     shape, model = resolved.shape, resolved.name
     served = serving.Served(shape, int(resolved.params), dtype_name, kv_name, tp, group_size)
     g = catalog(presets).get("gpus", gpu)
-    _positive(gpus_per_node, "--gpus-per-node")
+    options.positive(gpus_per_node, "--gpus-per-node")
     hw = serving.hardware_from_gpu(g, dtype_name, matmul_efficiency, gpus_per_node)
     if tp > 1 and not hw.intra_node_bandwidth:
         raise InputError(f"the catalog has no interconnect bandwidth for {g.id}, so --tp {tp} cannot be timed; use --tp 1 or add intra_node_bandwidth to your gpus.toml (--presets)")

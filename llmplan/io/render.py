@@ -83,13 +83,70 @@ def to_json(rows: Sequence[Row]) -> str:
 
 
 def to_jsonl(rows: Sequence[Row]) -> str:
+    fast = _plain_jsonl(rows)
+    if fast is not None:
+        return fast
     return "".join(json.dumps({k: _clean(v) for k, v in row.items()}, allow_nan=False) + "\n" for row in rows)
+
+
+_PLAIN = (int, str, bool, type(None))
+
+
+def _same_keys(rows: Sequence[Row]) -> bool:
+    first = rows[0].keys()
+    return all(row.keys() == first for row in rows)
+
+
+def _plain_jsonl(rows: Sequence[Row]) -> str | None:
+    """to_jsonl's bytes, faster for long sweeps: rows of plain finite values go to json.dumps whole,
+    with nothing to clean (no NaN, no lists). None when a value needs cleaning: the slow path then."""
+    if not rows or not _same_keys(rows):
+        return None
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        kinds = set(map(type, values))
+        if not kinds <= set(_PLAIN) | {float}:
+            return None
+        if float in kinds and not all(math.isfinite(v) for v in values if type(v) is float):
+            return None
+    dumps = json.JSONEncoder(allow_nan=False).encode
+    return "".join(dumps(row) + "\n" for row in rows)
+
+
+def _fast_tsv(rows: Sequence[Row]) -> str | None:
+    """to_csv's TSV bytes, faster for long sweeps: formatted column by column (the same float repr and
+    str as `_delimited_cell`); a column of mixed or other types cell by cell. None when the rows do
+    not share their keys: the slow path then."""
+    if not rows or not rows[0] or not _same_keys(rows):
+        return None
+    keys = list(rows[0])
+    columns = []
+    for key in keys:
+        values = [row[key] for row in rows]
+        kinds = set(map(type, values))
+        if kinds == {float} and all(map(math.isfinite, values)):
+            columns.append(list(map(float.__repr__, values)))
+        elif kinds == {int}:
+            columns.append(list(map(str, values)))
+        elif kinds == {str} and not any(c in "".join(values) for c in "\t\n"):
+            columns.append(values)
+        elif kinds == {bool}:
+            columns.append(["true" if v else "false" for v in values])
+        elif kinds == {type(None)}:
+            columns.append([""] * len(values))
+        else:
+            columns.append([_delimited_cell(v).replace("\t", " ").replace("\n", " ") for v in values])
+    return "\t".join(keys) + "\n" + "\n".join(map("\t".join, zip(*columns))) + "\n"
 
 
 def to_csv(rows: Sequence[Row], delimiter: str = ",") -> str:
     import csv
     import io
 
+    if delimiter == "\t":
+        fast = _fast_tsv(rows)
+        if fast is not None:
+            return fast
     keys = columns_of(rows)
     if not keys:
         return ""
