@@ -146,6 +146,7 @@ def parse_records(text: str, fmt: str, source: str) -> tuple[list[str], list[tup
     """(column names, [(line number, record)]) from the text in the given format."""
     records: list[tuple[int, dict[str, Any]]] = []
     if fmt in ("csv", "tsv"):
+        lines = text.splitlines()
         reader = csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ",")
         header: list[str] | None = None
         for row in _csv_rows(reader, source):
