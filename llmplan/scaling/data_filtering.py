@@ -114,6 +114,10 @@ def scoring_gpu_hours(pool: float, hours_per_trillion: float) -> float:
 
 # ------------------------------------------------------------------ Goyal et al. 2024, per-bucket utility decay
 
+# n is counted in billions of tokens: a shared a with per-bucket b depends on n's unit (the authors'
+# code divides samples by 100,000 for the same reason).
+UNIT = 1e9
+
 
 def decayed_utility(b: float, tau: float, k: int) -> float:
     """b_(k+1) = b 0.5^(k / tau): a sample's utility at its (k+1)-th pass (Goyal et al. 2024 Sec. 3)."""
@@ -173,7 +177,7 @@ def fit_buckets(bucket: Sequence[str], seen: Sequence[float], per_epoch: Sequenc
     if len(seen) < 2 * len(names) + 2:
         raise InputError(f"{len(seen)} runs cannot fix {2 * len(names) + 2} constants (b and tau per bucket, a and d shared); give at least that many runs")
     index = {name: i for i, name in enumerate(names)}
-    scale = float(np.median(per_epoch))
+    scale = UNIT
     n = [v / scale for v in seen]
     S = [v / scale for v in per_epoch]
     y = np.asarray(loss, dtype=float)
@@ -192,7 +196,7 @@ def fit_buckets(bucket: Sequence[str], seen: Sequence[float], per_epoch: Sequenc
     hi = np.concatenate([[30.0, y.min()], [-1e-6] * B, [math.log(1e4)] * B])
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
     try:
-        result = least_squares(lambda x: model(x) - y, x0, bounds=(lo, hi), method="trf", max_nfev=4000)
+        result = least_squares(lambda x: model(x) - y, x0, bounds=(lo, hi), method="trf", x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=20000)
     except (ValueError, OverflowError, FloatingPointError) as error:
         raise WorkError(f"the utility-decay fit failed: {error}") from None
     if not result.success:

@@ -16,7 +16,7 @@ EVIDENCE = ("primary", "secondary")
 # field -> (type, required)
 FIELDS: dict[str, tuple[type, bool]] = {
     "kind": (str, True), "gain": (str, True), "model": (str, True), "source": (str, True), "evidence": (str, True),
-    "keep": (float, False), "gpu": (str, False), "gpu_hours_per_trillion": (float, False),
+    "paper": (str, True), "keep": (float, False), "gpu": (str, False), "gpu_hours_per_trillion": (float, False),
 }
 # The seed notes' "quality replaces ~5x the data": no source supports it (see the reference notes, Sec. 1.8).
 NO_MULTIPLIER_LAW = ("no published law turns a keep fraction into a loss or a data multiplier for language models "

@@ -20,7 +20,7 @@ from llmplan.errors import InputError
 RECOMPUTE_FACTOR = 0.75  # Sec. 3.2: checkpointing costs 0.33x more per step, so 0.75 of the budget trains
 BUFFER = 0.30  # Sec. 3.2: "~30% of the total compute budget as a buffer for unforeseen failures"
 SOURCE = "Wu et al. 2023, BloombergGPT (arXiv:2303.17564) Sec. 3.2"
-FITTED_RANGE = "regressions over Hoffmann et al. 2022 Table 3 / Table A3 optima (about 1e18-1e26 FLOPs)"
+FITTED_RANGE = "regressions over Hoffmann et al. 2022 Table 3 and Table A3 (400M-10T params, 1.9e19-1.3e28 FLOPs; projections beyond the ~16B params they trained)"
 
 
 def approach1_params(C: float) -> float:
