@@ -193,7 +193,7 @@ def _buckets(fmt, path, bucket_tokens, tokens, pool, keep, budget, gpu, gpus, da
 
 
 DOMAIN_LABELS = {"params": "params", "tokens": "tokens", "domain_share": "domain share", "domain_epochs": "domain epochs",
-                 "shape_layers": "layers", "shape_d_model": "d_model", "shape_d_model_levine": "Levine D", "effective_flops": "0.75 C",
+                 "shape_layers": "layers", "shape_d_model": "hidden", "shape_d_model_levine": "Levine D", "effective_flops": "0.75 C",
                  "params_approach1": "N (A1)", "params_approach2": "N (A2)", "tokens_approach1": "D (A1)", "tokens_approach2": "D (A2)",
                  "params_buffer_max": "N max (buffer)", "budget_flops": "budget", "planned_tokens": "planned D", "budget_used_share": "used"}
 DOMAIN_PRIORITY = ["budget_flops", "params", "tokens", "domain_share", "domain_epochs", "shape_layers", "shape_d_model", "params_approach2",
