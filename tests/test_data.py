@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -188,6 +189,52 @@ def test_goyal_fit_recovers_constants(cli):
     ],
 )
 def test_bad_input_is_one_line_exit_2(cli, monkeypatch, args, fragment):
+    monkeypatch.chdir(REPO)
+    result = cli(args)
+    assert result.code == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
+
+
+# ---------------------------------------------------------------- Ye et al. 2024 (arXiv:2403.16952)
+
+
+def test_mixing_law_formula_vector():
+    """The reference notes' formula check of Eq. 6 (authors' code, mixture_law_): c = 1, k = 1, t = [-1, 0.5],
+    r = [0.6, 0.4] -> 1 + e^-0.4 = 1.6703."""
+    from llmplan.scaling.data_mixing import mixture_loss
+
+    assert mixture_loss([0.6, 0.4], 1.0, 1.0, [-1.0, 0.5]) == pytest.approx(1 + math.exp(-0.4), abs=1e-12)
+    assert mixture_loss([0.6, 0.4], 1.0, 1.0, [-1.0, 0.5]) == pytest.approx(1.6703, abs=1e-4)
+
+
+def test_mixing_law_fit_and_optimum(cli):
+    """tests/data/mix_runs.csv: 20 mixtures of 3 domains, losses from the law with (c, k, t) =
+    (1.2, 0.8, [-1.5, 0.3, 0.2]) and (2.0, 1.1, [0.2, -0.4, -0.9]). The fit predicts every run (1e-5) and the
+    optimum of the equal-weight target is the brute-force grid's (github 0.435, books 0, cc 0.565; 1/400 grid)."""
+    from llmplan.io.mix_runs import read_mix_runs
+    from llmplan.scaling.data_mixing import fit_mixture, mixture_loss
+
+    runs = read_mix_runs(str(REPO / "tests" / "data" / "mix_runs.csv"))
+    fit = fit_mixture(runs.domains, runs.targets, runs.R, runs.losses)
+    assert fit.c == pytest.approx([1.2, 2.0], rel=1e-4)
+    for i in range(2):
+        for r, y in zip(runs.R, runs.losses[i]):
+            assert mixture_loss(r, fit.c[i], fit.k[i], fit.t[i]) == pytest.approx(y, abs=1e-5)
+    rows = run_json(cli, "data", "mix", str(REPO / "tests" / "data" / "mix_runs.csv"))
+    shares = {r["domain"]: r["mixture_share"] for r in rows}
+    assert shares == pytest.approx({"github": 0.435, "books": 0.0, "cc": 0.565}, abs=0.003)
+    assert all(r["loss"] <= r["loss_best_run"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["data", "mix", "tests/data/fit_runs_noisy.csv"], "r_<domain>"),
+        (["data", "mix", "tests/data/mix_runs.csv", "--weights", "1,2,3"], "3 weights for 2 loss columns"),
+        (["data", "mix", "tests/data/nope.csv"], "cannot read"),
+    ],
+)
+def test_mix_bad_input(cli, monkeypatch, args, fragment):
     monkeypatch.chdir(REPO)
     result = cli(args)
     assert result.code == 2, (result.stdout, result.stderr)

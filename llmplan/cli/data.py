@@ -1,4 +1,4 @@
-"""`llmplan data filter|domain`: how hard to filter a pool, and how to size a domain model."""
+"""`llmplan data filter|domain|mix`: how hard to filter a pool, how to size a domain model, which mixture."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from llmplan.cli.budget_options import DaysOption, DtypeOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption
 from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format, warn
 
-app = typer.Typer(help="Data: how hard to filter a pool under a budget, and how to size a domain model (BloombergGPT's recipe).", no_args_is_help=True)
+app = typer.Typer(help="Data: how hard to filter a pool, how to size a domain model (BloombergGPT's recipe), which mixture.", no_args_is_help=True)
 
 BudgetOption = Annotated[Optional[str], typer.Option("--budget", "-b", help="Compute budget: FLOPs (1e24) or PF-days (3000pfd); or give hardware time (--gpu with --gpu-hours, or --gpus and --days).", show_default=False)]
 
@@ -266,3 +266,52 @@ def domain(
          footnotes=[f"N, D (A1, A2): fitted laws, Wu et al. 2023 Sec. 3.2 {FITTED_RANGE}; shape: Levine et al. 2020 as used by Wu et al. 2023."] if fmt == "table" else ())
     note("the recipe plans one pass over all tokens with a compute buffer; BloombergGPT trained 50.6B params (70 layers, 40 x 192 = 7,680) "
          "on 569B of 708B tokens (Table 4)")
+
+
+@app.command("mix", help="""The data mixture that minimises a target loss, from the data mixing law fitted to your small runs.
+
+Ye et al. 2024 (Data Mixing Laws, ICLR 2025): L_i = c_i + k_i exp(sum_j t_ij r_j) per validation domain i (a FITTED LAW,
+fitted here to your runs; no constants ship), target sum_i s_i L_i (--weights, default equal). RUNS has one line per
+run: its mixture in r_<domain> columns, its validation losses in loss_<domain> columns (or one loss column). The
+authors' caveat holds: the optimum at the scale of your runs can move at the target scale.
+
+Examples:
+
+  llmplan data mix tests/data/mix_runs.csv
+
+  llmplan data mix tests/data/mix_runs.csv --weights 0.3,0.7
+""")
+def mix(
+    runs: Annotated[str, typer.Argument(help="Runs file (CSV, TSV, JSON lines, JSON): r_<domain> proportions and loss_<domain> losses.", show_default=False)],
+    weights: Annotated[Optional[str], typer.Option("--weights", help="Weights of the validation losses, comma-separated in column order (default equal).", show_default=False)] = None,
+    fmt: FormatOption = None,
+) -> None:
+    from llmplan.errors import InputError
+
+    fmt = output_format(fmt)
+    from llmplan.io.mix_runs import read_mix_runs
+
+    data = read_mix_runs(runs)
+    if weights is not None:
+        try:
+            s = [float(part) for part in weights.split(",")]
+        except ValueError:
+            raise InputError(f"--weights {weights!r} is not a list of numbers; e.g. --weights 0.3,0.7") from None
+        if len(s) != len(data.targets):
+            raise InputError(f"--weights gives {len(s)} weights for {len(data.targets)} loss columns ({', '.join(data.targets)})")
+    else:
+        s = [1.0] * len(data.targets)
+    from llmplan.planning.data import mix_rows
+    from llmplan.scaling.data_mixing import CAVEAT, fit_mixture
+
+    fit = fit_mixture(data.domains, data.targets, data.R, data.losses)
+    rows = mix_rows(fit, data.R, data.losses, s)
+    for name, c, k, t, rmse in zip(fit.targets, fit.c, fit.k, fit.t, fit.rmse):
+        terms = ", ".join(f"{d} {v:+.3g}" for d, v in zip(fit.domains, t))
+        note(f"loss_{name}: c = {c:.4g}, k = {k:.4g}, t = ({terms}), RMSE {rmse:.3g} over {len(data.R)} runs (fitted)")
+    if any(row["extrapolated"] for row in rows):
+        warn("the optimum lies outside the shares your runs explored (key 'extrapolated'): an extrapolation of the fitted law")
+    warn(CAVEAT)
+    emit(rows, fmt, title=f"Mixture minimising the target loss (data mixing law fitted to {len(data.R)} runs)",
+         labels={"mixture_share": "share", "runs_min_share": "min in runs", "runs_max_share": "max in runs", "best_run_share": "best run",
+                 "loss": "predicted loss", "loss_best_run": "best run loss"})

@@ -58,6 +58,7 @@ EXAMPLES: dict[str, list[list[str]]] = {
         ["data", "domain", "--domain-tokens", "363B", "--general-tokens", "345B", "--gpu-hours", "1.3M", "--gpu", "a100-40gb", "--mfu", "0.327", "--trained-tokens", "569B"],
         ["data", "domain", "--domain-tokens", "50B", "--budget", "1e22,1e23"],
     ],
+    "data mix": [["data", "mix", "tests/data/mix_runs.csv"]],
     "dtypes": [["dtypes"], ["dtypes", "--params", "7B"]],
     "gpus": [["gpus"]],
     "presets list": [["presets", "list", "--kind", "models"], ["presets", "list", "--kind", "laws"], ["presets", "list", "--kind", "gpus"], ["presets", "list", "--kind", "hparams"], ["presets", "list"]],

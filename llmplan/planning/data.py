@@ -135,3 +135,32 @@ def domain_rows(budgets: Sequence[float], domain_tokens: float, general_tokens: 
             "shape_params": dw.decoder_params(layers, d_model, vocab),
         })
     return rows
+
+
+def mix_rows(fit: Any, R: Sequence[Sequence[float]], losses: Sequence[Sequence[float]], weights: Sequence[float]) -> list[dict[str, Any]]:
+    """One row per training domain: its share in the mixture that minimises sum_i s_i L_i under the
+    fitted mixing law (llmplan.scaling.data_mixing), the range of shares the runs explored, the
+    predicted target loss and the best run's observed one."""
+    from llmplan.scaling.data_mixing import optimal_mixture
+
+    if len(weights) != len(fit.targets) or any(not (w >= 0 and math.isfinite(w)) for w in weights) or sum(weights) <= 0:
+        raise InputError("validation weights must be one non-negative number per loss column, not all zero")
+    total = sum(weights)
+    s = [w / total for w in weights]
+    r, L = optimal_mixture(fit, s)
+    observed = [sum(si * losses[i][n] for i, si in enumerate(s)) for n in range(len(R))]
+    best = min(range(len(R)), key=observed.__getitem__)
+    rows = []
+    for j, name in enumerate(fit.domains):
+        seen = [run[j] for run in R]
+        rows.append({
+            "domain": name,
+            "mixture_share": r[j],
+            "runs_min_share": min(seen),
+            "runs_max_share": max(seen),
+            "best_run_share": R[best][j],
+            "loss": L,
+            "loss_best_run": observed[best],
+            "extrapolated": not (min(seen) - 1e-9 <= r[j] <= max(seen) + 1e-9),
+        })
+    return rows
