@@ -41,9 +41,10 @@ def _fractions(text: str) -> list[float]:
 
     out = []
     for part in text.split(","):
-        part = part.strip().rstrip("%")
+        part = part.strip()
+        percent = part.endswith("%")
         try:
-            value = float(part) / (100.0 if text.strip().endswith("%") else 1.0)
+            value = round(float(part.rstrip("%")) / (100.0 if percent else 1.0), 12)  # 1.4% is 0.014, not 0.013999999999999999
         except ValueError:
             raise InputError(f"--keep {part!r} is not a number; give fractions of the pool, e.g. --keep 0.014,0.03,0.2") from None
         out.append(check_keep(value))
