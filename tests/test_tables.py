@@ -45,10 +45,13 @@ CASES: dict[str, list[str]] = {
     "layout": ["layout", "--preset", "llama-2-70b", "--gpu", "a100", "--gpus", "512", "--global-batch", "1024", "--top", "3"],
     "plan": ["plan", "--gpu", "h100", "--gpus", "256", "--days", "30"],
     "serve": ["serve", "--preset", "llama-3-8b", "--gpu", "h100", "--input", "2048", "--output", "256", "--batch", "1:128"],
+    "data-filter": ["data", "filter", "--pool", "15T", "--budget", "1e24"],
+    "data-domain": ["data", "domain", "--domain-tokens", "363B", "--general-tokens", "345B", "--budget", "4.733e23,1e24"],
+    "data-mix": ["data", "mix", str(DATA / "mix_runs.csv")],
 }
 # Tables that are a different view of their rows (memory: one line per part; fit, plan and presets
 # show: the one row turned into quantity/value lines by the command), so cells have no twin.
-NOT_TWINS = {"memory", "fit", "presets-show", "plan"}
+NOT_TWINS = {"memory", "fit", "presets-show", "plan", "data-filter"}  # data filter: predictions, then the priors (rows of their own: --priors)
 
 
 def table(args: list[str], width: int, monkeypatch) -> str:

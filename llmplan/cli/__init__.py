@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "throughput": "llmplan.cli.throughput",
     "layout": "llmplan.cli.layout",
     "serve": "llmplan.cli.serve",
+    "data": "llmplan.cli.data",
     "dtypes": "llmplan.cli.dtypes",
     "gpus": "llmplan.cli.gpus",
     "presets": "llmplan.cli.presets",

@@ -49,6 +49,16 @@ EXAMPLES: dict[str, list[list[str]]] = {
     "throughput": [["throughput", "--preset", "llama-2-70b", "--gpu", "h100", "--gpus", "64", "--global-batch", "128", "--tp", "8", "--pp", "2", "--sequence-parallel", "--zero", "1"]],
     "layout": [["layout", "--preset", "llama-2-13b", "--gpu", "h100", "--gpus", "16", "--global-batch", "64", "--top", "2"]],
     "serve": [["serve", "--preset", "llama-3-8b", "--gpu", "h100", "--batch", "1:4", "--price", "2"]],
+    "data filter": [
+        ["data", "filter", "--pool", "15T", "--budget", "1e24"],
+        ["data", "filter", "--priors"],
+        ["data", "filter", "--buckets", "tests/data/bucket_runs.csv", "--bucket-tokens", "100B", "--tokens", "1T"],
+    ],
+    "data domain": [
+        ["data", "domain", "--domain-tokens", "363B", "--general-tokens", "345B", "--gpu-hours", "1.3M", "--gpu", "a100-40gb", "--mfu", "0.327", "--trained-tokens", "569B"],
+        ["data", "domain", "--domain-tokens", "50B", "--budget", "1e22,1e23"],
+    ],
+    "data mix": [["data", "mix", "tests/data/mix_runs.csv"]],
     "dtypes": [["dtypes"], ["dtypes", "--params", "7B"]],
     "gpus": [["gpus"]],
     "presets list": [["presets", "list", "--kind", "models"], ["presets", "list", "--kind", "laws"], ["presets", "list", "--kind", "gpus"], ["presets", "list", "--kind", "hparams"], ["presets", "list"]],

@@ -1,0 +1,68 @@
+"""Runs per quality bucket for `llmplan data filter --buckets FILE`, read with the conventions of
+llmplan.io.runs (CSV, TSV, JSON lines or JSON; column names matched case- and punctuation-blind):
+
+    bucket, tokens (seen), unique_tokens (per epoch, the bucket's size), loss
+
+one line per small run trained on one bucket for some number of epochs (Goyal et al. 2024's setting).
+Buckets are ranked best first in the order they first appear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmplan.errors import InputError, quote
+from llmplan.io.runs import COLUMN_NAMES, MAX_RUNS_CHARS, _describe, _number, _shown, detect_format, normalise, parse_records
+
+NAMES = {
+    "bucket": ("bucket", "quality_bucket", "pool", "bucket_name"),
+    "tokens": COLUMN_NAMES["tokens"] + ("tokens_seen", "seen", "samples_seen"),
+    "unique_tokens": ("unique_tokens", "unique", "bucket_tokens", "samples_per_epoch", "tokens_per_epoch"),
+    "loss": COLUMN_NAMES["loss"] + ("error",),
+}
+
+
+@dataclass
+class BucketRuns:
+    bucket: list[str] = field(default_factory=list)
+    tokens: list[float] = field(default_factory=list)
+    unique_tokens: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+
+
+def read_bucket_runs(path: str) -> BucketRuns:
+    file = Path(path)
+    try:
+        ok = file.is_file() and file.stat().st_size <= MAX_RUNS_CHARS
+        text = file.read_text(encoding="utf-8-sig") if ok else None
+    except (OSError, ValueError, UnicodeDecodeError):
+        text = None
+    if text is None:
+        raise InputError(f"cannot read a runs file {quote(path)}; give a CSV, TSV, JSON-lines or JSON file of runs per bucket")
+    header, records = parse_records(text, detect_format(text, file.name), file.name)
+    cols = {}
+    for quantity, names in NAMES.items():
+        found = [h for h in header if normalise(h) in names]
+        if not found:
+            raise InputError(f"{file.name}: no {quantity} column (looked for {', '.join(names[:3])}); its columns are {_shown(header)};"
+                             " a bucket runs file has bucket, tokens, unique_tokens and loss")
+        cols[quantity] = found[0]
+    runs = BucketRuns()
+    for line, record in records:
+        name = str(record.get(cols["bucket"]) or "").strip()
+        if not name:
+            raise InputError(f"{file.name} line {line}, column {quote(cols['bucket'])}: is empty")
+        values = []
+        for quantity in ("tokens", "unique_tokens", "loss"):
+            number = _number(record.get(cols[quantity]))
+            if number is None:
+                raise InputError(f"{file.name} line {line}, column {quote(cols[quantity])}: {_describe(record.get(cols[quantity]))}")
+            values.append(number)
+        runs.bucket.append(name)
+        runs.tokens.append(values[0])
+        runs.unique_tokens.append(values[1])
+        runs.loss.append(values[2])
+    if not runs.bucket:
+        raise InputError(f"{file.name} holds no runs")
+    return runs

@@ -1,0 +1,68 @@
+"""Runs for `llmplan data mix RUNS`, read with the conventions of llmplan.io.runs (CSV, TSV, JSON lines
+or JSON): one line per small run, its training mixture in columns `r_<domain>` (proportions; each row
+is normalised to sum to 1) and its validation losses in columns `loss_<domain>` (or one `loss`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmplan.errors import InputError, quote
+from llmplan.io.runs import MAX_RUNS_CHARS, _describe, _shown, detect_format, normalise, parse_records
+
+
+@dataclass
+class MixRuns:
+    domains: list[str]
+    targets: list[str]
+    R: list[list[float]]
+    losses: list[list[float]]  # losses[i][n]: validation domain i, run n
+
+
+def _value(raw, zero_ok: bool) -> float | None:
+    try:
+        number = float(str(raw).strip()) if raw is not None and not isinstance(raw, bool) else None
+    except ValueError:
+        return None
+    if number is None or number != number or number in (float("inf"), float("-inf")):
+        return None
+    return number if (number >= 0 if zero_ok else number > 0) else None
+
+
+def read_mix_runs(path: str) -> MixRuns:
+    file = Path(path)
+    try:
+        ok = file.is_file() and file.stat().st_size <= MAX_RUNS_CHARS
+        text = file.read_text(encoding="utf-8-sig") if ok else None
+    except (OSError, ValueError, UnicodeDecodeError):
+        text = None
+    if text is None:
+        raise InputError(f"cannot read a runs file {quote(path)}; give a CSV, TSV, JSON-lines or JSON file of mixtures and losses")
+    header, records = parse_records(text, detect_format(text, file.name), file.name)
+    shares = [h for h in header if normalise(h).startswith("r_")]
+    losses = [h for h in header if normalise(h).startswith("loss_")] or [h for h in header if normalise(h) == "loss"]
+    if len(shares) < 2:
+        raise InputError(f"{file.name}: needs a proportion column per training domain, named r_<domain> (at least two); its columns are {_shown(header)}")
+    if not losses:
+        raise InputError(f"{file.name}: no loss column (loss_<domain> per validation domain, or loss); its columns are {_shown(header)}")
+    runs = MixRuns([normalise(h)[2:] for h in shares], [normalise(h)[5:] or "loss" for h in losses], [], [[] for _ in losses])
+    for line, record in records:
+        r = []
+        for h in shares:
+            v = _value(record.get(h), zero_ok=True)
+            if v is None:
+                raise InputError(f"{file.name} line {line}, column {quote(h)}: {_describe(record.get(h))} (a proportion, 0 or more)")
+            r.append(v)
+        total = sum(r)
+        if total <= 0:
+            raise InputError(f"{file.name} line {line}: the proportions sum to 0")
+        runs.R.append([v / total for v in r])
+        for i, h in enumerate(losses):
+            v = _value(record.get(h), zero_ok=False)
+            if v is None:
+                raise InputError(f"{file.name} line {line}, column {quote(h)}: {_describe(record.get(h))}")
+            runs.losses[i].append(v)
+    if not runs.R:
+        raise InputError(f"{file.name} holds no runs")
+    return runs
