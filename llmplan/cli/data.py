@@ -6,8 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli.budget_options import DaysOption, DtypeOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption
-from llmplan.cli.common import FormatOption, PresetsOption, catalog, emit, note, output_format, warn
+from llmplan.cli.common import catalog, emit, note, output_format, warn
+from llmplan.cli.options import DaysOption, FormatOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption, PresetsOption
+from llmplan.cli.options import PeakDtypeOption as DtypeOption
 
 app = typer.Typer(help="Data: how hard to filter a pool, how to size a domain model (BloombergGPT's recipe), which mixture.", no_args_is_help=True)
 
@@ -16,7 +17,8 @@ BudgetOption = Annotated[Optional[str], typer.Option("--budget", "-b", help="Com
 
 def _budget(budget, gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype, presets, default_goodput=None):
     """(FLOPs, title words) from --budget or from hardware time (llmplan.systems.budget)."""
-    from llmplan.cli.budget_options import hardware_budget, hardware_title, parse_mfu, wants_hardware_budget
+    from llmplan.cli.options import hardware_title
+    from llmplan.systems.budget import hardware_budget, parse_mfu, wants_hardware_budget
     from llmplan.errors import InputError
     from llmplan.units import format_flops, parse_compute
 
