@@ -110,7 +110,7 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "tdp_source": (_STR, False, None),
     **{f"peak_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
     **{f"sparse_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
-    # Interconnect and achievable matmul rate, for llmplan.systems.step_time (bytes/s per GPU per direction).
+    # Interconnect and achievable matmul rate, for llmplan.systems.gpu (bytes/s per GPU per direction).
     "gpus_per_node": (_INT, False, None),  # scale-up domain: 8 for DGX/HGX, 72 for NVL72
     "intra_node_bandwidth": (_FLOAT, False, None),
     "inter_node_bandwidth": (_FLOAT, False, None),

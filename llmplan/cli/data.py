@@ -7,12 +7,17 @@ from typing import Annotated, Optional
 import typer
 
 from llmplan.cli.common import catalog, emit, note, output_format, warn
-from llmplan.cli.options import DaysOption, FormatOption, GoodputOption, GpuHoursOption, GpuOption, GpusOption, HoursOption, MfuOption, PresetsOption
-from llmplan.cli.options import PeakDtypeOption as DtypeOption
+from llmplan.cli import options
+from llmplan.cli.options import FormatOption, PresetsOption
 
 app = typer.Typer(help="Data: how hard to filter a pool, how to size a domain model (BloombergGPT's recipe), which mixture.", no_args_is_help=True)
 
 BudgetOption = Annotated[Optional[str], typer.Option("--budget", "-b", help="Compute budget: FLOPs (1e24) or PF-days (3000pfd); or give hardware time (--gpu with --gpu-hours, or --gpus and --days).", show_default=False)]
+
+
+# The recipe's 30% buffer already covers failures, so its goodput defaults to 1 (its own help).
+_DOMAIN_TIME = options.with_option(options.HARDWARE_TIME, "goodput", Annotated[Optional[str], typer.Option(
+    "--goodput", help="Share of calendar time spent training (default 1 here: the recipe's buffer covers failures).", show_default=False)])
 
 
 def _budget(budget, gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype, presets, default_goodput=None):
@@ -82,6 +87,7 @@ Examples:
 
   llmplan data filter --buckets tests/data/bucket_runs.csv --bucket-tokens 100B --tokens 1T
 """)
+@options.grouped(hardware_time=options.HARDWARE_TIME)
 def filter_(
     pool: Annotated[Optional[str], typer.Option("--pool", help="Raw pool size in tokens (e.g. 15T).", show_default=False)] = None,
     keep: Annotated[Optional[str], typer.Option("--keep", help="Keep fractions, comma-separated (default 0.014,0.03,0.087,0.2,1: DCLM-Baseline, 3%, FineWeb-Edu, DCLM's loosest, none).", show_default=False)] = None,
@@ -92,17 +98,11 @@ def filter_(
     priors: Annotated[bool, typer.Option("--priors", help="Print only the published filtering points (priors, with sources).")] = False,
     buckets: Annotated[Optional[str], typer.Option("--buckets", help="Runs per quality bucket (bucket, tokens, unique_tokens, loss; best bucket first): fit Goyal et al. 2024's utility decay.", show_default=False)] = None,
     bucket_tokens: Annotated[Optional[str], typer.Option("--bucket-tokens", help="With --buckets: unique tokens in each bucket at the target scale.", show_default=False)] = None,
-    gpu: GpuOption = None,
-    gpus: GpusOption = None,
-    days: DaysOption = None,
-    hours: HoursOption = None,
-    gpu_hours: GpuHoursOption = None,
-    mfu: MfuOption = None,
-    goodput: GoodputOption = None,
-    dtype: DtypeOption = "bf16",
+    hardware_time: options.Flags = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
+    gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype = (hardware_time[k] for k in ("gpu", "gpus", "days", "hours", "gpu_hours", "mfu", "goodput", "dtype"))
     from llmplan.errors import InputError
     from llmplan.units import format_count, parse_count, parse_positive
 
@@ -220,6 +220,7 @@ Examples:
 
   llmplan data domain --domain-tokens 50B --budget 1e22,1e23,1e24 --max-domain-epochs 4
 """)
+@options.grouped(hardware_time=_DOMAIN_TIME)
 def domain(
     domain_tokens: Annotated[Optional[str], typer.Option("--domain-tokens", help="Unique tokens of domain text (e.g. 363B).", show_default=False)] = None,
     general_tokens: Annotated[Optional[str], typer.Option("--general-tokens", help="Unique tokens of general text (default: unlimited).", show_default=False)] = None,
@@ -230,17 +231,11 @@ def domain(
     trained_tokens: Annotated[Optional[str], typer.Option("--trained-tokens", help="Tokens the run actually trained if it stopped early (BloombergGPT: 569B of 708B).", show_default=False)] = None,
     vocab: Annotated[int, typer.Option("--vocab", help="Vocabulary size for the shape's parameter count (BloombergGPT: 131,072).", min=1)] = 131_072,
     round_to: Annotated[int, typer.Option("--round-to", help="Round the hidden size to a multiple of this (BloombergGPT chose 40 heads x 192 = 7,680).", min=1)] = 128,
-    gpu: GpuOption = None,
-    gpus: GpusOption = None,
-    days: DaysOption = None,
-    hours: HoursOption = None,
-    gpu_hours: GpuHoursOption = None,
-    mfu: MfuOption = None,
-    goodput: Annotated[Optional[str], typer.Option("--goodput", help="Share of calendar time spent training (default 1 here: the recipe's buffer covers failures).", show_default=False)] = None,
-    dtype: DtypeOption = "bf16",
+    hardware_time: options.Flags = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
+    gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype = (hardware_time[k] for k in ("gpu", "gpus", "days", "hours", "gpu_hours", "mfu", "goodput", "dtype"))
     from llmplan.errors import InputError
     from llmplan.units import format_count, parse_count, parse_positive
 

@@ -10,10 +10,9 @@ Buckets are ranked best first in the order they first appear.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from llmplan.errors import InputError, quote
-from llmplan.io.runs import COLUMN_NAMES, MAX_RUNS_CHARS, _describe, _number, _shown, detect_format, normalise, parse_records
+from llmplan.io.runs import COLUMN_NAMES, read_small_text, _describe, _number, _shown, detect_format, normalise, parse_records
 
 NAMES = {
     "bucket": ("bucket", "quality_bucket", "pool", "bucket_name"),
@@ -32,37 +31,30 @@ class BucketRuns:
 
 
 def read_bucket_runs(path: str) -> BucketRuns:
-    file = Path(path)
-    try:
-        ok = file.is_file() and file.stat().st_size <= MAX_RUNS_CHARS
-        text = file.read_text(encoding="utf-8-sig") if ok else None
-    except (OSError, ValueError, UnicodeDecodeError):
-        text = None
-    if text is None:
-        raise InputError(f"cannot read a runs file {quote(path)}; give a CSV, TSV, JSON-lines or JSON file of runs per bucket")
-    header, records = parse_records(text, detect_format(text, file.name), file.name)
+    text, name = read_small_text(path, 'runs per bucket')
+    header, records = parse_records(text, detect_format(text, name), name)
     cols = {}
     for quantity, names in NAMES.items():
         found = [h for h in header if normalise(h) in names]
         if not found:
-            raise InputError(f"{file.name}: no {quantity} column (looked for {', '.join(names[:3])}); its columns are {_shown(header)};"
+            raise InputError(f"{name}: no {quantity} column (looked for {', '.join(names[:3])}); its columns are {_shown(header)};"
                              " a bucket runs file has bucket, tokens, unique_tokens and loss")
         cols[quantity] = found[0]
     runs = BucketRuns()
     for line, record in records:
         name = str(record.get(cols["bucket"]) or "").strip()
         if not name:
-            raise InputError(f"{file.name} line {line}, column {quote(cols['bucket'])}: is empty")
+            raise InputError(f"{name} line {line}, column {quote(cols['bucket'])}: is empty")
         values = []
         for quantity in ("tokens", "unique_tokens", "loss"):
             number = _number(record.get(cols[quantity]))
             if number is None:
-                raise InputError(f"{file.name} line {line}, column {quote(cols[quantity])}: {_describe(record.get(cols[quantity]))}")
+                raise InputError(f"{name} line {line}, column {quote(cols[quantity])}: {_describe(record.get(cols[quantity]))}")
             values.append(number)
         runs.bucket.append(name)
         runs.tokens.append(values[0])
         runs.unique_tokens.append(values[1])
         runs.loss.append(values[2])
     if not runs.bucket:
-        raise InputError(f"{file.name} holds no runs")
+        raise InputError(f"{name} holds no runs")
     return runs

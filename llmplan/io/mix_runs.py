@@ -6,10 +6,9 @@ is normalised to sum to 1) and its validation losses in columns `loss_<domain>` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from llmplan.errors import InputError, quote
-from llmplan.io.runs import MAX_RUNS_CHARS, _describe, _shown, detect_format, normalise, parse_records
+from llmplan.io.runs import read_small_text, _describe, _shown, detect_format, normalise, parse_records
 
 
 @dataclass
@@ -31,38 +30,31 @@ def _value(raw, zero_ok: bool) -> float | None:
 
 
 def read_mix_runs(path: str) -> MixRuns:
-    file = Path(path)
-    try:
-        ok = file.is_file() and file.stat().st_size <= MAX_RUNS_CHARS
-        text = file.read_text(encoding="utf-8-sig") if ok else None
-    except (OSError, ValueError, UnicodeDecodeError):
-        text = None
-    if text is None:
-        raise InputError(f"cannot read a runs file {quote(path)}; give a CSV, TSV, JSON-lines or JSON file of mixtures and losses")
-    header, records = parse_records(text, detect_format(text, file.name), file.name)
+    text, name = read_small_text(path, 'mixtures and losses')
+    header, records = parse_records(text, detect_format(text, name), name)
     shares = [h for h in header if normalise(h).startswith("r_")]
     losses = [h for h in header if normalise(h).startswith("loss_")] or [h for h in header if normalise(h) == "loss"]
     if len(shares) < 2:
-        raise InputError(f"{file.name}: needs a proportion column per training domain, named r_<domain> (at least two); its columns are {_shown(header)}")
+        raise InputError(f"{name}: needs a proportion column per training domain, named r_<domain> (at least two); its columns are {_shown(header)}")
     if not losses:
-        raise InputError(f"{file.name}: no loss column (loss_<domain> per validation domain, or loss); its columns are {_shown(header)}")
+        raise InputError(f"{name}: no loss column (loss_<domain> per validation domain, or loss); its columns are {_shown(header)}")
     runs = MixRuns([normalise(h)[2:] for h in shares], [normalise(h)[5:] or "loss" for h in losses], [], [[] for _ in losses])
     for line, record in records:
         r = []
         for h in shares:
             v = _value(record.get(h), zero_ok=True)
             if v is None:
-                raise InputError(f"{file.name} line {line}, column {quote(h)}: {_describe(record.get(h))} (a proportion, 0 or more)")
+                raise InputError(f"{name} line {line}, column {quote(h)}: {_describe(record.get(h))} (a proportion, 0 or more)")
             r.append(v)
         total = sum(r)
         if total <= 0:
-            raise InputError(f"{file.name} line {line}: the proportions sum to 0")
+            raise InputError(f"{name} line {line}: the proportions sum to 0")
         runs.R.append([v / total for v in r])
         for i, h in enumerate(losses):
             v = _value(record.get(h), zero_ok=False)
             if v is None:
-                raise InputError(f"{file.name} line {line}, column {quote(h)}: {_describe(record.get(h))}")
+                raise InputError(f"{name} line {line}, column {quote(h)}: {_describe(record.get(h))}")
             runs.losses[i].append(v)
     if not runs.R:
-        raise InputError(f"{file.name} holds no runs")
+        raise InputError(f"{name} holds no runs")
     return runs

@@ -310,6 +310,20 @@ def read_runs(
     return runs
 
 
+def read_small_text(path: str, what: str) -> tuple[str, str]:
+    """(text, file name) of a runs file of another shape (data filter --buckets, data mix), at most
+    MAX_RUNS_CHARS; one InputError naming `what` the file should hold when it cannot be read."""
+    file = Path(path)
+    try:
+        ok = file.is_file() and file.stat().st_size <= MAX_RUNS_CHARS
+        text = file.read_text(encoding="utf-8-sig") if ok else None
+    except (OSError, ValueError, UnicodeDecodeError):
+        text = None
+    if text is None:
+        raise InputError(f"cannot read a runs file {quote(path)}; give a CSV, TSV, JSON-lines or JSON file of {what}")
+    return text, file.name
+
+
 def read_runs_file(path: str, stdin_text: str | None = None, **options: Any) -> Runs:
     """Read runs from a path, or from `stdin_text` when path is '-'."""
     if path == "-":
