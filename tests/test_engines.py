@@ -126,7 +126,7 @@ def test_engines_give_different_answers_and_name_their_parts():
     t, v = rows["trtllm"], rows["vllm"]
     assert t["time_per_output_token_seconds"] != v["time_per_output_token_seconds"]
     assert t["decode_attention_kernel"] != v["decode_attention_kernel"] and t["gemm_kernel"] != v["gemm_kernel"]
-    assert v["decode_overhead_seconds"] == pytest.approx(0.266e-3 + 0.108e-3) and t["decode_overhead_seconds"] == 0
+    assert v["decode_overhead_seconds"] == pytest.approx(2.608e-3 + 0.1142e-3) and t["decode_overhead_seconds"] == 0
     for r in rows.values():
         parts = (r["decode_gemm_seconds"] + r["decode_attention_seconds"] + r["decode_small_kernels_seconds"]
                  + r["decode_comm_seconds"] + r["decode_launch_seconds"] + r["decode_overhead_seconds"])
@@ -194,17 +194,17 @@ def _report():
 
 def test_vllm_overhead_refits_from_its_own_published_rows():
     """vLLM's step_overhead_seconds and sequence_overhead_seconds are the least-squares fit to vLLM PR #3692's 8
-    DBRX rows (vLLM's own benchmark) with every kernel at its measured rate; the rows then lie within 7%."""
+    DBRX rows (vLLM's own benchmark) with every kernel at its measured rate; the rows then lie within 8%."""
     c0, c1, errors = _report().fit_vllm_overhead()
     v = engine("vllm")
     assert v.step_overhead_seconds == pytest.approx(c0, rel=0.01, abs=2e-6)
     assert v.sequence_overhead_seconds == pytest.approx(c1, rel=0.01)
-    assert max(abs(e) for e in errors) < 0.07
+    assert max(abs(e) for e in errors) < 0.08
 
 
 def test_engine_replace_keeps_a_valid_engine():
     e = dataclasses.replace(engine("vllm"), step_overhead_seconds=0.0)
-    assert e.overhead_seconds(10) == pytest.approx(10 * 0.108e-3)
+    assert e.overhead_seconds(10) == pytest.approx(10 * 0.1142e-3)
 
 
 # ---------------------------------------------------------------------------- the command

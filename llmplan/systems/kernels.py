@@ -103,17 +103,19 @@ MMA_ROWS = 16
 
 
 def gemm_seconds(M: float, N: float, K: float, weight_bytes: float, bandwidth: float, rate: float,
-                 count: float = 1, stream: MemoryKernel = GEMM_STREAM) -> float:
-    """`count` GEMMs of M x N x K, each reading `weight_bytes` of weights: the longer of the weights streamed
-    (t0 + bytes / (eta x bandwidth), GEMM_STREAM, measured at small M) and the math (t_c + 2·M'·N·K / rate,
-    M' = M padded to the 16-row MMA; rate = peak x the GPU's matmul efficiency, x the dequantisation ceiling of
-    a weight-only kernel). An MoE expert no token reaches (M = 0) costs nothing."""
+                 count: float = 1, launches: float | None = None, stream: MemoryKernel = GEMM_STREAM) -> float:
+    """`count` GEMMs of M x N x K, each reading `weight_bytes` of weights, in `launches` kernels (default one
+    each; a fused MoE kernel runs every expert of a layer in one): the longer of the weights streamed (t0 per
+    launch + bytes / (eta x bandwidth), GEMM_STREAM, measured at small M) and the math (t_c per launch +
+    2·M'·N·K / rate, M' = M padded to the 16-row MMA; rate = peak x the GPU's matmul efficiency, x the
+    dequantisation ceiling of a weight-only kernel). An MoE expert no token reaches (M = 0) costs nothing."""
     if M <= 0 or count <= 0:
         return 0.0
+    launches = count if launches is None else launches
     rows = max(M, math.ceil(M / MMA_ROWS) * MMA_ROWS) if M < 128 else M
-    memory = memory_kernel_seconds(stream, weight_bytes, bandwidth)
-    compute = GEMM_COMPUTE_LATENCY + 2.0 * rows * N * K / rate
-    return count * max(memory, compute)
+    memory = launches * stream.latency_seconds + count * weight_bytes / (stream.bandwidth_share * bandwidth)
+    compute = launches * GEMM_COMPUTE_LATENCY + count * 2.0 * rows * N * K / rate
+    return max(memory, compute)
 
 
 # ---------------------------------------------------------------------------- prefill attention

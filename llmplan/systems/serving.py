@@ -262,8 +262,8 @@ def roofline_comm_seconds(m: Served, tokens: int, hw: GPU) -> float:
     return 2 * m.shape.layers * size * 2 * (m.tp - 1) / m.tp / hw.intra_node_bandwidth
 
 
-def gemm_shapes(m: Served, tokens: int, head_rows: int) -> list[tuple[float, float, float, float]]:
-    """(M, N, K, count) of every GEMM of one forward over `tokens` tokens on one GPU: per dense layer the fused
+def gemm_shapes(m: Served, tokens: int, head_rows: int) -> list[tuple[float, float, float, float, float]]:
+    """(M, N, K, count, launches) of every GEMM of one forward over `tokens` tokens on one GPU: per dense layer the fused
     QKV, the output projection, the fused gate+up and the down projection (vLLM's QKVParallelLinear and
     MergedColumnParallelLinear; Megatron's column/row split over tp), per MoE layer the router and, for each
     expert the tokens reach, its two GEMMs with the tokens routed to it (vLLM fused_moe), and the output head
@@ -276,26 +276,28 @@ def gemm_shapes(m: Served, tokens: int, head_rows: int) -> list[tuple[float, flo
     gated = 2 if s.mlp in arch.GATED else 1
     moe_layers = s.layers - s.dense_layers if s.is_moe else 0
     dense_layers = s.layers - moe_layers
-    out = [(tokens, qkv_n, d, s.layers), (tokens, d, inner / tp, s.layers)]
+    L = s.layers
+    out = [(tokens, qkv_n, d, L, L), (tokens, d, inner / tp, L, L)]
     if dense_layers:
-        out += [(tokens, gated * s.d_ffn / tp, d, dense_layers), (tokens, d, s.d_ffn / tp, dense_layers)]
+        out += [(tokens, gated * s.d_ffn / tp, d, dense_layers, dense_layers), (tokens, d, s.d_ffn / tp, dense_layers, dense_layers)]
     if moe_layers:
         touched = experts_touched(s.experts, s.experts_per_token, tokens)
         rows = tokens * s.experts_per_token / touched
-        out += [(tokens, s.experts, d, moe_layers),
-                (rows, gated * s.d_expert / tp, d, moe_layers * touched), (rows, d, s.d_expert / tp, moe_layers * touched)]
+        out += [(tokens, s.experts, d, moe_layers, moe_layers),
+                (rows, gated * s.d_expert / tp, d, moe_layers * touched, moe_layers),
+                (rows, d, s.d_expert / tp, moe_layers * touched, moe_layers)]
         if s.shared_experts:
             width = s.shared_experts * s.d_expert / tp
-            out += [(tokens, gated * width, d, moe_layers), (tokens, d, width, moe_layers)]
-    out.append((head_rows, s.vocab / tp, d, 1))
+            out += [(tokens, gated * width, d, moe_layers, moe_layers), (tokens, d, width, moe_layers, moe_layers)]
+    out.append((head_rows, s.vocab / tp, d, 1, 1))
     return out
 
 
 def gemms_per_step(s: arch.Shape) -> int:
     """GEMM launches of one forward: 4 per dense layer, 5 per MoE layer (two attention GEMMs, the router and
-    the two fused expert kernels), and the output head."""
+    the two fused expert kernels, vLLM fused_moe), 2 more per MoE layer with shared experts, and the head."""
     moe = s.layers - s.dense_layers if s.is_moe else 0
-    return 4 * (s.layers - moe) + 5 * moe + 1
+    return 4 * (s.layers - moe) + (7 if s.shared_experts else 5) * moe + 1
 
 
 def gemm_time(m: Served, hw: GPU, tokens: int, head_rows: int) -> float:
@@ -310,10 +312,11 @@ def gemm_time(m: Served, hw: GPU, tokens: int, head_rows: int) -> float:
     s = m.shape
     head_bpw = 2 if m.dtype in states.QUANTISED else states.dtype_bytes(m.dtype)
     head_bytes = s.vocab * s.d_model / m.tp * head_bpw
-    layer_values = sum(N * K * count for M, N, K, count in shapes[:-1])
+    layer_values = sum(N * K * count for M, N, K, count, _ in shapes[:-1])
     bpw = max(weights_read_bytes(m, tokens) - head_bytes, 0.0) / layer_values if layer_values else 0.0
-    total = sum(kernels.gemm_seconds(M, N, K, N * K * bpw, hw.bandwidth, rate, count) for M, N, K, count in shapes[:-1])
-    M, N, K, _ = shapes[-1]
+    total = sum(kernels.gemm_seconds(M, N, K, N * K * bpw, hw.bandwidth, rate, count, launches)
+                for M, N, K, count, launches in shapes[:-1])
+    M, N, K, _, _ = shapes[-1]
     return total + kernels.gemm_seconds(M, N, K, head_bytes, hw.bandwidth, rate)
 
 
