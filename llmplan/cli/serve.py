@@ -163,7 +163,11 @@ def serve(
          f"{first['decode_gemm_seconds'] * ms:.3g} ({path.kernel}) + attention {first['decode_attention_seconds'] * ms:.3g} "
          f"+ small kernels {first['decode_small_kernels_seconds'] * ms:.3g} + all-reduce {first['decode_comm_seconds'] * ms:.3g} "
          f"+ launches {first['decode_launch_seconds'] * ms:.3g} + engine overhead {first['decode_overhead_seconds'] * ms:.3g}; "
-         f"the roofline allows {first['roofline_time_per_output_token_seconds'] * ms:.3g} ms")
+         f"the roofline allows {first['roofline_time_per_output_token_seconds'] * ms:.3g} ms; the first token "
+         f"{first['prefill_seconds'] * ms:.3g} ms = GEMMs {first['prefill_gemm_seconds'] * ms:.3g} + attention "
+         f"{first['prefill_attention_seconds'] * ms:.3g} + elementwise {first['prefill_small_kernels_seconds'] * ms:.3g} + all-reduce "
+         f"{first['prefill_comm_seconds'] * ms:.3g} + launches {first['prefill_launch_seconds'] * ms:.3g} (roofline "
+         f"{first['roofline_prefill_seconds'] * ms:.3g} ms)")
     note(f"KV room = ({first['memory_fraction']:.6g} x {first['memory_bytes']:,.0f} - weights {first['weights_bytes']:,} - reserved "
          f"{first['reserved_bytes']:,}) / {first['kv_cache_bytes_per_token']:,} bytes per token = {first['kv_capacity_tokens']:,} tokens per GPU")
     if plot is not None:
