@@ -1,16 +1,18 @@
-"""Predicted vs published serving numbers: every row of TensorRT-LLM v0.9.0's performance tables.
+"""Predicted vs published serving numbers, by engine: calibration rows apart from check rows.
 
-Run: python benchmarks/serve_report.py   (prints one table and a summary per table and GPU; `make bench`)
+Run: python benchmarks/serve_report.py   (prints every row, then per engine, table and GPU the median error, median
+|error| and share within 50%, the calibration and check sets apart; `make bench`)
 
-Published figures are transcribed in tests/data/serve_published_trtllm_v0.9.0.csv and
-tests/data/serve_published_llm_perf_bench.csv (batch-1 decoding of MLC LLM, Exllama and llama.cpp on
-an RTX 4090) and tests/data/serve_published_vllm_dbrx.csv (vLLM's end-to-end latency of DBRX batches
-on 4 and 8 H100s); sources and URLs in each header. TensorRT-LLM: output tokens/s per GPU of static batches (gptSessionBenchmark: batch x input prompts, then
-output tokens each) and the time to the first token at batch 1. The prediction is `llmplan serve` for
-the same model, GPU, tensor parallelism, batch and lengths, FP8 weights + FP8 KV on H100/H200/L40S and
-FP16 on A100, as the page's engines were built. error = predicted / published - 1: on throughput rows a
-positive error means the roofline allows more than the engine delivered; on first-token rows a negative
-error means the roofline is faster than the engine.
+Published figures are transcribed in tests/data/serve_published_trtllm_v0.9.0.csv (every row of TensorRT-LLM v0.9.0's
+performance tables: output tokens/s per GPU of gptSessionBenchmark's static batches, and the first-token time at batch
+1), tests/data/serve_published_llm_perf_bench.csv (batch-1 decoding of MLC LLM, Exllama and llama.cpp on an RTX 4090)
+and tests/data/serve_published_vllm_dbrx.csv (vLLM's end-to-end latency of DBRX batches on 4 and 8 H100s); sources
+and URLs in each header. Each row is predicted by `llmplan serve` with the engine preset it ran on (ENGINE_OF), for
+the same model, GPU, tensor parallelism, batch and lengths, FP8 weights + FP8 KV on H100/H200/L40S and FP16 on A100 as
+the page's engines were built. Only the vLLM and SGLang projects' own published benchmarks may set a constant
+(CALIBRATION: vLLM's DBRX rows set vLLM's host time per step, fit_vllm_overhead); every other row is a check.
+error = predicted / published - 1: on throughput rows a positive error means the prediction is faster than the
+engine was; on latency rows a negative one.
 """
 
 from __future__ import annotations

@@ -166,10 +166,11 @@ ENGINE_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "small_kernels_per_layer": (_INT, True, None),
     "step_overhead_seconds": (_REAL, True, None),
     "sequence_overhead_seconds": (_REAL, True, None),
+    "expert_parallel": (_BOOL, True, None),
     **{f"gemm_{d}": (_STR, False, None) for d in _GEMM_DTYPES},
     **{f"gemm_{d}_compute_ceiling": (_FLOAT, False, None) for d in _GEMM_DTYPES},
     **{f"gemm_{d}_group_size": (_INT, False, None) for d in _GEMM_DTYPES},
-    **{f"{k}_source": (_STR, True, None) for k in ("batching", "cuda_graphs", "attention", "memory", "small_kernels", "step_overhead", "gemm")},
+    **{f"{k}_source": (_STR, True, None) for k in ("batching", "cuda_graphs", "attention", "memory", "small_kernels", "step_overhead", "gemm", "expert_parallel")},
 }
 
 # Upper bounds of numeric fields: far beyond any real model or GPU, and small enough that every

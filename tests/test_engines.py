@@ -242,3 +242,37 @@ def test_serve_mixtral_sweep(cli):
     assert [x["batch"] for x in rows] == [1, 2, 4, 8, 16, 32, 64]
     tput = [x["output_tokens_per_second_per_gpu"] for x in rows]
     assert tput == sorted(tput)
+
+
+# ---------------------------------------------------------------------------- expert parallelism
+
+def test_busiest_gpu_under_expert_parallelism():
+    """Mixtral on 2 GPUs, 4 experts each, 2 of 8 per token: at batch 1 a GPU's count is Binomial(4, 1/4), mean 1,
+    sd 0.866, the busier of two about 1 + 0.866·sqrt(2 ln 2) = 2.02; at large batch every expert is reached (4)."""
+    one = serving.experts_touched_busiest(8, 2, 1, 2)
+    assert one == pytest.approx(1 + math.sqrt(4 * 0.25 * 0.75) * math.sqrt(2 * math.log(2)), rel=1e-12)
+    assert serving.experts_touched_busiest(8, 2, 10_000, 2) == pytest.approx(4)
+    assert serving.experts_touched_busiest(8, 2, 3, 1) == pytest.approx(serving.experts_touched(8, 2, 3))
+
+
+def test_expert_parallel_reads_whole_experts_on_the_busiest_gpu():
+    """With --ep a GPU reads the experts routed to it whole, so at batch 1 the busiest GPU reads more than a
+    tensor-parallel shard of the 2 routed experts; once every expert is reached, both read the same bytes."""
+    s = arch.Shape.from_preset(CAT.get("models", "mixtral-8x7b"))
+    e = engine("sglang")
+    tp = serving.Served(s, arch.params(s), "bf16", "bf16", 2, 128, e)
+    ep = serving.Served(s, arch.params(s), "bf16", "bf16", 2, 128, e, ep=True)
+    assert serving.weights_read_bytes(ep, 1) > 1.5 * serving.weights_read_bytes(tp, 1) * 0.7
+    assert serving.weights_read_bytes(ep, 4096) == pytest.approx(serving.weights_read_bytes(tp, 4096), rel=1e-6)
+    r = serving.serve(ep, hw("h100"), 64, 128, 32)
+    assert r["ep"] is True and r["engine"] == "sglang"
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--preset", "mixtral-8x7b", "--tp", "2", "--ep"], "no expert parallelism"),  # vLLM 0.4
+    (["--preset", "llama-2-7b", "--tp", "2", "--ep", "--engine", "sglang"], "no experts"),
+    (["--preset", "mixtral-8x7b", "--ep", "--engine", "sglang"], "--tp of 2 or more"),
+])
+def test_expert_parallel_refusals(cli, args, fragment):
+    r = cli(["serve", *args])
+    assert r.code == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -77,6 +77,7 @@ def serve(
     group_size: options.GroupSizeOption = None,
     gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id or alias (see 'llmplan gpus').")] = "h100",
     tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel GPUs per model replica.")] = 1,
+    ep: Annotated[bool, typer.Option("--ep", help="Expert parallelism: each of the --tp GPUs holds experts/tp whole experts (SGLang --enable-ep-moe, TensorRT-LLM moe_tp_mode); attention stays tensor-parallel.")] = False,
     gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", help="GPUs sharing the intra-node link (default: the catalog's server, e.g. 8 for HGX); beyond it --tp crosses the network.", show_default=False)] = None,
     input_tokens: Annotated[int, typer.Option("--input", help="Prompt tokens per request.")] = 2048,
     output_tokens: Annotated[int, typer.Option("--output", help="Generated tokens per request.")] = 256,
@@ -123,7 +124,7 @@ def serve(
     if resolved.shape is None:
         raise InputError(f"serving needs the model's shape (layers, widths, KV heads); {resolved.name} has none: give --preset, --hf-config, shape flags, or --safetensors with its config.json beside it")
     shape, model = resolved.shape, resolved.name
-    served = serving.Served(shape, int(resolved.params), dtype_name, kv_name, tp, group_size, eng)
+    served = serving.Served(shape, int(resolved.params), dtype_name, kv_name, tp, group_size, eng, ep)
     g = catalog(presets).get("gpus", gpu)
     options.positive(gpus_per_node, "--gpus-per-node")
     hw = serving.hardware_from_gpu(g, dtype_name, matmul_efficiency, gpus_per_node)

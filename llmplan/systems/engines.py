@@ -46,6 +46,7 @@ class Engine:
     step_overhead_seconds: float
     sequence_overhead_seconds: float
     gemms: tuple[tuple[str, GemmPath], ...]
+    expert_parallel: bool = False
 
     @classmethod
     def from_preset(cls, p: Any) -> "Engine":
@@ -72,7 +73,7 @@ class Engine:
         return cls(p.id, p["name"], p["version"], p["batching"], count("max_batch"), bool(p["cuda_graphs"]),
                    count("cuda_graph_max_batch"), p["decode_attention"], p["prefill_attention"], p["kv_reads"],
                    float(p["memory_fraction"]), by_tp, p["memory_fraction_of"], count("activation_tokens"),
-                   int(p["small_kernels_per_layer"]), overhead, per_sequence, tuple(gemms))
+                   int(p["small_kernels_per_layer"]), overhead, per_sequence, tuple(gemms), bool(p["expert_parallel"]))
 
     @property
     def label(self) -> str:

@@ -124,6 +124,7 @@ class Served:
     tp: int = 1
     group_size: int = 128
     engine: Engine | None = None  # None: the default engine (engines.DEFAULT_ENGINE)
+    ep: bool = False  # expert parallelism: each of the tp GPUs holds experts/tp whole experts (SGLang --enable-ep-moe)
 
     @property
     def engine_or_default(self) -> Engine:
@@ -136,6 +137,13 @@ class Served:
             raise InputError(f"--tp must be a positive whole number, not {self.tp}")
         if not self.shape.is_mla and self.shape.heads % self.tp:
             raise InputError(f"--tp {self.tp} does not divide the {self.shape.heads} attention heads; use a divisor of {self.shape.heads}")
+        if self.ep:
+            if not self.shape.is_moe:
+                raise InputError("--ep splits the experts of an MoE model over the GPUs; this model has no experts (give --experts or an MoE preset)")
+            if self.tp < 2 or self.shape.experts % self.tp:
+                raise InputError(f"--ep puts {self.shape.experts} experts on --tp {self.tp} GPUs; give a --tp of 2 or more that divides {self.shape.experts}")
+            if not self.engine_or_default.expert_parallel:
+                raise InputError(f"{self.engine_or_default.label} has no expert parallelism; use --engine sglang or trtllm, or leave out --ep")
 
 
 def weights_bytes_per_gpu(m: Served) -> float:
@@ -168,15 +176,32 @@ def experts_touched(experts: int, per_token: int, batch: int) -> float:
     return experts * (1 - (1 - per_token / experts) ** batch)
 
 
+def experts_touched_busiest(experts: int, per_token: int, batch: int, gpus: int) -> float:
+    """Under expert parallelism, the distinct experts touched on the busiest of `gpus` GPUs, each holding
+    experts/gpus of them: each local expert is reached with probability p = 1 - (1 - k/E)^b, so a GPU's count
+    is Binomial(E/gpus, p); the expected maximum over the GPUs by the normal approximation,
+    mean + sd·sqrt(2 ln gpus) (the Gaussian maximum bound), at most E/gpus."""
+    n = experts / gpus
+    p = 1 - (1 - per_token / experts) ** batch
+    if gpus <= 1:
+        return n * p
+    return min(n, n * p + math.sqrt(n * p * (1 - p)) * math.sqrt(2 * math.log(gpus)))
+
+
 def weights_read_bytes(m: Served, tokens: int) -> float:
     """Weight bytes one forward pass over `tokens` tokens reads on one GPU: every matrix, the output
-    head included, except the input embedding table; for MoE only the experts the tokens route to."""
+    head included, except the input embedding table; for MoE only the experts the tokens route to (under
+    expert parallelism, those on the busiest GPU, whole)."""
     w = weights_bytes_per_gpu(m) - embedding_bytes_per_gpu(m)
     s = m.shape
     if not s.is_moe:
         return w
     moe_layers = s.layers - s.dense_layers
     expert = arch.mlp_params(s, s.d_expert)
+    if m.ep:
+        share = moe_layers * s.experts * expert / m.params  # the routed experts' share of the weights
+        local = s.experts / m.tp
+        return w * (1 - share) + w * share * experts_touched_busiest(s.experts, s.experts_per_token, tokens, m.tp) / local
     unused = moe_layers * expert * (s.experts - experts_touched(s.experts, s.experts_per_token, tokens))
     return w * (1 - unused / m.params)
 
@@ -283,9 +308,11 @@ def gemm_shapes(m: Served, tokens: int, head_rows: int) -> list[tuple[float, flo
     if moe_layers:
         touched = experts_touched(s.experts, s.experts_per_token, tokens)
         rows = tokens * s.experts_per_token / touched
+        split = 1 if m.ep else tp  # expert parallelism keeps each expert whole on one GPU
+        here = experts_touched_busiest(s.experts, s.experts_per_token, tokens, tp) if m.ep else touched
         out += [(tokens, s.experts, d, moe_layers, moe_layers),
-                (rows, gated * s.d_expert / tp, d, moe_layers * touched, moe_layers),
-                (rows, d, s.d_expert / tp, moe_layers * touched, moe_layers)]
+                (rows, gated * s.d_expert / split, d, moe_layers * here, moe_layers),
+                (rows, d, s.d_expert / split, moe_layers * here, moe_layers)]
         if s.shared_experts:
             width = s.shared_experts * s.d_expert / tp
             out += [(tokens, gated * width, d, moe_layers, moe_layers), (tokens, d, width, moe_layers, moe_layers)]
@@ -546,6 +573,7 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         "engine_version": e.version,
         "gpu": hw.gpu,
         "tp": m.tp,
+        "ep": m.ep,
         "dtype": m.dtype,
         "kv_dtype": m.kv_dtype,
         "compute_dtype": hw.dtype,
