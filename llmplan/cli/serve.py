@@ -174,7 +174,7 @@ def serve(
     if plot is not None:
         from llmplan.io.plots import plot_serving_frontier
 
-        plot_serving_frontier(plot, rows, title=f"{model} on {g.id}" + (f" x{tp}" if tp > 1 else "") + f", {input_tokens} in + {output_tokens} out, {dtype_name}")
+        plot_serving_frontier(plot, rows, title=f"{model} on {g.id}" + (f" x{tp}" if tp > 1 else "") + f", {eng.label}, {input_tokens} in + {output_tokens} out, {dtype_name}")
         note(f"wrote {plot}")
 
     from llmplan.units import format_count
