@@ -20,8 +20,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from llmplan.errors import InputError, cut, quote
 
-KINDS = ("models", "laws", "gpus", "hparams")
-KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law"}
+KINDS = ("models", "laws", "gpus", "hparams", "engines")
+KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law", "engines": "serving engine"}
 
 # Field specs: name -> (type, required, allowed values or None). "int" accepts an integral float.
 _STR, _INT, _FLOAT, _BOOL, _STRS = "str", "int", "float", "bool", "list[str]"
@@ -115,6 +115,8 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "intra_node_bandwidth": (_FLOAT, False, None),
     "inter_node_bandwidth": (_FLOAT, False, None),
     "intra_node_link": (_STR, False, ("nvlink", "pcie", "infinity-fabric", "ici")),
+    "intra_node_busbw": (_FLOAT, False, None),  # measured all-reduce bus bandwidth inside a node (nccl-tests), for serving
+    "server_source": (_STR, False, None),
     "interconnect_source": (_STR, False, None),
     "matmul_efficiency": (_FLOAT, False, None),  # fraction of the dense peak a large matmul reaches (0, 1]
     "matmul_efficiency_source": (_STR, False, None),
@@ -143,13 +145,41 @@ HPARAM_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "fitted_range": (_STR, False, None),
 }
 
+# Serving engines (llmplan.systems.engines, `serve --engine`): how an engine runs a decoder, each field sourced
+# (presets/engines.toml documents every field).
+_GEMM_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "nf4")
+ENGINE_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
+    **_COMMON,
+    "version": (_STR, True, None),
+    "batching": (_STR, True, ("continuous", "static")),
+    # zero allowed (no cap, no graphs cap, no reserve, no overhead): checked >= 0 by llmplan.systems.engines
+    "max_batch": (_REAL, True, None),
+    "cuda_graphs": (_BOOL, True, None),
+    "cuda_graph_max_batch": (_REAL, True, None),
+    "decode_attention": (_STR, True, ("flashinfer", "paged-attention-v2")),
+    "prefill_attention": (_STR, True, ("fa2", "fa3")),
+    "kv_reads": (_STR, True, ("used", "allocated")),
+    "memory_fraction": (_FLOAT, True, None),
+    **{f"memory_fraction_tp{n}": (_FLOAT, False, None) for n in (2, 4, 8, 16)},
+    "memory_fraction_of": (_STR, True, ("total", "static", "free")),
+    "activation_tokens": (_REAL, True, None),
+    "small_kernels_per_layer": (_INT, True, None),
+    "step_overhead_seconds": (_REAL, True, None),
+    "sequence_overhead_seconds": (_REAL, True, None),
+    "expert_parallel": (_BOOL, True, None),
+    **{f"gemm_{d}": (_STR, False, None) for d in _GEMM_DTYPES},
+    **{f"gemm_{d}_compute_ceiling": (_FLOAT, False, None) for d in _GEMM_DTYPES},
+    **{f"gemm_{d}_group_size": (_INT, False, None) for d in _GEMM_DTYPES},
+    **{f"{k}_source": (_STR, True, None) for k in ("batching", "cuda_graphs", "attention", "memory", "small_kernels", "step_overhead", "gemm", "expert_parallel")},
+}
+
 # Upper bounds of numeric fields: far beyond any real model or GPU, and small enough that every
 # formula stays in floating-point range (a preset with layers = 1e300 is a typo, not a model).
 MAX_INT = 10**15
 MAX_FLOAT = 1e40
 MAX_VALUE = {"params": 10**18, "params_exact": 10**18, "active_params": 10**18, "tokens": 10**18, "dataset_tokens": 10**18, "year": 3000}
 
-SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS}
+SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS, "engines": ENGINE_FIELDS}
 
 # Kinds whose entries may carry extra numeric fields (law constants), checked elsewhere.
 _OPEN_NUMERIC = {"laws"}

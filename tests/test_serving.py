@@ -14,7 +14,7 @@ import pytest
 from llmplan.model import arch
 from llmplan.systems.memory import allocator
 from llmplan.systems.memory import states
-from llmplan.systems import serving
+from llmplan.systems import engines, serving
 from llmplan.systems.gpu import GPU
 from llmplan.errors import InputError
 from llmplan.presets import catalog
@@ -114,16 +114,16 @@ def test_tensor_parallel_adds_allreduces_and_splits_weights():
     h = hw("h100")
     assert serving.weights_bytes_per_gpu(four) == pytest.approx(serving.weights_bytes_per_gpu(one) / 4)
     step = serving.decode_step(four, h, 8, 1000)
-    # NCCL's latencies (src/graph/tuning.cc, Simple protocol: 8.4 us base, 3.4 us per NVLink step; SM80's 20 GB/s per
-    # link, src/graph/topo.h, applied to every NVLink generation by llmplan.systems.gpu).
-    # 2 all-reduces per layer of 8·8192·2 bytes over NVLink 4 (450 GB/s per direction, at NCCL's 20 of 25
-    # GB/s per link; NCCL model in llmplan.systems.collectives: 8.4 us base + the faster of ring 2·3/4·S/B + 6 steps
-    # of 3.4 us and tree 2·S/B + 2·2 steps)
-    size, link = 8 * 8192 * 2, 0.8 * 450e9
-    ring = 1.5 * size / link + 6 * 3.4e-6
-    tree = 2 * size / link + 4 * 3.4e-6
-    assert step.comm_seconds == pytest.approx(2 * 80 * (8.4e-6 + min(ring, tree)), rel=1e-12)
-    assert step.seconds == pytest.approx(max(step.compute_seconds, step.memory_seconds) + step.comm_seconds)
+    # 2 all-reduces per layer of 8·8192·2 bytes over NVLink 4 as a ring at NCCL's LL latency (src/graph/tuning.cc:
+    # 6.6 us base + 0.6 us per NVLink hop, 2·(4-1) hops) and nccl-tests' bus bandwidth on NVLink 4, 370 of 450 GB/s
+    # (GTC24 S62129): 2·(n-1)/n·S / busbw.
+    size, busbw = 8 * 8192 * 2, 370e9
+    one_all_reduce = 6.6e-6 + 6 * 0.6e-6 + 2 * 3 / 4 * size / busbw
+    assert step.comm_seconds == pytest.approx(2 * 80 * one_all_reduce, rel=1e-12)
+    # the roofline's all-reduces: their bytes at the datasheet's 450 GB/s, no latency
+    assert step.roofline_seconds == pytest.approx(max(step.compute_seconds, step.memory_seconds) + 2 * 80 * 1.5 * size / 450e9)
+    assert step.seconds == pytest.approx(step.gemm_seconds + step.attention_seconds + step.small_kernels_seconds
+                                         + step.comm_seconds + step.launch_seconds + step.overhead_seconds)
 
 
 def test_tp_must_divide_heads():
@@ -163,6 +163,11 @@ def test_decode_total_is_the_sum_of_its_steps():
     for batch in (1, 300, 3000):  # memory-bound, crossing, compute-bound
         loop = sum(serving.decode_step(m, h, batch, t).seconds for t in range(101, 101 + 400))
         assert serving.decode_total_seconds(m, h, batch, 100, 400) == pytest.approx(loop, rel=1e-9)
+        loop = sum(serving.decode_step(m, h, batch, t).roofline_seconds for t in range(101, 101 + 400))
+        assert serving.roofline_decode_total_seconds(m, h, batch, 100, 400) == pytest.approx(loop, rel=1e-9)
+    for batch in (300, 3000):  # eager beyond vLLM's graphs (256): the host's launches may set the pace
+        loop = sum(serving.decode_step(m, h, batch, t).seconds for t in range(101, 101 + 400))
+        assert serving.decode_total_seconds(m, h, batch, 100, 400) == pytest.approx(loop, rel=1e-9)
 
 
 # ---------------------------------------------------------------------------- KV capacity, exact
@@ -177,11 +182,15 @@ def test_kv_bytes_per_token_by_hand():
 
 def test_kv_capacity_exact_llama3_8b_h100():
     m, h = served("llama-3-8b"), hw("h100")
-    weights = allocator.weights_bytes(m.shape, m.params, "bf16")
-    free = 0.9 * 80_000_000_000 - weights - 0.8e9 - 32 * 2**20
+    weights = math.ceil(allocator.weights_bytes(m.shape, m.params, "bf16"))
+    # vLLM (the default engine): gpu_memory_utilization 0.9 of the 80 GB, less the weights, the CUDA context and
+    # cuBLAS workspace, and the activations of its profile run over 4096 tokens: Llama 3 8B's gated MLP writes
+    # 2 x 14336 values and about 4 x 4096 more per token, 2 bytes each.
+    activations = 4096 * (2 * 14336 + 4 * 4096) * 2
+    free = 0.9 * 80_000_000_000 - weights - math.ceil(0.8e9 + 32 * 2**20 + activations)
     expected = math.floor(free / 131_072)
     assert serving.kv_capacity_tokens(m, h) == expected
-    assert 420_000 < expected < 421_000  # about 55 GB of KV at 128 KiB a token
+    assert 417_000 < expected < 418_000  # about 55 GB of KV at 128 KiB a token
     assert serving.max_batch(m, h, 2048 + 256) == expected // 2304
 
 
@@ -190,7 +199,7 @@ def test_max_batch_is_a_boundary():
     context = 4096
     b = serving.max_batch(m, h, context)
     per_token = serving.kv_bytes_per_token_per_gpu(m)
-    room = 0.9 * h.memory_bytes - serving.weights_bytes_per_gpu(m) - serving.reserve_bytes()
+    room = 0.9 * h.memory_bytes - math.ceil(serving.weights_bytes_per_gpu(m)) - math.ceil(serving.reserve_bytes(m))
     assert b * context * per_token <= room < (b + 1) * context * per_token
 
 
@@ -277,7 +286,11 @@ def test_serve_too_big_batch_warns_but_answers(cli):
     (["--preset", "llama-2-7b", "--plot", "x.gif"], ".png or .svg"),
     (["--gpu", "h100"], "give"),
     (["--preset", "llama-2-70b", "--gpu", "h100", "--tp", "16"], "spans more than one"),
-    (["--preset", "llama-2-70b", "--gpu", "l40s", "--tp", "2"], "spans more than one"),
+    (["--preset", "llama-2-70b", "--gpu", "l40s", "--tp", "16"], "spans more than one"),
+    (["--preset", "llama-2-7b", "--engine", "vllmm"], "unknown serving engine"),
+    (["--preset", "llama-2-7b", "--engine", "gpt-fast", "--dtype", "fp8"], "no GEMM path"),
+    (["--preset", "llama-2-7b", "--engine", "llamacpp", "--dtype", "fp8"], "no GEMM path"),
+    (["--preset", "llama-2-7b", "--memory-fraction", "1.5"], "--memory-fraction"),
     (["--preset", "llama-2-7b", "--gpu", "h100", "--gpus-per-node", "0"], "--gpus-per-node"),
 ])
 def test_serve_bad_input_exit_2(cli, args, fragment):
@@ -318,32 +331,33 @@ def test_published_tables_transcribed_whole():
 
 
 def test_no_engine_beats_the_roofline():
-    """No published figure exceeds what the roofline allows: throughput at most the prediction, latency
-    (first token, or a whole batch) at least it, in TensorRT-LLM's dense-model rows, llm-perf-bench's
-    batch-1 decoding and vLLM's DBRX batches. (TensorRT-LLM's Mixtral rows are excluded: the page's
-    engines were built from config files with random weights, whose routing need not spread tokens
-    over the experts as the uniform-routing count assumes; see README.)"""
-    rows = [r for r in _report().cases() if r["model"] != "Mixtral 8x7B"]
-    assert len(rows) == 134
+    """No published figure beats the roofline (throughput at most the roofline's, latency at least its), in
+    TensorRT-LLM's dense-model rows, llm-perf-bench's batch-1 decoding and vLLM's DBRX batches; and no
+    prediction beats it either. (TensorRT-LLM's Mixtral rows are left out of the first: the page's engines were
+    built with random weights, whose routing need not spread tokens over the experts as the uniform-routing
+    count assumes; see README.)"""
+    rows = _report().cases()
+    assert len(rows) == 158
     for r in rows:
-        if r["metric"].startswith("output_tokens_per_second"):
-            assert r["predicted"] >= r["published"], r
-        else:
-            assert r["predicted"] <= r["published"], r
+        faster = r["metric"].startswith("output_tokens_per_second")
+        if r["model"] != "Mixtral 8x7B":
+            assert (r["roofline"] >= r["published"]) if faster else (r["roofline"] <= r["published"]), r
+        assert (r["roofline"] >= r["predicted"] * (1 - 1e-12)) if faster else (r["roofline"] <= r["predicted"] * (1 + 1e-12)), r
 
 
-def test_typical_gap_to_published_engines():
-    """The README's statement of the gap, held to it: median throughput error +53% (between +30% and +80%),
-    median first-token error -43% (between -60% and -25%). A change to the model that moves these must
-    update the README."""
+def test_published_gap_as_the_readme_states_it():
+    """The README's calibration table, held to it (a change that moves these must update the README): the
+    calibration rows (vLLM's own DBRX benchmark) within 10%; the check rows (TensorRT-LLM 0.9.0, llm-perf-bench)
+    at their stated median |error| and share within 50%; no batch-1 decode faster than reading the weights."""
     report = _report()
     rows = report.cases()
-    tput = report.summary([r for r in rows if r["table"] == "throughput"])
-    lat = report.summary([r for r in rows if r["table"] == "latency"])
-    decode = report.summary([r for r in rows if r["table"] == "decode" and r["engine"] != "llama.cpp"])
-    assert 0.30 <= tput["median"] <= 0.80
-    assert -0.60 <= lat["median"] <= -0.25
-    assert 0.15 <= decode["min"] and decode["max"] <= 0.80  # MLC LLM +23..+33%, Exllama +50..+76%
+    calibration = report.summary([r for r in rows if r["set"] == "calibration"])
+    check = report.summary([r for r in rows if r["set"] == "check"])
+    assert calibration["n"] == 8 and max(abs(calibration["min"]), calibration["max"]) <= 0.10
+    assert check["n"] == 150
+    assert 0.20 <= check["median_abs"] <= 0.30
+    assert 0.75 <= check["within_50"] <= 0.85
+    assert all(r["floor_ok"] for r in rows)
 
 
 # ---------------------------------------------------------------------------- properties
@@ -358,7 +372,9 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 def test_more_batch_never_less_throughput_nor_faster_tokens(preset, gpu, dtype, tp, batch, n, out):
     """Doubling the batch never lowers tokens/s per GPU nor shortens the time per token: each step's
     weight read is shared by more sequences, while its KV reads and FLOPs grow with them."""
-    m = served(preset, dtype, "fp8" if dtype == "fp8" else "bf16", tp)
+    # SGLang: no cap on running sequences (vLLM's max_num_seqs splits a larger batch into waves) and every batch a graph
+    s = shape(preset)
+    m = serving.Served(s, arch.params(s), dtype, "fp8" if dtype == "fp8" else "bf16", tp, 128, engines.load(CAT, "sglang"))
     h = serving.hardware_from_gpu(CAT.get("gpus", gpu), dtype, gpus_per_node=8)
     one, two = serving.serve(m, h, batch, n, out), serving.serve(m, h, 2 * batch, n, out)
     assert two["output_tokens_per_second_per_gpu"] >= one["output_tokens_per_second_per_gpu"] * (1 - 1e-12)

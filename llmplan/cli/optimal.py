@@ -81,7 +81,7 @@ def optimal(
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for the tokens-per-param law (default 20); implies --law tokens-per-param.", show_default=False)] = None,
     unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens available (e.g. 25B): the best split when data must be repeated, under the data-constrained law muennighoff-2023.", show_default=False)] = None,
     inference_tokens: options.InferenceTokensOption = None,
-    serve_gpu: Annotated[Optional[str], typer.Option("--serve-gpu", help="With --inference-tokens: weigh serving by its GPU-time on this GPU (llmplan serve's roofline), not by 2N FLOPs.", show_default=False)] = None,
+    serve_gpu: Annotated[Optional[str], typer.Option("--serve-gpu", help="With --inference-tokens: weigh serving by its GPU-time on this GPU (as llmplan serve's default engine runs it), not by 2N FLOPs.", show_default=False)] = None,
     serve_batch: Annotated[int, typer.Option("--serve-batch", help="With --serve-gpu: sequences decoded together.")] = 64,
     serve_input: Annotated[int, typer.Option("--serve-input", help="With --serve-gpu: prompt tokens per request.")] = 2048,
     serve_output: Annotated[int, typer.Option("--serve-output", help="With --serve-gpu: generated tokens per request.")] = 256,

@@ -50,13 +50,17 @@ def parse_batches(text: str) -> list[int]:
 
 @app.command(help="""Serving a model: time to first token, time per output token, tokens/s per GPU, KV capacity, cost per token.
 
-A roofline per phase: prefill is the larger of its FLOPs at the GPU's achievable matmul rate and its bytes at HBM bandwidth; each decode step the larger of the bytes it reads (the weights once and the KV cache) at HBM bandwidth and its FLOPs; plus two all-reduces per layer with --tp. The batch's prompts are prefilled together, then decoded together (static batching). Engine overheads are left out, so read the numbers as what the hardware allows (see the README for how far engines' published numbers are).
+As an engine runs it (--engine vllm|sglang|trtllm|llamacpp|gpt-fast; default vllm, presets/engines.toml): each phase is the sum of the kernels the engine launches at their measured rates (decode GEMMs with M = batch, decode attention by KV bytes, prefill attention by prompt length, all-reduces at small-message latency), the host's launches where the step is not a CUDA graph, and the engine's per-step overhead. Every row names its engine and keeps the roofline (roofline_*, weights_floor_seconds) beside it; memory_fraction, weights_bytes and reserved_bytes recompute kv_capacity_tokens. The batch's prompts are prefilled together, then decoded together.
 
 Examples:
 
   llmplan serve --preset llama-3-8b --gpu h100 --input 2048 --output 256 --batch 1:128
 
   llmplan serve --preset llama-2-70b --gpu h100 --tp 4 --dtype fp8 --kv-dtype fp8 --batch 64
+
+  llmplan serve --preset llama-2-7b --gpu h100 --dtype fp8 --kv-dtype fp8 --input 128 --output 128 --engine trtllm
+
+  llmplan serve --preset mixtral-8x7b --gpu h100 --tp 2 --batch 1:64
 
   llmplan serve --preset llama-3-8b --gpu a100 --max-batch --price 2.0   # the largest batch that fits, $/M tokens
 
@@ -73,26 +77,28 @@ def serve(
     group_size: options.GroupSizeOption = None,
     gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id or alias (see 'llmplan gpus').")] = "h100",
     tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel GPUs per model replica.")] = 1,
+    ep: Annotated[bool, typer.Option("--ep", help="Expert parallelism: each of the --tp GPUs holds experts/tp whole experts (SGLang --enable-ep-moe, TensorRT-LLM moe_tp_mode); attention stays tensor-parallel.")] = False,
     gpus_per_node: Annotated[Optional[int], typer.Option("--gpus-per-node", help="GPUs sharing the intra-node link (default: the catalog's server, e.g. 8 for HGX); beyond it --tp crosses the network.", show_default=False)] = None,
     input_tokens: Annotated[int, typer.Option("--input", help="Prompt tokens per request.")] = 2048,
     output_tokens: Annotated[int, typer.Option("--output", help="Generated tokens per request.")] = 256,
     batch: Annotated[Optional[List[str]], typer.Option("--batch", "-b", help="Sequences decoded together: N, a range 1:256 (doubling; one row each: the latency/throughput frontier), START:STOP:STEP, or a list 1,8,64; '-' reads stdin. Default 1.", show_default=False)] = None,
     max_batch: Annotated[bool, typer.Option("--max-batch", help="Serve at the largest batch whose KV cache fits (one row).")] = False,
     price: options.ServePriceOption = None,
-    memory_fraction: Annotated[float, typer.Option("--memory-fraction", help="Share of GPU memory the engine may use (vLLM's gpu_memory_utilization).")] = 0.9,
+    engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="Serving engine: vllm (default), sglang, trtllm, llamacpp or gpt-fast (presets/engines.toml; 'llmplan presets list --kind engines').", show_default=False)] = None,
+    memory_fraction: Annotated[Optional[float], typer.Option("--memory-fraction", help="The engine's memory setting in its own meaning (vLLM gpu_memory_utilization, SGLang mem_fraction_static, TensorRT-LLM kv_cache_free_gpu_mem_fraction); default: the engine's.", show_default=False)] = None,
     matmul_efficiency: Annotated[Optional[float], typer.Option("--matmul-efficiency", help="Achievable fraction of the dense peak for matmuls (default: the GPU preset's measured value, else 0.81).", show_default=False)] = None,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the frontier (tokens/s per GPU against time per output token) to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
     from llmplan.systems.memory import states
-    from llmplan.systems import serving
+    from llmplan.systems import engines, serving
     fmt = output_format(fmt)
     for value, name in ((tp, "--tp"), (input_tokens, "--input"), (output_tokens, "--output"), (group_size, "--group-size")):
         options.positive(value, name)
     if price is not None and not (price >= 0 and price < float("inf")):
         raise InputError(f"--price {price} must be a non-negative USD amount per GPU-hour, e.g. --price 2.5")
-    if not 0 < memory_fraction <= 1:
+    if memory_fraction is not None and not 0 < memory_fraction <= 1:
         raise InputError(f"--memory-fraction {memory_fraction} must be in (0, 1], e.g. 0.9")
     if matmul_efficiency is not None and not 0 < matmul_efficiency <= 1:
         raise InputError(f"--matmul-efficiency {matmul_efficiency} must be in (0, 1], e.g. 0.8")
@@ -108,15 +114,17 @@ def serve(
         kv_name = "fp32" if dtype_name == "fp32" else ("fp16" if dtype_name == "fp16" else "bf16")
     else:
         kv_name = options.parse_dtype(kv_dtype, options.KV_DTYPES, "--kv-dtype")
+    eng = engines.load(catalog(presets), engine)
+    path = eng.gemm(dtype_name)
     if group_size is None:
-        group_size = 64 if dtype_name == "nf4" else 128
+        group_size = path.group_size or (64 if dtype_name == "nf4" else 128)
     resolved = mo.resolve_model(**source, presets=presets, command="llmplan serve", need_shape=True, **shape_flags)
     for line in resolved.notes:
         note(line)
     if resolved.shape is None:
         raise InputError(f"serving needs the model's shape (layers, widths, KV heads); {resolved.name} has none: give --preset, --hf-config, shape flags, or --safetensors with its config.json beside it")
     shape, model = resolved.shape, resolved.name
-    served = serving.Served(shape, int(resolved.params), dtype_name, kv_name, tp, group_size)
+    served = serving.Served(shape, int(resolved.params), dtype_name, kv_name, tp, group_size, eng, ep)
     g = catalog(presets).get("gpus", gpu)
     options.positive(gpus_per_node, "--gpus-per-node")
     hw = serving.hardware_from_gpu(g, dtype_name, matmul_efficiency, gpus_per_node)
@@ -149,16 +157,29 @@ def serve(
         warn(f"batch {', '.join(map(str, too_big[:5]))}{' ...' if len(too_big) > 5 else ''} does not fit: the KV cache of "
              f"{context:,}-token sequences holds at most {biggest:,} on {g.id} (rows kept, fits = no)")
     if hw.dtype != dtype_name and dtype_name in states.QUANTISED:
-        note(f"{dtype_name} weights are read at {dtype_name} and multiplied in {hw.dtype}")
+        note(f"{dtype_name} weights are read at {dtype_name} and multiplied in {hw.dtype} ({path.kernel})")
+    first = rows[0]
+    ms = 1e3
+    note(f"{eng.label}: a decode step at batch {first['running_batch']} takes {first['decode_step_seconds'] * ms:.3g} ms = GEMMs "
+         f"{first['decode_gemm_seconds'] * ms:.3g} ({path.kernel}) + attention {first['decode_attention_seconds'] * ms:.3g} "
+         f"+ small kernels {first['decode_small_kernels_seconds'] * ms:.3g} + all-reduce {first['decode_comm_seconds'] * ms:.3g} "
+         f"+ launches {first['decode_launch_seconds'] * ms:.3g} + engine overhead {first['decode_overhead_seconds'] * ms:.3g}; "
+         f"the roofline allows {first['roofline_time_per_output_token_seconds'] * ms:.3g} ms; the first token "
+         f"{first['prefill_seconds'] * ms:.3g} ms = GEMMs {first['prefill_gemm_seconds'] * ms:.3g} + attention "
+         f"{first['prefill_attention_seconds'] * ms:.3g} + elementwise {first['prefill_small_kernels_seconds'] * ms:.3g} + all-reduce "
+         f"{first['prefill_comm_seconds'] * ms:.3g} + launches {first['prefill_launch_seconds'] * ms:.3g} (roofline "
+         f"{first['roofline_prefill_seconds'] * ms:.3g} ms)")
+    note(f"KV room = ({first['memory_fraction']:.6g} x {first['memory_bytes']:,.0f} - weights {first['weights_bytes']:,} - reserved "
+         f"{first['reserved_bytes']:,}) / {first['kv_cache_bytes_per_token']:,} bytes per token = {first['kv_capacity_tokens']:,} tokens per GPU")
     if plot is not None:
         from llmplan.io.plots import plot_serving_frontier
 
-        plot_serving_frontier(plot, rows, title=f"{model} on {g.id}" + (f" x{tp}" if tp > 1 else "") + f", {input_tokens} in + {output_tokens} out, {dtype_name}")
+        plot_serving_frontier(plot, rows, title=f"{model} on {g.id}" + (f" x{tp}" if tp > 1 else "") + f", {eng.label}, {input_tokens} in + {output_tokens} out, {dtype_name}")
         note(f"wrote {plot}")
 
     from llmplan.units import format_count
 
-    title = (f"Serving {model} ({format_count(served.params)} params) on {g.id}" + (f" x {tp} (tp)" if tp > 1 else "")
+    title = (f"Serving {model} ({format_count(served.params)} params) on {g.id}" + (f" x {tp} (tp)" if tp > 1 else "") + f" with {eng.label}"
              + f": {dtype_name} weights, {kv_name} KV, {input_tokens:,} in + {output_tokens:,} out; KV room "
              f"{format_count(rows[0]['kv_capacity_tokens'])} tokens per GPU, at most batch {biggest:,}")
     columns = ["batch", "prefill_seconds", "time_per_output_token_seconds", "output_tokens_per_second_per_sequence",

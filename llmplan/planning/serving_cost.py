@@ -1,6 +1,6 @@
 """The serving-priced optimum (`optimal --inference-tokens T --serve-gpu G`): Sardana et al.'s
 inference-aware optimum with each served token weighed by its GPU-time on a serving GPU
-(llmplan.systems.serving's roofline) instead of 2N FLOPs, training at the training GPU's peak x MFU.
+(llmplan.systems.serving, as the default engine runs it) instead of 2N FLOPs, training at the training GPU's peak x MFU.
 
 It composes the inference-aware law (scaling) with serving and the GPU's peak (systems).
 """
@@ -69,7 +69,7 @@ def cost_rows(law: Any, loss: float, inference_tokens: float, catalog: Any, serv
     notes = [f"a token served on {sg.id} (batch {serve_batch}, {serve_input} in + {serve_output} out, tp {row['serve_tp']}) costs "
              f"{row['inference_cost_ratio']:.2f}x its 2N FLOPs at training's rate ({tg.id}, MFU {mfu:g}); the optimum moves from "
              f"{format_count(row['sardana_params'])} (FLOPs only) to {format_count(row['params'])} parameters ({row['params_ratio']:.2f}x). "
-             "Serving is priced at the roofline, which TensorRT-LLM's published throughput trails by a median 35% (benchmarks/serve_report.py)"]
+             f"Serving is priced as {serving.default_engine().label} runs it, each kernel at its measured rate (llmplan serve; benchmarks/serve_report.py holds it to published figures)"]
     if "cost_usd" in row:
         notes.append(f"cost ${format_count(row['cost_usd'])} (training ${format_count(row['train_cost_usd'])} + serving "
                      f"${format_count(row['inference_cost_usd'])}); the FLOP-only optimum costs ${format_count(row['sardana_cost_usd'])}")

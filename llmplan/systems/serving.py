@@ -1,21 +1,28 @@
-"""Serving a decoder: prefill and decode time, throughput, KV-cache capacity and cost per token.
+"""Serving a decoder as an engine runs it: prefill and decode time, throughput, KV-cache capacity, cost.
 
-A roofline per phase (Williams, Waterman & Patterson 2009, "Roofline"), as in Pope et al. 2022
-("Efficiently Scaling Transformer Inference", §2) and kipp.ly's "Transformer Inference Arithmetic":
+Each phase is the sum of the kernels the engine (llmplan.systems.engines, presets/engines.toml) launches,
+each at its measured rate (llmplan.systems.kernels: kernel-level measurements only):
 
-- prefill (time to first token) of b prompts of n tokens: the larger of its FLOPs (2 per weight per
-  token, plus causal attention) at the achievable matmul rate and the bytes it must move (the weights
-  once, the KV cache it writes) at HBM bandwidth, plus the tensor-parallel all-reduces;
-- one decode step at batch b and KV length t: the larger of the bytes read (every weight the step
-  multiplies by, once, and b·t cached tokens of K and V) at HBM bandwidth and its FLOPs at the
-  achievable matmul rate, plus two all-reduces per layer under tensor parallelism (Megatron-LM,
-  Shoeybi et al. 2019 §3). So no step is faster than reading its weights once at the bandwidth.
+- one decode step at batch b and KV length t, per GPU: the GEMMs with M = b (a fixed latency per GEMM, then
+  the weights streamed at the measured share of HBM bandwidth or the FLOPs at the small-M rate, whichever is
+  longer; weight-only formats at their bits, their math capped by the kernel's dequantisation), the decode
+  attention per layer (latency + b·t KV bytes at the kernel's measured share of bandwidth), the small kernels
+  (norms, rotary, activation, KV write) at their floor, two all-reduces per layer under tensor parallelism
+  (Megatron-LM, Shoeybi et al. 2019 §3) at small-message latency; the host's launches when the step is not a
+  CUDA graph (the step is the longer of the GPU's work and the host's issue), and the engine's per-step
+  overhead where it is not hidden;
+- prefill of b prompts of n tokens: the GEMMs with M = b·n at the small-M rate, causal attention at the
+  measured FlashAttention rate for prompt length n, the memory-bound elementwise kernels, the all-reduces,
+  launched eagerly.
 
-Static batching, as engines' fixed-batch benchmarks run it (TensorRT-LLM gptSessionBenchmark): the b
-prompts are prefilled together (which yields each sequence's first token), then m - 1 decode steps
-at KV lengths n+1 ... n+m-1. Left out: engine overheads between kernels (launches, sampling,
-scheduling), kernel efficiency below the roofline at small shapes, continuous-batching interleaving,
-speculative decoding, prefix caching. Pure functions; no printing.
+The roofline of each phase (Williams, Waterman & Patterson 2009; Pope et al. 2022 §2: FLOPs at the
+achievable matmul rate, bytes at the full datasheet bandwidth) stays in every row as its own keys
+(`*_roofline_seconds`, `weights_floor_seconds`), so no step is faster than reading its weights once.
+
+Batching: the b requests are prefilled together, then decoded together (static, as fixed-batch benchmarks
+run it); a continuous-batching engine with a cap on running sequences (vLLM max_num_seqs) runs larger
+batches in waves. Left out: speculative decoding, prefix caching, chunked prefill interleaved with decode,
+request arrival processes. Pure functions; no printing.
 """
 
 from __future__ import annotations
@@ -28,15 +35,16 @@ from llmplan.model import arch
 from llmplan.model.propose import propose
 from llmplan.systems.memory import allocator
 from llmplan.systems.memory import states
-from llmplan.systems.collectives import all_reduce_seconds
-from llmplan.systems.gpu import GPU
+from llmplan.systems import kernels
+from llmplan.systems.engines import DEFAULT_ENGINE, Engine
+from llmplan.systems.gpu import GPU, HBM_EFFICIENCY, peak_flops
 from llmplan.errors import InputError
 
-# Share of GPU memory the engine may use: vLLM's default gpu_memory_utilization (vllm/engine/arg_utils.py,
-# EngineArgs.gpu_memory_utilization = 0.90); TensorRT-LLM's kv_cache_free_gpu_mem_fraction is also 0.9.
-DEFAULT_MEMORY_FRACTION = 0.9
 # Bytes of one activation value sent in the TP all-reduce (16-bit activations).
 ACTIVATION_BYTES = 2
+# Hopper SM counts (H100 SXM5 132, H100 PCIe 114; NVIDIA H100 whitepaper): the FlashAttention curves measured on
+# an H100 apply; other GPUs take FlashAttention-2's A100 curve (llmplan.systems.kernels.PREFILL_ATTENTION).
+HOPPER_SMS = (114, 132)
 
 
 # ---------------------------------------------------------------------------- hardware
@@ -52,17 +60,55 @@ def compute_dtype(weight_dtype: str, gpu: Any) -> str:
     return "bf16"
 
 
+@dataclass(frozen=True)
+class ServingGPU(GPU):
+    """The GPU record (llmplan.systems.gpu) with what serving also needs: the 16-bit peak (attention runs
+    in 16 bits whatever the weights), the intra-node link kind, the measured all-reduce bus bandwidth, and
+    whether the FlashAttention curves measured on Hopper apply."""
+
+    peak16: float = 0.0
+    link: str = "nvlink"
+    allreduce_busbw: float = 0.0
+    hopper: bool = False
+
+
+def link_busbw(gpu: Any, intra: float) -> float:
+    """All-reduce bus bandwidth inside a node: the catalog's measured figure (intra_node_busbw) if any, else the
+    link rate x the share nccl-tests reach (NVLink4 370 of 450 GB/s, PCIe Gen4 24 of 32; GTC24 S62129)."""
+    if gpu.get("intra_node_busbw"):
+        return float(gpu["intra_node_busbw"])
+    share = 370.0 / 450.0 if gpu.get("intra_node_link") == "nvlink" else kernels.PCIE_BUSBW_SHARE
+    return share * intra
+
+
 def hardware_from_gpu(gpu: Any, weight_dtype: str, matmul_efficiency: float | None = None,
-                      gpus_per_node: int | None = None) -> GPU:
-    """The GPU (llmplan.systems.gpu, one record for training and serving: peak of the compute dtype, HBM bandwidth,
-    memory, links, achievable matmul fraction) of a preset, for serving weights in weight_dtype."""
-    return GPU.from_preset(gpu, compute_dtype(weight_dtype, gpu), gpus_per_node=gpus_per_node,
+                      gpus_per_node: int | None = None) -> ServingGPU:
+    """The GPU (peak of the compute dtype, HBM bandwidth, memory, links, achievable matmul fraction) of a
+    preset, for serving weights in weight_dtype, with serving's extras (ServingGPU)."""
+    base = GPU.from_preset(gpu, compute_dtype(weight_dtype, gpu), gpus_per_node=gpus_per_node,
                            matmul_efficiency=matmul_efficiency)
+    peak16, _ = peak_flops(gpu, "bf16")
+    fields = {f: getattr(base, f) for f in GPU.__dataclass_fields__}
+    return ServingGPU(**fields, peak16=peak16, link=gpu.get("intra_node_link") or "nvlink",
+                      allreduce_busbw=link_busbw(gpu, base.intra_node_bandwidth) if base.intra_node_bandwidth else 0.0,
+                      hopper=(gpu.get("sms") in HOPPER_SMS and gpu.get("peak_fp8") is not None))
 
 
 def achievable_flops(hw: GPU) -> float:
     """Dense peak of the compute dtype x the measured large-matmul efficiency (llmplan.systems.gpu)."""
     return hw.peak_flops_per_second * hw.matmul_efficiency
+
+
+_DEFAULT: dict[str, Engine] = {}
+
+
+def default_engine() -> Engine:
+    """The default engine (engines.DEFAULT_ENGINE) from the shipped presets."""
+    if DEFAULT_ENGINE not in _DEFAULT:
+        from llmplan.presets import catalog
+
+        _DEFAULT[DEFAULT_ENGINE] = Engine.from_preset(catalog(None).get("engines", DEFAULT_ENGINE))
+    return _DEFAULT[DEFAULT_ENGINE]
 
 
 # ---------------------------------------------------------------------------- the model served
@@ -77,6 +123,12 @@ class Served:
     kv_dtype: str = "bf16"
     tp: int = 1
     group_size: int = 128
+    engine: Engine | None = None  # None: the default engine (engines.DEFAULT_ENGINE)
+    ep: bool = False  # expert parallelism: each of the tp GPUs holds experts/tp whole experts (SGLang --enable-ep-moe)
+
+    @property
+    def engine_or_default(self) -> Engine:
+        return self.engine if self.engine is not None else default_engine()
 
     def __post_init__(self) -> None:
         if self.shape.family != "decoder":
@@ -85,6 +137,13 @@ class Served:
             raise InputError(f"--tp must be a positive whole number, not {self.tp}")
         if not self.shape.is_mla and self.shape.heads % self.tp:
             raise InputError(f"--tp {self.tp} does not divide the {self.shape.heads} attention heads; use a divisor of {self.shape.heads}")
+        if self.ep:
+            if not self.shape.is_moe:
+                raise InputError("--ep splits the experts of an MoE model over the GPUs; this model has no experts (give --experts or an MoE preset)")
+            if self.tp < 2 or self.shape.experts % self.tp:
+                raise InputError(f"--ep puts {self.shape.experts} experts on --tp {self.tp} GPUs; give a --tp of 2 or more that divides {self.shape.experts}")
+            if not self.engine_or_default.expert_parallel:
+                raise InputError(f"{self.engine_or_default.label} has no expert parallelism; use --engine sglang or trtllm, or leave out --ep")
 
 
 def weights_bytes_per_gpu(m: Served) -> float:
@@ -117,15 +176,32 @@ def experts_touched(experts: int, per_token: int, batch: int) -> float:
     return experts * (1 - (1 - per_token / experts) ** batch)
 
 
+def experts_touched_busiest(experts: int, per_token: int, batch: int, gpus: int) -> float:
+    """Under expert parallelism, the distinct experts touched on the busiest of `gpus` GPUs, each holding
+    experts/gpus of them: each local expert is reached with probability p = 1 - (1 - k/E)^b, so a GPU's count
+    is Binomial(E/gpus, p); the expected maximum over the GPUs by the normal approximation,
+    mean + sd·sqrt(2 ln gpus) (the Gaussian maximum bound), at most E/gpus."""
+    n = experts / gpus
+    p = 1 - (1 - per_token / experts) ** batch
+    if gpus <= 1:
+        return n * p
+    return min(n, n * p + math.sqrt(n * p * (1 - p)) * math.sqrt(2 * math.log(gpus)))
+
+
 def weights_read_bytes(m: Served, tokens: int) -> float:
     """Weight bytes one forward pass over `tokens` tokens reads on one GPU: every matrix, the output
-    head included, except the input embedding table; for MoE only the experts the tokens route to."""
+    head included, except the input embedding table; for MoE only the experts the tokens route to (under
+    expert parallelism, those on the busiest GPU, whole)."""
     w = weights_bytes_per_gpu(m) - embedding_bytes_per_gpu(m)
     s = m.shape
     if not s.is_moe:
         return w
     moe_layers = s.layers - s.dense_layers
     expert = arch.mlp_params(s, s.d_expert)
+    if m.ep:
+        share = moe_layers * s.experts * expert / m.params  # the routed experts' share of the weights
+        local = s.experts / m.tp
+        return w * (1 - share) + w * share * experts_touched_busiest(s.experts, s.experts_per_token, tokens, m.tp) / local
     unused = moe_layers * expert * (s.experts - experts_touched(s.experts, s.experts_per_token, tokens))
     return w * (1 - unused / m.params)
 
@@ -162,16 +238,28 @@ def decode_flops(s: arch.Shape, batch: int, t: int) -> float:
 
 @dataclass(frozen=True)
 class Phase:
+    """One phase's time on one GPU, part by part, with its roofline kept apart."""
+
     seconds: float
-    compute_seconds: float
-    memory_seconds: float
+    compute_seconds: float  # roofline: FLOPs at the achievable large-matmul rate
+    memory_seconds: float  # roofline: bytes at the datasheet HBM bandwidth
     comm_seconds: float
     flops: float
     bytes_read: float
+    gemm_seconds: float = 0.0
+    attention_seconds: float = 0.0
+    small_kernels_seconds: float = 0.0
+    launch_seconds: float = 0.0  # host issue time beyond the GPU's work (no CUDA graph)
+    overhead_seconds: float = 0.0  # the engine's per-step host time not hidden
+    roofline_comm_seconds: float = 0.0  # the all-reduces' bytes at the datasheet link rate, no latency
 
     @property
     def bound(self) -> str:
         return "compute" if self.compute_seconds >= self.memory_seconds else "memory"
+
+    @property
+    def roofline_seconds(self) -> float:
+        return max(self.compute_seconds, self.memory_seconds) + self.roofline_comm_seconds
 
 
 def roofline_seconds(flops: float, nbytes: float, hw: GPU) -> tuple[float, float]:
@@ -180,30 +268,144 @@ def roofline_seconds(flops: float, nbytes: float, hw: GPU) -> tuple[float, float
 
 
 def tp_comm_seconds(m: Served, tokens: int, hw: GPU) -> float:
-    """Two all-reduces per layer of tokens·d activations (after attention and after the MLP;
-    Shoeybi et al. 2019 §3, Fig. 3), each by llmplan.systems.collectives' NCCL alpha-beta model."""
+    """Two all-reduces per layer of tokens·d activations (after attention and after the MLP; Shoeybi et al.
+    2019 §3, Fig. 3), each a ring all-reduce at NCCL's small-message latency and the link's measured bus
+    bandwidth (llmplan.systems.kernels.all_reduce_seconds)."""
     if m.tp == 1:
         return 0.0
     hw.require_links(m.tp)
-    return 2 * m.shape.layers * all_reduce_seconds(tokens * m.shape.d_model * ACTIVATION_BYTES, m.tp, m.tp, hw)
+    busbw = getattr(hw, "allreduce_busbw", 0.0) or hw.intra_link_efficiency * hw.intra_node_bandwidth
+    return 2 * m.shape.layers * kernels.all_reduce_seconds(tokens * m.shape.d_model * ACTIVATION_BYTES, m.tp, busbw,
+                                                           getattr(hw, "link", "nvlink"))
+
+
+def roofline_comm_seconds(m: Served, tokens: int, hw: GPU) -> float:
+    """The all-reduces' lower bound: 2 per layer of tokens·d values, 2(n-1)/n of them over the datasheet link."""
+    if m.tp == 1:
+        return 0.0
+    size = tokens * m.shape.d_model * ACTIVATION_BYTES
+    return 2 * m.shape.layers * size * 2 * (m.tp - 1) / m.tp / hw.intra_node_bandwidth
+
+
+def gemm_shapes(m: Served, tokens: int, head_rows: int) -> list[tuple[float, float, float, float, float]]:
+    """(M, N, K, count, launches) of every GEMM of one forward over `tokens` tokens on one GPU: per dense layer the fused
+    QKV, the output projection, the fused gate+up and the down projection (vLLM's QKVParallelLinear and
+    MergedColumnParallelLinear; Megatron's column/row split over tp), per MoE layer the router and, for each
+    expert the tokens reach, its two GEMMs with the tokens routed to it (vLLM fused_moe), and the output head
+    over `head_rows` rows (the last position of each sequence in prefill)."""
+    s, tp = m.shape, m.tp
+    d = s.d_model
+    inner = s.heads * s.d_head
+    attention = arch.attention_params(s)
+    qkv_n = max(attention / d - inner, 1) / tp
+    gated = 2 if s.mlp in arch.GATED else 1
+    moe_layers = s.layers - s.dense_layers if s.is_moe else 0
+    dense_layers = s.layers - moe_layers
+    L = s.layers
+    out = [(tokens, qkv_n, d, L, L), (tokens, d, inner / tp, L, L)]
+    if dense_layers:
+        out += [(tokens, gated * s.d_ffn / tp, d, dense_layers, dense_layers), (tokens, d, s.d_ffn / tp, dense_layers, dense_layers)]
+    if moe_layers:
+        touched = experts_touched(s.experts, s.experts_per_token, tokens)
+        rows = tokens * s.experts_per_token / touched
+        split = 1 if m.ep else tp  # expert parallelism keeps each expert whole on one GPU
+        here = experts_touched_busiest(s.experts, s.experts_per_token, tokens, tp) if m.ep else touched
+        out += [(tokens, s.experts, d, moe_layers, moe_layers),
+                (rows, gated * s.d_expert / split, d, moe_layers * here, moe_layers),
+                (rows, d, s.d_expert / split, moe_layers * here, moe_layers)]
+        if s.shared_experts:
+            width = s.shared_experts * s.d_expert / tp
+            out += [(tokens, gated * width, d, moe_layers, moe_layers), (tokens, d, width, moe_layers, moe_layers)]
+    out.append((head_rows, s.vocab / tp, d, 1, 1))
+    return out
+
+
+def gemms_per_step(s: arch.Shape) -> int:
+    """GEMM launches of one forward: 4 per dense layer, 5 per MoE layer (two attention GEMMs, the router and
+    the two fused expert kernels, vLLM fused_moe), 2 more per MoE layer with shared experts, and the head."""
+    moe = s.layers - s.dense_layers if s.is_moe else 0
+    return 4 * (s.layers - moe) + (7 if s.shared_experts else 5) * moe + 1
+
+
+def gemm_time(m: Served, hw: GPU, tokens: int, head_rows: int) -> float:
+    """The GEMMs of one forward over `tokens` tokens (kernels.gemm_seconds), shape by shape: each the longer of
+    its weights streamed at the measured small-M rate and its math at the GPU's measured matmul rate (FP8 at
+    MAMF's FP8 share; a weight-only kernel's math capped by its dequantisation). The layers' weights are read
+    at the format's stored bytes per weight (scales included), the output head at the bytes it is stored in."""
+    path = m.engine_or_default.gemm(m.dtype)
+    rate = (hw.peak_flops_per_second * hw.matmul_efficiency * path.compute_ceiling
+            * (kernels.FP8_OVER_BF16_EFFICIENCY if hw.dtype == "fp8" else 1.0))
+    shapes = gemm_shapes(m, tokens, head_rows)
+    s = m.shape
+    head_bpw = 2 if m.dtype in states.QUANTISED else states.dtype_bytes(m.dtype)
+    head_bytes = s.vocab * s.d_model / m.tp * head_bpw
+    layer_values = sum(N * K * count for M, N, K, count, _ in shapes[:-1])
+    bpw = max(weights_read_bytes(m, tokens) - head_bytes, 0.0) / layer_values if layer_values else 0.0
+    total = sum(kernels.gemm_seconds(M, N, K, N * K * bpw, hw.bandwidth, rate, count, launches)
+                for M, N, K, count, launches in shapes[:-1])
+    M, N, K, _, _ = shapes[-1]
+    return total + kernels.gemm_seconds(M, N, K, head_bytes, hw.bandwidth, rate)
+
+
+def kv_bytes_per_token_per_layer(m: Served) -> float:
+    return kv_bytes_per_token_per_gpu(m) / m.shape.layers
+
+
+def _peak16(hw: GPU) -> float:
+    return getattr(hw, "peak16", 0.0) or hw.peak_flops_per_second
+
+
+def _kernel_floor(graphed: bool) -> float:
+    return kernels.SMALL_KERNEL_SECONDS_GRAPHED if graphed else kernels.SMALL_KERNEL_SECONDS_EAGER
+
+
+def kernels_per_step(m: Served) -> int:
+    """Kernel launches of one forward: the GEMMs, one attention and the engine's small kernels per layer."""
+    return gemms_per_step(m.shape) + m.shape.layers * (1 + m.engine_or_default.small_kernels_per_layer)
 
 
 def prefill(m: Served, hw: GPU, batch: int, n: int) -> Phase:
-    """Prefill of b prompts of n tokens on tp GPUs (time to the first output token)."""
-    flops = prefill_flops(m.shape, batch, n)
+    """Prefill of b prompts of n tokens on tp GPUs (time to the first output token of the batch)."""
+    e, s = m.engine_or_default, m.shape
+    flops = prefill_flops(s, batch, n)
     nbytes = weights_read_bytes(m, batch * n) + batch * n * kv_bytes_per_token_per_gpu(m)
     c, mem = roofline_seconds(flops / m.tp, nbytes, hw)
     comm = tp_comm_seconds(m, batch * n, hw)
-    return Phase(max(c, mem) + comm, c, mem, comm, flops, nbytes)
+    attn_flops = batch * s.layers * n * arch.attention_score_flops(s, n + 1, causal=True) / m.tp
+    gemm = gemm_time(m, hw, batch * n, batch)
+    curve = e.prefill_attention if getattr(hw, "hopper", False) else "fa2-ampere"
+    attention = attn_flops / (_peak16(hw) * kernels.prefill_attention_efficiency(curve, n))
+    # Elementwise kernels per layer: two norms, the residual adds, rotary on q and k, the gated activation and the
+    # KV write, each reading and writing its activations once (16-bit): about 8·d + 3·ffn/tp values per token.
+    ffn = (s.d_expert * s.experts_per_token if s.is_moe else s.d_ffn) / m.tp
+    elementwise = batch * n * ACTIVATION_BYTES * (8 * s.d_model + 3 * ffn) * s.layers
+    kv_write = batch * n * kv_bytes_per_token_per_gpu(m)
+    small = max(s.layers * e.small_kernels_per_layer * _kernel_floor(False), (elementwise + kv_write) / (hw.bandwidth * HBM_EFFICIENCY))
+    gpu = gemm + attention + small + comm
+    host = kernels_per_step(m) * kernels.CPU_LAUNCH_SECONDS  # prefill runs eagerly (graphs are captured for decode)
+    return Phase(max(gpu, host), c, mem, comm, flops, nbytes, gemm, attention, small, max(0.0, host - gpu), 0.0,
+                 roofline_comm_seconds(m, batch * n, hw))
 
 
-def decode_step(m: Served, hw: GPU, batch: int, t: int) -> Phase:
-    """One decode step at batch b, each sequence with t tokens of KV cache."""
-    flops = decode_flops(m.shape, batch, t)
+def decode_step(m: Served, hw: GPU, batch: int, t: int, static_length: int | None = None) -> Phase:
+    """One decode step at batch b, each sequence with t tokens of KV cache (an engine with a static cache
+    reads `static_length` tokens of it, whatever t)."""
+    e, s = m.engine_or_default, m.shape
+    flops = decode_flops(s, batch, t)
     nbytes = weights_read_bytes(m, batch) + batch * t * kv_bytes_per_token_per_gpu(m)
     c, mem = roofline_seconds(flops / m.tp, nbytes, hw)
     comm = tp_comm_seconds(m, batch, hw)
-    return Phase(max(c, mem) + comm, c, mem, comm, flops, nbytes)
+    gemm = gemm_time(m, hw, batch, batch)
+    read = static_length if (e.kv_reads == "allocated" and static_length) else t
+    kernel = kernels.DECODE_ATTENTION[e.decode_attention]
+    attention = s.layers * kernels.memory_kernel_seconds(kernel, batch * read * kv_bytes_per_token_per_layer(m), hw.bandwidth)
+    graphed = e.graphed(batch)
+    small = s.layers * e.small_kernels_per_layer * _kernel_floor(graphed)
+    gpu = gemm + attention + small + comm
+    host = 0.0 if graphed else kernels_per_step(m) * kernels.CPU_LAUNCH_SECONDS
+    overhead = e.overhead_seconds(batch)
+    return Phase(max(gpu, host) + overhead, c, mem, comm, flops, nbytes, gemm, attention, small,
+                 max(0.0, host - gpu), overhead, roofline_comm_seconds(m, batch, hw))
 
 
 def sum_max_linear(a: float, b: float, c: float, d: float, t0: int, t1: int) -> float:
@@ -225,32 +427,95 @@ def sum_max_linear(a: float, b: float, c: float, d: float, t0: int, t1: int) -> 
 
 
 def decode_total_seconds(m: Served, hw: GPU, batch: int, n: int, steps: int) -> float:
-    """Σ of the decode steps at KV lengths n+1 ... n+steps (each step's time is linear in t in each regime)."""
+    """Σ of the decode steps at KV lengths n+1 ... n+steps, exactly: a step's GPU time is linear in t (the
+    attention reads b·t tokens) and the host's issue time is constant, so each step is max(a + b·t, c)."""
+    if steps <= 0:
+        return 0.0
+    static = n + steps + 1
+    # A step's GPU time is linear in t for t >= 1 (for t = 0 the attention reads nothing and pays no latency).
+    g1, g2 = (decode_step(m, hw, batch, t, static) for t in (1, 2))
+    gpu1 = g1.seconds - g1.overhead_seconds - g1.launch_seconds
+    gpu2 = g2.seconds - g2.overhead_seconds - g2.launch_seconds
+    slope = gpu2 - gpu1
+    host = 0.0 if m.engine_or_default.graphed(batch) else kernels_per_step(m) * kernels.CPU_LAUNCH_SECONDS
+    return sum_max_linear(gpu1 - slope, slope, host, 0.0, n + 1, n + steps) + steps * g1.overhead_seconds
+
+
+def roofline_decode_total_seconds(m: Served, hw: GPU, batch: int, n: int, steps: int) -> float:
+    """Σ of the roofline decode steps (bytes at full bandwidth, FLOPs at the achievable rate, plus comm)."""
     if steps <= 0:
         return 0.0
     p0, p1 = decode_step(m, hw, batch, 0), decode_step(m, hw, batch, 1)
     a, b = p0.memory_seconds, p1.memory_seconds - p0.memory_seconds
     c, d = p0.compute_seconds, p1.compute_seconds - p0.compute_seconds
-    return sum_max_linear(a, b, c, d, n + 1, n + steps) + steps * p0.comm_seconds
+    return sum_max_linear(a, b, c, d, n + 1, n + steps) + steps * p0.roofline_comm_seconds
 
 
 # ---------------------------------------------------------------------------- memory
 
-def reserve_bytes() -> float:
-    """Memory not available to weights or KV: the CUDA context and the cuBLAS workspace (memory.py)."""
-    return allocator.CONTEXT_BYTES + allocator.CUBLAS_WORKSPACE
+def activation_reserve_bytes(m: Served, tokens: int) -> float:
+    """Activations an engine reserves for a forward of `tokens` tokens (vLLM's profile run): the widest
+    transient per token, the gated MLP's 2·ffn/tp outputs plus about four d-wide buffers, in 16 bits."""
+    if tokens <= 0:
+        return 0.0
+    s = m.shape
+    ffn = (s.d_expert * s.experts_per_token if s.is_moe else s.d_ffn) / m.tp
+    return tokens * (2 * ffn + 4 * s.d_model) * ACTIVATION_BYTES
 
 
-def kv_capacity_tokens(m: Served, hw: GPU, memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> int:
-    """Tokens of KV cache that fit on each GPU: floor((fraction · memory - weights - reserve) / KV bytes per token)."""
-    free = memory_fraction * hw.memory_bytes - weights_bytes_per_gpu(m) - reserve_bytes()
-    per_token = kv_bytes_per_token_per_gpu(m)
-    if free <= 0 or per_token <= 0:
-        return 0
-    return math.floor(free / per_token)
+def reserve_bytes(m: Served | None = None) -> float:
+    """Memory not available to weights or KV: the CUDA context, the cuBLAS workspace (memory.py) and, for an
+    engine that reserves them, the activations of its largest forward."""
+    base = allocator.CONTEXT_BYTES + allocator.CUBLAS_WORKSPACE
+    if m is None:
+        return base
+    return base + activation_reserve_bytes(m, m.engine_or_default.activation_tokens)
 
 
-def max_batch(m: Served, hw: GPU, context: int, memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> int:
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How an engine splits one GPU's memory: KV capacity = (fraction x memory - weights - reserved) / KV per token."""
+
+    memory_fraction: float  # the share of memory_bytes weights, reserve and KV take together
+    engine_memory_fraction: float  # the engine's own setting, in its own meaning (memory_fraction_of)
+    memory_fraction_of: str
+    memory_bytes: float
+    weights_bytes: float
+    reserved_bytes: float
+    kv_bytes_per_token: float
+    kv_capacity_tokens: int
+
+
+def memory_plan(m: Served, hw: GPU, memory_fraction: float | None = None) -> MemoryPlan:
+    """The KV pool as the engine sizes it. vLLM ("total"): fraction x memory - weights - reserve. SGLang
+    ("static"): fraction x memory - weights (its activations live outside the fraction: reserve 0 here).
+    TensorRT-LLM ("free"): fraction x (memory - weights - reserve), reported as the share of memory it
+    comes to, so the same formula recomputes it."""
+    e = m.engine_or_default
+    f = e.fraction(m.tp) if memory_fraction is None else memory_fraction
+    M = hw.memory_bytes
+    W = math.ceil(weights_bytes_per_gpu(m))
+    R = math.ceil(reserve_bytes(m))
+    per_token = math.ceil(kv_bytes_per_token_per_gpu(m))
+    if e.memory_fraction_of == "static":
+        R = 0
+        effective = f
+    elif e.memory_fraction_of == "free":
+        pool = max(0.0, f * (M - W - R))
+        effective = (W + R + pool) / M
+    else:
+        effective = f
+    free = effective * M - W - R
+    capacity = math.floor(free / per_token) if free > 0 and per_token > 0 else 0
+    return MemoryPlan(effective, f, e.memory_fraction_of, M, W, R, per_token, max(0, capacity))
+
+
+def kv_capacity_tokens(m: Served, hw: GPU, memory_fraction: float | None = None) -> int:
+    """Tokens of KV cache that fit on each GPU (memory_plan)."""
+    return memory_plan(m, hw, memory_fraction).kv_capacity_tokens
+
+
+def max_batch(m: Served, hw: GPU, context: int, memory_fraction: float | None = None) -> int:
     """The most sequences of `context` tokens (input + output) whose KV cache fits: capacity // context."""
     return kv_capacity_tokens(m, hw, memory_fraction) // context
 
@@ -262,28 +527,62 @@ def cost_per_million(gpu_seconds: float, tokens: float, price_per_gpu_hour: floa
     return gpu_seconds / tokens * 1e6 * price_per_gpu_hour / 3600.0
 
 
+def waves(m: Served, batch: int) -> tuple[int, int]:
+    """(sequences running together, waves): an engine capping running sequences (vLLM max_num_seqs) runs a
+    larger batch max_batch at a time."""
+    cap = m.engine_or_default.max_batch
+    if cap and batch > cap:
+        return cap, math.ceil(batch / cap)
+    return batch, 1
+
+
+def _run(m: Served, hw: GPU, batch: int, n: int, out: int) -> tuple[Phase, float, float]:
+    """(prefill, decode seconds, latency) of `batch` requests, in waves where the engine caps the batch."""
+    running, count = waves(m, batch)
+    pre = prefill(m, hw, running, n)
+    decode = decode_total_seconds(m, hw, running, n, out - 1)
+    latency = pre.seconds + decode
+    if count > 1:
+        last = batch - running * (count - 1)
+        pre_last = prefill(m, hw, last, n)
+        latency = (count - 1) * latency + pre_last.seconds + decode_total_seconds(m, hw, last, n, out - 1)
+    return pre, decode, latency
+
+
 def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None = None,
-          memory_fraction: float = DEFAULT_MEMORY_FRACTION) -> dict[str, Any]:
-    """One row: b sequences of n input and `out` output tokens on tp GPUs (static batch)."""
+          memory_fraction: float | None = None) -> dict[str, Any]:
+    """One row: b sequences of n input and `out` output tokens on tp GPUs, as the engine runs them."""
     if batch < 1 or n < 1 or out < 1:
         raise InputError("batch, input and output tokens must be positive whole numbers")
-    pre = prefill(m, hw, batch, n)
+    e = m.engine_or_default
+    path = e.gemm(m.dtype)
+    running, count = waves(m, batch)
+    pre, decode_seconds, latency = _run(m, hw, batch, n, out)
     steps = out - 1  # the prefill yields the first output token
-    decode_seconds = decode_total_seconds(m, hw, batch, n, steps)
     mean_t = n + (steps + 1) / 2 if steps else n + 1  # the mean KV length of a decode step
-    mean_step = decode_step(m, hw, batch, round(mean_t))
-    tpot = decode_seconds / steps if steps else decode_step(m, hw, batch, n + 1).seconds
-    latency = pre.seconds + decode_seconds
-    capacity = kv_capacity_tokens(m, hw, memory_fraction)
-    biggest = capacity // (n + out)
-    floor = weights_read_bytes(m, batch) / hw.bandwidth
+    mean_step = decode_step(m, hw, running, round(mean_t), n + out)
+    tpot = decode_seconds / steps if steps else decode_step(m, hw, running, n + 1, n + out).seconds
+    roof_pre = pre.roofline_seconds
+    roof_decode = roofline_decode_total_seconds(m, hw, running, n, steps)
+    roof_tpot = roof_decode / steps if steps else mean_step.roofline_seconds
+    plan = memory_plan(m, hw, memory_fraction)
+    biggest = plan.kv_capacity_tokens // (n + out)
+    floor = weights_read_bytes(m, running) / hw.bandwidth
     row: dict[str, Any] = {
+        "engine": e.id,
+        "engine_version": e.version,
         "gpu": hw.gpu,
         "tp": m.tp,
+        "ep": m.ep,
         "dtype": m.dtype,
         "kv_dtype": m.kv_dtype,
         "compute_dtype": hw.dtype,
+        "gemm_kernel": path.kernel,
+        "decode_attention_kernel": kernels.DECODE_ATTENTION[e.decode_attention].name,
+        "cuda_graphs": e.graphed(running),
+        "batching": e.batching,
         "batch": batch,
+        "running_batch": running,
         "input_tokens": n,
         "output_tokens": out,
         "prefill_seconds": pre.seconds,
@@ -296,33 +595,52 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         "output_tokens_per_second": batch * out / latency,
         "output_tokens_per_second_per_gpu": batch * out / latency / m.tp,
         "requests_per_second": batch / latency,
-        "weights_bytes": math.ceil(weights_bytes_per_gpu(m)),  # per GPU; whole bytes (a shard's remainder rounds up)
+        "weights_bytes": plan.weights_bytes,  # per GPU; whole bytes (a shard's remainder rounds up)
         "kv_cache_bytes": math.ceil(batch * (n + out) * kv_bytes_per_token_per_gpu(m)),
-        "kv_cache_bytes_per_token": math.ceil(kv_bytes_per_token_per_gpu(m)),
-        "kv_capacity_tokens": capacity,
+        "kv_cache_bytes_per_token": plan.kv_bytes_per_token,
+        "memory_bytes": plan.memory_bytes,
+        "memory_fraction": plan.memory_fraction,
+        "engine_memory_fraction": plan.engine_memory_fraction,
+        "memory_fraction_of": plan.memory_fraction_of,
+        "reserved_bytes": plan.reserved_bytes,
+        "kv_capacity_tokens": plan.kv_capacity_tokens,
         "max_batch": biggest,
         "fits": batch <= biggest,
+        # what each part of a mean decode step and of the prefill took, and the roofline beside them
+        "decode_step_seconds": mean_step.seconds,
+        "decode_gemm_seconds": mean_step.gemm_seconds,
+        "decode_attention_seconds": mean_step.attention_seconds,
+        "decode_small_kernels_seconds": mean_step.small_kernels_seconds,
+        "decode_comm_seconds": mean_step.comm_seconds,
+        "decode_launch_seconds": mean_step.launch_seconds,
+        "decode_overhead_seconds": mean_step.overhead_seconds,
+        "prefill_gemm_seconds": pre.gemm_seconds,
+        "prefill_attention_seconds": pre.attention_seconds,
+        "prefill_small_kernels_seconds": pre.small_kernels_seconds,
+        "prefill_comm_seconds": pre.comm_seconds,
+        "prefill_launch_seconds": pre.launch_seconds,
+        "roofline_prefill_seconds": roof_pre,
+        "roofline_time_per_output_token_seconds": roof_tpot,
+        "roofline_latency_seconds": count * (roof_pre + roof_decode),
         "weights_floor_seconds": floor,
         "peak_flops_per_second": hw.peak_flops_per_second,
         "bandwidth_bytes_per_second": hw.bandwidth,
         "matmul_efficiency": hw.matmul_efficiency,
         "prefill_flops": pre.flops,
         "decode_step_flops": mean_step.flops,
-        "decode_comm_seconds": mean_step.comm_seconds,
     }
     if price is not None:
         row["price_usd_per_gpu_hour"] = price
-        row["cost_usd_per_million_input_tokens"] = cost_per_million(pre.seconds * m.tp, batch * n, price)
+        row["cost_usd_per_million_input_tokens"] = cost_per_million(pre.seconds * m.tp * count, batch * n, price)
         row["cost_usd_per_million_output_tokens"] = cost_per_million(
-            (decode_seconds if steps else tpot) * m.tp, batch * max(steps, 1), price)
+            (latency - count * pre.seconds if steps else tpot * count) * m.tp, batch * max(steps, 1), price)
         row["cost_usd_per_request"] = latency * m.tp * price / 3600.0 / batch
     return row
 
 
 def gpu_seconds_per_token(m: Served, hw: GPU, batch: int, n: int, out: int) -> float:
     """GPU-seconds per token processed (input + output) for this workload: tp · latency / (b·(n+out))."""
-    pre = prefill(m, hw, batch, n)
-    latency = pre.seconds + decode_total_seconds(m, hw, batch, n, out - 1)
+    _, _, latency = _run(m, hw, batch, n, out)
     return m.tp * latency / (batch * (n + out))
 
 
