@@ -12,6 +12,7 @@ as layers = 1e300 is refused rather than computed with.
 from __future__ import annotations
 
 import difflib
+import re
 import math
 import os
 from dataclasses import dataclass, field
@@ -216,13 +217,18 @@ class Catalog:
 
     def unknown_message(self, kind: str, name: str) -> str:
         names = self.ids(kind) + [a for p in self.all(kind) for a in p.aliases]
-        close = difflib.get_close_matches(name.strip().lower(), names, n=3, cutoff=0.5)
+        key = name.strip().lower()
+        # An exact, case-insensitive match of an id or alias (of the name after a Hub org, too) comes first.
+        exact = [key.rsplit("/", 1)[-1]] if "/" in key else []
+        close = exact + difflib.get_close_matches(key, names, n=3, cutoff=0.5)
         ids = []
         for c in close:
             target = self.find(kind, c)
             if target and target.id not in ids:
                 ids.append(target.id)
-        hint = f"; did you mean {', '.join(ids)}?" if ids else f"; see 'llmplan presets list --kind {kind}'"
+        hint = f"; did you mean {', '.join(ids[:3])}?" if ids else f"; see 'llmplan presets list --kind {kind}'"
+        if kind == "models" and re.fullmatch(r"[\w.-]+/[\w.-]+(@\S+)?", name.strip()):
+            hint += f" (a Hugging Face Hub id goes to --hf {name.strip()})"
         return f"unknown {KIND_NOUN[kind]} {name!r}{hint}"
 
 
