@@ -111,13 +111,15 @@ def batched_lbfgs(
     max_iter: int = 1000,
     gtol: float = 1e-9,
     ftol: float = 1e-15,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Any, Any, Any, Any]:
     """Minimise many independent problems at once with L-BFGS (two-loop recursion, Armijo backtracking).
 
     fg(x, idx) -> (f, g) evaluates the problems `idx` (indices into the batch) at x (len(idx), d).
     Returns x, f, g (final) and the iteration count of each problem. A problem stops when its largest
     gradient component is ≤ gtol, when its objective stops falling (relative change ≤ ftol for 5
-    iterations), or when a line search fails.
+    iterations), or when a line search fails. progress(done, S), if given, is called after each
+    iteration with the number of problems that have stopped.
     """
     import numpy as np
 
@@ -133,6 +135,8 @@ def batched_lbfgs(
     active = np.isfinite(f) & (np.abs(g).max(axis=1) > gtol)
     for it in range(max_iter):
         idx = np.flatnonzero(active)
+        if progress is not None:
+            progress(S - idx.size, S)
         if idx.size == 0:
             break
         slot = it % memory
