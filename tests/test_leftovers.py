@@ -143,3 +143,34 @@ def test_an_index_with_an_empty_weight_map_and_no_shards_says_so(cli, tmp_path):
     for given in (tmp_path, tmp_path / "model.safetensors.index.json"):
         result = cli(["arch", "--safetensors", str(given)])
         assert result.code == 2 and "empty weight_map" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# ----- start-up: the presets' parse cache -----------------------------------------------------------
+
+def test_the_presets_parse_cache_is_keyed_by_content(tmp_path, monkeypatch):
+    from llmplan import presets
+
+    monkeypatch.setenv("LLMPLAN_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "models.toml"
+    path.write_text('[a]\nname = "A"\n')
+    assert presets._load_toml(path) == {"a": {"name": "A"}}
+    cached = list((tmp_path / "cache").iterdir())
+    assert len(cached) == 1
+    assert presets._load_toml(path) == {"a": {"name": "A"}}  # from the cache
+    path.write_text('[a]\nname = "B"\n')  # an edit is a new key: never a stale read
+    assert presets._load_toml(path) == {"a": {"name": "B"}}
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_the_parse_cache_can_be_off_or_unwritable(tmp_path, monkeypatch):
+    from llmplan import presets
+
+    path = tmp_path / "models.toml"
+    path.write_text('[a]\nwhen = 2024-01-01\n')  # a date is not JSON: parsed, not cached
+    monkeypatch.setenv("LLMPLAN_CACHE", str(tmp_path / "cache"))
+    assert "when" in presets._load_toml(path)["a"]
+    monkeypatch.setenv("LLMPLAN_CACHE", "off")
+    assert "when" in presets._load_toml(path)["a"]
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("LLMPLAN_CACHE", str(tmp_path / "file" / "below"))  # cannot be made: skipped
+    assert "when" in presets._load_toml(path)["a"]
