@@ -169,7 +169,8 @@ def run(command: str, *args: Any, **options: Any) -> Rows:
         except click.exceptions.ClickException as error:
             raise InputError(" ".join(error.format_message().split())) from None
         except click.exceptions.Exit as done:
-            if done.exit_code:
+            # A command's own verdict (memory --check: exit 3, "does not fit") keeps its rows, which say so.
+            if done.exit_code and not out.getvalue().strip():
                 raise InputError(err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else f"llmplan {command} stopped") from None
         finally:
             sys.stdin, sys.stdout, sys.stderr = saved

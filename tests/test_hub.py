@@ -95,6 +95,7 @@ def hub():
         "tiny/bin-only": Repo({"config.json": tiny_config(), "pytorch_model.bin": b"\0" * 64}),
         "tiny/huge-header": Repo({"config.json": tiny_config(), "model.safetensors": (huge, 300_000_000)}),
         "tiny/no-config": Repo({"model.safetensors": safetensors_file(tiny_tensors(), BITS)}),
+        "tiny/huge-config": Repo({"config.json": (b"{", 50_000_000)}),
     }
     server = Server(Hub(repos))
     try:
@@ -213,6 +214,11 @@ def test_no_network_and_not_cached(tmp_path):
 
 def test_a_header_too_large(hub, tmp_path):
     one_line_error(run(["arch", "--hf", "tiny/huge-header"], tmp_path, hub.url), "more than the 100,000,000 allowed")
+    assert hub.hub.served_bytes < 1_000_000
+
+
+def test_a_config_too_large_is_refused_before_it_is_downloaded(hub, tmp_path):
+    one_line_error(run(["arch", "--hf", "tiny/huge-config"], tmp_path, hub.url), "config.json is 50,000,000 bytes, too large")
     assert hub.hub.served_bytes < 1_000_000
 
 
