@@ -18,6 +18,7 @@ import os
 import tempfile
 
 os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="llmplan-mpl-"))
+os.environ["LLMPLAN_CACHE"] = tempfile.mkdtemp(prefix="llmplan-cache-")  # the presets' parse cache, not the user's
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

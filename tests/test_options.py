@@ -40,12 +40,12 @@ def test_a_group_lands_where_its_placeholder_stands_and_reaches_the_command_as_o
 
     click_command = typer.main.get_command(app)
     names = [p.opts[0] for p in click_command.params if "completion" not in p.opts[0] and p.opts[0] != "--help"]
-    assert names == ["--seq", "--preset", "--hf-config", "--safetensors", "--global-batch"]
+    assert names == ["--seq", "--preset", "--hf", "--hf-config", "--safetensors", "--global-batch"]
     from typer.testing import CliRunner
 
     result = CliRunner().invoke(app, ["--seq", "8", "-p", "llama-2-7b", "--global-batch", "4"])
     assert result.exit_code == 0, result.output
-    assert seen == {"first": 8, "source": {"preset": "llama-2-7b", "hf_config": None, "safetensors": None}, "last": 4}
+    assert seen == {"first": 8, "source": {"preset": "llama-2-7b", "hf": None, "hf_config": None, "safetensors": None}, "last": 4}
     assert seen["source"].preset == "llama-2-7b"
 
 

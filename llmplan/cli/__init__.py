@@ -183,6 +183,18 @@ def _error(message: str) -> None:
         pass
 
 
+def _check_home() -> None:
+    """--install-completion writes under HOME (a script and a line in the shell's start-up file):
+    HOME must be set and be a folder this user can write, or it is bad input, said in one line."""
+    home = os.environ.get("HOME", "")
+    if not home.strip():
+        raise InputError("--install-completion writes under HOME, which is not set; set HOME to your home folder")
+    if not os.path.isdir(home):
+        raise InputError(f"--install-completion: HOME {home!r} is not a folder; set HOME to your home folder")
+    if not os.access(home, os.W_OK):
+        raise InputError(f"--install-completion: HOME {home!r} is not writable; set HOME to a folder you can write")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, map errors to one line on stderr and an exit code."""
     from llmplan.cli.streams import guarded
@@ -207,6 +219,8 @@ def _run(args: list[str]) -> int:
         try:
             if any("\x00" in arg for arg in args):
                 raise InputError("an argument contains a NUL byte; remove it")
+            if "--install-completion" in args:
+                _check_home()
             result = command.main(args=args, prog_name="llmplan", standalone_mode=False)
             code = result if isinstance(result, int) else 0
         finally:
@@ -255,6 +269,12 @@ def _run(args: list[str]) -> int:
         if debug:
             raise
         _error("the input needs more memory than this machine has; give smaller values or split the input")
+        code = 2
+    except OSError as error:
+        if debug or "--install-completion" not in args:
+            raise
+        _error(f"--install-completion could not write the completion script or shell start-up file under HOME "
+               f"({error.strerror or type(error).__name__}: {error.filename}); set HOME to a folder you can write")
         code = 2
     except Exception as error:  # noqa: BLE001 - the contract: never a traceback unless asked for
         if debug:

@@ -53,7 +53,8 @@ def fit(
     delta: Annotated[float, typer.Option("--delta", help="Huber delta on log-loss residuals (Hoffmann et al.: 1e-3).")] = 1e-3,
     grid: Annotated[Optional[str], typer.Option("--grid", help="Initialisation grid, e.g. 'alpha=0:2:0.5,beta=0|1,e=0' (START:STOP:STEP, V1|V2, or V; unnamed parameters keep the paper's values: 4500 starts).", show_default=False)] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Resample the runs K times and refit: adds <name>_se, _lo, _hi (95% percentile interval). At most 100,000.", min=0, max=100_000)] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resamples (same seed, same numbers), 0 to 2**63-1.", min=0, max=2**63 - 1)] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resamples and of --sample (same seed, same numbers), 0 to 2**63-1.", min=0, max=2**63 - 1)] = 0,
+    sample: Annotated[Optional[int], typer.Option("--sample", help="Fit a random subset of this many runs (seeded by --seed): a large runs file in a fraction of the time (the fit's cost grows with runs x starts).", min=1, show_default=False)] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Processes for the bootstrap.", min=1)] = 1,
     flops_tolerance: Annotated[float, typer.Option("--flops-tolerance", help="isoflop: runs within this relative distance of a budget's smallest FLOPs form one budget.")] = 0.1,
     minima: Annotated[bool, typer.Option("--minima", help="isoflop: list the per-budget minima as rows.")] = False,
@@ -100,16 +101,23 @@ def fit(
         from llmplan.cli.streams import read_stdin_text
 
         stdin_text = read_stdin_text("the runs on stdin")
-    runs = runs_mod.read_runs_file(
-        runs_file, stdin_text,
-        params_col=params_col, tokens_col=tokens_col, flops_col=flops_col, loss_col=loss_col, skip_bad_rows=skip_bad_rows,
-    )
+    with _progress(f"reading {runs_file}", None):  # a spinner: a million-row file takes seconds
+        runs = runs_mod.read_runs_file(
+            runs_file, stdin_text,
+            params_col=params_col, tokens_col=tokens_col, flops_col=flops_col, loss_col=loss_col, skip_bad_rows=skip_bad_rows,
+        )
     if runs.skipped:
         note(f"skipped {len(runs.skipped)} bad row(s) (--skip-bad-rows); first: {runs.skipped[0]}")
     runs = runs_mod.drop_highest_loss(runs, drop_highest_loss)
     runs = runs_mod.filter_flops(runs, lo, hi)
     for description in runs.filters:
         note(description)
+    if sample is not None and sample < len(runs):
+        import random
+
+        keep = sorted(random.Random(seed).sample(range(len(runs)), sample))
+        runs = runs.subset(keep, f"--sample {sample}: a random {sample:,} of the {len(runs):,} runs (--seed {seed})")
+        note(runs.filters[-1])
     note(f"{len(runs)} runs from {runs.source} (columns: {', '.join(f'{k}={v!r}' for k, v in runs.columns.items())})")
     if len(runs) == 0:
         raise InputError(f"no runs left to fit in {runs.source}")
@@ -143,9 +151,9 @@ def fit(
     for message in core.data_warnings(runs.N, runs.D):
         warn(message)
     starts = lbfgs.grid_size(grid_spec)
-    with _progress(f"fitting {len(runs)} runs from {starts} starts", None) as advance:
-        result = core.fit_parametric(runs.N, runs.D, runs.L, delta=delta, grid=grid_spec)
-        advance(0)
+    _say_how_long(core, lbfgs, len(runs), grid_spec)
+    with _progress(f"fitting {len(runs):,} runs: starts done", starts) as advance:
+        result = core.fit_parametric(runs.N, runs.D, runs.L, delta=delta, grid=grid_spec, progress=advance.to)
     problem = core.exponent_problem(result)
     if problem:
         raise WorkError(f"no usable law from {runs.source}: {problem}; check the runs (or --drop-highest-loss, --grid)")
@@ -228,8 +236,36 @@ def _save(path: str, force: bool, runs, result, delta: float) -> None:
     write_whole(path, text, force=force)
 
 
+# A fit expected to take longer than this says so before it starts, with how to make it faster.
+SLOW_FIT_SECONDS = 30.0
+MEASURE_ABOVE = 2_000_000  # runs x starts below which a fit takes seconds (50 runs x 4,500 starts: ~3 s)
+
+
+def _say_how_long(core, lbfgs, runs: int, grid: dict) -> None:
+    """Up front, for a fit that will take a while: about how long here, and the two ways to shorten it."""
+    from llmplan.units import format_duration
+
+    starts = lbfgs.grid_size(grid)
+    if runs * starts < MEASURE_ABOVE:  # a few seconds at most: not worth measuring
+        return
+    seconds, per = core.estimate_seconds(runs, starts)
+    if seconds < SLOW_FIT_SECONDS:
+        return
+    sample = max(1000, int(runs * SLOW_FIT_SECONDS / seconds) // 1000 * 1000)
+    faster = []
+    if sample < runs:
+        faster.append(f"--sample {sample} fits a random {sample:,} of the runs (about {format_duration(seconds * sample / runs)})")
+    coarse = lbfgs.grid_size({**grid, "a": (5.0, 15.0), "b": (5.0, 15.0)})
+    if coarse < starts:
+        faster.append(f"a coarser --grid has fewer starts (e.g. --grid 'a=5|15,b=5|15': {coarse:,} of the {starts:,} starts, "
+                      f"about {format_duration(seconds * coarse / starts)})")
+    note(f"fitting {runs:,} runs from {starts:,} starts will take about {format_duration(seconds)} here "
+         f"({per * 1e9:.0f} ns per run, start and evaluation, measured now); faster: " + "; or ".join(faster))
+
+
 class _progress:
-    """A rich progress bar on stderr (only on a terminal); yields advance(n)."""
+    """A rich progress bar on stderr (only on a terminal, not with --quiet); yields advance(n), whose
+    .to(done, total) sets the bar to done (a callback for the core's progress hooks)."""
 
     def __init__(self, description: str, total: int | None) -> None:
         self.description, self.total, self.bar = description, total, None
@@ -243,7 +279,7 @@ class _progress:
         from llmplan.cli.common import quiet
 
         if not tty or quiet():
-            return lambda n: None
+            return _Advance(None, None)
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -251,8 +287,23 @@ class _progress:
         self.bar = Progress(*columns, console=Console(file=stream), transient=True)
         self.bar.start()
         task = self.bar.add_task(self.description, total=self.total)
-        return lambda n: self.bar.advance(task, n)
+        return _Advance(self.bar, task)
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+class _Advance:
+    """advance(n) moves the bar on by n; advance.to(done, total) sets it (nothing without a bar)."""
+
+    def __init__(self, bar, task) -> None:
+        self.bar, self.task = bar, task
+
+    def __call__(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task, n)
+
+    def to(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total)

@@ -88,12 +88,17 @@ def layout(
     intra_bw: options.IntraBwOption = None,
     inter_bw: options.InterBwOption = None,
     matmul_efficiency: options.MatmulEffOption = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the step time broken down by part to FILE (.png or .svg; needs matplotlib): one stacked bar per layout shown.", show_default=False)] = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
     from llmplan.systems.layout_search import search
 
     fmt = output_format(fmt)
+    if plot is not None:
+        from llmplan.io.plots import check_plot_path
+
+        check_plot_path(plot)
     if gpus is None:
         raise InputError("give the number of GPUs to lay out: --gpus N (e.g. --gpus 64)")
     if gpus < 1:
@@ -122,6 +127,12 @@ def layout(
     rows = []
     for rank, c in enumerate(result.best[:top], 1):
         rows.append({"rank": rank, **build_row(model, cluster, run, c.layout, c.step, c.memory)})
+    if plot is not None:
+        from llmplan.io.plots import layout_name, plot_step_parts
+
+        title = (f"Step time by part, fastest layouts that fit first: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}), "
+                 f"{run.global_batch} x {run.seq} tokens per step")
+        note(f"wrote {plot_step_parts(plot, rows, result.best[0].step.PARTS, [layout_name(r) for r in rows], title=title)}")
     if fmt == "table":
         title = (f"Fastest layouts that fit: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}), {run.global_batch} x {run.seq} tokens per step "
                  f"({result.evaluated:,} valid layouts timed)")

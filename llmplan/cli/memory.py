@@ -163,6 +163,7 @@ def memory(
     gpu: Annotated[Optional[list[str]], typer.Option("--gpu", "-g", help="Check the fit on this GPU: a catalog id or alias, or a memory size such as 24GB for any GPU of that size (repeatable; '-' reads them from stdin): one row per GPU.", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 3 when it does not fit a --gpu.")] = False,
     phases: Annotated[bool, typer.Option("--phases", help="Training: one row per phase of the step (end of forward ... optimizer step) with its parts and total.")] = False,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the parts of memory by phase of the step to FILE (.png or .svg; needs matplotlib): stacked bars, each --gpu's memory as a line.", show_default=False)] = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
@@ -175,6 +176,10 @@ def memory(
     from llmplan.systems.memory import states
 
     fmt = output_format(fmt)
+    if plot is not None:
+        from llmplan.io.plots import check_plot_path
+
+        check_plot_path(plot)
     if group_size is None:
         group_size = 64 if (dtype or "").strip().lower() == "nf4" else 128
     layers, d_model, heads, vocab = (shape_flags[k] for k in ("layers", "d_model", "heads", "vocab"))
@@ -221,6 +226,9 @@ def memory(
         for message in breakdown.notes:
             note(message)
         rows = phase_rows(req, breakdown, model)
+        if plot is not None:
+            cat = catalog(presets)
+            _plot(plot, req, breakdown, model, [_gpu(cat, g)[:2] for g in (gpu or []) if g.strip() != "-"])
         if fmt == "table":
             _phase_table(rows, breakdown, req, model)
         else:
@@ -251,12 +259,27 @@ def memory(
 
     for message in breakdown.notes:
         note(message)
+    if plot is not None:
+        _plot(plot, req, breakdown, model, [(r["gpu"], r["gpu_memory_bytes"]) for r in rows if "gpu" in r])
     if fmt == "table":
         _table(rows, breakdown, req, model)
     else:
         emit(rows, fmt)
     if check and not_fitting:
         raise typer.Exit(3)
+
+
+def _plot(path, req, breakdown, model, capacities) -> None:
+    """--plot: the parts alive in each phase (overhead in each), the peak marked, the GPUs as lines."""
+    from llmplan.io.plots import plot_memory_phases
+    from llmplan.units import format_bytes
+
+    bars = [(name, {**parts, "overhead": breakdown.overhead_bytes}) for name, parts in breakdown.phases.items()]
+    what = _describe(req, breakdown, model).replace("Memory per GPU: ", "")
+    title = (f"Memory per GPU by phase of the step: {what}\n"
+             f"peak {format_bytes(breakdown.total_bytes, binary=False)} at the {breakdown.phase}")
+    written = plot_memory_phases(path, bars, PART_LABELS, capacities=capacities, peak=breakdown.phase, title=title)
+    note(f"wrote {written}")
 
 
 def _gpu(cat, text: str) -> tuple[str, int, int]:

@@ -242,7 +242,12 @@ def optimal(
     title = f"Compute-optimal ({what}): " + ", ".join(parts)
     rule_only = [l.id for l in laws if getattr(l, "minimises_loss", None) is False]
     if rule_only:
-        note(f"{', '.join(rule_only)}: the allocation is the paper's fitted rule, not the minimiser of its own L(N, D); other splits of the same compute reach a lower loss (key minimises_loss)")
+        lower = [r for r in rows if r.get("law") in rule_only and r.get("isoflop_min_loss") is not None and r.get("loss") is not None
+                 and r["isoflop_min_loss"] < r["loss"]]
+        example = (f": at {lower[0]['flops']:.3g} FLOPs {lower[0]['law']}'s 'optimal' loss is {lower[0]['loss']:.4g}, its own L(N, D) reaches "
+                   f"{lower[0]['isoflop_min_loss']:.4g} at {format_count(lower[0]['isoflop_min_params'])} params") if lower else ""
+        note(f"{', '.join(rule_only)}: the allocation is the paper's fitted rule, not the minimiser of its own L(N, D); other splits of the same "
+             f"compute reach a lower loss{example} (keys minimises_loss, isoflop_min_loss, isoflop_min_params)")
     if any(l.convention != "total" for l in laws):
         note("kaplan-2020 and deepseek-2024 count NON-embedding parameters (column 'counts'); the others count all parameters")
     columns = ["law", "flops", "pf_days", "params", "tokens", "tokens_per_param", "loss"]

@@ -14,7 +14,7 @@ the group's options, at the placeholder's place in the signature (so --help list
 placeholder stands), and calls the command with one `Flags` (a dict) per group, keyed by the
 parameter names the core takes. The groups:
 
-  MODEL_SOURCE, MODEL_SOURCES    --preset/-p --hf-config --safetensors (one model; arch: many)
+  MODEL_SOURCE, MODEL_SOURCES    --preset/-p --hf --hf-config --safetensors (one model; arch: many)
   SHAPE                          the shape flags every model-taking command takes
   FULL_SHAPE_HEAD, _TAIL         arch's: SHAPE with --type, --encoder-layers, --decoder-layers,
                                  --positions, --norm and --bias (two parts: --context sits between)
@@ -67,6 +67,11 @@ PresetOption = Annotated[Optional[str], typer.Option("--preset", "-p", help="A m
 PresetListOption = Annotated[Optional[list[str]], typer.Option("--preset", "-p", help="A models preset id or alias (repeatable; '-' reads ids from stdin).", show_default=False)]
 # compute reads more of a preset than its shape (its tokens too), and says so.
 ComputePresetOption = Annotated[Optional[str], typer.Option("--preset", "-p", help="A model preset: its params (exact, from its shape), tokens and shape (attention term).", show_default=False)]
+_HUB_HELP = ("A Hugging Face Hub model, ORG/NAME or ORG/NAME@REVISION: its config.json and safetensors headers (never the weights), "
+             "through the Hub cache; HF_HUB_OFFLINE=1 reads the cache only, HF_TOKEN for gated models, HF_ENDPOINT for a mirror. "
+             "Needs pip install 'llmplan[hub]'.")
+HubOption = Annotated[Optional[str], typer.Option("--hf", help=_HUB_HELP, show_default=False)]
+HubListOption = Annotated[Optional[list[str]], typer.Option("--hf", help=_HUB_HELP + " Repeatable.", show_default=False)]
 HfConfigOption = Annotated[Optional[Path], typer.Option("--hf-config", help=_HF_HELP, show_default=False)]
 HfConfigListOption = Annotated[Optional[list[Path]], typer.Option("--hf-config", help=_HF_HELP + " Repeatable.", show_default=False)]
 SafetensorsOption = Annotated[Optional[Path], typer.Option("--safetensors", help=_ST_HELP, show_default=False)]
@@ -157,8 +162,8 @@ RatioOption = Annotated[Optional[str], typer.Option("--ratio", help="Tokens per 
 # (parameter name, Annotated alias, default) in --help order.
 Group = tuple[tuple[str, Any, Any], ...]
 
-MODEL_SOURCE: Group = (("preset", PresetOption, None), ("hf_config", HfConfigOption, None), ("safetensors", SafetensorsOption, None))
-MODEL_SOURCES: Group = (("preset", PresetListOption, None), ("hf_config", HfConfigListOption, None), ("safetensors", SafetensorsListOption, None))
+MODEL_SOURCE: Group = (("preset", PresetOption, None), ("hf", HubOption, None), ("hf_config", HfConfigOption, None), ("safetensors", SafetensorsOption, None))
+MODEL_SOURCES: Group = (("preset", PresetListOption, None), ("hf", HubListOption, None), ("hf_config", HfConfigListOption, None), ("safetensors", SafetensorsListOption, None))
 COMPUTE_MODEL_SOURCE: Group = (("preset", ComputePresetOption, None),) + MODEL_SOURCE[1:]
 _DIMENSIONS: Group = (
     ("layers", LayersOption, None), ("d_model", DModelOption, None), ("heads", HeadsOption, None),
@@ -293,7 +298,7 @@ def hardware_title(budget: Any) -> str:
 TRAIN_DTYPES = ("bf16", "fp16", "fp8")  # the precisions the step model times
 
 
-def resolve_inputs(*, preset, hf_config, safetensors, flags, presets, seq, global_batch, batch_tokens, dtype, gpu,
+def resolve_inputs(*, preset, hf_config, safetensors, flags, hf=None, presets, seq, global_batch, batch_tokens, dtype, gpu,
                    gpus_per_node, intra_bw, inter_bw, matmul_efficiency, attention, dropout, overlap_dp, command):
     """(model name, Shape, Run, GPU) from the shared options."""
     from llmplan.cli import model_options as mo
@@ -302,13 +307,13 @@ def resolve_inputs(*, preset, hf_config, safetensors, flags, presets, seq, globa
     from llmplan.systems.layout import Run
     from llmplan.units import parse_count
 
-    model = mo.resolve_model(preset=preset, hf_config=hf_config, safetensors=safetensors, presets=presets,
+    model = mo.resolve_model(preset=preset, hf=hf, hf_config=hf_config, safetensors=safetensors, presets=presets,
                              command=command, need_shape=True, **flags)
     for line in model.notes:
         note(line)
     shape = model.shape
     if shape is None:
-        raise InputError(f"{command} needs the model's shape (layers, width, heads): give --preset, --hf-config or shape flags")
+        raise InputError(f"{command} needs the model's shape (layers, width, heads): give --preset, --hf, --hf-config or shape flags")
     if shape.family != "decoder":
         raise InputError(f"{command} models decoder-only transformers; {model.name} is a {shape.family}")
     seq = seq or model.train_context or shape.context

@@ -6,7 +6,7 @@ and cli/common.py (the row and its table).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -56,6 +56,7 @@ def throughput(
     intra_bw: options.IntraBwOption = None,
     inter_bw: options.InterBwOption = None,
     matmul_efficiency: options.MatmulEffOption = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the step time broken down by part to FILE (.png or .svg; needs matplotlib): one stacked bar per layout shown.", show_default=False)] = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
@@ -64,6 +65,10 @@ def throughput(
     from llmplan.systems.step_time import step_time
 
     fmt = output_format(fmt)
+    if plot is not None:
+        from llmplan.io.plots import check_plot_path
+
+        check_plot_path(plot)
     model, shape, run, cluster = options.resolve_inputs(
         **source, flags=shape_flags, presets=presets,
         seq=seq, global_batch=global_batch, batch_tokens=batch_tokens, dtype=dtype, gpu=gpu, gpus_per_node=gpus_per_node,
@@ -85,6 +90,9 @@ def throughput(
     step = step_time(shape, run, layout, cluster)
     memory = memory_breakdown(shape, run, layout, dtype)
     row = build_row(model, cluster, run, layout, step, memory)
+    if plot is not None:
+        _plot(plot, [row], step.PARTS, f"Training step by part: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}), "
+              f"{run.global_batch} x {run.seq} tokens per step")
     if fmt != "table":
         emit([row], fmt)
         return
@@ -99,3 +107,10 @@ def throughput(
     if not row["fits"]:
         note(f"does not fit: {format_bytes(row['total_bytes'], binary=False)} per GPU > {format_bytes(cluster.memory_bytes, binary=False)}; "
              f"'llmplan layout' searches the layouts that fit")
+
+
+def _plot(path, rows, parts, title) -> None:
+    """--plot: each layout's step time, part by part (the same picture as layout --plot)."""
+    from llmplan.io.plots import layout_name, plot_step_parts
+
+    note(f"wrote {plot_step_parts(path, rows, parts, [layout_name(r) for r in rows], title=title)}")

@@ -581,3 +581,140 @@ def plot_serving_frontier(path: str | os.PathLike, rows: Sequence[Mapping[str, A
     _outside_legend(fig, ax, ncol=2)
     _style(ax)
     return save(fig, path)
+
+
+# ----- where memory and time go (memory --plot, throughput --plot, layout --plot) -------------------
+
+# One colour per part, the same in every picture: model states in blues, what the step makes in
+# oranges and reds, fixed costs in greys (matplotlib's tab20 pairs).
+_PART_COLOURS = {
+    "weights": "#1f77b4", "gradients": "#aec7e8", "optimizer": "#6b8fb5", "activations": "#ff7f0e",
+    "autocast_cache": "#ffbb78", "kv_cache": "#2ca02c", "workspace": "#c7c7c7", "transient": "#d62728",
+    "overhead": "#7f7f7f",
+    "compute": "#1f77b4", "tp_comm": "#ff7f0e", "pp_comm": "#ffbb78", "bubble": "#d62728", "dp_comm": "#2ca02c",
+    "cp_comm": "#98df8a", "ep_comm": "#9467bd", "optimizer_step": "#7f7f7f",
+}
+
+
+def _stack_colour(part: str, index: int) -> str:
+    return _PART_COLOURS.get(part, f"C{index % 10}")
+
+
+def plot_memory_phases(
+    path: str | os.PathLike,
+    bars: Sequence[tuple[str, Mapping[str, float]]],
+    labels: Mapping[str, str],
+    capacities: Sequence[tuple[str, float]] = (),
+    peak: str | None = None,
+    title: str | None = None,
+) -> Path:
+    """`memory --plot`: one stacked bar per phase of the step (bytes of each part alive then, in GB),
+    the peak phase marked, each --gpu's usable memory as a horizontal line.
+
+    bars: (phase, {part: bytes}) in the step's order; labels: part -> legend text (the parts' order);
+    capacities: (GPU name, bytes)."""
+    if not bars:
+        raise InputError("nothing to plot: no phases")
+    parts = [p for p in labels if any(parts.get(p, 0) for _, parts in bars)]
+    width = max(8.0, 1.05 * len(bars) + 3.0)
+    fig, ax = _figure(width, 5.4)
+    x = list(range(len(bars)))
+    bottom = [0.0] * len(bars)
+    for i, part in enumerate(parts):
+        heights = [float(values.get(part, 0)) / 1e9 for _, values in bars]
+        ax.bar(x, heights, bottom=bottom, width=0.62, color=_stack_colour(part, i), edgecolor="white", linewidth=0.5,
+               label=labels[part], zorder=2)
+        bottom = [b + h for b, h in zip(bottom, heights)]
+    top = max(bottom)
+    for xi, total, (name, _) in zip(x, bottom, bars):
+        text = f"{total:,.4g}" + (" GB\npeak" if name == peak else "")
+        ax.annotate(text, (xi, total), textcoords="offset points", xytext=(0, 3), ha="center", va="bottom", fontsize=8,
+                    fontweight="bold" if name == peak else "normal")
+    for j, (gpu, capacity) in enumerate(capacities):
+        gb = float(capacity) / 1e9
+        ax.axhline(gb, color="black", lw=1.3, ls=(0, (5, 3)) if j % 2 == 0 else (0, (1, 2)), zorder=3,
+                   label=f"{gpu}: {gb:,.4g} GB usable")
+        ax.annotate(f"{gpu}: {gb:,.4g} GB", (1.0, gb), xycoords=("axes fraction", "data"), textcoords="offset points",
+                    xytext=(-2, 2), ha="right", va="bottom", fontsize=8, zorder=4,
+                    bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
+        top = max(top, gb)
+    ax.set_ylim(0, top * 1.15)
+    if len(bars) < 3:
+        ax.set_xlim(-1.2, len(bars) + 0.2)
+    ax.set_xticks(x)
+    ax.set_xticklabels([_wrap(name, 14) for name, _ in bars], fontsize=8)
+    ax.set_ylabel("memory per GPU (GB, 10^9 bytes)")
+    ax.set_xlabel("phase of the step" if len(bars) > 1 else "the step's peak phase")
+    ax.set_title(_wrap_lines(title or "Memory per GPU by phase of the step", int(width * 12)), fontsize=10)
+    _outside_legend(fig, ax, ncol=3 if width < 9 else 4)
+    _style(ax)
+    ax.grid(False, axis="x")
+    return save(fig, path)
+
+
+def _wrap_lines(text: str, width: int) -> str:
+    """Each line of a title wrapped to `width` characters (a title wider than the figure is cut off)."""
+    return "\n".join(_wrap(line, width) for line in str(text).splitlines())
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+
+
+def plot_step_parts(
+    path: str | os.PathLike,
+    rows: Sequence[Mapping[str, Any]],
+    parts: Sequence[str],
+    names: Sequence[str],
+    title: str | None = None,
+) -> Path:
+    """`throughput --plot`, `layout --plot`: the step time of each layout split into its parts
+    (row[f"{part}_seconds"], exposed time that adds up to step_seconds), one horizontal stacked bar
+    per layout named by `names`, in the rows' order from the top (the table's order)."""
+    if not rows:
+        raise InputError("nothing to plot: no layouts")
+    shown = [p for p in parts if any(float(r.get(f"{p}_seconds") or 0) > 0 for r in rows)]
+    fig, ax = _figure(8.0, max(2.6, 0.55 * len(rows) + 1.9))
+    y = list(range(len(rows)))[::-1]  # the first row on top
+    left = [0.0] * len(rows)
+    for i, part in enumerate(shown):
+        widths = [float(r.get(f"{part}_seconds") or 0) for r in rows]
+        key = "optimizer_step" if part == "optimizer" else part
+        ax.barh(y, widths, left=left, height=0.6, color=_stack_colour(key, i), edgecolor="white", linewidth=0.5,
+                label=part.replace("_comm", " comm").replace("_", " ").replace("optimizer", "optimizer step"), zorder=2)
+        left = [a + w for a, w in zip(left, widths)]
+    for yi, total, row in zip(y, left, rows):
+        mfu = row.get("mfu")
+        text = f"{total:.3g} s" + (f"  MFU {float(mfu):.1%}" if mfu is not None else "")
+        if row.get("fits") is False:
+            text += "  (does not fit)"
+        ax.annotate(text, (total, yi), textcoords="offset points", xytext=(4, 0), ha="left", va="center", fontsize=8)
+    ax.set_xlim(0, max(left) * (1.5 if any(r.get("fits") is False for r in rows) else 1.32))
+    ax.set_yticks(y)
+    ax.set_yticklabels(list(names), fontsize=8)
+    ax.set_xlabel("time per optimizer step (s): exposed time of each part, adding up to the step")
+    fig.suptitle(_wrap_lines(title or "Step time by part", 100), fontsize=10)
+    _outside_legend(fig, ax, ncol=4)
+    _style(ax)
+    ax.grid(False, axis="y")
+    return save(fig, path)
+
+
+def layout_name(row: Mapping[str, Any]) -> str:
+    """'#1 tp2 pp1 dp16 cp2 z2 mb8' (+ vp, ep, recompute, SP where they are not the default): a layout row's bar label."""
+    parts = [f"#{row['rank']}"] if row.get("rank") is not None else []
+    parts += [f"tp{row['tp']}", f"pp{row['pp']}"]
+    if (row.get("vp") or 1) > 1:
+        parts.append(f"vp{row['vp']}")
+    parts.append(f"dp{row['dp']}")
+    for key, short in (("cp", "cp"), ("ep", "ep")):
+        if (row.get(key) or 1) > 1:
+            parts.append(f"{short}{row[key]}")
+    parts += [f"zero{row.get('zero', 0)}", f"mb{row.get('micro_batch', 1)}"]
+    if row.get("recompute") not in (None, "none"):
+        parts.append(f"recompute {row['recompute']}")
+    if row.get("sequence_parallel"):
+        parts.append("SP")
+    return " ".join(parts)

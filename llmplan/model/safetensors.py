@@ -68,6 +68,7 @@ class Checkpoint:
     tensors: tuple[Tensor, ...]
     index_total_bytes: int | None = None  # model.safetensors.index.json metadata.total_size
     metadata: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # sentences for stderr (an index with an empty weight_map)
 
     @property
     def params(self) -> int:
@@ -100,43 +101,61 @@ class Checkpoint:
         return re.sub(r"\.safetensors$", "", base) or "checkpoint"
 
 
-def read_header(path: str) -> dict[str, Any]:
-    """The JSON header of one .safetensors file (InputError for anything that is not one)."""
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as handle:
-            prefix = handle.read(8)
-            if len(prefix) < 8:
-                raise InputError(f"--safetensors {path!r}: {len(prefix)} bytes, too short for a safetensors file (8-byte header length, then JSON)")
-            (length,) = struct.unpack("<Q", prefix)
-            if length > MAX_HEADER_BYTES:
-                raise InputError(f"--safetensors {path!r}: the header claims {length:,} bytes, more than the {MAX_HEADER_BYTES:,} allowed; not a safetensors file?")
-            if length > size - 8:
-                raise InputError(f"--safetensors {path!r}: the header claims {length:,} bytes but the file holds {size - 8:,} after the length; truncated?")
-            raw = handle.read(length)
-    except FileNotFoundError:
-        raise InputError(f"--safetensors {path!r}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"--safetensors {path!r}: is a folder with no .safetensors files") from None
-    except OSError as error:
-        raise InputError(f"--safetensors {path!r}: cannot be read ({error.__class__.__name__})") from None
+def parse_header(prefix_and_header: bytes, size: int, where: str) -> dict[str, Any]:
+    """The JSON header of a safetensors file of `size` bytes, from its first bytes (at least 8, the
+    length, then the header); InputError naming `where` for anything that is not one. The header's
+    length is checked against MAX_HEADER_BYTES before it is read, so a hostile length reads nothing."""
+    length = header_length(prefix_and_header, size, where)
+    raw = prefix_and_header[8:8 + length]
+    if len(raw) < length:
+        raise InputError(f"{where}: the header claims {length:,} bytes but only {len(raw):,} were read; truncated?")
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise InputError(f"--safetensors {path!r}: the header is not JSON; not a safetensors file?") from None
+        raise InputError(f"{where}: the header is not JSON; not a safetensors file?") from None
     if not isinstance(header, dict):
-        raise InputError(f"--safetensors {path!r}: the header is not a JSON object; not a safetensors file?")
+        raise InputError(f"{where}: the header is not a JSON object; not a safetensors file?")
     header["\0data_bytes"] = size - 8 - length
     return header
 
 
-def _tensors(path: str, header: dict[str, Any]) -> list[Tensor]:
+def header_length(prefix: bytes, size: int, where: str) -> int:
+    """The header length N the first 8 bytes state, checked against the file's size and MAX_HEADER_BYTES."""
+    if len(prefix) < 8:
+        raise InputError(f"{where}: {len(prefix)} bytes, too short for a safetensors file (8-byte header length, then JSON)")
+    (length,) = struct.unpack("<Q", prefix[:8])
+    if length > MAX_HEADER_BYTES:
+        raise InputError(f"{where}: the header claims {length:,} bytes, more than the {MAX_HEADER_BYTES:,} allowed; not a safetensors file?")
+    if length > size - 8:
+        raise InputError(f"{where}: the header claims {length:,} bytes but the file holds {size - 8:,} after the length; truncated?")
+    return length
+
+
+def read_header(path: str) -> dict[str, Any]:
+    """The JSON header of one .safetensors file (InputError for anything that is not one)."""
+    where = f"--safetensors {path!r}"
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            prefix = handle.read(8)
+            length = header_length(prefix, size, where)
+            raw = prefix + handle.read(length)
+    except FileNotFoundError:
+        raise InputError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{where}: is a folder with no .safetensors files") from None
+    except OSError as error:
+        raise InputError(f"{where}: cannot be read ({error.__class__.__name__})") from None
+    return parse_header(raw, size, where)
+
+
+def _tensors(path: str, header: dict[str, Any], label: str = "--safetensors") -> list[Tensor]:
     data_bytes = header.pop("\0data_bytes")
     out = []
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        where = f"--safetensors {path!r}: tensor {name[:80]!r}"
+        where = f"{label} {path!r}: tensor {name[:80]!r}"
         if not isinstance(entry, dict):
             raise InputError(f"{where} is not a JSON object with dtype, shape and data_offsets")
         dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
@@ -176,46 +195,68 @@ def _index(path: str) -> tuple[list[str], int | None]:
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read one .safetensors file, a folder of them, or an index.json beside its shards."""
+    """Read one .safetensors file, a folder of them, or an index.json beside its shards. An index whose
+    weight_map is empty names no shard: the shards in its folder are counted instead, with a note, or
+    the index is said to be empty when there are none."""
     p = os.fspath(path)
     total = None
+    notes: list[str] = []
     if os.path.isdir(p):
         folder = p
+        names = []
         if os.path.isfile(os.path.join(p, INDEX_NAME)):
             names, total = _index(os.path.join(p, INDEX_NAME))
+            if not names:
+                names = _shards_in(p, f"its {INDEX_NAME} has an empty weight_map and")
+                notes.append(f"{INDEX_NAME} has an empty weight_map; counted the {len(names)} .safetensors file(s) in its folder")
         else:
-            names = sorted(n for n in os.listdir(p) if n.endswith(".safetensors"))
-            consolidated = [n for n in names if n.startswith("consolidated")]
-            if consolidated and len(consolidated) < len(names):
-                # Mistral's repositories ship the same weights twice: consolidated.safetensors and HF shards.
-                raise InputError(f"--safetensors {p!r}: the folder holds {consolidated[0]} and other shards, likely the same "
-                                 f"weights twice; give one file or the {INDEX_NAME}")
-        if not names:
-            raise InputError(f"--safetensors {p!r}: the folder holds no .safetensors files")
+            names = _shards_in(p, "the folder holds")
     elif p.endswith(".json"):
         folder = os.path.dirname(p) or "."
         if not os.path.isfile(p):
             raise InputError(f"--safetensors {p!r}: no such file")
         names, total = _index(p)
+        if not names:
+            names = _shards_in(folder, "the index has an empty weight_map and its folder holds", shown=p)
+            notes.append(f"{os.path.basename(p)} has an empty weight_map; counted the {len(names)} .safetensors file(s) beside it")
     elif os.path.exists(p):
         folder, names = os.path.dirname(p) or ".", [os.path.basename(p)]
     else:
         raise InputError(f"--safetensors {p!r}: no such file or folder")
+    return assemble(p, folder, names, total, lambda name: read_header(os.path.join(folder, name)), notes=notes)
+
+
+def _shards_in(folder: str, saying: str, shown: str | None = None) -> list[str]:
+    """The .safetensors files of a folder (InputError `saying` ... "no .safetensors files" when none)."""
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".safetensors"))
+    consolidated = [n for n in names if n.startswith("consolidated")]
+    if consolidated and len(consolidated) < len(names):
+        # Mistral's repositories ship the same weights twice: consolidated.safetensors and HF shards.
+        raise InputError(f"--safetensors {shown or folder!r}: the folder holds {consolidated[0]} and other shards, likely the same "
+                         f"weights twice; give one file or the {INDEX_NAME}")
+    if not names:
+        raise InputError(f"--safetensors {shown or folder!r}: {saying} no .safetensors files")
+    return names
+
+
+def assemble(path: str, folder: str, names: list[str], total: int | None, header_of: Any, label: str = "--safetensors",
+             notes: list[str] | tuple[str, ...] = ()) -> Checkpoint:
+    """A Checkpoint from the headers of its shards: header_of(name) -> parse_header's dict. Shared by
+    local files (read_checkpoint) and the Hub (llmplan.model.hub), so both count alike."""
     tensors: list[Tensor] = []
     metadata: dict = {}
     seen: dict[str, str] = {}
     for name in names:
-        file = os.path.join(folder, name)
-        header = read_header(file)
+        header = header_of(name)
         meta = header.get("__metadata__")
         if isinstance(meta, dict):
             metadata.update({k: v for k, v in meta.items() if isinstance(v, str)})
-        for tensor in _tensors(file, header):
+        for tensor in _tensors(os.path.join(folder, name) if label == "--safetensors" else f"{path}/{name}", header, label):
             if tensor.name in seen:
-                raise InputError(f"--safetensors {p!r}: tensor {tensor.name[:80]!r} is in both {seen[tensor.name]} and {name}")
+                raise InputError(f"{label} {path!r}: tensor {tensor.name[:80]!r} is in both {seen[tensor.name]} and {name}")
             seen[tensor.name] = name
             tensors.append(tensor)
-    return Checkpoint(p, folder, tuple(names), tuple(tensors), total, metadata)
+    return Checkpoint(path, folder, tuple(names), tuple(tensors), total, metadata, tuple(notes))
 
 
 def compare(checkpoint: Checkpoint, shape: Any) -> list[str]:

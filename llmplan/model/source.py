@@ -8,6 +8,8 @@ shape flags under the names in SHAPE_FLAGS: `shape_flags(locals())` picks them o
 Sources (exactly one for `resolve_model`; raises InputError otherwise):
   --preset/-p ID      a models preset: its Shape if it publishes one, else its published count
   --hf-config PATH    a Hugging Face config.json (or its folder), read by llmplan.model.hfconfig
+  --hf ORG/NAME[@REV] a Hugging Face Hub model: its config.json and safetensors headers through the
+                      Hub's cache (llmplan.model.hub; needs the `hub` extra), counted as --safetensors
   --safetensors PATH  a checkpoint's headers (llmplan.model.safetensors): the stored count, exactly; the
                       Shape of a config.json beside it when there is one (with notes where the two
                       counts disagree)
@@ -19,7 +21,7 @@ error, not ignored. --vocab alone is not a source (arch --target uses it for its
 
 The record, `Model` (frozen dataclass):
   name            preset id, config/checkpoint name, "custom" (flags) or "7B params"
-  source          "preset" | "hf-config" | "safetensors" | "flags" | "params"
+  source          "preset" | "hf-config" | "safetensors" | "hf" | "flags" | "params"
   shape           llmplan.model.arch.Shape or None (a bare --params, a shapeless preset, a checkpoint
                   without a readable config.json beside it)
   params          exact count wherever a shape or checkpoint is known (arch.params / stored
@@ -127,31 +129,58 @@ def from_safetensors(path: Path) -> Model:
     """The stored count of a checkpoint; the Shape of a config.json beside it, compared."""
     import os
 
+    from llmplan.model import safetensors as st
+
+    ck = st.read_checkpoint(path)
+    config = os.path.join(ck.folder, "config.json")
+    return from_checkpoint(ck, config if os.path.isfile(config) else None, "safetensors", ck.name)
+
+
+def from_checkpoint(ck: "Checkpoint", config: str | None, source: str, name: str, notes: tuple[str, ...] = ()) -> Model:
+    """A checkpoint's stored count with the Shape of its config.json (None: no shape), compared
+    (a local --safetensors and a Hub --hf both end here)."""
     from llmplan.model import arch
     from llmplan.model import safetensors as st
     from llmplan.model.hfconfig import shape_from_hf_config
 
-    ck = st.read_checkpoint(path)
-    notes: list[str] = []
+    notes_: list[str] = list(notes) + list(ck.notes)
     shape = None
-    config = os.path.join(ck.folder, "config.json")
-    if os.path.isfile(config):
+    if config is not None:
         try:
             shape = shape_from_hf_config(config)
         except InputError as error:
-            notes.append(f"the config.json beside the checkpoint is not used ({error})")
+            notes_.append(f"the config.json beside the checkpoint is not used ({error})")
     stored = ck.params - ck.buffer_elements
     active = stored
     if shape is not None:
         for reason in st.compare(ck, shape):
-            notes.append(f"the checkpoint stores {ck.params:,} values, its config.json counts {arch.params(shape):,} parameters: {reason}")
+            notes_.append(f"the checkpoint stores {ck.params:,} values, its config.json counts {arch.params(shape):,} parameters: {reason}")
         if shape.is_moe:  # the stored total, less the routed experts a token does not use
             active = stored - (arch.params(shape) - arch.active_params(shape))
     mismatch = st.index_mismatch(ck)
     if mismatch:
-        notes.append(mismatch)
-    return Model(name=ck.name, source="safetensors", shape=shape, params=stored, active_params=active, exact=True,
-                 train_context=shape.trained_context if shape is not None else None, checkpoint=ck, notes=tuple(notes))
+        notes_.append(mismatch)
+    return Model(name=name, source=source, shape=shape, params=stored, active_params=active, exact=True,
+                 train_context=shape.trained_context if shape is not None else None, checkpoint=ck, notes=tuple(notes_))
+
+
+def from_hf(spec: str) -> Model:
+    """A Hub model, ORG/NAME[@REVISION]: its config.json and its safetensors headers through the Hub's
+    cache (llmplan.model.hub); the shape alone, with a note, when it stores no safetensors."""
+    from llmplan.model import hub
+
+    found = hub.fetch(spec)
+    if found.checkpoint is not None:
+        return from_checkpoint(found.checkpoint, found.config, "hf", found.name, found.notes)
+    import dataclasses
+
+    return dataclasses.replace(_from_shape(_hf_shape(found.config), "hf", found.name), notes=found.notes)
+
+
+def _hf_shape(config: str) -> "Shape":
+    from llmplan.model.hfconfig import shape_from_hf_config
+
+    return shape_from_hf_config(config)
 
 
 def from_flags(flags: Mapping[str, Any], context: int | None = None) -> Model | None:
@@ -219,7 +248,7 @@ def _known(flags: Mapping[str, Any]) -> None:
 
 def resolve_models(
     *, preset: Any = None, hf_config: Any = None, safetensors: Any = None, params: str | None = None,
-    presets: Path | None = None, context: int | None = None, need_shape: bool = False, **flags: Any,
+    presets: Path | None = None, context: int | None = None, need_shape: bool = False, hf: Any = None, **flags: Any,
 ) -> list[Model]:
     """Every model given, in order: presets, configs, checkpoints, the shape flags, --params. [] when
     none is given (the caller decides whether that is an error). need_shape: a preset that publishes
@@ -228,6 +257,7 @@ def resolve_models(
     models = [from_preset(pid, presets, need_shape) for pid in _as_list(preset)] if preset else []
     models += [from_hf_config(path) for path in _as_list(hf_config)]
     models += [from_safetensors(path) for path in _as_list(safetensors)]
+    models += [from_hf(spec) for spec in _as_list(hf)]
     flagged = from_flags(flags, context)
     if flagged is not None:
         models.append(flagged)
@@ -239,16 +269,16 @@ def resolve_models(
 def resolve_model(
     *, preset: str | None = None, hf_config: Path | None = None, safetensors: Path | None = None,
     params: str | None = None, presets: Path | None = None, context: int | None = None,
-    command: str = "llmplan", need_shape: bool = False, **flags: Any,
+    command: str = "llmplan", need_shape: bool = False, hf: str | None = None, **flags: Any,
 ) -> Model:
     """Exactly one model from one source; InputError naming what was given when there are none or several."""
     _known(flags)
     sources = [name for name, given in (("--preset", preset), ("--hf-config", hf_config), ("--safetensors", safetensors),
-                                          ("--params", params)) if given is not None]
+                                          ("--hf", hf), ("--params", params)) if given is not None]
     if any(flags.get(k) is not None for k in STRUCTURAL_FLAGS):
         sources.append("shape flags")
     if not sources:
-        raise InputError(f"give --preset ID, --hf-config PATH, --safetensors PATH, --params N or the shape as flags "
+        raise InputError(f"give --preset ID, --hf ORG/NAME, --hf-config PATH, --safetensors PATH, --params N or the shape as flags "
                          f"(--layers --d-model --heads --vocab); see '{command} --help'")
     if len(sources) > 1:
         raise InputError(f"give one model: {' and '.join(sources)} were both given")
@@ -259,6 +289,8 @@ def resolve_model(
         return from_hf_config(hf_config)
     if safetensors is not None:
         return from_safetensors(safetensors)
+    if hf is not None:
+        return from_hf(hf)
     if params is not None:
         return from_params(params)
     return from_flags(flags, context)

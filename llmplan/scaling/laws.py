@@ -53,6 +53,15 @@ def kaplan_loss(N, D, N_c, D_c, alpha_N, alpha_D):
     return ((N_c / N) ** (alpha_N / alpha_D) + D_c / D) ** alpha_D
 
 
+def kaplan_isoflop_min_params(C, N_c, D_c, alpha_N, alpha_D):
+    """The N that minimises Kaplan's Eq. 1.5 on the iso-FLOP line D = C / 6N (C in FLOPs). With
+    r = alpha_N / alpha_D the bracket (N_c/N)^r + 6 D_c N / C is least where its derivative
+    -r N_c^r N^-(r+1) + 6 D_c / C vanishes: N* = (r N_c^r C / (6 D_c))^(1/(r+1)). Derived here from
+    Kaplan 2020 Eq. 1.5 and C = 6ND (the paper fits its allocation separately, Fig. 14)."""
+    r = alpha_N / alpha_D
+    return (r * N_c ** r * C / (6.0 * D_c)) ** (1.0 / (r + 1.0))
+
+
 def kaplan_terms(N, D, N_c, D_c, alpha_N, alpha_D):
     """The two addends inside Kaplan's Eq. 1.5 bracket: (size term, data term)."""
     return (N_c / N) ** (alpha_N / alpha_D), D_c / D
@@ -168,6 +177,19 @@ class Law:
                 return np.array(flat).reshape(N.shape)
             return data_constrained_loss(N, D, math.inf, law)
         return None
+
+    def isoflop_minimum(self, C: float) -> tuple[float, float] | None:
+        """(N, loss) at the lowest loss this law's own L(N, D) reaches on C = 6ND; None for laws that
+        predict no loss. For the closed forms it is `optimal`; for Kaplan's it is not (see minimises_loss)."""
+        if not self.predicts_loss:
+            return None
+        if self.form == "kaplan":
+            c = self.constants
+            N = kaplan_isoflop_min_params(C, c["N_c"], c["D_c"], c["alpha_N"], c["alpha_D"])
+        else:
+            N, _ = self.optimal(C)
+        D = C / (6.0 * N)
+        return float(N), float(self.loss(N, D))
 
     def data_constrained(self) -> Any:
         """This law as llmplan.scaling.data_constrained's DataConstrainedLaw (form data-constrained only)."""

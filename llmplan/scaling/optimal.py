@@ -86,8 +86,19 @@ def row(law: Law, C: float, N: float, D: float, loss: Any = None) -> dict[str, A
         **allocation(law.id, C, N, D),
         "loss": None if loss is None or not math.isfinite(loss) else float(loss),
         "minimises_loss": law.minimises_loss,
+        **isoflop_minimum(law, C),
         "params_convention": law.convention,
     }
+
+
+def isoflop_minimum(law: Law, C: float) -> dict[str, Any]:
+    """isoflop_min_loss, isoflop_min_params: the lowest loss the law's own L(N, D) reaches on this
+    row's iso-FLOP line C = 6ND, and the N that reaches it. Where minimises_loss is false (Kaplan)
+    it is below the row's loss: the row's split is the paper's fitted allocation, not a minimiser."""
+    found = law.isoflop_minimum(C) if law.minimises_loss is not None else None
+    if found is None or not all(math.isfinite(v) for v in found):
+        return {"isoflop_min_loss": None, "isoflop_min_params": None}
+    return {"isoflop_min_loss": found[1], "isoflop_min_params": found[0]}
 
 
 def optimal_rows(law: Law, budgets: Sequence[float]) -> list[dict[str, Any]]:
@@ -100,9 +111,14 @@ def optimal_rows(law: Law, budgets: Sequence[float]) -> list[dict[str, Any]]:
         L = law.loss(N, D)
         losses = L.tolist() if L is not None else [None] * len(C)
         name, conv, minimises = law.id, law.convention, law.minimises_loss
+        if minimises:  # the closed forms: the row is the minimum of its iso-FLOP line
+            minima = [{"isoflop_min_loss": l, "isoflop_min_params": n} for n, l in zip(N.tolist(), losses)]
+        else:
+            minima = [isoflop_minimum(law, c) for c in C.tolist()]
         return [
-            {"law": name, "flops": c, "pf_days": c / PF_DAY, "params": n, "tokens": d, "tokens_per_param": d / n, "loss": l, "minimises_loss": minimises, "params_convention": conv}
-            for c, n, d, l in zip(C.tolist(), N.tolist(), D.tolist(), losses)
+            {"law": name, "flops": c, "pf_days": c / PF_DAY, "params": n, "tokens": d, "tokens_per_param": d / n, "loss": l,
+             "minimises_loss": minimises, **m, "params_convention": conv}
+            for c, n, d, l, m in zip(C.tolist(), N.tolist(), D.tolist(), losses, minima)
         ]
     rows = []
     for C in budgets:

@@ -23,6 +23,11 @@ DEFAULT_GRID: dict[str, tuple[float, ...]] = {
     "b": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0),
 }
 
+# The largest start a grid may hold: beyond these, exp(a - alpha log N) overflows a float (e^709) for
+# runs of up to 1e15 parameters or tokens (100 + 10 x ln 1e15 = 445), and no published fit is near
+# them (Hoffmann et al. 2022: a, b <= 25, alpha, beta <= 2).
+START_BOUNDS = {"a": 100.0, "b": 100.0, "e": 100.0, "alpha": 10.0, "beta": 10.0}
+
 MAX_MOVE = 2.0  # largest change of any parameter in one L-BFGS step (a, b, e are logs; α, β exponents)
 
 
@@ -77,6 +82,11 @@ def parse_grid(spec: str | None) -> dict[str, tuple[float, ...]]:
             ) from None
         if not all(math.isfinite(v) for v in grid[name]):
             raise InputError(f"--grid {name}={cut(values)!r} holds a non-finite value")
+        bound = START_BOUNDS[name]
+        if not all(-bound <= v <= bound for v in grid[name]):
+            raise InputError(f"--grid {name}={cut(values)!r} is outside the starts a fit can take: a, b, e (the natural logs of "
+                             f"A, B, E) within +-{START_BOUNDS['a']:g}, alpha and beta within +-{START_BOUNDS['alpha']:g} "
+                             "(the paper's grid: a, b 0..25, e -1..1, alpha, beta 0..2)")
     if grid_size(grid) > 200_000:
         raise InputError(f"--grid has {grid_size(grid)} starts; at most 200000")
     return grid
@@ -101,13 +111,15 @@ def batched_lbfgs(
     max_iter: int = 1000,
     gtol: float = 1e-9,
     ftol: float = 1e-15,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Any, Any, Any, Any]:
     """Minimise many independent problems at once with L-BFGS (two-loop recursion, Armijo backtracking).
 
     fg(x, idx) -> (f, g) evaluates the problems `idx` (indices into the batch) at x (len(idx), d).
     Returns x, f, g (final) and the iteration count of each problem. A problem stops when its largest
     gradient component is ≤ gtol, when its objective stops falling (relative change ≤ ftol for 5
-    iterations), or when a line search fails.
+    iterations), or when a line search fails. progress(done, S), if given, is called after each
+    iteration with the number of problems that have stopped.
     """
     import numpy as np
 
@@ -123,6 +135,8 @@ def batched_lbfgs(
     active = np.isfinite(f) & (np.abs(g).max(axis=1) > gtol)
     for it in range(max_iter):
         idx = np.flatnonzero(active)
+        if progress is not None:
+            progress(S - idx.size, S)
         if idx.size == 0:
             break
         slot = it % memory

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from llmplan.errors import InputError, WorkError
 from llmplan.scaling.fit.lbfgs import DEFAULT_GRID, PARAMS, batched_lbfgs, grid_starts  # noqa: F401 (PARAMS: the order of theta)
@@ -182,6 +182,36 @@ def polish(theta: Any, logN: Any, logD: Any, logL: Any, delta: float, weights: A
     return best, f, g
 
 
+# Evaluations of the objective per start of the grid, in the batched stage plus its line searches:
+# measured on our runs files (tests/data fit_runs_exact/noisy: 75 and 81; 300 and 1,000 synthetic
+# runs: 45 and 37); the upper end, so the estimate errs long.
+EVALS_PER_START = 80
+
+
+def estimate_seconds(runs: int, starts: int, repeat: int = 3) -> tuple[float, float]:
+    """(seconds the fit of `runs` runs from `starts` starts is likely to take here, seconds per
+    run-start evaluation measured here): a few evaluations of the objective timed on this machine,
+    times EVALS_PER_START evaluations of every start over every run. An estimate, not a promise: it
+    scales with the runs and the starts, and with the load of the machine."""
+    import time
+
+    import numpy as np
+
+    n = max(1, min(runs, 20_000))
+    rng = np.random.default_rng(0)
+    logN, logD = rng.uniform(16, 23, n), rng.uniform(20, 27, n)
+    logL = np.log(1.7 + np.exp(6.0 - 0.34 * logN) + np.exp(6.0 - 0.28 * logD))
+    block = max(8, min(64, CHUNK_ELEMENTS // n))
+    x = grid_starts(DEFAULT_GRID)[:block]
+    best = math.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        objective_and_gradient(x, logN, logD, logL, DEFAULT_DELTA)
+        best = min(best, time.perf_counter() - t)
+    per = best / (block * n)
+    return per * runs * starts * EVALS_PER_START, per
+
+
 def fit_parametric(
     N: Sequence[float],
     D: Sequence[float],
@@ -192,8 +222,10 @@ def fit_parametric(
     starts: Any = None,
     weights: Any = None,
     polish_best: int = 5,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ParametricFit:
-    """Approach 3: minimise Σ Huber_δ(LSE − log L) from every start of the grid (see module doc)."""
+    """Approach 3: minimise Σ Huber_δ(LSE − log L) from every start of the grid (see module doc).
+    progress(done, starts), if given, is called as the starts of the grid stop (the batched stage)."""
     import numpy as np
 
     logN, logD, logL = _arrays(N, D, L)
@@ -215,7 +247,7 @@ def fit_parametric(
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     # The batch takes every start near its local minimum; the best few basins are then polished.
-    x, f, _g, _it = batched_lbfgs(fg, x0, gtol=BATCH_RTOL * scale, max_iter=1000)
+    x, f, _g, _it = batched_lbfgs(fg, x0, gtol=BATCH_RTOL * scale, max_iter=1000, progress=progress)
     f = np.where(np.isfinite(f), f, np.inf)
     order = np.argsort(f, kind="stable")
     finite = [int(i) for i in order if np.isfinite(f[i])]

@@ -1,0 +1,111 @@
+"""The Python API (llmplan.api): each function returns exactly the rows its command prints with -f json,
+and raises LlmplanError with the command's one-line message."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import llmplan
+from llmplan.errors import InputError, LlmplanError
+from conftest import DATA, REPO
+
+CASES = [
+    ("plan", (), {"gpu": "h100", "gpus": 256, "days": 30}, ["plan", "--gpu", "h100", "--gpus", "256", "--days", "30"]),
+    ("optimal", (), {"budget": "3000pfd", "law": "chinchilla"}, ["optimal", "--budget", "3000pfd", "--law", "chinchilla"]),
+    ("loss", (), {"params": "70B", "tokens": "1.4T"}, ["loss", "--params", "70B", "--tokens", "1.4T"]),
+    ("compute", (), {"params": 7e9, "tokens": "2T", "gpu": "h100", "gpus": 64}, ["compute", "--params", "7e9", "--tokens", "2T", "--gpu", "h100", "--gpus", "64"]),
+    ("compare", (), {}, ["compare"]),
+    ("fit", (str(DATA / "fit_runs_exact.csv"),), {}, ["fit", str(DATA / "fit_runs_exact.csv")]),
+    ("arch", (), {"preset": ["llama-3.1-8b", "llama-2-7b"]}, ["arch", "--preset", "llama-3.1-8b", "--preset", "llama-2-7b"]),
+    ("memory", (), {"preset": "llama-3.1-8b", "train": True, "gpu": "h100"}, ["memory", "--preset", "llama-3.1-8b", "--train", "--gpu", "h100"]),
+    ("throughput", (), {"preset": "llama-2-7b", "gpu": "h100", "gpus": 64, "global_batch": 512},
+     ["throughput", "--preset", "llama-2-7b", "--gpu", "h100", "--gpus", "64", "--global-batch", "512"]),
+    ("layout", (), {"preset": "llama-2-7b", "gpu": "h100", "gpus": 64, "global_batch": 512},
+     ["layout", "--preset", "llama-2-7b", "--gpu", "h100", "--gpus", "64", "--global-batch", "512"]),
+    ("serve", (), {"preset": "llama-3.1-8b", "gpu": "h100"}, ["serve", "--preset", "llama-3.1-8b", "--gpu", "h100"]),
+    ("dtypes", (), {}, ["dtypes"]),
+    ("gpus", (), {}, ["gpus"]),
+]
+
+
+@pytest.mark.parametrize("name, args, options, argv", CASES, ids=[c[0] for c in CASES])
+def test_each_function_returns_its_commands_json_rows(cli, name, args, options, argv):
+    command = cli([*argv, "-f", "json"])
+    assert command.code == 0, command.stderr
+    rows = getattr(llmplan, name)(*args, **options)
+    assert rows == json.loads(command.stdout)
+    assert rows and all(isinstance(r, dict) for r in rows)
+    assert rows.notes == [line for line in command.stderr.splitlines() if line.strip()]
+
+
+def test_presets_and_the_generic_run(cli):
+    listed = llmplan.api.presets("list", kind="models")
+    assert listed == json.loads(cli(["presets", "list", "--kind", "models", "-f", "json"]).stdout)
+    assert llmplan.api.presets("show", "llama-3.1-8b")[0]["model"] == "llama-3.1-8b"
+    assert llmplan.run("memory", preset="llama-2-7b") == json.loads(cli(["memory", "--preset", "llama-2-7b", "-f", "json"]).stdout)
+
+
+def test_a_list_goes_where_the_command_reads_stdin(cli):
+    rows = llmplan.optimal(budget=[1e21, 1e22, 1e23])
+    assert rows == json.loads(cli(["optimal", "--budget", "-", "-f", "json"], stdin="1e21\n1e22\n1e23\n").stdout)
+    assert len(rows) == 3
+
+
+def test_fit_takes_records():
+    import csv
+
+    with open(DATA / "fit_runs_exact.csv") as handle:
+        records = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    assert llmplan.fit(records) == llmplan.fit(str(DATA / "fit_runs_exact.csv"))
+
+
+def test_switches_both_ways(cli):
+    tied = llmplan.arch(layers=2, d_model=64, heads=4, vocab=100, tied_embeddings=True)
+    untied = llmplan.arch(layers=2, d_model=64, heads=4, vocab=100, tied_embeddings=False)
+    assert untied[0]["params"] - tied[0]["params"] == 100 * 64
+
+
+@pytest.mark.parametrize("call, argv", [
+    (lambda: llmplan.memory(preset="nope"), ["memory", "--preset", "nope"]),
+    (lambda: llmplan.optimal(budget="lots"), ["optimal", "--budget", "lots"]),
+    (lambda: llmplan.plan(gpu="h100"), ["plan", "--gpu", "h100"]),
+])
+def test_errors_raise_one_type_with_the_commands_line(cli, call, argv):
+    command = cli(argv)
+    assert command.code == 2
+    with pytest.raises(LlmplanError) as raised:
+        call()
+    assert f"llmplan: error: {raised.value}" == command.stderr.strip().splitlines()[-1]
+
+
+def test_bad_keywords_and_values_are_input_errors():
+    with pytest.raises(InputError, match="has no option 'presett'"):
+        llmplan.memory(presett="llama-2-7b")
+    with pytest.raises(InputError, match="not a valid integer"):
+        llmplan.throughput(preset="llama-2-7b", gpu="h100", gpus="many", global_batch=8)
+    with pytest.raises(InputError, match="format"):
+        llmplan.memory(preset="llama-2-7b", format="table")
+
+
+def test_dtypes_is_both_the_module_and_the_command():
+    assert llmplan.dtypes.canonical("bfloat16", ("bf16",)) == "bf16"
+    assert [r["dtype"] for r in llmplan.dtypes()][:2] == ["fp32", "tf32"] or llmplan.dtypes()
+
+
+def test_the_streams_are_given_back():
+    before = sys.stdin, sys.stdout, sys.stderr
+    llmplan.dtypes()
+    with pytest.raises(LlmplanError):
+        llmplan.memory(preset="nope")
+    assert (sys.stdin, sys.stdout, sys.stderr) == before
+
+
+def test_import_llmplan_is_light():
+    code = ("import sys, llmplan; heavy = [m for m in ('typer', 'click', 'rich', 'numpy', 'scipy', 'llmplan.api', 'llmplan.cli') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert out.strip() == "[]"
