@@ -36,7 +36,7 @@ def compare(
     models: Annotated[Optional[str], typer.Option("--models", "-m", help="Comma-separated model ids or aliases (default: every decoder-only model with params and tokens).", show_default=False)] = None,
     law: options.LawOption = None,
     ratio: options.RatioOption = None,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the models against the law's frontier to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
+    plot: options.plot_option("the models against the law's frontier") = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:

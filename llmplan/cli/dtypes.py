@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from llmplan.cli import options
 from llmplan.cli.common import emit, output_format
 from llmplan.cli.options import FormatOption
 
@@ -23,7 +24,7 @@ Examples:
   llmplan dtypes -f json
 """)
 def dtypes(
-    params: Annotated[Optional[str], typer.Option("--params", help="Add the bytes to store this many parameters in each format (e.g. 7B).", show_default=False)] = None,
+    params: options.params_option("Add the bytes to store this many parameters in each format (e.g. 7B).", short=False) = None,
     fmt: FormatOption = None,
 ) -> None:
     from llmplan.dtypes import DTYPES

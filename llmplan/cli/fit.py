@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from llmplan.cli import options
 from llmplan.cli.common import emit, note, output_format, warn
 from llmplan.cli.options import FormatOption, PresetsOption
 
@@ -61,7 +62,7 @@ def fit(
     show_residuals: Annotated[bool, typer.Option("--residuals", help="List each run's observed and predicted loss instead of the fit.")] = False,
     save: Annotated[Optional[str], typer.Option("--save", help="Write the fitted law to this TOML file (for --law in optimal, loss, compare).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Let --save overwrite an existing file.")] = False,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the fit to FILE (.png or .svg; needs matplotlib): observed vs predicted loss and the fitted frontier, or with --method isoflop the parabolas and their minima.", show_default=False)] = None,
+    plot: options.plot_option('the fit', ': observed vs predicted loss and the fitted frontier, or with --method isoflop the parabolas and their minima.') = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:

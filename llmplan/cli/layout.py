@@ -88,7 +88,7 @@ def layout(
     intra_bw: options.IntraBwOption = None,
     inter_bw: options.InterBwOption = None,
     matmul_efficiency: options.MatmulEffOption = None,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the step time broken down by part to FILE (.png or .svg; needs matplotlib): one stacked bar per layout shown.", show_default=False)] = None,
+    plot: options.plot_option('the step time broken down by part', ': one stacked bar per layout shown.') = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:

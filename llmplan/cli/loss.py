@@ -44,10 +44,10 @@ Examples:
   llmplan loss --params 6.34B --tokens 242B --unique-tokens 25B
 """)
 def loss(
-    params: Annotated[Optional[str], typer.Option("--params", "-N", help="Parameters (e.g. 70B); '-' reads 'PARAMS TOKENS' pairs from stdin, one per line.", show_default=False)] = None,
+    params: options.params_option("Parameters (e.g. 70B); '-' reads 'PARAMS TOKENS' pairs from stdin, one per line.") = None,
     tokens: options.TokensOption = None,
-    law: Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: preset id (default epoch-2024), a TOML file, or 'all' (the laws that predict loss).", show_default=False)] = None,
-    unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens behind the D training tokens (e.g. 25B): repeated epochs count as less data, under the data-constrained law muennighoff-2023.", show_default=False)] = None,
+    law: options.law_option("Scaling law: preset id (default epoch-2024), a TOML file, or 'all' (the laws that predict loss).") = None,
+    unique_tokens: options.unique_tokens_option("Unique tokens behind the D training tokens (e.g. 25B): repeated epochs count as less data, under the data-constrained law muennighoff-2023.") = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:

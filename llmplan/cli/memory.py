@@ -163,7 +163,7 @@ def memory(
     gpu: Annotated[Optional[list[str]], typer.Option("--gpu", "-g", help="Check the fit on this GPU: a catalog id or alias, or a memory size such as 24GB for any GPU of that size (repeatable; '-' reads them from stdin): one row per GPU.", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 3 when it does not fit a --gpu.")] = False,
     phases: Annotated[bool, typer.Option("--phases", help="Training: one row per phase of the step (end of forward ... optimizer step) with its parts and total.")] = False,
-    plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the parts of memory by phase of the step to FILE (.png or .svg; needs matplotlib): stacked bars, each --gpu's memory as a line.", show_default=False)] = None,
+    plot: options.plot_option('the parts of memory by phase of the step', ": stacked bars, each --gpu's memory as a line.") = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:

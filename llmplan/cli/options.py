@@ -158,6 +158,35 @@ InferenceTokensOption = Annotated[Optional[str], typer.Option("--inference-token
 RatioOption = Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for --law tokens-per-param (default 20).", show_default=False)]
 
 
+
+# ----- flags shared by name whose help says what each command does with them ---------------------
+# One declaration each (the flag, its short form, its type); the command passes its own words.
+
+
+def plot_option(what: str, more: str = ".") -> Any:
+    """--plot FILE in every command that draws: `what` it draws, and `more` after the file types."""
+    return Annotated[Optional[str], typer.Option("--plot", help=f"Also draw {what} to FILE (.png or .svg; needs matplotlib){more}", show_default=False)]
+
+
+def params_option(help: str, short: bool = True) -> Any:
+    """--params/-N: a parameter count (7B, 70e9)."""
+    return Annotated[Optional[str], typer.Option("--params", *(("-N",) if short else ()), help=help, show_default=False)]
+
+
+def unique_tokens_option(help: str) -> Any:
+    """--unique-tokens/-U: the unique tokens behind the training tokens (data-constrained law)."""
+    return Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help=help, show_default=False)]
+
+
+def target_loss_option(help: str) -> Any:
+    """--target-loss: a loss in nats per token."""
+    return Annotated[Optional[str], typer.Option("--target-loss", help=help, show_default=False)]
+
+
+def law_option(help: str) -> Any:
+    """--law/-l: a law preset id or a TOML file (LawOption is the plain one)."""
+    return Annotated[Optional[str], typer.Option("--law", "-l", help=help, show_default=False)]
+
 # ----- groups ------------------------------------------------------------------------------------
 # (parameter name, Annotated alias, default) in --help order.
 Group = tuple[tuple[str, Any, Any], ...]
