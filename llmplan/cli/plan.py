@@ -11,6 +11,9 @@ from llmplan.cli.common import catalog, emit, note, output_format, warn
 
 app = typer.Typer()
 
+# plan's own --mfu: by default the MFU of the fastest layout for the model the budget buys.
+PlanMfuOption = Annotated[Optional[str], typer.Option("--mfu", help="Model FLOPs utilisation (6ND counted), a fraction of the dense peak. Default (or 'auto'): the MFU of the fastest layout that fits for the model the budget buys, so steps x step time is the time given; a number fixes the budget's MFU and a note says what the layout reaches.", show_default=False)]
+
 # The vertical table: (group, key, label). A plan is one record; the table reads top to bottom.
 GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("model", [
@@ -42,13 +45,12 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("hardware", [
         ("gpus", "GPUs"),
         ("peak_flops_per_second", "dense peak per GPU"),
-        ("mfu", "MFU (budget)"),
         ("tp", "layout"),
         ("micro_batch", "micro-batch x count"),
         ("recompute", "recompute"),
         ("memory_per_gpu_bytes", "memory per GPU"),
         ("step_seconds", "step time"),
-        ("layout_mfu", "MFU (layout)"),
+        ("mfu", "MFU (6ND)"),
     ]),
     ("time and money", [
         ("flops", "compute, FLOPs"),
@@ -67,7 +69,7 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
     from llmplan.io.render import humanize
     from llmplan.planning.plan import SOURCES
 
-    optional = {"unique_tokens", "epochs", "inference_tokens", "cost_usd", "energy_kwh", "loss", "tp", "micro_batch", "recompute", "memory_per_gpu_bytes", "step_seconds", "layout_mfu"}
+    optional = {"unique_tokens", "epochs", "inference_tokens", "cost_usd", "energy_kwh", "loss", "tp", "micro_batch", "recompute", "memory_per_gpu_bytes", "step_seconds"}
     rows = []
     for group, items in GROUPS:
         first = True
@@ -84,16 +86,14 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
                 text += ", SP" if r["sequence_parallel"] else ""
             elif key == "micro_batch":
                 text = f"{value} x {record['micro_batches']}"
-            elif key == "mfu" and record.get("mfu_source") == "auto":
-                text = f"{value:.1%} (auto, {record['mfu_iterations']} evaluations)"
+            elif key == "mfu":
+                text = f"{value:.1%}" + {"layout": " (the layout's)", "given": " (given)", "default": " (default)"}.get(record.get("mfu_source"), "")
             elif key == "gpus":
                 text = f"{value:,} x {record['gpu']} ({record['dtype']})"
             elif key in ("cost_usd", "energy_kwh"):
                 text = f"{value:,.0f}"
             elif key in ("learning_rate", "loss"):
                 text = f"{value:.2e}" if key == "learning_rate" else f"{value:.3f}"
-            elif key == "layout_mfu":
-                text = f"{value:.1%}"
             elif key == "peak_flops_per_second":
                 text = f"{value / 1e12:,.1f} TFLOP/s"
             elif key == "goodput":
@@ -104,7 +104,8 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
             if explain:
                 row["from"] = SOURCES.get(key, "")
                 if key == "mfu":
-                    row["from"] = "the throughput model's fixed point (--mfu auto)" if record.get("mfu_source") == "auto" else "--mfu (default 0.4, observed 0.3-0.55)"
+                    row["from"] = {"layout": SOURCES["mfu"], "given": "--mfu, the budget's; a note compares the layout's",
+                                   "default": "0.4, as no layout fits (observed 0.3-0.55)"}.get(record.get("mfu_source"), SOURCES["mfu"])
             rows.append(row)
             first = False
     return rows
@@ -137,7 +138,7 @@ Examples:
 
   llmplan plan --gpu h100 --gpus 1024 --days 60 --unique-tokens 2T
 """)
-@options.grouped(hardware_time=options.with_option(options.HARDWARE_TIME, "gpu", options.PlanGpuOption))
+@options.grouped(hardware_time=options.with_option(options.with_option(options.HARDWARE_TIME, "gpu", options.PlanGpuOption), "mfu", PlanMfuOption))
 def plan(
     hardware_time: options.Flags = None,
     law: options.LawOption = None,
@@ -148,6 +149,7 @@ def plan(
     inference_tokens: options.InferenceTokensOption = None,
     target_loss: Annotated[Optional[str], typer.Option("--target-loss", help="The least compute that reaches this loss; the wall time follows.", show_default=False)] = None,
     seq: Annotated[int, typer.Option("--seq", help="Training sequence length (tokens).", min=1)] = 4096,
+    kv_heads: Annotated[Optional[int], typer.Option("--kv-heads", help="KV heads of the proposed shape (default 8 from 1B parameters, as Llama 3; must divide the heads).", min=1, show_default=False)] = None,
     price: options.PriceOption = None,
     pue: Annotated[Optional[str], typer.Option("--pue", help="Power usage effectiveness of the data centre (default 1.1, Patterson et al. 2021).", show_default=False)] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Add a column saying where each number comes from.")] = False,
@@ -166,8 +168,8 @@ def plan(
     cat = catalog(presets)
     if gpu is None:
         raise InputError("plan needs the hardware: --gpu (e.g. --gpu h100 --gpus 256 --days 30)")
-    auto = mfu is not None and mfu.strip().lower() == "auto"
-    m = parse_mfu(None if auto else mfu)
+    auto = mfu is None or mfu.strip().lower() == "auto"
+    m = parse_mfu(None if auto else mfu)  # with auto, where the search starts (and the fallback where no layout fits)
     N = parse_count(params, "a parameter count") if params is not None else None
     D = parse_count(tokens, "a token count") if tokens is not None else None
     U = parse_count(unique_tokens, "a count of unique tokens") if unique_tokens is not None else None
@@ -211,7 +213,8 @@ def plan(
     tdp = device.get("tdp_watts")
     record, warnings, notes = plan_record(
         chosen, hp, hardware, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I,
-        seq=seq, price=usd, pue=p, gpu=device, from_hardware_time=from_time, auto_mfu=auto,
+        seq=seq, price=usd, pue=p, gpu=device, from_hardware_time=from_time, auto_mfu=auto, strict_auto=mfu is not None,
+        kv_heads=kv_heads, runs=cat.all("runs") if "runs" in getattr(cat, "kinds", ()) else None,
     )
     for w in warnings:
         warn(w)
@@ -227,8 +230,6 @@ def plan(
         title = f"Plan: {hardware_title(hardware)}"
     else:
         title = f"Plan: {hardware.gpus:,} x {hardware.gpu} at {hardware.mfu:.0%} MFU, {hardware.goodput:.0%} goodput"
-    if mfu is None:
-        note("MFU 0.4 is the default (observed 0.3-0.55 in published runs); set --mfu to change it")
     note(f"batch and learning rate: {hp.name}; energy = TDP x GPUs x wall time x PUE {p:g}, an upper bound")
     columns = ["group", "quantity", "value"] + (["from"] if explain else [])
     emit(vertical_rows(record, explain), fmt, title=title, columns=columns, labels={"group": "", "from": "from"})

@@ -49,6 +49,12 @@ def _divisors(n: int) -> list[int]:
     return sorted(set(small + [n // d for d in small]))
 
 
+# The plan agrees with itself when the layout's steps x step time is the training time it budgets;
+# where the fixed point closes on a jump (no MFU reproduces itself), more than this relative gap
+# between the MFU planned and the layout's is closed by training the model for the time given.
+CONSISTENCY = 0.005
+
+
 def plan_record(
     law: Any,
     hparams: Any,
@@ -65,20 +71,28 @@ def plan_record(
     gpu: Any = None,
     from_hardware_time: bool = True,
     auto_mfu: bool = False,
+    strict_auto: bool = True,
     with_layout: bool = True,
+    kv_heads: int | None = None,
+    runs: Any = None,
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """One plan as a flat record, with the warnings and notes it should be read with.
 
     `hardware` is a llmplan.systems.budget.HardwareBudget. With `from_hardware_time` its FLOPs are the budget
     (and the plan's wall time is its calendar time); without, the question fixes the compute
     (--params with --tokens, --target-loss, ...) and the wall time follows from it. `gpu` is the GPU
-    preset (board power, and the layout search). `auto_mfu` iterates the MFU to the fixed point of
-    the throughput model (`solve_mfu`)."""
+    preset (node and board power, and the layout search).
+
+    One MFU drives the plan, counted as C = 6ND counts it (`utilisation`). With `auto_mfu` it is the
+    MFU of the fastest layout that fits for the model it buys (the fixed point `solve_mfu`), so the
+    layout's steps x step time is the training time; `strict_auto` False falls back to the MFU in
+    `hardware` (with a warning) where no layout fits. Without, the MFU in `hardware` is the budget's,
+    and a note says when the fastest layout does not reach it and how long the run then takes."""
     notes: list[str] = []
 
     def build(mfu: float) -> tuple[dict[str, Any], list[str], Any]:
         return _record(law, hparams, hardware.with_mfu(mfu), params, tokens, target_loss, unique_tokens, inference_tokens,
-                       seq, price, pue, gpu, from_hardware_time, with_layout or auto_mfu)
+                       seq, price, pue, gpu, from_hardware_time, with_layout or auto_mfu, kv_heads, runs)
 
     if auto_mfu:
         cache: dict[float, tuple] = {}
@@ -90,21 +104,82 @@ def plan_record(
                 raise WorkError(f"--mfu auto: {cache[m][1][-1] if cache[m][1] else 'no layout fits'}; give --mfu X")
             return utilisation(record["params"], record["global_batch_tokens"], record["step_seconds"], hardware.gpus, hardware.peak)
 
-        mfu, history, remark = solve_mfu(evaluate, hardware.mfu)
+        try:
+            mfu, history, remark = solve_mfu(evaluate, hardware.mfu)
+        except WorkError as error:
+            if strict_auto or not cache or any(c[0]["step_seconds"] is not None for c in cache.values()):
+                raise
+            record, warnings, _ = cache[hardware.mfu]
+            warnings.append(f"no layout fits, so no step time gives the MFU: the budget assumes MFU {hardware.mfu:.0%} "
+                            "(observed 0.3-0.55 in published runs); give --mfu to change it")
+            record["mfu_source"] = "default"
+            record["mfu_iterations"] = None
+            return record, warnings, notes
         record, warnings, _ = cache[mfu] if mfu in cache else build(mfu)
-        record["mfu_source"] = "auto"
+        record["mfu_source"] = "layout"
         record["mfu_iterations"] = len(history)
         notes.append(describe_iterations(history))
-        if remark:
+        achieved = utilisation(record["params"], record["global_batch_tokens"], record["step_seconds"], hardware.gpus, hardware.peak)
+        if from_hardware_time and abs(achieved - mfu) > CONSISTENCY * mfu:
+            notes.append(_fill_time(record, law, hardware, unique_tokens, inference_tokens, remark))
+        elif remark:
             notes.append(remark)
     else:
         record, warnings, _ = build(hardware.mfu)
         record["mfu_source"] = "given"
         record["mfu_iterations"] = None
+        if record["step_seconds"] is not None:
+            said = _layout_against_given(record, hardware)
+            if said:
+                notes.append(said)
     return record, warnings, notes
 
 
-def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, inference_tokens, seq, price, pue, gpu, from_hardware_time, with_layout):
+def _fill_time(record: dict[str, Any], law: Any, hardware: Any, unique_tokens: float | None, inference_tokens: float | None,
+               remark: str | None) -> str:
+    """The fixed point closed on a jump: keep the law's N, batch and layout, and train for the time
+    given (whole steps at the layout's step time), so steps x step time = training time. The MFU is
+    then the layout's, C = 6ND, and the loss is the law's at that N and D. Returns the note that says so."""
+    from llmplan.rows import checked, out_of_range
+    from llmplan.scaling.optimal import solve
+    from llmplan.units import PF_DAY, format_count
+
+    planned, law_tokens = record["mfu"], record["tokens"]
+    steps = max(1, round(record["training_seconds"] / record["step_seconds"]))
+    D = steps * record["global_batch_tokens"]
+    N = record["params"]
+    with out_of_range():
+        (row,) = checked(solve(law, [], params=N, tokens=D, unique_tokens=unique_tokens, inference_tokens=inference_tokens))
+    C = 6.0 * N * D
+    mfu = C / (hardware.gpus * hardware.peak * record["training_seconds"])
+    record.update({
+        "tokens": round(D), "tokens_per_param": D / N, "loss": row.get("loss"), "epochs": row.get("epochs"),
+        "steps": steps, "flops": C, "pf_days": C / PF_DAY, "mfu": mfu,
+        "layout_training_seconds": steps * record["step_seconds"],
+    })
+    why = "the throughput model jumps between layouts or shapes there, so no MFU reproduces itself" if remark else \
+        "the fixed point stopped short of the layout's MFU"
+    return (f"planned the model at MFU {planned:.1%} ({why}); its layout reaches {mfu:.1%}, so the run trains "
+            f"{format_count(D)} tokens (the law's optimum at that MFU: {format_count(law_tokens)}) to fill the time given")
+
+
+def _layout_against_given(record: dict[str, Any], hardware: Any) -> str | None:
+    """With --mfu X: a note when the fastest layout does not reach X (or goes well past it), with the time the run then takes."""
+    from llmplan.units import format_duration
+
+    reached = utilisation(record["params"], record["global_batch_tokens"], record["step_seconds"], hardware.gpus, hardware.peak)
+    wall = record["layout_training_seconds"] / hardware.goodput
+    if reached < record["mfu"] * (1 - CONSISTENCY):
+        return (f"the fastest layout that fits reaches only MFU {reached:.1%}, not the {record['mfu']:.1%} given: at it this run takes "
+                f"{format_duration(wall)}, not {format_duration(record['wall_seconds'])} (leave out --mfu to plan at the layout's MFU)")
+    if reached > record["mfu"] * (1 + CONSISTENCY):
+        return (f"the fastest layout that fits reaches MFU {reached:.1%}, above the {record['mfu']:.1%} given: at it this run takes "
+                f"{format_duration(wall)} (leave out --mfu to plan at the layout's MFU)")
+    return None
+
+
+def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, inference_tokens, seq, price, pue, gpu, from_hardware_time, with_layout,
+            kv_heads=None, runs=None):
     from llmplan.model import arch
     from llmplan.model.propose import propose
     from llmplan.scaling.hparams import hparam_fields
@@ -122,7 +197,7 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
     C, N, D = float(row["flops"]), float(row["params"]), float(row["tokens"])
     if not (1e6 <= N <= 1e13):
         raise InputError(f"the plan's model has {N:.3g} parameters, outside the 1M-10T range shapes are proposed for; give more or less hardware time")
-    (shape,) = propose(N, n=1, context=seq)
+    (shape,) = propose(N, n=1, context=seq, kv_heads=kv_heads)
     shape_params = arch.params(shape)
     non_embedding = arch.non_embedding_params(shape)
 
@@ -141,7 +216,7 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
 
     # The layout `layout` would pick for this model on these GPUs, at this batch.
     fields = {k: None for k in ("tp", "pp", "vp", "dp", "cp", "ep", "zero", "micro_batch", "micro_batches", "recompute", "sequence_parallel",
-                                "memory_per_gpu_bytes", "step_seconds", "layout_mfu", "layout_training_seconds")}
+                                "memory_per_gpu_bytes", "step_seconds", "layout_training_seconds")}
     if with_layout and gpu is not None:
         best, why = best_layout(shape, seq, global_batch, gpu, hardware.gpus, hardware.dtype)
         if best is None:
@@ -151,7 +226,6 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
             fields["micro_batches"] = global_batch // (best.layout.dp * best.layout.micro_batch)
             fields["memory_per_gpu_bytes"] = round(best.memory.total_bytes)
             fields["step_seconds"] = float(best.step.step_seconds)
-            fields["layout_mfu"] = float(best.step.mfu)
             fields["layout_training_seconds"] = steps * float(best.step.step_seconds)
 
     # Time: calendar time = C / (GPUs x peak x MFU x goodput); the budget from hardware time gives it back.
