@@ -118,13 +118,13 @@ def propose(target_params: float, n: int = 3, vocab: int = 32000, context: int =
     best: list[tuple] = []  # every (width, depth), ranked
     for d in widths():
         heads = d // head_dim(d)
+        if target_params >= GQA_FROM_PARAMS and heads % HEADS_MULTIPLE:
+            continue  # from 1B parameters, heads in multiples of 8 (tensor parallelism over a node)
         if kv_heads is not None:
             if heads % kv_heads:
                 continue
             kv = None if kv_heads == heads else kv_heads
         elif target_params >= GQA_FROM_PARAMS:
-            if heads % HEADS_MULTIPLE:
-                continue  # from 1B parameters, heads in multiples of 8 and 8 KV heads
             kv = GQA_KV_HEADS if heads > GQA_KV_HEADS else None
         else:
             kv = None
@@ -155,8 +155,8 @@ def propose(target_params: float, n: int = 3, vocab: int = 32000, context: int =
 def shape_columns(target_params: float) -> dict[str, Any]:
     """The nearest proposed shape for a size, as row keys (`llmplan optimal --shape`); nulls outside
     the 1M..10T range that shapes are proposed for."""
-    keys = ("shape_layers", "shape_d_model", "shape_heads", "shape_ffn", "shape_params")
+    keys = ("shape_layers", "shape_d_model", "shape_heads", "shape_ffn", "shape_params", "shape_kv_heads")
     if not (1e6 <= target_params <= 1e13):
         return dict.fromkeys(keys)
     (best,) = propose(target_params, n=1)
-    return dict(zip(keys, (best.layers, best.d_model, best.heads, best.d_ffn, params(best))))
+    return dict(zip(keys, (best.layers, best.d_model, best.heads, best.d_ffn, params(best), best.n_kv_heads)))

@@ -30,9 +30,9 @@ def energy_joules(tdp_watts: float, gpus: int, seconds: float, pue: float) -> fl
 
 
 def whole_sequence_batch(batch_tokens: float, seq: int, multiple: int) -> int:
-    """The law's batch in whole sequences, rounded to a multiple of `multiple`, at least one of it."""
+    """The law's batch in whole sequences, rounded down to a multiple of `multiple` (never past the law), at least one of it."""
     sequences = batch_tokens / seq
-    return max(1, round(sequences / multiple)) * multiple
+    return max(1, math.floor(sequences / multiple + 1e-9)) * multiple
 
 
 def batch_multiple(batch_tokens: float, seq: int, gpus: int) -> int:
