@@ -269,8 +269,9 @@ def test_optimal_mfu_auto_is_the_plans_fixed_point(cli):
     opt = one(cli(["optimal", *HARDWARE, "--mfu", "auto", "-f", "json"]))
     plan = one(cli(["plan", *HARDWARE, "--mfu", "auto", "-f", "json"]))
     assert opt["mfu"] == plan["mfu"] and opt["flops"] == pytest.approx(plan["flops"], rel=1e-12)
-    # The plan keeps the law's N at the fixed point and fills the time (on a jump); optimal re-solves at its MFU.
-    assert plan["params"] == pytest.approx(opt["params"], rel=0.02)
+    # On a jump (no MFU reproduces itself) the plan keeps the law's N at the side that finishes in time
+    # and trains it for the time given; optimal re-solves the law at the layout's MFU: N within 5%.
+    assert plan["params"] == pytest.approx(opt["params"], rel=0.05)
     assert cli(["optimal", *HARDWARE, "--mfu", "auto", "--law", "all"]).code == 2
 
 
