@@ -210,6 +210,9 @@ def _run(args: list[str]) -> int:
             code = result if isinstance(result, int) else 0
         finally:
             sys.stdout.flush()  # inside the handlers: a full or closed stdout is reported, not ignored
+            from llmplan.cli.common import flush_notes
+
+            flush_notes()  # notes held for after the table, before any error line
     except ReaderGone:
         # The reader went away (`llmplan ... | head`, `| true`): stop quietly, with success.
         silence_stdout()

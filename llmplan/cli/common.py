@@ -64,22 +64,71 @@ def emit(
     labels: dict[str, str] | None = None,
     priority: Sequence[str] | None = None,
     footnotes: Sequence[str] = (),
+    wrap_first: bool = False,
 ) -> None:
-    """Write the command's rows to stdout in the chosen format.
+    """Write the command's rows to stdout in the chosen format, then the notes said so far (stderr).
 
     `priority` lists the table's columns from most to least important: when the terminal is too
-    narrow the last ones are left out first (a footnote says which; --wide shows them)."""
+    narrow the last ones are left out first (a footnote says which; --wide shows them).
+    `wrap_first`: long text wraps inside its cell before any column is left out (a summary)."""
     rows = list(rows)
     if fmt == "table" and len(rows) > MAX_TABLE_ROWS:
         raise InputError(f"{len(rows):,} rows are too many for a table (at most {MAX_TABLE_ROWS:,}); use --format tsv, csv or jsonl")
-    render(rows, fmt, title=title, columns=columns, labels=labels, priority=priority, wide=shared.wide, footnotes=footnotes)
+    render(rows, fmt, title=title, columns=columns, labels=labels, priority=priority, wide=shared.wide, footnotes=footnotes,
+           wrap_first=wrap_first)
+    flush_notes()
+
+
+# Notes and warnings wait for the table (one place, after it, for every command), each said once;
+# flush_notes writes them, and the entry point calls it before an error line and at the end.
+_pending: list[tuple[str, str]] = []
+_said: set[str] = set()
 
 
 def _stderr(prefix: str, message: str) -> None:
-    if shared.quiet:
+    if shared.quiet or message in _said:
         return
+    _said.add(message)
+    _pending.append((prefix, message))
+
+
+def _note_width() -> int | None:
+    """Wrap notes to the terminal: COLUMNS when set, else stderr's width when it is a terminal, else none."""
+    import os
+    import shutil
+
+    text = os.environ.get("COLUMNS", "")
+    if text.isdigit() and int(text) >= 20:
+        return int(text)
+    try:
+        if sys.stderr.isatty():
+            return max(40, shutil.get_terminal_size((100, 24)).columns)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def wrap_note(prefix: str, message: str, width: int | None) -> str:
+    """'prefix message' broken at word boundaries to `width`, the continuation lines indented under the message."""
+    if width is None:
+        return f"{prefix}{message}"
+    import textwrap
+
+    return textwrap.fill(message, width=width, initial_indent=prefix, subsequent_indent=" " * len(prefix),
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def flush_notes() -> None:
+    """Write the notes and warnings held so far to stderr, wrapped to the terminal, and forget them."""
+    held = list(_pending)
+    _pending.clear()
+    _said.clear()
+    if not held:
+        return
+    width = _note_width()
     try:  # a closed or broken stderr loses the message, never the result
-        sys.stderr.write(f"{prefix}{message}\n")
+        for prefix, message in held:
+            sys.stderr.write(wrap_note(prefix, message, width) + "\n")
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError, UnicodeError):
         pass
@@ -118,8 +167,8 @@ def warn_extrapolations(found: Sequence[tuple[str, str]], laws: int) -> None:
         warn(found[0][1])
     elif found:
         ids = ", ".join(law for law, _ in found)
-        warn(f"{len(found)} of {laws} laws are used beyond the range they were fitted on ({ids}): an extrapolation; "
-             "their rows are marked * (key 'extrapolated'); 'llmplan presets show LAW' gives each range")
+        warn(f"{len(found)} of {laws} laws are used beyond the range they were fitted on ({ids}), so their rows, "
+             "marked *, are extrapolations; 'llmplan presets show LAW' gives each range")
 
 
 def quiet() -> bool:
@@ -226,6 +275,7 @@ class RowWriter:
         elif self.fmt == "json":
             sys.stdout.write("\n]\n" if self.count else "[]\n")
             sys.stdout.flush()
+        flush_notes()
 
 
 def output_key(field: str) -> str:

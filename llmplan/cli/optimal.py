@@ -295,4 +295,4 @@ def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool,
         writer.write(rows)
     writer.close()
     if outside:
-        warn(f"law {law.id} was fitted on {law.fitted_range_text()}; {outside:,} of {total:,} rows lie outside that range (key 'extrapolated'): an extrapolation")
+        warn(f"law {law.id} was fitted on {law.fitted_range_text()}; {outside:,} of {total:,} rows lie outside that range, so their numbers (marked *) are an extrapolation")

@@ -232,4 +232,5 @@ def plan(
         title = f"Plan: {hardware.gpus:,} x {hardware.gpu} at {hardware.mfu:.0%} MFU, {hardware.goodput:.0%} goodput"
     note(f"batch and learning rate: {hp.name}; energy = TDP x GPUs x wall time x PUE {p:g}, an upper bound")
     columns = ["group", "quantity", "value"] + (["from"] if explain else [])
-    emit(vertical_rows(record, explain), fmt, title=title, columns=columns, labels={"group": "", "from": "from"})
+    emit(vertical_rows(record, explain), fmt, title=title, columns=columns, labels={"group": "", "from": "from"},
+         priority=["value", "quantity", "from", "group"], wrap_first=True)
