@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from llmplan.errors import InputError, cut, quote
 
-KINDS = ("models", "laws", "gpus", "hparams")
+KINDS = ("models", "laws", "gpus", "hparams", "runs")
 KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law"}
 
 # Field specs: name -> (type, required, allowed values or None). "int" accepts an integral float.
@@ -108,6 +108,8 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "bandwidth": (_FLOAT, True, None),
     "tdp_watts": (_FLOAT, False, None),  # board power limit (datasheet), for `plan`'s energy estimate
     "tdp_source": (_STR, False, None),
+    "node_power_watts": (_FLOAT, False, None),  # rated maximum power of the reference system (DGX) of gpus_per_node GPUs
+    "node_power_source": (_STR, False, None),
     **{f"peak_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
     **{f"sparse_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
     # Interconnect and achievable matmul rate, for llmplan.systems.step_time (bytes/s per GPU per direction).
@@ -143,13 +145,28 @@ HPARAM_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "fitted_range": (_STR, False, None),
 }
 
+# Published runs (presets/runs.toml): the batch and peak learning rate a run used at its scale, for `plan`.
+RUN_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
+    **_COMMON,
+    "model": (_STR, False, None),  # the models.toml id of the run's model
+    "params": (_INT, True, None),
+    "active_params": (_INT, False, None),
+    "tokens": (_INT, True, None),
+    "flops": (_FLOAT, True, None),
+    "flops_basis": (_STR, True, None),
+    "seq": (_INT, True, None),
+    "batch_tokens_max": (_FLOAT, True, None),
+    "batch_schedule": (_STR, False, None),
+    "peak_learning_rate": (_FLOAT, False, None),
+}
+
 # Upper bounds of numeric fields: far beyond any real model or GPU, and small enough that every
 # formula stays in floating-point range (a preset with layers = 1e300 is a typo, not a model).
 MAX_INT = 10**15
 MAX_FLOAT = 1e40
 MAX_VALUE = {"params": 10**18, "params_exact": 10**18, "active_params": 10**18, "tokens": 10**18, "dataset_tokens": 10**18, "year": 3000}
 
-SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS}
+SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS, "runs": RUN_FIELDS}
 
 # Kinds whose entries may carry extra numeric fields (law constants), checked elsewhere.
 _OPEN_NUMERIC = {"laws"}
@@ -370,7 +387,7 @@ def load_catalog(user_dir: str | os.PathLike[str] | None = None, lazy: bool = Fa
         if not is_folder:
             raise InputError(f"presets folder {quote(str(folder))} does not exist or is not a folder")
         if not found:
-            raise InputError(f"presets folder {quote(str(folder))} has none of models.toml, laws.toml, gpus.toml, hparams.toml")
+            raise InputError(f"presets folder {quote(str(folder))} has none of models.toml, laws.toml, gpus.toml, hparams.toml, runs.toml")
 
     def load_kind(kind: str) -> dict[str, Preset]:
         entries: dict[str, Preset] = {}

@@ -109,11 +109,35 @@ def test_hyperparameters_are_the_laws_own_values_beside_the_batch_run(plan_row):
     assert plan_row["steps"] * plan_row["global_batch_tokens"] >= plan_row["tokens"] > (plan_row["steps"] - 1) * plan_row["global_batch_tokens"]
 
 
-def test_energy_is_board_power_times_gpus_times_time_times_pue(plan_row):
-    # H100 SXM5: 700 W (datasheet), 256 GPUs, 30 days, PUE 1.1: 700 x 256 x 2,592,000 x 1.1 J = 141,926 kWh.
-    assert plan_row["tdp_watts"] == 700 and plan_row["pue"] == 1.1
-    assert plan_row["energy_kwh"] == pytest.approx(700 * 256 * 30 * 24 * 1.1 / 1000, rel=1e-12)
-    assert energy_joules(700, 256, 2_592_000, 1.1) == pytest.approx(plan_row["energy_joules"], rel=1e-12)
+def test_energy_is_node_power_per_gpu_times_gpus_times_time_times_pue(cli, plan_row):
+    # DGX H100: 10.2 kW rated for 8 GPUs (NVIDIA DGX H100/H200 user guide) = 1,275 W per GPU; 256 GPUs,
+    # 30 days, PUE 1.1: 1,275 x 256 x 720 h x 1.1 = 258,509 kWh. The 700 W board power is its own key.
+    assert plan_row["tdp_watts"] == 700 and plan_row["node_watts_per_gpu"] == 1275 and plan_row["pue"] == 1.1
+    assert plan_row["energy_basis"] == "node"
+    assert plan_row["energy_kwh"] == pytest.approx(1275 * 256 * 30 * 24 * 1.1 / 1000, rel=1e-12)
+    assert energy_joules(1275, 256, 2_592_000, 1.1) == pytest.approx(plan_row["energy_joules"], rel=1e-12)
+    # DGX A100: 6.5 kW for 8 GPUs = 812.5 W per GPU; a GPU without a node in the catalog falls back to its board.
+    a100 = one(cli(["plan", "--gpu", "a100", "--gpus", "64", "--days", "10", "--mfu", "0.4", "-f", "json"]))
+    assert a100["node_watts_per_gpu"] == 812.5 and a100["energy_kwh"] == pytest.approx(812.5 * 64 * 240 * 1.1 / 1000, rel=1e-12)
+    l4 = one(cli(["plan", "--gpu", "l4", "--gpus", "1", "--days", "10", "--mfu", "0.4", "-f", "json"]))
+    assert l4["energy_basis"] == "board" and l4["node_watts_per_gpu"] is None
+    assert l4["energy_kwh"] == pytest.approx(72 * 240 * 1.1 / 1000, rel=1e-12)
+
+
+def test_published_runs_of_that_scale_stand_beside_an_extrapolated_batch_law(cli):
+    # 16,384 H100s for 54 days: ~4e25 FLOPs, 2,000x beyond DeepSeek's fitted 2e19; the law's batch is ~67M
+    # tokens, Llama 3.1 405B (3.8e25 FLOPs) used at most 16M (Llama 3 paper Sec. 3.4.1): a warning names it.
+    result = cli(["plan", "--gpu", "h100", "--gpus", "16384", "--days", "54", "-f", "json"])
+    r = one(result)
+    assert r["published_run"] == "llama-3.1-405b" and r["published_batch_tokens"] == 16_777_216 and r["published_learning_rate"] == 8e-5
+    assert r["global_batch_tokens"] <= r["batch_tokens"]  # never rounded up past the law
+    if r["global_batch_tokens"] > 16_777_216:
+        assert "larger than any published run" in result.stderr and "Llama 3.1 405B" in result.stderr
+    # tp 8: the shape's 8 KV heads and heads in multiples of 8 let tensor parallelism span the node.
+    assert r["tp"] == 8 and r["shape_heads"] % 8 == 0 and r["shape_kv_heads"] == 8
+    # A batch within what published runs of its scale used is no warning.
+    small = cli(["plan", *HARDWARE, "--mfu", "0.4", "-f", "json"])
+    assert one(small)["global_batch_tokens"] <= 18_874_368 and "larger than any published run" not in small.stderr
 
 
 def test_target_loss_fixes_the_compute_and_the_wall_time_follows(cli):

@@ -37,6 +37,7 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
         ("hparams", "hyperparameter law"),
         ("batch_tokens", "batch (law), tokens"),
         ("learning_rate", "peak learning rate"),
+        ("published_run", "published, nearest scale"),
         ("global_batch", "batch run, sequences"),
         ("global_batch_tokens", "batch run, tokens"),
         ("seq", "sequence length"),
@@ -69,7 +70,7 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
     from llmplan.io.render import humanize
     from llmplan.planning.plan import SOURCES
 
-    optional = {"unique_tokens", "epochs", "inference_tokens", "cost_usd", "energy_kwh", "loss", "tp", "micro_batch", "recompute", "memory_per_gpu_bytes", "step_seconds"}
+    optional = {"published_run", "unique_tokens", "epochs", "inference_tokens", "cost_usd", "energy_kwh", "loss", "tp", "micro_batch", "recompute", "memory_per_gpu_bytes", "step_seconds"}
     rows = []
     for group, items in GROUPS:
         first = True
@@ -77,7 +78,13 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
             value = record.get(key)
             if value is None and key in optional:
                 continue
-            if key == "shape_heads":
+            if key == "published_run":
+                if not record.get("hparams_extrapolated"):
+                    continue  # only where the law is extrapolated: its fitted range covers the plan otherwise
+                lr = record.get("published_learning_rate")
+                text = (f"{record['published_run_name']} ({humanize('flops', record['published_run_flops'])} FLOPs): batch up to "
+                        f"{humanize('batch_tokens', record['published_batch_tokens'])} tokens" + (f", peak LR {lr:.1e}" if lr else ""))
+            elif key == "shape_heads":
                 text = f"{value} ({record['shape_kv_heads']})"
             elif key == "tp":
                 r = record
@@ -90,7 +97,9 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
                 text = f"{value:.1%}" + {"layout": " (the layout's)", "given": " (given)", "default": " (default)"}.get(record.get("mfu_source"), "")
             elif key == "gpus":
                 text = f"{value:,} x {record['gpu']} ({record['dtype']})"
-            elif key in ("cost_usd", "energy_kwh"):
+            elif key == "energy_kwh":
+                text = f"{value:,.0f}" + {"node": " (node power x PUE)", "board": " (GPU boards x PUE)"}.get(record.get("energy_basis"), "")
+            elif key == "cost_usd":
                 text = f"{value:,.0f}"
             elif key in ("learning_rate", "loss"):
                 text = f"{value:.2e}" if key == "learning_rate" else f"{value:.3f}"
@@ -117,7 +126,8 @@ The budget is GPUs x dense peak x MFU x calendar time x goodput, so the plan tak
 time given. Then the law's compute-optimal N and D (D = C / 6N), the predicted loss, a LLaMA-style
 shape with its exact count (as `arch --target`), the batch size and peak learning rate of a
 published hyperparameter law beside the whole-sequence batch that is run, the number of steps,
-wall time, GPU-hours, cost at --price and energy (board power x GPUs x time x PUE), and the
+wall time, GPU-hours, cost at --price and energy (a node's rated power per GPU x GPUs x time x
+PUE; the GPU board's power where the catalog has no node), and the
 fastest layout that fits (as `layout` ranks them) with its memory per GPU, step time and MFU.
 --mfu auto iterates the MFU to the throughput model's value for the model it buys (a fixed point;
 exit 1 if it does not converge).
@@ -210,18 +220,17 @@ def plan(
         chosen = resolve_laws(law, catalog(presets), None)[0]
     hp = load_hparams(hparams, cat)
     device = cat.get("gpus", gpu)
-    tdp = device.get("tdp_watts")
     record, warnings, notes = plan_record(
         chosen, hp, hardware, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I,
         seq=seq, price=usd, pue=p, gpu=device, from_hardware_time=from_time, auto_mfu=auto, strict_auto=mfu is not None,
-        kv_heads=kv_heads, runs=cat.all("runs") if "runs" in getattr(cat, "kinds", ()) else None,
+        kv_heads=kv_heads, runs=cat.all("runs"),
     )
     for w in warnings:
         warn(w)
     for line in notes:
         note(line)
-    if tdp is None:
-        note(f"the catalog has no board power (tdp_watts) for {hardware.gpu}; energy is left out")
+    if record["energy_basis"] is None:
+        note(f"the catalog has no node or board power for {hardware.gpu}; energy is left out")
     if fmt != "table":
         emit([record], fmt)
         return
@@ -230,7 +239,14 @@ def plan(
         title = f"Plan: {hardware_title(hardware)}"
     else:
         title = f"Plan: {hardware.gpus:,} x {hardware.gpu} at {hardware.mfu:.0%} MFU, {hardware.goodput:.0%} goodput"
-    note(f"batch and learning rate: {hp.name}; energy = TDP x GPUs x wall time x PUE {p:g}, an upper bound")
+    if record["energy_basis"] == "node":
+        energy = (f"energy = node power per GPU ({record['node_watts_per_gpu']:,.0f} W: the {device.get('gpus_per_node')}-GPU system's rated "
+                  f"maximum, not the {record['tdp_watts']:g} W board alone) x GPUs x wall time x PUE {p:g}, an upper bound")
+    elif record["energy_basis"] == "board":
+        energy = f"energy = GPU board power ({record['tdp_watts']:g} W; the catalog has no node power for it) x GPUs x wall time x PUE {p:g}: the GPUs alone"
+    else:
+        energy = None
+    note(f"batch and learning rate: {hp.name}" + (f"; {energy}" if energy else ""))
     columns = ["group", "quantity", "value"] + (["from"] if explain else [])
     emit(vertical_rows(record, explain), fmt, title=title, columns=columns, labels={"group": "", "from": "from"},
          priority=["value", "quantity", "from", "group"], wrap_first=True)

@@ -12,7 +12,7 @@ from llmplan.errors import InputError
 
 app = typer.Typer(help="List and show presets: models, laws and GPUs.", no_args_is_help=True)
 
-KindOption = Annotated[Optional[str], typer.Option("--kind", "-k", help="Which presets: models, laws, gpus or hparams (default: all).", show_default=False)]
+KindOption = Annotated[Optional[str], typer.Option("--kind", "-k", help="Which presets: models, laws, gpus, hparams or runs (default: all).", show_default=False)]
 
 # Columns of `presets list` per kind, for the table; machine formats carry every field.
 LIST_COLUMNS = {
@@ -20,6 +20,7 @@ LIST_COLUMNS = {
     "laws": ["law", "name", "form", "convention"],
     "gpus": ["gpu", "name", "memory_bytes"],
     "hparams": ["id", "name", "convention", "fitted_range"],
+    "runs": ["id", "name", "flops", "batch_tokens_max", "peak_learning_rate"],
 }
 # The key holding a preset's id, the same as every other command's: model, law, gpu.
 ID_KEY = {"models": "model", "laws": "law", "gpus": "gpu"}
@@ -47,7 +48,7 @@ def _kind(kind: str | None) -> list[str]:
     if kind is None:
         return list(KINDS)
     key = kind.strip().lower()
-    aliases = {"model": "models", "law": "laws", "gpu": "gpus", "hparam": "hparams"}
+    aliases = {"model": "models", "law": "laws", "gpu": "gpus", "hparam": "hparams", "run": "runs"}
     key = aliases.get(key, key)
     if key not in KINDS:
         raise InputError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")

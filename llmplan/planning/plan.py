@@ -6,7 +6,8 @@
   --inference-tokens, --target-loss composing as in `optimal`);
 - shape: llmplan.model.propose.propose, the same LLaMA-style shape as `arch --target`, with its exact count;
 - batch size and learning rate: llmplan.scaling.hparams, the law's own values and the whole-sequence batch run;
-- time, GPU-hours, cost and energy (board power x GPUs x time x PUE).
+- time, GPU-hours, cost and energy (a node's rated power per GPU x GPUs x time x PUE; board power where
+  the GPU preset records no node).
 `--mfu auto` iterates the MFU to the fixed point of the step-time model (llmplan.systems.mfu.solve_mfu).
 """
 
@@ -24,15 +25,57 @@ DEFAULT_SEQ = 4096  # LLaMA 2 / DeepSeek LLM pre-training context (Touvron et al
 DEFAULT_PUE = 1.1
 JOULES_PER_KWH = 3.6e6
 
-def energy_joules(tdp_watts: float, gpus: int, seconds: float, pue: float) -> float:
-    """E = board power x GPUs x wall time x PUE: an upper bound, GPUs seldom draw their full TDP."""
-    return tdp_watts * gpus * seconds * pue
+def energy_joules(watts_per_gpu: float, gpus: int, seconds: float, pue: float) -> float:
+    """E = power per GPU x GPUs x wall time x PUE (the facility's overhead on the IT load, Patterson et al. 2021)."""
+    return watts_per_gpu * gpus * seconds * pue
+
+
+def node_watts_per_gpu(gpu: Any) -> float | None:
+    """A node's rated power divided by its GPUs (DGX H100: 10.2 kW / 8 = 1,275 W), or None where the preset
+    records no node power: the GPUs' share of CPUs, memory, NICs, switches and fans, beside their own boards."""
+    node, per_node = gpu.get("node_power_watts"), gpu.get("gpus_per_node")
+    if not node or not per_node:
+        return None
+    return float(node) / int(per_node)
 
 
 def whole_sequence_batch(batch_tokens: float, seq: int, multiple: int) -> int:
     """The law's batch in whole sequences, rounded down to a multiple of `multiple` (never past the law), at least one of it."""
     sequences = batch_tokens / seq
     return max(1, math.floor(sequences / multiple + 1e-9)) * multiple
+
+
+# A published run is "of this scale" when its training compute is within this factor of the plan's.
+SCALE_FACTOR = 10.0
+
+
+def published_settings(runs: Any, flops: float) -> tuple[Any, list[Any]]:
+    """The published run nearest in compute (log distance), and every run within SCALE_FACTOR of it (presets/runs.toml)."""
+    if not runs:
+        return None, []
+    nearest = min(runs, key=lambda r: abs(math.log(float(r["flops"]) / flops)))
+    scale = [r for r in runs if 1 / SCALE_FACTOR <= float(r["flops"]) / flops <= SCALE_FACTOR]
+    return nearest, scale
+
+
+def batch_warning(batch_tokens: float, flops: float, nearest: Any, scale: list[Any]) -> str | None:
+    """A warning when the batch run is larger than every published run within SCALE_FACTOR of this compute
+    used (or, with none that close, than the run nearest in compute), naming them."""
+    from llmplan.units import format_count
+
+    if nearest is None:
+        return None
+    ceiling = max(scale or [nearest], key=lambda r: float(r["batch_tokens_max"]))
+    if batch_tokens <= float(ceiling["batch_tokens_max"]):
+        return None
+    where = f"within {SCALE_FACTOR:g}x of this compute" if scale else "nearest in compute"
+    said = (f"the batch run, {format_count(batch_tokens)} tokens, is larger than any published run {where} used: "
+            f"the largest is {ceiling['name']}'s {format_count(float(ceiling['batch_tokens_max']))}")
+    if nearest is not ceiling:
+        lr = nearest.get("peak_learning_rate")
+        said += (f"; nearest in compute, {nearest['name']} ran {format_count(float(nearest['batch_tokens_max']))}"
+                 + (f" at peak learning rate {lr:.2g}" if lr else ""))
+    return said + "; the hyperparameter law is extrapolated here (see 'llmplan presets list --kind runs')"
 
 
 def batch_multiple(batch_tokens: float, seq: int, gpus: int) -> int:
@@ -212,6 +255,18 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
         warnings.append(hp_warning)
     global_batch = whole_sequence_batch(hp["batch_tokens"], seq, batch_multiple(hp["batch_tokens"], seq, hardware.gpus))
     batch_run = global_batch * seq
+    # Beside the law's values, what published runs of this scale used (presets/runs.toml).
+    nearest, scale = published_settings(runs, C)
+    said = batch_warning(batch_run, C, nearest, scale)
+    if said:
+        warnings.append(said)
+    published = {
+        "published_run": None if nearest is None else nearest.id,
+        "published_run_flops": None if nearest is None else float(nearest["flops"]),
+        "published_batch_tokens": None if nearest is None else float(nearest["batch_tokens_max"]),
+        "published_learning_rate": None if nearest is None else nearest.get("peak_learning_rate"),
+        "published_run_name": None if nearest is None else nearest.name,
+    }
     steps = math.ceil(D / batch_run)
 
     # The layout `layout` would pick for this model on these GPUs, at this batch.
@@ -233,6 +288,8 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
     wall = training_seconds / hardware.goodput
     gpu_hours = hardware.gpus * wall / 3600.0
     tdp_watts = gpu.get("tdp_watts") if gpu is not None else None
+    node_watts = node_watts_per_gpu(gpu) if gpu is not None else None
+    watts, basis = (node_watts, "node") if node_watts is not None else (tdp_watts, "board") if tdp_watts is not None else (None, None)
 
     record: dict[str, Any] = {
         # model
@@ -257,6 +314,7 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
         "inference_tokens": None if inference_tokens is None else round(inference_tokens),
         # optimisation
         **hp,
+        **published,
         "seq": seq,
         "global_batch": global_batch,
         "global_batch_tokens": batch_run,
@@ -278,8 +336,10 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
         "price_usd_per_gpu_hour": price,
         "cost_usd": None if price is None else gpu_hours * price,
         "tdp_watts": tdp_watts,
+        "node_watts_per_gpu": node_watts,
+        "energy_basis": basis,
         "pue": pue,
-        "energy_joules": None if tdp_watts is None else energy_joules(tdp_watts, hardware.gpus, wall, pue),
+        "energy_joules": None if watts is None else energy_joules(watts, hardware.gpus, wall, pue),
     }
     record["energy_kwh"] = None if record["energy_joules"] is None else record["energy_joules"] / JOULES_PER_KWH
     return record, warnings, shape
@@ -304,5 +364,5 @@ SOURCES: dict[str, str] = {
     "wall_seconds": "C / (GPUs x peak x MFU x goodput) = steps x step time / goodput",
     "gpu_hours": "GPUs x wall time",
     "cost_usd": "GPU-hours x --price",
-    "energy_kwh": "board power (TDP, datasheet) x GPUs x wall time x PUE (default 1.1, Patterson et al. 2021 Table 4)",
+    "energy_kwh": "node power per GPU (the DGX system's rated maximum / its GPUs; else the board's TDP) x GPUs x wall time x PUE (default 1.1, Patterson et al. 2021 Table 4)",
 }
