@@ -521,10 +521,10 @@ def _vertical(cols: dict[str, _Column], keys: Sequence[str], title: str | None, 
     from rich.table import Table
 
     table = Table(box=box.SIMPLE, pad_edge=False, show_header=False)
-    # The label may wrap, never the value column away: it keeps at least a third of the width.
+    # The label may wrap, never the value column away: labels take at most half the width.
     label_width = max(len(cols[k].label or k) for k in keys) if keys else 0
     table.add_column("quantity", justify="left", overflow="fold", max_width=max(12, min(label_width, width // 2)))
-    table.add_column("value", justify="left", overflow="fold", min_width=max(8, width // 3))
+    table.add_column("value", justify="left", overflow="fold")
     for key in keys:
         table.add_row(cols[key].label or key, cols[key].cells[0])
     return _print(width, color, title, table, notes)
