@@ -206,7 +206,8 @@ def expand(values: Sequence[str] | None, parse: Callable[[str], T]) -> list[T]:
 
 
 def stdin_chunks(parse: Callable[[str], Sequence[T]], size: int = 20_000) -> Iterable[list[T]]:
-    """Values parsed from stdin lines, `size` lines at a time (a million-line sweep in bounded memory).
+    """Values parsed from stdin lines, as they arrive (a block at a time: a million-line sweep in bounded
+    memory, a typed line's rows at once; `size` only numbers the line in an error).
 
     A bad line stops the stream with exit 2; the message names its line (the rows of the lines
     before it may already be written)."""
@@ -221,7 +222,7 @@ def stdin_chunks(parse: Callable[[str], Sequence[T]], size: int = 20_000) -> Ite
                 chunk.extend(parse(line))
             except InputError as error:
                 raise InputError(f"stdin value {seen:,}: {error}" if seen > size else str(error)) from None
-        if len(chunk) >= size:
+        if chunk:  # what arrived so far: rows come out as values go in
             yield chunk
             chunk = []
     if seen == 0:
