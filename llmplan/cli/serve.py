@@ -150,6 +150,8 @@ def serve(
              f"{context:,}-token sequences holds at most {biggest:,} on {g.id} (rows kept, fits = no)")
     if hw.dtype != dtype_name and dtype_name in states.QUANTISED:
         note(f"{dtype_name} weights are read at {dtype_name} and multiplied in {hw.dtype}")
+    note("these are roofline bounds (weights and KV cache at HBM bandwidth, matmuls at the peak x matmul efficiency) for an ideal engine: "
+         "a serving engine's scheduling, kernels and overheads leave it below them")
     if plot is not None:
         from llmplan.io.plots import plot_serving_frontier
 
