@@ -131,6 +131,9 @@ LAW_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "form": (_STR, True, None),
     "convention": (_STR, False, None),
     "fitted_range": (_STR, False, None),
+    "loss_unit": (_STR, False, None),  # what the loss is measured in (nats per token)
+    "dataset": (_STR, False, None),  # the data the loss was measured on
+    "tokenizer": (_STR, False, None),  # ... and its tokenizer: losses on other data or tokens do not compare
 }
 
 # Hyperparameter laws (llmplan.scaling.hparams): batch size and learning rate as power laws in C, N and D.

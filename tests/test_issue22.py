@@ -160,3 +160,23 @@ def test_readme_quick_answers_run_as_typed(tmp_path):
         assert result.returncode == 0, f"{command}: {result.stderr}"
         if args[0] in ("throughput", "layout"):
             assert all(r["fits"] for r in json.loads(result.stdout)), command
+
+
+def test_losses_carry_their_unit_dataset_and_tokenizer(cli):
+    # Every law that predicts a loss says in what and on what data (presets/laws.toml); rows of laws
+    # measured on different data come with a note.
+    from llmplan.presets import catalog
+    from llmplan.scaling.laws import load_law
+
+    for preset in catalog().all("laws"):
+        if load_law(preset.id).predicts_loss:
+            assert preset.get("loss_unit") == "nats per token" and preset.get("dataset") and preset.get("tokenizer"), preset.id
+    result = cli(["loss", "--params", "70B", "--tokens", "1.4T", "--law", "all", "-f", "json"])
+    assert result.code == 0 and "different data and tokenizers" in result.stderr and "WebText2" in result.stderr
+    one = cli(["loss", "--params", "70B", "--tokens", "1.4T", "-f", "json"])
+    assert "different data" not in one.stderr
+
+
+def test_serve_says_its_figures_are_bounds(cli):
+    result = cli(["serve", "--preset", "llama-3-8b", "--gpu", "h100", "--batch", "1", "-f", "json"])
+    assert result.code == 0 and "roofline bounds" in result.stderr

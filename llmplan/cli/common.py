@@ -171,6 +171,22 @@ def warn_extrapolations(found: Sequence[tuple[str, str]], laws: int) -> None:
              "marked *, are extrapolations; 'llmplan presets show LAW' gives each range")
 
 
+def note_loss_datasets(rows: Sequence[Row], presets_dir: Path | None) -> None:
+    """A note when rows hold losses of laws measured on different data or tokenizers (presets: dataset,
+    tokenizer): nats per token on one corpus and vocabulary do not compare with another's."""
+    cat = catalog(presets_dir)
+    groups: dict[str, list[str]] = {}
+    for law in dict.fromkeys(r.get("law") for r in rows if r.get("loss") is not None and r.get("law")):
+        preset = cat.find("laws", law)
+        if preset is None or not preset.get("dataset"):
+            continue
+        where = f"{preset['dataset'].split(' (')[0]} with {str(preset.get('tokenizer') or 'its tokenizer').split(' (')[0]}"
+        groups.setdefault(where, []).append(law)
+    if len(groups) > 1:
+        said = "; ".join(f"{', '.join(laws)} on {where}" for where, laws in groups.items())
+        note(f"these losses were measured on different data and tokenizers ({said}): compare losses only between laws of one dataset")
+
+
 def quiet() -> bool:
     return shared.quiet
 

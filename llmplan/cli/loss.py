@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from llmplan.cli import options
-from llmplan.cli.common import catalog, emit, output_format, stdin_lines, warn_extrapolations
+from llmplan.cli.common import catalog, emit, output_format, stdin_lines, warn_extrapolations, note_loss_datasets
 
 app = typer.Typer()
 
@@ -97,6 +97,7 @@ def loss(
             extrapolating.append((each.id, warning))
         rows.extend(answer)
     warn_extrapolations(extrapolating, len(laws))
+    note_loss_datasets(rows, presets)
     title = f"Predicted loss ({laws[0].id if len(laws) == 1 else f'{len(laws)} laws'})"
     if len(pairs) == 1:
         from llmplan.units import format_count

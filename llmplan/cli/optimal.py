@@ -7,7 +7,7 @@ from typing import Annotated, Any, List, Optional
 import typer
 
 from llmplan.cli import options
-from llmplan.cli.common import catalog, emit, expand, note, output_format, warn, warn_extrapolations
+from llmplan.cli.common import catalog, emit, expand, note, output_format, warn, warn_extrapolations, note_loss_datasets
 
 app = typer.Typer()
 
@@ -199,6 +199,7 @@ def optimal(
             extrapolating.append((each.id, warning))
         rows.extend(answer)
     warn_extrapolations(extrapolating, len(laws))
+    note_loss_datasets(rows, presets)
     if not rows:
         raise InputError("no law could answer this question")
     if hardware is not None:
