@@ -158,9 +158,9 @@ RUN_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "flops": (_FLOAT, True, None),
     "flops_basis": (_STR, True, None),
     "seq": (_INT, True, None),
-    "batch_tokens_max": (_FLOAT, True, None),
+    "max_batch_tokens": (_FLOAT, True, None),
     "batch_schedule": (_STR, False, None),
-    "peak_learning_rate": (_FLOAT, False, None),
+    "learning_rate": (_FLOAT, False, None),
 }
 
 # Upper bounds of numeric fields: far beyond any real model or GPU, and small enough that every

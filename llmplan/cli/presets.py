@@ -20,7 +20,7 @@ LIST_COLUMNS = {
     "laws": ["law", "name", "form", "convention"],
     "gpus": ["gpu", "name", "memory_bytes"],
     "hparams": ["id", "name", "convention", "fitted_range"],
-    "runs": ["id", "name", "flops", "batch_tokens_max", "peak_learning_rate"],
+    "runs": ["id", "name", "flops", "max_batch_tokens", "learning_rate"],
 }
 # The key holding a preset's id, the same as every other command's: model, law, gpu.
 ID_KEY = {"models": "model", "laws": "law", "gpus": "gpu"}

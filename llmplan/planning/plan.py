@@ -65,15 +65,15 @@ def batch_warning(batch_tokens: float, flops: float, nearest: Any, scale: list[A
 
     if nearest is None:
         return None
-    ceiling = max(scale or [nearest], key=lambda r: float(r["batch_tokens_max"]))
-    if batch_tokens <= float(ceiling["batch_tokens_max"]):
+    ceiling = max(scale or [nearest], key=lambda r: float(r["max_batch_tokens"]))
+    if batch_tokens <= float(ceiling["max_batch_tokens"]):
         return None
     where = f"within {SCALE_FACTOR:g}x of this compute" if scale else "nearest in compute"
     said = (f"the batch run, {format_count(batch_tokens)} tokens, is larger than any published run {where} used: "
-            f"the largest is {ceiling['name']}'s {format_count(float(ceiling['batch_tokens_max']))}")
+            f"the largest is {ceiling['name']}'s {format_count(float(ceiling['max_batch_tokens']))}")
     if nearest is not ceiling:
-        lr = nearest.get("peak_learning_rate")
-        said += (f"; nearest in compute, {nearest['name']} ran {format_count(float(nearest['batch_tokens_max']))}"
+        lr = nearest.get("learning_rate")
+        said += (f"; nearest in compute, {nearest['name']} ran {format_count(float(nearest['max_batch_tokens']))}"
                  + (f" at peak learning rate {lr:.2g}" if lr else ""))
     return said + "; the hyperparameter law is extrapolated here (see 'llmplan presets list --kind runs')"
 
@@ -263,8 +263,8 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
     published = {
         "published_run": None if nearest is None else nearest.id,
         "published_run_flops": None if nearest is None else float(nearest["flops"]),
-        "published_batch_tokens": None if nearest is None else float(nearest["batch_tokens_max"]),
-        "published_learning_rate": None if nearest is None else nearest.get("peak_learning_rate"),
+        "published_batch_tokens": None if nearest is None else float(nearest["max_batch_tokens"]),
+        "published_learning_rate": None if nearest is None else nearest.get("learning_rate"),
         "published_run_name": None if nearest is None else nearest.name,
     }
     steps = math.ceil(D / batch_run)
