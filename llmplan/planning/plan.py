@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from llmplan.errors import InputError, WorkError
-from llmplan.systems.mfu import best_layout, describe_iterations, solve_mfu, utilisation
+from llmplan.systems.mfu import best_layout, solve_mfu, utilisation
 
 DEFAULT_SEQ = 4096  # LLaMA 2 / DeepSeek LLM pre-training context (Touvron et al. 2023b Table 1; DeepSeek-AI 2024 Table 2)
 # Power usage effectiveness of the data centre: 1.10 for the GPT-3 run in Patterson et al. 2021,
@@ -161,7 +161,8 @@ def plan_record(
         record, warnings, _ = cache[mfu] if mfu in cache else build(mfu)
         record["mfu_source"] = "layout"
         record["mfu_iterations"] = len(history)
-        notes.append(describe_iterations(history))
+        notes.append(f"the MFU is the fastest layout's for the model it buys, a fixed point found in {len(history)} evaluations "
+                     "of the throughput model: MFU " + " -> ".join(f"{m:.3f}" for m in history))
         achieved = utilisation(record["params"], record["global_batch_tokens"], record["step_seconds"], hardware.gpus, hardware.peak)
         if from_hardware_time and abs(achieved - mfu) > CONSISTENCY * mfu:
             notes.append(_fill_time(record, law, hardware, unique_tokens, inference_tokens, remark))
