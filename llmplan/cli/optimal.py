@@ -243,7 +243,7 @@ def optimal(
     title = f"Compute-optimal ({what}): " + ", ".join(parts)
     rule_only = [l.id for l in laws if getattr(l, "minimises_loss", None) is False]
     if rule_only:
-        note(f"{', '.join(rule_only)}: the allocation is the paper's fitted rule, not the minimiser of its own L(N, D); other splits of the same compute reach a lower loss (key minimises_loss)")
+        note(f"{', '.join(rule_only)}: the allocation is the paper's fitted rule, not the minimiser of its own L(N, D); other splits of the same compute reach a lower loss")
     if any(l.convention != "total" for l in laws):
         note("kaplan-2020 and deepseek-2024 count NON-embedding parameters (column 'counts'); the others count all parameters")
     columns = ["law", "flops", "pf_days", "params", "tokens", "tokens_per_param", "loss"]
