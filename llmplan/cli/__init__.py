@@ -202,6 +202,9 @@ def _run(args: list[str]) -> int:
     if not args:  # bare `llmplan`: the help, and success
         args = ["--help"]
     code = 0
+    from llmplan.cli.common import discard_notes
+
+    discard_notes()  # a run starts with no notes held (an earlier in-process call may have left some)
     try:
         try:
             if any("\x00" in arg for arg in args):

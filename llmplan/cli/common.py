@@ -118,6 +118,12 @@ def wrap_note(prefix: str, message: str, width: int | None) -> str:
                          break_long_words=False, break_on_hyphens=False)
 
 
+def discard_notes() -> None:
+    """Forget the notes held (the start of a run)."""
+    _pending.clear()
+    _said.clear()
+
+
 def flush_notes() -> None:
     """Write the notes and warnings held so far to stderr, wrapped to the terminal, and forget them."""
     held = list(_pending)
