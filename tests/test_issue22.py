@@ -180,3 +180,15 @@ def test_losses_carry_their_unit_dataset_and_tokenizer(cli):
 def test_serve_says_its_figures_are_bounds(cli):
     result = cli(["serve", "--preset", "llama-3-8b", "--gpu", "h100", "--batch", "1", "-f", "json"])
     assert result.code == 0 and "roofline bounds" in result.stderr
+
+
+def test_compare_explains_only_the_columns_it_shows_and_names_moe(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = cli(["compare", "-f", "table"])
+    assert "implied_mfu" in narrow.stdout.split("left out at 80 columns:")[1]  # left out ...
+    assert "MFU (impl.) =" not in narrow.stdout + narrow.stderr  # ... so not explained
+    assert "mixture" in narrow.stderr and "deepseek-v3 37B of 671B" in narrow.stderr
+    wide = cli(["compare", "-f", "table", "--wide"])
+    assert "MFU (impl.) =" in wide.stdout
+    machine = cli(["compare", "-f", "json"])
+    assert "MFU (impl.) =" in machine.stderr  # every key is in the output, so every explanation is a note

@@ -65,8 +65,12 @@ def emit(
     priority: Sequence[str] | None = None,
     footnotes: Sequence[str] = (),
     wrap_first: bool = False,
+    column_notes: dict[str, str] | None = None,
 ) -> None:
     """Write the command's rows to stdout in the chosen format, then the notes said so far (stderr).
+
+    `column_notes` explain columns (key -> text): a table prints those of the columns it shows under
+    itself, and none of those it leaves out; the machine formats carry every key, so every one is a note.
 
     `priority` lists the table's columns from most to least important: when the terminal is too
     narrow the last ones are left out first (a footnote says which; --wide shows them).
@@ -74,8 +78,11 @@ def emit(
     rows = list(rows)
     if fmt == "table" and len(rows) > MAX_TABLE_ROWS:
         raise InputError(f"{len(rows):,} rows are too many for a table (at most {MAX_TABLE_ROWS:,}); use --format tsv, csv or jsonl")
+    if fmt != "table":
+        for text in (column_notes or {}).values():
+            note(text)
     render(rows, fmt, title=title, columns=columns, labels=labels, priority=priority, wide=shared.wide, footnotes=footnotes,
-           wrap_first=wrap_first)
+           wrap_first=wrap_first, column_notes=column_notes if fmt == "table" else None)
     flush_notes()
 
 

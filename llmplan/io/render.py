@@ -445,6 +445,7 @@ def to_table(
     wide: bool = False,
     footnotes: Sequence[str] = (),
     wrap_first: bool = False,
+    column_notes: dict[str, str] | None = None,
 ) -> str:
     """A rich table as text. `columns` picks and orders the keys shown (default: all).
 
@@ -454,6 +455,7 @@ def to_table(
     list of quantity and value. `wide` shows every column whatever the width. With `wrap_first`
     (a summary whose every column matters) text wraps inside its cells before any column is left
     out. Rows with `extrapolated` true get a `*` after their first cell and a footnote.
+    `column_notes` (key -> text) become footnotes for the columns shown, never for those left out.
     """
     width = width or _terminal_width()
     keys = list(columns) if columns else columns_of(rows)
@@ -497,6 +499,7 @@ def to_table(
     dropped = [k for k in keys if k not in shown]
     if dropped:
         notes.insert(0, f"left out at {width} columns: {', '.join(dropped)} (--wide or -f json shows them)")
+    notes += [text for key, text in (column_notes or {}).items() if key in shown]
 
     from rich import box
     from rich.table import Table
@@ -578,6 +581,7 @@ def render(
     footnotes: Sequence[str] = (),
     width: int | None = None,
     wrap_first: bool = False,
+    column_notes: dict[str, str] | None = None,
 ) -> None:
     """Write rows to stdout (or `stream`) in `fmt`. The table shows `columns`; machine formats show every key.
 
@@ -595,7 +599,7 @@ def render(
     elif fmt == "table":
         color = _isatty(stream) and not os.environ.get("NO_COLOR")
         text = to_table(rows, title=title, columns=columns, labels=labels, color=color, priority=priority, wide=wide,
-                        footnotes=footnotes, width=width, wrap_first=wrap_first) if rows else ""
+                        footnotes=footnotes, width=width, wrap_first=wrap_first, column_notes=column_notes) if rows else ""
     else:
         raise InputError(f"unknown format {fmt!r}")
     stream.write(text)
