@@ -132,12 +132,12 @@ def test_published_runs_of_that_scale_stand_beside_an_extrapolated_batch_law(cli
     assert r["published_run"] == "llama-3.1-405b" and r["published_batch_tokens"] == 16_777_216 and r["published_learning_rate"] == 8e-5
     assert r["global_batch_tokens"] <= r["batch_tokens"]  # never rounded up past the law
     if r["global_batch_tokens"] > 16_777_216:
-        assert "larger than any published run" in result.stderr and "Llama 3.1 405B" in result.stderr
+        assert "larger than the batch of any published run" in result.stderr and "Llama 3.1 405B" in result.stderr
     # tp 8: the shape's 8 KV heads and heads in multiples of 8 let tensor parallelism span the node.
     assert r["tp"] == 8 and r["shape_heads"] % 8 == 0 and r["shape_kv_heads"] == 8
     # A batch within what published runs of its scale used is no warning.
     small = cli(["plan", *HARDWARE, "--mfu", "0.4", "-f", "json"])
-    assert one(small)["global_batch_tokens"] <= 18_874_368 and "larger than any published run" not in small.stderr
+    assert one(small)["global_batch_tokens"] <= 18_874_368 and "larger than the batch of any published run" not in small.stderr
 
 
 def test_target_loss_fixes_the_compute_and_the_wall_time_follows(cli):

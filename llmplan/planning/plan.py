@@ -69,7 +69,7 @@ def batch_warning(batch_tokens: float, flops: float, nearest: Any, scale: list[A
     if batch_tokens <= float(ceiling["max_batch_tokens"]):
         return None
     where = f"within {SCALE_FACTOR:g}x of this compute" if scale else "nearest in compute"
-    said = (f"the batch run, {format_count(batch_tokens)} tokens, is larger than any published run {where} used: "
+    said = (f"the batch run, {format_count(batch_tokens)} tokens, is larger than the batch of any published run {where}: "
             f"the largest is {ceiling['name']}'s {format_count(float(ceiling['max_batch_tokens']))}")
     if nearest is not ceiling:
         lr = nearest.get("learning_rate")
