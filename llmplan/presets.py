@@ -21,8 +21,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from llmplan.errors import InputError, cut, quote
 
-KINDS = ("models", "laws", "gpus", "hparams", "engines")
-KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law", "engines": "serving engine"}
+KINDS = ("models", "laws", "gpus", "hparams", "engines", "runs")
+KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law", "engines": "serving engine", "runs": "published run"}
 
 # Field specs: name -> (type, required, allowed values or None). "int" accepts an integral float.
 _STR, _INT, _FLOAT, _BOOL, _STRS = "str", "int", "float", "bool", "list[str]"
@@ -109,6 +109,8 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "bandwidth": (_FLOAT, True, None),
     "tdp_watts": (_FLOAT, False, None),  # board power limit (datasheet), for `plan`'s energy estimate
     "tdp_source": (_STR, False, None),
+    "node_power_watts": (_FLOAT, False, None),  # rated maximum power of the reference system (DGX) of gpus_per_node GPUs
+    "node_power_source": (_STR, False, None),
     **{f"peak_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
     **{f"sparse_{d}": (_FLOAT, False, None) for d in _PEAK_DTYPES},
     # Interconnect and achievable matmul rate, for llmplan.systems.gpu (bytes/s per GPU per direction).
@@ -132,6 +134,9 @@ LAW_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "form": (_STR, True, None),
     "convention": (_STR, False, None),
     "fitted_range": (_STR, False, None),
+    "loss_unit": (_STR, False, None),  # what the loss is measured in (nats per token)
+    "dataset": (_STR, False, None),  # the data the loss was measured on
+    "tokenizer": (_STR, False, None),  # ... and its tokenizer: losses on other data or tokens do not compare
 }
 
 # Hyperparameter laws (llmplan.scaling.hparams): batch size and learning rate as power laws in C, N and D.
@@ -174,13 +179,28 @@ ENGINE_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     **{f"{k}_source": (_STR, True, None) for k in ("batching", "cuda_graphs", "attention", "memory", "small_kernels", "step_overhead", "gemm", "expert_parallel")},
 }
 
+# Published runs (presets/runs.toml): the batch and peak learning rate a run used at its scale, for `plan`.
+RUN_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
+    **_COMMON,
+    "model": (_STR, False, None),  # the models.toml id of the run's model
+    "params": (_INT, True, None),
+    "active_params": (_INT, False, None),
+    "tokens": (_INT, True, None),
+    "flops": (_FLOAT, True, None),
+    "flops_basis": (_STR, True, None),
+    "seq": (_INT, True, None),
+    "max_batch_tokens": (_FLOAT, True, None),
+    "batch_schedule": (_STR, False, None),
+    "learning_rate": (_FLOAT, False, None),
+}
+
 # Upper bounds of numeric fields: far beyond any real model or GPU, and small enough that every
 # formula stays in floating-point range (a preset with layers = 1e300 is a typo, not a model).
 MAX_INT = 10**15
 MAX_FLOAT = 1e40
 MAX_VALUE = {"params": 10**18, "params_exact": 10**18, "active_params": 10**18, "tokens": 10**18, "dataset_tokens": 10**18, "year": 3000}
 
-SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS, "engines": ENGINE_FIELDS}
+SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS, "engines": ENGINE_FIELDS, "runs": RUN_FIELDS}
 
 # Kinds whose entries may carry extra numeric fields (law constants), checked elsewhere.
 _OPEN_NUMERIC = {"laws"}
@@ -481,7 +501,7 @@ def load_catalog(user_dir: str | os.PathLike[str] | None = None, lazy: bool = Fa
         if not is_folder:
             raise InputError(f"presets folder {quote(str(folder))} does not exist or is not a folder")
         if not found:
-            raise InputError(f"presets folder {quote(str(folder))} has none of models.toml, laws.toml, gpus.toml, hparams.toml")
+            raise InputError(f"presets folder {quote(str(folder))} has none of models.toml, laws.toml, gpus.toml, hparams.toml, runs.toml")
 
     def load_kind(kind: str) -> dict[str, Preset]:
         entries: dict[str, Preset] = {}

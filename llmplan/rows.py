@@ -41,7 +41,7 @@ def mark_extrapolation(law: Any, rows: list[dict[str, Any]]) -> str | None:
     if not outside:
         return None
     which = "it" if len(rows) == 1 else f"{outside} of {len(rows)} rows"
-    return f"law {law.id} was fitted on {law.fitted_range_text()}; {which} lie{'s' if len(rows) == 1 else ''} outside that range (key 'extrapolated'): an extrapolation"
+    return f"law {law.id} was fitted on {law.fitted_range_text()}; {which} lie{'s' if len(rows) == 1 else ''} outside that range, so the law's numbers there are an extrapolation"
 
 
 def checked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

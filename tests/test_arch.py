@@ -305,24 +305,53 @@ def test_moe_six_n_uses_active():
 
 # ----- proposals ----------------------------------------------------------------------------------
 
-def test_propose_hits_published_llama_shapes():
-    # Asked for LLaMA-7B's and LLaMA-65B's exact counts, the proposer must find their Table 2 shapes.
-    first = propose(6_738_415_616, 3)[0]
-    assert (first.layers, first.d_model, first.d_ffn) == (32, 4096, 11008)
-    big = propose(65_285_660_672, 3, vocab=32000)
-    assert any((s.layers, s.d_model, s.d_ffn) == (80, 8192, 22016) for s in big)
+def test_propose_hits_published_shapes():
+    # Asked for Llama 2 70B's exact count (68.98B, models.md), the proposer finds its shape: 80 x 8192,
+    # 64 heads of 128, 8 KV heads, SwiGLU 28,672 (Llama 3's rounding gives the same width).
+    first = propose(68_976_648_192, 3)[0]
+    assert (first.layers, first.d_model, first.heads, first.n_kv_heads, first.d_ffn) == (80, 8192, 64, 8, 28672)
+    assert arch.params(first) == 68_976_648_192
+    # Mistral 7B (7.24B with vocab 32,000): 32 x 4096, 32 heads, 8 KV heads, FFN 14,336 (models.md).
+    seven = propose(7_241_732_096, 1)[0]
+    assert (seven.layers, seven.d_model, seven.heads, seven.n_kv_heads, seven.d_ffn) == (32, 4096, 32, 8, 14336)
 
 
-def test_propose_shapes_are_rounded_and_close():
-    for target in (1e9, 7e9, 70e9):
+def test_llama3_ffn_reproduces_the_published_widths():
+    # Llama 3.1 8B / 70B / 405B: 14,336 / 28,672 / 53,248 (models.md); LLaMA's 8/3 d rounded to 256 below 2048 wide.
+    from llmplan.model.propose import llama3_ffn
+
+    assert [llama3_ffn(d) for d in (4096, 8192, 16384)] == [14336, 28672, 53248]
+    assert llama3_ffn(1024) == 2816  # int(8/3 * 1024) = 2730 -> 2816
+
+
+def test_propose_shapes_split_over_a_node_and_pipeline_stages():
+    from llmplan.model.propose import FAMILY_SPREAD, DEPTH_SPREAD
+
+    for target in (1e9, 7e9, 13e9, 70e9, 175e9, 405e9, 1e12):
         shapes = propose(target, 3)
-        # only shapes within the stated tolerance (issue 15): 7B has two, the third was 10.5% off
-        assert 1 <= len(shapes) <= 3 and all(abs(arch.params(s) / target - 1) <= PROPOSAL_TOLERANCE for s in shapes)
-        best = shapes[0]
-        assert abs(arch.params(best) / target - 1) < 0.02
+        assert 1 <= len(shapes) <= 3
         for s in shapes:
-            assert s.d_model % 256 == 0 and s.d_head == 128 and s.d_ffn % 256 == 0
-            assert abs(s.layers / family_layers(s.d_model) - 1) <= 0.15 + 1e-9
+            # d_model a multiple of 128; heads of 128 (64 up to 2560 wide) in multiples of 8; 8 KV heads from 1B.
+            assert s.d_model % 128 == 0 and s.d_head == (64 if s.d_model <= 2560 else 128)
+            assert s.heads % 8 == 0 and s.n_kv_heads == 8
+            # Depth within the spread of the family's curve, a multiple of 8 from 64 layers (4 below).
+            assert abs(s.layers / family_layers(s.d_model) - 1) <= DEPTH_SPREAD + 1e-9
+            assert s.layers % (8 if family_layers(s.d_model) >= 64 else 4) == 0
+        # Within 5% when any shape is; the family's own depth (within 15%) ranks first.
+        if abs(arch.params(shapes[0]) / target - 1) <= PROPOSAL_TOLERANCE:
+            assert all(abs(arch.params(s) / target - 1) <= PROPOSAL_TOLERANCE for s in shapes)
+            assert abs(shapes[0].layers / family_layers(shapes[0].d_model) - 1) <= FAMILY_SPREAD + 1e-9
+    # Below 1B: multi-head attention; the 405B proposals include Llama 3.1 405B's width 16,384 (128 heads).
+    assert propose(350e6, 1)[0].n_kv_heads == propose(350e6, 1)[0].heads
+    assert any(s.d_model == 16384 and s.heads == 128 for s in propose(405e9, 3))
+
+
+def test_kv_heads_override_and_must_divide_the_heads():
+    (s,) = propose(70e9, 1, kv_heads=16)
+    assert s.n_kv_heads == 16 and s.heads % 16 == 0
+    assert propose(70e9, 1, kv_heads=64)[0].n_kv_heads == 64
+    with pytest.raises(InputError, match="kv-heads"):
+        propose(70e9, 1, kv_heads=1000)
 
 
 def test_propose_rejects_nonsense():
@@ -372,8 +401,11 @@ def test_cli_target_rows(cli):
     result = cli(["arch", "--target", "7B", "-f", "json"])
     assert result.code == 0, result.stderr
     rows = json.loads(result.stdout)
-    # two shapes within 5% of 7B (the third nearest, 6.3B, is 10.5% off and no longer proposed)
-    assert len(rows) == 2 and all(r["target_params"] == 7e9 for r in rows)
+    # one shape within 5% of 7B: 32 x 4096 with 8 KV heads (7.24B, Mistral 7B's shape); the next is further
+    assert len(rows) == 1 and all(r["target_params"] == 7e9 for r in rows)
+    assert (rows[0]["layers"], rows[0]["d_model"], rows[0]["heads"], rows[0]["kv_heads"]) == (32, 4096, 32, 8)
+    big = json.loads(cli(["arch", "--target", "70B", "--kv-heads", "8", "-f", "json"]).stdout)
+    assert (big[0]["layers"], big[0]["d_model"], big[0]["heads"], big[0]["kv_heads"], big[0]["ffn"]) == (80, 8192, 64, 8, 28672)
     assert all(r["gap_params"] == r["params"] - 7e9 for r in rows)
 
 
@@ -413,7 +445,8 @@ def test_optimal_shape_proposes_a_model_near_the_optimal_size(cli):
     assert result.code == 0, result.stderr
     for row in json.loads(result.stdout):
         assert row["shape_params"] == pytest.approx(row["params"], rel=0.10)
-        shape = Shape(d_model=row["shape_d_model"], heads=row["shape_heads"], vocab=32000, layers=row["shape_layers"], ffn=row["shape_ffn"], context=4096)
+        shape = Shape(d_model=row["shape_d_model"], heads=row["shape_heads"], kv_heads=row["shape_kv_heads"], vocab=32000,
+                      layers=row["shape_layers"], ffn=row["shape_ffn"], context=4096)
         assert count(shape) == row["shape_params"]
 
 

@@ -46,7 +46,7 @@ def test_gpt3_table_d1_pf_days(cli, millions, pf_days):
 def test_reference_7b_2t_a100_gpu_hours(cli):
     # memory-and-compute.md §7 [derived]: 6.738e9 x 2T = 8.086e22 FLOPs = 936 PF-days; an A100 at 50%
     # MFU of its 312 TFLOP/s bf16 peak needs 143,983 GPU-hours (given to 6 figures: 0.01%).
-    rows = rows_of(cli(["compute", "--params", "6738415616", "--tokens", "2T", "--gpu", "a100", "--mfu", "0.5", "-f", "json"]))
+    rows = rows_of(cli(["compute", "--params", "6738415616", "--tokens", "2T", "--gpu", "a100", "--mfu", "0.5", "--goodput", "1", "-f", "json"]))
     row = rows[0]
     assert row["flops"] == pytest.approx(8.086e22, rel=1e-3)
     assert row["pf_days"] == pytest.approx(936, rel=1e-3)
@@ -57,12 +57,12 @@ def test_pf_day_rule_of_thumb_falls_out_of_the_catalog(cli):
     # Course notes: "1 PF-day is about 8 V100s or 2 A100s running flat out for a day".
     # "Flat out" = 100% of the dense tensor-core peak. 8 V100s at their fp16 peak (125 TFLOP/s, the
     # catalog's peak_fp16; V100 has no bf16 so bf16 falls back to it) give exactly 1 PF/s: 1 day.
-    rows = rows_of(cli(["compute", "--budget", "1pfd", "--gpu", "v100", "--gpus", "8", "--mfu", "1", "-f", "json"]))
+    rows = rows_of(cli(["compute", "--budget", "1pfd", "--gpu", "v100", "--gpus", "8", "--mfu", "1", "--goodput", "1", "-f", "json"]))
     assert rows[0]["dtype"] == "fp16"
     assert rows[0]["wall_seconds"] == pytest.approx(DAY, rel=1e-9)
     # 2 A100s at their DENSE bf16 peak (2 x 312 = 624 TFLOP/s) take 1.60 days; the A100 half of the rule
     # only holds with the 2:4-sparse peak (2 x 624 TFLOP/s: 0.80 days). So it is right within a factor 1.6.
-    rows = rows_of(cli(["compute", "--budget", "1pfd", "--gpu", "a100", "--gpus", "2", "--mfu", "1", "-f", "json"]))
+    rows = rows_of(cli(["compute", "--budget", "1pfd", "--gpu", "a100", "--gpus", "2", "--mfu", "1", "--goodput", "1", "-f", "json"]))
     assert rows[0]["wall_seconds"] / DAY == pytest.approx(1.6026, rel=1e-3)
     sparse = load_catalog().get("gpus", "a100")["sparse_bf16"]
     assert 1e15 / (2 * sparse) == pytest.approx(0.80, rel=0.01)  # days, with the sparse peak
@@ -74,8 +74,10 @@ def test_gpu_time_cost_and_wall(cli):
     peak = load_catalog().get("gpus", "h100")["peak_bf16"]
     C = 6 * 7e9 * 2e12
     assert row["mfu"] == 0.4  # the stated default
-    assert row["gpu_hours"] == pytest.approx(C / (peak * 0.4) / 3600)
-    assert row["wall_seconds"] == pytest.approx(C / (512 * peak * 0.4))
+    # Calendar time: the default goodput 0.9 divides the GPU time, as hardware time times 0.9 gives the budget.
+    assert row["goodput"] == 0.9
+    assert row["gpu_hours"] == pytest.approx(C / (peak * 0.4 * 0.9) / 3600)
+    assert row["wall_seconds"] == pytest.approx(C / (512 * peak * 0.4 * 0.9))
     assert row["cost_usd"] == pytest.approx(row["gpu_hours"] * 2.5)
 
 
@@ -95,15 +97,16 @@ def test_preset_shape_adds_attention_and_recompute(cli):
 
 def test_reverse_budget_to_gpu_hours(cli):
     rows = rows_of(cli(["compute", "--budget", "3000pfd", "--gpu", "a100", "--gpus", "1000", "-f", "json"]))
-    assert rows[0]["gpu_hours"] == pytest.approx(3000 * 8.64e19 / (312e12 * 0.4) / 3600)
+    assert rows[0]["gpu_hours"] == pytest.approx(3000 * 8.64e19 / (312e12 * 0.4 * 0.9) / 3600)
 
 
 def test_table_reads_well(cli):
     result = cli(["compute", "--params", "7B", "--tokens", "2T", "--gpu", "a100", "--gpus", "1024", "--price", "2", "-f", "table"])
     assert result.code == 0
-    assert "1024 x a100-80gb, 40% MFU (bf16)" in result.stdout
-    # 6·7e9·2e12 FLOPs at 40% of the A100's dense 312 TFLOP/s: 186,966 GPU-hours; x $2; / 1024 GPUs.
-    gpu_hours = 6 * 7e9 * 2e12 / (312e12 * 0.4) / 3600
+    assert "1024 x a100-80gb, 40% MFU, 90% goodput (bf16)" in result.stdout
+    # 6·7e9·2e12 FLOPs at 40% of the A100's dense 312 TFLOP/s: 186,966 GPU-hours of work, / 0.9 goodput
+    # = 207,740 calendar GPU-hours; x $2; / 1024 GPUs.
+    gpu_hours = 6 * 7e9 * 2e12 / (312e12 * 0.4 * 0.9) / 3600
     assert f"{gpu_hours * 2:,.0f}" in result.stdout
     assert f"{gpu_hours / 1024 / 24:.1f} days" in result.stdout
     assert "MFU 0.4 is the default" in result.stderr
@@ -155,3 +158,15 @@ def test_preset_attention_term_uses_the_pretraining_context(cli):
 def test_recompute_is_checked_before_anything_else(cli):
     result = cli(["compute", "--budget", "1e24", "--recompute", "foo"])
     assert result.code == 2 and "--recompute 'foo' is not one of none, full" in result.stderr
+
+
+def test_goodput_acts_the_same_way_both_directions(cli):
+    # 30 days on 256 H100s at MFU 0.4 and goodput 0.9 buy C; C on the same GPUs takes 30 days back
+    # (issue 22: it once came back as 27 days, goodput applied one way only).
+    C = rows_of(cli(["compute", "--gpu", "h100", "--gpus", "256", "--days", "30", "-f", "json"]))[0]["flops"]
+    back = rows_of(cli(["compute", "--budget", repr(C), "--gpu", "h100", "--gpus", "256", "-f", "json"]))[0]
+    assert back["wall_seconds"] == pytest.approx(30 * 86400, rel=1e-12) and back["gpu_hours"] == pytest.approx(256 * 720, rel=1e-12)
+    g = rows_of(cli(["compute", "--budget", repr(C), "--gpu", "h100", "--gpus", "256", "--goodput", "0.5", "-f", "json"]))[0]
+    assert g["wall_seconds"] == pytest.approx(30 * 86400 * 0.9 / 0.5, rel=1e-12)
+    # Without a GPU there is no time for goodput to act on: bad input.
+    assert cli(["compute", "--budget", "1e23", "--goodput", "0.9"]).code == 2

@@ -43,7 +43,7 @@ def test_deepseek_is_the_default_and_warns_outside_its_fitted_range(cat):
     assert law.id == "deepseek-2024"
     assert law.extrapolation_warning(1e19, 1e9, 1e10) is None  # inside 1e17-2e19 FLOPs
     warning = law.extrapolation_warning(1e23, 1e10, 1e12)
-    assert warning and "1e17-2e19 FLOPs" in warning and "flops" in warning
+    assert warning and "1e17-2e19 FLOPs" in warning and "compute lies outside" in warning
     assert hparam_fields(law, 1e23, 1e10, 1e12)["hparams_extrapolated"] is True
     assert hparam_fields(law, 1e18, 1e9, 1e10)["hparams_extrapolated"] is False
 
@@ -57,7 +57,7 @@ def test_step_law_batch_depends_on_tokens_only_and_lr_falls_with_size(cat):
     assert law.convention == "non-embedding"
     # Fitted up to the 1B / 100B-token test model: a 7B model is an extrapolation.
     assert law.extrapolation_warning(0, 1e9, 1e11) is None
-    assert "params" in law.extrapolation_warning(0, 7e9, 1e11)
+    assert "parameters lie outside" in law.extrapolation_warning(0, 7e9, 1e11)
 
 
 def test_unknown_law_and_bad_constants_are_input_errors(cat, tmp_path):

@@ -215,6 +215,9 @@ def _run(args: list[str]) -> int:
     if not args:  # bare `llmplan`: the help, and success
         args = ["--help"]
     code = 0
+    from llmplan.cli.common import discard_notes
+
+    discard_notes()  # a run starts with no notes held (an earlier in-process call may have left some)
     try:
         try:
             if any("\x00" in arg for arg in args):
@@ -225,6 +228,9 @@ def _run(args: list[str]) -> int:
             code = result if isinstance(result, int) else 0
         finally:
             sys.stdout.flush()  # inside the handlers: a full or closed stdout is reported, not ignored
+            from llmplan.cli.common import flush_notes
+
+            flush_notes()  # notes held for after the table, before any error line
     except ReaderGone:
         # The reader went away (`llmplan ... | head`, `| true`): stop quietly, with success.
         silence_stdout()

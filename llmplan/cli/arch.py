@@ -18,7 +18,7 @@ TABLE_COLUMNS = [
     "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_bytes_per_token",
 ]
 TARGET_COLUMNS = [
-    "model", "layers", "d_model", "heads", "ffn", "params", "target_params", "gap_fraction",
+    "model", "layers", "d_model", "heads", "kv_heads", "ffn", "params", "target_params", "gap_fraction",
     "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_bytes_per_token",
 ]
 # Most important first: a narrow terminal leaves out the last ones (render.to_table).
@@ -144,9 +144,11 @@ RefinedWebModel), gemma, gemma2, gemma3, gemma3_text, gpt2, gpt_neox, gptj, llam
 olmo, olmo2, opt, phi, phi3, qwen2, qwen3, qwen3_moe, roberta, starcoder2, t5. FLOPs per training
 token are shown as 6N and as counted from the matrix multiplies (forward + backward, attention
 scores over the full seq x seq matrix; json/csv also carry the causal-halved count), with the
-ratio. Proposals for --target follow the LLaMA family's width-to-depth ratios (LLaMA Table 2,
-Llama 3.1 405B for widths above 8192): head dim 128, FFN 8/3*d rounded up to 256; --vocab and
---context also set the proposals' vocabulary (default 32000) and context (default 4096).
+ratio. Proposals for --target follow today's decoders: heads of 128 (64 up to 2560 wide) in
+multiples of 8, so tensor parallelism splits them; 8 KV heads from 1B parameters (--kv-heads
+overrides); Llama 3's SwiGLU width; depth from width as in GPT-3, Llama 3.2, LLaMA and Llama 3.1
+405B, in multiples of 8 (4 when shallow) so pipeline stages split it. --vocab and --context also
+set the proposals' vocabulary (default 32000) and context (default 4096).
 
 Examples:
 
@@ -160,7 +162,7 @@ Examples:
 
   llmplan arch --safetensors path/to/checkpoint/
 
-  llmplan arch --target 7B --target 13B
+  llmplan arch --target 7B --target 70B
 """)
 @options.grouped(sources=options.MODEL_SOURCES, shape_flags=options.FULL_SHAPE_HEAD, more_shape_flags=options.FULL_SHAPE_TAIL)
 def arch_command(
@@ -183,6 +185,10 @@ def arch_command(
     dtype = get_dtype(kv_dtype)
     for value, name in ((seq, "--seq"), (proposals, "--proposals"), (context, "--context")):
         _int_option(value, name)
+    target_kv = None
+    if target and shape_flags.get("kv_heads") is not None and all(shape_flags.get(k) is None for k in ("layers", "d_model", "heads")):
+        target_kv = shape_flags["kv_heads"]  # --target 70B --kv-heads 8: the proposals' KV heads
+        shape_flags["kv_heads"] = None
     models = mo.resolve_models(**sources, presets=presets, context=context, need_shape=True, **shape_flags, **more_shape_flags)
     if not (models or target):
         raise InputError("give --preset ID, --hf-config PATH, --safetensors PATH, --target SIZE or the shape as flags (--layers --d-model --heads --vocab); see 'llmplan arch --help'")
@@ -198,7 +204,7 @@ def arch_command(
         for size in expand(target, lambda text: parse_count(text, "a parameter count")):
             from llmplan.units import format_count
 
-            shapes = propose.propose(size, proposals, vocab=shape_flags.vocab or 32000, context=context or 4096)
+            shapes = propose.propose(size, proposals, vocab=shape_flags.vocab or 32000, context=context or 4096, kv_heads=target_kv)
             for shape in shapes:
                 row = shape_row(shape, seq, dtype.bytes, dtype.name)
                 row["target_params"] = size
@@ -207,7 +213,7 @@ def arch_command(
                 rows.append(row)
             gap = abs(rows[-1]["gap_fraction"])
             if gap > propose.PROPOSAL_TOLERANCE:
-                note(f"no shape of the family lies within {propose.PROPOSAL_TOLERANCE:.0%} of {format_count(size)}: widths step by 256 and depth follows width, so the nearest is {gap:.1%} off")
+                note(f"no shape of the family lies within {propose.PROPOSAL_TOLERANCE:.0%} of {format_count(size)}: widths step by 1024 (256 below 2560), depth follows width in steps of 4 or 8, so the nearest is {gap:.1%} off")
             elif len(shapes) < proposals:
                 note(f"{len(shapes)} shape(s) within {propose.PROPOSAL_TOLERANCE:.0%} of {format_count(size)} (fewer than --proposals {proposals}: the next is further)")
         proposed = True

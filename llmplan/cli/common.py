@@ -64,22 +64,84 @@ def emit(
     labels: dict[str, str] | None = None,
     priority: Sequence[str] | None = None,
     footnotes: Sequence[str] = (),
+    wrap_first: bool = False,
+    column_notes: dict[str, str] | None = None,
 ) -> None:
-    """Write the command's rows to stdout in the chosen format.
+    """Write the command's rows to stdout in the chosen format, then the notes said so far (stderr).
+
+    `column_notes` explain columns (key -> text): a table prints those of the columns it shows under
+    itself, and none of those it leaves out; the machine formats carry every key, so every one is a note.
 
     `priority` lists the table's columns from most to least important: when the terminal is too
-    narrow the last ones are left out first (a footnote says which; --wide shows them)."""
+    narrow the last ones are left out first (a footnote says which; --wide shows them).
+    `wrap_first`: long text wraps inside its cell before any column is left out (a summary)."""
     rows = list(rows)
     if fmt == "table" and len(rows) > MAX_TABLE_ROWS:
         raise InputError(f"{len(rows):,} rows are too many for a table (at most {MAX_TABLE_ROWS:,}); use --format tsv, csv or jsonl")
-    render(rows, fmt, title=title, columns=columns, labels=labels, priority=priority, wide=shared.wide, footnotes=footnotes)
+    if fmt != "table":
+        for text in (column_notes or {}).values():
+            note(text)
+    render(rows, fmt, title=title, columns=columns, labels=labels, priority=priority, wide=shared.wide, footnotes=footnotes,
+           wrap_first=wrap_first, column_notes=column_notes if fmt == "table" else None)
+    flush_notes()
+
+
+# Notes and warnings wait for the table (one place, after it, for every command), each said once;
+# flush_notes writes them, and the entry point calls it before an error line and at the end.
+_pending: list[tuple[str, str]] = []
+_said: set[str] = set()
 
 
 def _stderr(prefix: str, message: str) -> None:
-    if shared.quiet:
+    if shared.quiet or message in _said:
         return
+    _said.add(message)
+    _pending.append((prefix, message))
+
+
+def _note_width() -> int | None:
+    """Wrap notes to the terminal: COLUMNS when set, else stderr's width when it is a terminal, else none."""
+    import os
+    import shutil
+
+    text = os.environ.get("COLUMNS", "")
+    if text.isdigit() and int(text) >= 20:
+        return int(text)
+    try:
+        if sys.stderr.isatty():
+            return max(40, shutil.get_terminal_size((100, 24)).columns)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def wrap_note(prefix: str, message: str, width: int | None) -> str:
+    """'prefix message' broken at word boundaries to `width`, the continuation lines indented under the message."""
+    if width is None:
+        return f"{prefix}{message}"
+    import textwrap
+
+    return textwrap.fill(message, width=width, initial_indent=prefix, subsequent_indent=" " * len(prefix),
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def discard_notes() -> None:
+    """Forget the notes held (the start of a run)."""
+    _pending.clear()
+    _said.clear()
+
+
+def flush_notes() -> None:
+    """Write the notes and warnings held so far to stderr, wrapped to the terminal, and forget them."""
+    held = list(_pending)
+    _pending.clear()
+    _said.clear()
+    if not held:
+        return
+    width = _note_width()
     try:  # a closed or broken stderr loses the message, never the result
-        sys.stderr.write(f"{prefix}{message}\n")
+        for prefix, message in held:
+            sys.stderr.write(wrap_note(prefix, message, width) + "\n")
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError, UnicodeError):
         pass
@@ -118,8 +180,24 @@ def warn_extrapolations(found: Sequence[tuple[str, str]], laws: int) -> None:
         warn(found[0][1])
     elif found:
         ids = ", ".join(law for law, _ in found)
-        warn(f"{len(found)} of {laws} laws are used beyond the range they were fitted on ({ids}): an extrapolation; "
-             "their rows are marked * (key 'extrapolated'); 'llmplan presets show LAW' gives each range")
+        warn(f"{len(found)} of {laws} laws are used beyond the range they were fitted on ({ids}), so their rows, "
+             "marked *, are extrapolations; 'llmplan presets show LAW' gives each range")
+
+
+def note_loss_datasets(rows: Sequence[Row], presets_dir: Path | None) -> None:
+    """A note when rows hold losses of laws measured on different data or tokenizers (presets: dataset,
+    tokenizer): nats per token on one corpus and vocabulary do not compare with another's."""
+    cat = catalog(presets_dir)
+    groups: dict[str, list[str]] = {}
+    for law in dict.fromkeys(r.get("law") for r in rows if r.get("loss") is not None and r.get("law")):
+        preset = cat.find("laws", law)
+        if preset is None or not preset.get("dataset"):
+            continue
+        where = f"{preset['dataset'].split(' (')[0]} with {str(preset.get('tokenizer') or 'its tokenizer').split(' (')[0]}"
+        groups.setdefault(where, []).append(law)
+    if len(groups) > 1:
+        said = "; ".join(f"{', '.join(laws)} on {where}" for where, laws in groups.items())
+        note(f"these losses were measured on different data and tokenizers ({said}): compare losses only between laws of one dataset")
 
 
 def quiet() -> bool:
@@ -157,7 +235,8 @@ def expand(values: Sequence[str] | None, parse: Callable[[str], T]) -> list[T]:
 
 
 def stdin_chunks(parse: Callable[[str], Sequence[T]], size: int = 20_000) -> Iterable[list[T]]:
-    """Values parsed from stdin lines, `size` lines at a time (a million-line sweep in bounded memory).
+    """Values parsed from stdin lines, as they arrive (a block at a time: a million-line sweep in bounded
+    memory, a typed line's rows at once; `size` only numbers the line in an error).
 
     A bad line stops the stream with exit 2; the message names its line (the rows of the lines
     before it may already be written)."""
@@ -172,7 +251,7 @@ def stdin_chunks(parse: Callable[[str], Sequence[T]], size: int = 20_000) -> Ite
                 chunk.extend(parse(line))
             except InputError as error:
                 raise InputError(f"stdin value {seen:,}: {error}" if seen > size else str(error)) from None
-        if len(chunk) >= size:
+        if chunk:  # what arrived so far: rows come out as values go in
             yield chunk
             chunk = []
     if seen == 0:
@@ -226,6 +305,7 @@ class RowWriter:
         elif self.fmt == "json":
             sys.stdout.write("\n]\n" if self.count else "[]\n")
             sys.stdout.flush()
+        flush_notes()
 
 
 def output_key(field: str) -> str:

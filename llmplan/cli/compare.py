@@ -11,6 +11,8 @@ from llmplan.cli.common import catalog, emit, note, output_format, warn
 
 app = typer.Typer()
 
+PlotOption = options.plot_option("the models against the law's frontier")
+
 
 @app.command(help="""Famous models against the compute-optimal frontier: under- or over-trained, and by how much.
 
@@ -36,7 +38,7 @@ def compare(
     models: Annotated[Optional[str], typer.Option("--models", "-m", help="Comma-separated model ids or aliases (default: every decoder-only model with params and tokens).", show_default=False)] = None,
     law: options.LawOption = None,
     ratio: options.RatioOption = None,
-    plot: options.plot_option("the models against the law's frontier") = None,
+    plot: PlotOption = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
@@ -62,7 +64,12 @@ def compare(
             raise InputError("--models needs at least one model id, e.g. --models chinchilla-70b,gpt-3-175b")
     from llmplan.planning.compare import compare_rows, pick_models
 
-    rows = compare_rows(chosen, pick_models(cat, names), cat)
+    picked = pick_models(cat, names)
+    rows = compare_rows(chosen, picked, cat)
+    moe = [p for p in picked if p.get("active_params")]
+    if moe:
+        active = ", ".join(f"{p.id} {p.get('active_params') / 1e9:.0f}B of {p.get('params') / 1e9:.0f}B" for p in moe)
+        note(f"mixture{'s' if len(moe) > 1 else ''} of experts, judged by active parameters under a law fitted on dense models: {active}")
     # A model is judged at its own size and tokens: is that inside what the law was fitted on?
     from llmplan.rows import mark_extrapolation
 
@@ -75,14 +82,16 @@ def compare(
         plot_frontier(plot, [(r["model"], r["params"], r["tokens"]) for r in rows], chosen)
         note(f"wrote {plot}")
     columns = ["model", "params", "tokens", "optimal_params", "optimal_tokens", "tokens_20x", "verdict"]
+    explained: dict[str, str] = {}
     if chosen.predicts_loss:
         columns += ["loss", "optimal_loss"]
     if any(r["implied_mfu"] is not None for r in rows):
         columns.append("implied_mfu")
-        note("implied_mfu = 6ND / (published GPU-hours x 3600 x dense bf16 peak); published GPU-hours include downtime, restarts and evaluation, so it is below the MFU the authors measured while running")
+        explained["implied_mfu"] = ("MFU (impl.) = 6ND / (published GPU-hours x 3600 x dense bf16 peak); published GPU-hours include downtime, "
+                                    "restarts and evaluation, so it is below the MFU the authors measured while running")
     if any(r["predicted_mfu"] is not None for r in rows):
         columns.append("predicted_mfu")
-        note("predicted_mfu: the throughput model's fastest layout for the published GPUs and batch, counted as 6ND like implied_mfu (no downtime)")
+        explained["predicted_mfu"] = "(model): the throughput model's fastest layout for the published GPUs and batch, counted as 6ND like the implied MFU (no downtime)"
     labels = {
         "tokens_per_param": "tok/param",
         "pf_days": "PF-days",
@@ -94,8 +103,9 @@ def compare(
         "predicted_mfu": "(model)",
     }
     if getattr(chosen, "minimises_loss", None) is False:
-        note(f"{chosen.id}: the 'optimal' split is the paper's fitted allocation, not the minimiser of its own L(N, D), so a trained model can show a lower loss than its optimum (key minimises_loss)")
+        note(f"{chosen.id}: the 'optimal' split is the paper's fitted allocation, not the minimiser of its own L(N, D), so a trained model can show a lower loss than its optimum")
     if chosen.convention != "total":
         note(f"law {chosen.id} counts non-embedding parameters; the presets count all of them, so read its verdicts loosely")
     priority = ["model", "verdict", "params", "tokens", "optimal_params", "optimal_tokens", "loss", "optimal_loss", "tokens_20x"]
-    emit(rows, fmt, title=f"Trained vs compute-optimal for the same compute ({chosen.id})", columns=columns, labels=labels, priority=priority)
+    emit(rows, fmt, title=f"Trained vs compute-optimal for the same compute ({chosen.id})", columns=columns, labels=labels, priority=priority,
+         column_notes=explained)

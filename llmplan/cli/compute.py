@@ -17,7 +17,8 @@ app = typer.Typer()
 
 With --preset (or --hf-config, --safetensors) a model's exact params, tokens and shape are used (its shape adds the attention term
 12·L·d·s per token); --recompute full counts 8·N·D. Time = FLOPs / (GPUs · dense peak · MFU), MFU 0.4
-unless --mfu says otherwise. --budget X --gpu ID answers the reverse: what a budget costs in GPU time.
+unless --mfu says otherwise, and calendar time divides by the goodput (default 0.9) as the budget
+multiplies by it. --budget X --gpu ID answers the reverse: what a budget costs in GPU time.
 --gpu ID --gpus K --days T (or --hours, or --gpu-hours) gives the budget that hardware time buys:
 GPUs x dense peak x MFU x time x goodput (default goodput 0.9), the budget `optimal` and `plan` use.
 
@@ -82,7 +83,11 @@ def compute(
         raise InputError(f"--gpus must be at least 1, not {gpus}")
     usd = parse_positive(price, "a price in USD per GPU-hour") if price is not None else None
     cat = catalog(presets) if gpu is not None else None
-    hardware = hardware_budget(cat, gpu, gpus, days, hours, gpu_hours, m, goodput, dtype)
+    from llmplan.systems.budget import parse_goodput, wants_hardware_budget
+
+    timed = wants_hardware_budget(days, hours, gpu_hours)
+    hardware = hardware_budget(cat, gpu, gpus, days, hours, gpu_hours, m, goodput if timed else None, dtype)
+    g = parse_goodput(goodput) if goodput is not None and not timed else None
     gpus = gpus or 1
 
     N = parse_count(params, "a parameter count") if params is not None else None
@@ -96,7 +101,7 @@ def compute(
 
     (row,) = compute_rows(params=N, tokens=D, model=model, seq=seq, flops_per_token=flops_per_token, recompute=recompute, budget=budget,
                           hardware=hardware, catalog=cat, gpu=gpu, gpus=gpus,
-                          mfu=m, mfu_auto=auto, global_batch=global_batch, price=usd, dtype=dtype,
+                          mfu=m, mfu_auto=auto, global_batch=global_batch, price=usd, dtype=dtype, goodput=g,
                           explain_default_mfu=fmt == "table" and mfu is None, say=note)
     if hardware is not None:
         title = f"Compute: {hardware_title(hardware)}"
@@ -107,7 +112,7 @@ def compute(
     else:
         title = f"Compute: {format_count(row['params'])} params, {format_count(row['tokens'])} tokens"
     if hardware is None and gpu is not None:
-        title += f"; {row['gpus']} x {row['gpu']}, {row['mfu']:.0%} MFU ({row['dtype']})"
+        title += f"; {row['gpus']} x {row['gpu']}, {row['mfu']:.0%} MFU, {row['goodput']:.0%} goodput ({row['dtype']})"
     labels = {"pf_days": "PF-days", "flops_per_token": "FLOPs/token", "peak_flops_per_second": "peak FLOP/s", "gpu_hours": "GPU-hours", "wall_seconds": "wall time", "cost_usd": "cost (USD)", "price_usd_per_gpu_hour": "USD/GPU-h"}
     columns = list(row)
     if fmt == "table":  # the title carries GPU, count, dtype and MFU; keep the table narrow

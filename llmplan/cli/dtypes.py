@@ -12,6 +12,8 @@ from llmplan.cli.options import FormatOption
 
 app = typer.Typer()
 
+ParamsOption = options.params_option("Add the bytes to store this many parameters in each format (e.g. 7B).", short=False)
+
 
 @app.command(help="""The number formats that decide memory: bits, layout, range, precision.
 
@@ -24,7 +26,7 @@ Examples:
   llmplan dtypes -f json
 """)
 def dtypes(
-    params: options.params_option("Add the bytes to store this many parameters in each format (e.g. 7B).", short=False) = None,
+    params: ParamsOption = None,
     fmt: FormatOption = None,
 ) -> None:
     from llmplan.dtypes import DTYPES

@@ -13,6 +13,8 @@ from llmplan.cli.options import FormatOption, PresetsOption
 
 app = typer.Typer()
 
+PlotOption = options.plot_option('the fit', ': observed vs predicted loss and the fitted frontier, or with --method isoflop the parabolas and their minima.')
+
 METHODS = ("parametric", "isoflop")
 
 
@@ -62,7 +64,7 @@ def fit(
     show_residuals: Annotated[bool, typer.Option("--residuals", help="List each run's observed and predicted loss instead of the fit.")] = False,
     save: Annotated[Optional[str], typer.Option("--save", help="Write the fitted law to this TOML file (for --law in optimal, loss, compare).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Let --save overwrite an existing file.")] = False,
-    plot: options.plot_option('the fit', ': observed vs predicted loss and the fitted frontier, or with --method isoflop the parabolas and their minima.') = None,
+    plot: PlotOption = None,
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:

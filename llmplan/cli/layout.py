@@ -13,6 +13,8 @@ from llmplan.systems.layout import RECOMPUTE, describe
 
 app = typer.Typer()
 
+PlotOption = options.plot_option('the step time broken down by part', ': one stacked bar per layout shown.')
+
 
 def explain(best, runner) -> str:
     """Why the runner-up lost: the parts of the step that differ most, in seconds."""
@@ -88,7 +90,7 @@ def layout(
     intra_bw: options.IntraBwOption = None,
     inter_bw: options.InterBwOption = None,
     matmul_efficiency: options.MatmulEffOption = None,
-    plot: options.plot_option('the step time broken down by part', ': one stacked bar per layout shown.') = None,
+    plot: PlotOption = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:

@@ -7,9 +7,13 @@ from typing import Annotated, Optional
 import typer
 
 from llmplan.cli import options
-from llmplan.cli.common import catalog, emit, output_format, stdin_lines, warn_extrapolations
+from llmplan.cli.common import catalog, emit, output_format, stdin_lines, warn_extrapolations, note_loss_datasets
 
 app = typer.Typer()
+
+ParamsOption = options.params_option("Parameters (e.g. 70B); '-' reads 'PARAMS TOKENS' pairs from stdin, one per line.")
+LawOption = options.law_option("Scaling law: preset id (default epoch-2024), a TOML file, or 'all' (the laws that predict loss).")
+UniqueTokensOption = options.unique_tokens_option("Unique tokens behind the D training tokens (e.g. 25B): repeated epochs count as less data, under the data-constrained law muennighoff-2023.")
 
 
 def parse_pair(line: str) -> tuple[float, float]:
@@ -44,10 +48,10 @@ Examples:
   llmplan loss --params 6.34B --tokens 242B --unique-tokens 25B
 """)
 def loss(
-    params: options.params_option("Parameters (e.g. 70B); '-' reads 'PARAMS TOKENS' pairs from stdin, one per line.") = None,
+    params: ParamsOption = None,
     tokens: options.TokensOption = None,
-    law: options.law_option("Scaling law: preset id (default epoch-2024), a TOML file, or 'all' (the laws that predict loss).") = None,
-    unique_tokens: options.unique_tokens_option("Unique tokens behind the D training tokens (e.g. 25B): repeated epochs count as less data, under the data-constrained law muennighoff-2023.") = None,
+    law: LawOption = None,
+    unique_tokens: UniqueTokensOption = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
@@ -97,6 +101,7 @@ def loss(
             extrapolating.append((each.id, warning))
         rows.extend(answer)
     warn_extrapolations(extrapolating, len(laws))
+    note_loss_datasets(rows, presets)
     title = f"Predicted loss ({laws[0].id if len(laws) == 1 else f'{len(laws)} laws'})"
     if len(pairs) == 1:
         from llmplan.units import format_count

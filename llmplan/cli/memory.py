@@ -14,6 +14,8 @@ from llmplan.systems.layout import RECOMPUTE
 
 app = typer.Typer()
 
+PlotOption = options.plot_option('the parts of memory by phase of the step', ": stacked bars, each --gpu's memory as a line.")
+
 # The parts of the peak, in the order the table shows them; their *_bytes keys add up to total_bytes.
 PARTS = ("weights", "gradients", "optimizer", "activations", "autocast_cache", "kv_cache", "workspace", "transient", "overhead")
 PART_LABELS = {
@@ -163,7 +165,7 @@ def memory(
     gpu: Annotated[Optional[list[str]], typer.Option("--gpu", "-g", help="Check the fit on this GPU: a catalog id or alias, or a memory size such as 24GB for any GPU of that size (repeatable; '-' reads them from stdin): one row per GPU.", show_default=False)] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 3 when it does not fit a --gpu.")] = False,
     phases: Annotated[bool, typer.Option("--phases", help="Training: one row per phase of the step (end of forward ... optimizer step) with its parts and total.")] = False,
-    plot: options.plot_option('the parts of memory by phase of the step', ": stacked bars, each --gpu's memory as a line.") = None,
+    plot: PlotOption = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:

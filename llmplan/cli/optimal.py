@@ -7,11 +7,17 @@ from typing import Annotated, Any, List, Optional
 import typer
 
 from llmplan.cli import options
-from llmplan.cli.common import catalog, emit, expand, note, output_format, warn, warn_extrapolations
+from llmplan.cli.common import catalog, emit, expand, note, output_format, warn, warn_extrapolations, note_loss_datasets
 
 app = typer.Typer()
 
+ParamsOption = options.params_option("Fix the model size (e.g. 7B): the tokens the budget buys, or without a budget the compute-optimal tokens for it; '-' reads one size per line from stdin (a row each).")
+TargetLossOption = options.target_loss_option("The least compute that reaches this loss (nats/token); must be above the law's irreducible E.")
+UniqueTokensOption = options.unique_tokens_option("Unique tokens available (e.g. 25B): the best split when data must be repeated, under the data-constrained law muennighoff-2023.")
+PlotOption = options.plot_option("the law's loss contours over (N, D) with the plan")
+
 LAW_HELP = "Scaling law: a preset id (epoch-2024, the default; chinchilla, kaplan-2020, tokens-per-param, ...), a TOML file, or 'all' for one row per law."
+LawOption = options.law_option(LAW_HELP)
 
 
 def budget_title(budgets: list[float]) -> str:
@@ -74,12 +80,12 @@ Examples:
 @options.grouped(hardware_time=options.HARDWARE_TIME)
 def optimal(
     budget: Annotated[Optional[List[str]], typer.Option("--budget", "-b", help="Compute budget: FLOPs (1e24) or PF-days (3000pfd); START:STOP:N; '-' reads stdin. Repeatable.", show_default=False)] = None,
-    law: options.law_option(LAW_HELP) = None,
-    params: options.params_option("Fix the model size (e.g. 7B): the tokens the budget buys, or without a budget the compute-optimal tokens for it; '-' reads one size per line from stdin (a row each).") = None,
+    law: LawOption = None,
+    params: ParamsOption = None,
     tokens: options.FixTokensOption = None,
-    target_loss: options.target_loss_option("The least compute that reaches this loss (nats/token); must be above the law's irreducible E.") = None,
+    target_loss: TargetLossOption = None,
     ratio: Annotated[Optional[str], typer.Option("--ratio", help="Tokens per parameter for the tokens-per-param law (default 20); implies --law tokens-per-param.", show_default=False)] = None,
-    unique_tokens: options.unique_tokens_option("Unique tokens available (e.g. 25B): the best split when data must be repeated, under the data-constrained law muennighoff-2023.") = None,
+    unique_tokens: UniqueTokensOption = None,
     inference_tokens: options.InferenceTokensOption = None,
     serve_gpu: Annotated[Optional[str], typer.Option("--serve-gpu", help="With --inference-tokens: weigh serving by its GPU-time on this GPU (as llmplan serve's default engine runs it), not by 2N FLOPs.", show_default=False)] = None,
     serve_batch: Annotated[int, typer.Option("--serve-batch", help="With --serve-gpu: sequences decoded together.")] = 64,
@@ -91,7 +97,7 @@ def optimal(
     train_price: Annotated[Optional[float], typer.Option("--train-price", help="With --serve-gpu: USD per training GPU-hour (one price given is used for both).", show_default=False)] = None,
     serve_price: Annotated[Optional[float], typer.Option("--serve-price", help="With --serve-gpu: USD per serving GPU-hour: minimise dollars, with costs in USD.", show_default=False)] = None,
     shape: Annotated[bool, typer.Option("--shape", help="Add a LLaMA-style shape (layers, d_model, heads, FFN; see 'llmplan arch --target') for each row's model size, with its exact count.")] = False,
-    plot: options.plot_option("the law's loss contours over (N, D) with the plan") = None,
+    plot: PlotOption = None,
     hardware_time: options.Flags = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
@@ -199,6 +205,7 @@ def optimal(
             extrapolating.append((each.id, warning))
         rows.extend(answer)
     warn_extrapolations(extrapolating, len(laws))
+    note_loss_datasets(rows, presets)
     if not rows:
         raise InputError("no law could answer this question")
     if hardware is not None:
@@ -300,4 +307,4 @@ def _stream_stdin(law: Any, N: Any, D: Any, L: Any, U: Any, I: Any, shape: bool,
         writer.write(rows)
     writer.close()
     if outside:
-        warn(f"law {law.id} was fitted on {law.fitted_range_text()}; {outside:,} of {total:,} rows lie outside that range (key 'extrapolated'): an extrapolation")
+        warn(f"law {law.id} was fitted on {law.fitted_range_text()}; {outside:,} of {total:,} rows lie outside that range, so their numbers (marked *) are an extrapolation")

@@ -11,6 +11,9 @@ from llmplan.cli.common import catalog, emit, note, output_format, warn
 
 app = typer.Typer()
 
+# plan's own --mfu: by default the MFU of the fastest layout for the model the budget buys.
+PlanMfuOption = Annotated[Optional[str], typer.Option("--mfu", help="Model FLOPs utilisation (6ND counted), a fraction of the dense peak. Default (or 'auto'): the MFU of the fastest layout that fits for the model the budget buys, so steps x step time is the time given; a number fixes the budget's MFU and a note says what the layout reaches.", show_default=False)]
+
 # The vertical table: (group, key, label). A plan is one record; the table reads top to bottom.
 GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("model", [
@@ -34,6 +37,7 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
         ("hparams", "hyperparameter law"),
         ("batch_tokens", "batch (law), tokens"),
         ("learning_rate", "peak learning rate"),
+        ("published_run", "published, nearest scale"),
         ("global_batch", "batch run, sequences"),
         ("global_batch_tokens", "batch run, tokens"),
         ("seq", "sequence length"),
@@ -42,13 +46,12 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     ("hardware", [
         ("gpus", "GPUs"),
         ("peak_flops_per_second", "dense peak per GPU"),
-        ("mfu", "MFU (budget)"),
         ("tp", "layout"),
         ("micro_batch", "micro-batch x count"),
         ("recompute", "recompute"),
         ("memory_per_gpu_bytes", "memory per GPU"),
         ("step_seconds", "step time"),
-        ("layout_mfu", "MFU (layout)"),
+        ("mfu", "MFU (6ND)"),
     ]),
     ("time and money", [
         ("flops", "compute, FLOPs"),
@@ -67,7 +70,7 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
     from llmplan.io.render import humanize
     from llmplan.planning.plan import SOURCES
 
-    optional = {"unique_tokens", "epochs", "inference_tokens", "cost_usd", "energy_kwh", "loss", "tp", "micro_batch", "recompute", "memory_per_gpu_bytes", "step_seconds", "layout_mfu"}
+    optional = {"published_run", "unique_tokens", "epochs", "inference_tokens", "cost_usd", "energy_kwh", "loss", "tp", "micro_batch", "recompute", "memory_per_gpu_bytes", "step_seconds"}
     rows = []
     for group, items in GROUPS:
         first = True
@@ -75,7 +78,13 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
             value = record.get(key)
             if value is None and key in optional:
                 continue
-            if key == "shape_heads":
+            if key == "published_run":
+                if not record.get("hparams_extrapolated"):
+                    continue  # only where the law is extrapolated: its fitted range covers the plan otherwise
+                lr = record.get("published_learning_rate")
+                text = (f"{record['published_run_name']} ({humanize('flops', record['published_run_flops'])} FLOPs): batch up to "
+                        f"{humanize('batch_tokens', record['published_batch_tokens'])} tokens" + (f", peak LR {lr:.1e}" if lr else ""))
+            elif key == "shape_heads":
                 text = f"{value} ({record['shape_kv_heads']})"
             elif key == "tp":
                 r = record
@@ -84,16 +93,16 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
                 text += ", SP" if r["sequence_parallel"] else ""
             elif key == "micro_batch":
                 text = f"{value} x {record['micro_batches']}"
-            elif key == "mfu" and record.get("mfu_source") == "auto":
-                text = f"{value:.1%} (auto, {record['mfu_iterations']} evaluations)"
+            elif key == "mfu":
+                text = f"{value:.1%}" + {"layout": " (the layout's)", "given": " (given)", "default": " (default)"}.get(record.get("mfu_source"), "")
             elif key == "gpus":
                 text = f"{value:,} x {record['gpu']} ({record['dtype']})"
-            elif key in ("cost_usd", "energy_kwh"):
+            elif key == "energy_kwh":
+                text = f"{value:,.0f}" + {"node": " (node power x PUE)", "board": " (GPU boards x PUE)"}.get(record.get("energy_basis"), "")
+            elif key == "cost_usd":
                 text = f"{value:,.0f}"
             elif key in ("learning_rate", "loss"):
                 text = f"{value:.2e}" if key == "learning_rate" else f"{value:.3f}"
-            elif key == "layout_mfu":
-                text = f"{value:.1%}"
             elif key == "peak_flops_per_second":
                 text = f"{value / 1e12:,.1f} TFLOP/s"
             elif key == "goodput":
@@ -104,7 +113,8 @@ def vertical_rows(record: dict[str, Any], explain: bool = False) -> list[dict[st
             if explain:
                 row["from"] = SOURCES.get(key, "")
                 if key == "mfu":
-                    row["from"] = "the throughput model's fixed point (--mfu auto)" if record.get("mfu_source") == "auto" else "--mfu (default 0.4, observed 0.3-0.55)"
+                    row["from"] = {"layout": SOURCES["mfu"], "given": "--mfu, the budget's; a note compares the layout's",
+                                   "default": "0.4, as no layout fits (observed 0.3-0.55)"}.get(record.get("mfu_source"), SOURCES["mfu"])
             rows.append(row)
             first = False
     return rows
@@ -116,7 +126,8 @@ The budget is GPUs x dense peak x MFU x calendar time x goodput, so the plan tak
 time given. Then the law's compute-optimal N and D (D = C / 6N), the predicted loss, a LLaMA-style
 shape with its exact count (as `arch --target`), the batch size and peak learning rate of a
 published hyperparameter law beside the whole-sequence batch that is run, the number of steps,
-wall time, GPU-hours, cost at --price and energy (board power x GPUs x time x PUE), and the
+wall time, GPU-hours, cost at --price and energy (a node's rated power per GPU x GPUs x time x
+PUE; the GPU board's power where the catalog has no node), and the
 fastest layout that fits (as `layout` ranks them) with its memory per GPU, step time and MFU.
 --mfu auto iterates the MFU to the throughput model's value for the model it buys (a fixed point;
 exit 1 if it does not converge).
@@ -137,7 +148,7 @@ Examples:
 
   llmplan plan --gpu h100 --gpus 1024 --days 60 --unique-tokens 2T
 """)
-@options.grouped(hardware_time=options.with_option(options.HARDWARE_TIME, "gpu", options.PlanGpuOption))
+@options.grouped(hardware_time=options.with_option(options.with_option(options.HARDWARE_TIME, "gpu", options.PlanGpuOption), "mfu", PlanMfuOption))
 def plan(
     hardware_time: options.Flags = None,
     law: options.LawOption = None,
@@ -148,6 +159,7 @@ def plan(
     inference_tokens: options.InferenceTokensOption = None,
     target_loss: Annotated[Optional[str], typer.Option("--target-loss", help="The least compute that reaches this loss; the wall time follows.", show_default=False)] = None,
     seq: Annotated[int, typer.Option("--seq", help="Training sequence length (tokens).", min=1)] = 4096,
+    kv_heads: Annotated[Optional[int], typer.Option("--kv-heads", help="KV heads of the proposed shape (default 8 from 1B parameters, as Llama 3; must divide the heads).", min=1, show_default=False)] = None,
     price: options.PriceOption = None,
     pue: Annotated[Optional[str], typer.Option("--pue", help="Power usage effectiveness of the data centre (default 1.1, Patterson et al. 2021).", show_default=False)] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Add a column saying where each number comes from.")] = False,
@@ -166,8 +178,8 @@ def plan(
     cat = catalog(presets)
     if gpu is None:
         raise InputError("plan needs the hardware: --gpu (e.g. --gpu h100 --gpus 256 --days 30)")
-    auto = mfu is not None and mfu.strip().lower() == "auto"
-    m = parse_mfu(None if auto else mfu)
+    auto = mfu is None or mfu.strip().lower() == "auto"
+    m = parse_mfu(None if auto else mfu)  # with auto, where the search starts (and the fallback where no layout fits)
     N = parse_count(params, "a parameter count") if params is not None else None
     D = parse_count(tokens, "a token count") if tokens is not None else None
     U = parse_count(unique_tokens, "a count of unique tokens") if unique_tokens is not None else None
@@ -208,17 +220,17 @@ def plan(
         chosen = resolve_laws(law, catalog(presets), None)[0]
     hp = load_hparams(hparams, cat)
     device = cat.get("gpus", gpu)
-    tdp = device.get("tdp_watts")
     record, warnings, notes = plan_record(
         chosen, hp, hardware, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I,
-        seq=seq, price=usd, pue=p, gpu=device, from_hardware_time=from_time, auto_mfu=auto,
+        seq=seq, price=usd, pue=p, gpu=device, from_hardware_time=from_time, auto_mfu=auto, strict_auto=mfu is not None,
+        kv_heads=kv_heads, runs=cat.all("runs"),
     )
     for w in warnings:
         warn(w)
     for line in notes:
         note(line)
-    if tdp is None:
-        note(f"the catalog has no board power (tdp_watts) for {hardware.gpu}; energy is left out")
+    if record["energy_basis"] is None:
+        note(f"the catalog has no node or board power for {hardware.gpu}; energy is left out")
     if fmt != "table":
         emit([record], fmt)
         return
@@ -227,8 +239,14 @@ def plan(
         title = f"Plan: {hardware_title(hardware)}"
     else:
         title = f"Plan: {hardware.gpus:,} x {hardware.gpu} at {hardware.mfu:.0%} MFU, {hardware.goodput:.0%} goodput"
-    if mfu is None:
-        note("MFU 0.4 is the default (observed 0.3-0.55 in published runs); set --mfu to change it")
-    note(f"batch and learning rate: {hp.name}; energy = TDP x GPUs x wall time x PUE {p:g}, an upper bound")
+    if record["energy_basis"] == "node":
+        energy = (f"energy = node power per GPU ({record['node_watts_per_gpu']:,.0f} W: the {device.get('gpus_per_node')}-GPU system's rated "
+                  f"maximum, not the {record['tdp_watts']:g} W board alone) x GPUs x wall time x PUE {p:g}, an upper bound")
+    elif record["energy_basis"] == "board":
+        energy = f"energy = GPU board power ({record['tdp_watts']:g} W; the catalog has no node power for it) x GPUs x wall time x PUE {p:g}: the GPUs alone"
+    else:
+        energy = None
+    note(f"batch and learning rate: {hp.name}" + (f"; {energy}" if energy else ""))
     columns = ["group", "quantity", "value"] + (["from"] if explain else [])
-    emit(vertical_rows(record, explain), fmt, title=title, columns=columns, labels={"group": "", "from": "from"})
+    emit(vertical_rows(record, explain), fmt, title=title, columns=columns, labels={"group": "", "from": "from"},
+         priority=["value", "quantity", "from", "group"], wrap_first=True)

@@ -12,7 +12,7 @@ from llmplan.errors import InputError
 
 app = typer.Typer(help="List and show presets: models, laws and GPUs.", no_args_is_help=True)
 
-KindOption = Annotated[Optional[str], typer.Option("--kind", "-k", help="Which presets: models, laws, gpus, hparams or engines (default: all).", show_default=False)]
+KindOption = Annotated[Optional[str], typer.Option("--kind", "-k", help="Which presets: models, laws, gpus, hparams, engines or runs (default: all).", show_default=False)]
 
 # Columns of `presets list` per kind, for the table; machine formats carry every field.
 LIST_COLUMNS = {
@@ -21,6 +21,7 @@ LIST_COLUMNS = {
     "gpus": ["gpu", "name", "memory_bytes"],
     "hparams": ["id", "name", "convention", "fitted_range"],
     "engines": ["id", "name", "version", "batching", "decode_attention"],
+    "runs": ["id", "name", "flops", "max_batch_tokens", "learning_rate"],
 }
 # The key holding a preset's id, the same as every other command's: model, law, gpu.
 ID_KEY = {"models": "model", "laws": "law", "gpus": "gpu"}
@@ -48,7 +49,7 @@ def _kind(kind: str | None) -> list[str]:
     if kind is None:
         return list(KINDS)
     key = kind.strip().lower()
-    aliases = {"model": "models", "law": "laws", "gpu": "gpus", "hparam": "hparams", "engine": "engines"}
+    aliases = {"model": "models", "law": "laws", "gpu": "gpus", "hparam": "hparams", "engine": "engines", "run": "runs"}
     key = aliases.get(key, key)
     if key not in KINDS:
         raise InputError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")

@@ -61,7 +61,7 @@ EXAMPLES: dict[str, list[list[str]]] = {
     "data mix": [["data", "mix", "tests/data/mix_runs.csv"]],
     "dtypes": [["dtypes"], ["dtypes", "--params", "7B"]],
     "gpus": [["gpus"]],
-    "presets list": [["presets", "list", "--kind", "models"], ["presets", "list", "--kind", "laws"], ["presets", "list", "--kind", "gpus"], ["presets", "list", "--kind", "hparams"], ["presets", "list"]],
+    "presets list": [["presets", "list", "--kind", "models"], ["presets", "list", "--kind", "laws"], ["presets", "list", "--kind", "gpus"], ["presets", "list", "--kind", "hparams"], ["presets", "list", "--kind", "runs"], ["presets", "list"]],
     "presets show": [["presets", "show", "llama-2-7b"], ["presets", "show", "chinchilla", "--kind", "laws"], ["presets", "show", "h100"]],
 }
 
@@ -106,6 +106,7 @@ _UNIT_RULES: list[tuple[object, str]] = [
     (lambda k: k.endswith("_joules"), "joules"),
     (lambda k: k.endswith("_kwh"), "kWh"),
     (lambda k: k.endswith("_watts"), "watts"),
+    (lambda k: k.endswith("_watts_per_gpu"), "watts per GPU"),
     (lambda k: k.endswith("_usd_per_gpu_hour"), "USD per GPU-hour"),
     (lambda k: k.endswith("_usd"), "USD"),
     (lambda k: k.endswith("_mfu") or k.endswith("_efficiency"), "fraction (0 to 1)"),

@@ -13,6 +13,8 @@ from llmplan.errors import InputError
 
 app = typer.Typer()
 
+PlotOption = options.plot_option('the frontier (tokens/s per GPU against time per output token)')
+
 MAX_BATCHES = 4096  # rows of one sweep
 
 
@@ -87,7 +89,7 @@ def serve(
     engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="Serving engine: vllm (default), sglang, trtllm, llamacpp or gpt-fast (presets/engines.toml; 'llmplan presets list --kind engines').", show_default=False)] = None,
     memory_fraction: Annotated[Optional[float], typer.Option("--memory-fraction", help="The engine's memory setting in its own meaning (vLLM gpu_memory_utilization, SGLang mem_fraction_static, TensorRT-LLM kv_cache_free_gpu_mem_fraction); default: the engine's.", show_default=False)] = None,
     matmul_efficiency: Annotated[Optional[float], typer.Option("--matmul-efficiency", help="Achievable fraction of the dense peak for matmuls (default: the GPU preset's measured value, else 0.81).", show_default=False)] = None,
-    plot: options.plot_option('the frontier (tokens/s per GPU against time per output token)') = None,
+    plot: PlotOption = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:

@@ -176,19 +176,39 @@ def _stdin() -> Any:
     return stream
 
 
+HOLD_LINES = 20_000  # lines held back at most while a read ends mid-line
+
+
+def _available(stream: Any, block: int) -> Any:
+    """A read() of at most `block` characters that returns as soon as some are there: a line typed at a
+    terminal (so rows come out as values go in, and one Ctrl-D at the start of a line ends the input),
+    or what a pipe holds. Falls back to stream.read(block) for a stream without a binary buffer."""
+    read1 = getattr(getattr(stream, "buffer", None), "read1", None)
+    if read1 is None:
+        return lambda: stream.read(block)
+    decoder = codecs.getincrementaldecoder(getattr(stream, "encoding", None) or "utf-8")("strict")
+
+    def read() -> str:
+        raw = read1(block)
+        return decoder.decode(raw, final=not raw)
+
+    return read
+
+
 def iter_stdin_blocks(max_lines: int | None = None, max_chars: int | None = None, block: int = 1 << 16) -> Iterator[list[str]]:
-    """Lists of non-empty, non-comment lines of stdin, stripped, read `block` characters at a time
-    (fast for a million lines), within the caps above: a line longer than max_chars, a NUL byte or
+    """Lists of non-empty, non-comment lines of stdin, stripped, as they arrive, at most `block`
+    characters at a time (fast for a million lines), within the caps above: a line longer than max_chars, a NUL byte or
     more than max_lines values is an InputError naming the line."""
     max_lines = MAX_STDIN_LINES if max_lines is None else max_lines
     max_chars = MAX_LINE_CHARS if max_chars is None else max_chars
-    stream = _stdin()
+    read = _available(_stdin(), block)
     count = 0
     number = 0  # lines read so far
     pending = ""
+    held: list[str] = []
     while True:
         try:
-            data = stream.read(block)
+            data = read()
         except UnicodeDecodeError:
             raise InputError(f"stdin near line {number + 1} is not UTF-8 text; give one value per line") from None
         except (OSError, ValueError) as error:
@@ -211,8 +231,12 @@ def iter_stdin_blocks(max_lines: int | None = None, max_chars: int | None = None
         count += len(out)
         if count > max_lines:
             raise InputError(f"stdin holds more than {max_lines:,} values; split the input")
-        if out:
-            yield out
+        held.extend(out)
+        # Whole lines go on at once (a typed line, a producer's line); a read that ends mid-line
+        # holds its lines for the next, up to a block's worth, so a bad last line stops the rest first.
+        if held and (not pending or not data or len(held) >= HOLD_LINES):
+            yield held
+            held = []
         if not data:
             return
 

@@ -17,6 +17,8 @@ from llmplan.systems.layout import RECOMPUTE
 
 app = typer.Typer()
 
+PlotOption = options.plot_option('the step time broken down by part', ': one stacked bar per layout shown.')
+
 
 @app.command(help="""Step time, tokens/s and MFU of one parallel layout, and where the time goes.
 
@@ -56,7 +58,7 @@ def throughput(
     intra_bw: options.IntraBwOption = None,
     inter_bw: options.InterBwOption = None,
     matmul_efficiency: options.MatmulEffOption = None,
-    plot: options.plot_option('the step time broken down by part', ': one stacked bar per layout shown.') = None,
+    plot: PlotOption = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:

@@ -329,7 +329,7 @@ def _looks_numeric(value: Any) -> bool:
 
 # ---------------------------------------------------------------------------- the table
 
-EXTRAPOLATED_NOTE = "* beyond the range the law was fitted on: an extrapolation (key 'extrapolated')"
+EXTRAPOLATED_NOTE = "* beyond the range the law was fitted on: an extrapolation"
 
 
 @dataclass
@@ -444,14 +444,18 @@ def to_table(
     priority: Sequence[str] | None = None,
     wide: bool = False,
     footnotes: Sequence[str] = (),
+    wrap_first: bool = False,
+    column_notes: dict[str, str] | None = None,
 ) -> str:
     """A rich table as text. `columns` picks and orders the keys shown (default: all).
 
     Numbers and identifiers are never split. When the table does not fit `width`, headers break
     between words, then the least important columns (`priority` lists the most important first)
     are left out and a footnote names them; a one-row result that does not fit becomes a vertical
-    list of quantity and value. `wide` shows every column whatever the width. Rows with
-    `extrapolated` true get a `*` after their first cell and a footnote.
+    list of quantity and value. `wide` shows every column whatever the width. With `wrap_first`
+    (a summary whose every column matters) text wraps inside its cells before any column is left
+    out. Rows with `extrapolated` true get a `*` after their first cell and a footnote.
+    `column_notes` (key -> text) become footnotes for the columns shown, never for those left out.
     """
     width = width or _terminal_width()
     keys = list(columns) if columns else columns_of(rows)
@@ -479,7 +483,7 @@ def to_table(
         if widths is None and len(rows) == 1:
             return _vertical(cols, keys, title, width, color, notes)
         ranking = _ranking(keys, cols, priority)
-        for wrap_text in (False, True):
+        for wrap_text in ((True,) if wrap_first else (False, True)):
             if widths is not None:
                 break
             shown = list(keys)
@@ -495,6 +499,7 @@ def to_table(
     dropped = [k for k in keys if k not in shown]
     if dropped:
         notes.insert(0, f"left out at {width} columns: {', '.join(dropped)} (--wide or -f json shows them)")
+    notes += [text for key, text in (column_notes or {}).items() if key in shown]
 
     from rich import box
     from rich.table import Table
@@ -519,7 +524,9 @@ def _vertical(cols: dict[str, _Column], keys: Sequence[str], title: str | None, 
     from rich.table import Table
 
     table = Table(box=box.SIMPLE, pad_edge=False, show_header=False)
-    table.add_column("quantity", justify="left", no_wrap=True)
+    # The label may wrap, never the value column away: labels take at most half the width.
+    label_width = max(len(cols[k].label or k) for k in keys) if keys else 0
+    table.add_column("quantity", justify="left", overflow="fold", max_width=max(12, min(label_width, width // 2)))
     table.add_column("value", justify="left", overflow="fold")
     for key in keys:
         table.add_row(cols[key].label or key, cols[key].cells[0])
@@ -573,6 +580,8 @@ def render(
     wide: bool = False,
     footnotes: Sequence[str] = (),
     width: int | None = None,
+    wrap_first: bool = False,
+    column_notes: dict[str, str] | None = None,
 ) -> None:
     """Write rows to stdout (or `stream`) in `fmt`. The table shows `columns`; machine formats show every key.
 
@@ -590,7 +599,7 @@ def render(
     elif fmt == "table":
         color = _isatty(stream) and not os.environ.get("NO_COLOR")
         text = to_table(rows, title=title, columns=columns, labels=labels, color=color, priority=priority, wide=wide,
-                        footnotes=footnotes, width=width) if rows else ""
+                        footnotes=footnotes, width=width, wrap_first=wrap_first, column_notes=column_notes) if rows else ""
     else:
         raise InputError(f"unknown format {fmt!r}")
     stream.write(text)

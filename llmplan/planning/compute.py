@@ -3,7 +3,8 @@
 Three questions give the FLOPs: hardware time (the budget it buys, llmplan.systems.budget), a budget
 given outright, or a model's N and D (6·N·D, with a shape the attention term 12·L·d·s per token, 8·N·D
 with full recomputation: llmplan.model.arch.training_flops_per_token). With a GPU and no hardware time,
-the GPU-hours, wall time and cost of those FLOPs at an MFU, given or predicted (llmplan.systems.mfu).
+the GPU-hours, wall time and cost of those FLOPs at an MFU, given or predicted (llmplan.systems.mfu), and
+a goodput: calendar time = FLOPs / (GPUs x peak x MFU x goodput), the inverse of the budget hardware time buys.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from llmplan.errors import InputError
 def compute_rows(*, params: float | None, tokens: float | None, model: Any = None, seq: int | None = None,
                  flops_per_token: str | None = None, recompute: str = "none", budget: str | None = None,
                  hardware: Any = None, catalog: Any = None, gpu: str | None = None, gpus: int = 1, mfu: float, mfu_auto: bool = False,
-                 global_batch: int | None = None, price: float | None = None, dtype: str = "bf16",
+                 global_batch: int | None = None, price: float | None = None, dtype: str = "bf16", goodput: float | None = None,
                  explain_default_mfu: bool = False, say: Callable[[str], None] = lambda line: None) -> list[dict[str, Any]]:
     """One row: the FLOPs (and PF-days) of the question, and with `gpu` (an id in `catalog`) and no hardware
     time, what they cost on `gpus` of it at `mfu` (or, with `mfu_auto`, at the MFU of the fastest layout).
@@ -91,9 +92,14 @@ def compute_rows(*, params: float | None, tokens: float | None, model: Any = Non
                                  train_context=chosen.train_context if chosen is not None else None,
                                  global_batch=global_batch, name=chosen.name if chosen is not None else None)
             say(said)
-        row.update(gpu_cost_fields(C, device, gpus, mfu, dtype.lower(), price))
+        from llmplan.systems.budget import DEFAULT_GOODPUT
+
+        # Calendar time, as hardware time turns into FLOPs the other way: C / (GPUs x peak x MFU x goodput).
+        row.update(gpu_cost_fields(C, device, gpus, mfu, dtype.lower(), price, DEFAULT_GOODPUT if goodput is None else goodput))
         if explain_default_mfu:
             say("MFU 0.4 is the default (observed 0.3-0.55 in published runs); set --mfu to change it")
     elif price is not None:
         raise InputError("--price needs --gpu (the price is per GPU-hour)")
+    elif goodput is not None:
+        raise InputError("--goodput applies to GPU time: add --gpu ID (and --gpus N), or --days/--hours/--gpu-hours")
     return checked([row])

@@ -72,7 +72,9 @@ class HparamLaw:
         out = self.outside(flops, params, tokens)
         if not out:
             return None
-        return f"hyperparameter law {self.id} was fitted on {self.fitted_range or 'a smaller range'}; this plan's {', '.join(out)} lie outside it, so batch_tokens and learning_rate are extrapolations"
+        words = {"flops": "compute", "params": "parameters", "tokens": "tokens"}
+        return (f"hyperparameter law {self.id} was fitted on {self.fitted_range or 'a smaller range'}; this plan's "
+                f"{', '.join(words[k] for k in out)} lie{'s' if out == ['flops'] else ''} outside it, so its batch size and learning rate are extrapolations")
 
 
 def law_from_preset(preset: Any) -> HparamLaw:

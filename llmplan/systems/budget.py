@@ -45,18 +45,20 @@ def wall_seconds(C: float, gpus: int, peak: float, mfu: float) -> float:
     return gpu_seconds(C, peak, mfu) / gpus
 
 
-def gpu_cost_fields(C: float, gpu: Any, gpus: int, mfu: float, dtype: str, price: float | None = None) -> dict[str, Any]:
-    """What C FLOPs means on `gpus` of a catalog GPU: GPU-hours, wall time and, with a price, cost."""
+def gpu_cost_fields(C: float, gpu: Any, gpus: int, mfu: float, dtype: str, price: float | None = None, goodput: float = 1.0) -> dict[str, Any]:
+    """What C FLOPs means on `gpus` of a catalog GPU: GPU-hours, wall time and, with a price, cost. With
+    `goodput` below 1 these are calendar time (C / goodput of GPU time), as `budget_flops` counts it the other way."""
     peak, used = peak_flops(gpu, dtype)
-    seconds = gpu_seconds(C, peak, mfu)
+    seconds = gpu_seconds(C, peak, mfu) / goodput
     fields: dict[str, Any] = {
         "gpu": gpu.id,
         "gpus": gpus,
         "dtype": used,
         "peak_flops_per_second": peak,
         "mfu": mfu,
+        "goodput": goodput,
         "gpu_hours": seconds / 3600.0,
-        "wall_seconds": wall_seconds(C, gpus, peak, mfu),
+        "wall_seconds": wall_seconds(C, gpus, peak, mfu) / goodput,
     }
     if price is not None:
         fields["price_usd_per_gpu_hour"] = price
