@@ -20,6 +20,7 @@ LIST_COLUMNS = {
     "laws": ["law", "name", "form", "convention"],
     "gpus": ["gpu", "name", "memory_bytes"],
     "hparams": ["id", "name", "convention", "fitted_range"],
+    "stacks": ["id", "name", "attention", "elementwise", "mixed_precision"],
 }
 # The key holding a preset's id, the same as every other command's: model, law, gpu.
 ID_KEY = {"models": "model", "laws": "law", "gpus": "gpu"}

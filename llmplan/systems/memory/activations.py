@@ -115,6 +115,17 @@ def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: 
     if recompute == "full":
         # torch.utils.checkpoint keeps only each layer's input (the residual stream).
         return [Saved("layer input (checkpoint)", T * d.h * r // whole, "gradient checkpointing keeps the block's input only and reruns the block in backward")]
+    if recompute == "op":
+        # torchtitan's op-level selective checkpoint (torchtitan/distributed/activation_checkpoint.py, v0.1.0): the
+        # block's input, and the outputs of aten.mm and the SDPA kernel, except every second mm (wk, wo, w3 in
+        # forward order wq wk wv wo w1 w3 w2); everything else is recomputed from the block input in backward.
+        kv = d.kv * d.hd // tp
+        i = (d.i_expert * (d.top_k + d.shared) if moe and d.experts else d.i) // tp
+        return [Saved("layer input (checkpoint)", T * d.h * r // whole, "the checkpointed block's input"),
+                Saved("wq, wv outputs", T * (d.a * d.hd // tp + kv) * c, "mm outputs the op policy saves (odd-numbered mm)"),
+                Saved("attention output + logsumexp", T * d.a * d.hd // tp * c + T * d.a // tp * 4, "the SDPA kernel's outputs are saved"),
+                Saved("w1 output", T * i * c, "mm output saved (odd-numbered mm)"),
+                Saved("w2 output", T * d.h * c // whole, "mm output saved (odd-numbered mm)")]
     casts = 3 if amp else 1  # autocast casts the fp32 input once per consuming linear (no cache for non-leaf tensors)
     mlp_casts = (2 if d.gated else 1) if amp else 1
     out: list[Saved] = []

@@ -51,6 +51,8 @@ class Request:
     seq: int | None = None  # training sequence / inference context
     kv_dtype: str | None = None
     recompute: str = "none"
+    stage_layers: int | None = None  # layers of the busiest pipeline stage (uneven splits); None: layers / pp
+    selective: str = "attention-core"  # what the stack's "selective" keeps: attention-core (Megatron), op-level (torchtitan), per-block (= full)
     attention: str = "auto"  # auto (what SDPA dispatches) | flash | mem-efficient | math | eager
     zero: int = 0
     gpus: int = 1
@@ -272,6 +274,10 @@ PHASES = ("end of forward", "start of backward", "backward, output head", "backw
 
 
 def _train(req: Request) -> Breakdown:
+    if req.recompute == "selective" and req.selective == "per-block":
+        from dataclasses import replace
+
+        req = replace(req, recompute="full")  # llm-foundry / DeepSpeed / HF: "selective" checkpoints whole blocks
     shape, P = req.shape, _params(req)
     notes: list[str] = []
     mp = req.tp * req.pp
@@ -424,7 +430,8 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         head = 0.0
         notes.append("activations from Korthikanti et al. 2022 Table 2 (GPT block, 16-bit, no logits)")
     else:
-        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, req.recompute, tp, sp, cp)
+        mode = "op" if req.recompute == "selective" and req.selective == "op-level" else req.recompute
+        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, mode, tp, sp, cp)
     x_layers = dense_n * x_dense + moe_n * x_moe
     x_one = x_layers / d.layers  # one layer's saved tensors (the average kind)
     one_full = max(full_dense, full_moe)  # one layer's no-recompute saved set (the largest kind)
@@ -518,8 +525,9 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     else:
         # 1F1B (Narayanan et al. 2021 §2.2; Korthikanti et al. 2022 §4.2.3): the first stage holds pp
         # micro-batches of its L/pp layers (L layers' worth), the last stage one; gradients accumulate.
-        stage_layers = x_layers / req.pp
-        first = stage(x_layers, x_layers - stage_layers, False, True, True, " (first stage)")
+        stage_layers = x_layers / req.pp if not req.stage_layers else x_layers / d.layers * req.stage_layers
+        held = stage_layers * req.pp  # 1F1B: pp micro-batches in flight on the first stage
+        first = stage(held, held - stage_layers, False, True, True, " (first stage)")
         last = stage(stage_layers, 0.0, True, False, True, " (last stage)")
         phases = first if max(map(lambda p: sum(p.values()), first.values())) >= max(map(lambda p: sum(p.values()), last.values())) else last
     phases["_activations"] = x_layers + head
