@@ -37,6 +37,7 @@ def compare(
     law: options.LawOption = None,
     ratio: options.RatioOption = None,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also draw the models against the law's frontier to FILE (.png or .svg; needs matplotlib).", show_default=False)] = None,
+    stack: options.StackOption = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
@@ -62,7 +63,7 @@ def compare(
             raise InputError("--models needs at least one model id, e.g. --models chinchilla-70b,gpt-3-175b")
     from llmplan.planning.compare import compare_rows, pick_models
 
-    rows = compare_rows(chosen, pick_models(cat, names), cat)
+    rows = compare_rows(chosen, pick_models(cat, names), cat, options.load_stack(stack, presets))
     # A model is judged at its own size and tokens: is that inside what the law was fitted on?
     from llmplan.rows import mark_extrapolation
 

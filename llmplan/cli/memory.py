@@ -50,7 +50,7 @@ def parse_overhead(text: str | None):
     return parse_memory(text), None
 
 
-def build_row(req, breakdown, model: str) -> dict:
+def build_row(req, breakdown, model: str, stack: str | None = None) -> dict:
     peak = breakdown.peak_parts()
     row = {
         "model": model,
@@ -58,6 +58,7 @@ def build_row(req, breakdown, model: str) -> dict:
         "params": breakdown.params,
         "trainable_params": breakdown.trainable_params if req.train else None,
         "dtype": req.dtype,
+        "stack": stack if req.train else None,
         "precision": req.precision if req.train else None,
         "optimizer": req.optimizer if req.train else None,
         "optimizer_impl": breakdown.optimizer_impl if req.train and req.optimizer in ("adamw", "adafactor") else None,
@@ -144,7 +145,8 @@ def memory(
     kv_dtype: options.KvDtypeOption = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences per GPU (micro-batch when training).")] = 1,
     train: Annotated[bool, typer.Option("--train", help="One training step instead of inference.")] = False,
-    precision: Annotated[str, typer.Option("--precision", help="Training: fp32, amp (fp32 weights, autocast), mixed (16-bit weights + fp32 master, ZeRO's 16 B/param) or pure.")] = "amp",
+    precision: Annotated[Optional[str], typer.Option("--precision", help="Training: fp32, amp (fp32 weights, autocast), mixed (16-bit weights + fp32 master, ZeRO's 16 B/param) or pure. Default: the --stack's (amp for ddp, mixed for megatron, torchtitan, fsdp and deepspeed).", show_default=False)] = None,
+    stack: options.MemoryStackOption = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw, adamw-8bit, sgd, sgd-momentum, adafactor or lion.")] = "adamw",
     optimizer_impl: Annotated[Optional[str], typer.Option("--optimizer-impl", help="torch.optim implementation (AdamW, Adafactor): for-loop (AdamW: 2 temporaries of the largest tensor), foreach (a copy of every state tensor at once) or fused (AdamW: none). Default: what PyTorch 2.13 picks on CUDA when neither fused nor foreach is given: foreach for AdamW (fused=False alone means for-loop), for-loop for Adafactor.", show_default=False)] = None,
     seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length (default: --context, else the model's context).", show_default=False)] = None,
@@ -186,6 +188,14 @@ def memory(
         raise InputError(f"--lora-rank must be positive, not {lora_rank}")
     if check and not gpu:
         raise InputError("--check needs --gpu ID (the GPU to check the fit on)")
+    from llmplan.systems.layout_search import PRECISION_OF
+    from llmplan.systems.stack import DEFAULT_MEMORY_STACK
+
+    if stack is not None and not train:
+        raise InputError("--stack chooses the training software; add --train (serving memory does not depend on it)")
+    software = options.load_stack(stack or DEFAULT_MEMORY_STACK, presets) if train else None
+    if precision is None:
+        precision = PRECISION_OF[software.mixed_precision] if software is not None else "amp"
     if dtype is None:
         dtype = "fp32" if train and precision.strip().lower() == "fp32" else "bf16"
     dtype_name = options.parse_dtype(dtype, states.WEIGHT_DTYPES)
@@ -205,7 +215,7 @@ def memory(
         batch=batch, seq=length, kv_dtype=kv_name, recompute=options.choice(recompute, RECOMPUTE, "--recompute"),
         attention=options.choice(attention, mem.ATTENTION, "--attention"), zero=zero, gpus=gpus, tp=tp, pp=pp,
         optimizer_impl=options.choice(optimizer_impl, states.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
-        sequence_parallel=sequence_parallel, cp=cp, ep=ep,
+        sequence_parallel=sequence_parallel, cp=cp, ep=ep, selective=software.selective_recompute if software else "attention-core",
         lora_rank=lora_rank, activations=options.choice(activations, ("count", "korthikanti"), "--activations"), overhead=over_bytes,
     )
     if train and req.precision == "amp" and dtype_name == "fp32":
@@ -214,7 +224,7 @@ def memory(
     if over_share is not None:
         req = replace(req, overhead=over_share * breakdown.peak_bytes)
         breakdown = mem.estimate(req)
-    base = build_row(req, breakdown, model)
+    base = build_row(req, breakdown, model, software.id if software else None)
     if phases:
         if not train:
             raise InputError("--phases lists the phases of a training step; add --train")

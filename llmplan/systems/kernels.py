@@ -74,12 +74,13 @@ def attention_rate(kernel: str, arch: str, seq, head_dim: int):
     x = np.log2(np.asarray(table["seq"], dtype=float))
     at = np.log2(np.maximum(np.asarray(seq, dtype=float), 1.0))
     hd = "hd64" if head_dim <= 80 and f"causal_hd64_fwd_bwd" in entry else "hd128"
+    plain = (lambda v: float(v)) if np.ndim(at) == 0 else (lambda v: v)  # scalars stay Python floats (rows)
     if f"causal_{hd}_fwd_bwd" in entry:
-        both = np.interp(at, x, np.asarray(entry[f"causal_{hd}_fwd_bwd"], dtype=float)) * 1e12
+        both = plain(np.interp(at, x, np.asarray(entry[f"causal_{hd}_fwd_bwd"], dtype=float)) * 1e12)
         # one rate for forward + backward (3.5 f at it): forward and backward take their FLOP share of the time
         return both, both
-    fwd = np.interp(at, x, np.asarray(entry[f"causal_{hd}_fwd"], dtype=float)) * 1e12
-    bwd = np.interp(at, x, np.asarray(entry[f"causal_{hd}_bwd"], dtype=float)) * 1e12
+    fwd = plain(np.interp(at, x, np.asarray(entry[f"causal_{hd}_fwd"], dtype=float)) * 1e12)
+    bwd = plain(np.interp(at, x, np.asarray(entry[f"causal_{hd}_bwd"], dtype=float)) * 1e12)
     return fwd, bwd
 
 

@@ -101,3 +101,19 @@ def load(stack_id: str | None, presets: Any = None, default: str = DEFAULT_STACK
 def default() -> Stack:
     """The default stack without reading a user's presets folder (the core's default argument)."""
     return load(None)
+
+
+def describe(stack: Stack, gpu_arch: str) -> str:
+    """What the stack changes, in words, for the note under a step: its attention kernel on this GPU, its
+    element-wise kernels, what 'selective' keeps, its memory layout."""
+    from llmplan.systems import kernels
+
+    kernel = kernels.attention_kernel(stack.attention, gpu_arch)
+    measured = kernels.attention_rate(kernel, gpu_arch, 8192, 128) is not None
+    attention = {"fa2": "FlashAttention-2", "fa3": "FlashAttention-3", "cudnn": "cuDNN fused attention"}.get(kernel, kernel)
+    selective = {"attention-core": "keeps all but the attention core", "op-level": "reruns every second matmul and the element-wise ops",
+                 "per-block": "checkpoints whole blocks (as full)"}[stack.selective_recompute]
+    memory = {"megatron": "bf16 weights, fp32 master and Adam (distributed optimizer)", "fsdp": "fp32 sharded parameters gathered in bf16, no cast cache",
+              "amp": "fp32 weights with autocast's bf16 cast cache", "deepspeed": "ZeRO's 2 + 2 + 12 bytes per parameter"}[stack.mixed_precision]
+    return (f"stack {stack.id}: {attention}{'' if measured else ' (no measured rate on this GPU: 0.6 of peak)'}, "
+            f"{'compiled' if stack.compiled else stack.elementwise} element-wise kernels, 'selective' {selective}; {memory}")
