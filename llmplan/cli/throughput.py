@@ -90,8 +90,11 @@ def throughput(
     step = step_time(shape, run, layout, cluster)
     memory = memory_breakdown(shape, run, layout, dtype)
     row = build_row(model, cluster, run, layout, step, memory)
+    from llmplan.systems.stack import describe
+
     if fmt != "table":
         emit([row], fmt)
+        note(describe(run.software, cluster.arch))
         uncalibrated = run.software.note(cluster.gpu)
         if uncalibrated:
             note(uncalibrated)
@@ -104,8 +107,6 @@ def throughput(
     parts = sorted(step.PARTS, key=lambda p: -row[f"{p}_seconds"])
     note(f"{row['tokens_per_second']:,.0f} tokens/s; MFU {row['mfu']:.1%}, HFU {row['hfu']:.1%}; "
          f"largest costs: " + ", ".join(f"{p.replace('_', ' ')} {row[f'{p}_fraction']:.0%}" for p in parts[:3]))
-    from llmplan.systems.stack import describe
-
     note(describe(run.software, cluster.arch))
     uncalibrated = run.software.note(cluster.gpu)
     if uncalibrated:
