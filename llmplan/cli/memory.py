@@ -216,6 +216,7 @@ def memory(
         attention=options.choice(attention, mem.ATTENTION, "--attention"), zero=zero, gpus=gpus, tp=tp, pp=pp,
         optimizer_impl=options.choice(optimizer_impl, states.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
         sequence_parallel=sequence_parallel, cp=cp, ep=ep, selective=software.selective_recompute if software else "attention-core",
+        fused_norms=bool(software and (software.elementwise == "fused" or software.compiled)),
         lora_rank=lora_rank, activations=options.choice(activations, ("count", "korthikanti"), "--activations"), overhead=over_bytes,
     )
     if train and req.precision == "amp" and dtype_name == "fp32":

@@ -54,7 +54,7 @@ def memory_request(shape, run, layout, dtype: str = "bf16"):
     return mem.Request(
         shape=shape, train=True, precision=PRECISION_OF[stack.mixed_precision], dtype="bf16" if dtype == "fp8" else dtype,
         optimizer="adamw", batch=int(layout.micro_batch), seq=run.seq, recompute=layout.recompute,
-        selective=stack.selective_recompute,
+        selective=stack.selective_recompute, fused_norms=stack.elementwise == "fused" or stack.compiled,
         attention="eager" if run.attention == "eager" else "flash", zero=int(layout.zero), gpus=int(layout.gpus),
         tp=int(layout.tp), pp=int(layout.pp), sequence_parallel=bool(layout.sequence_parallel), cp=int(layout.cp),
         ep=int(layout.ep), stage_layers=int(busiest) if layout.pp > 1 else None,

@@ -100,7 +100,7 @@ def value_bytes(precision: str, compute_bytes: int) -> tuple[int, int, bool]:
 
 def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: int = 2,
                 attention: str = "flash", recompute: str = "none", tp: int = 1, sp: bool = False,
-                cp: int = 1, moe: bool = False) -> list[Saved]:
+                cp: int = 1, moe: bool = False, fused_norm: bool = False) -> list[Saved]:
     """Tensors one decoder layer keeps for backward (HF LlamaDecoderLayer, PyTorch autograd).
 
     `tp` divides what Megatron's tensor parallelism splits (heads and FFN columns); the norms and the
@@ -132,9 +132,15 @@ def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: 
     norm = "RMSNorm" if d.rmsnorm else "LayerNorm"
     kernel = "flash" if recompute == "selective" and attention in ("math", "eager") else attention
     for which in ("attention", "MLP"):
-        out.append(Saved(f"{which} {norm} input, fp32", T * d.h * 4 // whole, "the norm upcasts to fp32 and pow/mul save that fp32 tensor (the fp32 residual itself under fp32/amp, a copy otherwise)"))
-        out.append(Saved(f"{which} {norm} normalised x", T * d.h * r // whole, "weight · x̂ saves x̂ (cast back to the input dtype) for the weight's gradient"))
-        out.append(Saved(f"{which} {norm} 1/rms", T * 4 // whole, "rsqrt output, one fp32 per token"))
+        if fused_norm or not d.rmsnorm:
+            # one norm kernel (F.layer_norm, TE LayerNormLinear, Apex FusedRMSNorm): it saves its input and the
+            # per-token mean and 1/std in fp32 (aten native_layer_norm); its output is the next linear's saved input
+            out.append(Saved(f"{which} {norm} input", T * d.h * r // whole, "the fused norm kernel saves its input for its backward"))
+            out.append(Saved(f"{which} {norm} mean, 1/std", T * 8 // whole, "per-token statistics, fp32"))
+        else:
+            out.append(Saved(f"{which} {norm} input, fp32", T * d.h * 4 // whole, "the norm upcasts to fp32 and pow/mul save that fp32 tensor (the fp32 residual itself under fp32/amp, a copy otherwise)"))
+            out.append(Saved(f"{which} {norm} normalised x", T * d.h * r // whole, "weight · x̂ saves x̂ (cast back to the input dtype) for the weight's gradient"))
+            out.append(Saved(f"{which} {norm} 1/rms", T * 4 // whole, "rsqrt output, one fp32 per token"))
         if which == "attention":
             out.append(Saved("q/k/v projection input" + (" ×3 casts" if amp else ""), casts * T * d.h * (c if amp else r) // whole,
                              "each linear saves its input; under autocast q, k and v each get their own low-precision copy"))

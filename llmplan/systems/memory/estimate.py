@@ -52,6 +52,7 @@ class Request:
     kv_dtype: str | None = None
     recompute: str = "none"
     stage_layers: int | None = None  # layers of the busiest pipeline stage (uneven splits); None: layers / pp
+    fused_norms: bool = False  # the stack's norms are one kernel each (TE, Apex, torch.compile): input + statistics saved
     selective: str = "attention-core"  # what the stack's "selective" keeps: attention-core (Megatron), op-level (torchtitan), per-block (= full)
     attention: str = "auto"  # auto (what SDPA dispatches) | flash | mem-efficient | math | eager
     zero: int = 0
@@ -383,21 +384,22 @@ def _attention_forward_transient(kernel: str, S: float, b: int, s_q: int, s_k: i
 
 @functools.lru_cache(maxsize=4096)
 def _saved_totals(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, recompute: str,
-                  tp: int, sp: bool, cp: int) -> tuple[float, float, float, float, float]:
+                  tp: int, sp: bool, cp: int, fused: bool = False) -> tuple[float, float, float, float, float]:
     """Saved bytes of one dense layer (as run, and without recompute), one MoE layer (same) and the head."""
     args = (b, seq, precision, c, kernel)
-    x_dense = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp))
-    full_dense = act.total(act.layer_saved(d, *args, "none", tp, sp, cp))
-    x_moe = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, moe=True)) if d.moe_layers else 0.0
-    full_moe = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, moe=True)) if d.moe_layers else 0.0
+    x_dense = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, fused_norm=fused))
+    full_dense = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, fused_norm=fused))
+    x_moe = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, moe=True, fused_norm=fused)) if d.moe_layers else 0.0
+    full_moe = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, moe=True, fused_norm=fused)) if d.moe_layers else 0.0
     head = act.total(act.head_saved(d, b, seq, precision, c, tp, sp, cp))
     return x_dense, full_dense, x_moe, full_moe, head
 
 
 @functools.lru_cache(maxsize=4096)
-def _mlp_half(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, tp: int, sp: bool, cp: int, moe: bool) -> float:
+def _mlp_half(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, tp: int, sp: bool, cp: int, moe: bool,
+              fused: bool = False) -> float:
     """What one layer saves from its second norm on (the MLP half), freed before its attention's backward."""
-    items = act.layer_saved(d, b, seq, precision, c, kernel, "none", tp, sp, cp, moe=moe)
+    items = act.layer_saved(d, b, seq, precision, c, kernel, "none", tp, sp, cp, moe=moe, fused_norm=fused)
     start = next(i for i, item in enumerate(items) if item.name.startswith("MLP "))
     return act.total(items[start:])
 
@@ -431,7 +433,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         notes.append("activations from Korthikanti et al. 2022 Table 2 (GPT block, 16-bit, no logits)")
     else:
         mode = "op" if req.recompute == "selective" and req.selective == "op-level" else req.recompute
-        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, mode, tp, sp, cp)
+        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, mode, tp, sp, cp, req.fused_norms)
     x_layers = dense_n * x_dense + moe_n * x_moe
     x_one = x_layers / d.layers  # one layer's saved tensors (the average kind)
     one_full = max(full_dense, full_moe)  # one layer's no-recompute saved set (the largest kind)
@@ -464,7 +466,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     # RMSNorm's backward in fp32 (d(x̂) upcast, MeanBackward's expand, PowBackward's 2·x and product: 4 T·h fp32);
     # SwiGLU's product backward: d(act(gate)) and d(up) beside the down projection's weight gradient;
     # the attention kernel's backward (see _attention_backward).
-    mlp_half = 0.0 if korth else _mlp_half(d, b, seq, precision, c, kernel, tp, sp, cp, bool(moe_n))
+    mlp_half = 0.0 if korth else _mlp_half(d, b, seq, precision, c, kernel, tp, sp, cp, bool(moe_n), req.fused_norms)
     G_mlp = (ffn_w * (3 if d.gated else 2) if not moe_n else layer_lin - arch.attention_params(shape) / tp) * g_bytes
     # MLP first (SwiGLU's product backward), then, with the MLP half of the layer's saved tensors freed and its
     # weight gradients written, the post-attention norm's and the attention core's backward.
