@@ -261,3 +261,30 @@ def test_memory_stack_sets_precision_and_selective():
     assert ddp["saved_activations_bytes"] < titan["saved_activations_bytes"]
     r = run_cli(["memory", "--preset", "llama-3.1-8b", "--stack", "megatron"])
     assert r.code == 2 and "add --train" in r.stderr
+
+
+# ----------------------------------------------------------------------------- the hardware the published runs used
+
+def test_catalog_has_the_published_runs_hardware():
+    from llmplan.presets import catalog
+    from llmplan.systems.gpu import GPU
+
+    cat = catalog()
+    h96, h800, l40s = cat.get("gpus", "h100-96gb"), cat.get("gpus", "h800"), cat.get("gpus", "l40s")
+    # torchtitan's H100s: 96 GB HBM2e, 2.4 TB/s, 500 W; the matmul rate at the NVL end (835.5 dense) of "between SXM and NVL"
+    assert (h96["memory_bytes"], h96["bandwidth"], h96["tdp_watts"]) == (96e9, 2.4e12, 500)
+    assert GPU.from_preset(h96).best_matmul_flops == pytest.approx(835.5e12 * 797.86 / 989.4, rel=0.01)
+    assert GPU.from_preset(h96).arch == "sm90"
+    # H800: NVLink cut to 400 GB/s (200 per direction), otherwise an H100 SXM5
+    assert h800["intra_node_bandwidth"] == 200e9 and h800["peak_bf16"] == cat.get("gpus", "h100")["peak_bf16"]
+    # L40S servers: up to 8 GPUs on PCIe, so serve --tp 4 is a node, not a refusal
+    assert l40s["gpus_per_node"] == 8
+    r = run_cli(["serve", "--preset", "llama-2-70b", "--gpu", "l40s", "--tp", "4", "-f", "json"])
+    assert r.code == 0, r.stderr
+
+
+def test_h800_tensor_parallel_costs_more_than_h100():
+    base = ["throughput", "--preset", "llama-2-70b", "--gpus", "8", "--tp", "8", "--global-batch", "8", "--sequence-parallel", "-f", "json"]
+    h100, _ = _row(base + ["--gpu", "h100"])
+    h800, _ = _row(base + ["--gpu", "h800"])
+    assert h800["tp_comm_seconds"] > 1.8 * h100["tp_comm_seconds"]
