@@ -164,7 +164,6 @@ def parse_records(text: str, fmt: str, source: str) -> tuple[list[str], list[tup
                 records.append((line, {"__width__": f"{len(row)} fields where the header has {len(header)}"}))
                 continue
             records.append((line, dict(zip(header, row))))
-        del lines
         if header is None:
             raise InputError(f"{source} has no header row; the first line must name the columns (e.g. params,tokens,loss)")
         return header, records
