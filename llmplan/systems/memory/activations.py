@@ -103,6 +103,9 @@ def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: 
                 cp: int = 1, moe: bool = False, fused_norm: bool = False) -> list[Saved]:
     """Tensors one decoder layer keeps for backward (HF LlamaDecoderLayer, PyTorch autograd).
 
+    `fused_norm`: the stack's element-wise kernels are fused (norms and SwiGLU one kernel each: TE, Apex,
+    Megatron-Core's fusions, a compiled graph), which saves fewer intermediates (see the norm and _ffn_saved).
+
     `tp` divides what Megatron's tensor parallelism splits (heads and FFN columns); the norms and the
     inputs of the column-parallel matmuls stay whole unless `sp` (sequence parallelism, Korthikanti et al.
     2022 §4.2.2: those are split over the sequence too, and re-gathered in backward). `cp` (context
@@ -150,13 +153,18 @@ def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: 
         else:
             out.append(Saved("MLP input" + (f" ×{mlp_casts} casts" if amp else ""), mlp_casts * T * d.h * (c if amp else r) // whole,
                              "gate and up projections save their input (one autocast copy each under amp)"))
-            out += _ffn_saved(T, d.i // tp, c, d.gated, "")
+            out += _ffn_saved(T, d.i // tp, c, d.gated, "", fused_norm)
     return out
 
 
-def _ffn_saved(tokens: int, width: int, c: int, gated: bool, label: str) -> list[Saved]:
-    """The FFN's intermediates over `tokens` rows of `width` (one expert, the shared experts or a dense MLP)."""
+def _ffn_saved(tokens: int, width: int, c: int, gated: bool, label: str, fused: bool = False) -> list[Saved]:
+    """The FFN's intermediates over `tokens` rows of `width` (one expert, the shared experts or a dense MLP).
+    `fused`: one SwiGLU kernel (Megatron-Core bias_swiglu_impl, a compiled graph) saves its input, gate and up
+    together, and the down projection saves its output; act(gate) is recomputed in its backward."""
     n = tokens * width * c
+    if gated and fused:
+        return [Saved(f"{label}gate and up projection outputs", 2 * n, "the fused SwiGLU kernel saves its input"),
+                Saved(f"{label}act(gate) · up", n, "down projection saves its input")]
     if gated:
         return [Saved(f"{label}gate projection output", n, "SiLU saves its input"),
                 Saved(f"{label}act(gate)", n, "act(gate) · up saves both factors"),
