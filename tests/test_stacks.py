@@ -288,3 +288,45 @@ def test_h800_tensor_parallel_costs_more_than_h100():
     h100, _ = _row(base + ["--gpu", "h100"])
     h800, _ = _row(base + ["--gpu", "h800"])
     assert h800["tp_comm_seconds"] > 1.8 * h100["tp_comm_seconds"]
+
+
+def test_stack_memory_fields():
+    # Megatron keeps fp32 main gradients under bf16 (arguments.py: bf16 sets accumulate_allreduce_grads_in_fp32);
+    # DeepSpeed ZeRO-1/2 holds a reduce and an all-gather bucket of 5e8 elements each (zero/config.py).
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.layout_search import memory_breakdown
+
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-2-7b"))
+    layout = Layout(dp=8, zero=1, micro_batch=1)
+    mega = memory_breakdown(shape, Run(seq=4096, global_batch=8, stack=_stack("megatron")), layout)
+    deep = memory_breakdown(shape, Run(seq=4096, global_batch=8, stack=_stack("deepspeed")), layout)
+    P = arch.params(shape)
+    assert mega.gradients_bytes == pytest.approx(4 * P)
+    assert deep.gradients_bytes == pytest.approx(2 * P)
+    assert deep.at_peak["workspace"] - mega.at_peak["workspace"] == pytest.approx(2e9)
+
+
+@pytest.mark.parametrize("command", [
+    ["compute", "--preset", "llama-2-7b", "--gpu", "a100", "--gpus", "64", "--mfu", "auto"],
+    ["plan", "--gpu", "h100", "--gpus", "64", "--days", "7", "--mfu", "auto"],
+])
+def test_stack_reaches_the_layout_search(command):
+    # compute --mfu auto and plan pass the stack to the layout search: a stack without tensor or pipeline
+    # parallelism (fsdp) finds a different layout or MFU than Megatron's.
+    a = run_cli(command + ["--stack", "megatron", "-f", "json"])
+    b = run_cli(command + ["--stack", "fsdp", "-f", "json"])
+    assert a.code == 0 and b.code == 0, a.stderr + b.stderr
+    ra, rb = json.loads(a.stdout)[0], json.loads(b.stdout)[0]
+    assert ra["mfu"] != rb["mfu"]
+    r = run_cli(["compute", "--preset", "llama-2-7b", "--gpu", "a100", "--stack", "fsdp"])
+    assert r.code == 2 and "add --mfu auto" in r.stderr
+
+
+def test_compare_takes_the_stack():
+    r = run_cli(["compare", "--models", "mpt-7b", "--stack", "fsdp", "-f", "json"])
+    assert r.code == 0, r.stderr
+    fsdp = json.loads(r.stdout)[0]["predicted_mfu"]
+    mega = json.loads(run_cli(["compare", "--models", "mpt-7b", "-f", "json"]).stdout)[0]["predicted_mfu"]
+    assert fsdp is not None and mega is not None and fsdp != mega

@@ -188,7 +188,7 @@ def memory(
         raise InputError(f"--lora-rank must be positive, not {lora_rank}")
     if check and not gpu:
         raise InputError("--check needs --gpu ID (the GPU to check the fit on)")
-    from llmplan.systems.layout_search import PRECISION_OF
+    from llmplan.systems.layout_search import PRECISION_OF, stack_memory_fields
     from llmplan.systems.stack import DEFAULT_MEMORY_STACK
 
     if stack is not None and not train:
@@ -215,8 +215,7 @@ def memory(
         batch=batch, seq=length, kv_dtype=kv_name, recompute=options.choice(recompute, RECOMPUTE, "--recompute"),
         attention=options.choice(attention, mem.ATTENTION, "--attention"), zero=zero, gpus=gpus, tp=tp, pp=pp,
         optimizer_impl=options.choice(optimizer_impl, states.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
-        sequence_parallel=sequence_parallel, cp=cp, ep=ep, selective=software.selective_recompute if software else "attention-core",
-        fused_norms=bool(software and (software.elementwise == "fused" or software.compiled)),
+        sequence_parallel=sequence_parallel, cp=cp, ep=ep, **(stack_memory_fields(software, zero) if software else {}),
         lora_rank=lora_rank, activations=options.choice(activations, ("count", "korthikanti"), "--activations"), overhead=over_bytes,
     )
     if train and req.precision == "amp" and dtype_name == "fp32":

@@ -41,6 +41,18 @@ def check_pins(shape, run, gpus: int, fixed: dict) -> None:
 # equal when fully sharded) and computes in bf16 with no autocast cast cache, so its activations are the
 # 16-bit ones of "mixed"; plain DDP + autocast keeps fp32 weights and a bf16 cast cache ("amp").
 PRECISION_OF = {"megatron": "mixed", "deepspeed": "mixed", "fsdp": "mixed", "amp": "amp"}
+# DeepSpeed ZeRO-1/2's communication buckets: reduce_bucket_size and allgather_bucket_size, 5e8 elements each by
+# default (deepspeed/runtime/zero/config.py), in the 16-bit dtype.
+DEEPSPEED_BUCKET_ELEMENTS = 5e8
+
+
+def stack_memory_fields(stack, zero: int, compute_bytes: int = 2) -> dict:
+    """The memory Request fields a stack sets: Megatron keeps fp32 main gradients under bf16
+    (megatron/training/arguments.py: bf16 sets accumulate_allreduce_grads_in_fp32; param_and_grad_buffer.py),
+    DeepSpeed ZeRO-1/2 holds its two buckets, fused element-wise kernels save fewer intermediates."""
+    return {"selective": stack.selective_recompute, "fused_norms": stack.elementwise == "fused" or stack.compiled,
+            "fp32_gradients": stack.mixed_precision == "megatron",
+            "buffer_bytes": 2 * DEEPSPEED_BUCKET_ELEMENTS * compute_bytes if stack.mixed_precision == "deepspeed" and zero in (1, 2) else 0.0}
 
 
 def memory_request(shape, run, layout, dtype: str = "bf16"):
@@ -54,7 +66,7 @@ def memory_request(shape, run, layout, dtype: str = "bf16"):
     return mem.Request(
         shape=shape, train=True, precision=PRECISION_OF[stack.mixed_precision], dtype="bf16" if dtype == "fp8" else dtype,
         optimizer="adamw", batch=int(layout.micro_batch), seq=run.seq, recompute=layout.recompute,
-        selective=stack.selective_recompute, fused_norms=stack.elementwise == "fused" or stack.compiled,
+        **stack_memory_fields(stack, int(layout.zero)),
         attention="eager" if run.attention == "eager" else "flash", zero=int(layout.zero), gpus=int(layout.gpus),
         tp=int(layout.tp), pp=int(layout.pp), sequence_parallel=bool(layout.sequence_parallel), cp=int(layout.cp),
         ep=int(layout.ep), stage_layers=int(busiest) if layout.pp > 1 else None,

@@ -52,6 +52,8 @@ class Request:
     kv_dtype: str | None = None
     recompute: str = "none"
     stage_layers: int | None = None  # layers of the busiest pipeline stage (uneven splits); None: layers / pp
+    fp32_gradients: bool = False  # gradients kept in fp32 whatever the weights' dtype (Megatron's main_grad buffers)
+    buffer_bytes: float = 0.0  # the framework's own communication buffers (DeepSpeed's reduce and all-gather buckets)
     fused_norms: bool = False  # the stack's norms are one kernel each (TE, Apex, torch.compile): input + statistics saved
     selective: str = "attention-core"  # what the stack's "selective" keeps: attention-core (Megatron), op-level (torchtitan), per-block (= full)
     attention: str = "auto"  # auto (what SDPA dispatches) | flash | mem-efficient | math | eager
@@ -300,7 +302,8 @@ def _train(req: Request) -> Breakdown:
         W_full = weights_bytes(shape, P, "fp32" if sb.weights == 4 else req.dtype, req.group_size)
     E_w = expert_params(shape)
     W = W_full * local(P, E_w, req.zero >= 3) / P
-    G = local(trainable, E, req.zero >= 2) * sb.gradients
+    g_value = 4 if req.fp32_gradients else sb.gradients
+    G = local(trainable, E, req.zero >= 2) * g_value
     O = local(trainable, E, req.zero >= 1) * sb.optimizer
     if req.optimizer == "adafactor" and shape is not None:
         O += adafactor_state_values(shape) * (4 if req.precision != "pure" else compute_bytes(req.dtype)) / mp / (n_d if req.zero >= 1 else 1)
@@ -317,7 +320,7 @@ def _train(req: Request) -> Breakdown:
     if req.optimizer in ("adamw", "adafactor") and impl == "for-loop" and shape is None:
         notes.append(f"the for-loop {req.optimizer}'s temporaries (the largest tensor's) need the model's shape; counted as 0")
     cublas = 2 * CUBLAS_WORKSPACE if req.device == "cuda" else 0  # forward and backward threads
-    states = {"weights": W, "optimizer": O, "workspace": cublas}
+    states = {"weights": W, "optimizer": O, "workspace": cublas + req.buffer_bytes}
     d = _dims(req)
     kernel = attention_kernel(req, d)
     if d is None:
@@ -421,7 +424,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         precision = "pure"  # the frozen base runs in the 16-bit dtype: the residual stream is 16-bit
     c = compute_bytes(req.dtype)
     r = act.value_bytes(precision, c)[0]  # the residual stream's bytes per value
-    sbg = state_bytes(req.precision, req.dtype, req.optimizer).gradients
+    sbg = 4 if req.fp32_gradients else state_bytes(req.precision, req.dtype, req.optimizer).gradients
     n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 2 else 1
     g_bytes = 0 if req.lora_rank else sbg / n_shard_g  # gradient bytes per parameter on this GPU
     moe_n, dense_n = d.moe_layers, d.layers - d.moe_layers
