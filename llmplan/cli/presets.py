@@ -48,7 +48,7 @@ def _kind(kind: str | None) -> list[str]:
     if kind is None:
         return list(KINDS)
     key = kind.strip().lower()
-    aliases = {"model": "models", "law": "laws", "gpu": "gpus", "hparam": "hparams"}
+    aliases = {"model": "models", "law": "laws", "gpu": "gpus", "hparam": "hparams", "stack": "stacks"}
     key = aliases.get(key, key)
     if key not in KINDS:
         raise InputError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")
