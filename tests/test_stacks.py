@@ -330,3 +330,28 @@ def test_compare_takes_the_stack():
     fsdp = json.loads(r.stdout)[0]["predicted_mfu"]
     mega = json.loads(run_cli(["compare", "--models", "mpt-7b", "-f", "json"]).stdout)[0]["predicted_mfu"]
     assert fsdp is not None and mega is not None and fsdp != mega
+
+
+def test_zero2_memory_follows_the_stacks_reduction():
+    # A stack that reduce-scatters every micro-batch keeps 1/dp of the gradients; one that accumulates whole
+    # gradients and reduces once per step keeps them all, and its time pays the reduction once.
+    from dataclasses import replace
+
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.layout_search import memory_breakdown
+    from llmplan.systems.step_time import step_time
+
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-2-7b"))
+    per_mb = _stack("deepspeed")
+    whole = replace(per_mb, zero2_gradients="accumulate-full")
+    layout = Layout(dp=8, zero=2, micro_batch=1)
+    a = memory_breakdown(shape, Run(seq=4096, global_batch=64, stack=per_mb), layout)
+    b = memory_breakdown(shape, Run(seq=4096, global_batch=64, stack=whole), layout)
+    assert b.gradients_bytes == pytest.approx(8 * a.gradients_bytes)
+    cl = GPU.from_preset(catalog().get("gpus", "h100"))
+    ta = step_time(shape, Run(seq=4096, global_batch=64, stack=per_mb, overlap_dp=False), layout, cl)
+    tb = step_time(shape, Run(seq=4096, global_batch=64, stack=whole, overlap_dp=False), layout, cl)
+    assert ta.dp_comm_seconds > 3 * tb.dp_comm_seconds

@@ -53,6 +53,7 @@ class Request:
     recompute: str = "none"
     stage_layers: int | None = None  # layers of the busiest pipeline stage (uneven splits); None: layers / pp
     fp32_gradients: bool = False  # gradients kept in fp32 whatever the weights' dtype (Megatron's main_grad buffers)
+    zero2_full_gradients: bool = False  # ZeRO-2 keeping whole gradients while accumulating (reduced once per step)
     buffer_bytes: float = 0.0  # the framework's own communication buffers (DeepSpeed's reduce and all-gather buckets)
     fused_norms: bool = False  # the stack's norms are one kernel each (TE, Apex, torch.compile): input + statistics saved
     selective: str = "attention-core"  # what the stack's "selective" keeps: attention-core (Megatron), op-level (torchtitan), per-block (= full)
@@ -303,7 +304,8 @@ def _train(req: Request) -> Breakdown:
     E_w = expert_params(shape)
     W = W_full * local(P, E_w, req.zero >= 3) / P
     g_value = 4 if req.fp32_gradients else sb.gradients
-    G = local(trainable, E, req.zero >= 2) * g_value
+    shard_grads = req.zero >= 3 or (req.zero == 2 and not req.zero2_full_gradients)
+    G = local(trainable, E, shard_grads) * g_value
     O = local(trainable, E, req.zero >= 1) * sb.optimizer
     if req.optimizer == "adafactor" and shape is not None:
         O += adafactor_state_values(shape) * (4 if req.precision != "pure" else compute_bytes(req.dtype)) / mp / (n_d if req.zero >= 1 else 1)
@@ -425,7 +427,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     c = compute_bytes(req.dtype)
     r = act.value_bytes(precision, c)[0]  # the residual stream's bytes per value
     sbg = 4 if req.fp32_gradients else state_bytes(req.precision, req.dtype, req.optimizer).gradients
-    n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 2 else 1
+    n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 3 or (req.zero == 2 and not req.zero2_full_gradients) else 1
     g_bytes = 0 if req.lora_rank else sbg / n_shard_g  # gradient bytes per parameter on this GPU
     moe_n, dense_n = d.moe_layers, d.layers - d.moe_layers
     if req.activations == "korthikanti":
