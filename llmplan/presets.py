@@ -173,6 +173,8 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "recompute_source": (_STR, True, None),
     "mixed_precision": (_STR, True, ("megatron", "fsdp", "amp", "deepspeed")),
     "mixed_precision_source": (_STR, True, None),
+    "fused_loss": (_BOOL, False, None),  # one cross-entropy kernel on the 16-bit logits (no fp32 copy or log-probs)
+    "loss_source": (_STR, False, None),
     "zero2_gradients": (_STR, False, ("reduce-scatter-per-micro-batch", "accumulate-full")),
     "zero_stages": (_INTS, True, None),
     "zero_with_pipeline": (_INTS, False, None),  # ZeRO stages allowed together with pp > 1 (default: zero_stages)

@@ -59,7 +59,7 @@ TOLERANCE = {
                               "(its ZeRO-3 gathers cross 25 GB/s DGX NICs; torchtitan's cluster's network is not published)"),
     "llm-foundry-a100": (0.35, "the model is 10-32% fast on Composer FSDP A100 runs: it runs every GEMM at the best measured "
                                "matmul rate and has no term for NCCL kernels sharing SMs and HBM with the overlapped compute"),
-    "llm-foundry-a100-long": (0.75, "at 32K-64K tokens the model is 60-67% fast: the published MFU (full s x s attention counted) "
+    "llm-foundry-a100-long": (0.75, "at 32K-64K tokens the model is 60-69% fast: the published MFU (full s x s attention counted) "
                                     "implies an attention kernel at under half FlashAttention-2's measured causal rate, and "
                                     "llm-foundry's kernel at those lengths is not one the model knows"),
 }

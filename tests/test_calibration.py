@@ -30,8 +30,9 @@ def test_every_source_states_its_tolerance():
 
 
 def test_the_published_layouts_fit_under_their_stack():
-    # Megatron's README layouts and torchtitan's fit the memory model under their stacks; of llm-foundry's,
-    # the ones that do not are listed (the memory model over-counts Composer's FSDP runs there).
+    # The layouts these runs used fit the memory model under their stacks, all but two: llm-foundry's 30B at
+    # micro-batch 3 (83 GB by its count: 60 GB of fp32 states on 8 GPUs) and torchtitan's 13B without
+    # checkpointing (90 GB); both ran, so the memory model over-counts them by a few GB.
     assert all(r.fits for r in README)
     assert sum(r.fits for r in TITAN) >= len(TITAN) - 1
-    assert sum(r.fits for r in FOUNDRY) >= len(FOUNDRY) // 2
+    assert sum(r.fits for r in FOUNDRY) >= len(FOUNDRY) - 1

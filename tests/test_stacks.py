@@ -355,3 +355,21 @@ def test_zero2_memory_follows_the_stacks_reduction():
     ta = step_time(shape, Run(seq=4096, global_batch=64, stack=per_mb, overlap_dp=False), layout, cl)
     tb = step_time(shape, Run(seq=4096, global_batch=64, stack=whole, overlap_dp=False), layout, cl)
     assert ta.dp_comm_seconds > 3 * tb.dp_comm_seconds
+
+
+def test_a_fused_cross_entropy_saves_no_fp32_log_probs():
+    # llm-foundry's MPT loss defaults to flash_attn's fused cross-entropy (modeling_mpt.py, loss_fn
+    # 'fused_crossentropy'): no fp32 copy of the logits and no fp32 log-probabilities (4 bytes per logit) kept.
+    from llmplan.model import arch
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.layout_search import memory_breakdown
+
+    shape = arch.Shape(d_model=2048, heads=16, layers=24, vocab=50368, mlp="gelu", ffn=8192, positions="learned",
+                       norm="layernorm", tied_embeddings=True, context=2048)
+    layout = Layout(dp=8, zero=3, micro_batch=8)
+    fused = memory_breakdown(shape, Run(seq=2048, global_batch=64, stack=_stack("fsdp")), layout)
+    from dataclasses import replace
+
+    plain = memory_breakdown(shape, Run(seq=2048, global_batch=64, stack=replace(_stack("fsdp"), fused_loss=False)), layout)
+    logits = 8 * 2048 * 50368
+    assert plain.activations_bytes - fused.activations_bytes == pytest.approx(logits * 4 - 8 * 2048 * 4)

@@ -318,7 +318,10 @@ def head_cost(shape, run: Run, layout, cluster: GPU):
     T = layout.micro_batch * run.seq / layout.cp
     h, V = shape.d_model, shape.vocab
     logits = gemm_seconds(T, V / layout.tp, h, cluster, nbytes=c)
-    loss = elementwise_seconds(T * V / layout.tp * cross_entropy_bytes_per_logit(c) + 3 * 2 * c * T * h, cluster)
+    # a fused cross-entropy (flash_attn.ops.triton.cross_entropy) reads the logits forward, reads them again and
+    # writes their gradient backward: 3c bytes per logit
+    per_logit = 3 * c if run.software.fused_loss else cross_entropy_bytes_per_logit(c)
+    loss = elementwise_seconds(T * V / layout.tp * per_logit + 3 * 2 * c * T * h, cluster)
     return 3 * logits + loss
 
 

@@ -54,6 +54,7 @@ class Request:
     stage_layers: int | None = None  # layers of the busiest pipeline stage (uneven splits); None: layers / pp
     fp32_gradients: bool = False  # gradients kept in fp32 whatever the weights' dtype (Megatron's main_grad buffers)
     zero2_full_gradients: bool = False  # ZeRO-2 keeping whole gradients while accumulating (reduced once per step)
+    fused_loss: bool = False  # one cross-entropy kernel on the 16-bit logits: no fp32 copy, no saved log-probs
     buffer_bytes: float = 0.0  # the framework's own communication buffers (DeepSpeed's reduce and all-gather buckets)
     fused_norms: bool = False  # the stack's norms are one kernel each (TE, Apex, torch.compile): input + statistics saved
     selective: str = "attention-core"  # what the stack's "selective" keeps: attention-core (Megatron), op-level (torchtitan), per-block (= full)
@@ -439,6 +440,9 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     else:
         mode = "op" if req.recompute == "selective" and req.selective == "op-level" else req.recompute
         x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, mode, tp, sp, cp, req.fused_norms)
+    if req.fused_loss and not req.activations == "korthikanti":
+        # a fused cross-entropy (flash_attn's) saves the per-token logsumexp instead of fp32 log-probabilities
+        head = head - T * d.V * 4 / tp + T * 4
     x_layers = dense_n * x_dense + moe_n * x_moe
     x_one = x_layers / d.layers  # one layer's saved tensors (the average kind)
     one_full = max(full_dense, full_moe)  # one layer's no-recompute saved set (the largest kind)
@@ -457,9 +461,9 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     G_head = head_w * g_bytes  # the output head's gradient (the shared one when tied) is written first
     G_layer = layer_lin * g_bytes
     G_emb = 0.0 if shape.tied_embeddings else d.V * d.h / tp * g_bytes
-    loss_bwd = 0.0 if korth else act.loss_backward_bytes(d, b, seq // cp, tp)
+    loss_bwd = 0.0 if korth else (T * d.V * c / tp if req.fused_loss else act.loss_backward_bytes(d, b, seq // cp, tp))
     # HF ForCausalLMLoss: logits.float() is alive while log_softmax writes its fp32 output (a no-op in fp32).
-    loss_fwd = 0.0 if korth or precision == "fp32" else T * d.V * 4 / tp
+    loss_fwd = 0.0 if korth or precision == "fp32" or req.fused_loss else T * d.V * 4 / tp
     whole = tp if sp else 1
     d_resid = T * d.h * r / whole  # the residual stream's gradient, carried down the layers
     heads_here = d.a // tp
@@ -482,7 +486,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         # checkpoint (reentrant, HF's default) reruns the layer in backward under autocast: its full saved set,
         # re-cast weights and the rerun forward's own temporaries, then that layer's backward.
         layer_bwd = one_full + recast_layer + max(layer_bwd, fwd_attn)
-    head_rest = max(0.0, head - (T * d.V * (c + 4) / tp if not korth else 0.0))  # final norm, lm_head input, ids
+    head_rest = max(0.0, head - (T * d.V * (c + (0 if req.fused_loss else 4)) / tp if not korth else 0.0))  # final norm, lm_head input, ids
     d_logits = 0.0 if korth else T * d.V * c / tp
     final_norm = 4 * T * d.h * 4 / whole + T * d.h * c / whole  # the final norm's backward temporaries + d(hidden)
     if shape.tied_embeddings and not amp:
