@@ -285,11 +285,11 @@ def _gpu(cat, text: str) -> tuple[str, int, int]:
     return cat.get("gpus", text).id, 0, 0  # unknown id: the catalog's error, with suggestions
 
 
-def _describe(req, breakdown, model) -> str:
+def _describe(req, breakdown, model, stack=None) -> str:
     from llmplan.units import format_count
 
     if req.train:
-        what = f"training, {req.precision}{'' if req.precision == 'fp32' else ' ' + req.dtype}, {req.optimizer}"
+        what = f"training{f' ({stack})' if stack and stack != 'ddp' else ''}, {req.precision}{'' if req.precision == 'fp32' else ' ' + req.dtype}, {req.optimizer}"
         if breakdown.optimizer_impl and req.optimizer in ("adamw", "adafactor"):
             what += f" ({breakdown.optimizer_impl})"
         what += f", batch {req.batch} x {req.seq or '-'}"
@@ -324,7 +324,7 @@ def _table(rows, breakdown, req, model) -> None:
         lines.append({"part": PART_LABELS[part], "gb": format_bytes(alive, binary=False), "gib_bytes": alive,
                       "share": f"{100 * alive / total:.1f}%"})
     lines.append({"part": f"total = peak per GPU ({breakdown.phase})", "gb": format_bytes(total, binary=False), "gib_bytes": total, "share": "100.0%"})
-    emit(lines, "table", title=_describe(req, breakdown, model), columns=["part", "gb", "gib_bytes", "share"],
+    emit(lines, "table", title=_describe(req, breakdown, model, rows[0].get("stack")), columns=["part", "gb", "gib_bytes", "share"],
          labels={"part": "alive at the peak", "gb": "GB", "gib_bytes": "GiB", "share": "of peak"})
     dom = breakdown.dominant()
     note(f"the peak comes at the {breakdown.phase}; the largest part of it is {PART_LABELS[dom]} ({100 * peak[dom] / total:.0f}%)")
@@ -357,7 +357,7 @@ def _phase_table(rows, breakdown, req, model) -> None:
             line[p] = format_bytes(r[f"{p}_bytes"], binary=False)
         line["total"] = format_bytes(r["total_bytes"], binary=False)
         lines.append(line)
-    emit(lines, "table", title=_describe(req, breakdown, model) + ": each phase of the step", columns=["phase", *shown, "total"],
+    emit(lines, "table", title=_describe(req, breakdown, model, rows[0].get("stack")) + ": each phase of the step", columns=["phase", *shown, "total"],
          labels={"phase": "phase (* = peak)", **{p: SHORT_LABELS[p] for p in shown}, "total": "total"},
          priority=["phase", "total", "weights", "gradients", "optimizer", "activations"])
 
