@@ -53,7 +53,7 @@ LLM_FOUNDRY_A100 = [
 TOLERANCE = {
     "narayanan2021": None,  # per row, tests/data/published_throughput.csv (tests/test_throughput.py says why)
     "korthikanti2022": None,
-    "megatron-readme-h100": (0.20, "the model lands within -11%..+16% with Megatron's defaults for what the table omits"),
+    "megatron-readme-h100": (0.20, "the model lands within -8%..+18% with Megatron's defaults for what the table omits"),
     "llama3": (0.27, "tests/test_throughput.py: the searched layout is their tp 8 x pp 16; the model is 19-25% high"),
     "torchtitan-a100": (0.35, "the model is 19-28% fast on FSDP2 A100 runs and 30% slow on the one 70B row at local batch 1 "
                               "(its ZeRO-3 gathers cross 25 GB/s DGX NICs; torchtitan's cluster's network is not published)"),

@@ -429,7 +429,10 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     bwd_stage = per("backward")
     overlap = run.overlap_dp * stack.overlap_grad_reduce
     window = overlap * bwd_stage  # the last micro-batch's backward hides the bucketed reduction
-    exposed_step = maximum(t_dp_step - window, t_dp_step / k_d * overlap)  # the last bucket cannot hide
+    # ZeRO-1/2's all-gather of the updated weights (half of t_dp_step) hides behind the next step's forward where
+    # the stack overlaps it (Megatron --overlap-param-gather: each bucket gathered before its first use)
+    gather_window = (zero >= 1) * (1 - z3) * run.overlap_dp * stack.overlap_param_gather * per("forward")
+    exposed_step = maximum(t_dp_step - window - gather_window, t_dp_step / k_d * overlap)  # the last bucket cannot hide
     # each micro-batch's collectives hide behind its own compute (ZeRO-3: forward and backward, with the
     # stack's prefetch; ZeRO-2: its backward), all but one layer's
     fsdp_window = where(z3, run.overlap_dp * stack.overlap_param_gather * compute_stage, overlap * bwd_stage)
