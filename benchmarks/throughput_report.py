@@ -72,7 +72,32 @@ def main() -> int:
         from llmplan.systems.layout import describe
         print(f"{gpus:6} {seq:7} {batch:6} {tflops:18} {mfu:6.0%} {best.step.mfu:14.1%} {causal:17.1%}  {describe(best.layout)}")
     print("(predicted MFU counts the full s x s attention, PaLM App. B; the causal count halves it, as flash kernels compute it)")
+    calibration_by_stack()
     return 0
+
+
+def calibration_by_stack() -> None:
+    """Every calibration run (tests/calibration_runs.py: the named sources only), by stack: predicted against
+    published, with a constant 40% MFU's error beside llmplan's; then the mean |error| by stack and GPU."""
+    from calibration_runs import TOLERANCE, all_runs, summary
+
+    runs = all_runs()
+    print()
+    print("Calibration runs by stack (error = predicted throughput / published - 1; 40% = a constant 40% MFU's)")
+    header = f"{'stack':11} {'source':22} {'case':30} {'gpu':10} {'published s':>11} {'predicted s':>11} {'error':>8} {'40% MFU':>8} {'tol':>5} {'fits':>5}"
+    print(header)
+    print("-" * len(header))
+    for r in sorted(runs, key=lambda r: (r.stack, r.source)):
+        fits = "" if r.fits is None else ("yes" if r.fits else "no")
+        print(f"{r.stack:11} {r.source:22} {r.case:30} {r.gpu:10} {r.published_seconds:11.4g} {r.predicted_seconds:11.4g} "
+              f"{r.error:+8.1%} {r.constant_error:+8.1%} {r.tolerance:5.0%} {fits:>5}")
+    print()
+    print(f"{'stack':11} {'gpu':10} {'runs':>5} {'llmplan mean |error|':>21} {'40% MFU mean |error|':>21}")
+    for (stack, gpu), s in sorted(summary(runs).items()):
+        print(f"{stack:11} {gpu:10} {s['runs']:5} {s['model']:21.1%} {s['constant']:21.1%}")
+    for source, value in TOLERANCE.items():
+        if value:
+            print(f"  {source}: tolerance {value[0]:.0%}: {value[1]}")
 
 
 if __name__ == "__main__":

@@ -21,11 +21,13 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from llmplan.errors import InputError, cut, quote
 
-KINDS = ("models", "laws", "gpus", "hparams", "engines", "runs")
-KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law", "engines": "serving engine", "runs": "published run"}
+KINDS = ("models", "laws", "gpus", "hparams", "engines", "runs", "stacks")
+KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law", "engines": "serving engine", "runs": "published run",
+             "stacks": "software stack"}
 
 # Field specs: name -> (type, required, allowed values or None). "int" accepts an integral float.
 _STR, _INT, _FLOAT, _BOOL, _STRS = "str", "int", "float", "bool", "list[str]"
+_INTS = "list[int]"
 _REAL = "real"  # any finite number, negative included (an exponent)
 
 _COMMON = {
@@ -200,7 +202,46 @@ MAX_INT = 10**15
 MAX_FLOAT = 1e40
 MAX_VALUE = {"params": 10**18, "params_exact": 10**18, "active_params": 10**18, "tokens": 10**18, "dataset_tokens": 10**18, "year": 3000}
 
-SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS, "engines": ENGINE_FIELDS, "runs": RUN_FIELDS}
+# Training software stacks (llmplan.systems.stack): what a framework runs, each choice with its source
+# (the framework's file or documentation at a named version) in the matching *_source field.
+STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
+    **_COMMON,
+    "framework": (_STR, True, None),
+    "version": (_STR, True, None),
+    "attention": (_STR, True, ("te", "fa2", "fa3", "cudnn", "sdpa")),  # te: TE fused attention (cuDNN on Hopper, FA2 on Ampere); sdpa: PyTorch SDPA (FA2)
+    "attention_source": (_STR, True, None),
+    "elementwise": (_STR, True, ("fused", "eager")),  # fused kernels (TE/Apex) or one kernel per PyTorch op
+    "elementwise_source": (_STR, True, None),
+    "compiled": (_BOOL, True, None),  # torch.compile / CUDA graphs: no per-op host overhead, element-wise fused
+    "compile_option": (_BOOL, False, None),  # the stack offers --compile
+    "compile_source": (_STR, False, None),
+    "fp8_recipe": (_STR, True, ("te-delayed", "te-current", "torchao-tensorwise", "torchao-rowwise", "none")),
+    "fp8_source": (_STR, True, None),
+    "overlap_grad_reduce": (_BOOL, True, None),
+    "overlap_param_gather": (_BOOL, True, None),
+    "tp_comm_overlap": (_BOOL, True, None),
+    "overlap_source": (_STR, True, None),
+    "selective_recompute": (_STR, True, ("attention-core", "op-level", "per-block")),
+    "recompute_source": (_STR, True, None),
+    "mixed_precision": (_STR, True, ("megatron", "fsdp", "amp", "deepspeed")),
+    "mixed_precision_source": (_STR, True, None),
+    "fused_loss": (_BOOL, False, None),  # one cross-entropy kernel on the 16-bit logits (no fp32 copy or log-probs)
+    "loss_source": (_STR, False, None),
+    "zero2_gradients": (_STR, False, ("reduce-scatter-per-micro-batch", "accumulate-full")),
+    "zero_stages": (_INTS, True, None),
+    "zero_with_pipeline": (_INTS, False, None),  # ZeRO stages allowed together with pp > 1 (default: zero_stages)
+    "tp": (_BOOL, True, None),
+    "pp": (_BOOL, True, None),
+    "cp": (_BOOL, True, None),
+    "ep": (_BOOL, True, None),
+    "sequence_parallel": (_STR, True, ("optional", "always", "never")),
+    "pipeline_split": (_STR, True, ("even", "embedding-and-loss")),
+    "layouts_source": (_STR, True, None),
+    "calibrated": (_STRS, False, None),  # GPU ids the stack's end-to-end calibration covers
+}
+
+SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS, "engines": ENGINE_FIELDS, "runs": RUN_FIELDS,
+           "stacks": STACK_FIELDS}
 
 # Kinds whose entries may carry extra numeric fields (law constants), checked elsewhere.
 _OPEN_NUMERIC = {"laws"}
@@ -418,6 +459,10 @@ def _check_value(path: Path, entry: str, name: str, value: Any, spec: tuple[str,
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise InputError(f"{where} must be a list of strings")
         return value
+    if kind == _INTS:
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 3 for v in value):
+            raise InputError(f"{where} must be a list of ZeRO stages (whole numbers 0-3)")
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{where} must be a number, not {quote(value)}")
     if kind == _REAL:
@@ -501,7 +546,7 @@ def load_catalog(user_dir: str | os.PathLike[str] | None = None, lazy: bool = Fa
         if not is_folder:
             raise InputError(f"presets folder {quote(str(folder))} does not exist or is not a folder")
         if not found:
-            raise InputError(f"presets folder {quote(str(folder))} has none of models.toml, laws.toml, gpus.toml, hparams.toml, runs.toml")
+            raise InputError(f"presets folder {quote(str(folder))} has none of models.toml, laws.toml, gpus.toml, hparams.toml, engines.toml, runs.toml, stacks.toml")
 
     def load_kind(kind: str) -> dict[str, Preset]:
         entries: dict[str, Preset] = {}

@@ -291,6 +291,7 @@ def test_serve_too_big_batch_warns_but_answers(cli):
     (["--preset", "llama-2-7b", "--engine", "gpt-fast", "--dtype", "fp8"], "no GEMM path"),
     (["--preset", "llama-2-7b", "--engine", "llamacpp", "--dtype", "fp8"], "no GEMM path"),
     (["--preset", "llama-2-7b", "--memory-fraction", "1.5"], "--memory-fraction"),
+    (["--preset", "llama-2-70b", "--gpu", "l4", "--tp", "2"], "spans more than one"),  # L40S servers hold 4-8 GPUs since issue 21
     (["--preset", "llama-2-7b", "--gpu", "h100", "--gpus-per-node", "0"], "--gpus-per-node"),
 ])
 def test_serve_bad_input_exit_2(cli, args, fragment):

@@ -331,7 +331,7 @@ def build_row(model: str, cluster, run, layout, step, memory) -> dict[str, Any]:
     """One row: the step, the layout's keys, memory per GPU and the breakdown (seconds and fractions)."""
     s = step.row()
     row: dict[str, Any] = {
-        "model": model, "gpu": cluster.gpu, "gpus": int(layout.gpus), "dtype": cluster.dtype, "seq": run.seq,
+        "model": model, "gpu": cluster.gpu, "gpus": int(layout.gpus), "dtype": cluster.dtype, "stack": run.software.id, "seq": run.seq,
         "global_batch": run.global_batch, "tokens": run.global_batch * run.seq,
         "step_seconds": s["step_seconds"], "tokens_per_second": s["tokens_per_second"],
         "tokens_per_second_per_gpu": s["tokens_per_second_per_gpu"],

@@ -39,6 +39,7 @@ def compare(
     law: options.LawOption = None,
     ratio: options.RatioOption = None,
     plot: PlotOption = None,
+    stack: options.StackOption = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
@@ -65,7 +66,7 @@ def compare(
     from llmplan.planning.compare import compare_rows, pick_models
 
     picked = pick_models(cat, names)
-    rows = compare_rows(chosen, picked, cat)
+    rows = compare_rows(chosen, picked, cat, options.load_stack(stack, presets))
     moe = [p for p in picked if p.get("active_params")]
     if moe:
         active = ", ".join(f"{p.id} {p.get('active_params') / 1e9:.0f}B of {p.get('params') / 1e9:.0f}B" for p in moe)

@@ -48,6 +48,7 @@ def compute(
     gpu: options.GpuOption = None,
     gpus: options.GpusOption = None,
     mfu: options.ComputeMfuOption = None,
+    stack: options.StackOption = None,
     global_batch: Annotated[Optional[int], typer.Option("--global-batch", help="With --mfu auto: sequences per step for the layout search (default: about 4M tokens, a power of two in sequences).", min=1, show_default=False)] = None,
     dtype: options.PeakDtypeOption = "bf16",
     days: options.DaysOption = None,
@@ -78,6 +79,8 @@ def compute(
         raise InputError("compute --mfu auto predicts the MFU of a given model; for the model a hardware budget buys use 'llmplan plan --mfu auto' or 'llmplan optimal --mfu auto'")
     if global_batch is not None and not auto:
         raise InputError("--global-batch sizes the layout search of --mfu auto; add --mfu auto or drop it")
+    if stack is not None and not auto:
+        raise InputError("--stack sets the software of the --mfu auto layout search; add --mfu auto or drop --stack")
     m = parse_mfu(None if auto else mfu)
     if gpus is not None and gpus < 1:
         raise InputError(f"--gpus must be at least 1, not {gpus}")
@@ -102,7 +105,8 @@ def compute(
     (row,) = compute_rows(params=N, tokens=D, model=model, seq=seq, flops_per_token=flops_per_token, recompute=recompute, budget=budget,
                           hardware=hardware, catalog=cat, gpu=gpu, gpus=gpus,
                           mfu=m, mfu_auto=auto, global_batch=global_batch, price=usd, dtype=dtype, goodput=g,
-                          explain_default_mfu=fmt == "table" and mfu is None, say=note)
+                          explain_default_mfu=fmt == "table" and mfu is None, say=note,
+                          stack=options.load_stack(stack, presets) if auto else None)
     if hardware is not None:
         title = f"Compute: {hardware_title(hardware)}"
     elif budget is not None:

@@ -85,6 +85,8 @@ def layout(
     attention: options.AttentionOption = "flash",
     dropout: options.DropoutOption = False,
     overlap_dp: options.OverlapOption = True,
+    stack: options.StackOption = None,
+    compile_: options.CompileOption = None,
     tp_across_nodes: options.TpAcrossOption = False,
     gpus_per_node: options.GpusPerNodeOption = None,
     intra_bw: options.IntraBwOption = None,
@@ -111,7 +113,7 @@ def layout(
         **source, flags=shape_flags, presets=presets,
         seq=seq, global_batch=global_batch, batch_tokens=batch_tokens, dtype=dtype, gpu=gpu, gpus_per_node=gpus_per_node,
         intra_bw=intra_bw, inter_bw=inter_bw, matmul_efficiency=matmul_efficiency, attention=attention, dropout=dropout,
-        overlap_dp=overlap_dp, command="llmplan layout")
+        overlap_dp=overlap_dp, command="llmplan layout", stack=stack, compile_=compile_)
     dtype = options.parse_dtype(dtype, options.TRAIN_DTYPES)  # bfloat16 -> bf16, as resolve_inputs read it
     cluster.require_links(gpus)
     fixed = {k: v for k, v in (("tp", tp), ("pp", pp), ("vp", vp), ("cp", cp), ("ep", ep), ("zero", zero), ("micro_batch", micro_batch)) if v is not None}
@@ -136,7 +138,7 @@ def layout(
                  f"{run.global_batch} x {run.seq} tokens per step")
         note(f"wrote {plot_step_parts(plot, rows, result.best[0].step.PARTS, [layout_name(r) for r in rows], title=title)}")
     if fmt == "table":
-        title = (f"Fastest layouts that fit: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}), {run.global_batch} x {run.seq} tokens per step "
+        title = (f"Fastest layouts that fit: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}, {run.software.id}), {run.global_batch} x {run.seq} tokens per step "
                  f"({result.evaluated:,} valid layouts timed)")
         emit(rows, "table", title=title, columns=["rank"] + table_columns(rows), labels=TABLE_LABELS, priority=TABLE_PRIORITY)
         best = rows[0]
@@ -144,6 +146,9 @@ def layout(
              + ("" if best["sequence_parallel"] or best["tp"] == 1 else "; without sequence parallelism"))
     else:
         emit(rows, fmt)
+    uncalibrated = run.software.note(cluster.gpu)
+    if uncalibrated:
+        note(uncalibrated)
     f = result.fastest
     if f is not None and f.memory.total_bytes > cluster.memory_bytes and f.step.step_seconds < result.best[0].step.step_seconds:
         note(f"the fastest layout overall ({describe(f.layout)}, {f.step.step_seconds:.3g} s) needs {f.memory.total_bytes / 1e9:.1f} GB per GPU")

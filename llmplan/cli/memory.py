@@ -52,7 +52,7 @@ def parse_overhead(text: str | None):
     return parse_memory(text), None
 
 
-def build_row(req, breakdown, model: str) -> dict:
+def build_row(req, breakdown, model: str, stack: str | None = None) -> dict:
     peak = breakdown.peak_parts()
     row = {
         "model": model,
@@ -60,6 +60,7 @@ def build_row(req, breakdown, model: str) -> dict:
         "params": breakdown.params,
         "trainable_params": breakdown.trainable_params if req.train else None,
         "dtype": req.dtype,
+        "stack": stack if req.train else None,
         "precision": req.precision if req.train else None,
         "optimizer": req.optimizer if req.train else None,
         "optimizer_impl": breakdown.optimizer_impl if req.train and req.optimizer in ("adamw", "adafactor") else None,
@@ -146,7 +147,8 @@ def memory(
     kv_dtype: options.KvDtypeOption = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Sequences per GPU (micro-batch when training).")] = 1,
     train: Annotated[bool, typer.Option("--train", help="One training step instead of inference.")] = False,
-    precision: Annotated[str, typer.Option("--precision", help="Training: fp32, amp (fp32 weights, autocast), mixed (16-bit weights + fp32 master, ZeRO's 16 B/param) or pure.")] = "amp",
+    precision: Annotated[Optional[str], typer.Option("--precision", help="Training: fp32, amp (fp32 weights, autocast), mixed (16-bit weights + fp32 master, ZeRO's 16 B/param) or pure. Default: the --stack's (amp for ddp, mixed for megatron, torchtitan, fsdp and deepspeed).", show_default=False)] = None,
+    stack: options.MemoryStackOption = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw, adamw-8bit, sgd, sgd-momentum, adafactor or lion.")] = "adamw",
     optimizer_impl: Annotated[Optional[str], typer.Option("--optimizer-impl", help="torch.optim implementation (AdamW, Adafactor): for-loop (AdamW: 2 temporaries of the largest tensor), foreach (a copy of every state tensor at once) or fused (AdamW: none). Default: what PyTorch 2.13 picks on CUDA when neither fused nor foreach is given: foreach for AdamW (fused=False alone means for-loop), for-loop for Adafactor.", show_default=False)] = None,
     seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length (default: --context, else the model's context).", show_default=False)] = None,
@@ -193,6 +195,14 @@ def memory(
         raise InputError(f"--lora-rank must be positive, not {lora_rank}")
     if check and not gpu:
         raise InputError("--check needs --gpu ID (the GPU to check the fit on)")
+    from llmplan.systems.layout_search import PRECISION_OF, stack_memory_fields
+    from llmplan.systems.stack import DEFAULT_MEMORY_STACK
+
+    if stack is not None and not train:
+        raise InputError("--stack chooses the training software; add --train (serving memory does not depend on it)")
+    software = options.load_stack(stack or DEFAULT_MEMORY_STACK, presets) if train else None
+    if precision is None:
+        precision = PRECISION_OF[software.mixed_precision] if software is not None else "amp"
     if dtype is None:
         dtype = "fp32" if train and precision.strip().lower() == "fp32" else "bf16"
     dtype_name = options.parse_dtype(dtype, states.WEIGHT_DTYPES)
@@ -212,7 +222,7 @@ def memory(
         batch=batch, seq=length, kv_dtype=kv_name, recompute=options.choice(recompute, RECOMPUTE, "--recompute"),
         attention=options.choice(attention, mem.ATTENTION, "--attention"), zero=zero, gpus=gpus, tp=tp, pp=pp,
         optimizer_impl=options.choice(optimizer_impl, states.OPTIMIZER_IMPLS, "--optimizer-impl") if optimizer_impl else None,
-        sequence_parallel=sequence_parallel, cp=cp, ep=ep,
+        sequence_parallel=sequence_parallel, cp=cp, ep=ep, **(stack_memory_fields(software, zero) if software else {}),
         lora_rank=lora_rank, activations=options.choice(activations, ("count", "korthikanti"), "--activations"), overhead=over_bytes,
     )
     if train and req.precision == "amp" and dtype_name == "fp32":
@@ -221,7 +231,7 @@ def memory(
     if over_share is not None:
         req = replace(req, overhead=over_share * breakdown.peak_bytes)
         breakdown = mem.estimate(req)
-    base = build_row(req, breakdown, model)
+    base = build_row(req, breakdown, model, software.id if software else None)
     if phases:
         if not train:
             raise InputError("--phases lists the phases of a training step; add --train")
@@ -300,11 +310,11 @@ def _gpu(cat, text: str) -> tuple[str, int, int]:
     return cat.get("gpus", text).id, 0, 0  # unknown id: the catalog's error, with suggestions
 
 
-def _describe(req, breakdown, model) -> str:
+def _describe(req, breakdown, model, stack=None) -> str:
     from llmplan.units import format_count
 
     if req.train:
-        what = f"training, {req.precision}{'' if req.precision == 'fp32' else ' ' + req.dtype}, {req.optimizer}"
+        what = f"training{f' ({stack})' if stack and stack != 'ddp' else ''}, {req.precision}{'' if req.precision == 'fp32' else ' ' + req.dtype}, {req.optimizer}"
         if breakdown.optimizer_impl and req.optimizer in ("adamw", "adafactor"):
             what += f" ({breakdown.optimizer_impl})"
         what += f", batch {req.batch} x {req.seq or '-'}"
@@ -339,7 +349,7 @@ def _table(rows, breakdown, req, model) -> None:
         lines.append({"part": PART_LABELS[part], "gb": format_bytes(alive, binary=False), "gib_bytes": alive,
                       "share": f"{100 * alive / total:.1f}%"})
     lines.append({"part": f"total = peak per GPU ({breakdown.phase})", "gb": format_bytes(total, binary=False), "gib_bytes": total, "share": "100.0%"})
-    emit(lines, "table", title=_describe(req, breakdown, model), columns=["part", "gb", "gib_bytes", "share"],
+    emit(lines, "table", title=_describe(req, breakdown, model, rows[0].get("stack")), columns=["part", "gb", "gib_bytes", "share"],
          labels={"part": "alive at the peak", "gb": "GB", "gib_bytes": "GiB", "share": "of peak"})
     dom = breakdown.dominant()
     note(f"the peak comes at the {breakdown.phase}; the largest part of it is {PART_LABELS[dom]} ({100 * peak[dom] / total:.0f}%)")
@@ -372,7 +382,7 @@ def _phase_table(rows, breakdown, req, model) -> None:
             line[p] = format_bytes(r[f"{p}_bytes"], binary=False)
         line["total"] = format_bytes(r["total_bytes"], binary=False)
         lines.append(line)
-    emit(lines, "table", title=_describe(req, breakdown, model) + ": each phase of the step", columns=["phase", *shown, "total"],
+    emit(lines, "table", title=_describe(req, breakdown, model, rows[0].get("stack")) + ": each phase of the step", columns=["phase", *shown, "total"],
          labels={"phase": "phase (* = peak)", **{p: SHORT_LABELS[p] for p in shown}, "total": "total"},
          priority=["phase", "total", "weights", "gradients", "optimizer", "activations"])
 

@@ -148,6 +148,9 @@ AttentionOption = Annotated[str, typer.Option("--attention", help="flash (FlashA
 DropoutOption = Annotated[bool, typer.Option("--dropout/--no-dropout", help="Dropout on attention probabilities and residuals (GPT-3/Megatron 0.1); modern LLMs train without.")]
 OverlapOption = Annotated[bool, typer.Option("--overlap-dp/--no-overlap-dp", help="Gradient reduction overlaps backward (DDP buckets, Megatron --overlap-grad-reduce).")]
 TpAcrossOption = Annotated[bool, typer.Option("--tp-across-nodes", help="Allow tensor parallelism beyond one node (slow; off by default).")]
+StackOption = Annotated[Optional[str], typer.Option("--stack", help="The training software (presets/stacks.toml): megatron (default), torchtitan, fsdp (llm-foundry), deepspeed or ddp (PyTorch DDP + autocast); sets the attention kernel, fused or eager kernels, overlap, what 'selective' recompute keeps, mixed-precision memory and the layouts it can run.", show_default=False)]
+MemoryStackOption = Annotated[Optional[str], typer.Option("--stack", help="Training: the software whose memory to count (presets/stacks.toml): ddp (default: DDP + autocast, what the H100 measurements ran), megatron, torchtitan, fsdp or deepspeed; sets --precision and what 'selective' recompute keeps unless given.", show_default=False)]
+CompileOption = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the layers where the stack offers it (torchtitan, ddp): element-wise ops fused, no per-op host overhead.", show_default=False)]
 
 # ----- the scaling question (optimal, loss, plan, compare) ------------------------------------------
 LawOption = Annotated[Optional[str], typer.Option("--law", "-l", help="Scaling law: a preset id (default epoch-2024) or a TOML file.", show_default=False)]
@@ -327,9 +330,17 @@ def hardware_title(budget: Any) -> str:
 TRAIN_DTYPES = ("bf16", "fp16", "fp8")  # the precisions the step model times
 
 
+def load_stack(stack, presets, compile_=None):
+    """The --stack preset (default: llmplan.systems.stack.DEFAULT_STACK) with --compile applied."""
+    from llmplan.systems.stack import load
+
+    return load(stack, presets).compiled_as(compile_)
+
+
 def resolve_inputs(*, preset, hf_config, safetensors, flags, hf=None, presets, seq, global_batch, batch_tokens, dtype, gpu,
-                   gpus_per_node, intra_bw, inter_bw, matmul_efficiency, attention, dropout, overlap_dp, command):
-    """(model name, Shape, Run, GPU) from the shared options."""
+                   gpus_per_node, intra_bw, inter_bw, matmul_efficiency, attention, dropout, overlap_dp, command,
+                   stack=None, compile_=None):
+    """(model name, Shape, Run, GPU) from the shared options; the run carries the --stack."""
     from llmplan.cli import model_options as mo
     from llmplan.cli.common import catalog, note
     from llmplan.systems.gpu import GPU
@@ -368,5 +379,5 @@ def resolve_inputs(*, preset, hf_config, safetensors, flags, hf=None, presets, s
     cluster = GPU.from_preset(device, dtype, gpus_per_node, parse_bandwidth(intra_bw, "--intra-bw"),
                                   parse_bandwidth(inter_bw, "--inter-bw"), matmul_efficiency)
     run = Run(seq=seq, global_batch=global_batch, attention=choice(attention, ("flash", "eager"), "--attention"),
-              dropout=dropout, overlap_dp=overlap_dp, compute_bytes=2)
+              dropout=dropout, overlap_dp=overlap_dp, compute_bytes=2, stack=load_stack(stack, presets, compile_))
     return model.name, shape, run, cluster

@@ -163,6 +163,7 @@ def plan(
     price: options.PriceOption = None,
     pue: Annotated[Optional[str], typer.Option("--pue", help="Power usage effectiveness of the data centre (default 1.1, Patterson et al. 2021).", show_default=False)] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Add a column saying where each number comes from.")] = False,
+    stack: options.StackOption = None,
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
@@ -223,7 +224,7 @@ def plan(
     record, warnings, notes = plan_record(
         chosen, hp, hardware, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I,
         seq=seq, price=usd, pue=p, gpu=device, from_hardware_time=from_time, auto_mfu=auto, strict_auto=mfu is not None,
-        kv_heads=kv_heads, runs=cat.all("runs"),
+        kv_heads=kv_heads, runs=cat.all("runs"), stack=options.load_stack(stack, presets),
     )
     for w in warnings:
         warn(w)

@@ -22,6 +22,7 @@ LIST_COLUMNS = {
     "hparams": ["id", "name", "convention", "fitted_range"],
     "engines": ["id", "name", "version", "batching", "decode_attention"],
     "runs": ["id", "name", "flops", "max_batch_tokens", "learning_rate"],
+    "stacks": ["id", "name", "attention", "elementwise", "mixed_precision"],
 }
 # The key holding a preset's id, the same as every other command's: model, law, gpu.
 ID_KEY = {"models": "model", "laws": "law", "gpus": "gpu"}
@@ -49,7 +50,7 @@ def _kind(kind: str | None) -> list[str]:
     if kind is None:
         return list(KINDS)
     key = kind.strip().lower()
-    aliases = {"model": "models", "law": "laws", "gpu": "gpus", "hparam": "hparams", "engine": "engines", "run": "runs"}
+    aliases = {"model": "models", "law": "laws", "gpu": "gpus", "hparam": "hparams", "engine": "engines", "run": "runs", "stack": "stacks"}
     key = aliases.get(key, key)
     if key not in KINDS:
         raise InputError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")

@@ -54,6 +54,8 @@ def throughput(
     attention: options.AttentionOption = "flash",
     dropout: options.DropoutOption = False,
     overlap_dp: options.OverlapOption = True,
+    stack: options.StackOption = None,
+    compile_: options.CompileOption = None,
     gpus_per_node: options.GpusPerNodeOption = None,
     intra_bw: options.IntraBwOption = None,
     inter_bw: options.InterBwOption = None,
@@ -75,7 +77,7 @@ def throughput(
         **source, flags=shape_flags, presets=presets,
         seq=seq, global_batch=global_batch, batch_tokens=batch_tokens, dtype=dtype, gpu=gpu, gpus_per_node=gpus_per_node,
         intra_bw=intra_bw, inter_bw=inter_bw, matmul_efficiency=matmul_efficiency, attention=attention, dropout=dropout,
-        overlap_dp=overlap_dp, command="llmplan throughput")
+        overlap_dp=overlap_dp, command="llmplan throughput", stack=stack, compile_=compile_)
     dtype = options.parse_dtype(dtype, options.TRAIN_DTYPES)  # bfloat16 -> bf16, as resolve_inputs read it
     for value, name in ((tp, "--tp"), (pp, "--pp"), (vp, "--vp"), (cp, "--cp"), (ep, "--ep"), (micro_batch, "--micro-batch")):
         if value < 1:
@@ -88,24 +90,37 @@ def throughput(
     layout = Layout(tp=tp, pp=pp, vp=vp, dp=max(1, gpus // mp), cp=cp, ep=ep, zero=zero, micro_batch=micro_batch,
                     recompute=options.choice(recompute, RECOMPUTE, "--recompute"), sequence_parallel=sequence_parallel and tp > 1)
     check_layout(shape, run, layout, gpus)
+    why = run.software.allows(layout)
+    if why:
+        raise InputError(why)
     cluster.require_links(gpus)
     step = step_time(shape, run, layout, cluster)
     memory = memory_breakdown(shape, run, layout, dtype)
     row = build_row(model, cluster, run, layout, step, memory)
     if plot is not None:
-        _plot(plot, [row], step.PARTS, f"Training step by part: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}), "
+        _plot(plot, [row], step.PARTS, f"Training step by part: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}, {run.software.id}), "
               f"{run.global_batch} x {run.seq} tokens per step")
+    from llmplan.systems.stack import describe
+
     if fmt != "table":
         emit([row], fmt)
+        note(describe(run.software, cluster.arch))
+        uncalibrated = run.software.note(cluster.gpu)
+        if uncalibrated:
+            note(uncalibrated)
         return
     from llmplan.units import format_bytes
 
-    title = (f"Training step: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}), {run.global_batch} x {run.seq} tokens, "
+    title = (f"Training step: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}, {run.software.id}), {run.global_batch} x {run.seq} tokens, "
              f"{row['micro_batches']} micro-batches of {micro_batch} per replica")
     emit([row], "table", title=title, columns=table_columns([row]), labels=TABLE_LABELS, priority=TABLE_PRIORITY)
     parts = sorted(step.PARTS, key=lambda p: -row[f"{p}_seconds"])
     note(f"{row['tokens_per_second']:,.0f} tokens/s; MFU {row['mfu']:.1%}, HFU {row['hfu']:.1%}; "
          f"largest costs: " + ", ".join(f"{p.replace('_', ' ')} {row[f'{p}_fraction']:.0%}" for p in parts[:3]))
+    note(describe(run.software, cluster.arch))
+    uncalibrated = run.software.note(cluster.gpu)
+    if uncalibrated:
+        note(uncalibrated)
     if not row["fits"]:
         note(f"does not fit: {format_bytes(row['total_bytes'], binary=False)} per GPU > {format_bytes(cluster.memory_bytes, binary=False)}; "
              f"'llmplan layout' searches the layouts that fit")

@@ -23,9 +23,10 @@ def pick_models(catalog: Any, names: Sequence[str] | None) -> list[Any]:
     return [p for p in catalog.all("models") if p.get("params") and p.get("tokens") and p.get("architecture") == "decoder"]
 
 
-def compare_rows(law: Any, picked: Sequence[Any], catalog: Any) -> list[dict[str, Any]]:
+def compare_rows(law: Any, picked: Sequence[Any], catalog: Any, stack: Any = None) -> list[dict[str, Any]]:
     """One row per model: llmplan.scaling.optimal.compare_row at its exact count, its nominal count,
-    the published run's fields (implied MFU) and the throughput model's predicted MFU."""
+    the published run's fields (implied MFU) and the throughput model's predicted MFU under `stack`
+    (llmplan.systems.stack.Stack; None: the default)."""
     from llmplan.systems.mfu import predicted_mfu
     from llmplan.presets import model_params
     from llmplan.rows import checked, out_of_range
@@ -39,6 +40,6 @@ def compare_rows(law: Any, picked: Sequence[Any], catalog: Any) -> list[dict[str
             row = compare_row(law, preset.id, preset.name, N, preset["tokens"])
             row["nominal_params"] = nominal
             row.update(published_run_fields(preset, row["flops"], catalog))
-            row["predicted_mfu"] = predicted_mfu(preset, catalog) if row["implied_mfu"] is not None else None
+            row["predicted_mfu"] = predicted_mfu(preset, catalog, stack) if row["implied_mfu"] is not None else None
             rows.append(row)
     return checked(rows)

@@ -18,7 +18,7 @@ def compute_rows(*, params: float | None, tokens: float | None, model: Any = Non
                  flops_per_token: str | None = None, recompute: str = "none", budget: str | None = None,
                  hardware: Any = None, catalog: Any = None, gpu: str | None = None, gpus: int = 1, mfu: float, mfu_auto: bool = False,
                  global_batch: int | None = None, price: float | None = None, dtype: str = "bf16", goodput: float | None = None,
-                 explain_default_mfu: bool = False, say: Callable[[str], None] = lambda line: None) -> list[dict[str, Any]]:
+                 explain_default_mfu: bool = False, say: Callable[[str], None] = lambda line: None, stack: Any = None) -> list[dict[str, Any]]:
     """One row: the FLOPs (and PF-days) of the question, and with `gpu` (an id in `catalog`) and no hardware
     time, what they cost on `gpus` of it at `mfu` (or, with `mfu_auto`, at the MFU of the fastest layout).
 
@@ -90,7 +90,7 @@ def compute_rows(*, params: float | None, tokens: float | None, model: Any = Non
             chosen = model if row.get("model") else None
             mfu, said = auto_mfu(chosen.shape if chosen is not None else None, device, gpus, dtype.lower(), seq=seq,
                                  train_context=chosen.train_context if chosen is not None else None,
-                                 global_batch=global_batch, name=chosen.name if chosen is not None else None)
+                                 global_batch=global_batch, name=chosen.name if chosen is not None else None, stack=stack)
             say(said)
         from llmplan.systems.budget import DEFAULT_GOODPUT
 

@@ -118,6 +118,7 @@ def plan_record(
     with_layout: bool = True,
     kv_heads: int | None = None,
     runs: Any = None,
+    stack: Any = None,  # llmplan.systems.stack.Stack of the layout search (None: the default)
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """One plan as a flat record, with the warnings and notes it should be read with.
 
@@ -135,7 +136,7 @@ def plan_record(
 
     def build(mfu: float) -> tuple[dict[str, Any], list[str], Any]:
         return _record(law, hparams, hardware.with_mfu(mfu), params, tokens, target_loss, unique_tokens, inference_tokens,
-                       seq, price, pue, gpu, from_hardware_time, with_layout or auto_mfu, kv_heads, runs)
+                       seq, price, pue, gpu, from_hardware_time, with_layout or auto_mfu, kv_heads, runs, stack)
 
     if auto_mfu:
         cache: dict[float, tuple] = {}
@@ -223,7 +224,7 @@ def _layout_against_given(record: dict[str, Any], hardware: Any) -> str | None:
 
 
 def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, inference_tokens, seq, price, pue, gpu, from_hardware_time, with_layout,
-            kv_heads=None, runs=None):
+            kv_heads=None, runs=None, stack=None):
     from llmplan.model import arch
     from llmplan.model.propose import propose
     from llmplan.scaling.hparams import hparam_fields
@@ -274,7 +275,7 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
     fields = {k: None for k in ("tp", "pp", "vp", "dp", "cp", "ep", "zero", "micro_batch", "micro_batches", "recompute", "sequence_parallel",
                                 "memory_per_gpu_bytes", "step_seconds", "layout_training_seconds")}
     if with_layout and gpu is not None:
-        best, why = best_layout(shape, seq, global_batch, gpu, hardware.gpus, hardware.dtype)
+        best, why = best_layout(shape, seq, global_batch, gpu, hardware.gpus, hardware.dtype, stack)
         if best is None:
             warnings.append(why)
         else:

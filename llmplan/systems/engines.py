@@ -1,7 +1,7 @@
 """A serving engine as data (presets/engines.toml): its kernels, GEMM paths, CUDA graphs, batching,
 memory fraction and per-step overhead, read into one record the serving model uses.
 
-The engine decides *which* kernel runs; llmplan.systems.kernels says how fast that kernel is (kernel-level
+The engine decides *which* kernel runs; llmplan.systems.serving_kernels says how fast that kernel is (kernel-level
 measurements). Nothing here is fitted to an end-to-end serving figure.
 """
 

@@ -79,6 +79,9 @@ class GPU:
     dtype: str = "bf16"
     sms: int = 0  # streaming multiprocessors (CUs): output tiles run in waves of this many; 0 = unknown, no wave quantisation
     intra_link_efficiency: float = NVLINK_EFFICIENCY  # what NCCL reaches of the datasheet intra-node rate
+    arch: str = ""  # measured kernel family (presets/kernels.toml [arch]): sm80, sm90, or "" (none measured)
+    bf16_peak: float = 0.0  # dense 16-bit peak (bf16, else fp16): the rate of GEMMs left in 16 bits under fp8
+    bf16_matmul_efficiency: float = DEFAULT_MATMUL_EFFICIENCY
 
     @classmethod
     def from_preset(cls, gpu: Any, dtype: str = "bf16", gpus_per_node: int | None = None,
@@ -96,9 +99,22 @@ class GPU:
             intra = inter or 0.0
         if not 0 < eff <= 1:
             raise InputError(f"--matmul-efficiency {eff} must be a fraction of the peak in (0, 1]")
+        from llmplan.systems import kernels
+
+        arch = kernels.arch_of(gpu.id)
+        bf16_eff = float(eff)
+        try:
+            bf16_peak = peak_flops(gpu, "bf16")[0]
+        except InputError:
+            bf16_peak = peak
+        if used == "fp8" and matmul_efficiency is None:
+            # fp8 GEMMs reach a smaller fraction of the fp8 peak than bf16 of its (MAMF: 1402.6 of 1979 on H100 SXM);
+            # a GPU with no fp8 measurement takes the H100's ratio of the two fractions.
+            measured = kernels.fp8_matmul_efficiency(arch)
+            eff = measured if measured else bf16_eff * kernels.fp8_matmul_efficiency("sm90") / DEFAULT_MATMUL_EFFICIENCY
         return cls(gpu.id, peak, float(gpu["bandwidth"]), float(gpu["memory_bytes"]), int(per_node),
                    float(intra), None if inter is None else float(inter), float(eff), used, int(gpu.get("sms") or 0),
-                   link_efficiency(gpu.get("intra_node_link")))
+                   link_efficiency(gpu.get("intra_node_link")), arch, float(bf16_peak), bf16_eff)
 
     @property
     def hbm_rate(self) -> float:
@@ -109,8 +125,21 @@ class GPU:
     def matmul_rate(self) -> float:
         """FLOP/s of the math side of a GEMM, calibrated so that the reference GEMM (REFERENCE_GEMM cubed,
         where matmul_efficiency was measured) takes exactly its measured time with its operand traffic added."""
+        return self._rate(self.peak_flops_per_second, self.matmul_efficiency)
+
+    @property
+    def bf16_matmul_rate(self) -> float:
+        """The same for 16-bit GEMMs (those an fp8 run leaves in bf16): the bf16 peak at its measured fraction."""
+        return self._rate(self.bf16_peak or self.peak_flops_per_second, self.bf16_matmul_efficiency)
+
+    @property
+    def best_matmul_flops(self) -> float:
+        """The GPU's best measured matmul rate in the compute dtype (MAMF): no layout may imply more."""
+        return self.peak_flops_per_second * self.matmul_efficiency
+
+    def _rate(self, peak: float, efficiency: float) -> float:
         n = REFERENCE_GEMM
-        measured = 2.0 * n ** 3 / (self.peak_flops_per_second * self.matmul_efficiency)
+        measured = 2.0 * n ** 3 / (peak * efficiency)
         traffic = 3.0 * n * n * 2 / self.hbm_rate
         padded = 2.0 * quantised_tiles(n, n, 1, self.sms) * TILE * TILE * n
         return padded / max(measured - traffic, 0.5 * measured)

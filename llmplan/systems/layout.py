@@ -52,6 +52,16 @@ class Run:
     dropout: bool = False  # dropout on attention probabilities and residuals (GPT-3/Megatron: 0.1)
     overlap_dp: bool = True  # gradient reduction overlaps backward (PyTorch DDP buckets, Megatron --overlap-grad-reduce)
     compute_bytes: int = 2  # bytes of an activation value (bf16/fp16)
+    stack: Any = None  # llmplan.systems.stack.Stack; None: the default stack (Megatron-LM)
+
+    @property
+    def software(self):
+        """The stack this run uses (the default one when none was given)."""
+        if self.stack is not None:
+            return self.stack
+        from llmplan.systems.stack import default
+
+        return default()
 
 
 
@@ -78,13 +88,14 @@ def check_layout(shape, run, layout, gpus: int | None = None) -> None:
     heads, L = shape.heads, shape.layers
     if heads % layout.tp:
         raise InputError(f"--tp {layout.tp} does not divide the {heads} attention heads; try --tp {_nearest(layout.tp, divisors(heads))}")
-    if layout.pp > L or L % layout.pp:
-        raise InputError(f"--pp {layout.pp} does not divide the {L} layers; try --pp {_nearest(layout.pp, divisors(L))}")
-    per_stage = L // layout.pp
+    if layout.pp > L:
+        raise InputError(f"--pp {layout.pp} is more than the {L} layers (every stage needs one); try --pp {L} or fewer")
+    split = getattr(run.software, "pipeline_split", "even")
+    per_stage = int(max(stage_layers(L, layout.pp, split)))
     if layout.vp > 1 and layout.pp == 1:
         raise InputError("--vp (virtual pipeline stages) needs --pp 2 or more; drop --vp or add --pp")
-    if per_stage % layout.vp:
-        raise InputError(f"--vp {layout.vp} does not divide the {per_stage} layers of each pipeline stage; try --vp {_nearest(layout.vp, divisors(per_stage))}")
+    if layout.vp > per_stage:
+        raise InputError(f"--vp {layout.vp} is more than the {per_stage} layers of the busiest pipeline stage; try --vp {_nearest(layout.vp, divisors(per_stage))}")
     if run.seq % layout.cp:
         raise InputError(f"--cp {layout.cp} does not divide --seq {run.seq}; try --cp {_nearest(layout.cp, divisors(run.seq))}")
     if layout.ep > 1:
@@ -111,6 +122,27 @@ def check_layout(shape, run, layout, gpus: int | None = None) -> None:
         raise InputError(f"the interleaved schedule (--vp {layout.vp}) needs the {m} micro-batches per replica to be a multiple of --pp {layout.pp}; "
                          f"change --micro-batch or the global batch, or use --vp 1")
 
+
+
+def stage_layers(L, pp, split: str = "even"):
+    """(layers of the busiest stage, layers of the last stage) of L layers on pp stages, as the stacks split them.
+
+    even: ceil(L/pp) per stage, the last stage the rest (torchtitan's pipeline split; Megatron when pp divides L).
+    embedding-and-loss (where pp does not divide L): the embedding and the loss each count as one layer (Megatron-LM
+    --account-for-embedding-in-pipeline-split / --account-for-loss-in-pipeline-split; Llama 3 405B: 126 layers on
+    16 stages, the first and last one layer fewer, Dubey et al. 2024 section 3.3.2): ceil((L+2)/pp) per stage, the
+    first and last one fewer. Arithmetic only (numpy arrays of pp work)."""
+    from llmplan.systems._arith import maximum, where
+
+    even = -(-L // pp)
+    even_last = maximum(L - even * (pp - 1), 1)
+    if split == "embedding-and-loss":
+        # the accounting flags are for stages pp does not divide evenly; where it does, stages are even
+        busiest = where(pp > 1, -(-(L + 2) // pp), L)
+        last = where(pp > 1, maximum(L - busiest * (pp - 2) - (busiest - 1), 1), L)
+        divides = (L % pp) == 0
+        return where(divides, even, busiest), where(divides, even_last, last)
+    return even, even_last
 
 
 def describe(layout) -> str:

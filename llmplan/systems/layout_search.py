@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llmplan.systems.layout import RECOMPUTE, check_layout, divisors
+from llmplan.systems.layout import RECOMPUTE, check_layout, divisors, stage_layers
 
 
 def check_pins(shape, run, gpus: int, fixed: dict) -> None:
@@ -23,6 +23,11 @@ def check_pins(shape, run, gpus: int, fixed: dict) -> None:
     if probe.vp > 1 and "pp" not in pinned:  # any pp that leaves whole virtual stages
         stages = [p for p in divisors(shape.layers) if p > 1 and (shape.layers // p) % probe.vp == 0]
         probe = replace(probe, pp=stages[0] if stages else 2)
+    why = run.software.allows(probe)
+    if why:
+        from llmplan.errors import InputError
+
+        raise InputError(why)
     mp = probe.tp * probe.pp * probe.cp
     dp = max(1, gpus // mp)
     check_layout(shape, replace(run, global_batch=dp * probe.micro_batch * probe.pp), replace(probe, dp=dp), gpus)
@@ -30,17 +35,42 @@ def check_pins(shape, run, gpus: int, fixed: dict) -> None:
 
 # ---------------------------------------------------------------------------- memory of a layout
 
+# The memory model's precision mode for each stack's mixed precision (presets/stacks.toml mixed_precision):
+# Megatron and DeepSpeed keep 16-bit weights and gradients with fp32 master weights and Adam states (2 + 2 + 12
+# bytes); FSDP keeps fp32 sharded parameters and gradients with fp32 Adam states (4 + 4 + 8: the same 16 bytes,
+# equal when fully sharded) and computes in bf16 with no autocast cast cache, so its activations are the
+# 16-bit ones of "mixed"; plain DDP + autocast keeps fp32 weights and a bf16 cast cache ("amp").
+PRECISION_OF = {"megatron": "mixed", "deepspeed": "mixed", "fsdp": "mixed", "amp": "amp"}
+# DeepSpeed ZeRO-1/2's communication buckets: reduce_bucket_size and allgather_bucket_size, 5e8 elements each by
+# default (deepspeed/runtime/zero/config.py), in the 16-bit dtype.
+DEEPSPEED_BUCKET_ELEMENTS = 5e8
+
+
+def stack_memory_fields(stack, zero: int, compute_bytes: int = 2) -> dict:
+    """The memory Request fields a stack sets: Megatron keeps fp32 main gradients under bf16
+    (megatron/training/arguments.py: bf16 sets accumulate_allreduce_grads_in_fp32; param_and_grad_buffer.py),
+    DeepSpeed ZeRO-1/2 holds its two buckets, fused element-wise kernels save fewer intermediates."""
+    return {"selective": stack.selective_recompute, "fused_norms": stack.elementwise == "fused" or stack.compiled,
+            "fp32_gradients": stack.mixed_precision == "megatron", "fused_loss": stack.fused_loss,
+            "zero2_full_gradients": stack.zero2_gradients == "accumulate-full",
+            "buffer_bytes": 2 * DEEPSPEED_BUCKET_ELEMENTS * compute_bytes if stack.mixed_precision == "deepspeed" and zero in (1, 2) else 0.0}
+
+
 def memory_request(shape, run, layout, dtype: str = "bf16"):
-    """The llmplan.systems.memory.estimate request for one layout: Megatron-style mixed precision (16-bit weights and
-    gradients, fp32 master + Adam states), fp8 runs keeping 16-bit weights (Transformer Engine)."""
+    """The llmplan.systems.memory.estimate request for one layout under the run's stack: its mixed precision,
+    what its "selective" recomputation keeps, the busiest pipeline stage's layers; fp8 runs keep 16-bit weights
+    (Transformer Engine)."""
     from llmplan.systems.memory import estimate as mem
 
+    stack = run.software
+    busiest, _ = stage_layers(shape.layers, int(layout.pp), stack.pipeline_split)
     return mem.Request(
-        shape=shape, train=True, precision="mixed", dtype="bf16" if dtype == "fp8" else dtype, optimizer="adamw",
-        batch=int(layout.micro_batch), seq=run.seq, recompute=layout.recompute,
+        shape=shape, train=True, precision=PRECISION_OF[stack.mixed_precision], dtype="bf16" if dtype == "fp8" else dtype,
+        optimizer="adamw", batch=int(layout.micro_batch), seq=run.seq, recompute=layout.recompute,
+        **stack_memory_fields(stack, int(layout.zero)),
         attention="eager" if run.attention == "eager" else "flash", zero=int(layout.zero), gpus=int(layout.gpus),
         tp=int(layout.tp), pp=int(layout.pp), sequence_parallel=bool(layout.sequence_parallel), cp=int(layout.cp),
-        ep=int(layout.ep),
+        ep=int(layout.ep), stage_layers=int(busiest) if layout.pp > 1 else None,
     )
 
 
@@ -112,25 +142,32 @@ def enumerate_layouts(shape, run, gpus: int, gpus_per_node: int, tp_across_nodes
         return [v for v in values if name not in fixed or v == fixed[name]]
 
     grids: dict = {}
-    tps = allowed("tp", [t for t in divisors(shape.heads) if gpus % t == 0 and (tp_across_nodes or t <= gpus_per_node)])
-    zeros = allowed("zero", [0, 1, 2, 3])
+    stack = run.software  # the stack decides which layouts exist (presets/stacks.toml)
+    tps = allowed("tp", [t for t in divisors(shape.heads) if gpus % t == 0 and (tp_across_nodes or t <= gpus_per_node)
+                         and (stack.tp or t == 1)])
     recs = [RECOMPUTE.index(r) for r in allowed("recompute", list(RECOMPUTE))]
     for tp in tps:
-        for pp in allowed("pp", [p for p in divisors(L) if (gpus // tp) % p == 0]):
-            for cp in allowed("cp", [c for c in divisors(gpus // (tp * pp)) if run.seq % c == 0]):
+        # any pp up to the layer count (uneven stages, split as the stack splits them)
+        for pp in allowed("pp", [p for p in range(1, L + 1) if (gpus // tp) % p == 0 and (stack.pp or p == 1)]):
+            zeros = allowed("zero", [z for z in (0, 1, 2, 3) if z in (stack.zero_with_pipeline if pp > 1 else stack.zero_stages)])
+            if not zeros:
+                continue
+            for cp in allowed("cp", [c for c in divisors(gpus // (tp * pp)) if run.seq % c == 0 and (stack.cp or c == 1)]):
                 dp = gpus // (tp * pp * cp)
                 if B % dp or ("dp" in fixed and dp != fixed["dp"]):
                     continue
                 mbs = allowed("micro_batch", divisors(B // dp))
-                eps = allowed("ep", [e for e in divisors(shape.experts) if (dp * cp) % e == 0] if shape.experts else [1])
-                sps = allowed("sequence_parallel", [False, True] if tp > 1 else [False])
-                vps_all = allowed("vp", divisors(L // pp) if pp > 1 else [1])
+                eps = allowed("ep", [e for e in divisors(shape.experts) if (dp * cp) % e == 0 and (stack.ep or e == 1)] if shape.experts else [1])
+                sp_all = {"optional": [False, True], "always": [True], "never": [False]}[stack.sequence_parallel]
+                sps = allowed("sequence_parallel", sp_all if tp > 1 else [False])
+                per_stage = int(max(stage_layers(L, pp, stack.pipeline_split)))
+                vps_all = allowed("vp", divisors(per_stage) if pp > 1 else [1])
                 for mb in mbs:
                     m = B // (dp * mb)
                     vps = tuple(v for v in vps_all if v == 1 or m % pp == 0)
                     if not vps:
                         continue
-                    key = (vps, tuple(eps), tuple(sps))
+                    key = (vps, tuple(eps), tuple(sps), tuple(zeros))
                     if key not in grids:
                         grids[key] = np.array(np.meshgrid(vps, eps, zeros, recs, sps, indexing="ij")).reshape(5, -1)
                     grid = grids[key]

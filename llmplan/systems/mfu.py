@@ -73,8 +73,9 @@ def describe_iterations(history: Sequence[float]) -> str:
     return f"--mfu auto took {len(history)} evaluations of the throughput model: MFU " + " -> ".join(f"{m:.3f}" for m in history)
 
 
-def best_layout(shape: Any, seq: int, global_batch: int, gpu: Any, gpus: int, dtype: str) -> tuple[Any, str | None]:
-    """The fastest layout that fits (llmplan.systems.layout_search.search, as `layout` ranks them), or None and why not."""
+def best_layout(shape: Any, seq: int, global_batch: int, gpu: Any, gpus: int, dtype: str, stack: Any = None) -> tuple[Any, str | None]:
+    """The fastest layout that fits (llmplan.systems.layout_search.search, as `layout` ranks them) under the stack
+    (llmplan.systems.stack.Stack; None: the default, Megatron-LM), or None and why not."""
     from llmplan.systems.layout_search import search
     from llmplan.systems.gpu import GPU
     from llmplan.systems.layout import Run
@@ -84,7 +85,7 @@ def best_layout(shape: Any, seq: int, global_batch: int, gpu: Any, gpus: int, dt
         cluster.require_links(gpus)
     except InputError as error:
         return None, f"no layout: {error}"
-    result = search(shape, Run(seq=seq, global_batch=global_batch), cluster, gpus, top=1, dtype=dtype)
+    result = search(shape, Run(seq=seq, global_batch=global_batch, stack=stack), cluster, gpus, top=1, dtype=dtype)
     if not result.best:
         return None, f"no layout of this {arch_name(shape)} model fits in {gpu.id} memory on {gpus} GPUs; the plan's time and MFU are not checked against a layout"
     return result.best[0], None
@@ -96,7 +97,7 @@ def search_batch(seq: int) -> int:
 
 
 def auto_mfu(shape: Any, gpu: Any, gpus: int, dtype: str, *, seq: int | None = None, train_context: int | None = None,
-             global_batch: int | None = None, name: str | None = None) -> tuple[float, str]:
+             global_batch: int | None = None, name: str | None = None, stack: Any = None) -> tuple[float, str]:
     """`compute --mfu auto`: the MFU of the fastest layout that fits for a given model, and the note that says so.
 
     The global batch of the layout search has two defaults, one per caller, kept as they were: `compute`
@@ -112,15 +113,16 @@ def auto_mfu(shape: Any, gpu: Any, gpus: int, dtype: str, *, seq: int | None = N
     from llmplan.systems.gpu import GPU
 
     GPU.from_preset(gpu, dtype).require_links(gpus)
-    best, _ = best_layout(shape, seq, global_batch, gpu, gpus, dtype)
+    best, _ = best_layout(shape, seq, global_batch, gpu, gpus, dtype, stack)
     if best is None:
         raise InputError(f"--mfu auto: no layout of {gpus} x {gpu.id} fits {shape.name or name} at --seq {seq}; "
                          f"see 'llmplan layout' for what would, or give --mfu")
     from llmplan.systems.layout import describe
+    from llmplan.systems.stack import default
 
-    said = (f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits ({describe(best.layout)}; "
-            f"{global_batch} x {seq} tokens per step), not the 0.4 default: an upper end, the model leaves out framework overheads; "
-            f"'llmplan layout' shows the breakdown")
+    used = stack or default()
+    said = (f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits under the {used.id} stack ({describe(best.layout)}; "
+            f"{global_batch} x {seq} tokens per step), not the 0.4 default; 'llmplan layout' shows the breakdown")
     return best.step.mfu, said
 
 
@@ -137,7 +139,7 @@ def utilisation(N: float, batch_tokens: int, step_seconds: float, gpus: int, pea
     return 6.0 * N * batch_tokens / (step_seconds * gpus * peak)
 
 
-def predicted_mfu(model: Any, catalog: Any) -> float | None:
+def predicted_mfu(model: Any, catalog: Any, stack: Any = None) -> float | None:
     """The throughput model's MFU for a published run (its GPU, GPU count, batch and sequence), counted
     as 6ND like compare's implied MFU; None when the preset lacks the setup or no layout fits."""
     from llmplan.model import arch
@@ -148,7 +150,7 @@ def predicted_mfu(model: Any, catalog: Any) -> float | None:
     shape = arch.Shape.from_preset(model)
     seq = int(model.get("train_context") or model.get("context"))
     device = catalog.get("gpus", gpu_id)
-    best, _ = best_layout(shape, seq, int(batch), device, int(gpus), "bf16")
+    best, _ = best_layout(shape, seq, int(batch), device, int(gpus), "bf16", stack)
     if best is None:
         return None
     N = model.get("active_params") or model["params"]

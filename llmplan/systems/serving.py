@@ -1,7 +1,7 @@
 """Serving a decoder as an engine runs it: prefill and decode time, throughput, KV-cache capacity, cost.
 
 Each phase is the sum of the kernels the engine (llmplan.systems.engines, presets/engines.toml) launches,
-each at its measured rate (llmplan.systems.kernels: kernel-level measurements only):
+each at its measured rate (llmplan.systems.serving_kernels: kernel-level measurements only):
 
 - one decode step at batch b and KV length t, per GPU: the GEMMs with M = b (a fixed latency per GEMM, then
   the weights streamed at the measured share of HBM bandwidth or the FLOPs at the small-M rate, whichever is
@@ -35,7 +35,7 @@ from llmplan.model import arch
 from llmplan.model.propose import propose
 from llmplan.systems.memory import allocator
 from llmplan.systems.memory import states
-from llmplan.systems import kernels
+from llmplan.systems import serving_kernels
 from llmplan.systems.engines import DEFAULT_ENGINE, Engine
 from llmplan.systems.gpu import GPU, HBM_EFFICIENCY, peak_flops
 from llmplan.errors import InputError
@@ -43,7 +43,7 @@ from llmplan.errors import InputError
 # Bytes of one activation value sent in the TP all-reduce (16-bit activations).
 ACTIVATION_BYTES = 2
 # Hopper SM counts (H100 SXM5 132, H100 PCIe 114; NVIDIA H100 whitepaper): the FlashAttention curves measured on
-# an H100 apply; other GPUs take FlashAttention-2's A100 curve (llmplan.systems.kernels.PREFILL_ATTENTION).
+# an H100 apply; other GPUs take FlashAttention-2's A100 curve (llmplan.systems.serving_kernels.PREFILL_ATTENTION).
 HOPPER_SMS = (114, 132)
 
 
@@ -77,7 +77,7 @@ def link_busbw(gpu: Any, intra: float) -> float:
     link rate x the share nccl-tests reach (NVLink4 370 of 450 GB/s, PCIe Gen4 24 of 32; GTC24 S62129)."""
     if gpu.get("intra_node_busbw"):
         return float(gpu["intra_node_busbw"])
-    share = 370.0 / 450.0 if gpu.get("intra_node_link") == "nvlink" else kernels.PCIE_BUSBW_SHARE
+    share = 370.0 / 450.0 if gpu.get("intra_node_link") == "nvlink" else serving_kernels.PCIE_BUSBW_SHARE
     return share * intra
 
 
@@ -270,12 +270,12 @@ def roofline_seconds(flops: float, nbytes: float, hw: GPU) -> tuple[float, float
 def tp_comm_seconds(m: Served, tokens: int, hw: GPU) -> float:
     """Two all-reduces per layer of tokens·d activations (after attention and after the MLP; Shoeybi et al.
     2019 §3, Fig. 3), each a ring all-reduce at NCCL's small-message latency and the link's measured bus
-    bandwidth (llmplan.systems.kernels.all_reduce_seconds)."""
+    bandwidth (llmplan.systems.serving_kernels.all_reduce_seconds)."""
     if m.tp == 1:
         return 0.0
     hw.require_links(m.tp)
     busbw = getattr(hw, "allreduce_busbw", 0.0) or hw.intra_link_efficiency * hw.intra_node_bandwidth
-    return 2 * m.shape.layers * kernels.all_reduce_seconds(tokens * m.shape.d_model * ACTIVATION_BYTES, m.tp, busbw,
+    return 2 * m.shape.layers * serving_kernels.all_reduce_seconds(tokens * m.shape.d_model * ACTIVATION_BYTES, m.tp, busbw,
                                                            getattr(hw, "link", "nvlink"))
 
 
@@ -328,23 +328,23 @@ def gemms_per_step(s: arch.Shape) -> int:
 
 
 def gemm_time(m: Served, hw: GPU, tokens: int, head_rows: int) -> float:
-    """The GEMMs of one forward over `tokens` tokens (kernels.gemm_seconds), shape by shape: each the longer of
+    """The GEMMs of one forward over `tokens` tokens (serving_kernels.gemm_seconds), shape by shape: each the longer of
     its weights streamed at the measured small-M rate and its math at the GPU's measured matmul rate (FP8 at
     MAMF's FP8 share; a weight-only kernel's math capped by its dequantisation). The layers' weights are read
     at the format's stored bytes per weight (scales included), the output head at the bytes it is stored in."""
     path = m.engine_or_default.gemm(m.dtype)
     rate = (hw.peak_flops_per_second * hw.matmul_efficiency * path.compute_ceiling
-            * (kernels.FP8_OVER_BF16_EFFICIENCY if hw.dtype == "fp8" else 1.0))
+            * (serving_kernels.FP8_OVER_BF16_EFFICIENCY if hw.dtype == "fp8" else 1.0))
     shapes = gemm_shapes(m, tokens, head_rows)
     s = m.shape
     head_bpw = 2 if m.dtype in states.QUANTISED else states.dtype_bytes(m.dtype)
     head_bytes = s.vocab * s.d_model / m.tp * head_bpw
     layer_values = sum(N * K * count for M, N, K, count, _ in shapes[:-1])
     bpw = max(weights_read_bytes(m, tokens) - head_bytes, 0.0) / layer_values if layer_values else 0.0
-    total = sum(kernels.gemm_seconds(M, N, K, N * K * bpw, hw.bandwidth, rate, count, launches)
+    total = sum(serving_kernels.gemm_seconds(M, N, K, N * K * bpw, hw.bandwidth, rate, count, launches)
                 for M, N, K, count, launches in shapes[:-1])
     M, N, K, _, _ = shapes[-1]
-    return total + kernels.gemm_seconds(M, N, K, head_bytes, hw.bandwidth, rate)
+    return total + serving_kernels.gemm_seconds(M, N, K, head_bytes, hw.bandwidth, rate)
 
 
 def kv_bytes_per_token_per_layer(m: Served) -> float:
@@ -356,7 +356,7 @@ def _peak16(hw: GPU) -> float:
 
 
 def _kernel_floor(graphed: bool) -> float:
-    return kernels.SMALL_KERNEL_SECONDS_GRAPHED if graphed else kernels.SMALL_KERNEL_SECONDS_EAGER
+    return serving_kernels.SMALL_KERNEL_SECONDS_GRAPHED if graphed else serving_kernels.SMALL_KERNEL_SECONDS_EAGER
 
 
 def kernels_per_step(m: Served) -> int:
@@ -374,7 +374,7 @@ def prefill(m: Served, hw: GPU, batch: int, n: int) -> Phase:
     attn_flops = batch * s.layers * n * arch.attention_score_flops(s, n + 1, causal=True) / m.tp
     gemm = gemm_time(m, hw, batch * n, batch)
     curve = e.prefill_attention if getattr(hw, "hopper", False) else "fa2-ampere"
-    attention = attn_flops / (_peak16(hw) * kernels.prefill_attention_efficiency(curve, n))
+    attention = attn_flops / (_peak16(hw) * serving_kernels.prefill_attention_efficiency(curve, n))
     # Elementwise kernels per layer: two norms, the residual adds, rotary on q and k, the gated activation and the
     # KV write, each reading and writing its activations once (16-bit): about 8·d + 3·ffn/tp values per token.
     ffn = (s.d_expert * s.experts_per_token if s.is_moe else s.d_ffn) / m.tp
@@ -382,7 +382,7 @@ def prefill(m: Served, hw: GPU, batch: int, n: int) -> Phase:
     kv_write = batch * n * kv_bytes_per_token_per_gpu(m)
     small = max(s.layers * e.small_kernels_per_layer * _kernel_floor(False), (elementwise + kv_write) / (hw.bandwidth * HBM_EFFICIENCY))
     gpu = gemm + attention + small + comm
-    host = kernels_per_step(m) * kernels.CPU_LAUNCH_SECONDS  # prefill runs eagerly (graphs are captured for decode)
+    host = kernels_per_step(m) * serving_kernels.CPU_LAUNCH_SECONDS  # prefill runs eagerly (graphs are captured for decode)
     return Phase(max(gpu, host), c, mem, comm, flops, nbytes, gemm, attention, small, max(0.0, host - gpu), 0.0,
                  roofline_comm_seconds(m, batch * n, hw))
 
@@ -397,12 +397,12 @@ def decode_step(m: Served, hw: GPU, batch: int, t: int, static_length: int | Non
     comm = tp_comm_seconds(m, batch, hw)
     gemm = gemm_time(m, hw, batch, batch)
     read = static_length if (e.kv_reads == "allocated" and static_length) else t
-    kernel = kernels.DECODE_ATTENTION[e.decode_attention]
-    attention = s.layers * kernels.memory_kernel_seconds(kernel, batch * read * kv_bytes_per_token_per_layer(m), hw.bandwidth)
+    kernel = serving_kernels.DECODE_ATTENTION[e.decode_attention]
+    attention = s.layers * serving_kernels.memory_kernel_seconds(kernel, batch * read * kv_bytes_per_token_per_layer(m), hw.bandwidth)
     graphed = e.graphed(batch)
     small = s.layers * e.small_kernels_per_layer * _kernel_floor(graphed)
     gpu = gemm + attention + small + comm
-    host = 0.0 if graphed else kernels_per_step(m) * kernels.CPU_LAUNCH_SECONDS
+    host = 0.0 if graphed else kernels_per_step(m) * serving_kernels.CPU_LAUNCH_SECONDS
     overhead = e.overhead_seconds(batch)
     return Phase(max(gpu, host) + overhead, c, mem, comm, flops, nbytes, gemm, attention, small,
                  max(0.0, host - gpu), overhead, roofline_comm_seconds(m, batch, hw))
@@ -437,7 +437,7 @@ def decode_total_seconds(m: Served, hw: GPU, batch: int, n: int, steps: int) -> 
     gpu1 = g1.seconds - g1.overhead_seconds - g1.launch_seconds
     gpu2 = g2.seconds - g2.overhead_seconds - g2.launch_seconds
     slope = gpu2 - gpu1
-    host = 0.0 if m.engine_or_default.graphed(batch) else kernels_per_step(m) * kernels.CPU_LAUNCH_SECONDS
+    host = 0.0 if m.engine_or_default.graphed(batch) else kernels_per_step(m) * serving_kernels.CPU_LAUNCH_SECONDS
     return sum_max_linear(gpu1 - slope, slope, host, 0.0, n + 1, n + steps) + steps * g1.overhead_seconds
 
 
@@ -578,7 +578,7 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         "kv_dtype": m.kv_dtype,
         "compute_dtype": hw.dtype,
         "gemm_kernel": path.kernel,
-        "decode_attention_kernel": kernels.DECODE_ATTENTION[e.decode_attention].name,
+        "decode_attention_kernel": serving_kernels.DECODE_ATTENTION[e.decode_attention].name,
         "cuda_graphs": e.graphed(running),
         "batching": e.batching,
         "batch": batch,

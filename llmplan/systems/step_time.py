@@ -33,7 +33,8 @@ from typing import Any
 from llmplan.systems._arith import maximum, where
 from llmplan.systems.collectives import all_gather_seconds, all_reduce_seconds, all_to_all_seconds, p2p_seconds
 from llmplan.systems.gpu import TILE, GPU, quantised_tiles
-from llmplan.systems.layout import Layout, Run, check_layout
+from llmplan.systems import kernels
+from llmplan.systems.layout import Layout, Run, check_layout, stage_layers
 
 # FlashAttention-2 forward+backward reaches 50-73% of the A100's peak (Dao 2023, "FlashAttention-2",
 # abstract and Fig. 4-6, head dim 128, causal); the middle of that range.
@@ -88,7 +89,7 @@ class StepTime:
 
 # ---------------------------------------------------------------------------- compute
 
-def gemm_seconds(M, N, K, cluster: GPU, batch=1, nbytes=2):
+def gemm_seconds(M, N, K, cluster: GPU, batch=1, nbytes=2, fp8_cast=0):
     """One (batched) GEMM C[M,N] = A[M,K]·B[K,N]: padded FLOPs / achievable rate + bytes / HBM.
 
     The two sides of the roofline (Williams, Waterman & Patterson 2009) added rather than maxed: a
@@ -100,7 +101,17 @@ def gemm_seconds(M, N, K, cluster: GPU, batch=1, nbytes=2):
     """
     flops = 2.0 * quantised_tiles(M, N, batch, cluster.sms) * TILE * TILE * K
     moved = (M * K + K * N + M * N) * nbytes * batch
-    return flops / cluster.matmul_rate + moved / cluster.hbm_rate
+    t = flops / cluster.matmul_rate + moved / cluster.hbm_rate
+    if cluster.dtype == "fp8" and fp8_cast:
+        # fp8: operands in 1 byte, output in 16 bits, plus quantising both operands (amax and cast traffic,
+        # presets/kernels.toml); a GEMM too small to gain stays in bf16 (torchao's filter: "leave this linear in
+        # bfloat16", pytorch/ao torchao/float8/README.md), so the faster of the two.
+        t8 = flops / cluster.matmul_rate + ((M * K + K * N) * (1 + fp8_cast) + M * N * nbytes) * batch / cluster.hbm_rate
+        t16 = flops / cluster.bf16_matmul_rate + moved / cluster.hbm_rate
+        t = (t8 + t16 - abs(t8 - t16)) / 2
+    elif cluster.dtype == "fp8":
+        t = flops / cluster.bf16_matmul_rate + moved / cluster.hbm_rate  # attention bmm and others stay 16-bit
+    return maximum(t, kernels.gemm_floor())  # a launch takes at least the measured floor (XLA sm_90 table)
 
 
 def elementwise_seconds(nbytes, cluster: GPU):
@@ -131,13 +142,37 @@ def _widths(shape):
     return shape.attn_width, shape.kv_width, shape.d_ffn, shape.mlp in ("swiglu", "geglu")
 
 
+def _is(value, name: str, code: int):
+    """layout.recompute == name, whether it is the string or the search's integer code."""
+    return value == name if isinstance(value, str) else (value == code)
+
+
+def attention_seconds(score_flops, s, hd, run: Run, cluster: GPU):
+    """(forward, backward) seconds of a causal flash-style attention core whose full score matrix is `score_flops`
+    forward FLOPs: the stack's kernel (presets/stacks.toml) at its measured rate on this GPU for this sequence
+    length and head dimension (presets/kernels.toml); causal kernels skip the masked half and the backward is
+    2.5x the forward's FLOPs (FlashAttention's own count). A GPU or kernel with no measurement takes
+    FLASH_EFFICIENCY of the 16-bit peak (the old A100-derived fraction; the row says it is uncalibrated)."""
+    stack = run.software
+    kernel = kernels.attention_kernel(stack.attention, cluster.arch)
+    rates = kernels.attention_rate(kernel, cluster.arch, s, int(hd))
+    causal = 0.5 * score_flops
+    if rates is None:
+        rate = (cluster.bf16_peak or cluster.peak_flops_per_second) * FLASH_EFFICIENCY
+        return causal / rate, FLASH_BACKWARD_RATIO * causal / rate
+    fwd, bwd = rates
+    return causal / fwd, FLASH_BACKWARD_RATIO * causal / bwd
+
+
 def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> LayerCost:
     """One layer, one micro-batch, one GPU. `layout` fields may be numpy arrays (the search)."""
     from llmplan.model import arch
 
+    stack = run.software
     tp, cp, ep, b = layout.tp, layout.cp, layout.ep, layout.micro_batch
     sp = layout.sequence_parallel
     c = run.compute_bytes
+    cast = kernels.fp8_cast_bytes(stack.fp8_recipe) if stack.fp8_recipe != "none" else 0
     s = run.seq
     h = shape.d_model
     T = b * s / cp  # tokens of this GPU's micro-batch
@@ -145,29 +180,30 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     hd = shape.d_head if not shape.is_mla else qw / shape.heads
     kv_local = maximum(kvw / tp, hd)  # fewer KV heads than tp ranks: each rank keeps one head (replicated)
     q_local = qw / tp
+    G = lambda M, N, K: gemm_seconds(M, N, K, cluster, nbytes=c, fp8_cast=cast)
 
     # --- matmuls (forward); backward = dgrad + wgrad = 2x the same shapes
     if shape.is_mla:
         attn_weights = arch.attention_params(shape)
-        g_attn = gemm_seconds(T, attn_weights / h / tp, h, cluster, nbytes=c)
+        g_attn = G(T, attn_weights / h / tp, h)
         w_attn = attn_weights
     else:
-        g_attn = gemm_seconds(T, q_local + 2 * kv_local, h, cluster, nbytes=c) + gemm_seconds(T, h, q_local, cluster, nbytes=c)
+        g_attn = G(T, q_local + 2 * kv_local, h) + G(T, h, q_local)
         w_attn = h * (qw + 2 * kvw) + qw * h
     n_in = 2 if gated else 1
     if moe:
         E, k, fe = shape.experts, shape.experts_per_token, shape.d_expert
         local = E / ep
         Me = T * k * ep / E  # tokens per local expert (balanced routing); experts split over tp like the dense MLP
-        g_mlp = local * (gemm_seconds(Me, n_in * fe / tp, h, cluster, nbytes=c) + gemm_seconds(Me, h, fe / tp, cluster, nbytes=c))
+        g_mlp = local * (G(Me, n_in * fe / tp, h) + G(Me, h, fe / tp))
         g_mlp = g_mlp + gemm_seconds(T, E, h, cluster, nbytes=c)  # router
         w_mlp = (k + shape.shared_experts) * (n_in + 1) * h * fe + E * h
         if shape.shared_experts:
             fs = shape.shared_experts * fe
-            g_mlp = g_mlp + gemm_seconds(T, n_in * fs / tp, h, cluster, nbytes=c) + gemm_seconds(T, h, fs / tp, cluster, nbytes=c)
+            g_mlp = g_mlp + G(T, n_in * fs / tp, h) + G(T, h, fs / tp)
         act_width = (k + shape.shared_experts) * fe / tp
     else:
-        g_mlp = gemm_seconds(T, n_in * ffn / tp, h, cluster, nbytes=c) + gemm_seconds(T, h, ffn / tp, cluster, nbytes=c)
+        g_mlp = G(T, n_in * ffn / tp, h) + G(T, h, ffn / tp)
         w_mlp = (n_in + 1) * h * ffn
         act_width = ffn / tp
     gemm_f = g_attn + g_mlp
@@ -176,9 +212,7 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     score_flops = 4.0 * T * s * q_local  # forward, full matrix (PaLM App. B counts it so)
     heads_local = shape.heads / tp
     if run.attention == "flash":
-        # causal kernels skip the masked half (FlashAttention-2 §3.1)
-        attn_f = 0.5 * score_flops / (cluster.peak_flops_per_second * FLASH_EFFICIENCY)
-        attn_b = FLASH_BACKWARD_RATIO * attn_f
+        attn_f, attn_b = attention_seconds(score_flops, s / cp, hd, run, cluster)
         attn_selective = 0 * attn_f  # flash already recomputes the scores in its backward
     else:
         # Megatron: batched GEMMs over every (b, head), full s x s (masked half computed), fused softmax
@@ -192,29 +226,55 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
         attn_b = 2 * bmm + elementwise_seconds(bwd_bytes, cluster)
         attn_selective = attn_f  # selective recomputation reruns exactly this (Korthikanti et al. 2022 §5)
 
-    # --- element-wise work per layer (forward bytes); sequence parallelism splits the h-wide ops by tp
+    # --- element-wise work per layer (forward bytes); sequence parallelism splits the h-wide ops by tp.
+    # Eager stacks run each PyTorch op as its own pass over HBM (bytes per element, presets/kernels.toml).
+    ew = kernels.elementwise()
+    eager = stack.eager
+    k_norm = ew["norm_eager"] / ew["norm_fused"] if eager else 1
+    k_rot = ew["rotary_eager"] / ew["rotary_fused"] if eager else 1
+    k_act = ew["swiglu_eager"] / ew["swiglu_fused"] if eager and gated else 1
     h_ops = where(sp, h / tp, h) * T
-    norm = 2 * (2 * c) * h_ops  # two norms: read x, write y
+    norm = k_norm * 2 * (2 * c) * h_ops  # two norms: read x, write y
     residual = 2 * (3 * c + run.dropout * 1) * h_ops  # (bias-dropout-)add: read 2, write 1 (+ mask)
-    activation = T * act_width * ((3 * c) if gated else (2 * c))  # act(gate)·up: read 2 write 1; gelu: read 1 write 1
-    rotary = (shape.positions == "rotary") * T * (q_local + kv_local) * 2 * c
+    activation = k_act * T * act_width * ((3 * c) if gated else (2 * c))  # act(gate)·up: read 2 write 1; gelu: read 1 write 1
+    rotary = k_rot * (shape.positions == "rotary") * T * (q_local + kv_local) * 2 * c
     permute = 2 * 2 * T * shape.experts_per_token * h * c if moe else 0  # permute/unpermute copies around the experts
     elem_f = elementwise_seconds(norm + residual + activation + rotary + permute, cluster)
     elem_b = ELEMENTWISE_BACKWARD_RATIO * elem_f
 
-    forward = gemm_f + attn_f + elem_f
-    backward = 2 * gemm_f + attn_b + elem_b
+    # --- a layer takes the longer of the GPU's time and the host's time to issue its kernels (eager PyTorch
+    # launches one kernel per op; presets/kernels.toml [host]); backward issues twice the forward's ops
+    host = kernels.host()
+    issue_f = (host["eager_ops_forward"] if eager else host["fused_ops_forward"]) * host["op_seconds"]
+    forward = maximum(gemm_f + attn_f + elem_f, issue_f)
+    backward = maximum(2 * gemm_f + attn_b + elem_b, 2 * issue_f)
 
     # --- tensor-parallel collectives: 2 forward + 2 backward all-reduces of T·h (or AG + RS with SP)
     buf = T * h * c
     one = where(sp, 2 * all_gather_seconds(buf, tp, tp, cluster), all_reduce_seconds(buf, tp, tp, cluster))
     tp_fwd = 2 * one
     tp_bwd = 2 * one
+    if stack.tp_comm_overlap:  # TE userbuffers: TP collectives pipelined with the GEMMs they feed
+        tp_fwd = maximum(tp_fwd - gemm_f, 0 * tp_fwd)
+        tp_bwd = maximum(tp_bwd - 2 * gemm_f, 0 * tp_bwd)
 
-    # --- recomputation
-    full = layout.recompute == "full" if isinstance(layout.recompute, str) else (layout.recompute == 2)
-    selective = layout.recompute == "selective" if isinstance(layout.recompute, str) else (layout.recompute == 1)
-    recompute = full * forward + selective * attn_selective
+    # --- recomputation: what "selective" means is the stack's (presets/stacks.toml selective_recompute)
+    full = _is(layout.recompute, "full", 2)
+    selective = _is(layout.recompute, "selective", 1)
+    policy = stack.selective_recompute
+    if policy == "per-block":  # llm-foundry, DeepSpeed, HF checkpointing: whole blocks, as full
+        full, selective = full + selective, 0 * selective
+    op_level = selective * (policy == "op-level")
+    core = selective * (policy == "attention-core")
+    w_local = (w_attn + w_mlp) / tp
+    if policy == "op-level" and not moe and not shape.is_mla:
+        # torchtitan: every second mm is rerun (wk, wo, w3 in forward order) with the element-wise ops between
+        up = ffn / tp if gated else 0.5 * ffn / tp
+        op_gemm = G(T, kv_local, h) + G(T, h, q_local) + G(T, up, h)
+        op_flops = 2 * T * (kv_local * h + h * q_local + up * h)
+    else:
+        op_gemm, op_flops = 0.5 * gemm_f, T * w_local
+    recompute = full * forward + core * attn_selective + op_level * (op_gemm + elem_f)
     tp_re = full * tp_fwd
 
     # --- context parallel: K and V chunks go round the ring (cp-1 hops) forward; K, V, dK, dV backward;
@@ -234,9 +294,8 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
 
     # --- recomputed FLOPs (per micro-batch, this GPU's share); the model FLOPs of a step are counted
     # once for the whole model in step_time (PaLM App. B)
-    w_local = (w_attn + w_mlp) / tp
     fwd_flops = 2 * T * w_local + score_flops
-    recompute_flops = full * fwd_flops + selective * (run.attention == "eager") * score_flops
+    recompute_flops = full * fwd_flops + core * (run.attention == "eager") * score_flops + op_level * op_flops
     return LayerCost(forward, backward, recompute, tp_fwd + tp_bwd + tp_re, cp_comm, ep_comm, recompute_flops)
 
 
@@ -259,7 +318,10 @@ def head_cost(shape, run: Run, layout, cluster: GPU):
     T = layout.micro_batch * run.seq / layout.cp
     h, V = shape.d_model, shape.vocab
     logits = gemm_seconds(T, V / layout.tp, h, cluster, nbytes=c)
-    loss = elementwise_seconds(T * V / layout.tp * cross_entropy_bytes_per_logit(c) + 3 * 2 * c * T * h, cluster)
+    # a fused cross-entropy (flash_attn.ops.triton.cross_entropy) reads the logits forward, reads them again and
+    # writes their gradient backward: 3c bytes per logit
+    per_logit = 3 * c if run.software.fused_loss else cross_entropy_bytes_per_logit(c)
+    loss = elementwise_seconds(T * V / layout.tp * per_logit + 3 * 2 * c * T * h, cluster)
     return 3 * logits + loss
 
 
@@ -295,10 +357,18 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     if moe_n:
         parts.append((layer_cost(shape, run, layout, cluster, moe=True), moe_n))
     L = shape.layers
-    per = lambda attr: sum(getattr(cost, attr) * n for cost, n in parts) / pp  # per stage (balanced layers)
+    stack = run.software
+    # Stage layer counts as the stack splits them (Llama 3 / Megatron: first and last stage one layer fewer);
+    # the step is set by the busiest stage: a middle stage of `busiest` layers or the last with the output head.
+    busiest, last = stage_layers(L, pp, stack.pipeline_split)
+    per_layer = lambda attr: sum(getattr(cost, attr) * n for cost, n in parts) / L  # the average layer
     head_s = head_cost(shape, run, layout, cluster)
+    layer_work = per_layer("forward") + per_layer("backward") + per_layer("recompute")
+    n_stage = where(busiest * layer_work >= last * layer_work + head_s, busiest, last)  # layers of the busiest stage
+    with_head = (busiest * layer_work < last * layer_work + head_s) + (pp == 1) * 0
+    per = lambda attr: per_layer(attr) * n_stage
 
-    compute_stage = per("forward") + per("backward") + per("recompute") + head_s  # slowest stage: the last
+    compute_stage = per("forward") + per("backward") + per("recompute") + with_head * head_s  # the busiest stage
     tp_stage, cp_stage, ep_stage = per("tp_comm"), per("cp_comm"), per("ep_comm")
     # pipeline: activations T·h (scatter/gather optimisation, /tp: Narayanan et al. 2021 §4.1) forward and
     # gradients backward, once per virtual stage per micro-batch
@@ -328,7 +398,7 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     n_dp = dp * cp
     n_edp = n_dp / ep
     zero = layout.zero
-    layers_stage = L / pp
+    layers_stage = n_stage
     # Gradients go in buckets, one collective each (Megatron-Core DistributedDataParallelConfig:
     # bucket_size = max(40M, 1M x dp) parameters), so the latency is paid per bucket.
     bucket = maximum(40e6, 1e6 * n_dp)
@@ -344,19 +414,30 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     # ZeRO 0: all-reduce (ring or tree). ZeRO 1/2 (distributed optimizer): reduce-scatter the gradients,
     # all-gather the updated weights: ring collectives of the same total volume (Rajbhandari et al. 2020 §7).
     z3 = zero == 3
-    t_dp_step = (1 - z3) * where(zero >= 1, 2 * (rs_d + rs_e), ar_d + ar_e)
+    # ZeRO-2 as the stack runs it (presets/stacks.toml zero2_gradients): DeepSpeed and FSDP reduce-scatter each
+    # micro-batch's gradients into the shard as backward produces them (deepspeed/runtime/zero/stage_1_and_2.py,
+    # FSDP SHARD_GRAD_OP), so the reduction is paid every micro-batch; a stack that accumulates full gradients
+    # reduces once per step (memory keeps them whole then).
+    z2mb = (zero == 2) * (stack.zero2_gradients == "reduce-scatter-per-micro-batch")
+    t_dp_step = (1 - z3) * where(zero >= 1, (2 - z2mb) * (rs_d + rs_e), ar_d + ar_e)
     # ZeRO-3/FSDP, one unit per layer: every micro-batch gathers each layer's weights forward and again
-    # backward and reduce-scatters its gradients (§5.3), three collectives per layer, latency each.
-    per_layer = lambda params, n: (params > 0) * all_gather_seconds(params / layers_stage * g, n, span_dp, cluster)
-    layer_collectives = 3 * (per_layer(P_dense, n_dp) + per_layer(P_exp_local, n_edp))
-    t_dp_mb = z3 * layers_stage * layer_collectives
+    # backward and reduce-scatters its gradients (§5.3), three collectives per layer, latency each; ZeRO-2
+    # per micro-batch: the reduce-scatter only.
+    per_unit = lambda params, n: (params > 0) * all_gather_seconds(params / L * g, n, span_dp, cluster)
+    layer_collectives = (3 * z3 + z2mb) * (per_unit(P_dense * pp, n_dp) + per_unit(P_exp_local * pp, n_edp))
+    t_dp_mb = layers_stage * layer_collectives
     bwd_stage = per("backward")
-    window = run.overlap_dp * bwd_stage  # the last micro-batch's backward hides the bucketed reduction
-    exposed_step = maximum(t_dp_step - window, t_dp_step / k_d * run.overlap_dp)  # the last bucket cannot hide
-    # ZeRO-3: each micro-batch's collectives hide behind its own compute, all but the first layer's
-    fsdp_window = run.overlap_dp * compute_stage
-    exposed_mb = maximum(t_dp_mb - fsdp_window, z3 * layer_collectives)
-    dp_exposed = (n_dp > 1) * (exposed_step + z3 * m * exposed_mb)
+    overlap = run.overlap_dp * stack.overlap_grad_reduce
+    window = overlap * bwd_stage  # the last micro-batch's backward hides the bucketed reduction
+    # ZeRO-1/2's all-gather of the updated weights (half of t_dp_step) hides behind the next step's forward where
+    # the stack overlaps it (Megatron --overlap-param-gather: each bucket gathered before its first use)
+    gather_window = (zero >= 1) * (1 - z3) * run.overlap_dp * stack.overlap_param_gather * per("forward")
+    exposed_step = maximum(t_dp_step - window - gather_window, t_dp_step / k_d * overlap)  # the last bucket cannot hide
+    # each micro-batch's collectives hide behind its own compute (ZeRO-3: forward and backward, with the
+    # stack's prefetch; ZeRO-2: its backward), all but one layer's
+    fsdp_window = where(z3, run.overlap_dp * stack.overlap_param_gather * compute_stage, overlap * bwd_stage)
+    exposed_mb = maximum(t_dp_mb - fsdp_window, layer_collectives)
+    dp_exposed = (n_dp > 1) * (exposed_step + (z3 + z2mb) * m * exposed_mb)
 
     # --- optimizer step: this GPU's share of the parameters (ZeRO >= 1 shards it over dp·cp)
     shard = where(zero >= 1, n_dp, 1)

@@ -100,8 +100,11 @@ def value_bytes(precision: str, compute_bytes: int) -> tuple[int, int, bool]:
 
 def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: int = 2,
                 attention: str = "flash", recompute: str = "none", tp: int = 1, sp: bool = False,
-                cp: int = 1, moe: bool = False) -> list[Saved]:
+                cp: int = 1, moe: bool = False, fused_norm: bool = False) -> list[Saved]:
     """Tensors one decoder layer keeps for backward (HF LlamaDecoderLayer, PyTorch autograd).
+
+    `fused_norm`: the stack's element-wise kernels are fused (norms and SwiGLU one kernel each: TE, Apex,
+    Megatron-Core's fusions, a compiled graph), which saves fewer intermediates (see the norm and _ffn_saved).
 
     `tp` divides what Megatron's tensor parallelism splits (heads and FFN columns); the norms and the
     inputs of the column-parallel matmuls stay whole unless `sp` (sequence parallelism, Korthikanti et al.
@@ -115,15 +118,32 @@ def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: 
     if recompute == "full":
         # torch.utils.checkpoint keeps only each layer's input (the residual stream).
         return [Saved("layer input (checkpoint)", T * d.h * r // whole, "gradient checkpointing keeps the block's input only and reruns the block in backward")]
+    if recompute == "op":
+        # torchtitan's op-level selective checkpoint (torchtitan/distributed/activation_checkpoint.py, v0.1.0): the
+        # block's input, and the outputs of aten.mm and the SDPA kernel, except every second mm (wk, wo, w3 in
+        # forward order wq wk wv wo w1 w3 w2); everything else is recomputed from the block input in backward.
+        kv = d.kv * d.hd // tp
+        i = (d.i_expert * (d.top_k + d.shared) if moe and d.experts else d.i) // tp
+        return [Saved("layer input (checkpoint)", T * d.h * r // whole, "the checkpointed block's input"),
+                Saved("wq, wv outputs", T * (d.a * d.hd // tp + kv) * c, "mm outputs the op policy saves (odd-numbered mm)"),
+                Saved("attention output + logsumexp", T * d.a * d.hd // tp * c + T * d.a // tp * 4, "the SDPA kernel's outputs are saved"),
+                Saved("w1 output", T * i * c, "mm output saved (odd-numbered mm)"),
+                Saved("w2 output", T * d.h * c // whole, "mm output saved (odd-numbered mm)")]
     casts = 3 if amp else 1  # autocast casts the fp32 input once per consuming linear (no cache for non-leaf tensors)
     mlp_casts = (2 if d.gated else 1) if amp else 1
     out: list[Saved] = []
     norm = "RMSNorm" if d.rmsnorm else "LayerNorm"
     kernel = "flash" if recompute == "selective" and attention in ("math", "eager") else attention
     for which in ("attention", "MLP"):
-        out.append(Saved(f"{which} {norm} input, fp32", T * d.h * 4 // whole, "the norm upcasts to fp32 and pow/mul save that fp32 tensor (the fp32 residual itself under fp32/amp, a copy otherwise)"))
-        out.append(Saved(f"{which} {norm} normalised x", T * d.h * r // whole, "weight · x̂ saves x̂ (cast back to the input dtype) for the weight's gradient"))
-        out.append(Saved(f"{which} {norm} 1/rms", T * 4 // whole, "rsqrt output, one fp32 per token"))
+        if fused_norm or not d.rmsnorm:
+            # one norm kernel (F.layer_norm, TE LayerNormLinear, Apex FusedRMSNorm): it saves its input and the
+            # per-token mean and 1/std in fp32 (aten native_layer_norm); its output is the next linear's saved input
+            out.append(Saved(f"{which} {norm} input", T * d.h * r // whole, "the fused norm kernel saves its input for its backward"))
+            out.append(Saved(f"{which} {norm} mean, 1/std", T * 8 // whole, "per-token statistics, fp32"))
+        else:
+            out.append(Saved(f"{which} {norm} input, fp32", T * d.h * 4 // whole, "the norm upcasts to fp32 and pow/mul save that fp32 tensor (the fp32 residual itself under fp32/amp, a copy otherwise)"))
+            out.append(Saved(f"{which} {norm} normalised x", T * d.h * r // whole, "weight · x̂ saves x̂ (cast back to the input dtype) for the weight's gradient"))
+            out.append(Saved(f"{which} {norm} 1/rms", T * 4 // whole, "rsqrt output, one fp32 per token"))
         if which == "attention":
             out.append(Saved("q/k/v projection input" + (" ×3 casts" if amp else ""), casts * T * d.h * (c if amp else r) // whole,
                              "each linear saves its input; under autocast q, k and v each get their own low-precision copy"))
@@ -133,13 +153,18 @@ def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: 
         else:
             out.append(Saved("MLP input" + (f" ×{mlp_casts} casts" if amp else ""), mlp_casts * T * d.h * (c if amp else r) // whole,
                              "gate and up projections save their input (one autocast copy each under amp)"))
-            out += _ffn_saved(T, d.i // tp, c, d.gated, "")
+            out += _ffn_saved(T, d.i // tp, c, d.gated, "", fused_norm)
     return out
 
 
-def _ffn_saved(tokens: int, width: int, c: int, gated: bool, label: str) -> list[Saved]:
-    """The FFN's intermediates over `tokens` rows of `width` (one expert, the shared experts or a dense MLP)."""
+def _ffn_saved(tokens: int, width: int, c: int, gated: bool, label: str, fused: bool = False) -> list[Saved]:
+    """The FFN's intermediates over `tokens` rows of `width` (one expert, the shared experts or a dense MLP).
+    `fused`: one SwiGLU kernel (Megatron-Core bias_swiglu_impl, a compiled graph) saves its input, gate and up
+    together, and the down projection saves its output; act(gate) is recomputed in its backward."""
     n = tokens * width * c
+    if gated and fused:
+        return [Saved(f"{label}gate and up projection outputs", 2 * n, "the fused SwiGLU kernel saves its input"),
+                Saved(f"{label}act(gate) · up", n, "down projection saves its input")]
     if gated:
         return [Saved(f"{label}gate projection output", n, "SiLU saves its input"),
                 Saved(f"{label}act(gate)", n, "act(gate) · up saves both factors"),

@@ -51,6 +51,13 @@ class Request:
     seq: int | None = None  # training sequence / inference context
     kv_dtype: str | None = None
     recompute: str = "none"
+    stage_layers: int | None = None  # layers of the busiest pipeline stage (uneven splits); None: layers / pp
+    fp32_gradients: bool = False  # gradients kept in fp32 whatever the weights' dtype (Megatron's main_grad buffers)
+    zero2_full_gradients: bool = False  # ZeRO-2 keeping whole gradients while accumulating (reduced once per step)
+    fused_loss: bool = False  # one cross-entropy kernel on the 16-bit logits: no fp32 copy, no saved log-probs
+    buffer_bytes: float = 0.0  # the framework's own communication buffers (DeepSpeed's reduce and all-gather buckets)
+    fused_norms: bool = False  # the stack's norms are one kernel each (TE, Apex, torch.compile): input + statistics saved
+    selective: str = "attention-core"  # what the stack's "selective" keeps: attention-core (Megatron), op-level (torchtitan), per-block (= full)
     attention: str = "auto"  # auto (what SDPA dispatches) | flash | mem-efficient | math | eager
     zero: int = 0
     gpus: int = 1
@@ -272,6 +279,10 @@ PHASES = ("end of forward", "start of backward", "backward, output head", "backw
 
 
 def _train(req: Request) -> Breakdown:
+    if req.recompute == "selective" and req.selective == "per-block":
+        from dataclasses import replace
+
+        req = replace(req, recompute="full")  # llm-foundry / DeepSpeed / HF: "selective" checkpoints whole blocks
     shape, P = req.shape, _params(req)
     notes: list[str] = []
     mp = req.tp * req.pp
@@ -293,7 +304,9 @@ def _train(req: Request) -> Breakdown:
         W_full = weights_bytes(shape, P, "fp32" if sb.weights == 4 else req.dtype, req.group_size)
     E_w = expert_params(shape)
     W = W_full * local(P, E_w, req.zero >= 3) / P
-    G = local(trainable, E, req.zero >= 2) * sb.gradients
+    g_value = 4 if req.fp32_gradients else sb.gradients
+    shard_grads = req.zero >= 3 or (req.zero == 2 and not req.zero2_full_gradients)
+    G = local(trainable, E, shard_grads) * g_value
     O = local(trainable, E, req.zero >= 1) * sb.optimizer
     if req.optimizer == "adafactor" and shape is not None:
         O += adafactor_state_values(shape) * (4 if req.precision != "pure" else compute_bytes(req.dtype)) / mp / (n_d if req.zero >= 1 else 1)
@@ -310,7 +323,7 @@ def _train(req: Request) -> Breakdown:
     if req.optimizer in ("adamw", "adafactor") and impl == "for-loop" and shape is None:
         notes.append(f"the for-loop {req.optimizer}'s temporaries (the largest tensor's) need the model's shape; counted as 0")
     cublas = 2 * CUBLAS_WORKSPACE if req.device == "cuda" else 0  # forward and backward threads
-    states = {"weights": W, "optimizer": O, "workspace": cublas}
+    states = {"weights": W, "optimizer": O, "workspace": cublas + req.buffer_bytes}
     d = _dims(req)
     kernel = attention_kernel(req, d)
     if d is None:
@@ -377,21 +390,22 @@ def _attention_forward_transient(kernel: str, S: float, b: int, s_q: int, s_k: i
 
 @functools.lru_cache(maxsize=4096)
 def _saved_totals(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, recompute: str,
-                  tp: int, sp: bool, cp: int) -> tuple[float, float, float, float, float]:
+                  tp: int, sp: bool, cp: int, fused: bool = False) -> tuple[float, float, float, float, float]:
     """Saved bytes of one dense layer (as run, and without recompute), one MoE layer (same) and the head."""
     args = (b, seq, precision, c, kernel)
-    x_dense = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp))
-    full_dense = act.total(act.layer_saved(d, *args, "none", tp, sp, cp))
-    x_moe = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, moe=True)) if d.moe_layers else 0.0
-    full_moe = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, moe=True)) if d.moe_layers else 0.0
+    x_dense = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, fused_norm=fused))
+    full_dense = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, fused_norm=fused))
+    x_moe = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, moe=True, fused_norm=fused)) if d.moe_layers else 0.0
+    full_moe = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, moe=True, fused_norm=fused)) if d.moe_layers else 0.0
     head = act.total(act.head_saved(d, b, seq, precision, c, tp, sp, cp))
     return x_dense, full_dense, x_moe, full_moe, head
 
 
 @functools.lru_cache(maxsize=4096)
-def _mlp_half(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, tp: int, sp: bool, cp: int, moe: bool) -> float:
+def _mlp_half(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, tp: int, sp: bool, cp: int, moe: bool,
+              fused: bool = False) -> float:
     """What one layer saves from its second norm on (the MLP half), freed before its attention's backward."""
-    items = act.layer_saved(d, b, seq, precision, c, kernel, "none", tp, sp, cp, moe=moe)
+    items = act.layer_saved(d, b, seq, precision, c, kernel, "none", tp, sp, cp, moe=moe, fused_norm=fused)
     start = next(i for i, item in enumerate(items) if item.name.startswith("MLP "))
     return act.total(items[start:])
 
@@ -413,8 +427,8 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         precision = "pure"  # the frozen base runs in the 16-bit dtype: the residual stream is 16-bit
     c = compute_bytes(req.dtype)
     r = act.value_bytes(precision, c)[0]  # the residual stream's bytes per value
-    sbg = state_bytes(req.precision, req.dtype, req.optimizer).gradients
-    n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 2 else 1
+    sbg = 4 if req.fp32_gradients else state_bytes(req.precision, req.dtype, req.optimizer).gradients
+    n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 3 or (req.zero == 2 and not req.zero2_full_gradients) else 1
     g_bytes = 0 if req.lora_rank else sbg / n_shard_g  # gradient bytes per parameter on this GPU
     moe_n, dense_n = d.moe_layers, d.layers - d.moe_layers
     if req.activations == "korthikanti":
@@ -424,7 +438,11 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         head = 0.0
         notes.append("activations from Korthikanti et al. 2022 Table 2 (GPT block, 16-bit, no logits)")
     else:
-        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, req.recompute, tp, sp, cp)
+        mode = "op" if req.recompute == "selective" and req.selective == "op-level" else req.recompute
+        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, mode, tp, sp, cp, req.fused_norms)
+    if req.fused_loss and not req.activations == "korthikanti":
+        # a fused cross-entropy (flash_attn's) saves the per-token logsumexp instead of fp32 log-probabilities
+        head = head - T * d.V * 4 / tp + T * 4
     x_layers = dense_n * x_dense + moe_n * x_moe
     x_one = x_layers / d.layers  # one layer's saved tensors (the average kind)
     one_full = max(full_dense, full_moe)  # one layer's no-recompute saved set (the largest kind)
@@ -443,9 +461,9 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     G_head = head_w * g_bytes  # the output head's gradient (the shared one when tied) is written first
     G_layer = layer_lin * g_bytes
     G_emb = 0.0 if shape.tied_embeddings else d.V * d.h / tp * g_bytes
-    loss_bwd = 0.0 if korth else act.loss_backward_bytes(d, b, seq // cp, tp)
+    loss_bwd = 0.0 if korth else (T * d.V * c / tp if req.fused_loss else act.loss_backward_bytes(d, b, seq // cp, tp))
     # HF ForCausalLMLoss: logits.float() is alive while log_softmax writes its fp32 output (a no-op in fp32).
-    loss_fwd = 0.0 if korth or precision == "fp32" else T * d.V * 4 / tp
+    loss_fwd = 0.0 if korth or precision == "fp32" or req.fused_loss else T * d.V * 4 / tp
     whole = tp if sp else 1
     d_resid = T * d.h * r / whole  # the residual stream's gradient, carried down the layers
     heads_here = d.a // tp
@@ -457,7 +475,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     # RMSNorm's backward in fp32 (d(x̂) upcast, MeanBackward's expand, PowBackward's 2·x and product: 4 T·h fp32);
     # SwiGLU's product backward: d(act(gate)) and d(up) beside the down projection's weight gradient;
     # the attention kernel's backward (see _attention_backward).
-    mlp_half = 0.0 if korth else _mlp_half(d, b, seq, precision, c, kernel, tp, sp, cp, bool(moe_n))
+    mlp_half = 0.0 if korth else _mlp_half(d, b, seq, precision, c, kernel, tp, sp, cp, bool(moe_n), req.fused_norms)
     G_mlp = (ffn_w * (3 if d.gated else 2) if not moe_n else layer_lin - arch.attention_params(shape) / tp) * g_bytes
     # MLP first (SwiGLU's product backward), then, with the MLP half of the layer's saved tensors freed and its
     # weight gradients written, the post-attention norm's and the attention core's backward.
@@ -468,7 +486,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         # checkpoint (reentrant, HF's default) reruns the layer in backward under autocast: its full saved set,
         # re-cast weights and the rerun forward's own temporaries, then that layer's backward.
         layer_bwd = one_full + recast_layer + max(layer_bwd, fwd_attn)
-    head_rest = max(0.0, head - (T * d.V * (c + 4) / tp if not korth else 0.0))  # final norm, lm_head input, ids
+    head_rest = max(0.0, head - (T * d.V * (c + (0 if req.fused_loss else 4)) / tp if not korth else 0.0))  # final norm, lm_head input, ids
     d_logits = 0.0 if korth else T * d.V * c / tp
     final_norm = 4 * T * d.h * 4 / whole + T * d.h * c / whole  # the final norm's backward temporaries + d(hidden)
     if shape.tied_embeddings and not amp:
@@ -518,8 +536,9 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     else:
         # 1F1B (Narayanan et al. 2021 §2.2; Korthikanti et al. 2022 §4.2.3): the first stage holds pp
         # micro-batches of its L/pp layers (L layers' worth), the last stage one; gradients accumulate.
-        stage_layers = x_layers / req.pp
-        first = stage(x_layers, x_layers - stage_layers, False, True, True, " (first stage)")
+        stage_layers = x_layers / req.pp if not req.stage_layers else x_layers / d.layers * req.stage_layers
+        held = stage_layers * req.pp  # 1F1B: pp micro-batches in flight on the first stage
+        first = stage(held, held - stage_layers, False, True, True, " (first stage)")
         last = stage(stage_layers, 0.0, True, False, True, " (last stage)")
         phases = first if max(map(lambda p: sum(p.values()), first.values())) >= max(map(lambda p: sum(p.values()), last.values())) else last
     phases["_activations"] = x_layers + head
