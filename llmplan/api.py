@@ -160,6 +160,7 @@ def run(command: str, *args: Any, **options: Any) -> Rows:
         saved = sys.stdin, sys.stdout, sys.stderr
         shared = dict(vars(common.shared)) if hasattr(common, "shared") and hasattr(common.shared, "__dict__") else None
         sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin or ""), out, err
+        common.discard_notes()
         try:
             group.main(args=argv, prog_name="llmplan", standalone_mode=False)
         except LlmplanError:
@@ -173,6 +174,7 @@ def run(command: str, *args: Any, **options: Any) -> Rows:
             if done.exit_code and not out.getvalue().strip():
                 raise InputError(err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else f"llmplan {command} stopped") from None
         finally:
+            common.flush_notes()  # notes wait for the table (llmplan.cli.common); the entry point would write them now
             sys.stdin, sys.stdout, sys.stderr = saved
             if shared is not None:
                 vars(common.shared).update(shared)

@@ -18,7 +18,7 @@ import pytest
 from llmplan.errors import InputError
 from llmplan.model import arch
 from llmplan.presets import catalog
-from llmplan.systems import engines, kernels, serving
+from llmplan.systems import engines, serving, serving_kernels as kernels
 from llmplan.systems.memory import states
 
 CAT = catalog(None)

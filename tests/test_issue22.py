@@ -151,6 +151,7 @@ def test_readme_quick_answers_run_as_typed(tmp_path):
     commands = [c for c in re.findall(r"`(llmplan [^`]+)`", section) if "./checkpoint" not in c and "config.json" not in c]
     assert any(c.startswith("llmplan fit docs/examples/runs.csv") for c in commands)
     (tmp_path / "docs").symlink_to(REPO / "docs")
+    (tmp_path / "tests").symlink_to(REPO / "tests")  # data mix reads tests/data/mix_runs.csv
     for command in commands:
         if "--bootstrap" in command:
             command = command.replace("--bootstrap 1000", "--bootstrap 20")  # the same path, quicker
@@ -177,9 +178,14 @@ def test_losses_carry_their_unit_dataset_and_tokenizer(cli):
     assert "different data" not in one.stderr
 
 
-def test_serve_says_its_figures_are_bounds(cli):
+def test_serve_says_which_engine_its_figures_are_for(cli):
+    # Item 8, once engines are modelled (issue 23): the note names the engine and the roofline bound beside it.
+    import json
+
     result = cli(["serve", "--preset", "llama-3-8b", "--gpu", "h100", "--batch", "1", "-f", "json"])
-    assert result.code == 0 and "roofline bounds" in result.stderr
+    row = json.loads(result.stdout)[0]
+    assert result.code == 0 and row["engine"] == "vllm"
+    assert "vLLM" in result.stderr and "the roofline allows" in result.stderr
 
 
 def test_compare_explains_only_the_columns_it_shows_and_names_moe(cli, monkeypatch):
