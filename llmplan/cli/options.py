@@ -162,6 +162,18 @@ RatioOption = Annotated[Optional[str], typer.Option("--ratio", help="Tokens per 
 
 
 
+# ----- a parallel layout's degrees (throughput and memory set them; layout pins them, searching the rest) -----
+TpOption = Annotated[Optional[int], typer.Option("--tp", help="Tensor-parallel degree (divides the heads).")]
+PpOption = Annotated[Optional[int], typer.Option("--pp", help="Pipeline-parallel degree (stages of whole layers).")]
+VpOption = Annotated[Optional[int], typer.Option("--vp", help="Virtual stages per pipeline rank (interleaved 1F1B).")]
+CpOption = Annotated[Optional[int], typer.Option("--cp", help="Context-parallel degree (ring attention; each GPU holds seq / cp of the tokens).")]
+EpOption = Annotated[Optional[int], typer.Option("--ep", help="Expert-parallel degree (MoE: routed experts split over ep data-parallel GPUs).")]
+ZeroOption = Annotated[Optional[int], typer.Option("--zero", help="ZeRO stage 0-3 over the data-parallel GPUs (FSDP = 3).")]
+MicroBatchOption = Annotated[Optional[int], typer.Option("--micro-batch", help="Sequences per micro-batch.")]
+RecomputeOption = Annotated[Optional[str], typer.Option("--recompute", help="Activation recomputation: none, selective or full (what 'selective' keeps is the stack's).")]
+SequenceParallelOption = Annotated[bool, typer.Option("--sequence-parallel", help="Megatron sequence parallelism with --tp: norms and block inputs split over the tp GPUs too (all-gather + reduce-scatter instead of all-reduce).")]
+
+
 # ----- flags shared by name whose help says what each command does with them ---------------------
 # One declaration each (the flag, its short form, its type); the command passes its own words.
 
