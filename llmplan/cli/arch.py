@@ -13,6 +13,9 @@ from llmplan.errors import InputError
 
 app = typer.Typer()
 
+SeqOption = options.seq_option("Sequence length for the attention FLOPs (default: the context of pre-training).")
+ContextOption = options.context_option("Context length (default 2048; with --target 4096).")
+
 TABLE_COLUMNS = [
     "model", "layers", "d_model", "heads", "kv_heads", "ffn", "params", "published_params", "active_params",
     "flops_per_token_6n", "flops_per_token_matmul", "matmul_vs_6n", "kv_cache_bytes_per_token",
@@ -170,9 +173,9 @@ def arch_command(
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Propose shapes near this size, e.g. 7B (repeatable; '-' reads stdin).", show_default=False)] = None,
     proposals: Annotated[int, typer.Option("--proposals", "-n", help="Shapes proposed per --target (1 to 20).", min=1, max=20)] = 3,
     shape_flags: options.Flags = None,
-    context: Annotated[Optional[int], typer.Option("--context", help="Context length (default 2048; with --target 4096).", show_default=False)] = None,
+    context: ContextOption = None,
     more_shape_flags: options.Flags = None,
-    seq: Annotated[Optional[int], typer.Option("--seq", help="Sequence length for the attention FLOPs (default: the context of pre-training).", show_default=False)] = None,
+    seq: SeqOption = None,
     kv_dtype: Annotated[str, typer.Option("--kv-dtype", help="Number format of the KV cache (see llmplan dtypes).")] = "bf16",
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,

@@ -12,6 +12,10 @@ from llmplan.cli.common import catalog, emit, note, output_format
 
 app = typer.Typer()
 
+SeqOption = options.seq_option("Training sequence length for the attention term (default: the preset's pre-training context).")
+TokensOption = options.tokens_option("Training tokens (e.g. 2T).")
+ParamsOption = options.params_option("Parameters (e.g. 7B).")
+
 
 @app.command(help="""Training compute (6·N·D FLOPs, PF-days) and, with --gpu, GPU-hours, wall time and cost.
 
@@ -38,13 +42,13 @@ Examples:
 """)
 @options.grouped(source=options.COMPUTE_MODEL_SOURCE)
 def compute(
-    params: Annotated[Optional[str], typer.Option("--params", "-N", help="Parameters (e.g. 7B).", show_default=False)] = None,
-    tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Training tokens (e.g. 2T).", show_default=False)] = None,
+    params: ParamsOption = None,
+    tokens: TokensOption = None,
     budget: Annotated[Optional[str], typer.Option("--budget", "-b", help="A compute budget instead of N and D: FLOPs (1e24) or PF-days (3000pfd).", show_default=False)] = None,
     source: options.Flags = None,
     flops_per_token: Annotated[Optional[str], typer.Option("--flops-per-token", help="Override the training FLOPs per token (default 6·N, plus attention with a preset shape).", show_default=False)] = None,
     recompute: Annotated[str, typer.Option("--recompute", help="Activation recomputation: none (6·N·D) or full (8·N·D).")] = "none",
-    seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length for the attention term (default: the preset's pre-training context).", min=1, show_default=False)] = None,
+    seq: SeqOption = None,
     gpu: options.GpuOption = None,
     gpus: options.GpusOption = None,
     mfu: options.ComputeMfuOption = None,

@@ -12,6 +12,8 @@ from llmplan.cli.options import FormatOption, PresetsOption
 
 app = typer.Typer(help="Data: how hard to filter a pool, how to size a domain model (BloombergGPT's recipe), which mixture.", no_args_is_help=True)
 
+TokensOption = options.tokens_option("Training tokens instead of the law's compute-optimal count (N = budget / 6D); with --buckets the target tokens.")
+
 BudgetOption = Annotated[Optional[str], typer.Option("--budget", "-b", help="Compute budget: FLOPs (1e24) or PF-days (3000pfd); or give hardware time (--gpu with --gpu-hours, or --gpus and --days).", show_default=False)]
 
 
@@ -92,7 +94,7 @@ def filter_(
     pool: Annotated[Optional[str], typer.Option("--pool", help="Raw pool size in tokens (e.g. 15T).", show_default=False)] = None,
     keep: Annotated[Optional[str], typer.Option("--keep", help="Keep fractions, comma-separated (default 0.014,0.03,0.087,0.2,1: DCLM-Baseline, 3%, FineWeb-Edu, DCLM's loosest, none).", show_default=False)] = None,
     budget: BudgetOption = None,
-    tokens: Annotated[Optional[str], typer.Option("--tokens", "-D", help="Training tokens instead of the law's compute-optimal count (N = budget / 6D); with --buckets the target tokens.", show_default=False)] = None,
+    tokens: TokensOption = None,
     max_cost: Annotated[str, typer.Option("--max-cost", help="Repetition cost tolerated: the share of the data's worth lost to repeats (1 - effective/tokens).")] = "0.05",
     classifier_hours: Annotated[Optional[str], typer.Option("--classifier-hours", help="GPU-hours to score 1T tokens with the quality classifier (default: FineWeb-Edu's 400 H100-hours).", show_default=False)] = None,
     priors: Annotated[bool, typer.Option("--priors", help="Print only the published filtering points (priors, with sources).")] = False,

@@ -14,6 +14,10 @@ from llmplan.systems.layout import RECOMPUTE
 
 app = typer.Typer()
 
+SeqOption = options.seq_option("Training sequence length (default: --context, else the model's context).")
+ContextOption = options.context_option("Tokens of context for inference (KV cache, prefill); default: the model's context.")
+ParamsOption = options.params_option("Parameter count (e.g. 7B) when no shape is given: weights and model states only.", short=False)
+
 PlotOption = options.plot_option('the parts of memory by phase of the step', ": stacked bars, each --gpu's memory as a line.")
 
 # The parts of the peak, in the order the table shows them; their *_bytes keys add up to total_bytes.
@@ -138,10 +142,10 @@ Examples:
 """)
 @options.grouped(source=options.MODEL_SOURCE, shape_flags=options.SHAPE)
 def memory(
-    params: Annotated[Optional[str], typer.Option("--params", help="Parameter count (e.g. 7B) when no shape is given: weights and model states only.", show_default=False)] = None,
+    params: ParamsOption = None,
     source: options.Flags = None,
     shape_flags: options.Flags = None,
-    context: Annotated[Optional[int], typer.Option("--context", help="Tokens of context for inference (KV cache, prefill); default: the model's context.", show_default=False)] = None,
+    context: ContextOption = None,
     dtype: options.MemoryDtypeOption = None,
     group_size: options.GroupSizeOption = None,
     kv_dtype: options.KvDtypeOption = None,
@@ -151,7 +155,7 @@ def memory(
     stack: options.MemoryStackOption = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw, adamw-8bit, sgd, sgd-momentum, adafactor or lion.")] = "adamw",
     optimizer_impl: Annotated[Optional[str], typer.Option("--optimizer-impl", help="torch.optim implementation (AdamW, Adafactor): for-loop (AdamW: 2 temporaries of the largest tensor), foreach (a copy of every state tensor at once) or fused (AdamW: none). Default: what PyTorch 2.13 picks on CUDA when neither fused nor foreach is given: foreach for AdamW (fused=False alone means for-loop), for-loop for Adafactor.", show_default=False)] = None,
-    seq: Annotated[Optional[int], typer.Option("--seq", help="Training sequence length (default: --context, else the model's context).", show_default=False)] = None,
+    seq: SeqOption = None,
     recompute: options.RecomputeOption = "none",
     attention: Annotated[str, typer.Option("--attention", help="auto (the kernel PyTorch SDPA dispatches: flash for fp16/bf16, memory-efficient for fp32, math for fp32 with GQA), or force flash, mem-efficient, math or eager (HF eager: keeps the a*s^2 scores).")] = "auto",
     zero: options.ZeroOption = 0,

@@ -202,6 +202,21 @@ def law_option(help: str) -> Any:
     """--law/-l: a law preset id or a TOML file (LawOption is the plain one)."""
     return Annotated[Optional[str], typer.Option("--law", "-l", help=help, show_default=False)]
 
+def seq_option(help: str) -> Any:
+    """--seq: a sequence length in tokens (at least 1)."""
+    return Annotated[Optional[int], typer.Option("--seq", help=help, min=1, show_default=False)]
+
+
+def context_option(help: str) -> Any:
+    """--context: a context length in tokens."""
+    return Annotated[Optional[int], typer.Option("--context", help=help, show_default=False)]
+
+
+def tokens_option(help: str) -> Any:
+    """--tokens/-D: a token count (1.4T)."""
+    return Annotated[Optional[str], typer.Option("--tokens", "-D", help=help, show_default=False)]
+
+
 # ----- groups ------------------------------------------------------------------------------------
 # (parameter name, Annotated alias, default) in --help order.
 Group = tuple[tuple[str, Any, Any], ...]

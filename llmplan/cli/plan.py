@@ -11,6 +11,9 @@ from llmplan.cli.common import catalog, emit, note, output_format, warn
 
 app = typer.Typer()
 
+SeqOption = options.seq_option("Training sequence length in tokens (default 4096).")
+ParamsOption = options.params_option("Fix the model size (e.g. 7B): the tokens the budget buys, or without hardware time its compute-optimal tokens.")
+
 # plan's own --mfu: by default the MFU of the fastest layout for the model the budget buys.
 PlanMfuOption = Annotated[Optional[str], typer.Option("--mfu", help="Model FLOPs utilisation (6ND counted), a fraction of the dense peak. Default (or 'auto'): the MFU of the fastest layout that fits for the model the budget buys, so steps x step time is the time given; a number fixes the budget's MFU and a note says what the layout reaches.", show_default=False)]
 
@@ -153,12 +156,12 @@ def plan(
     hardware_time: options.Flags = None,
     law: options.LawOption = None,
     hparams: Annotated[Optional[str], typer.Option("--hparams", help="Hyperparameter law for batch size and learning rate: deepseek-2024 (default) or step-law-2025.", show_default=False)] = None,
-    params: Annotated[Optional[str], typer.Option("--params", "-N", help="Fix the model size (e.g. 7B): the tokens the budget buys, or without hardware time its compute-optimal tokens.", show_default=False)] = None,
+    params: ParamsOption = None,
     tokens: options.FixTokensOption = None,
     unique_tokens: Annotated[Optional[str], typer.Option("--unique-tokens", "-U", help="Unique tokens available (e.g. 2T): repeat data under the data-constrained law muennighoff-2023.", show_default=False)] = None,
     inference_tokens: options.InferenceTokensOption = None,
     target_loss: Annotated[Optional[str], typer.Option("--target-loss", help="The least compute that reaches this loss; the wall time follows.", show_default=False)] = None,
-    seq: Annotated[int, typer.Option("--seq", help="Training sequence length (tokens).", min=1)] = 4096,
+    seq: SeqOption = 4096,
     kv_heads: Annotated[Optional[int], typer.Option("--kv-heads", help="KV heads of the proposed shape (default 8 from 1B parameters, as Llama 3; must divide the heads).", min=1, show_default=False)] = None,
     price: options.PriceOption = None,
     pue: Annotated[Optional[str], typer.Option("--pue", help="Power usage effectiveness of the data centre (default 1.1, Patterson et al. 2021).", show_default=False)] = None,
