@@ -21,6 +21,12 @@ parameter names the core takes. The groups:
   HARDWARE_TIME                  --gpu --gpus --days --hours --gpu-hours --mfu --goodput --dtype
                                  (the budget that hardware time buys: optimal and plan)
 
+A flag whose help differs by command (--plot, --params, --seq, ...) is still declared once, by a small
+factory here that takes the command's words. Flags that share a name but not a type stay with their
+command: memory's --gpu (a list, or a size such as 24GB) and serve's (one GPU); memory's --batch (per GPU)
+and serve's (a list or range); layout's --gpus (required) and --explain (why the runner-up lost) against
+plan's --explain (a column); the --budget of optimal (ranges, repeatable), compute (one) and data (a list).
+
 Nothing heavy is imported here: `llmplan COMMAND --help` stays fast.
 """
 
