@@ -190,3 +190,18 @@ def test_optimal_serve_price_rows_in_dollars(cli):
 def test_optimal_serve_gpu_bad_input(cli, args, fragment):
     r = cli(["optimal", *args])
     assert r.code == 2 and fragment in r.stderr, r.stderr
+
+
+def test_inference_tokens_below_rounding_give_chinchillas_optimum():
+    # Found by review: `optimal --target-loss 1.82 --inference-tokens 1` (epoch-2024) ended in brentq's
+    # "f(a) and f(b) must have different signs": with D_inf ~ 1 token the stationarity term at the
+    # Chinchilla size is pure rounding (about 3·D·1e-16 tokens). The optimum is then Chinchilla's own.
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "llmplan", "optimal", "--target-loss", "1.82", "--inference-tokens", "1", "-f", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert row["params"] == pytest.approx(row["chinchilla_params"], rel=1e-9)

@@ -381,3 +381,18 @@ def test_more_batch_never_less_throughput_nor_faster_tokens(preset, gpu, dtype, 
     assert two["output_tokens_per_second_per_gpu"] >= one["output_tokens_per_second_per_gpu"] * (1 - 1e-12)
     assert two["time_per_output_token_seconds"] >= one["time_per_output_token_seconds"] * (1 - 1e-12)
     assert one["time_per_output_token_seconds"] >= one["weights_floor_seconds"] * (1 - 1e-12)
+
+
+def test_weights_that_leave_no_kv_room_keep_the_rows_and_say_so():
+    # A 70B model on one H100: the engine's memory fraction (not a --memory-fraction given) in the warning,
+    # the row kept with fits = false, exit 0 (found by review: the default fraction is the engine's, None here).
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "llmplan", "serve", "--preset", "llama-2-70b", "--gpu", "h100", "--batch", "1", "-f", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert row["fits"] is False
+    assert "leave no room for the KV cache" in done.stderr and "memory fraction 0.9 (vllm)" in done.stderr

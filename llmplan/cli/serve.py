@@ -154,7 +154,7 @@ def serve(
         from llmplan.units import format_bytes
 
         warn(f"the weights alone ({format_bytes(rows[0]['weights_bytes'], binary=False)} per GPU) leave no room for the KV cache "
-             f"on {g.id} at --memory-fraction {memory_fraction:g}: no batch fits (rows kept, fits = no); try a larger --tp or a smaller --dtype")
+             f"on {g.id} at memory fraction {rows[0]['memory_fraction']:g} ({rows[0]['engine']}): no batch fits (rows kept, fits = no); try a larger --tp or a smaller --dtype")
     elif too_big:
         warn(f"batch {', '.join(map(str, too_big[:5]))}{' ...' if len(too_big) > 5 else ''} does not fit: the KV cache of "
              f"{context:,}-token sequences holds at most {biggest:,} on {g.id} (rows kept, fits = no)")

@@ -89,6 +89,10 @@ def inference_optimal(l: float, D_inf: float, E: float, A: float, B: float, alph
         raise InputError(
             f"no inference-optimal size for loss {l:g} and {D_inf:.3g} inference tokens within floating-point resolution; give values nearer real training runs"
         )
+    if not g(hi) > 0:
+        # At the Chinchilla size the stationarity term is zero in exact arithmetic; when D_inf is below its
+        # rounding (about 3·D·1e-16) the inference demand cannot move the optimum: it is Chinchilla's.
+        return N_chin, D_chin
     logN = brentq(g, lo, hi, xtol=1e-13, rtol=1e-14, maxiter=500)
     N = math.exp(logN)
     return N, iso_loss_tokens(N, l, E, A, B, alpha, beta)
