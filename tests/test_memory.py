@@ -343,3 +343,14 @@ def test_help_examples_run(cli):
     for example in examples:
         result = cli(example.split() + ["-f", "json"])
         assert result.code in (0, 3), (example, result.stderr)
+
+
+def test_counts_beyond_floating_point_range_are_bad_input():
+    # Found by review: --params 1e308 printed inf and nan% (json: nulls) with exit 0; compute and loss refuse it.
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "llmplan", "memory", "--params", "1e308", "--dtype", "fp32", "-f", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "out of floating-point range" in done.stderr and len(done.stderr.splitlines()) == 1

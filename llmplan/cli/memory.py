@@ -236,6 +236,9 @@ def memory(
         req = replace(req, overhead=over_share * breakdown.peak_bytes)
         breakdown = mem.estimate(req)
     base = build_row(req, breakdown, model, software.id if software else None)
+    from llmplan.rows import checked
+
+    checked([base])  # a count beyond floating-point range is bad input, as in compute and loss (not nulls)
     if phases:
         if not train:
             raise InputError("--phases lists the phases of a training step; add --train")
