@@ -198,3 +198,16 @@ def test_compare_explains_only_the_columns_it_shows_and_names_moe(cli, monkeypat
     assert "MFU (impl.) =" in wide.stdout
     machine = cli(["compare", "-f", "json"])
     assert "MFU (impl.) =" in machine.stderr  # every key is in the output, so every explanation is a note
+
+
+def test_a_shape_far_from_the_laws_n_is_a_warning(cli):
+    # Found by review: an hour-long budget on one GPU buys a 1.4M model whose nearest conventional shape
+    # (6 x 128) has 9.8M parameters; the plan said nothing. Within 10% (every plan from 1B up) it stays quiet.
+    import json
+
+    small = cli(["plan", "--gpu", "h100", "--gpus", "1", "--hours", "0.01", "-f", "json"])
+    row = json.loads(small.stdout)[0]
+    assert small.code == 0 and row["shape_params"] > 1.1 * row["params"]
+    assert "nearest conventional shape" in small.stderr
+    usual = cli(["plan", "--gpu", "h100", "--gpus", "256", "--days", "30", "-f", "json"])
+    assert "nearest conventional shape" not in usual.stderr

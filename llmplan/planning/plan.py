@@ -98,6 +98,11 @@ def _divisors(n: int) -> list[int]:
 CONSISTENCY = 0.005
 
 
+# The gap between the law's N and its nearest conventional shape beyond which the plan warns
+# (model/propose.py stays within 7.2% from 1B to 10T parameters).
+SHAPE_GAP = 0.1
+
+
 def plan_record(
     law: Any,
     hparams: Any,
@@ -245,6 +250,10 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
     (shape,) = propose(N, n=1, context=seq, kv_heads=kv_heads)
     shape_params = arch.params(shape)
     non_embedding = arch.non_embedding_params(shape)
+    if abs(shape_params / N - 1) > SHAPE_GAP:
+        # Below ~10M parameters the smallest conventional shape (6 layers x 128) is far from N: say so.
+        warnings.append(f"the nearest conventional shape has {shape_params:,} parameters, {shape_params / N - 1:+.0%} from the law's "
+                        f"{N:,.0f}: the budget, tokens and MFU count the law's N, not this shape")
 
     # Hyperparameters: the law's own values, at the law's parameter convention.
     hp_params = non_embedding if hparams.convention == "non-embedding" else shape_params
