@@ -1,4 +1,4 @@
-"""`llmplan fit` and llmplan/fit.py: Approach 3 (sum of Huber on log loss), bootstrap, Approach 2."""
+"""`llmplan fit` and llmplan/scaling/fit/: Approach 3 (sum of Huber on log loss), bootstrap, Approach 2."""
 
 from __future__ import annotations
 

@@ -80,6 +80,8 @@ def test_readme_example(command, expected, code, line, tmp_path):
         if not (SHARED / "data" / "epoch_chinchilla_fig4_svg_extracted.csv").is_file():
             pytest.skip("needs the Epoch data from ../shared")
         (tmp_path / EPOCH_FILE).symlink_to(SHARED / "data" / "epoch_chinchilla_fig4_svg_extracted.csv")
+    if "--hf " in command:
+        pytest.importorskip("huggingface_hub")  # an optional extra (llmplan[hub]); the test extra installs it
     if "docs/examples/" in command:  # the shipped example runs, as seen from a clone's root
         (tmp_path / "docs").symlink_to(REPO / "docs")
     if "tests/data/" in command:  # examples that read the repository's test files, as from its root

@@ -1,4 +1,4 @@
-"""Reading and validating run files for `llmplan fit` (llmplan/runs.py)."""
+"""Reading and validating run files for `llmplan fit` (llmplan/io/runs.py)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ FormatOption = Annotated[Optional[str], typer.Option(
     show_default=False)]
 PresetsOption = Annotated[Optional[Path], typer.Option(
     "--presets",
-    help="A folder with models.toml, laws.toml and/or gpus.toml that add to or override the shipped presets (env LLMPLAN_PRESETS).",
+    help="A folder with any of models.toml, laws.toml, gpus.toml, hparams.toml, engines.toml, runs.toml, stacks.toml that add to or override the shipped presets (env LLMPLAN_PRESETS).",
     show_default=False)]
 
 # ----- model sources (arch, memory, throughput, layout, serve, compute) ----------------------------

@@ -1,4 +1,4 @@
-"""`llmplan presets list|show`: the shipped (and user) models, laws and GPUs."""
+"""`llmplan presets list|show`: the shipped (and user) presets of every kind (models, laws, GPUs, hyperparameter laws, engines, published runs, stacks)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from llmplan.cli.common import catalog, emit, output_format, output_key
 from llmplan.cli.options import FormatOption, PresetsOption
 from llmplan.errors import InputError
 
-app = typer.Typer(help="List and show presets: models, laws and GPUs.", no_args_is_help=True)
+app = typer.Typer(help="List and show presets: models, laws, GPUs, hyperparameter laws, serving engines, published runs and training stacks.", no_args_is_help=True)
 
-KindOption = Annotated[Optional[str], typer.Option("--kind", "-k", help="Which presets: models, laws, gpus, hparams, engines or runs (default: all).", show_default=False)]
+KindOption = Annotated[Optional[str], typer.Option("--kind", "-k", help="Which presets: models, laws, gpus, hparams, engines, runs or stacks (default: all).", show_default=False)]
 
 # Columns of `presets list` per kind, for the table; machine formats carry every field.
 LIST_COLUMNS = {
