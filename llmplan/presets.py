@@ -350,14 +350,14 @@ def builtin_dir() -> Path:
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    """The TOML file as a dict: from the parse cache when this exact content was parsed before (see
-    _cache_folder), else parsed (and cached). The dict is validated by the caller either way."""
+    """The TOML file as a dict: from the parse cache (PARSE_CACHE) when this exact content was parsed
+    before, else parsed (and cached). The dict is validated by the caller either way."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError as error:
         raise InputError(f"cannot read preset file {path}: {error.strerror or error}") from None
-    cached = _cache_get(raw)
+    cached = PARSE_CACHE.get(raw) if PARSE_CACHE is not None else None
     if cached is not None:
         return cached
     try:
@@ -372,74 +372,14 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: not valid presets: arrays or tables nested too deeply") from None
     except ValueError as error:  # an integer of more than 4,300 digits
         raise InputError(f"{path}: not valid TOML: {cut(str(error))}") from None
-    _cache_put(raw, data)
+    if PARSE_CACHE is not None:
+        PARSE_CACHE.put(raw, data)
     return data
 
 
-# ----- the parse cache: start-up (parsing models.toml is most of a `--preset` lookup's time) -------
-# A file's parsed TOML is kept as JSON named by the SHA-256 of its bytes, so an edited file is a new
-# entry and a stale one can never be read; json loads it ~100x faster than tomllib parses it.
-# LLMPLAN_CACHE names the folder ("off" disables it); else $XDG_CACHE_HOME/llmplan or ~/.cache/llmplan.
-# A cache that cannot be read or written is skipped silently: it only saves time.
-_CACHE_FORMAT = "toml-v1"
-
-
-def _cache_folder() -> str | None:
-    setting = os.environ.get("LLMPLAN_CACHE")
-    if setting is not None:
-        return None if setting.strip().lower() in ("", "off", "0", "no") else setting
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "llmplan") if os.path.isabs(base) else None
-
-
-def _cache_path(raw: bytes) -> str | None:
-    import hashlib
-
-    folder = _cache_folder()
-    if folder is None:
-        return None
-    return os.path.join(folder, f"{_CACHE_FORMAT}-{hashlib.sha256(raw).hexdigest()}.json")
-
-
-def _cache_get(raw: bytes) -> dict[str, Any] | None:
-    import json
-
-    path = _cache_path(raw)
-    if path is None:
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _cache_put(raw: bytes, data: dict[str, Any]) -> None:
-    import json
-    import tempfile
-
-    path = _cache_path(raw)
-    if path is None:
-        return
-    try:
-        text = json.dumps(data)  # TOML dates are not JSON: such a file is just not cached
-        if json.loads(text) != data:
-            return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, path)  # whole or not at all
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-    except (OSError, TypeError, ValueError):
-        pass
+# The parse cache (llmplan.io.parse_cache), wired in by the command line: ground reads and writes no
+# cache of its own. None: every file is parsed.
+PARSE_CACHE: Any = None
 
 
 def _check_value(path: Path, entry: str, name: str, value: Any, spec: tuple[str, bool, Any]) -> Any:

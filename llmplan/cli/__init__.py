@@ -100,6 +100,10 @@ class LazyGroup(TyperGroup):
         module_name = COMMANDS.get(cmd_name)
         if module_name is None or importlib.util.find_spec(module_name) is None:
             return None
+        from llmplan import presets
+        from llmplan.io import parse_cache
+
+        presets.PARSE_CACHE = parse_cache  # the command line keeps parsed presets between runs (start-up)
         module = importlib.import_module(module_name)
         command = typer.main.get_command(module.app)
         command.name = cmd_name
