@@ -239,3 +239,41 @@ def test_mix_bad_input(cli, monkeypatch, args, fragment):
     result = cli(args)
     assert result.code == 2, (result.stdout, result.stderr)
     assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
+
+
+# ---------------------------------------------------------------- review fixes: bounded cost, degenerate fits, nonsense budgets
+
+
+def test_goyal_error_cost_is_bounded_and_unchanged():
+    """Billions of epochs cost at most ~40 tau passes (utilities below 1e-12 of the first count as 0), and the
+    passes at the last listed utility telescope; values at a few epochs are the pass-by-pass product's."""
+    import time
+
+    from llmplan.scaling.data_filtering import bucket_error, goyal_error, mixture_error
+
+    def product(n, S, a, bs, d):  # the form pass by pass, as written in the paper
+        log_y, seen, k = bs[0] * math.log(min(n, S)), min(n, S), 1
+        while seen < n:
+            nxt = min(seen + S, n)
+            log_y += bs[min(k, len(bs) - 1)] * math.log(nxt / seen)
+            seen, k = nxt, k + 1
+        return a * math.exp(log_y) + d
+
+    for n in (0.5, 2.0, 3.5, 37.2):
+        assert goyal_error(n, 1.0, 3.0, [-0.3, -0.2], 1.8) == pytest.approx(product(n, 1.0, 3.0, [-0.3, -0.2], 1.8), rel=1e-12)
+        bs = [-0.3 * 0.5 ** (k / 4.0) for k in range(math.ceil(n))]
+        assert bucket_error(n, 1.0, 3.0, -0.3, 4.0, 1.8) == pytest.approx(product(n, 1.0, 3.0, bs, 1.8), rel=1e-12)
+    start = time.perf_counter()
+    far = mixture_error(1e9, 1e-9, 3.0, [-0.3, -0.24, -0.2], [4.0, 3.0, 2.0], 1.8)
+    assert math.isfinite(far) and time.perf_counter() - start < 1.0
+    assert bucket_error(1e9, 1e-3, 3.0, -0.3, 4.0, 1.8) == pytest.approx(bucket_error(1e6, 1e-3, 3.0, -0.3, 4.0, 1.8), rel=1e-9)
+
+
+@pytest.mark.parametrize("bucket_tokens, tokens", [("1", "1e9"), ("10M", "15T")])
+def test_bucket_target_far_beyond_the_runs_ends(bucket_tokens, tokens):
+    """`data filter --buckets ... --bucket-tokens 1 --tokens 1e9` used to loop once per epoch (1e9 of them)."""
+    result = subprocess.run([sys.executable, "-m", "llmplan", "data", "filter", "--buckets", "tests/data/bucket_runs.csv",
+                             "--bucket-tokens", bucket_tokens, "--tokens", tokens, "-f", "json"],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [r["buckets"] for r in json.loads(result.stdout)] == [1, 2, 3]

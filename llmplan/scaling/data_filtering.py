@@ -126,23 +126,42 @@ def decayed_utility(b: float, tau: float, k: int) -> float:
 
 def goyal_error(n: float, per_epoch: float, a: float, bs: Sequence[float], d: float) -> float:
     """y = a n_1^b_1 prod_(j=2..k) (n_j / n_(j-1))^b_j + d, n_j = min(j S, n) (Goyal et al. 2024 Sec. 3),
-    bs[j] the utility at pass j+1 (the last repeats beyond len(bs)); n and S in units of the runs."""
+    bs[j] the utility at pass j+1 (the last repeats beyond len(bs)); n and S in units of the runs.
+
+    The passes that share the last utility telescope: their factors multiply to (n / n_j)^b_last, so
+    the cost is len(bs) steps whatever the number of epochs."""
     if n <= per_epoch:
         return a * n ** bs[0] + d
     log_y = bs[0] * math.log(per_epoch)
     k = 1
     seen = per_epoch
-    while seen < n:
+    last = len(bs) - 1
+    while seen < n and k < last:
         nxt = min(seen + per_epoch, n)
-        log_y += bs[min(k, len(bs) - 1)] * math.log(nxt / seen)
+        log_y += bs[k] * math.log(nxt / seen)
         seen, k = nxt, k + 1
+    if seen < n:
+        log_y += bs[last] * math.log(n / seen)  # every further pass at the last utility: the product telescopes
     return a * math.exp(log_y) + d
+
+
+# A pass whose utility has decayed below this share of the first pass's adds nothing a fit can see
+# (b 0.5^(k / tau) < 1e-12 b after k > 40 tau passes): the utilities stop there and the rest count as 0,
+# so a target of billions of epochs costs at most ~40 tau passes (tau <= 1e4 in the fit).
+NEGLIGIBLE_UTILITY = 1e-12
+
+
+def _passes(n: float, per_epoch: float, taus: Sequence[float]) -> tuple[int, bool]:
+    """(passes to list, whether the rest were cut as negligible) for n samples, S = per_epoch per pass."""
+    passes = int(math.ceil(n / per_epoch)) if n > per_epoch else 1
+    cut = int(math.ceil(max(taus) * math.log2(1.0 / NEGLIGIBLE_UTILITY))) + 1
+    return (cut, True) if passes > cut else (passes, False)
 
 
 def bucket_error(n: float, per_epoch: float, a: float, b: float, tau: float, d: float) -> float:
     """One bucket's error after n samples with S = per_epoch unique ones."""
-    passes = int(math.ceil(n / per_epoch)) if n > per_epoch else 1
-    return goyal_error(n, per_epoch, a, [decayed_utility(b, tau, k) for k in range(passes)], d)
+    passes, cut = _passes(n, per_epoch, [tau])
+    return goyal_error(n, per_epoch, a, [decayed_utility(b, tau, k) for k in range(passes)] + ([0.0] if cut else []), d)
 
 
 def mixture_error(n: float, per_bucket: float, a: float, bs: Sequence[float], taus: Sequence[float], d: float) -> float:
@@ -150,9 +169,9 @@ def mixture_error(n: float, per_bucket: float, a: float, bs: Sequence[float], ta
     b_eff^(k) = mean_i b_i 0.5^(k / tau_hat_i) (Goyal et al. 2024 mixture theorem; estimate_best_pool.py)."""
     p = len(bs)
     S = p * per_bucket
-    passes = int(math.ceil(n / S)) if n > S else 1
+    passes, cut = _passes(n, S, [p * t for t in taus])
     b_eff = [sum(decayed_utility(b, p * t, k) for b, t in zip(bs, taus)) / p for k in range(passes)]
-    return goyal_error(n, S, a, b_eff, d)
+    return goyal_error(n, S, a, b_eff + ([0.0] if cut else []), d)
 
 
 @dataclass(frozen=True)
