@@ -277,3 +277,56 @@ def test_bucket_target_far_beyond_the_runs_ends(bucket_tokens, tokens):
                             cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert [r["buckets"] for r in json.loads(result.stdout)] == [1, 2, 3]
+
+
+def _write(path, header, lines):
+    path.write_text(header + "\n" + "\n".join(lines) + "\n")
+    return str(path)
+
+
+def _mix_variant(tmp_path, name, change):
+    import csv
+
+    rows = list(csv.reader((REPO / "tests" / "data" / "mix_runs.csv").open()))
+    return _write(tmp_path / name, ",".join(rows[0]), [",".join(change(i, r, rows[1])) for i, r in enumerate(rows[1:])])
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("same_runs", "same loss"),
+    ("same_tokens", "same tokens"),
+    ("huge_loss", "below 1000"),
+    ("same_mixture", "same mixture"),
+    ("same_mix_loss", "same loss"),
+    ("huge_mix_loss", "below 1000"),
+])
+def test_degenerate_fits_are_refused(cli, tmp_path, case, fragment):
+    """Runs that do not vary used to fit with 'RMSE 0 (fitted)'; a loss of 1e308 used to print RuntimeWarnings then exit 1."""
+    header = "bucket,tokens,unique_tokens,loss"
+    if case == "same_runs":
+        args = ["filter", "--buckets", _write(tmp_path / "b.csv", header, ["a,1e9,1e9,3.0"] * 8)]
+    elif case == "same_tokens":
+        args = ["filter", "--buckets", _write(tmp_path / "b.csv", header, [f"a,1e9,1e9,{3 + i / 10}" for i in range(8)])]
+    elif case == "huge_loss":
+        lines = (REPO / "tests" / "data" / "bucket_runs.csv").read_text().splitlines()
+        args = ["filter", "--buckets", _write(tmp_path / "b.csv", lines[0], [lines[1].rsplit(",", 1)[0] + ",1e308", *lines[2:]])]
+    elif case == "same_mixture":
+        args = ["mix", _mix_variant(tmp_path, "m.csv", lambda i, r, first: first[:3] + r[3:])]
+    elif case == "same_mix_loss":
+        args = ["mix", _mix_variant(tmp_path, "m.csv", lambda i, r, first: r[:3] + first[3:])]
+    else:
+        args = ["mix", _mix_variant(tmp_path, "m.csv", lambda i, r, first: r[:3] + (["1e308"] if i == 0 else r[3:4]) + r[4:])]
+    if args[0] == "filter":
+        args += ["--bucket-tokens", "1B", "--tokens", "1T"]
+    result = cli(["data", *args])
+    assert result.code == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
+    assert "Warning" not in result.stderr
+
+
+def test_bucket_fit_at_its_bound_is_warned(cli, tmp_path):
+    """Runs with no decay at all put tau at the top of the range searched (1e4 epochs): a warning, not a quiet 'fitted'."""
+    lines = [f"a,{t:g},1e9,{3 * (t / 1e9) ** -0.3 + 1.8:.9f}" for t in (1e9, 2e9, 4e9, 8e9, 16e9)]
+    result = cli(["data", "filter", "--buckets", _write(tmp_path / "b.csv", "bucket,tokens,unique_tokens,loss", lines),
+                  "--bucket-tokens", "1B", "--tokens", "10B", "-f", "json"])
+    assert result.code == 0, result.stderr
+    assert "tau (a) at the edge of the range searched" in result.stderr
