@@ -330,3 +330,17 @@ def test_bucket_fit_at_its_bound_is_warned(cli, tmp_path):
                   "--bucket-tokens", "1B", "--tokens", "10B", "-f", "json"])
     assert result.code == 0, result.stderr
     assert "tau (a) at the edge of the range searched" in result.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["data", "filter", "--pool", "15T", "--budget", "1"], "below the 1.0M"),
+    (["data", "filter", "--pool", "15T", "--budget", "1e24", "--tokens", "1e30"], "below the 1.0M"),
+    (["data", "domain", "--domain-tokens", "363B", "--budget", "1e23", "--round-to", "1000000000"], "give 1 to 1024"),
+    (["data", "domain", "--domain-tokens", "363B", "--budget", "1e30"], "beyond the 10.00T"),
+    (["data", "domain", "--domain-tokens", "363B", "--budget", "1e10"], "below the 1.0M"),
+])
+def test_nonsense_budgets_and_rounding_are_refused(cli, args, fragment):
+    """These used to print rows with exit 0: a 0.09-parameter model, a 63T-parameter one, a hidden size rounded to 1e9."""
+    result = cli(args)
+    assert result.code == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
