@@ -9,13 +9,14 @@ docs/api.md):
 `import llmplan` stays light: the functions load llmplan.api (and the command) on first use.
 `llmplan.dtypes` is also the module of number formats; called, it runs the `dtypes` command.
 `presets` is `llmplan.api.presets` (`llmplan.presets` is the module that loads presets).
+`llmplan.data("filter", pool="15T", budget="1e24")` runs `llmplan data filter|domain|mix`.
 """
 
 __version__ = "0.1.0"
 
 # The commands as functions, loaded from llmplan.api on first use (PEP 562).
 _API = ("plan", "optimal", "loss", "compute", "compare", "fit", "arch", "memory", "throughput", "layout", "serve",
-        "gpus", "api", "Rows", "run")
+        "gpus", "data", "api", "Rows", "run")
 
 
 def __getattr__(name: str):

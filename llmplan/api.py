@@ -35,7 +35,7 @@ from typing import Any
 from llmplan.errors import InputError, LlmplanError
 
 __all__ = ["Rows", "plan", "optimal", "loss", "compute", "compare", "fit", "arch", "memory", "throughput", "layout",
-           "serve", "dtypes", "gpus", "presets", "run"]
+           "serve", "dtypes", "gpus", "presets", "data", "run"]
 
 _LOCK = threading.RLock()
 
@@ -227,3 +227,14 @@ def presets(action: str = "list", *args: Any, **options: Any) -> Rows:
     Example: llmplan.api.presets("list", kind="models"); llmplan.api.presets("show", "llama-3.1-8b")
     (at the top level `llmplan.presets` is the module that loads presets, so this one lives in llmplan.api)."""
     return run(f"presets {action}", *args, **options)
+
+
+def data(action: str, *args: Any, **options: Any) -> Rows:
+    """Data (`llmplan data filter|domain|mix ...`): how hard to filter a pool, how to size a domain model,
+    which mixture. The action is the subcommand; the rest are its options ('-' -> '_') and arguments.
+
+    Example: llmplan.data("filter", pool="15T", budget="1e24"); llmplan.data("domain", domain_tokens="363B",
+    budget="1e23"); llmplan.data("mix", "runs.csv", weights="0.3,0.7")."""
+    if action not in ("filter", "domain", "mix"):
+        raise InputError(f"no command 'llmplan data {action}'; the actions are filter, domain and mix")
+    return run(f"data {action}", *args, **options)

@@ -109,3 +109,20 @@ def test_import_llmplan_is_light():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_data_runs_the_data_subcommands(cli):
+    """llmplan.data(action, ...) is `llmplan data ACTION ... -f json`, rows and notes alike."""
+    command = cli(["data", "filter", "--pool", "15T", "--budget", "1e24", "-f", "json"])
+    assert command.code == 0, command.stderr
+    rows = llmplan.data("filter", pool="15T", budget="1e24")
+    assert rows == json.loads(command.stdout) and rows[0]["keep"] == 0.014
+    assert rows.notes == [line for line in command.stderr.splitlines() if line.strip()]
+    mix = str(DATA / "mix_runs.csv")
+    assert llmplan.data("mix", mix, weights="0.3,0.7") == json.loads(cli(["data", "mix", mix, "--weights", "0.3,0.7", "-f", "json"]).stdout)
+    assert llmplan.data("domain", domain_tokens="50B", budget=1e23)[0]["budget_flops"] == 1e23
+    with pytest.raises(InputError, match="filter, domain and mix"):
+        llmplan.data("nope")
+    with pytest.raises(InputError, match="below the 1.0M"):
+        llmplan.data("filter", pool="15T", budget="1")
+    assert "data" in dir(llmplan) and llmplan.data is llmplan.api.data

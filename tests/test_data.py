@@ -239,3 +239,108 @@ def test_mix_bad_input(cli, monkeypatch, args, fragment):
     result = cli(args)
     assert result.code == 2, (result.stdout, result.stderr)
     assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
+
+
+# ---------------------------------------------------------------- review fixes: bounded cost, degenerate fits, nonsense budgets
+
+
+def test_goyal_error_cost_is_bounded_and_unchanged():
+    """Billions of epochs cost at most ~40 tau passes (utilities below 1e-12 of the first count as 0), and the
+    passes at the last listed utility telescope; values at a few epochs are the pass-by-pass product's."""
+    import time
+
+    from llmplan.scaling.data_filtering import bucket_error, goyal_error, mixture_error
+
+    def product(n, S, a, bs, d):  # the form pass by pass, as written in the paper
+        log_y, seen, k = bs[0] * math.log(min(n, S)), min(n, S), 1
+        while seen < n:
+            nxt = min(seen + S, n)
+            log_y += bs[min(k, len(bs) - 1)] * math.log(nxt / seen)
+            seen, k = nxt, k + 1
+        return a * math.exp(log_y) + d
+
+    for n in (0.5, 2.0, 3.5, 37.2):
+        assert goyal_error(n, 1.0, 3.0, [-0.3, -0.2], 1.8) == pytest.approx(product(n, 1.0, 3.0, [-0.3, -0.2], 1.8), rel=1e-12)
+        bs = [-0.3 * 0.5 ** (k / 4.0) for k in range(math.ceil(n))]
+        assert bucket_error(n, 1.0, 3.0, -0.3, 4.0, 1.8) == pytest.approx(product(n, 1.0, 3.0, bs, 1.8), rel=1e-12)
+    start = time.perf_counter()
+    far = mixture_error(1e9, 1e-9, 3.0, [-0.3, -0.24, -0.2], [4.0, 3.0, 2.0], 1.8)
+    assert math.isfinite(far) and time.perf_counter() - start < 1.0
+    assert bucket_error(1e9, 1e-3, 3.0, -0.3, 4.0, 1.8) == pytest.approx(bucket_error(1e6, 1e-3, 3.0, -0.3, 4.0, 1.8), rel=1e-9)
+
+
+@pytest.mark.parametrize("bucket_tokens, tokens", [("1", "1e9"), ("10M", "15T")])
+def test_bucket_target_far_beyond_the_runs_ends(bucket_tokens, tokens):
+    """`data filter --buckets ... --bucket-tokens 1 --tokens 1e9` used to loop once per epoch (1e9 of them)."""
+    result = subprocess.run([sys.executable, "-m", "llmplan", "data", "filter", "--buckets", "tests/data/bucket_runs.csv",
+                             "--bucket-tokens", bucket_tokens, "--tokens", tokens, "-f", "json"],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [r["buckets"] for r in json.loads(result.stdout)] == [1, 2, 3]
+
+
+def _write(path, header, lines):
+    path.write_text(header + "\n" + "\n".join(lines) + "\n")
+    return str(path)
+
+
+def _mix_variant(tmp_path, name, change):
+    import csv
+
+    rows = list(csv.reader((REPO / "tests" / "data" / "mix_runs.csv").open()))
+    return _write(tmp_path / name, ",".join(rows[0]), [",".join(change(i, r, rows[1])) for i, r in enumerate(rows[1:])])
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("same_runs", "same loss"),
+    ("same_tokens", "same tokens"),
+    ("huge_loss", "below 1000"),
+    ("same_mixture", "same mixture"),
+    ("same_mix_loss", "same loss"),
+    ("huge_mix_loss", "below 1000"),
+])
+def test_degenerate_fits_are_refused(cli, tmp_path, case, fragment):
+    """Runs that do not vary used to fit with 'RMSE 0 (fitted)'; a loss of 1e308 used to print RuntimeWarnings then exit 1."""
+    header = "bucket,tokens,unique_tokens,loss"
+    if case == "same_runs":
+        args = ["filter", "--buckets", _write(tmp_path / "b.csv", header, ["a,1e9,1e9,3.0"] * 8)]
+    elif case == "same_tokens":
+        args = ["filter", "--buckets", _write(tmp_path / "b.csv", header, [f"a,1e9,1e9,{3 + i / 10}" for i in range(8)])]
+    elif case == "huge_loss":
+        lines = (REPO / "tests" / "data" / "bucket_runs.csv").read_text().splitlines()
+        args = ["filter", "--buckets", _write(tmp_path / "b.csv", lines[0], [lines[1].rsplit(",", 1)[0] + ",1e308", *lines[2:]])]
+    elif case == "same_mixture":
+        args = ["mix", _mix_variant(tmp_path, "m.csv", lambda i, r, first: first[:3] + r[3:])]
+    elif case == "same_mix_loss":
+        args = ["mix", _mix_variant(tmp_path, "m.csv", lambda i, r, first: r[:3] + first[3:])]
+    else:
+        args = ["mix", _mix_variant(tmp_path, "m.csv", lambda i, r, first: r[:3] + (["1e308"] if i == 0 else r[3:4]) + r[4:])]
+    if args[0] == "filter":
+        args += ["--bucket-tokens", "1B", "--tokens", "1T"]
+    result = cli(["data", *args])
+    assert result.code == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
+    assert "Warning" not in result.stderr
+
+
+def test_bucket_fit_at_its_bound_is_warned(cli, tmp_path):
+    """Runs with no decay at all put tau at the top of the range searched (1e4 epochs): a warning, not a quiet 'fitted'."""
+    lines = [f"a,{t:g},1e9,{3 * (t / 1e9) ** -0.3 + 1.8:.9f}" for t in (1e9, 2e9, 4e9, 8e9, 16e9)]
+    result = cli(["data", "filter", "--buckets", _write(tmp_path / "b.csv", "bucket,tokens,unique_tokens,loss", lines),
+                  "--bucket-tokens", "1B", "--tokens", "10B", "-f", "json"])
+    assert result.code == 0, result.stderr
+    assert "tau (a) at the edge of the range searched" in result.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["data", "filter", "--pool", "15T", "--budget", "1"], "below the 1.0M"),
+    (["data", "filter", "--pool", "15T", "--budget", "1e24", "--tokens", "1e30"], "below the 1.0M"),
+    (["data", "domain", "--domain-tokens", "363B", "--budget", "1e23", "--round-to", "1000000000"], "give 1 to 1024"),
+    (["data", "domain", "--domain-tokens", "363B", "--budget", "1e30"], "beyond the 10.00T"),
+    (["data", "domain", "--domain-tokens", "363B", "--budget", "1e10"], "below the 1.0M"),
+])
+def test_nonsense_budgets_and_rounding_are_refused(cli, args, fragment):
+    """These used to print rows with exit 0: a 0.09-parameter model, a 63T-parameter one, a hidden size rounded to 1e9."""
+    result = cli(args)
+    assert result.code == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr

@@ -192,6 +192,9 @@ def _buckets(fmt, path, bucket_tokens, tokens, pool, keep, budget, gpu, gpus, da
     lo, hi = min(runs.tokens), max(runs.tokens)
     note(f"Goyal et al. 2024 utility-decay form fitted to {fit.runs} runs ({format_count(lo)}-{format_count(hi)} tokens seen), "
          f"a = {fit.a:.4g}, d = {fit.d:.4g}, RMSE {fit.rmse:.3g}; the mixture rule tau_hat = p tau assumes equal-size buckets")
+    if fit.at_bound:
+        warn(f"the fit put {', '.join(fit.at_bound)} at the edge of the range searched: the runs do not fix "
+             f"{'it' if len(fit.at_bound) == 1 else 'them'}; give runs at more epoch counts per bucket")
     if D > 10 * hi:
         warn(f"the target {format_count(D)} tokens is more than 10x the largest run ({format_count(hi)}): an extrapolation")
     emit(rows, fmt, title=f"Top quality buckets for {format_count(D)} tokens, {format_count(S)} unique tokens each (fitted utility decay)")

@@ -15,6 +15,22 @@ from llmplan.model import depth_width as dw
 from llmplan.scaling import data_filtering as df
 from llmplan.scaling import domain as dom
 
+# The model sizes these recipes are answered for, as `plan` proposes shapes (1M to 10T parameters).
+MIN_PARAMS, MAX_PARAMS = 1e6, 1e13
+# --round-to: a hidden size is rounded to a multiple of a head or tile size, not of the width itself.
+MAX_ROUND_TO = 1024
+
+
+def _check_params(N: float, C: float, what: str) -> None:
+    from llmplan.units import format_count, format_flops
+
+    if N < MIN_PARAMS:
+        raise InputError(f"a budget of {format_flops(C)} trains a {format_count(N)}-parameter model {what}, below the {format_count(MIN_PARAMS)} "
+                         "these answers are made for; give a larger budget")
+    if N > MAX_PARAMS:
+        raise InputError(f"a budget of {format_flops(C)} trains a {format_count(N)}-parameter model {what}, beyond the {format_count(MAX_PARAMS)} "
+                         "these answers are made for (as `plan`); give a smaller budget")
+
 
 def filter_rows(C: float, pool: float, keeps: Sequence[float], tokens: float | None = None, max_cost: float = df.DEFAULT_MAX_COST,
                 hours_per_trillion: float | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -28,6 +44,10 @@ def filter_rows(C: float, pool: float, keeps: Sequence[float], tokens: float | N
         raise InputError(f"--tokens must be a positive number of tokens, not {tokens!r}")
     for f in keeps:
         df.check_keep(f)
+    if tokens is None:
+        _check_params(df.optimal_unlimited(C)[0], C, "(compute-optimal)")
+    else:
+        _check_params(C / (6.0 * tokens), C, f"on {tokens:.3g} tokens (N = budget / 6D)")
     max_epochs = df.epochs_at_cost(max_cost)
     rows = []
     for f in keeps:
@@ -91,8 +111,8 @@ def domain_rows(budgets: Sequence[float], domain_tokens: float, general_tokens: 
     if not (max_domain_epochs > 0 and math.isfinite(max_domain_epochs)):
         raise InputError(f"--max-domain-epochs must be positive, not {max_domain_epochs!r}")
     dom.check_buffer(buffer)
-    if multiple < 1:
-        raise InputError(f"--round-to must be at least 1, not {multiple}")
+    if not (1 <= multiple <= MAX_ROUND_TO):
+        raise InputError(f"--round-to {multiple} is not a multiple a hidden size is rounded to; give 1 to {MAX_ROUND_TO} (e.g. 128, or a head size)")
     rows = []
     for C in budgets:
         if not (C > 0 and math.isfinite(C)):
@@ -105,6 +125,7 @@ def domain_rows(budgets: Sequence[float], domain_tokens: float, general_tokens: 
         planned = min(available, dom.buffer_tokens(C_eff, n_opt, buffer))
         n_max = dom.buffer_params(C_eff, planned, buffer)
         N = min(n_opt, n_max)
+        _check_params(N, C, "by the recipe")
         share = dom.domain_share(domain_tokens, planned, max_domain_epochs)
         D = trained_tokens if trained_tokens is not None else planned
         layers, width = dw.levine_shape(N, vocab)

@@ -126,23 +126,42 @@ def decayed_utility(b: float, tau: float, k: int) -> float:
 
 def goyal_error(n: float, per_epoch: float, a: float, bs: Sequence[float], d: float) -> float:
     """y = a n_1^b_1 prod_(j=2..k) (n_j / n_(j-1))^b_j + d, n_j = min(j S, n) (Goyal et al. 2024 Sec. 3),
-    bs[j] the utility at pass j+1 (the last repeats beyond len(bs)); n and S in units of the runs."""
+    bs[j] the utility at pass j+1 (the last repeats beyond len(bs)); n and S in units of the runs.
+
+    The passes that share the last utility telescope: their factors multiply to (n / n_j)^b_last, so
+    the cost is len(bs) steps whatever the number of epochs."""
     if n <= per_epoch:
         return a * n ** bs[0] + d
     log_y = bs[0] * math.log(per_epoch)
     k = 1
     seen = per_epoch
-    while seen < n:
+    last = len(bs) - 1
+    while seen < n and k < last:
         nxt = min(seen + per_epoch, n)
-        log_y += bs[min(k, len(bs) - 1)] * math.log(nxt / seen)
+        log_y += bs[k] * math.log(nxt / seen)
         seen, k = nxt, k + 1
+    if seen < n:
+        log_y += bs[last] * math.log(n / seen)  # every further pass at the last utility: the product telescopes
     return a * math.exp(log_y) + d
+
+
+# A pass whose utility has decayed below this share of the first pass's adds nothing a fit can see
+# (b 0.5^(k / tau) < 1e-12 b after k > 40 tau passes): the utilities stop there and the rest count as 0,
+# so a target of billions of epochs costs at most ~40 tau passes (tau <= 1e4 in the fit).
+NEGLIGIBLE_UTILITY = 1e-12
+
+
+def _passes(n: float, per_epoch: float, taus: Sequence[float]) -> tuple[int, bool]:
+    """(passes to list, whether the rest were cut as negligible) for n samples, S = per_epoch per pass."""
+    passes = int(math.ceil(n / per_epoch)) if n > per_epoch else 1
+    cut = int(math.ceil(max(taus) * math.log2(1.0 / NEGLIGIBLE_UTILITY))) + 1
+    return (cut, True) if passes > cut else (passes, False)
 
 
 def bucket_error(n: float, per_epoch: float, a: float, b: float, tau: float, d: float) -> float:
     """One bucket's error after n samples with S = per_epoch unique ones."""
-    passes = int(math.ceil(n / per_epoch)) if n > per_epoch else 1
-    return goyal_error(n, per_epoch, a, [decayed_utility(b, tau, k) for k in range(passes)], d)
+    passes, cut = _passes(n, per_epoch, [tau])
+    return goyal_error(n, per_epoch, a, [decayed_utility(b, tau, k) for k in range(passes)] + ([0.0] if cut else []), d)
 
 
 def mixture_error(n: float, per_bucket: float, a: float, bs: Sequence[float], taus: Sequence[float], d: float) -> float:
@@ -150,9 +169,9 @@ def mixture_error(n: float, per_bucket: float, a: float, bs: Sequence[float], ta
     b_eff^(k) = mean_i b_i 0.5^(k / tau_hat_i) (Goyal et al. 2024 mixture theorem; estimate_best_pool.py)."""
     p = len(bs)
     S = p * per_bucket
-    passes = int(math.ceil(n / S)) if n > S else 1
+    passes, cut = _passes(n, S, [p * t for t in taus])
     b_eff = [sum(decayed_utility(b, p * t, k) for b, t in zip(bs, taus)) / p for k in range(passes)]
-    return goyal_error(n, S, a, b_eff, d)
+    return goyal_error(n, S, a, b_eff + ([0.0] if cut else []), d)
 
 
 @dataclass(frozen=True)
@@ -165,15 +184,19 @@ class BucketFit:
     scale: float  # samples are divided by this before the power (a's units)
     rmse: float
     runs: int
+    at_bound: tuple[str, ...] = ()  # fitted constants that sit at a bound of the search (not fixed by the runs)
 
 
 def fit_buckets(bucket: Sequence[str], seen: Sequence[float], per_epoch: Sequence[float], loss: Sequence[float], order: Sequence[str] | None = None) -> BucketFit:
     """Fit a, d (shared) and b, tau per bucket to runs (bucket, tokens seen n, unique tokens S, loss y)
     by least squares on y (scipy.optimize.least_squares, b < 0, tau > 0, a > 0, d >= 0)."""
+    import warnings
+
     import numpy as np
     from scipy.optimize import least_squares
 
     names = list(order) if order else list(dict.fromkeys(bucket))
+    check_runs_vary(seen, per_epoch, loss)
     if len(seen) < 2 * len(names) + 2:
         raise InputError(f"{len(seen)} runs cannot fix {2 * len(names) + 2} constants (b and tau per bucket, a and d shared); give at least that many runs")
     index = {name: i for i, name in enumerate(names)}
@@ -195,15 +218,45 @@ def fit_buckets(bucket: Sequence[str], seen: Sequence[float], per_epoch: Sequenc
     lo = np.concatenate([[-30.0, 0.0], [-5.0] * B, [math.log(0.05)] * B])
     hi = np.concatenate([[30.0, y.min()], [-1e-6] * B, [math.log(1e4)] * B])
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
-    try:
-        result = least_squares(lambda x: model(x) - y, x0, bounds=(lo, hi), method="trf", x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=20000)
-    except (ValueError, OverflowError, FloatingPointError) as error:
-        raise WorkError(f"the utility-decay fit failed: {error}") from None
-    if not result.success:
-        raise WorkError(f"the utility-decay fit did not converge ({result.message}); give more runs per bucket, at several epoch counts")
-    x = result.x
-    rmse = float(math.sqrt(np.mean((model(x) - y) ** 2)))
-    return BucketFit(names, math.exp(x[0]), float(x[1]), [float(v) for v in x[2 : 2 + B]], [math.exp(v) for v in x[2 + B :]], scale, rmse, len(y))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = least_squares(lambda x: model(x) - y, x0, bounds=(lo, hi), method="trf", x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=20000)
+        except (ValueError, OverflowError, FloatingPointError, ZeroDivisionError) as error:
+            raise WorkError(f"the utility-decay fit failed: {error}") from None
+        if not result.success:
+            raise WorkError(f"the utility-decay fit did not converge ({result.message}); give more runs per bucket, at several epoch counts")
+        x = result.x
+        try:
+            rmse = float(math.sqrt(np.mean((model(x) - y) ** 2)))
+        except (ValueError, OverflowError):
+            rmse = math.inf
+    if not (np.all(np.isfinite(x)) and math.isfinite(rmse)):
+        raise WorkError("the utility-decay fit gave no finite constants; check the runs' losses and token counts")
+    labels = ["a", "d"] + [f"b ({name})" for name in names] + [f"tau ({name})" for name in names]
+    span = hi - lo
+    at_bound = tuple(label for label, v, l, h, s in zip(labels, x, lo, hi, span) if min(v - l, h - v) <= 1e-6 * max(s, 1.0))
+    return BucketFit(names, math.exp(x[0]), float(x[1]), [float(v) for v in x[2 : 2 + B]], [math.exp(v) for v in x[2 + B :]], scale, rmse, len(y), at_bound)
+
+
+MAX_LOSS = 1000.0  # nats per token: a language model's loss is below ~20 (log of its vocabulary at worst)
+
+
+def check_runs_vary(seen: Sequence[float], per_epoch: Sequence[float], loss: Sequence[float]) -> None:
+    """Refuse runs a fit cannot tell apart: the losses and the tokens seen must vary, every value in range."""
+    for value in seen:
+        if not (value > 0 and math.isfinite(value)):
+            raise InputError(f"a run's tokens seen is {value:g}; give positive token counts")
+    for value in per_epoch:
+        if not (value > 0 and math.isfinite(value)):
+            raise InputError(f"a run's unique tokens is {value:g}; give positive token counts")
+    for value in loss:
+        if not (0 < value < MAX_LOSS and math.isfinite(value)):
+            raise InputError(f"a run's loss is {value:g}; give losses in nats per token, above 0 and below {MAX_LOSS:g}")
+    if len(set(loss)) < 2:
+        raise InputError("every run has the same loss; the losses must vary (runs at several token counts) for a fit")
+    if len(set(s / u for s, u in zip(seen, per_epoch))) < 2 or len(set(seen)) < 2:
+        raise InputError("every run saw the same tokens; the tokens seen (and epochs) must vary across the runs for a fit")
 
 
 def best_buckets(fit: BucketFit, target_tokens: float, per_bucket: float) -> list[tuple[int, float, float]]:

@@ -45,13 +45,23 @@ class MixtureFit:
 
 
 def fit_one(R: Sequence[Sequence[float]], y: Sequence[float]) -> tuple[float, float, list[float], float]:
-    """(c, k, t, rmse) of one validation domain's losses y over mixtures R (Huber loss, several starts)."""
+    """(c, k, t, rmse) of one validation domain's losses y over mixtures R (Huber loss, several starts);
+    numpy's and scipy's warnings stay inside (a failed fit is an error, not a RuntimeWarning)."""
+    import warnings
+
     import numpy as np
-    from scipy.optimize import least_squares
 
     R_ = np.asarray(R, dtype=float)
     y_ = np.asarray(y, dtype=float)
     M = R_.shape[1]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _fit_one(R_, y_, M)
+
+
+def _fit_one(R_, y_, M: int) -> tuple[float, float, list[float], float]:
+    import numpy as np
+    from scipy.optimize import least_squares
 
     def residual(x):
         return np.exp(x[0]) + np.exp(x[1] + R_ @ x[2:]) - y_
@@ -70,12 +80,30 @@ def fit_one(R: Sequence[Sequence[float]], y: Sequence[float]) -> tuple[float, fl
         raise WorkError("the data mixing law did not fit; check that the losses vary with the mixture")
     x = best.x
     rmse = float(np.sqrt(np.mean(residual(x) ** 2)))
+    if not math.isfinite(rmse) or abs(x[0]) > 700 or abs(x[1]) > 700:
+        raise WorkError("the data mixing law gave no finite constants; check that the losses vary with the mixture")
     return math.exp(x[0]), math.exp(x[1]), [float(v) for v in x[2:]], rmse
+
+
+MAX_LOSS = 1000.0  # nats per token: a language model's loss is below ~20 (log of its vocabulary at worst)
+
+
+def check_runs_vary(domains: Sequence[str], targets: Sequence[str], R: Sequence[Sequence[float]], losses: Sequence[Sequence[float]]) -> None:
+    """Refuse runs a fit cannot tell apart: the mixtures must vary, and each loss column, every loss in range."""
+    if len({tuple(round(v, 12) for v in r) for r in R}) < 2:
+        raise InputError("every run has the same mixture; the mixtures (r_<domain> columns) must vary across the runs for a fit")
+    for name, y in zip(targets, losses):
+        for value in y:
+            if not (0 < value < MAX_LOSS and math.isfinite(value)):
+                raise InputError(f"loss_{name}: a run's loss is {value:g}; give losses in nats per token, above 0 and below {MAX_LOSS:g}")
+        if len(set(y)) < 2:
+            raise InputError(f"loss_{name}: every run has the same loss; the losses must vary with the mixture for a fit")
 
 
 def fit_mixture(domains: Sequence[str], targets: Sequence[str], R: Sequence[Sequence[float]], losses: Sequence[Sequence[float]]) -> MixtureFit:
     """One law per validation domain; losses[i] are validation domain i's losses, one per run."""
     M = len(domains)
+    check_runs_vary(domains, targets, R, losses)
     if len(R) < M + 3:
         raise InputError(f"{len(R)} runs cannot fit the mixing law over {M} domains (M + 2 = {M + 2} constants per loss); give at least {M + 3} runs")
     fits = [fit_one(R, y) for y in losses]
@@ -85,6 +113,8 @@ def fit_mixture(domains: Sequence[str], targets: Sequence[str], R: Sequence[Sequ
 def optimal_mixture(fit: MixtureFit, weights: Sequence[float], bounds: Sequence[tuple[float, float]] | None = None) -> tuple[list[float], float]:
     """The proportions on the simplex (within bounds, default [0, 1] each) minimising sum_i s_i L_i:
     SLSQP from the uniform mixture and from each vertex, the best kept."""
+    import warnings
+
     import numpy as np
     from scipy.optimize import minimize
 
@@ -93,8 +123,10 @@ def optimal_mixture(fit: MixtureFit, weights: Sequence[float], bounds: Sequence[
     starts = [np.full(M, 1.0 / M)] + [np.eye(M)[j] * 0.9 + 0.1 / M for j in range(M)]
     best = None
     for x0 in starts:
-        result = minimize(lambda r: fit.loss(r, weights), x0, method="SLSQP", bounds=bounds,
-                          constraints=[{"type": "eq", "fun": lambda r: float(np.sum(r) - 1.0)}], options={"ftol": 1e-12, "maxiter": 500})
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = minimize(lambda r: fit.loss(r, weights), x0, method="SLSQP", bounds=bounds,
+                              constraints=[{"type": "eq", "fun": lambda r: float(np.sum(r) - 1.0)}], options={"ftol": 1e-12, "maxiter": 500})
         if result.success and (best is None or result.fun < best.fun):
             best = result
     if best is None:
