@@ -72,7 +72,7 @@ def test_the_resolver_can_fail(tmp_path, monkeypatch):
 
 
 def _wheel(tmp_path: Path) -> Path:
-    pytest.importorskip("setuptools", minversion="70.1")  # bdist_wheel built in (the test extra installs it)
+    pytest.importorskip("setuptools", minversion="77")  # bdist_wheel built in, SPDX license strings (the test extra installs it)
     source = tmp_path / "src"
     source.mkdir()
     for item in ("pyproject.toml", "README.md"):
