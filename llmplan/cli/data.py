@@ -22,8 +22,9 @@ _DOMAIN_TIME = options.with_option(options.HARDWARE_TIME, "goodput", Annotated[O
     "--goodput", help="Share of calendar time spent training (default 1 here: the recipe's buffer covers failures).", show_default=False)])
 
 
-def _budget(budget, gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype, presets, default_goodput=None):
+def _budget(budget, hardware_time, presets, default_goodput=None):
     """(FLOPs, title words) from --budget or from hardware time (llmplan.systems.budget)."""
+    gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype = (hardware_time[k] for k in ("gpu", "gpus", "days", "hours", "gpu_hours", "mfu", "goodput", "dtype"))
     from llmplan.cli.options import hardware_title
     from llmplan.systems.budget import hardware_budget, parse_mfu, wants_hardware_budget
     from llmplan.errors import InputError
@@ -104,18 +105,17 @@ def filter_(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype = (hardware_time[k] for k in ("gpu", "gpus", "days", "hours", "gpu_hours", "mfu", "goodput", "dtype"))
     from llmplan.errors import InputError
     from llmplan.units import format_count, parse_count, parse_positive
 
     fmt = output_format(fmt)
     if priors:
-        if any(v is not None for v in (pool, keep, budget, tokens, buckets, bucket_tokens, gpu_hours, days, hours)):
+        if any(v is not None for v in (pool, keep, budget, tokens, buckets, bucket_tokens, hardware_time["gpu_hours"], hardware_time["days"], hardware_time["hours"])):
             raise InputError("--priors prints the published points alone; drop the other options")
         _emit_priors(fmt)
         return
     if buckets is not None:
-        _buckets(fmt, buckets, bucket_tokens, tokens, pool, keep, budget, gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype, presets)
+        _buckets(fmt, buckets, bucket_tokens, tokens, pool, keep, budget, hardware_time, presets)
         return
     if bucket_tokens is not None:
         raise InputError("--bucket-tokens goes with --buckets FILE")
@@ -123,7 +123,7 @@ def filter_(
         raise InputError("give the raw pool: --pool 15T (tokens before filtering)")
     P = parse_count(pool, "a pool size in tokens (e.g. 15T)")
     keeps = _fractions(keep) if keep is not None else None
-    budgets, title = _budget(budget, gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype, presets)
+    budgets, title = _budget(budget, hardware_time, presets)
     if len(budgets) > 1:
         raise InputError("data filter takes one budget; run it once per budget")
     D = parse_count(tokens, "a token count") if tokens is not None else None
@@ -162,7 +162,7 @@ def _emit_priors(fmt: str) -> None:
         note(NO_MULTIPLIER_LAW)
 
 
-def _buckets(fmt, path, bucket_tokens, tokens, pool, keep, budget, gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype, presets) -> None:
+def _buckets(fmt, path, bucket_tokens, tokens, pool, keep, budget, hardware_time, presets) -> None:
     from llmplan.errors import InputError
     from llmplan.io.bucket_runs import read_bucket_runs
     from llmplan.units import format_count, parse_count
@@ -173,13 +173,13 @@ def _buckets(fmt, path, bucket_tokens, tokens, pool, keep, budget, gpu, gpus, da
         raise InputError("--buckets needs --bucket-tokens: the unique tokens in each bucket at the target scale (e.g. 100B)")
     S = parse_count(bucket_tokens, "a token count")
     if tokens is not None:
-        if budget is not None or gpu_hours is not None or days is not None or hours is not None:
+        if budget is not None or any(hardware_time[k] is not None for k in ("gpu_hours", "days", "hours")):
             raise InputError("give --tokens (the target) or a budget, not both")
         D = parse_count(tokens, "a token count")
     else:
         from llmplan.scaling.data_constrained import optimal_unlimited
 
-        budgets, _ = _budget(budget, gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype, presets)
+        budgets, _ = _budget(budget, hardware_time, presets)
         D = optimal_unlimited(budgets[0])[1]
     runs = read_bucket_runs(path)
     from llmplan.planning.data import bucket_rows
@@ -240,7 +240,6 @@ def domain(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype = (hardware_time[k] for k in ("gpu", "gpus", "days", "hours", "gpu_hours", "mfu", "goodput", "dtype"))
     from llmplan.errors import InputError
     from llmplan.units import format_count, parse_count, parse_positive
 
@@ -255,7 +254,7 @@ def domain(
     except ValueError:
         raise InputError(f"--buffer {buffer!r} is not a number; e.g. --buffer 0.3") from None
     trained = parse_count(trained_tokens, "a token count") if trained_tokens is not None else None
-    budgets, title = _budget(budget, gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype, presets, default_goodput="1")
+    budgets, title = _budget(budget, hardware_time, presets, default_goodput="1")
     from llmplan.planning.data import domain_rows
     from llmplan.scaling.domain import FITTED_RANGE
 
