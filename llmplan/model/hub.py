@@ -98,6 +98,8 @@ def _errors(hh: Any, repo: str, revision: str | None, file: str) -> Iterator[Non
 
     endpoint = _constants().ENDPOINT
     shown = repo + (f"@{revision}" if revision else "")
+    offline = (f"--hf {shown}: {file} is not in the Hub cache ({_constants().HF_HUB_CACHE}) and HF_HUB_OFFLINE is set; "
+               "run once with the network, or unset HF_HUB_OFFLINE")
     try:
         yield
     except E.GatedRepoError:
@@ -110,13 +112,11 @@ def _errors(hh: Any, repo: str, revision: str | None, file: str) -> Iterator[Non
         raise InputError(f"--hf {shown}: no such revision in {repo} (give a branch, tag or commit)") from None
     except E.LocalEntryNotFoundError:
         if _offline(hh):
-            raise InputError(f"--hf {shown}: {file} is not in the Hub cache ({_constants().HF_HUB_CACHE}) and "
-                             "HF_HUB_OFFLINE is set; run once with the network, or unset HF_HUB_OFFLINE") from None
+            raise InputError(offline) from None
         raise InputError(f"--hf {shown}: the Hub ({endpoint}) cannot be reached and {file} is not in the cache "
                          f"({_constants().HF_HUB_CACHE}); check the network or HF_ENDPOINT") from None
     except E.OfflineModeIsEnabled:
-        raise InputError(f"--hf {shown}: {file} is not in the Hub cache and HF_HUB_OFFLINE is set; "
-                         "run once with the network, or unset HF_HUB_OFFLINE") from None
+        raise InputError(offline) from None
     except E.EntryNotFoundError:
         raise InputError(f"--hf {shown}: the repo has no {file}; is it a transformers model? "
                          "(a local copy works with --hf-config or --safetensors)") from None
