@@ -40,14 +40,7 @@ __all__ = ["Rows", "plan", "optimal", "loss", "compute", "compare", "fit", "arch
 _LOCK = threading.RLock()
 
 
-class Rows(list):
-    """The rows a command prints with -f json, as dicts; `notes` holds its stderr lines (notes, warnings)."""
-
-    notes: list[str]
-
-    def __init__(self, rows: Any = (), notes: list[str] | None = None) -> None:
-        super().__init__(rows)
-        self.notes = list(notes or [])
+from llmplan.commands.result import Rows  # noqa: E402
 
 
 def _group() -> Any:
@@ -180,7 +173,12 @@ def run(command: str, *args: Any, **options: Any) -> Rows:
                 vars(common.shared).update(shared)
         text = out.getvalue()
     rows = json.loads(text) if text.strip() else []
-    return Rows(rows, [line for line in err.getvalue().splitlines() if line.strip()])
+    said = []
+    for line in err.getvalue().splitlines():
+        prefix = next((p for p in ("note: ", "warning: ") if line.startswith(p)), "")
+        if line.strip():
+            said.append((prefix, line[len(prefix):]))
+    return Rows(rows, said)
 
 
 def _doc(command: str, summary: str, example: str) -> str:
@@ -191,7 +189,14 @@ def _doc(command: str, summary: str, example: str) -> str:
 
 def _make(command: str, summary: str, example: str) -> Any:
     def function(*args: Any, **options: Any) -> Rows:
-        return run(command, *args, **options)
+        import importlib.util
+
+        name = command.split()[0]
+        if importlib.util.find_spec(f"llmplan.commands.{name}") is not None:
+            import importlib
+
+            return getattr(importlib.import_module(f"llmplan.commands.{name}"), name)(*args, **options)
+        return run(command, *args, **options)  # a command not yet a function of llmplan.commands
 
     function.__name__ = function.__qualname__ = command.split()[0] if " " not in command else command.replace(" ", "_")
     function.__doc__ = _doc(command, summary, example)

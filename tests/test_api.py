@@ -126,3 +126,74 @@ def test_data_runs_the_data_subcommands(cli):
     with pytest.raises(InputError, match="below the 1.0M"):
         llmplan.data("filter", pool="15T", budget="1")
     assert "data" in dir(llmplan) and llmplan.data is llmplan.api.data
+
+
+def _converted() -> list[str]:
+    """The commands that are functions of llmplan.commands (the command line calls them)."""
+    import importlib.util
+
+    from llmplan.cli import COMMANDS
+
+    return [name for name in COMMANDS if importlib.util.find_spec(f"llmplan.commands.{name}") is not None]
+
+
+# Options only a terminal has: the format of the output, --check's exit code.
+TERMINAL_ONLY = {"fmt", "check", "help", "wide", "quiet"}
+
+
+def disagreements(name: str, click_command, function) -> list[str]:
+    """Where a command's options and its function's keywords differ in name or default."""
+    import inspect
+
+    from llmplan.model.source import SHAPE_FLAGS
+
+    found = []
+    signature = inspect.signature(function).parameters
+    takes_model = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in signature.values())
+    model_names = set(SHAPE_FLAGS) | {"preset", "hf", "hf_config", "safetensors"}
+    for param in click_command.params:
+        if param.name in TERMINAL_ONLY or param.name in ("install_completion", "show_completion"):
+            continue
+        if param.name in model_names and takes_model and param.name not in signature:
+            continue
+        if param.name not in signature:
+            found.append(f"llmplan {name} --{param.name}: not a keyword of llmplan.{name}")
+            continue
+        default = signature[param.name].default
+        expected = param.default if not (param.multiple and param.default in ((), None)) else None
+        if default != expected:
+            found.append(f"llmplan {name} --{param.name}: the command's default {expected!r}, the function's {default!r}")
+    option_names = {p.name for p in click_command.params}
+    extra = {n for n, p in signature.items() if p.kind != inspect.Parameter.VAR_KEYWORD} - option_names
+    if extra:
+        found.append(f"llmplan.{name} takes {sorted(extra)}, which `llmplan {name}` has no option for")
+    return found
+
+
+@pytest.mark.parametrize("name", _converted())
+def test_the_function_takes_the_commands_options_with_the_same_defaults(name):
+    # The command line and the function declare their options apart (typer needs its own signature):
+    # the names and defaults must agree, or llmplan.NAME(...) would differ from `llmplan NAME` unset.
+    import importlib
+
+    import typer
+
+    from llmplan.cli import COMMANDS
+
+    click_command = typer.main.get_command(importlib.import_module(COMMANDS[name]).app)
+    function = getattr(importlib.import_module(f"llmplan.commands.{name}"), name)
+    assert disagreements(name, click_command, function) == []
+
+
+def test_the_default_check_can_fail():
+    import typer
+
+    from llmplan.cli import memory as command
+
+    def memory(params=None, *, batch=2, colour=None, **model_options):
+        pass
+
+    found = disagreements("memory", typer.main.get_command(command.app), memory)
+    assert any("--batch: the command's default 1, the function's 2" in f for f in found)
+    assert any("--train: not a keyword" in f for f in found)
+    assert any("['colour']" in f for f in found)

@@ -294,7 +294,7 @@ def test_cli_phases_and_parts_add_up(cli):
     rows = json.loads(result.stdout)
     assert [r["phase"] for r in rows] == list(memory.PHASES)
     assert sum(r["peak"] for r in rows) == 1
-    from llmplan.cli.memory import PARTS
+    from llmplan.commands.memory import PARTS
 
     for r in rows:
         assert sum(r[f"{p}_bytes"] for p in PARTS) == pytest.approx(r["total_bytes"])

@@ -86,17 +86,11 @@ def emit(
     flush_notes()
 
 
-# Notes and warnings wait for the table (one place, after it, for every command), each said once;
-# flush_notes writes them, and the entry point calls it before an error line and at the end.
-_pending: list[tuple[str, str]] = []
-_said: set[str] = set()
-
-
-def _stderr(prefix: str, message: str) -> None:
-    if shared.quiet or message in _said:
-        return
-    _said.add(message)
-    _pending.append((prefix, message))
+# Notes and warnings wait for the table (one place, after it, for every command), each said once:
+# llmplan.commands.notes holds them; flush_notes writes them, and the entry point calls it before an
+# error line and at the end.
+from llmplan.commands.notes import note, note_loss_datasets, warn, warn_counted, warn_extrapolations  # noqa: E402,F401
+from llmplan.commands import notes as _notes  # noqa: E402
 
 
 def _note_width() -> int | None:
@@ -127,16 +121,21 @@ def wrap_note(prefix: str, message: str, width: int | None) -> str:
 
 def discard_notes() -> None:
     """Forget the notes held (the start of a run)."""
-    _pending.clear()
-    _said.clear()
+    _notes.take()
+
+
+def say(rows: Any) -> None:
+    """Hold the notes a command function returned with its rows (llmplan.commands.result.Rows), to be
+    written after the table."""
+    for prefix, message in getattr(rows, "said", ()):
+        _notes.say(prefix, message)
 
 
 def flush_notes() -> None:
-    """Write the notes and warnings held so far to stderr, wrapped to the terminal, and forget them."""
-    held = list(_pending)
-    _pending.clear()
-    _said.clear()
-    if not held:
+    """Write the notes and warnings held so far to stderr, wrapped to the terminal, and forget them
+    (--quiet: forget them only)."""
+    held = _notes.take()
+    if not held or shared.quiet:
         return
     width = _note_width()
     try:  # a closed or broken stderr loses the message, never the result
@@ -145,59 +144,6 @@ def flush_notes() -> None:
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError, UnicodeError):
         pass
-
-
-def note(message: str) -> None:
-    """Context for a person reading the output (stderr, never mixed with results; not with --quiet)."""
-    _stderr("note: ", message)
-
-
-def warn(message: str) -> None:
-    """Something the result should be read with (stderr; not with --quiet)."""
-    _stderr("warning: ", message)
-
-
-def warn_counted(items: Sequence[tuple[str, str]], total: int, noun: str) -> None:
-    """One warning line per kind, not one per row: items are (subject, what is wrong), e.g.
-    ("1e+21 FLOPs", "the minimum is at the edge ..."); the same wrong said of 33 subjects becomes
-    'warning: 33 of 33 budgets (1e+18 ... 3e+21 FLOPs): the minimum is at the edge ...'."""
-    kinds: dict[str, list[str]] = {}
-    for subject, what in items:
-        kinds.setdefault(what, []).append(subject)
-    for what, subjects in kinds.items():
-        if len(subjects) == 1:
-            named = subjects[0]
-        elif len(subjects) <= 3:
-            named = ", ".join(subjects)
-        else:
-            named = f"{subjects[0]} ... {subjects[-1]}"
-        warn(f"{len(subjects)} of {total} {noun} ({named}): {what}")
-
-
-def warn_extrapolations(found: Sequence[tuple[str, str]], laws: int) -> None:
-    """The extrapolation warnings of several laws ((law id, warning) each) as one line."""
-    if len(found) == 1:
-        warn(found[0][1])
-    elif found:
-        ids = ", ".join(law for law, _ in found)
-        warn(f"{len(found)} of {laws} laws are used beyond the range they were fitted on ({ids}), so their rows, "
-             "marked *, are extrapolations; 'llmplan presets show LAW' gives each range")
-
-
-def note_loss_datasets(rows: Sequence[Row], presets_dir: Path | None) -> None:
-    """A note when rows hold losses of laws measured on different data or tokenizers (presets: dataset,
-    tokenizer): nats per token on one corpus and vocabulary do not compare with another's."""
-    cat = catalog(presets_dir)
-    groups: dict[str, list[str]] = {}
-    for law in dict.fromkeys(r.get("law") for r in rows if r.get("loss") is not None and r.get("law")):
-        preset = cat.find("laws", law)
-        if preset is None or not preset.get("dataset"):
-            continue
-        where = f"{preset['dataset'].split(' (')[0]} with {str(preset.get('tokenizer') or 'its tokenizer').split(' (')[0]}"
-        groups.setdefault(where, []).append(law)
-    if len(groups) > 1:
-        said = "; ".join(f"{', '.join(laws)} on {where}" for where, laws in groups.items())
-        note(f"these losses were measured on different data and tokenizers ({said}): compare losses only between laws of one dataset")
 
 
 def quiet() -> bool:

@@ -128,7 +128,7 @@ ComputeDtypeOption = Annotated[str, typer.Option("--dtype", help="Compute precis
 MemoryDtypeOption = Annotated[Optional[str], typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4 (training: the compute type). Default: bf16 (fp32 with --precision fp32).", show_default=False)]
 ServeDtypeOption = Annotated[str, typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4. fp8 runs fp8 matmuls where the GPU has them; int8/int4/nf4 are weight-only (16-bit matmuls).")]
 GroupSizeOption = Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4 (bitsandbytes' block, as in QLoRA).", show_default=False)]
-KV_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+from llmplan.commands.args import KV_DTYPES, TRAIN_DTYPES, load_stack  # noqa: E402,F401 (checked there)
 # The KV cache's format where it is stored and read (memory, serve); arch's --kv-dtype only sizes
 # bytes per token, in any format llmplan.dtypes lists, so it keeps its own.
 KvDtypeOption = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format: fp32, fp16, bf16, fp8, int8, int4 (default: 16-bit, fp32 with --dtype fp32).", show_default=False)]
@@ -303,45 +303,8 @@ def grouped(**groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any
 # ----- parsing shared by several commands --------------------------------------------------------
 
 
-def choice(value: str, allowed: Any, option: str) -> str:
-    """One of `allowed` (case-insensitive), or bad input naming the option and the nearest choice."""
-    import difflib
-
-    key = value.strip().lower()
-    if key not in allowed:
-        close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
-        raise InputError(f"{option} {value!r} is not one of {', '.join(allowed)}" + (f"; did you mean {close[0]}?" if close else ""))
-    return key
-
-
-def parse_dtype(value: str, allowed: Any, option: str = "--dtype") -> str:
-    """Every --dtype (and --kv-dtype, --serve-dtype): the spellings llmplan.dtypes knows (bfloat16,
-    torch.float16, fp8-e4m3 ...) to the short name in `allowed`, else bad input naming the choices."""
-    from llmplan.dtypes import canonical
-
-    return choice(canonical(value, allowed), allowed, option)
-
-
-def positive(value: Optional[int], name: str) -> None:
-    """A count given as an option must be a positive whole number (None: not given)."""
-    if value is not None and value <= 0:
-        raise InputError(f"{name} must be a positive whole number, not {value}")
-
-
-def parse_bandwidth(text: str | None, option: str) -> float | None:
-    """'450GB', '450GB/s', '400Gb/s', '400Gbps', '1.8TB/s' or a plain number, to bytes per second."""
-    if text is None:
-        return None
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgtp]?)(b|B|bit|bits|byte|bytes)?\s*(/s|ps)?\s*", text)
-    if not m:
-        raise InputError(f"{option} {text!r} is not a bandwidth; give bytes/s such as 450GB or 50e9, or bits/s such as 400Gb/s")
-    value = float(m.group(1)) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15}[m.group(2).lower()]
-    unit = m.group(3) or "B"
-    if unit in ("b", "bit", "bits"):
-        value /= 8
-    if not value > 0:
-        raise InputError(f"{option} must be positive, not {text!r}")
-    return value
+# Declared with the command functions (llmplan.commands.args): the commands reach them as options.*.
+from llmplan.commands.args import choice, parse_bandwidth, parse_dtype, positive  # noqa: E402,F401
 
 
 # ----- hardware time -> a compute budget (optimal, compute, plan) -----------------------------------
@@ -360,15 +323,6 @@ def hardware_title(budget: Any) -> str:
 
 
 # ----- a training step's model, run and cluster (throughput, layout) --------------------------------
-TRAIN_DTYPES = ("bf16", "fp16", "fp8")  # the precisions the step model times
-
-
-def load_stack(stack, presets, compile_=None):
-    """The --stack preset (default: llmplan.systems.stack.DEFAULT_STACK) with --compile applied."""
-    from llmplan.systems.stack import load
-
-    return load(stack, presets).compiled_as(compile_)
-
 
 def resolve_inputs(*, preset, hf_config, safetensors, flags, hf=None, presets, seq, global_batch, batch_tokens, dtype, gpu,
                    gpus_per_node, intra_bw, inter_bw, matmul_efficiency, attention, dropout, overlap_dp, command,
