@@ -7,7 +7,7 @@ Floating-point layouts follow IEEE 754 (fp32, fp16), Google's bfloat16, NVIDIA's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmplan.records import record
 
 
 def ieee_max(exponent_bits: int, fraction_bits: int) -> float:
@@ -25,7 +25,7 @@ def machine_epsilon(fraction_bits: int) -> float:
     return 2.0**-fraction_bits
 
 
-@dataclass(frozen=True)
+@record
 class DType:
     name: str
     bits: int

@@ -15,11 +15,12 @@ import difflib
 import re
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from llmplan.errors import InputError, cut, quote
+from llmplan.records import record
 
 KINDS = ("models", "laws", "gpus", "hparams", "engines", "runs", "stacks")
 KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperparameter law", "engines": "serving engine", "runs": "published run",
@@ -247,7 +248,7 @@ SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hpar
 _OPEN_NUMERIC = {"laws"}
 
 
-@dataclass(frozen=True)
+@record
 class Preset:
     """One entry of a preset file: its kind, id, validated fields and the file it came from."""
 
@@ -274,7 +275,7 @@ class Preset:
         return list(self.data.get("aliases", []))
 
 
-@dataclass
+@record(frozen=False)
 class Catalog:
     """Presets of every kind, with lookup by id or alias (case-insensitive)."""
 
@@ -349,14 +350,19 @@ def builtin_dir() -> Path:
         return here.parent / "presets"
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
-    """The TOML file as a dict: from the parse cache (PARSE_CACHE) when this exact content was parsed
-    before, else parsed (and cached). The dict is validated by the caller either way."""
+def _read(path: Path) -> bytes:
     try:
         with open(path, "rb") as handle:
-            raw = handle.read()
+            return handle.read()
     except OSError as error:
         raise InputError(f"cannot read preset file {path}: {error.strerror or error}") from None
+
+
+def _load_toml(path: Path, raw: bytes | None = None) -> dict[str, Any]:
+    """The TOML file as a dict: from the parse cache (PARSE_CACHE) when this exact content was parsed
+    before, else parsed (and cached). The dict is validated by the caller either way."""
+    if raw is None:
+        raw = _read(path)
     cached = PARSE_CACHE.get(raw) if PARSE_CACHE is not None else None
     if cached is not None:
         return cached
@@ -375,6 +381,19 @@ def _load_toml(path: Path) -> dict[str, Any]:
     if PARSE_CACHE is not None:
         PARSE_CACHE.put(raw, data)
     return data
+
+
+def _validator_stamp() -> bytes:
+    """What the validation rules are, for the parse cache's key: this module's and lawforms.py's size and
+    modification time, so an edited rule validates every file again instead of trusting an old result."""
+    stamp = []
+    for source in (__file__, os.path.join(os.path.dirname(__file__), "lawforms.py")):
+        try:
+            found = os.stat(source)
+            stamp.append(f"{found.st_size}:{found.st_mtime_ns}")
+        except (OSError, TypeError):
+            return b""
+    return ("|".join(stamp)).encode()
 
 
 # The parse cache (llmplan.io.parse_cache), wired in by the command line: ground reads and writes no
@@ -464,8 +483,18 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
 
 
 def load_file(kind: str, path: Path) -> dict[str, Preset]:
-    raw = _load_toml(path)
-    return {entry.lower(): validate_entry(kind, entry, value, path) for entry, value in raw.items()}
+    """A file's entries, validated. With the parse cache, what validation made of these exact bytes under
+    these exact rules is kept too (start-up: checking every entry costs more than reading the cache)."""
+    raw = _read(path)
+    stamp = _validator_stamp() if PARSE_CACHE is not None else b""
+    key = raw + b"\0validated " + kind.encode() + b" " + stamp
+    cached = PARSE_CACHE.get(key) if stamp else None
+    if cached is not None and isinstance(cached.get("entries"), dict):
+        return {entry: Preset(kind=kind, id=entry, data=data, path=str(path)) for entry, data in cached["entries"].items()}
+    entries = {entry.lower(): validate_entry(kind, entry, value, path) for entry, value in _load_toml(path, raw).items()}
+    if stamp:
+        PARSE_CACHE.put(key, {"entries": {entry: dict(preset.data) for entry, preset in entries.items()}})
+    return entries
 
 
 def load_catalog(user_dir: str | os.PathLike[str] | None = None, lazy: bool = False) -> Catalog:

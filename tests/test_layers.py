@@ -25,7 +25,7 @@ RANKS = {"ground": 0, "model": 1, "scaling": 2, "systems": 2, "planning": 3, "io
 # llmplan.api and nothing else above ground: that one edge is left out of the graph and checked
 # on its own (test_the_facade_imports_only_the_api).
 FACADE = ("llmplan", "llmplan.api")
-GROUND = {"llmplan", "llmplan.errors", "llmplan.units", "llmplan.dtypes", "llmplan.rows", "llmplan.presets", "llmplan.lawforms"}
+GROUND = {"llmplan", "llmplan.errors", "llmplan.units", "llmplan.dtypes", "llmplan.rows", "llmplan.presets", "llmplan.lawforms", "llmplan.records"}
 
 
 def _module_name(path: Path) -> str:

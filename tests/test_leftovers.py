@@ -174,3 +174,44 @@ def test_the_parse_cache_can_be_off_or_unwritable(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("LLMPLAN_CACHE", str(tmp_path / "file" / "below"))  # cannot be made: skipped
     assert "when" in presets._load_toml(path)["a"]
+
+
+def test_validated_presets_from_the_cache_are_the_validated_presets(tmp_path, monkeypatch):
+    # A cache hit must give exactly what validating the file gives (values and their types), and a
+    # file the rules refuse is refused again, never read back from an earlier run.
+    from llmplan import presets
+    from llmplan.io import parse_cache
+
+    monkeypatch.setenv("LLMPLAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(presets, "PARSE_CACHE", parse_cache)
+    for kind in presets.KINDS:
+        path = presets.builtin_dir() / f"{kind}.toml"
+        fresh = presets.load_file(kind, path)
+        again = presets.load_file(kind, path)  # from the cache
+        assert list(again) == list(fresh)
+        for key, preset in fresh.items():
+            assert again[key] == preset
+            assert {k: type(v) for k, v in again[key].data.items()} == {k: type(v) for k, v in preset.data.items()}
+    import pytest
+
+    from llmplan.errors import InputError
+
+    bad = tmp_path / "models.toml"
+    bad.write_text('[m]\nparams = -1\n')
+    for _ in range(2):
+        with pytest.raises(InputError, match="params"):
+            presets.load_file("models", bad)
+
+
+def test_an_edited_validator_is_not_trusted_from_the_cache(tmp_path, monkeypatch):
+    from llmplan import presets
+    from llmplan.io import parse_cache
+
+    monkeypatch.setenv("LLMPLAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(presets, "PARSE_CACHE", parse_cache)
+    path = presets.builtin_dir() / "gpus.toml"
+    presets.load_file("gpus", path)
+    before = len(list((tmp_path / "cache").iterdir()))
+    monkeypatch.setattr(presets, "_validator_stamp", lambda: b"other rules")
+    presets.load_file("gpus", path)
+    assert len(list((tmp_path / "cache").iterdir())) == before + 1  # a new key: validated again

@@ -90,6 +90,9 @@ def _summary(module_name: str) -> str:
     return command.get_short_help_str(limit=80)
 
 
+_BUILT: dict[str, Any] = {}  # command name -> its click command, built once per process
+
+
 class LazyGroup(TyperGroup):
     """A group that imports a command's module only when that command runs (or help lists it)."""
 
@@ -97,6 +100,9 @@ class LazyGroup(TyperGroup):
         return [name for name, module in COMMANDS.items() if importlib.util.find_spec(module) is not None]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        built = _BUILT.get(cmd_name)
+        if built is not None:  # resolve_command asks twice: typer builds a command's options once
+            return built
         module_name = COMMANDS.get(cmd_name)
         if module_name is None or importlib.util.find_spec(module_name) is None:
             return None
@@ -112,6 +118,7 @@ class LazyGroup(TyperGroup):
         from llmplan.cli.common import add_shared_options
 
         add_shared_options(command)  # --wide, --quiet/-q
+        _BUILT[cmd_name] = command
         return command
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:

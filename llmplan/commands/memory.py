@@ -10,7 +10,7 @@ from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
 from llmplan.model.source import resolve_model
 from llmplan.presets import catalog
-from llmplan.systems.layout import RECOMPUTE
+from llmplan.systems.memory.activations import RECOMPUTE
 
 # The parts of the peak, in the order the table shows them; their *_bytes keys add up to total_bytes.
 PARTS = ("weights", "gradients", "optimizer", "activations", "autocast_cache", "kv_cache", "workspace", "transient", "overhead")
@@ -136,7 +136,6 @@ def memory(
         check_plot_path(plot)
     from dataclasses import replace
 
-    from llmplan.systems.memory import advice
     from llmplan.systems.memory import estimate as mem
     from llmplan.systems.memory import states
 
@@ -148,12 +147,14 @@ def memory(
         args.positive(value, name)
     if lora_rank < 0:
         raise InputError(f"--lora-rank must be positive, not {lora_rank}")
-    from llmplan.systems.layout_search import PRECISION_OF, stack_memory_fields
-    from llmplan.systems.stack import DEFAULT_MEMORY_STACK
-
     if stack is not None and not train:
         raise InputError("--stack chooses the training software; add --train (serving memory does not depend on it)")
-    software = args.load_stack(stack or DEFAULT_MEMORY_STACK, presets) if train else None
+    software = None
+    if train:  # the training software (imported only here: serving memory starts faster without it)
+        from llmplan.systems.layout_search import PRECISION_OF, stack_memory_fields
+        from llmplan.systems.stack import DEFAULT_MEMORY_STACK
+
+        software = args.load_stack(stack or DEFAULT_MEMORY_STACK, presets)
     if precision is None:
         precision = PRECISION_OF[software.mixed_precision] if software is not None else "amp"
     if dtype is None:
@@ -201,6 +202,8 @@ def memory(
 
     rows = []
     if gpu:
+        from llmplan.systems.memory import advice
+
         cat = catalog(presets)
         for gid in gpu:
             gpu_id, capacity, datasheet = _gpu(cat, gid)

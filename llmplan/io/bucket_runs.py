@@ -9,10 +9,11 @@ Buckets are ranked best first in the order they first appear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from llmplan.errors import InputError, quote
 from llmplan.io.runs import COLUMN_NAMES, read_small_text, _describe, _number, _shown, detect_format, normalise, parse_records
+from llmplan.records import record
 
 NAMES = {
     "bucket": ("bucket", "quality_bucket", "pool", "bucket_name"),
@@ -22,7 +23,7 @@ NAMES = {
 }
 
 
-@dataclass
+@record(frozen=False)
 class BucketRuns:
     bucket: list[str] = field(default_factory=list)
     tokens: list[float] = field(default_factory=list)

@@ -5,13 +5,13 @@ is normalised to sum to 1) and its validation losses in columns `loss_<domain>` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from llmplan.errors import InputError, quote
 from llmplan.io.runs import read_small_text, _describe, _shown, detect_format, normalise, parse_records
+from llmplan.records import record
 
 
-@dataclass
+@record(frozen=False)
 class MixRuns:
     domains: list[str]
     targets: list[str]

@@ -12,10 +12,10 @@ import math
 import os
 import re
 import sys
-from dataclasses import dataclass
 from typing import Any, Iterable, Sequence, TextIO
 
 from llmplan.errors import InputError
+from llmplan.records import record
 
 FORMATS = ("table", "json", "jsonl", "csv", "tsv")
 
@@ -332,7 +332,7 @@ def _looks_numeric(value: Any) -> bool:
 EXTRAPOLATED_NOTE = "* beyond the range the law was fitted on: an extrapolation"
 
 
-@dataclass
+@record(frozen=False)
 class _Column:
     key: str
     label: str

@@ -13,11 +13,12 @@ import io
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from llmplan.errors import InputError, cut, quote
+from llmplan.records import record
 
 # Bounds on what a runs file may hold: beyond them the input is not a set of training runs.
 MAX_RUNS_CHARS = 256 * 2**20  # 256 MiB of text
@@ -36,7 +37,7 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
 OPTION = {"params": "--params-col", "tokens": "--tokens-col", "flops": "--flops-col", "loss": "--loss-col"}
 
 
-@dataclass
+@record(frozen=False)
 class Runs:
     """Validated runs: parallel lists N, D, L (and C = 6ND when D came from compute), with provenance."""
 

@@ -19,10 +19,11 @@ exclude embedding and position parameters from N); everything else is non-embedd
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from llmplan.errors import InputError
+from llmplan.records import record
 
 FAMILIES = ("decoder", "encoder", "encoder-decoder")
 MLPS = ("swiglu", "geglu", "gelu", "relu")
@@ -32,7 +33,7 @@ NORMS = ("rmsnorm", "layernorm")
 QK_NORMS = (None, "head", "full")
 
 
-@dataclass(frozen=True)
+@record
 class Shape:
     """A transformer's hyperparameters. Decoder defaults are LLaMA-style."""
 

@@ -30,10 +30,10 @@ import os
 import re
 import struct
 import tempfile
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 from llmplan.errors import InputError
+from llmplan.records import record
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmplan.model.safetensors import Checkpoint
@@ -50,7 +50,7 @@ SINGLE_NAME = "model.safetensors"
 CACHE_VERSION = 1
 
 
-@dataclass(frozen=True)
+@record
 class Found:
     """What the Hub gave for one model id."""
 

@@ -19,10 +19,11 @@ import math
 import os
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from llmplan.errors import InputError
+from llmplan.records import record
 
 # huggingface/safetensors src/tensor.rs: `const MAX_HEADER_SIZE: usize = 100_000_000;` (HeaderTooLarge).
 MAX_HEADER_BYTES = 100_000_000
@@ -41,7 +42,7 @@ DTYPE_BITS = {
 _BUFFER = re.compile(r"(^|\.)(inv_freq|masked_bias|position_ids)$|(^|\.)attn\.bias$")
 
 
-@dataclass(frozen=True)
+@record
 class Tensor:
     name: str
     dtype: str
@@ -58,7 +59,7 @@ class Tensor:
         return bool(_BUFFER.search(self.name))
 
 
-@dataclass(frozen=True)
+@record
 class Checkpoint:
     """What the headers of one checkpoint say."""
 

@@ -39,11 +39,11 @@ The record, `Model` (frozen dataclass):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from llmplan.errors import InputError
+from llmplan.records import record
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmplan.model.arch import Shape
@@ -63,7 +63,7 @@ def shape_flags(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: values[k] for k in SHAPE_FLAGS if k in values}
 
 
-@dataclass(frozen=True)
+@record
 class Model:
     """One resolved model (see the module docstring)."""
 

@@ -24,10 +24,10 @@ Functions take Python floats; numpy and scipy are imported inside the solvers on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from llmplan.errors import InputError
+from llmplan.records import record
 
 SOURCE = (
     "Muennighoff et al. 2023, 'Scaling Data-Constrained Language Models' (arXiv:2305.16264) Eq. 3-5; "
@@ -36,7 +36,7 @@ SOURCE = (
 CAVEAT = "absolute losses of the data-constrained law are not expected to match observed losses (datablations issue #9); use them for trends and comparisons"
 
 
-@dataclass(frozen=True)
+@record
 class DataConstrainedLaw:
     """The constants of L(N, D, U). Defaults: Muennighoff et al. 2023, datablations README @ 0c765022."""
 

@@ -19,10 +19,10 @@ product), llmplan uses the paper's: y = a n_1^b_1 prod_j (n_j / n_(j-1))^b_j + d
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 from llmplan.errors import InputError, WorkError
+from llmplan.records import record
 from llmplan.scaling.data_constrained import MUENNIGHOFF_2023, DataConstrainedLaw, data_constrained_loss, effective_data, optimal_constrained, optimal_unlimited
 
 # The keep fractions: DCLM-Baseline keeps 1.4% of DCLM-Pool (Li et al. 2024 Fig. 4), 3%,
@@ -66,7 +66,7 @@ def epochs_at_cost(cost: float, law: DataConstrainedLaw = MUENNIGHOFF_2023) -> f
     return float(brentq(lost, 1.0, hi, xtol=1e-12))
 
 
-@dataclass(frozen=True)
+@record
 class FilterPoint:
     keep: float
     unique_tokens: float
@@ -174,7 +174,7 @@ def mixture_error(n: float, per_bucket: float, a: float, bs: Sequence[float], ta
     return goyal_error(n, S, a, b_eff + ([0.0] if cut else []), d)
 
 
-@dataclass(frozen=True)
+@record
 class BucketFit:
     buckets: list[str]  # best first, as ranked by the user
     a: float

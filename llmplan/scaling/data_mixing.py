@@ -16,10 +16,10 @@ fixed only up to t_ij + delta, k_i exp(-delta): predictions and the optimum are 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 from llmplan.errors import InputError, WorkError
+from llmplan.records import record
 
 CAVEAT = ("Ye et al. 2024: the rankings of mixtures vary with model size and training tokens, so the optimum at the scale "
           "of these runs can be suboptimal at the target scale")
@@ -30,7 +30,7 @@ def mixture_loss(r: Sequence[float], c: float, k: float, t: Sequence[float]) -> 
     return c + k * math.exp(sum(tj * rj for tj, rj in zip(t, r)))
 
 
-@dataclass(frozen=True)
+@record
 class MixtureFit:
     domains: list[str]  # training domains (the proportions)
     targets: list[str]  # validation domains (the losses)

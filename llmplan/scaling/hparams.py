@@ -14,10 +14,11 @@ Each law records the range it was fitted on; `extrapolation_warning` says when a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Mapping
 
 from llmplan.errors import InputError
+from llmplan.records import record
 
 DEFAULT_HPARAMS = "deepseek-2024"
 VARIABLES = ("flops", "params", "tokens")
@@ -33,7 +34,7 @@ def power_law(coef: float, exponents: Mapping[str, float], flops: float, params:
     return value
 
 
-@dataclass(frozen=True)
+@record
 class HparamLaw:
     """One hyperparameter law: its coefficients and exponents, convention and fitted range."""
 

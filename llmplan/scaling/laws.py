@@ -19,11 +19,12 @@ over many budgets is one vectorised call; this module imports neither numpy nor 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from llmplan.errors import InputError
+from llmplan.records import record
 from llmplan.units import PF_DAY
 
 
@@ -67,7 +68,7 @@ def kaplan_terms(N, D, N_c, D_c, alpha_N, alpha_D):
     return (N_c / N) ** (alpha_N / alpha_D), D_c / D
 
 
-@dataclass(frozen=True)
+@record
 class Law:
     """One scaling law: its constants, and N_opt = k C^a (every shipped form reduces to this)."""
 

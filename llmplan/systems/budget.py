@@ -9,10 +9,10 @@ Back: time = C / (n_gpu · peak · MFU).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from llmplan.errors import InputError
+from llmplan.records import record
 from llmplan.systems.gpu import peak_flops
 from llmplan.units import parse_count, parse_positive
 
@@ -74,7 +74,7 @@ def check_fraction(value: float, what: str, option: str) -> float:
     return value
 
 
-@dataclass(frozen=True)
+@record
 class HardwareBudget:
     """A budget from hardware time: GPU, count, calendar seconds, MFU, goodput and the FLOPs they buy."""
 

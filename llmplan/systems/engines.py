@@ -7,16 +7,16 @@ measurements). Nothing here is fitted to an end-to-end serving figure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from llmplan.errors import InputError
+from llmplan.records import record
 
 # The engine `serve` uses when --engine is not given (README, `llmplan serve --help`).
 DEFAULT_ENGINE = "vllm"
 
 
-@dataclass(frozen=True)
+@record
 class GemmPath:
     """How an engine multiplies by weights of one format: the kernel's name, the share of the 16-bit math
     rate its dequantisation leaves (1 = none), and the group size the format fixes (None = the user's)."""
@@ -26,7 +26,7 @@ class GemmPath:
     group_size: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Engine:
     id: str
     name: str

@@ -8,10 +8,10 @@ scale-up domain and the per-GPU link bandwidths collectives cross.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from llmplan.errors import InputError
+from llmplan.records import record
 from llmplan.systems._arith import ceil_to
 
 # Achievable fraction of the dense peak used when the catalog has no measured matmul_efficiency:
@@ -64,7 +64,7 @@ def quantised_tiles(M, N, batch, sms):
     return ceil_to(tiles, sms)
 
 
-@dataclass(frozen=True)
+@record
 class GPU:
     """A GPU type and how it is wired: peak, HBM, scale-up domain, link bandwidths (per GPU per direction)."""
 

@@ -7,17 +7,14 @@ sequence parallelism. `check_layout` says why one cannot exist and names a valid
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from llmplan.errors import InputError
-
-# Activation recomputation: none, selective (attention scores only; Korthikanti et al. 2022 §5) or full
-# (every layer's forward again in backward). The codes the layout search uses are the indices.
-RECOMPUTE = ("none", "selective", "full")
+from llmplan.records import record
+from llmplan.systems.memory.activations import RECOMPUTE  # noqa: F401 (defined with the activations it keeps)
 
 
-@dataclass(frozen=True)
+@record
 class Layout:
     """A parallel layout: tp·pp·cp·dp GPUs; ep experts groups carved out of dp·cp (Megatron-Core)."""
 
@@ -42,7 +39,7 @@ class Layout:
                 "sequence_parallel": self.sequence_parallel}
 
 
-@dataclass(frozen=True)
+@record
 class Run:
     """What is trained, independent of the layout: the sequence, the global batch, the kernels used."""
 

@@ -7,9 +7,10 @@ exist and names a valid neighbour). `search` enumerates every valid layout, eval
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from llmplan.records import record
 from llmplan.systems.layout import RECOMPUTE, check_layout, divisors, stage_layers
 
 
@@ -105,14 +106,14 @@ def states_lower_bound(shape, tp, pp, n_d, zero, ep):
 
 # ---------------------------------------------------------------------------- the search
 
-@dataclass
+@record(frozen=False)
 class Candidate:
     layout: Any  # throughput.Layout
     step: Any  # throughput.StepTime
     memory: Any  # memory.Breakdown
 
 
-@dataclass
+@record(frozen=False)
 class SearchResult:
     best: list  # Candidate, fastest first (ties: less memory)
     evaluated: int  # valid layouts timed

@@ -28,11 +28,11 @@ request arrival processes. Pure functions; no printing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from llmplan.model import arch
 from llmplan.model.propose import propose
+from llmplan.records import record
 from llmplan.systems.memory import allocator
 from llmplan.systems.memory import states
 from llmplan.systems import serving_kernels
@@ -60,7 +60,7 @@ def compute_dtype(weight_dtype: str, gpu: Any) -> str:
     return "bf16"
 
 
-@dataclass(frozen=True)
+@record
 class ServingGPU(GPU):
     """The GPU record (llmplan.systems.gpu) with what serving also needs: the 16-bit peak (attention runs
     in 16 bits whatever the weights), the intra-node link kind, the measured all-reduce bus bandwidth, and
@@ -113,7 +113,7 @@ def default_engine() -> Engine:
 
 # ---------------------------------------------------------------------------- the model served
 
-@dataclass(frozen=True)
+@record
 class Served:
     """A decoder as served: shape, exact parameters, weight and KV formats, tensor parallelism."""
 
@@ -236,7 +236,7 @@ def decode_flops(s: arch.Shape, batch: int, t: int) -> float:
 
 # ---------------------------------------------------------------------------- the two phases
 
-@dataclass(frozen=True)
+@record
 class Phase:
     """One phase's time on one GPU, part by part, with its roofline kept apart."""
 
@@ -472,7 +472,7 @@ def reserve_bytes(m: Served | None = None) -> float:
     return base + activation_reserve_bytes(m, m.engine_or_default.activation_tokens)
 
 
-@dataclass(frozen=True)
+@record
 class MemoryPlan:
     """How an engine splits one GPU's memory: KV capacity = (fraction x memory - weights - reserved) / KV per token."""
 

@@ -18,11 +18,12 @@ Pure functions; no numpy.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from llmplan.records import record
 
 # ---------------------------------------------------------------------------- decode attention
 
-@dataclass(frozen=True)
+@record
 class MemoryKernel:
     """A memory-bound kernel: t = latency + bytes / (bandwidth_share x HBM bandwidth)."""
 

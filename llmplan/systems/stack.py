@@ -7,10 +7,11 @@ lays out memory, how ZeRO-2 reduces gradients, and which layouts can run. Every 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from llmplan.errors import InputError
+from llmplan.records import record
 
 # The stack throughput, layout, compute --mfu auto, compare and plan assume when none is given: Megatron-LM, the
 # stack llmplan's step model was first built and calibrated on (Narayanan 2021, Korthikanti 2022).
@@ -19,7 +20,7 @@ DEFAULT_STACK = "megatron"
 DEFAULT_MEMORY_STACK = "ddp"
 
 
-@dataclass(frozen=True)
+@record
 class Stack:
     id: str
     name: str

@@ -27,9 +27,10 @@ llmplan.systems.layout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
+from llmplan.records import record
 from llmplan.systems._arith import maximum, where
 from llmplan.systems.collectives import all_gather_seconds, all_reduce_seconds, all_to_all_seconds, p2p_seconds
 from llmplan.systems.gpu import TILE, GPU, quantised_tiles
@@ -55,7 +56,7 @@ ADAM_BYTES_PER_PARAM = 4 + 4 + 28 + 6
 GRAD_ACCUMULATION_BYTES_PER_PARAM = 8
 
 
-@dataclass
+@record(frozen=False)
 class StepTime:
     """A training step, in seconds, and what it is made of (item 3 of the issue)."""
 
@@ -121,7 +122,7 @@ def elementwise_seconds(nbytes, cluster: GPU):
 
 # ---------------------------------------------------------------------------- one layer
 
-@dataclass
+@record(frozen=False)
 class LayerCost:
     """Seconds of one decoder layer for one micro-batch on one GPU, split the way the step reports it."""
 

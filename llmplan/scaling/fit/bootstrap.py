@@ -7,14 +7,14 @@ numpy is imported inside the functions that need it (the CLI must start without 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from llmplan.records import record
 from llmplan.scaling.fit.lbfgs import batched_lbfgs
 from llmplan.scaling.fit.parametric import BUDGETS, CONVERGED_RTOL, ParametricFit, _arrays, derived, objective_and_gradient
 
 
-@dataclass
+@record(frozen=False)
 class Bootstrap:
     draws: Any  # (K, 5) thetas
     objectives: Any

@@ -6,11 +6,12 @@ numpy is imported inside the functions that need it (the CLI must start without 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence
 
+from llmplan.records import record
 
-@dataclass(frozen=True)
+
+@record
 class IsoflopWarning:
     """One warning of the IsoFLOP fit. About one budget: `subject` names it ('1e+21 FLOPs') and `what`
     says what is wrong in words shared by every budget with the same problem, so that a caller can
@@ -28,7 +29,7 @@ def _budget_warning(budget: float, what: str, message: str | None = None, skippe
     return IsoflopWarning(subject, what, message or f"budget {subject}: {what}", skipped)
 
 
-@dataclass
+@record(frozen=False)
 class IsoflopResult:
     minima: list[dict[str, Any]]
     row: dict[str, Any]

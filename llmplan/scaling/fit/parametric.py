@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Callable, Sequence
 
 from llmplan.errors import InputError, WorkError
+from llmplan.records import record
 from llmplan.scaling.fit.lbfgs import DEFAULT_GRID, PARAMS, batched_lbfgs, grid_starts  # noqa: F401 (PARAMS: the order of theta)
 
 DEFAULT_DELTA = 1e-3  # Hoffmann et al. 2022 App. D.2: Huber δ = 1e-3
@@ -117,7 +118,7 @@ def gradient_scale(logN: Any, logD: Any, delta: float, weights: Any = None) -> f
 
 # ----------------------------------------------------------------------------- Approach 3
 
-@dataclass
+@record(frozen=False)
 class ParametricFit:
     """The result of an Approach-3 fit (parameters in PARAMS order in `theta`)."""
 

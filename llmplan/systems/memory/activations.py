@@ -16,7 +16,12 @@ Pure functions, no numpy, no printing. Sizes are bytes; `T = b·s` tokens per mi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmplan.records import record
+
+
+# Activation recomputation: none, selective (attention scores only; Korthikanti et al. 2022 §5) or full
+# (every layer's forward again in backward). The codes the layout search uses are the indices.
+RECOMPUTE = ("none", "selective", "full")
 
 PRECISIONS = ("fp32", "amp", "mixed", "pure")
 # SDPA's kernels (torch.nn.attention.SDPBackend) and HF's eager attention; "auto" resolves by `sdpa_backend`.
@@ -43,7 +48,7 @@ def sdpa_backend(compute_bytes: int, head_dim: int, gqa: bool) -> str:
     return "math"
 
 
-@dataclass(frozen=True)
+@record
 class Saved:
     """One saved tensor (or group of same-sized tensors), bytes per micro-batch, and why it is kept."""
 
@@ -52,7 +57,7 @@ class Saved:
     why: str
 
 
-@dataclass(frozen=True)
+@record
 class Dims:
     """The sizes the activation count needs (a LLaMA-style decoder block)."""
 

@@ -5,10 +5,11 @@ KV cache), each checked by the estimate before it is offered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from llmplan.errors import InputError
+from llmplan.records import record
 from llmplan.systems.memory.estimate import Request, estimate
 
 def largest(fits, lo: int = 1, hi: int = 1 << 22) -> int | None:
@@ -54,7 +55,7 @@ def advice(req: Request, capacity: float) -> dict:
 
 # ---------------------------------------------------------------------------- what to try
 
-@dataclass(frozen=True)
+@record
 class Try:
     """One thing to try when a request does not fit: the Request fields it changes (in the order they are
     typed) and the peak per GPU it gives; total_bytes is None for the limits `advice` found (fewest GPUs,

@@ -15,10 +15,11 @@ the H100 measurements in tests/data/gpu_memory_calibration.jsonl.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from llmplan.errors import InputError
-from llmplan.systems.layout import RECOMPUTE
+from llmplan.records import record
+from llmplan.systems.memory.activations import RECOMPUTE
 from llmplan.systems.memory import activations as act
 from llmplan.systems.memory.allocator import (ALLOCATOR_MARGIN, CONTEXT_BYTES, CUBLAS_WORKSPACE, expert_params, largest_tensor_params,
                                               linear_params_per_layer, lora_params, weights_bytes)
@@ -37,7 +38,7 @@ def kv_cache_bytes(shape, batch: int, context: int, bytes_per_value: float) -> f
 
 # ---------------------------------------------------------------------------- requests and results
 
-@dataclass(frozen=True)
+@record
 class Request:
     params: float | None = None
     shape: object = None
@@ -77,7 +78,7 @@ class Request:
         return max(1, self.gpus // (self.tp * self.pp * self.cp))
 
 
-@dataclass
+@record(frozen=False)
 class Breakdown:
     weights_bytes: float
     gradients_bytes: float

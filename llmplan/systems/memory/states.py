@@ -8,9 +8,9 @@ et al. 2023 (quantised formats), torch/optim (the optimizer step). Pure function
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from llmplan.errors import InputError
+from llmplan.records import record
 from llmplan.systems.memory import activations as act
 
 WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "nf4")
@@ -74,7 +74,7 @@ def zero_model_states(psi: float, n_d: int, stage: int, k: float = 12) -> float:
     raise InputError(f"ZeRO stage {stage} does not exist; use 0, 1, 2 or 3")
 
 
-@dataclass(frozen=True)
+@record
 class StateBytes:
     """Bytes per trainable parameter: weights, gradients, optimizer (master copy + states), step workspace."""
 
