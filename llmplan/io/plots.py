@@ -639,8 +639,9 @@ def plot_memory_phases(
                     bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
         top = max(top, gb)
     ax.set_ylim(0, top * 1.15)
-    if len(bars) < 3:
-        ax.set_xlim(-1.2, len(bars) + 0.2)
+    # An empty slot right of the last bar holds the GPUs' labels, so none sits on a bar.
+    right = len(bars) - 0.4 + (1.4 if capacities else 0)
+    ax.set_xlim(-1.2 if len(bars) < 3 else -0.6, right if len(bars) >= 3 or capacities else len(bars) + 0.2)
     ax.set_xticks(x)
     ax.set_xticklabels([_wrap(name, 14) for name, _ in bars], fontsize=8)
     ax.set_ylabel("memory per GPU (GB, 10^9 bytes)")
