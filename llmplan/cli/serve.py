@@ -169,8 +169,12 @@ def serve(
          f"the roofline allows {first['roofline_time_per_output_token_seconds'] * ms:.3g} ms; the first token "
          f"{first['prefill_seconds'] * ms:.3g} ms = GEMMs {first['prefill_gemm_seconds'] * ms:.3g} + attention "
          f"{first['prefill_attention_seconds'] * ms:.3g} + elementwise {first['prefill_small_kernels_seconds'] * ms:.3g} + all-reduce "
-         f"{first['prefill_comm_seconds'] * ms:.3g} + launches {first['prefill_launch_seconds'] * ms:.3g} (roofline "
-         f"{first['roofline_prefill_seconds'] * ms:.3g} ms)")
+         f"{first['prefill_comm_seconds'] * ms:.3g} + launches {first['prefill_launch_seconds'] * ms:.3g} + engine overhead "
+         f"{first['prefill_overhead_seconds'] * ms:.3g} (roofline {first['roofline_prefill_seconds'] * ms:.3g} ms)")
+    if first["decode_kv_head_reads"] > 1:
+        note(f"{eng.label}'s decode attention runs one thread block per query head, so each KV head is read "
+             f"{first['decode_kv_head_reads']} times per step (once per query head of its group); what the L2 cache keeps "
+             f"between them is not modelled, so the attention time is an upper bound")
     note(f"KV room = ({first['memory_fraction']:.6g} x {first['memory_bytes']:,.0f} - weights {first['weights_bytes']:,} - reserved "
          f"{first['reserved_bytes']:,}) / {first['kv_cache_bytes_per_token']:,} bytes per token = {first['kv_capacity_tokens']:,} tokens per GPU")
     if plot is not None:

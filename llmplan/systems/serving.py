@@ -89,6 +89,9 @@ def hardware_from_gpu(gpu: Any, weight_dtype: str, matmul_efficiency: float | No
                            matmul_efficiency=matmul_efficiency)
     peak16, _ = peak_flops(gpu, "bf16")
     fields = {f: getattr(base, f) for f in GPU.__dataclass_fields__}
+    # An engine sizes its KV pool from the memory the device reports (vLLM worker.py determine_num_available_blocks:
+    # torch.cuda.mem_get_info()'s total x gpu_memory_utilization), where the catalog has it measured.
+    fields["memory_bytes"] = float(gpu.get("device_memory_bytes") or base.memory_bytes)
     return ServingGPU(**fields, peak16=peak16, link=gpu.get("intra_node_link") or "nvlink",
                       allreduce_busbw=link_busbw(gpu, base.intra_node_bandwidth) if base.intra_node_bandwidth else 0.0,
                       hopper=(gpu.get("sms") in HOPPER_SMS and gpu.get("peak_fp8") is not None))
@@ -351,6 +354,17 @@ def kv_bytes_per_token_per_layer(m: Served) -> float:
     return kv_bytes_per_token_per_gpu(m) / m.shape.layers
 
 
+def kv_head_reads(m: Served) -> int:
+    """How many times one decode step's attention reads each KV head on a GPU (engines.Engine.kv_head_reads): its
+    group is the query heads per KV head there, heads/tp over max(1, kv_heads/tp) (KV heads replicated when tp
+    exceeds them); 1 for MLA's shared latent."""
+    s = m.shape
+    if s.is_mla:
+        return 1
+    group = round((s.heads / m.tp) / max(1.0, s.n_kv_heads / m.tp))
+    return m.engine_or_default.kv_head_reads(group, s.d_head)
+
+
 def _peak16(hw: GPU) -> float:
     return getattr(hw, "peak16", 0.0) or hw.peak_flops_per_second
 
@@ -383,7 +397,8 @@ def prefill(m: Served, hw: GPU, batch: int, n: int) -> Phase:
     small = max(s.layers * e.small_kernels_per_layer * _kernel_floor(False), (elementwise + kv_write) / (hw.bandwidth * HBM_EFFICIENCY))
     gpu = gemm + attention + small + comm
     host = kernels_per_step(m) * serving_kernels.CPU_LAUNCH_SECONDS  # prefill runs eagerly (graphs are captured for decode)
-    return Phase(max(gpu, host), c, mem, comm, flops, nbytes, gemm, attention, small, max(0.0, host - gpu), 0.0,
+    overhead = e.overhead_seconds(batch)  # the prefill is one engine step too: scheduled, sampled, its outputs processed
+    return Phase(max(gpu, host) + overhead, c, mem, comm, flops, nbytes, gemm, attention, small, max(0.0, host - gpu), overhead,
                  roofline_comm_seconds(m, batch * n, hw))
 
 
@@ -398,7 +413,8 @@ def decode_step(m: Served, hw: GPU, batch: int, t: int, static_length: int | Non
     gemm = gemm_time(m, hw, batch, batch)
     read = static_length if (e.kv_reads == "allocated" and static_length) else t
     kernel = serving_kernels.DECODE_ATTENTION[e.decode_attention]
-    attention = s.layers * serving_kernels.memory_kernel_seconds(kernel, batch * read * kv_bytes_per_token_per_layer(m), hw.bandwidth)
+    kv_read = batch * read * kv_bytes_per_token_per_layer(m) * kv_head_reads(m)
+    attention = s.layers * serving_kernels.memory_kernel_seconds(kernel, kv_read, hw.bandwidth)
     graphed = e.graphed(batch)
     small = s.layers * e.small_kernels_per_layer * _kernel_floor(graphed)
     gpu = gemm + attention + small + comm
@@ -579,6 +595,7 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         "compute_dtype": hw.dtype,
         "gemm_kernel": path.kernel,
         "decode_attention_kernel": serving_kernels.DECODE_ATTENTION[e.decode_attention].name,
+        "decode_kv_head_reads": kv_head_reads(m),
         "cuda_graphs": e.graphed(running),
         "batching": e.batching,
         "batch": batch,
@@ -619,6 +636,7 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         "prefill_small_kernels_seconds": pre.small_kernels_seconds,
         "prefill_comm_seconds": pre.comm_seconds,
         "prefill_launch_seconds": pre.launch_seconds,
+        "prefill_overhead_seconds": pre.overhead_seconds,
         "roofline_prefill_seconds": roof_pre,
         "roofline_time_per_output_token_seconds": roof_tpot,
         "roofline_latency_seconds": count * (roof_pre + roof_decode),
