@@ -212,6 +212,23 @@ def test_vllm_runs_a_larger_batch_in_waves():
     assert serving.serve(served("llama-2-7b", name="sglang"), h, 512, 128, 32)["running_batch"] == 512
 
 
+def test_a_continuous_engine_admits_what_its_kv_pool_holds():
+    """A batch whose KV cache does not fit runs in waves of the sequences that fit (vLLM's block manager, SGLang's
+    token pool, TensorRT-LLM's in-flight batcher admit a request only with room for it); a static engine (gpt-fast)
+    runs the batch it is given, flagged fits = false."""
+    h = hw("h100")
+    for name in ("sglang", "trtllm"):
+        m = served("llama-2-7b", name=name)
+        fit = serving.max_batch(m, h, 2048 + 2048)
+        row = serving.serve(m, h, 3 * fit, 2048, 2048)
+        assert row["running_batch"] == fit and not row["fits"]
+        whole = serving.serve(m, h, fit, 2048, 2048)
+        assert row["latency_seconds"] == pytest.approx(3 * whole["latency_seconds"], rel=1e-12)
+    g = served("llama-2-7b", name="gpt-fast")
+    fit = serving.max_batch(g, h, 4096)
+    assert serving.serve(g, h, 3 * fit, 2048, 2048)["running_batch"] == 3 * fit
+
+
 def test_weight_only_kernel_pays_its_dequantisation():
     """tinygemm (gpt-fast int4) runs its math at a tenth of the 16-bit rate on 16-row MMA tiles, so even at batch 1 it
     is bound by dequantisation, as torchao's table shows (16 x 4096 x 4096 in 38.2 us on an A6000, where streaming

@@ -6,6 +6,8 @@ and datasheet numbers, not by calling the function under test twice.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 
@@ -374,9 +376,11 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 def test_more_batch_never_less_throughput_nor_faster_tokens(preset, gpu, dtype, tp, batch, n, out):
     """Doubling the batch never lowers tokens/s per GPU nor shortens the time per token: each step's
     weight read is shared by more sequences, while its KV reads and FLOPs grow with them."""
-    # SGLang: no cap on running sequences (vLLM's max_num_seqs splits a larger batch into waves) and every batch a graph
+    # SGLang's kernels run as one static batch: no cap on running sequences (vLLM's max_num_seqs splits a larger batch
+    # into waves, as a continuous engine does with what its KV pool cannot hold) and every batch a graph
     s = shape(preset)
-    m = serving.Served(s, arch.params(s), dtype, "fp8" if dtype == "fp8" else "bf16", tp, 128, engines.load(CAT, "sglang"))
+    static = dataclasses.replace(engines.load(CAT, "sglang"), batching="static")
+    m = serving.Served(s, arch.params(s), dtype, "fp8" if dtype == "fp8" else "bf16", tp, 128, static)
     h = serving.hardware_from_gpu(CAT.get("gpus", gpu), dtype, gpus_per_node=8)
     one, two = serving.serve(m, h, batch, n, out), serving.serve(m, h, 2 * batch, n, out)
     assert two["output_tokens_per_second_per_gpu"] >= one["output_tokens_per_second_per_gpu"] * (1 - 1e-12)

@@ -20,8 +20,8 @@ achievable matmul rate, bytes at the full datasheet bandwidth) stays in every ro
 (`*_roofline_seconds`, `weights_floor_seconds`), so no step is faster than reading its weights once.
 
 Batching: the b requests are prefilled together, then decoded together (static, as fixed-batch benchmarks
-run it); a continuous-batching engine with a cap on running sequences (vLLM max_num_seqs) runs larger
-batches in waves. Left out: speculative decoding, prefix caching, chunked prefill interleaved with decode,
+run it); a continuous-batching engine runs a larger batch in waves of what it admits: at most its cap on
+running sequences (vLLM max_num_seqs) and the sequences whose whole KV cache fits its pool. Left out: speculative decoding, prefix caching, chunked prefill interleaved with decode,
 request arrival processes. Pure functions; no printing.
 """
 
@@ -543,18 +543,25 @@ def cost_per_million(gpu_seconds: float, tokens: float, price_per_gpu_hour: floa
     return gpu_seconds / tokens * 1e6 * price_per_gpu_hour / 3600.0
 
 
-def waves(m: Served, batch: int) -> tuple[int, int]:
-    """(sequences running together, waves): an engine capping running sequences (vLLM max_num_seqs) runs a
-    larger batch max_batch at a time."""
-    cap = m.engine_or_default.max_batch
-    if cap and batch > cap:
-        return cap, math.ceil(batch / cap)
-    return batch, 1
+def waves(m: Served, batch: int, capacity: int = 0) -> tuple[int, int]:
+    """(sequences running together, waves): an engine capping running sequences (vLLM max_num_seqs) runs a larger
+    batch max_batch at a time; a continuous-batching engine also admits only the sequences whose KV cache (input +
+    output tokens each, no eviction: TensorRT-LLM's GUARANTEED_NO_EVICT, vLLM without preemption) fits its pool,
+    `capacity` sequences at a time (0 = none fits: the batch is kept whole, its row says fits = false). A static
+    engine (gpt-fast, gptSessionBenchmark) runs the batch it is given."""
+    e = m.engine_or_default
+    running = batch
+    if e.max_batch:
+        running = min(running, e.max_batch)
+    if e.batching == "continuous" and capacity > 0:
+        running = min(running, capacity)
+    return running, math.ceil(batch / running)
 
 
-def _run(m: Served, hw: GPU, batch: int, n: int, out: int) -> tuple[Phase, float, float]:
-    """(prefill, decode seconds, latency) of `batch` requests, in waves where the engine caps the batch."""
-    running, count = waves(m, batch)
+def _run(m: Served, hw: GPU, batch: int, n: int, out: int, memory_fraction: float | None = None) -> tuple[Phase, float, float]:
+    """(prefill, decode seconds, latency) of `batch` requests, in waves where the engine caps the batch or its KV
+    pool holds fewer."""
+    running, count = waves(m, batch, max_batch(m, hw, n + out, memory_fraction))
     pre = prefill(m, hw, running, n)
     decode = decode_total_seconds(m, hw, running, n, out - 1)
     latency = pre.seconds + decode
@@ -572,8 +579,10 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         raise InputError("batch, input and output tokens must be positive whole numbers")
     e = m.engine_or_default
     path = e.gemm(m.dtype)
-    running, count = waves(m, batch)
-    pre, decode_seconds, latency = _run(m, hw, batch, n, out)
+    plan = memory_plan(m, hw, memory_fraction)
+    biggest = plan.kv_capacity_tokens // (n + out)
+    running, count = waves(m, batch, biggest)
+    pre, decode_seconds, latency = _run(m, hw, batch, n, out, memory_fraction)
     steps = out - 1  # the prefill yields the first output token
     mean_t = n + (steps + 1) / 2 if steps else n + 1  # the mean KV length of a decode step
     mean_step = decode_step(m, hw, running, round(mean_t), n + out)
@@ -581,8 +590,6 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
     roof_pre = pre.roofline_seconds
     roof_decode = roofline_decode_total_seconds(m, hw, running, n, steps)
     roof_tpot = roof_decode / steps if steps else mean_step.roofline_seconds
-    plan = memory_plan(m, hw, memory_fraction)
-    biggest = plan.kv_capacity_tokens // (n + out)
     floor = weights_read_bytes(m, running) / hw.bandwidth
     row: dict[str, Any] = {
         "engine": e.id,
