@@ -359,8 +359,12 @@ def test_published_gap_as_the_readme_states_it():
     check = report.summary([r for r in rows if r["set"] == "check"])
     assert calibration["n"] == 8 and max(abs(calibration["min"]), calibration["max"]) <= 0.10
     assert check["n"] == 150
-    assert 0.20 <= check["median_abs"] <= 0.30
-    assert 0.75 <= check["within_50"] <= 0.85
+    # README: median |error| 19%, 89% within 50% (the goal: at most 20%, at least 85%). The bounds are the
+    # README's figures rounded out by about a point, so a change that moves them must update the README.
+    assert 0.18 <= check["median_abs"] <= 0.20
+    assert 0.87 <= check["within_50"] <= 0.91
+    trt = [r for r in rows if r["engine"] == "TensorRT-LLM 0.9.0" and r["table"] == "throughput"]
+    assert 0.15 <= report.summary(trt)["median_abs"] <= 0.17 and 0.92 <= report.summary(trt)["within_50"] <= 0.94
     assert all(r["floor_ok"] for r in rows)
 
 

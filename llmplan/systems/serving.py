@@ -6,11 +6,12 @@ each at its measured rate (llmplan.systems.serving_kernels: kernel-level measure
 - one decode step at batch b and KV length t, per GPU: the GEMMs with M = b (a fixed latency per GEMM, then
   the weights streamed at the measured share of HBM bandwidth or the FLOPs at the small-M rate, whichever is
   longer; weight-only formats at their bits, their math capped by the kernel's dequantisation), the decode
-  attention per layer (latency + b·t KV bytes at the kernel's measured share of bandwidth), the small kernels
+  attention per layer (latency + b·t KV bytes at the kernel's measured share of bandwidth, each KV head read
+  once per query head of its group where the kernel runs a thread block per query head), the small kernels
   (norms, rotary, activation, KV write) at their floor, two all-reduces per layer under tensor parallelism
   (Megatron-LM, Shoeybi et al. 2019 §3) at small-message latency; the host's launches when the step is not a
   CUDA graph (the step is the longer of the GPU's work and the host's issue), and the engine's per-step
-  overhead where it is not hidden;
+  overhead where it is not hidden (the prefill is a step too);
 - prefill of b prompts of n tokens: the GEMMs with M = b·n at the small-M rate, causal attention at the
   measured FlashAttention rate for prompt length n, the memory-bound elementwise kernels, the all-reduces,
   launched eagerly.
@@ -21,8 +22,11 @@ achievable matmul rate, bytes at the full datasheet bandwidth) stays in every ro
 
 Batching: the b requests are prefilled together, then decoded together (static, as fixed-batch benchmarks
 run it); a continuous-batching engine runs a larger batch in waves of what it admits: at most its cap on
-running sequences (vLLM max_num_seqs) and the sequences whose whole KV cache fits its pool. Left out: speculative decoding, prefix caching, chunked prefill interleaved with decode,
-request arrival processes. Pure functions; no printing.
+running sequences (vLLM max_num_seqs) and the sequences whose whole KV cache fits its pool. Expert
+parallelism is counted as the engines modelled run it (SGLang 0.4 EPMoE, TensorRT-LLM 0.9.0): tokens
+replicated, the layer's output all-reduced. Left out: what the L2 cache keeps between the query heads of a
+group, speculative decoding, prefix caching, chunked prefill interleaved with decode, preemption, all-to-all
+expert dispatch, request arrival processes. Pure functions; no printing.
 """
 
 from __future__ import annotations
