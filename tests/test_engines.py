@@ -76,6 +76,15 @@ def test_fields_are_what_the_sources_say():
             e.gemm(dtype)
 
 
+@pytest.mark.parametrize("field,value,fragment", [("decode_attention_gqa", "both", "decode_attention_gqa"),
+                                                   ("decode_attention_shared_groups", [0], "positive whole numbers")])
+def test_bad_gqa_field_is_refused(tmp_path, field, value, fragment):
+    data = {k: v for k, v in CAT.get("engines", "trtllm").data.items() if k != "aliases"}
+    (tmp_path / "engines.toml").write_text("[bad]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in {**data, field: value}.items()))
+    with pytest.raises(InputError, match=fragment):
+        engines.load(catalog(str(tmp_path)), "bad")
+
+
 def test_bad_engine_preset_is_refused(tmp_path):
     (tmp_path / "engines.toml").write_text(
         "[bad]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in {
