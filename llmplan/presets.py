@@ -29,6 +29,7 @@ KIND_NOUN = {"models": "model", "laws": "law", "gpus": "GPU", "hparams": "hyperp
 # Field specs: name -> (type, required, allowed values or None). "int" accepts an integral float.
 _STR, _INT, _FLOAT, _BOOL, _STRS = "str", "int", "float", "bool", "list[str]"
 _INTS = "list[int]"
+_COUNTS = "list[count]"  # positive whole numbers
 _REAL = "real"  # any finite number, negative included (an exponent)
 
 _COMMON = {
@@ -168,6 +169,9 @@ ENGINE_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "decode_attention": (_STR, True, ("flashinfer", "paged-attention-v2")),
     "prefill_attention": (_STR, True, ("fa2", "fa3")),
     "kv_reads": (_STR, True, ("used", "allocated")),
+    "decode_attention_gqa": (_STR, True, ("shared", "per-query-head")),
+    "decode_attention_shared_groups": (_COUNTS, False, None),
+    "decode_attention_shared_head_dims": (_COUNTS, False, None),
     "memory_fraction": (_FLOAT, True, None),
     **{f"memory_fraction_tp{n}": (_FLOAT, False, None) for n in (2, 4, 8, 16)},
     "memory_fraction_of": (_STR, True, ("total", "static", "free")),
@@ -179,7 +183,7 @@ ENGINE_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     **{f"gemm_{d}": (_STR, False, None) for d in _GEMM_DTYPES},
     **{f"gemm_{d}_compute_ceiling": (_FLOAT, False, None) for d in _GEMM_DTYPES},
     **{f"gemm_{d}_group_size": (_INT, False, None) for d in _GEMM_DTYPES},
-    **{f"{k}_source": (_STR, True, None) for k in ("batching", "cuda_graphs", "attention", "memory", "small_kernels", "step_overhead", "gemm", "expert_parallel")},
+    **{f"{k}_source": (_STR, True, None) for k in ("batching", "cuda_graphs", "attention", "decode_attention_gqa", "memory", "small_kernels", "step_overhead", "gemm", "expert_parallel")},
 }
 
 # Published runs (presets/runs.toml): the batch and peak learning rate a run used at its scale, for `plan`.
@@ -417,6 +421,10 @@ def _check_value(path: Path, entry: str, name: str, value: Any, spec: tuple[str,
     if kind == _STRS:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise InputError(f"{where} must be a list of strings")
+        return value
+    if kind == _COUNTS:
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            raise InputError(f"{where} must be a list of positive whole numbers")
         return value
     if kind == _INTS:
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 3 for v in value):

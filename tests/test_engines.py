@@ -76,6 +76,15 @@ def test_fields_are_what_the_sources_say():
             e.gemm(dtype)
 
 
+@pytest.mark.parametrize("field,value,fragment", [("decode_attention_gqa", "both", "decode_attention_gqa"),
+                                                   ("decode_attention_shared_groups", [0], "positive whole numbers")])
+def test_bad_gqa_field_is_refused(tmp_path, field, value, fragment):
+    data = {k: v for k, v in CAT.get("engines", "trtllm").data.items() if k != "aliases"}
+    (tmp_path / "engines.toml").write_text("[bad]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in {**data, field: value}.items()))
+    with pytest.raises(InputError, match=fragment):
+        engines.load(catalog(str(tmp_path)), "bad")
+
+
 def test_bad_engine_preset_is_refused(tmp_path):
     (tmp_path / "engines.toml").write_text(
         "[bad]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in {
@@ -101,10 +110,22 @@ def test_kv_capacity_recomputes_from_the_row(name, preset, gpu, dtype, tp):
     assert r["engine"] == name and r["max_batch"] == r["kv_capacity_tokens"] // 576
 
 
+# The H100's memory as the device reports it (torch total_memory, presets/gpus.toml device_memory_bytes): engines size
+# their KV pool from it (vLLM worker.py: torch.cuda.mem_get_info()'s total), not from the datasheet's decimal 80 GB.
+H100_DEVICE = 85_017_493_504
+
+
+def test_engines_size_memory_from_what_the_device_reports():
+    assert hw("h100").memory_bytes == H100_DEVICE
+    assert hw("a100").memory_bytes == 80e9  # no device measurement in the catalog: the datasheet's figure
+    r = serving.serve(served("llama-2-7b"), hw("h100"), 1, 128, 128)
+    assert r["memory_bytes"] == H100_DEVICE
+
+
 def test_trtllm_takes_its_fraction_of_free_memory():
     m, h = served("llama-2-7b", "fp8", "fp8", name="trtllm"), hw("h100", "fp8")
     plan = serving.memory_plan(m, h)
-    pool = 0.9 * (80e9 - plan.weights_bytes - plan.reserved_bytes)
+    pool = 0.9 * (H100_DEVICE - plan.weights_bytes - plan.reserved_bytes)
     assert plan.kv_capacity_tokens == math.floor(pool / plan.kv_bytes_per_token)
     assert plan.engine_memory_fraction == 0.9 and plan.memory_fraction > 0.9
 
@@ -113,7 +134,7 @@ def test_sglang_keeps_activations_outside_its_fraction():
     m, h = served("llama-2-7b", name="sglang", tp=2), hw("h100")
     plan = serving.memory_plan(m, h)
     assert plan.reserved_bytes == 0 and plan.memory_fraction == 0.87
-    assert plan.kv_capacity_tokens == math.floor((0.87 * 80e9 - plan.weights_bytes) / plan.kv_bytes_per_token)
+    assert plan.kv_capacity_tokens == math.floor((0.87 * H100_DEVICE - plan.weights_bytes) / plan.kv_bytes_per_token)
 
 
 # ---------------------------------------------------------------------------- what each engine changes
@@ -126,11 +147,16 @@ def test_engines_give_different_answers_and_name_their_parts():
     t, v = rows["trtllm"], rows["vllm"]
     assert t["time_per_output_token_seconds"] != v["time_per_output_token_seconds"]
     assert t["decode_attention_kernel"] != v["decode_attention_kernel"] and t["gemm_kernel"] != v["gemm_kernel"]
-    assert v["decode_overhead_seconds"] == pytest.approx(2.608e-3 + 0.1142e-3) and t["decode_overhead_seconds"] == 0
+    assert v["decode_overhead_seconds"] == pytest.approx(2.590e-3 + 0.1087e-3) and t["decode_overhead_seconds"] == 0
+    # the prefill is one engine step too: vLLM's host time per step is paid there as well
+    assert v["prefill_overhead_seconds"] == v["decode_overhead_seconds"] and t["prefill_overhead_seconds"] == 0
     for r in rows.values():
         parts = (r["decode_gemm_seconds"] + r["decode_attention_seconds"] + r["decode_small_kernels_seconds"]
                  + r["decode_comm_seconds"] + r["decode_launch_seconds"] + r["decode_overhead_seconds"])
         assert r["decode_step_seconds"] == pytest.approx(parts, rel=1e-12)
+        parts = (r["prefill_gemm_seconds"] + r["prefill_attention_seconds"] + r["prefill_small_kernels_seconds"]
+                 + r["prefill_comm_seconds"] + r["prefill_launch_seconds"] + r["prefill_overhead_seconds"])
+        assert r["prefill_seconds"] == pytest.approx(parts, rel=1e-12)
         # never faster than the roofline, nor than reading the weights once at the datasheet bandwidth
         assert r["time_per_output_token_seconds"] >= r["roofline_time_per_output_token_seconds"] >= r["weights_floor_seconds"]
         assert r["prefill_seconds"] >= r["roofline_prefill_seconds"]
@@ -154,11 +180,62 @@ def test_static_cache_is_read_whole():
     assert serving.decode_step(v, h, 8, 10, 4096).attention_seconds < serving.decode_step(v, h, 8, 4000, 4096).attention_seconds
 
 
+@pytest.mark.parametrize("preset,tp,expected", [
+    # Mistral 7B: 32 query heads over 8 KV heads, a group of 4, head size 128
+    ("mistral-7b", 1, {"vllm": 4, "sglang": 1, "trtllm": 4, "llamacpp": 4, "gpt-fast": 4}),
+    # Llama 2 70B: a group of 8 and head size 128, which TensorRT-LLM 0.9.0's XQA kernels were built for
+    ("llama-2-70b", 2, {"vllm": 8, "sglang": 1, "trtllm": 1, "llamacpp": 8, "gpt-fast": 8}),
+    # at tp 16 its 8 KV heads are replicated: 4 query heads and 1 KV head per GPU, a group of 4, no XQA kernel
+    ("llama-2-70b", 16, {"vllm": 4, "sglang": 1, "trtllm": 4, "llamacpp": 4, "gpt-fast": 4}),
+    # multi-head attention: every query head has its own KV head
+    ("llama-2-7b", 1, {"vllm": 1, "sglang": 1, "trtllm": 1, "llamacpp": 1, "gpt-fast": 1}),
+])
+def test_decode_attention_reads_a_kv_head_once_per_query_head_where_the_kernel_does(preset, tp, expected):
+    """vLLM's PagedAttention and TensorRT-LLM's masked MHA run one thread block per query head (kv_head = head / group),
+    so a KV head is read once per query head of its group; FlashInfer (SGLang) serves the group from one read, and so
+    does TensorRT-LLM's XQA, whose 0.9.0 kernels exist for groups of 8 only (presets/engines.toml sources)."""
+    for name, reads in expected.items():
+        assert serving.kv_head_reads(served(preset, tp=tp, name=name)) == reads, name
+
+
+def test_per_query_head_reads_cost_their_bytes():
+    """The decode attention of a group-of-4 model read per query head takes exactly the kernel's time for 4 times the
+    bytes (same latency, same measured bandwidth share): no fitted factor."""
+    m, h = served("mistral-7b", "fp8", "fp8", name="trtllm"), hw("h100", "fp8")
+    shared = dataclasses.replace(m, engine=dataclasses.replace(m.engine, decode_gqa="shared"))
+    k = kernels.DECODE_ATTENTION[m.engine.decode_attention]
+    per_layer = 64 * 1000 * serving.kv_bytes_per_token_per_layer(m)
+    layers = m.shape.layers
+    assert serving.decode_step(shared, h, 64, 1000).attention_seconds == pytest.approx(
+        layers * kernels.memory_kernel_seconds(k, per_layer, h.bandwidth), rel=1e-12)
+    assert serving.decode_step(m, h, 64, 1000).attention_seconds == pytest.approx(
+        layers * kernels.memory_kernel_seconds(k, 4 * per_layer, h.bandwidth), rel=1e-12)
+    # the roofline still reads the cache once
+    assert serving.decode_step(m, h, 64, 1000).memory_seconds == serving.decode_step(shared, h, 64, 1000).memory_seconds
+
+
 def test_vllm_runs_a_larger_batch_in_waves():
     m, h = served("llama-2-7b"), hw("h100")
     one, two = serving.serve(m, h, 256, 128, 32), serving.serve(m, h, 512, 128, 32)
     assert two["running_batch"] == 256 and two["latency_seconds"] == pytest.approx(2 * one["latency_seconds"], rel=1e-12)
     assert serving.serve(served("llama-2-7b", name="sglang"), h, 512, 128, 32)["running_batch"] == 512
+
+
+def test_a_continuous_engine_admits_what_its_kv_pool_holds():
+    """A batch whose KV cache does not fit runs in waves of the sequences that fit (vLLM's block manager, SGLang's
+    token pool, TensorRT-LLM's in-flight batcher admit a request only with room for it); a static engine (gpt-fast)
+    runs the batch it is given, flagged fits = false."""
+    h = hw("h100")
+    for name in ("sglang", "trtllm"):
+        m = served("llama-2-7b", name=name)
+        fit = serving.max_batch(m, h, 2048 + 2048)
+        row = serving.serve(m, h, 3 * fit, 2048, 2048)
+        assert row["running_batch"] == fit and not row["fits"]
+        whole = serving.serve(m, h, fit, 2048, 2048)
+        assert row["latency_seconds"] == pytest.approx(3 * whole["latency_seconds"], rel=1e-12)
+    g = served("llama-2-7b", name="gpt-fast")
+    fit = serving.max_batch(g, h, 4096)
+    assert serving.serve(g, h, 3 * fit, 2048, 2048)["running_batch"] == 3 * fit
 
 
 def test_weight_only_kernel_pays_its_dequantisation():
@@ -204,7 +281,7 @@ def test_vllm_overhead_refits_from_its_own_published_rows():
 
 def test_engine_replace_keeps_a_valid_engine():
     e = dataclasses.replace(engine("vllm"), step_overhead_seconds=0.0)
-    assert e.overhead_seconds(10) == pytest.approx(10 * 0.1142e-3)
+    assert e.overhead_seconds(10) == pytest.approx(10 * 0.1087e-3)
 
 
 # ---------------------------------------------------------------------------- the command

@@ -6,6 +6,8 @@ and datasheet numbers, not by calling the function under test twice.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 
@@ -183,14 +185,15 @@ def test_kv_bytes_per_token_by_hand():
 def test_kv_capacity_exact_llama3_8b_h100():
     m, h = served("llama-3-8b"), hw("h100")
     weights = math.ceil(allocator.weights_bytes(m.shape, m.params, "bf16"))
-    # vLLM (the default engine): gpu_memory_utilization 0.9 of the 80 GB, less the weights, the CUDA context and
+    # vLLM (the default engine): gpu_memory_utilization 0.9 of the memory the H100 reports (torch total_memory,
+    # 85,017,493,504 bytes: presets/gpus.toml device_memory_bytes), less the weights, the CUDA context and
     # cuBLAS workspace, and the activations of its profile run over 4096 tokens: Llama 3 8B's gated MLP writes
     # 2 x 14336 values and about 4 x 4096 more per token, 2 bytes each.
     activations = 4096 * (2 * 14336 + 4 * 4096) * 2
-    free = 0.9 * 80_000_000_000 - weights - math.ceil(0.8e9 + 32 * 2**20 + activations)
+    free = 0.9 * 85_017_493_504 - weights - math.ceil(0.8e9 + 32 * 2**20 + activations)
     expected = math.floor(free / 131_072)
     assert serving.kv_capacity_tokens(m, h) == expected
-    assert 417_000 < expected < 418_000  # about 55 GB of KV at 128 KiB a token
+    assert 452_000 < expected < 453_000  # about 59 GB of KV at 128 KiB a token
     assert serving.max_batch(m, h, 2048 + 256) == expected // 2304
 
 
@@ -356,8 +359,12 @@ def test_published_gap_as_the_readme_states_it():
     check = report.summary([r for r in rows if r["set"] == "check"])
     assert calibration["n"] == 8 and max(abs(calibration["min"]), calibration["max"]) <= 0.10
     assert check["n"] == 150
-    assert 0.20 <= check["median_abs"] <= 0.30
-    assert 0.75 <= check["within_50"] <= 0.85
+    # README: median |error| 19%, 89% within 50% (the issue's goal: at most 20%, at least 85%). The bounds are the
+    # README's figures rounded out by about a point, so a change that moves them must update the README.
+    assert 0.18 <= check["median_abs"] <= 0.20
+    assert 0.87 <= check["within_50"] <= 0.91
+    trt = [r for r in rows if r["engine"] == "TensorRT-LLM 0.9.0" and r["table"] == "throughput"]
+    assert 0.15 <= report.summary(trt)["median_abs"] <= 0.17 and 0.92 <= report.summary(trt)["within_50"] <= 0.94
     assert all(r["floor_ok"] for r in rows)
 
 
@@ -373,9 +380,11 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 def test_more_batch_never_less_throughput_nor_faster_tokens(preset, gpu, dtype, tp, batch, n, out):
     """Doubling the batch never lowers tokens/s per GPU nor shortens the time per token: each step's
     weight read is shared by more sequences, while its KV reads and FLOPs grow with them."""
-    # SGLang: no cap on running sequences (vLLM's max_num_seqs splits a larger batch into waves) and every batch a graph
+    # SGLang's kernels run as one static batch: no cap on running sequences (vLLM's max_num_seqs splits a larger batch
+    # into waves, as a continuous engine does with what its KV pool cannot hold) and every batch a graph
     s = shape(preset)
-    m = serving.Served(s, arch.params(s), dtype, "fp8" if dtype == "fp8" else "bf16", tp, 128, engines.load(CAT, "sglang"))
+    static = dataclasses.replace(engines.load(CAT, "sglang"), batching="static")
+    m = serving.Served(s, arch.params(s), dtype, "fp8" if dtype == "fp8" else "bf16", tp, 128, static)
     h = serving.hardware_from_gpu(CAT.get("gpus", gpu), dtype, gpus_per_node=8)
     one, two = serving.serve(m, h, batch, n, out), serving.serve(m, h, 2 * batch, n, out)
     assert two["output_tokens_per_second_per_gpu"] >= one["output_tokens_per_second_per_gpu"] * (1 - 1e-12)

@@ -156,8 +156,10 @@ def serve(
         warn(f"the weights alone ({format_bytes(rows[0]['weights_bytes'], binary=False)} per GPU) leave no room for the KV cache "
              f"on {g.id} at memory fraction {rows[0]['memory_fraction']:g} ({rows[0]['engine']}): no batch fits (rows kept, fits = no); try a larger --tp or a smaller --dtype")
     elif too_big:
+        at_once = min(biggest, eng.max_batch or biggest)
+        waves = f"; {eng.name} runs them {at_once:,} at a time (running_batch)" if eng.batching == "continuous" else ""
         warn(f"batch {', '.join(map(str, too_big[:5]))}{' ...' if len(too_big) > 5 else ''} does not fit: the KV cache of "
-             f"{context:,}-token sequences holds at most {biggest:,} on {g.id} (rows kept, fits = no)")
+             f"{context:,}-token sequences holds at most {biggest:,} on {g.id}{waves} (rows kept, fits = no)")
     if hw.dtype != dtype_name and dtype_name in states.QUANTISED:
         note(f"{dtype_name} weights are read at {dtype_name} and multiplied in {hw.dtype} ({path.kernel})")
     first = rows[0]
@@ -169,8 +171,12 @@ def serve(
          f"the roofline allows {first['roofline_time_per_output_token_seconds'] * ms:.3g} ms; the first token "
          f"{first['prefill_seconds'] * ms:.3g} ms = GEMMs {first['prefill_gemm_seconds'] * ms:.3g} + attention "
          f"{first['prefill_attention_seconds'] * ms:.3g} + elementwise {first['prefill_small_kernels_seconds'] * ms:.3g} + all-reduce "
-         f"{first['prefill_comm_seconds'] * ms:.3g} + launches {first['prefill_launch_seconds'] * ms:.3g} (roofline "
-         f"{first['roofline_prefill_seconds'] * ms:.3g} ms)")
+         f"{first['prefill_comm_seconds'] * ms:.3g} + launches {first['prefill_launch_seconds'] * ms:.3g} + engine overhead "
+         f"{first['prefill_overhead_seconds'] * ms:.3g} (roofline {first['roofline_prefill_seconds'] * ms:.3g} ms)")
+    if first["decode_kv_head_reads"] > 1:
+        note(f"{eng.label}'s decode attention runs one thread block per query head, so each KV head is read "
+             f"{first['decode_kv_head_reads']} times per step (once per query head of its group); what the L2 cache keeps "
+             f"between them is not modelled, so the attention time is an upper bound")
     note(f"KV room = ({first['memory_fraction']:.6g} x {first['memory_bytes']:,.0f} - weights {first['weights_bytes']:,} - reserved "
          f"{first['reserved_bytes']:,}) / {first['kv_cache_bytes_per_token']:,} bytes per token = {first['kv_capacity_tokens']:,} tokens per GPU")
     if plot is not None:

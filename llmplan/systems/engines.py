@@ -47,6 +47,9 @@ class Engine:
     sequence_overhead_seconds: float
     gemms: tuple[tuple[str, GemmPath], ...]
     expert_parallel: bool = False
+    decode_gqa: str = "shared"  # "shared" or "per-query-head" (presets/engines.toml decode_attention_gqa)
+    shared_groups: tuple[int, ...] = ()  # query heads per KV head served by a sharing kernel anyway (TensorRT-LLM's XQA)
+    shared_head_dims: tuple[int, ...] = ()  # head sizes that sharing kernel has (empty: any)
 
     @classmethod
     def from_preset(cls, p: Any) -> "Engine":
@@ -73,7 +76,9 @@ class Engine:
         return cls(p.id, p["name"], p["version"], p["batching"], count("max_batch"), bool(p["cuda_graphs"]),
                    count("cuda_graph_max_batch"), p["decode_attention"], p["prefill_attention"], p["kv_reads"],
                    float(p["memory_fraction"]), by_tp, p["memory_fraction_of"], count("activation_tokens"),
-                   int(p["small_kernels_per_layer"]), overhead, per_sequence, tuple(gemms), bool(p["expert_parallel"]))
+                   int(p["small_kernels_per_layer"]), overhead, per_sequence, tuple(gemms), bool(p["expert_parallel"]),
+                   p["decode_attention_gqa"], tuple(p.get("decode_attention_shared_groups") or ()),
+                   tuple(p.get("decode_attention_shared_head_dims") or ()))
 
     @property
     def label(self) -> str:
@@ -101,6 +106,17 @@ class Engine:
     def overhead_seconds(self, batch: int) -> float:
         """Host time per decode step on the GPU's critical path: per step plus per running sequence."""
         return self.step_overhead_seconds + batch * self.sequence_overhead_seconds
+
+    def kv_head_reads(self, group: int, head_dim: int) -> int:
+        """How many times one decode step's attention reads each KV head whose `group` query heads share it: once
+        where the kernel serves the whole group from one read (FlashInfer's GQA decode; TensorRT-LLM's XQA for the
+        groups and head sizes it was built for), `group` times where it runs one thread block per query head,
+        each reading its KV head (vLLM's PagedAttention, TensorRT-LLM's masked MHA: kv_head = head / group)."""
+        if group <= 1 or self.decode_gqa == "shared":
+            return 1
+        if group in self.shared_groups and (not self.shared_head_dims or head_dim in self.shared_head_dims):
+            return 1
+        return group
 
     def graphed(self, batch: int) -> bool:
         """Whether a decode step of this batch replays a CUDA graph (captured up to cuda_graph_max_batch)."""

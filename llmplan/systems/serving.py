@@ -6,11 +6,12 @@ each at its measured rate (llmplan.systems.serving_kernels: kernel-level measure
 - one decode step at batch b and KV length t, per GPU: the GEMMs with M = b (a fixed latency per GEMM, then
   the weights streamed at the measured share of HBM bandwidth or the FLOPs at the small-M rate, whichever is
   longer; weight-only formats at their bits, their math capped by the kernel's dequantisation), the decode
-  attention per layer (latency + b·t KV bytes at the kernel's measured share of bandwidth), the small kernels
+  attention per layer (latency + b·t KV bytes at the kernel's measured share of bandwidth, each KV head read
+  once per query head of its group where the kernel runs a thread block per query head), the small kernels
   (norms, rotary, activation, KV write) at their floor, two all-reduces per layer under tensor parallelism
   (Megatron-LM, Shoeybi et al. 2019 §3) at small-message latency; the host's launches when the step is not a
   CUDA graph (the step is the longer of the GPU's work and the host's issue), and the engine's per-step
-  overhead where it is not hidden;
+  overhead where it is not hidden (the prefill is a step too);
 - prefill of b prompts of n tokens: the GEMMs with M = b·n at the small-M rate, causal attention at the
   measured FlashAttention rate for prompt length n, the memory-bound elementwise kernels, the all-reduces,
   launched eagerly.
@@ -20,9 +21,12 @@ achievable matmul rate, bytes at the full datasheet bandwidth) stays in every ro
 (`*_roofline_seconds`, `weights_floor_seconds`), so no step is faster than reading its weights once.
 
 Batching: the b requests are prefilled together, then decoded together (static, as fixed-batch benchmarks
-run it); a continuous-batching engine with a cap on running sequences (vLLM max_num_seqs) runs larger
-batches in waves. Left out: speculative decoding, prefix caching, chunked prefill interleaved with decode,
-request arrival processes. Pure functions; no printing.
+run it); a continuous-batching engine runs a larger batch in waves of what it admits: at most its cap on
+running sequences (vLLM max_num_seqs) and the sequences whose whole KV cache fits its pool. Expert
+parallelism is counted as the engines modelled run it (SGLang 0.4 EPMoE, TensorRT-LLM 0.9.0): tokens
+replicated, the layer's output all-reduced. Left out: what the L2 cache keeps between the query heads of a
+group, speculative decoding, prefix caching, chunked prefill interleaved with decode, preemption, all-to-all
+expert dispatch, request arrival processes. Pure functions; no printing.
 """
 
 from __future__ import annotations
@@ -89,6 +93,9 @@ def hardware_from_gpu(gpu: Any, weight_dtype: str, matmul_efficiency: float | No
                            matmul_efficiency=matmul_efficiency)
     peak16, _ = peak_flops(gpu, "bf16")
     fields = {f: getattr(base, f) for f in GPU.__dataclass_fields__}
+    # An engine sizes its KV pool from the memory the device reports (vLLM worker.py determine_num_available_blocks:
+    # torch.cuda.mem_get_info()'s total x gpu_memory_utilization), where the catalog has it measured.
+    fields["memory_bytes"] = float(gpu.get("device_memory_bytes") or base.memory_bytes)
     return ServingGPU(**fields, peak16=peak16, link=gpu.get("intra_node_link") or "nvlink",
                       allreduce_busbw=link_busbw(gpu, base.intra_node_bandwidth) if base.intra_node_bandwidth else 0.0,
                       hopper=(gpu.get("sms") in HOPPER_SMS and gpu.get("peak_fp8") is not None))
@@ -351,6 +358,17 @@ def kv_bytes_per_token_per_layer(m: Served) -> float:
     return kv_bytes_per_token_per_gpu(m) / m.shape.layers
 
 
+def kv_head_reads(m: Served) -> int:
+    """How many times one decode step's attention reads each KV head on a GPU (engines.Engine.kv_head_reads): its
+    group is the query heads per KV head there, heads/tp over max(1, kv_heads/tp) (KV heads replicated when tp
+    exceeds them); 1 for MLA's shared latent."""
+    s = m.shape
+    if s.is_mla:
+        return 1
+    group = round((s.heads / m.tp) / max(1.0, s.n_kv_heads / m.tp))
+    return m.engine_or_default.kv_head_reads(group, s.d_head)
+
+
 def _peak16(hw: GPU) -> float:
     return getattr(hw, "peak16", 0.0) or hw.peak_flops_per_second
 
@@ -383,7 +401,8 @@ def prefill(m: Served, hw: GPU, batch: int, n: int) -> Phase:
     small = max(s.layers * e.small_kernels_per_layer * _kernel_floor(False), (elementwise + kv_write) / (hw.bandwidth * HBM_EFFICIENCY))
     gpu = gemm + attention + small + comm
     host = kernels_per_step(m) * serving_kernels.CPU_LAUNCH_SECONDS  # prefill runs eagerly (graphs are captured for decode)
-    return Phase(max(gpu, host), c, mem, comm, flops, nbytes, gemm, attention, small, max(0.0, host - gpu), 0.0,
+    overhead = e.overhead_seconds(batch)  # the prefill is one engine step too: scheduled, sampled, its outputs processed
+    return Phase(max(gpu, host) + overhead, c, mem, comm, flops, nbytes, gemm, attention, small, max(0.0, host - gpu), overhead,
                  roofline_comm_seconds(m, batch * n, hw))
 
 
@@ -398,7 +417,8 @@ def decode_step(m: Served, hw: GPU, batch: int, t: int, static_length: int | Non
     gemm = gemm_time(m, hw, batch, batch)
     read = static_length if (e.kv_reads == "allocated" and static_length) else t
     kernel = serving_kernels.DECODE_ATTENTION[e.decode_attention]
-    attention = s.layers * serving_kernels.memory_kernel_seconds(kernel, batch * read * kv_bytes_per_token_per_layer(m), hw.bandwidth)
+    kv_read = batch * read * kv_bytes_per_token_per_layer(m) * kv_head_reads(m)
+    attention = s.layers * serving_kernels.memory_kernel_seconds(kernel, kv_read, hw.bandwidth)
     graphed = e.graphed(batch)
     small = s.layers * e.small_kernels_per_layer * _kernel_floor(graphed)
     gpu = gemm + attention + small + comm
@@ -527,18 +547,25 @@ def cost_per_million(gpu_seconds: float, tokens: float, price_per_gpu_hour: floa
     return gpu_seconds / tokens * 1e6 * price_per_gpu_hour / 3600.0
 
 
-def waves(m: Served, batch: int) -> tuple[int, int]:
-    """(sequences running together, waves): an engine capping running sequences (vLLM max_num_seqs) runs a
-    larger batch max_batch at a time."""
-    cap = m.engine_or_default.max_batch
-    if cap and batch > cap:
-        return cap, math.ceil(batch / cap)
-    return batch, 1
+def waves(m: Served, batch: int, capacity: int = 0) -> tuple[int, int]:
+    """(sequences running together, waves): an engine capping running sequences (vLLM max_num_seqs) runs a larger
+    batch max_batch at a time; a continuous-batching engine also admits only the sequences whose KV cache (input +
+    output tokens each, no eviction: TensorRT-LLM's GUARANTEED_NO_EVICT, vLLM without preemption) fits its pool,
+    `capacity` sequences at a time (0 = none fits: the batch is kept whole, its row says fits = false). A static
+    engine (gpt-fast, gptSessionBenchmark) runs the batch it is given."""
+    e = m.engine_or_default
+    running = batch
+    if e.max_batch:
+        running = min(running, e.max_batch)
+    if e.batching == "continuous" and capacity > 0:
+        running = min(running, capacity)
+    return running, math.ceil(batch / running)
 
 
-def _run(m: Served, hw: GPU, batch: int, n: int, out: int) -> tuple[Phase, float, float]:
-    """(prefill, decode seconds, latency) of `batch` requests, in waves where the engine caps the batch."""
-    running, count = waves(m, batch)
+def _run(m: Served, hw: GPU, batch: int, n: int, out: int, memory_fraction: float | None = None) -> tuple[Phase, float, float]:
+    """(prefill, decode seconds, latency) of `batch` requests, in waves where the engine caps the batch or its KV
+    pool holds fewer."""
+    running, count = waves(m, batch, max_batch(m, hw, n + out, memory_fraction))
     pre = prefill(m, hw, running, n)
     decode = decode_total_seconds(m, hw, running, n, out - 1)
     latency = pre.seconds + decode
@@ -556,8 +583,10 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         raise InputError("batch, input and output tokens must be positive whole numbers")
     e = m.engine_or_default
     path = e.gemm(m.dtype)
-    running, count = waves(m, batch)
-    pre, decode_seconds, latency = _run(m, hw, batch, n, out)
+    plan = memory_plan(m, hw, memory_fraction)
+    biggest = plan.kv_capacity_tokens // (n + out)
+    running, count = waves(m, batch, biggest)
+    pre, decode_seconds, latency = _run(m, hw, batch, n, out, memory_fraction)
     steps = out - 1  # the prefill yields the first output token
     mean_t = n + (steps + 1) / 2 if steps else n + 1  # the mean KV length of a decode step
     mean_step = decode_step(m, hw, running, round(mean_t), n + out)
@@ -565,8 +594,6 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
     roof_pre = pre.roofline_seconds
     roof_decode = roofline_decode_total_seconds(m, hw, running, n, steps)
     roof_tpot = roof_decode / steps if steps else mean_step.roofline_seconds
-    plan = memory_plan(m, hw, memory_fraction)
-    biggest = plan.kv_capacity_tokens // (n + out)
     floor = weights_read_bytes(m, running) / hw.bandwidth
     row: dict[str, Any] = {
         "engine": e.id,
@@ -579,6 +606,7 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         "compute_dtype": hw.dtype,
         "gemm_kernel": path.kernel,
         "decode_attention_kernel": serving_kernels.DECODE_ATTENTION[e.decode_attention].name,
+        "decode_kv_head_reads": kv_head_reads(m),
         "cuda_graphs": e.graphed(running),
         "batching": e.batching,
         "batch": batch,
@@ -619,6 +647,7 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         "prefill_small_kernels_seconds": pre.small_kernels_seconds,
         "prefill_comm_seconds": pre.comm_seconds,
         "prefill_launch_seconds": pre.launch_seconds,
+        "prefill_overhead_seconds": pre.overhead_seconds,
         "roofline_prefill_seconds": roof_pre,
         "roofline_time_per_output_token_seconds": roof_tpot,
         "roofline_latency_seconds": count * (roof_pre + roof_decode),
