@@ -208,7 +208,7 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     **_COMMON,
     "framework": (_STR, True, None),
     "version": (_STR, True, None),
-    "attention": (_STR, True, ("te", "fa2", "fa3", "cudnn", "sdpa")),  # te: TE fused attention (cuDNN on Hopper, FA2 on Ampere); sdpa: PyTorch SDPA (FA2)
+    "attention": (_STR, True, ("te", "fa2", "fa3", "cudnn", "sdpa", "fa-triton")),  # te: TE fused attention (cuDNN on Hopper, FA2 on Ampere); sdpa: PyTorch SDPA (FA2); fa-triton: the Triton FlashAttention
     "attention_source": (_STR, True, None),
     "elementwise": (_STR, True, ("fused", "eager")),  # fused kernels (TE/Apex) or one kernel per PyTorch op
     "elementwise_source": (_STR, True, None),

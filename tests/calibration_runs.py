@@ -65,6 +65,16 @@ TOLERANCE = {
 }
 
 
+def FOUNDRY_A100_STACK():
+    """The fsdp stack as llm-foundry's A100 table ran it: the table came in with commit b2a43a14 (2023-10-19), whose
+    scripts/train/benchmarking/submit_benchmarks.py sets attn_impl from `--attn_impl` (default 'triton') and installs
+    llm-foundry's `[gpu]` extra (flash-attn 1.0.9, no FlashAttention-2): the Triton FlashAttention kernel
+    (llmfoundry/models/layers/flash_attn_triton.py), not the stack preset's (v0.17.0) FlashAttention-2."""
+    from llmplan.systems.stack import load
+
+    return replace(load("fsdp"), attention="fa-triton")
+
+
 @dataclass
 class Calibration:
     stack: str
@@ -154,7 +164,7 @@ def llm_foundry_a100() -> list[Calibration]:
         h, a, L = MPT[name]
         shape = arch.Shape(d_model=h, heads=a, layers=L, vocab=50368, mlp="gelu", ffn=4 * h, positions="learned",
                            norm="layernorm", tied_embeddings=True, context=seq)
-        run = Run(seq=seq, global_batch=gpus * mb * accum, stack=load("fsdp"))
+        run = Run(seq=seq, global_batch=gpus * mb * accum, stack=FOUNDRY_A100_STACK())
         layout = Layout(dp=gpus, zero=3, micro_batch=mb, recompute="full" if ckpt else "none")
         st = step_time(shape, run, layout, a100)
         published = run.global_batch * seq / (tps * gpus)

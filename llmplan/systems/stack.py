@@ -111,7 +111,8 @@ def describe(stack: Stack, gpu_arch: str) -> str:
 
     kernel = kernels.attention_kernel(stack.attention, gpu_arch)
     measured = kernels.attention_rate(kernel, gpu_arch, 8192, 128) is not None
-    attention = {"fa2": "FlashAttention-2", "fa3": "FlashAttention-3", "cudnn": "cuDNN fused attention"}.get(kernel, kernel)
+    attention = {"fa2": "FlashAttention-2", "fa3": "FlashAttention-3", "cudnn": "cuDNN fused attention",
+                 "fa-triton": "Triton FlashAttention"}.get(kernel, kernel)
     selective = {"attention-core": "keeps all but the attention core", "op-level": "reruns every second matmul and the element-wise ops",
                  "per-block": "checkpoints whole blocks (as full)"}[stack.selective_recompute]
     memory = {"megatron": "bf16 weights, fp32 master and Adam (distributed optimizer)", "fsdp": "fp32 sharded parameters gathered in bf16, no cast cache",
