@@ -207,7 +207,9 @@ def test_zero2_reduces_every_micro_batch_where_the_stack_does():
     z1 = step_time(shape, run, Layout(dp=64, zero=1, micro_batch=1), cl)
     z2 = step_time(shape, run, Layout(dp=64, zero=2, micro_batch=1), cl)
     assert z1.micro_batches == 8
-    assert z2.dp_comm_seconds > 4 * z1.dp_comm_seconds
+    # (each of ZeRO-2's per-micro-batch reduce-scatters pays a latency per layer, ZeRO-1's one per 64M-parameter
+    # bucket, so 8 against 1 + 1 comes out above 2.5x rather than the volumes' 4.5x)
+    assert z2.dp_comm_seconds > 2.5 * z1.dp_comm_seconds
 
 
 def test_pipeline_memory_and_bubble_from_the_busiest_stage():

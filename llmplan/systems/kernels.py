@@ -35,6 +35,11 @@ def gemm_floor() -> float:
     return float(data()["gemm"]["floor_seconds"])
 
 
+def straggler_spread() -> float:
+    """How far below the measured GPU the slowest of a synchronous group runs (presets/kernels.toml [gemm])."""
+    return float(data()["gemm"]["straggler_spread"])
+
+
 def fp8_matmul_efficiency(arch: str) -> float | None:
     return data()["gemm"].get(f"fp8_matmul_efficiency_{arch}")
 

@@ -44,6 +44,7 @@ class Stack:
     pipeline_split: str = "even"
     calibrated: tuple = ()
     fused_loss: bool = False
+    grad_reduce_bytes: int = 2  # bytes per gradient value in the data-parallel reduction (4: fp32 reduce)
 
     @classmethod
     def from_preset(cls, preset: Any) -> "Stack":
@@ -53,7 +54,8 @@ class Stack:
                    d["fp8_recipe"], bool(d["overlap_grad_reduce"]), bool(d["overlap_param_gather"]), bool(d["tp_comm_overlap"]),
                    d["selective_recompute"], d["mixed_precision"], d.get("zero2_gradients", "reduce-scatter-per-micro-batch"),
                    zs, tuple(d.get("zero_with_pipeline", zs)), bool(d["tp"]), bool(d["pp"]), bool(d["cp"]), bool(d["ep"]),
-                   d["sequence_parallel"], d["pipeline_split"], tuple(d.get("calibrated", ())), bool(d.get("fused_loss", False)))
+                   d["sequence_parallel"], d["pipeline_split"], tuple(d.get("calibrated", ())), bool(d.get("fused_loss", False)),
+                   int(d.get("grad_reduce_bytes", 2)))
 
     def compiled_as(self, compile_: bool | None) -> "Stack":
         """The stack with --compile (or --no-compile) applied; refused where the stack does not offer it."""

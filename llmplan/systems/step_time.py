@@ -387,13 +387,19 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     P_local = P_dense + P_exp_local
     accumulate = elementwise_seconds(P_local / where(layout.zero >= 2, dp * cp, 1) * GRAD_ACCUMULATION_BYTES_PER_PARAM, cluster)
     compute_stage = compute_stage + accumulate
+    # a synchronous step waits for its slowest GPU: kernels run straggler_spread below the one measured GPU's rate
+    # (presets/kernels.toml [gemm]); a single GPU waits for no other
+    compute_stage = compute_stage / (1 - kernels.straggler_spread() * (tp * pp * cp * dp > 1))
     t_stage = compute_stage + tp_stage + cp_stage + ep_stage + pp_stage
 
     steady = m * t_stage
     bubble = (pp - 1) / vp * t_stage  # Narayanan et al. 2021 §2.2.2: (p-1)/v of (t_f + t_b) per micro-batch
 
-    # --- data parallel: gradients of this GPU's parameters over dp·cp ranks (experts over dp·cp/ep)
+    # --- data parallel: gradients of this GPU's parameters over dp·cp ranks (experts over dp·cp/ep), reduced in the
+    # stack's gradient dtype (fp32 in Megatron, FSDP2 and Composer under bf16: presets/stacks.toml grad_reduce_bytes);
+    # parameters are gathered in the compute dtype
     g = run.compute_bytes
+    g_red = stack.grad_reduce_bytes
     span_dp = tp * cp * dp  # Megatron rank order tp, cp, dp, pp: a dp group spans tp·cp·dp GPUs
     n_dp = dp * cp
     n_edp = n_dp / ep
@@ -403,14 +409,16 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     # bucket_size = max(40M, 1M x dp) parameters), so the latency is paid per bucket.
     bucket = maximum(40e6, 1e6 * n_dp)
 
-    def bucketed(collective, params, n):
+    def bucketed(collective, params, n, nbytes):
         k = maximum(params / bucket, 1)
-        return (params > 0) * k * collective(params * g / k, n, span_dp, cluster), k
+        return (params > 0) * k * collective(params * nbytes / k, n, span_dp, cluster), k
 
-    ar_d, k_d = bucketed(all_reduce_seconds, P_dense, n_dp)
-    ar_e, _ = bucketed(all_reduce_seconds, P_exp_local, n_edp)
-    rs_d, _ = bucketed(all_gather_seconds, P_dense, n_dp)
-    rs_e, _ = bucketed(all_gather_seconds, P_exp_local, n_edp)
+    ar_d, k_d = bucketed(all_reduce_seconds, P_dense, n_dp, g_red)
+    ar_e, _ = bucketed(all_reduce_seconds, P_exp_local, n_edp, g_red)
+    rs_d, _ = bucketed(all_gather_seconds, P_dense, n_dp, g_red)  # reduce-scatter of the gradients
+    rs_e, _ = bucketed(all_gather_seconds, P_exp_local, n_edp, g_red)
+    ag_d, _ = bucketed(all_gather_seconds, P_dense, n_dp, g)  # all-gather of the updated weights
+    ag_e, _ = bucketed(all_gather_seconds, P_exp_local, n_edp, g)
     # ZeRO 0: all-reduce (ring or tree). ZeRO 1/2 (distributed optimizer): reduce-scatter the gradients,
     # all-gather the updated weights: ring collectives of the same total volume (Rajbhandari et al. 2020 §7).
     z3 = zero == 3
@@ -419,12 +427,14 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     # FSDP SHARD_GRAD_OP), so the reduction is paid every micro-batch; a stack that accumulates full gradients
     # reduces once per step (memory keeps them whole then).
     z2mb = (zero == 2) * (stack.zero2_gradients == "reduce-scatter-per-micro-batch")
-    t_dp_step = (1 - z3) * where(zero >= 1, (2 - z2mb) * (rs_d + rs_e), ar_d + ar_e)
+    t_dp_step = (1 - z3) * where(zero >= 1, ag_d + ag_e + (1 - z2mb) * (rs_d + rs_e), ar_d + ar_e)
     # ZeRO-3/FSDP, one unit per layer: every micro-batch gathers each layer's weights forward and again
     # backward and reduce-scatters its gradients (§5.3), three collectives per layer, latency each; ZeRO-2
     # per micro-batch: the reduce-scatter only.
-    per_unit = lambda params, n: (params > 0) * all_gather_seconds(params / L * g, n, span_dp, cluster)
-    layer_collectives = (3 * z3 + z2mb) * (per_unit(P_dense * pp, n_dp) + per_unit(P_exp_local * pp, n_edp))
+    per_unit = lambda params, n, nbytes: (params > 0) * all_gather_seconds(params / L * nbytes, n, span_dp, cluster)
+    gather = per_unit(P_dense * pp, n_dp, g) + per_unit(P_exp_local * pp, n_edp, g)
+    reduce = per_unit(P_dense * pp, n_dp, g_red) + per_unit(P_exp_local * pp, n_edp, g_red)
+    layer_collectives = 2 * z3 * gather + (z3 + z2mb) * reduce
     t_dp_mb = layers_stage * layer_collectives
     bwd_stage = per("backward")
     overlap = run.overlap_dp * stack.overlap_grad_reduce
