@@ -228,6 +228,8 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "fused_loss": (_BOOL, False, None),  # one cross-entropy kernel on the 16-bit logits (no fp32 copy or log-probs)
     "loss_source": (_STR, False, None),
     "zero2_gradients": (_STR, False, ("reduce-scatter-per-micro-batch", "accumulate-full")),
+    "logits_kept_for_backward": (_BOOL, False, None),  # the 16-bit logits stay referenced through backward (the caller holds them)
+    "logits_source": (_STR, False, None),
     "grad_reduce_bytes": (_INT, False, None),  # bytes per gradient value on the wire (4: reduced in fp32)
     "grad_reduce_source": (_STR, False, None),
     "zero_stages": (_INTS, True, None),

@@ -114,6 +114,14 @@ def gemm_seconds(M, N, K, cluster: GPU, batch=1, nbytes=2, fp8_cast=0):
     return maximum(t, kernels.gemm_floor())  # a launch takes at least the measured floor (XLA sm_90 table)
 
 
+def comm_sm_share(cluster: GPU):
+    """Extra compute seconds per second of communication hidden behind it: the collective's kernels hold
+    comm_sms of the GPU's SMs while they run, and the compute they overlap runs on the rest (presets/kernels.toml
+    [collectives]); 0 where the SM count is unknown."""
+    sms = cluster.sms or 0
+    return kernels.comm_sms() / sms if sms else 0.0
+
+
 def elementwise_seconds(nbytes, cluster: GPU):
     """Memory-bound work: bytes moved / achievable HBM bandwidth (the roofline's memory side)."""
     return nbytes / cluster.hbm_rate
@@ -255,8 +263,11 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     tp_fwd = 2 * one
     tp_bwd = 2 * one
     if stack.tp_comm_overlap:  # TE userbuffers: TP collectives pipelined with the GEMMs they feed
-        tp_fwd = maximum(tp_fwd - gemm_f, 0 * tp_fwd)
-        tp_bwd = maximum(tp_bwd - 2 * gemm_f, 0 * tp_bwd)
+        hidden_f, hidden_b = tp_fwd - maximum(tp_fwd - gemm_f, 0 * tp_fwd), tp_bwd - maximum(tp_bwd - 2 * gemm_f, 0 * tp_bwd)
+        tp_fwd, tp_bwd = tp_fwd - hidden_f, tp_bwd - hidden_b
+        # the communication kernels hold SMs while they run: the GEMMs they hide behind lose that share
+        forward = forward + comm_sm_share(cluster) * hidden_f
+        backward = backward + comm_sm_share(cluster) * hidden_b
 
     # --- recomputation: what "selective" means is the stack's (presets/stacks.toml selective_recompute)
     full = _is(layout.recompute, "full", 2)
@@ -283,6 +294,8 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     hop = p2p_seconds(kv_chunk, tp * cp > cluster.gpus_per_node, cluster)
     cp_f = (cp > 1) * maximum((cp - 1) * hop - attn_f, 0)
     cp_b = (cp > 1) * maximum(2 * (cp - 1) * hop - attn_b, 0)
+    forward = forward + comm_sm_share(cluster) * (cp > 1) * ((cp - 1) * hop - cp_f)  # the hidden hops hold SMs too
+    backward = backward + comm_sm_share(cluster) * (cp > 1) * (2 * (cp - 1) * hop - cp_b)
     cp_comm = cp_f + cp_b + full * cp_f
 
     # --- expert parallel: dispatch + combine all-to-all forward, the same backward
@@ -448,6 +461,9 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     fsdp_window = where(z3, run.overlap_dp * stack.overlap_param_gather * compute_stage, overlap * bwd_stage)
     exposed_mb = maximum(t_dp_mb - fsdp_window, layer_collectives)
     dp_exposed = (n_dp > 1) * (exposed_step + (z3 + z2mb) * m * exposed_mb)
+    # the data-parallel collectives that hide behind compute hold SMs while they run: that compute loses their share
+    dp_hidden = (n_dp > 1) * ((t_dp_step - exposed_step) + (z3 + z2mb) * m * (t_dp_mb - exposed_mb))
+    dp_exposed = dp_exposed + comm_sm_share(cluster) * dp_hidden
 
     # --- optimizer step: this GPU's share of the parameters (ZeRO >= 1 shards it over dp·cp)
     shard = where(zero >= 1, n_dp, 1)

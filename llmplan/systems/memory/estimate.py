@@ -55,6 +55,7 @@ class Request:
     fp32_gradients: bool = False  # gradients kept in fp32 whatever the weights' dtype (Megatron's main_grad buffers)
     zero2_full_gradients: bool = False  # ZeRO-2 keeping whole gradients while accumulating (reduced once per step)
     fused_loss: bool = False  # one cross-entropy kernel on the 16-bit logits: no fp32 copy, no saved log-probs
+    logits_kept: bool = True  # the caller holds the 16-bit logits through backward (HF outputs); False: freed once the loss is formed
     buffer_bytes: float = 0.0  # the framework's own communication buffers (DeepSpeed's reduce and all-gather buckets)
     fused_norms: bool = False  # the stack's norms are one kernel each (TE, Apex, torch.compile): input + statistics saved
     selective: str = "attention-core"  # what the stack's "selective" keeps: attention-core (Megatron), op-level (torchtitan), per-block (= full)
@@ -448,6 +449,9 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     one_full = max(full_dense, full_moe)  # one layer's no-recompute saved set (the largest kind)
     korth = req.activations == "korthikanti"
     logits = 0.0 if korth else T * d.V * c / tp
+    # a loop that drops its reference before backward (torchtitan's `del pred`, Megatron's loss inside forward) frees
+    # the 16-bit logits once the loss holds its own fp32 copy: from the start of backward they are gone
+    dropped = 0.0 if req.logits_kept else logits
     # autocast's low-precision weight copies (amp): every linear's, and the output head's (tied or not).
     amp = precision == "amp" and c < 4
     layer_lin = linear_params_per_layer(shape) / tp
@@ -500,14 +504,15 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         """x_held: every in-flight micro-batch's saved tensors; x_other: those of the micro-batches other than
         the one in backward; steady: 1F1B's steady state, every gradient already allocated (accumulating)."""
         x_top = x_other + x_one
-        h_saved = head if with_head else 0.0
-        lg = logits if with_head else 0.0
+        h_fwd = head if with_head else 0.0
+        h_saved = head - dropped if with_head else 0.0  # from the start of backward
+        lg = logits - dropped if with_head else 0.0
         g_top = G_head if with_head else 0.0  # the layer's own gradients are written as its saved tensors go
         after_head = head_w * c if amp and with_head else 0.0
         out = {
             # forward: the loss (logits.float() beside log_softmax's output) or the top layer's attention scores
-            "end of forward": {**states, "activations": x_held + h_saved, "autocast_cache": cast_cache, "gradients": 0.0,
-                               "transient": max(loss_fwd if with_head else 0.0, fwd_attn - h_saved)},
+            "end of forward": {**states, "activations": x_held + h_fwd, "autocast_cache": cast_cache, "gradients": 0.0,
+                               "transient": max(loss_fwd if with_head else 0.0, fwd_attn - h_fwd)},
             # loss.backward() begins: every saved tensor is alive and the loss writes d(log-probs), d(logits) in fp32.
             "start of backward": {**states, "activations": x_held + h_saved, "autocast_cache": copies_saved,
                                   "gradients": 0.0, "transient": loss_bwd if with_head else d_resid},
