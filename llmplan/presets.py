@@ -212,6 +212,7 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "attention_source": (_STR, True, None),
     "elementwise": (_STR, True, ("fused", "eager")),  # fused kernels (TE/Apex) or one kernel per PyTorch op
     "elementwise_source": (_STR, True, None),
+    "norm": (_STR, False, ("fused", "eager")),  # the norm kernel where it differs from `elementwise` (torchtitan's fused_rmsnorm)
     "compiled": (_BOOL, True, None),  # torch.compile / CUDA graphs: no per-op host overhead, element-wise fused
     "compile_option": (_BOOL, False, None),  # the stack offers --compile
     "compile_source": (_STR, False, None),
@@ -230,6 +231,8 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "zero2_gradients": (_STR, False, ("reduce-scatter-per-micro-batch", "accumulate-full")),
     "logits_kept_for_backward": (_BOOL, False, None),  # the 16-bit logits stay referenced through backward (the caller holds them)
     "logits_source": (_STR, False, None),
+    "optimizer_impl": (_STR, False, ("for-loop", "foreach", "fused")),  # how the Adam step runs (its temporaries)
+    "optimizer_source": (_STR, False, None),
     "grad_reduce_bytes": (_INT, False, None),  # bytes per gradient value on the wire (4: reduced in fp32)
     "grad_reduce_source": (_STR, False, None),
     "zero_stages": (_INTS, True, None),

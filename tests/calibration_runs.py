@@ -76,6 +76,20 @@ def FOUNDRY_A100_STACK():
     return replace(load("fsdp"), attention="fa-triton")
 
 
+# train_configs/*.toml norm_type at torchtitan 1ea476e9 (2024-04-24, the commit that put these rows in docs/performance.md)
+TITAN_A100_NORM = {"llama-3-8b": "fused", "llama-2-13b": "fused", "llama-3-70b": "eager", "llama-2-70b": "eager"}
+
+
+def TITAN_A100_STACK(preset: str):
+    """The torchtitan stack as its A100 table ran it (pytorch/torchtitan @1ea476e9, 2024-04-24): train_configs/llama3_8b.toml
+    and llama2_13b.toml set norm_type = "fused_rmsnorm" (a Triton RMSNorm, torchtitan/models/norms.py), the 70B configs
+    "rmsnorm" (eager); train.py then kept `pred` (the logits) referenced through loss.backward() (the `del pred` came later)
+    and built AdamW with foreach=True."""
+    from llmplan.systems.stack import load
+
+    return replace(load("torchtitan"), norm=TITAN_A100_NORM[preset], logits_kept_for_backward=True, optimizer_impl="foreach")
+
+
 @dataclass
 class Calibration:
     stack: str
@@ -140,7 +154,7 @@ def torchtitan_a100() -> list[Calibration]:
     out = []
     for preset, seq, mb, ac, wps, _ in TORCHTITAN_A100:
         shape = arch.Shape.from_preset(cat.get("models", preset))
-        run = Run(seq=seq, global_batch=64 * mb, stack=load("torchtitan"))
+        run = Run(seq=seq, global_batch=64 * mb, stack=TITAN_A100_STACK(preset))
         layout = Layout(dp=64, zero=3, micro_batch=mb, recompute=ac)
         st = step_time(shape, run, layout, a100)
         published = run.global_batch * seq / (wps * 64)

@@ -507,3 +507,30 @@ def test_logits_freed_before_backward_where_the_loop_drops_them():
     kept = memory_breakdown(shape, Run(seq=8192, global_batch=16, stack=replace(titan, logits_kept_for_backward=True)), layout)
     logits = 2 * 8192 * shape.vocab * 2  # bf16, 16,384 tokens
     assert kept.peak_bytes - freed.peak_bytes == pytest.approx(logits)
+
+
+def test_norm_and_optimizer_as_the_stack_runs_them():
+    # torchtitan's 2024 configs set norm_type = "fused_rmsnorm" (a Triton kernel: input and 1/rms saved) with the other
+    # element-wise ops eager; Composer's DecoupledAdamW updates one tensor at a time (no whole-shard temporaries)
+    from dataclasses import replace
+
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.layout_search import memory_breakdown
+
+    titan = _stack("torchtitan")
+    assert titan.norm == "eager" and replace(titan, norm="fused").elementwise == "eager"
+    assert _stack("fsdp").optimizer_impl == "for-loop" and _stack("megatron").optimizer_impl == "fused"
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-2-13b"))
+    layout = Layout(dp=64, zero=3, micro_batch=2)
+    eager = memory_breakdown(shape, Run(seq=4096, global_batch=128, stack=titan), layout)
+    fused = memory_breakdown(shape, Run(seq=4096, global_batch=128, stack=replace(titan, norm="fused")), layout)
+    # each of the 2 norms a layer keeps its fp32 input copy (4 bytes) beside x̂ (2) eager, its 2-byte input fused
+    T = 2 * 4096
+    assert eager.activations_bytes - fused.activations_bytes == pytest.approx(40 * 2 * T * 5120 * 4, rel=0.01)
+    run = Run(seq=4096, global_batch=128, stack=_stack("fsdp"))
+    loop = memory_breakdown(shape, run, Layout(dp=8, zero=3, micro_batch=1, recompute="full"))
+    each = memory_breakdown(shape, Run(seq=4096, global_batch=128, stack=replace(_stack("fsdp"), optimizer_impl="foreach")),
+                            Layout(dp=8, zero=3, micro_batch=1, recompute="full"))
+    assert loop.phases["optimizer step"]["transient"] < 0.2 * each.phases["optimizer step"]["transient"]

@@ -46,6 +46,12 @@ class Stack:
     fused_loss: bool = False
     grad_reduce_bytes: int = 2  # bytes per gradient value in the data-parallel reduction (4: fp32 reduce)
     logits_kept_for_backward: bool = True  # the training loop holds the 16-bit logits until backward ends
+    norm: str = ""  # fused | eager: the norm kernel where it differs from the other element-wise ops; "" as `elementwise`
+    optimizer_impl: str = ""  # for-loop | foreach | fused: how the Adam step runs; "" PyTorch's default
+
+    def __post_init__(self):
+        if not self.norm:
+            object.__setattr__(self, "norm", self.elementwise)
 
     @classmethod
     def from_preset(cls, preset: Any) -> "Stack":
@@ -56,7 +62,8 @@ class Stack:
                    d["selective_recompute"], d["mixed_precision"], d.get("zero2_gradients", "reduce-scatter-per-micro-batch"),
                    zs, tuple(d.get("zero_with_pipeline", zs)), bool(d["tp"]), bool(d["pp"]), bool(d["cp"]), bool(d["ep"]),
                    d["sequence_parallel"], d["pipeline_split"], tuple(d.get("calibrated", ())), bool(d.get("fused_loss", False)),
-                   int(d.get("grad_reduce_bytes", 2)), bool(d.get("logits_kept_for_backward", True)))
+                   int(d.get("grad_reduce_bytes", 2)), bool(d.get("logits_kept_for_backward", True)), d.get("norm", ""),
+                   d.get("optimizer_impl", ""))
 
     def compiled_as(self, compile_: bool | None) -> "Stack":
         """The stack with --compile (or --no-compile) applied; refused where the stack does not offer it."""

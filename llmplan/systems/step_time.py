@@ -238,7 +238,7 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     # Eager stacks run each PyTorch op as its own pass over HBM (bytes per element, presets/kernels.toml).
     ew = kernels.elementwise()
     eager = stack.eager
-    k_norm = ew["norm_eager"] / ew["norm_fused"] if eager else 1
+    k_norm = ew["norm_eager"] / ew["norm_fused"] if stack.norm == "eager" and not stack.compiled else 1
     k_rot = ew["rotary_eager"] / ew["rotary_fused"] if eager else 1
     k_act = ew["swiglu_eager"] / ew["swiglu_fused"] if eager and gated else 1
     h_ops = where(sp, h / tp, h) * T

@@ -46,7 +46,8 @@ class Request:
     train: bool = False
     precision: str = "amp"
     optimizer: str = "adamw"
-    optimizer_impl: str | None = None  # for-loop | foreach | fused; None: PyTorch's default (DEFAULT_OPTIMIZER_IMPL)
+    optimizer_impl: str | None = None  # for-loop | foreach | fused; None: the stack's, else PyTorch's default (DEFAULT_OPTIMIZER_IMPL)
+    stack_optimizer_impl: str | None = None  # what the software stack runs (presets/stacks.toml optimizer_impl)
     batch: int = 1
     seq: int | None = None  # training sequence / inference context
     kv_dtype: str | None = None
@@ -58,6 +59,7 @@ class Request:
     logits_kept: bool = True  # the caller holds the 16-bit logits through backward (HF outputs); False: freed once the loss is formed
     buffer_bytes: float = 0.0  # the framework's own communication buffers (DeepSpeed's reduce and all-gather buckets)
     fused_norms: bool = False  # the stack's norms are one kernel each (TE, Apex, torch.compile): input + statistics saved
+    fused_mlp: bool | None = None  # the SwiGLU one kernel (saves its input only); None: as fused_norms
     selective: str = "attention-core"  # what the stack's "selective" keeps: attention-core (Megatron), op-level (torchtitan), per-block (= full)
     attention: str = "auto"  # auto (what SDPA dispatches) | flash | mem-efficient | math | eager
     zero: int = 0
@@ -290,7 +292,8 @@ def _train(req: Request) -> Breakdown:
     n_d = req.gpus // mp  # ZeRO shards over the data- and context-parallel ranks (Megatron's dp×cp group)
     n_e = max(1, n_d // req.ep)  # expert data-parallel ranks
     sb = state_bytes(req.precision, req.dtype, req.optimizer)
-    impl = req.optimizer_impl or default_optimizer_impl(req.optimizer)
+    stack_impl = req.stack_optimizer_impl if req.optimizer == "adamw" else None  # the stacks name their Adam
+    impl = req.optimizer_impl or stack_impl or default_optimizer_impl(req.optimizer)
     E = 0 if req.lora_rank else expert_params(shape)
 
     def local(values: float, expert: float, sharded: bool) -> float:
@@ -391,22 +394,25 @@ def _attention_forward_transient(kernel: str, S: float, b: int, s_q: int, s_k: i
 
 @functools.lru_cache(maxsize=4096)
 def _saved_totals(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, recompute: str,
-                  tp: int, sp: bool, cp: int, fused: bool = False) -> tuple[float, float, float, float, float]:
-    """Saved bytes of one dense layer (as run, and without recompute), one MoE layer (same) and the head."""
+                  tp: int, sp: bool, cp: int, fused=False) -> tuple[float, float, float, float, float]:
+    """Saved bytes of one dense layer (as run, and without recompute), one MoE layer (same) and the head.
+    `fused`: whether the norms are fused, or (norms, SwiGLU)."""
     args = (b, seq, precision, c, kernel)
-    x_dense = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, fused_norm=fused))
-    full_dense = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, fused_norm=fused))
-    x_moe = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, moe=True, fused_norm=fused)) if d.moe_layers else 0.0
-    full_moe = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, moe=True, fused_norm=fused)) if d.moe_layers else 0.0
+    fused, fused_mlp = fused if isinstance(fused, tuple) else (fused, None)
+    x_dense = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, fused_norm=fused, fused_mlp=fused_mlp))
+    full_dense = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, fused_norm=fused, fused_mlp=fused_mlp))
+    x_moe = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, moe=True, fused_norm=fused, fused_mlp=fused_mlp)) if d.moe_layers else 0.0
+    full_moe = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, moe=True, fused_norm=fused, fused_mlp=fused_mlp)) if d.moe_layers else 0.0
     head = act.total(act.head_saved(d, b, seq, precision, c, tp, sp, cp))
     return x_dense, full_dense, x_moe, full_moe, head
 
 
 @functools.lru_cache(maxsize=4096)
 def _mlp_half(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, tp: int, sp: bool, cp: int, moe: bool,
-              fused: bool = False) -> float:
+              fused=False) -> float:
     """What one layer saves from its second norm on (the MLP half), freed before its attention's backward."""
-    items = act.layer_saved(d, b, seq, precision, c, kernel, "none", tp, sp, cp, moe=moe, fused_norm=fused)
+    fused, fused_mlp = fused if isinstance(fused, tuple) else (fused, None)
+    items = act.layer_saved(d, b, seq, precision, c, kernel, "none", tp, sp, cp, moe=moe, fused_norm=fused, fused_mlp=fused_mlp)
     start = next(i for i, item in enumerate(items) if item.name.startswith("MLP "))
     return act.total(items[start:])
 
@@ -432,6 +438,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 3 or (req.zero == 2 and not req.zero2_full_gradients) else 1
     g_bytes = 0 if req.lora_rank else sbg / n_shard_g  # gradient bytes per parameter on this GPU
     moe_n, dense_n = d.moe_layers, d.layers - d.moe_layers
+    fusion = req.fused_norms if req.fused_mlp is None or req.fused_mlp == req.fused_norms else (req.fused_norms, req.fused_mlp)
     if req.activations == "korthikanti":
         per = act.korthikanti_layer_bytes(seq // cp, b, d.h, d.a, tp, "selective" if kernel != "eager" and req.recompute == "none" else req.recompute, sp)
         x_dense = x_moe = per
@@ -440,7 +447,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         notes.append("activations from Korthikanti et al. 2022 Table 2 (GPT block, 16-bit, no logits)")
     else:
         mode = "op" if req.recompute == "selective" and req.selective == "op-level" else req.recompute
-        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, mode, tp, sp, cp, req.fused_norms)
+        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, mode, tp, sp, cp, fusion)
     if req.fused_loss and not req.activations == "korthikanti":
         # a fused cross-entropy (flash_attn's) saves the per-token logsumexp instead of fp32 log-probabilities
         head = head - T * d.V * 4 / tp + T * 4
@@ -479,7 +486,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     # RMSNorm's backward in fp32 (d(x̂) upcast, MeanBackward's expand, PowBackward's 2·x and product: 4 T·h fp32);
     # SwiGLU's product backward: d(act(gate)) and d(up) beside the down projection's weight gradient;
     # the attention kernel's backward (see _attention_backward).
-    mlp_half = 0.0 if korth else _mlp_half(d, b, seq, precision, c, kernel, tp, sp, cp, bool(moe_n), req.fused_norms)
+    mlp_half = 0.0 if korth else _mlp_half(d, b, seq, precision, c, kernel, tp, sp, cp, bool(moe_n), fusion)
     G_mlp = (ffn_w * (3 if d.gated else 2) if not moe_n else layer_lin - arch.attention_params(shape) / tp) * g_bytes
     # MLP first (SwiGLU's product backward), then, with the MLP half of the layer's saved tensors freed and its
     # weight gradients written, the post-attention norm's and the attention core's backward.
