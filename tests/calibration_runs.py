@@ -11,11 +11,13 @@ Only the sources named in the shared reference ("End-to-end runs you may calibra
   Megatron's defaults are taken (micro-batch 1, no interleaving, no recomputation).
 - torchtitan: pytorch/torchtitan docs/performance.md (@04133643): Llama 3 8B and 70B, Llama 2 13B and 70B with
   FSDP2 on 64 A100 80GB, local batch 1 or 2; "selective op" rows only (the "selective layer" policy, every
-  other block checkpointed, is not one of the stack's modes).
+  other block checkpointed, is not one of the stack's modes). The rows came in with commit 1ea476e9 (2024-04-24):
+  the stack as it was then (TITAN_A100_STACK: the configs' fused_rmsnorm, logits kept, foreach AdamW).
 - fsdp: mosaicml/llm-foundry scripts/train/benchmarking/README.md (@061f2c7c), the "A100 80GB" table: MPT models
   (GeLU 4h MLP, LayerNorm, learned positions, tied embeddings, vocabulary 50,368; shapes from
   scripts/train/yamls/pretrain/mpt-*.yaml, NumParams checked), FSDP FULL_SHARD, activation checkpointing of
-  whole blocks where the row says True; one row per model size at 2048 tokens and the longest-sequence rows.
+  whole blocks where the row says True; one row per model size at 2048 tokens and the longest-sequence rows. The
+  table came in with commit b2a43a14 (2023-10-19): the stack as it was then (FOUNDRY_A100_STACK: attn_impl triton).
 
 Every prediction is a step time; the error is the throughput's, published step / predicted step - 1. A
 constant 40% MFU's error is beside it: the step time at 40% of the dense peak for the same model FLOPs.

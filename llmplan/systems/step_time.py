@@ -433,7 +433,7 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     ag_d, _ = bucketed(all_gather_seconds, P_dense, n_dp, g)  # all-gather of the updated weights
     ag_e, _ = bucketed(all_gather_seconds, P_exp_local, n_edp, g)
     # ZeRO 0: all-reduce (ring or tree). ZeRO 1/2 (distributed optimizer): reduce-scatter the gradients,
-    # all-gather the updated weights: ring collectives of the same total volume (Rajbhandari et al. 2020 §7).
+    # all-gather the updated weights (Rajbhandari et al. 2020 §7): the all-reduce's volume, gradients in their dtype.
     z3 = zero == 3
     # ZeRO-2 as the stack runs it (presets/stacks.toml zero2_gradients): DeepSpeed and FSDP reduce-scatter each
     # micro-batch's gradients into the shard as backward produces them (deepspeed/runtime/zero/stage_1_and_2.py,
