@@ -213,10 +213,11 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     **_COMMON,
     "framework": (_STR, True, None),
     "version": (_STR, True, None),
-    "attention": (_STR, True, ("te", "fa2", "fa3", "cudnn", "sdpa")),  # te: TE fused attention (cuDNN on Hopper, FA2 on Ampere); sdpa: PyTorch SDPA (FA2)
+    "attention": (_STR, True, ("te", "fa2", "fa3", "cudnn", "sdpa", "fa-triton")),  # te: TE fused attention (cuDNN on Hopper, FA2 on Ampere); sdpa: PyTorch SDPA (FA2); fa-triton: the Triton FlashAttention
     "attention_source": (_STR, True, None),
     "elementwise": (_STR, True, ("fused", "eager")),  # fused kernels (TE/Apex) or one kernel per PyTorch op
     "elementwise_source": (_STR, True, None),
+    "norm": (_STR, False, ("fused", "eager")),  # the norm kernel where it differs from `elementwise` (torchtitan's fused_rmsnorm)
     "compiled": (_BOOL, True, None),  # torch.compile / CUDA graphs: no per-op host overhead, element-wise fused
     "compile_option": (_BOOL, False, None),  # the stack offers --compile
     "compile_source": (_STR, False, None),
@@ -233,6 +234,12 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "fused_loss": (_BOOL, False, None),  # one cross-entropy kernel on the 16-bit logits (no fp32 copy or log-probs)
     "loss_source": (_STR, False, None),
     "zero2_gradients": (_STR, False, ("reduce-scatter-per-micro-batch", "accumulate-full")),
+    "logits_kept_for_backward": (_BOOL, False, None),  # the 16-bit logits stay referenced through backward (the caller holds them)
+    "logits_source": (_STR, False, None),
+    "optimizer_impl": (_STR, False, ("for-loop", "foreach", "fused")),  # how the Adam step runs (its temporaries)
+    "optimizer_source": (_STR, False, None),
+    "grad_reduce_bytes": (_INT, False, None),  # bytes per gradient value on the wire (4: reduced in fp32)
+    "grad_reduce_source": (_STR, False, None),
     "zero_stages": (_INTS, True, None),
     "zero_with_pipeline": (_INTS, False, None),  # ZeRO stages allowed together with pp > 1 (default: zero_stages)
     "tp": (_BOOL, True, None),

@@ -207,7 +207,9 @@ def test_zero2_reduces_every_micro_batch_where_the_stack_does():
     z1 = step_time(shape, run, Layout(dp=64, zero=1, micro_batch=1), cl)
     z2 = step_time(shape, run, Layout(dp=64, zero=2, micro_batch=1), cl)
     assert z1.micro_batches == 8
-    assert z2.dp_comm_seconds > 4 * z1.dp_comm_seconds
+    # (each of ZeRO-2's per-micro-batch reduce-scatters pays a latency per layer, ZeRO-1's one per 64M-parameter
+    # bucket, so 8 against 1 + 1 comes out above 2.5x rather than the volumes' 4.5x)
+    assert z2.dp_comm_seconds > 2.5 * z1.dp_comm_seconds
 
 
 def test_pipeline_memory_and_bubble_from_the_busiest_stage():
@@ -373,3 +375,162 @@ def test_a_fused_cross_entropy_saves_no_fp32_log_probs():
     plain = memory_breakdown(shape, Run(seq=2048, global_batch=64, stack=replace(_stack("fsdp"), fused_loss=False)), layout)
     logits = 8 * 2048 * 50368
     assert plain.activations_bytes - fused.activations_bytes == pytest.approx(logits * 4 - 8 * 2048 * 4)
+
+
+# ----------------------------------------------------------------------------- issue 21, second pass
+
+def test_triton_flash_attention_is_the_measured_one():
+    # flash-attention assets/flash2_a100_fwd_bwd_benchmark.png, "FlashAttention Triton", causal hd128: 68 TFLOP/s at 2K,
+    # 78 at 8K (FA2 155 and 182): the kernel llm-foundry's A100 table ran (attn_impl: triton)
+    from llmplan.systems import kernels
+
+    assert kernels.attention_rate("fa-triton", "sm80", 2048, 128)[0] == pytest.approx(68e12)
+    assert kernels.attention_rate("fa-triton", "sm80", 8192, 128)[0] == pytest.approx(78e12)
+    assert kernels.attention_rate("fa-triton", "sm90", 8192, 128) is None  # measured on A100 only
+
+
+def _dp_step(stack, zero=1, tp=1, gpus=64, **kw):
+    from dataclasses import replace
+
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.step_time import step_time
+
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-2-7b"))
+    cl = GPU.from_preset(catalog().get("gpus", "a100"))
+    run = Run(seq=4096, global_batch=gpus // tp * 2, stack=replace(stack, **kw), overlap_dp=False)
+    return step_time(shape, run, Layout(tp=tp, dp=gpus // tp, zero=zero, micro_batch=1, sequence_parallel=tp > 1), cl)
+
+
+def test_gradients_are_reduced_in_the_stacks_dtype():
+    # Megatron (bf16 -> accumulate_allreduce_grads_in_fp32), FSDP2 and Composer (reduce_dtype fp32) reduce-scatter fp32
+    # gradients and all-gather bf16 weights: 4 + 2 bytes per parameter where a bf16 reduction moves 2 + 2
+    for name in ("megatron", "torchtitan", "fsdp"):
+        assert _stack(name).grad_reduce_bytes == 4
+    assert _stack("deepspeed").grad_reduce_bytes == 2
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+
+    fp32 = _dp_step(_stack("megatron"))
+    bf16 = _dp_step(_stack("megatron"), grad_reduce_bytes=2)
+    # the latencies cancel: 2 more bytes per parameter through a 64-rank ring at 8 NICs x 25 GB/s per node
+    P = arch.params(arch.Shape.from_preset(catalog().get("models", "llama-2-7b")))
+    assert fp32.dp_comm_seconds - bf16.dp_comm_seconds == pytest.approx(P * 2 * 63 / 64 / 200e9, rel=1e-6)
+
+
+def test_rings_across_nodes_use_the_ranks_nics():
+    # tp 1: a data-parallel ring has 8 ranks in each DGX A100 node, and NCCL's channels leave through 8 NICs (busbw
+    # 192 GB/s, GTC24 S62129); tp 8: one rank per node, one 25 GB/s NIC. The same bytes per GPU cost ~8x more
+    from llmplan.presets import catalog
+    from llmplan.systems import collectives as c
+    from llmplan.systems.gpu import GPU
+
+    cl = GPU.from_preset(catalog().get("gpus", "a100"))
+    assert c.ring_bandwidth(64, 64, cl) == pytest.approx(200e9)  # min(8 x 25 GB/s, NVLink's 240)
+    assert c.ring_bandwidth(8, 64, cl) == pytest.approx(25e9)
+    assert c.ring_bandwidth(8, 8, cl) == pytest.approx(240e9)
+    assert c.ranks_per_node(64, 512, 8) == 1 and c.ranks_per_node(256, 64, 8) == 8
+
+
+def test_a_synchronous_step_waits_for_its_slowest_gpu():
+    # MAMF's 5% GPU-to-GPU spread within a node (presets/kernels.toml straggler_spread): more than one GPU, compute
+    # at 95% of the measured GPU's rate; one GPU waits for no other
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems import kernels
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.step_time import step_time
+
+    assert kernels.straggler_spread() == 0.05
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-2-7b"))
+    cl = GPU.from_preset(catalog().get("gpus", "h100"))
+    one = step_time(shape, Run(seq=4096, global_batch=8), Layout(dp=1, micro_batch=1), cl)
+    two = step_time(shape, Run(seq=4096, global_batch=16, overlap_dp=False), Layout(dp=2, micro_batch=1), cl)
+    assert two.compute_seconds / one.compute_seconds == pytest.approx(1 / 0.95)
+
+
+def test_hidden_collectives_cost_the_sms_they_hold():
+    # TE userbuffers (num_sm 16) and NCCL (16 channels) hold 16 of the A100's 108 SMs while they hide behind compute:
+    # a TP overlap that hides t seconds of collectives costs 16/108·t of compute; none where nothing is hidden
+    from dataclasses import replace
+
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems import kernels
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.step_time import comm_sm_share, layer_cost
+
+    assert kernels.comm_sms() == 16
+    cl = GPU.from_preset(catalog().get("gpus", "a100"))
+    assert comm_sm_share(cl) == pytest.approx(16 / 108)
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-2-70b"))
+    layout = Layout(tp=8, dp=1, micro_batch=1, sequence_parallel=True)
+    plain = layer_cost(shape, Run(seq=4096, global_batch=1), layout, cl)
+    stack = replace(_stack("megatron"), tp_comm_overlap=True)
+    hidden = layer_cost(shape, Run(seq=4096, global_batch=1, stack=stack), layout, cl)
+    assert hidden.tp_comm < plain.tp_comm
+    extra = (hidden.forward + hidden.backward) - (plain.forward + plain.backward)
+    assert extra == pytest.approx(16 / 108 * (plain.tp_comm - hidden.tp_comm), rel=1e-6)
+
+
+def test_the_8b_must_show_memory_under_each_stack():
+    # torchtitan frees the logits before backward ('del pred', torchtitan/train.py) and its op-level SAC saves ~15.5
+    # bytes per token per unit of d_model in each layer: it fits an 80 GB H100. Megatron's selective keeps every
+    # activation but the attention core, which flash kernels never save (Korthikanti et al. 2022: 34·s·b·h bytes a
+    # layer): 32 layers x 16,384 tokens of Llama 3.1 8B hold 73 GB before the weights, so it does not fit, and says so.
+    titan, _ = _row(MUST_SHOW + ["--stack", "torchtitan"])
+    mega, _ = _row(MUST_SHOW + ["--stack", "megatron"])
+    assert titan["fits"] and titan["total_bytes"] <= 80e9
+    assert not mega["fits"]
+    full, _ = _row([a if a != "selective" else "full" for a in MUST_SHOW] + ["--stack", "megatron"])
+    assert full["fits"]
+
+
+def test_logits_freed_before_backward_where_the_loop_drops_them():
+    from dataclasses import replace
+
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.layout_search import memory_breakdown
+
+    assert not _stack("torchtitan").logits_kept_for_backward and not _stack("megatron").logits_kept_for_backward
+    assert _stack("ddp").logits_kept_for_backward  # HF's outputs hold them (the H100 measurements)
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-3.1-8b"))
+    layout = Layout(dp=8, zero=3, micro_batch=2, recompute="selective")
+    titan = _stack("torchtitan")
+    freed = memory_breakdown(shape, Run(seq=8192, global_batch=16, stack=titan), layout)
+    kept = memory_breakdown(shape, Run(seq=8192, global_batch=16, stack=replace(titan, logits_kept_for_backward=True)), layout)
+    logits = 2 * 8192 * shape.vocab * 2  # bf16, 16,384 tokens
+    assert kept.peak_bytes - freed.peak_bytes == pytest.approx(logits)
+
+
+def test_norm_and_optimizer_as_the_stack_runs_them():
+    # torchtitan's 2024 configs set norm_type = "fused_rmsnorm" (a Triton kernel: input and 1/rms saved) with the other
+    # element-wise ops eager; Composer's DecoupledAdamW updates one tensor at a time (no whole-shard temporaries)
+    from dataclasses import replace
+
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.layout_search import memory_breakdown
+
+    titan = _stack("torchtitan")
+    assert titan.norm == "eager" and replace(titan, norm="fused").elementwise == "eager"
+    assert _stack("fsdp").optimizer_impl == "for-loop" and _stack("megatron").optimizer_impl == "fused"
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-2-13b"))
+    layout = Layout(dp=64, zero=3, micro_batch=2)
+    eager = memory_breakdown(shape, Run(seq=4096, global_batch=128, stack=titan), layout)
+    fused = memory_breakdown(shape, Run(seq=4096, global_batch=128, stack=replace(titan, norm="fused")), layout)
+    # each of the 2 norms a layer keeps its fp32 input copy (4 bytes) beside x̂ (2) eager, its 2-byte input fused
+    T = 2 * 4096
+    assert eager.activations_bytes - fused.activations_bytes == pytest.approx(40 * 2 * T * 5120 * 4, rel=0.01)
+    run = Run(seq=4096, global_batch=128, stack=_stack("fsdp"))
+    loop = memory_breakdown(shape, run, Layout(dp=8, zero=3, micro_batch=1, recompute="full"))
+    each = memory_breakdown(shape, Run(seq=4096, global_batch=128, stack=replace(_stack("fsdp"), optimizer_impl="foreach")),
+                            Layout(dp=8, zero=3, micro_batch=1, recompute="full"))
+    assert loop.phases["optimizer step"]["transient"] < 0.2 * each.phases["optimizer step"]["transient"]

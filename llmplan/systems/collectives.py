@@ -18,8 +18,29 @@ NCCL_STEP_LATENCY_INTRA = 3.4e-6
 NCCL_STEP_LATENCY_INTER = 14e-6
 
 
+def ranks_per_node(n, span, gpus_per_node):
+    """Ranks of an n-rank group spread evenly over `span` consecutive GPUs that share one node: n·g/span, between 1 and g."""
+    k = n * gpus_per_node / span
+    return k - (k - gpus_per_node) * (k > gpus_per_node) + (1 - k) * (k < 1)
+
+
+def ring_bandwidth(n, span, cluster: GPU):
+    """Bus bandwidth of a ring (or tree) collective whose n ranks span `span` GPUs: NVLink inside a node; across
+    nodes each ring crosses a node boundary once and NCCL spreads its channels over the NICs of the group's k
+    ranks in each node, so the network gives k NICs' worth, up to the NVLink hops' own rate (NCCL's ring
+    search, src/graph/search.cc; nccl-tests busbw on DGX A100, NVLink 3 + 8 x 200 Gb/s: 192 GB/s, DGX H100,
+    NVLink 4 + 8 x 400 Gb/s: 380 GB/s, NVIDIA GTC24 S62129, against 25 and 50 GB/s per NIC)."""
+    nvlink = cluster.intra_link_efficiency * cluster.intra_node_bandwidth
+    inter = cluster.inter_node_bandwidth or cluster.intra_node_bandwidth
+    k = ranks_per_node(n, span, cluster.gpus_per_node)
+    across = k * inter
+    across = across - (across - nvlink) * (across > nvlink)  # min(k NICs, NVLink)
+    return where(span <= cluster.gpus_per_node, nvlink, across)
+
+
 def _link(span, cluster: GPU):
-    """(bandwidth, per-step latency) of a group whose ranks span `span` consecutive GPUs."""
+    """(bandwidth, per-step latency) of a point-to-point or all-to-all exchange whose ranks span `span`
+    consecutive GPUs: each rank's traffic leaves on its own NIC."""
     inside = span <= cluster.gpus_per_node
     inter = cluster.inter_node_bandwidth or cluster.intra_node_bandwidth
     return (where(inside, cluster.intra_link_efficiency * cluster.intra_node_bandwidth, inter),
@@ -29,7 +50,8 @@ def _link(span, cluster: GPU):
 def all_reduce_seconds(size, n, span, cluster: GPU):
     """All-reduce of `size` bytes over n ranks: ring 2(n-1)/n·S/B + 2(n-1)·alpha, or double binary tree
     2·S/B + 2·ceil(log2 n)·alpha, whichever is faster (Thakur et al. 2005; NCCL tuning.cc). 0 for n = 1."""
-    B, alpha = _link(span, cluster)
+    _, alpha = _link(span, cluster)
+    B = ring_bandwidth(n, span, cluster)
     ring = 2 * (n - 1) / n * size / B + 2 * (n - 1) * alpha
     tree = 2 * size / B + 2 * log2_ceil(n) * alpha
     best = (ring + tree - abs(ring - tree)) / 2
@@ -38,7 +60,8 @@ def all_reduce_seconds(size, n, span, cluster: GPU):
 
 def all_gather_seconds(size, n, span, cluster: GPU):
     """All-gather (or reduce-scatter) whose full buffer is `size` bytes: ring (n-1)/n·S/B + (n-1)·alpha."""
-    B, alpha = _link(span, cluster)
+    _, alpha = _link(span, cluster)
+    B = ring_bandwidth(n, span, cluster)
     return (n > 1) * (NCCL_BASE_LATENCY + (n - 1) / n * size / B + (n - 1) * alpha)
 
 

@@ -35,6 +35,16 @@ def gemm_floor() -> float:
     return float(data()["gemm"]["floor_seconds"])
 
 
+def comm_sms() -> int:
+    """SMs a collective's kernels hold while they run (presets/kernels.toml [collectives])."""
+    return int(data()["collectives"]["comm_sms"])
+
+
+def straggler_spread() -> float:
+    """How far below the measured GPU the slowest of a synchronous group runs (presets/kernels.toml [gemm])."""
+    return float(data()["gemm"]["straggler_spread"])
+
+
 def fp8_matmul_efficiency(arch: str) -> float | None:
     return data()["gemm"].get(f"fp8_matmul_efficiency_{arch}")
 
@@ -87,6 +97,6 @@ def attention_rate(kernel: str, arch: str, seq, head_dim: int):
 def check() -> None:
     """The kernels file must have the tables step_time reads (a broken install is bad input, one line)."""
     d = data()
-    for key in ("arch", "gemm", "attention", "host", "elementwise"):
+    for key in ("arch", "gemm", "attention", "host", "elementwise", "collectives"):
         if key not in d:
             raise InputError(f"presets/kernels.toml has no [{key}] table; reinstall llmplan")

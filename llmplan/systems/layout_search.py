@@ -51,8 +51,10 @@ def stack_memory_fields(stack, zero: int, compute_bytes: int = 2) -> dict:
     """The memory Request fields a stack sets: Megatron keeps fp32 main gradients under bf16
     (megatron/training/arguments.py: bf16 sets accumulate_allreduce_grads_in_fp32; param_and_grad_buffer.py),
     DeepSpeed ZeRO-1/2 holds its two buckets, fused element-wise kernels save fewer intermediates."""
-    return {"selective": stack.selective_recompute, "fused_norms": stack.elementwise == "fused" or stack.compiled,
+    return {"selective": stack.selective_recompute, "fused_norms": stack.norm == "fused" or stack.compiled,
+            "fused_mlp": stack.elementwise == "fused" or stack.compiled,
             "fp32_gradients": stack.mixed_precision == "megatron", "fused_loss": stack.fused_loss,
+            "logits_kept": stack.logits_kept_for_backward, "stack_optimizer_impl": stack.optimizer_impl or None,
             "zero2_full_gradients": stack.zero2_gradients == "accumulate-full",
             "buffer_bytes": 2 * DEEPSPEED_BUCKET_ELEMENTS * compute_bytes if stack.mixed_precision == "deepspeed" and zero in (1, 2) else 0.0}
 

@@ -45,6 +45,14 @@ class Stack:
     pipeline_split: str = "even"
     calibrated: tuple = ()
     fused_loss: bool = False
+    grad_reduce_bytes: int = 2  # bytes per gradient value in the data-parallel reduction (4: fp32 reduce)
+    logits_kept_for_backward: bool = True  # the training loop holds the 16-bit logits until backward ends
+    norm: str = ""  # fused | eager: the norm kernel where it differs from the other element-wise ops; "" as `elementwise`
+    optimizer_impl: str = ""  # for-loop | foreach | fused: how the Adam step runs; "" PyTorch's default
+
+    def __post_init__(self):
+        if not self.norm:
+            object.__setattr__(self, "norm", self.elementwise)
 
     @classmethod
     def from_preset(cls, preset: Any) -> "Stack":
@@ -54,7 +62,9 @@ class Stack:
                    d["fp8_recipe"], bool(d["overlap_grad_reduce"]), bool(d["overlap_param_gather"]), bool(d["tp_comm_overlap"]),
                    d["selective_recompute"], d["mixed_precision"], d.get("zero2_gradients", "reduce-scatter-per-micro-batch"),
                    zs, tuple(d.get("zero_with_pipeline", zs)), bool(d["tp"]), bool(d["pp"]), bool(d["cp"]), bool(d["ep"]),
-                   d["sequence_parallel"], d["pipeline_split"], tuple(d.get("calibrated", ())), bool(d.get("fused_loss", False)))
+                   d["sequence_parallel"], d["pipeline_split"], tuple(d.get("calibrated", ())), bool(d.get("fused_loss", False)),
+                   int(d.get("grad_reduce_bytes", 2)), bool(d.get("logits_kept_for_backward", True)), d.get("norm", ""),
+                   d.get("optimizer_impl", ""))
 
     def compiled_as(self, compile_: bool | None) -> "Stack":
         """The stack with --compile (or --no-compile) applied; refused where the stack does not offer it."""
@@ -112,7 +122,8 @@ def describe(stack: Stack, gpu_arch: str) -> str:
 
     kernel = kernels.attention_kernel(stack.attention, gpu_arch)
     measured = kernels.attention_rate(kernel, gpu_arch, 8192, 128) is not None
-    attention = {"fa2": "FlashAttention-2", "fa3": "FlashAttention-3", "cudnn": "cuDNN fused attention"}.get(kernel, kernel)
+    attention = {"fa2": "FlashAttention-2", "fa3": "FlashAttention-3", "cudnn": "cuDNN fused attention",
+                 "fa-triton": "Triton FlashAttention"}.get(kernel, kernel)
     selective = {"attention-core": "keeps all but the attention core", "op-level": "reruns every second matmul and the element-wise ops",
                  "per-block": "checkpoints whole blocks (as full)"}[stack.selective_recompute]
     memory = {"megatron": "bf16 weights, fp32 master and Adam (distributed optimizer)", "fsdp": "fp32 sharded parameters gathered in bf16, no cast cache",

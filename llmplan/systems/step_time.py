@@ -115,6 +115,14 @@ def gemm_seconds(M, N, K, cluster: GPU, batch=1, nbytes=2, fp8_cast=0):
     return maximum(t, kernels.gemm_floor())  # a launch takes at least the measured floor (XLA sm_90 table)
 
 
+def comm_sm_share(cluster: GPU):
+    """Extra compute seconds per second of communication hidden behind it: the collective's kernels hold
+    comm_sms of the GPU's SMs while they run, and the compute they overlap runs on the rest (presets/kernels.toml
+    [collectives]); 0 where the SM count is unknown."""
+    sms = cluster.sms or 0
+    return kernels.comm_sms() / sms if sms else 0.0
+
+
 def elementwise_seconds(nbytes, cluster: GPU):
     """Memory-bound work: bytes moved / achievable HBM bandwidth (the roofline's memory side)."""
     return nbytes / cluster.hbm_rate
@@ -231,7 +239,7 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     # Eager stacks run each PyTorch op as its own pass over HBM (bytes per element, presets/kernels.toml).
     ew = kernels.elementwise()
     eager = stack.eager
-    k_norm = ew["norm_eager"] / ew["norm_fused"] if eager else 1
+    k_norm = ew["norm_eager"] / ew["norm_fused"] if stack.norm == "eager" and not stack.compiled else 1
     k_rot = ew["rotary_eager"] / ew["rotary_fused"] if eager else 1
     k_act = ew["swiglu_eager"] / ew["swiglu_fused"] if eager and gated else 1
     h_ops = where(sp, h / tp, h) * T
@@ -256,8 +264,11 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     tp_fwd = 2 * one
     tp_bwd = 2 * one
     if stack.tp_comm_overlap:  # TE userbuffers: TP collectives pipelined with the GEMMs they feed
-        tp_fwd = maximum(tp_fwd - gemm_f, 0 * tp_fwd)
-        tp_bwd = maximum(tp_bwd - 2 * gemm_f, 0 * tp_bwd)
+        hidden_f, hidden_b = tp_fwd - maximum(tp_fwd - gemm_f, 0 * tp_fwd), tp_bwd - maximum(tp_bwd - 2 * gemm_f, 0 * tp_bwd)
+        tp_fwd, tp_bwd = tp_fwd - hidden_f, tp_bwd - hidden_b
+        # the communication kernels hold SMs while they run: the GEMMs they hide behind lose that share
+        forward = forward + comm_sm_share(cluster) * hidden_f
+        backward = backward + comm_sm_share(cluster) * hidden_b
 
     # --- recomputation: what "selective" means is the stack's (presets/stacks.toml selective_recompute)
     full = _is(layout.recompute, "full", 2)
@@ -284,6 +295,8 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     hop = p2p_seconds(kv_chunk, tp * cp > cluster.gpus_per_node, cluster)
     cp_f = (cp > 1) * maximum((cp - 1) * hop - attn_f, 0)
     cp_b = (cp > 1) * maximum(2 * (cp - 1) * hop - attn_b, 0)
+    forward = forward + comm_sm_share(cluster) * (cp > 1) * ((cp - 1) * hop - cp_f)  # the hidden hops hold SMs too
+    backward = backward + comm_sm_share(cluster) * (cp > 1) * (2 * (cp - 1) * hop - cp_b)
     cp_comm = cp_f + cp_b + full * cp_f
 
     # --- expert parallel: dispatch + combine all-to-all forward, the same backward
@@ -388,13 +401,19 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     P_local = P_dense + P_exp_local
     accumulate = elementwise_seconds(P_local / where(layout.zero >= 2, dp * cp, 1) * GRAD_ACCUMULATION_BYTES_PER_PARAM, cluster)
     compute_stage = compute_stage + accumulate
+    # a synchronous step waits for its slowest GPU: kernels run straggler_spread below the one measured GPU's rate
+    # (presets/kernels.toml [gemm]); a single GPU waits for no other
+    compute_stage = compute_stage / (1 - kernels.straggler_spread() * (tp * pp * cp * dp > 1))
     t_stage = compute_stage + tp_stage + cp_stage + ep_stage + pp_stage
 
     steady = m * t_stage
     bubble = (pp - 1) / vp * t_stage  # Narayanan et al. 2021 §2.2.2: (p-1)/v of (t_f + t_b) per micro-batch
 
-    # --- data parallel: gradients of this GPU's parameters over dp·cp ranks (experts over dp·cp/ep)
+    # --- data parallel: gradients of this GPU's parameters over dp·cp ranks (experts over dp·cp/ep), reduced in the
+    # stack's gradient dtype (fp32 in Megatron, FSDP2 and Composer under bf16: presets/stacks.toml grad_reduce_bytes);
+    # parameters are gathered in the compute dtype
     g = run.compute_bytes
+    g_red = stack.grad_reduce_bytes
     span_dp = tp * cp * dp  # Megatron rank order tp, cp, dp, pp: a dp group spans tp·cp·dp GPUs
     n_dp = dp * cp
     n_edp = n_dp / ep
@@ -404,28 +423,32 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     # bucket_size = max(40M, 1M x dp) parameters), so the latency is paid per bucket.
     bucket = maximum(40e6, 1e6 * n_dp)
 
-    def bucketed(collective, params, n):
+    def bucketed(collective, params, n, nbytes):
         k = maximum(params / bucket, 1)
-        return (params > 0) * k * collective(params * g / k, n, span_dp, cluster), k
+        return (params > 0) * k * collective(params * nbytes / k, n, span_dp, cluster), k
 
-    ar_d, k_d = bucketed(all_reduce_seconds, P_dense, n_dp)
-    ar_e, _ = bucketed(all_reduce_seconds, P_exp_local, n_edp)
-    rs_d, _ = bucketed(all_gather_seconds, P_dense, n_dp)
-    rs_e, _ = bucketed(all_gather_seconds, P_exp_local, n_edp)
+    ar_d, k_d = bucketed(all_reduce_seconds, P_dense, n_dp, g_red)
+    ar_e, _ = bucketed(all_reduce_seconds, P_exp_local, n_edp, g_red)
+    rs_d, _ = bucketed(all_gather_seconds, P_dense, n_dp, g_red)  # reduce-scatter of the gradients
+    rs_e, _ = bucketed(all_gather_seconds, P_exp_local, n_edp, g_red)
+    ag_d, _ = bucketed(all_gather_seconds, P_dense, n_dp, g)  # all-gather of the updated weights
+    ag_e, _ = bucketed(all_gather_seconds, P_exp_local, n_edp, g)
     # ZeRO 0: all-reduce (ring or tree). ZeRO 1/2 (distributed optimizer): reduce-scatter the gradients,
-    # all-gather the updated weights: ring collectives of the same total volume (Rajbhandari et al. 2020 §7).
+    # all-gather the updated weights (Rajbhandari et al. 2020 §7): the all-reduce's volume, gradients in their dtype.
     z3 = zero == 3
     # ZeRO-2 as the stack runs it (presets/stacks.toml zero2_gradients): DeepSpeed and FSDP reduce-scatter each
     # micro-batch's gradients into the shard as backward produces them (deepspeed/runtime/zero/stage_1_and_2.py,
     # FSDP SHARD_GRAD_OP), so the reduction is paid every micro-batch; a stack that accumulates full gradients
     # reduces once per step (memory keeps them whole then).
     z2mb = (zero == 2) * (stack.zero2_gradients == "reduce-scatter-per-micro-batch")
-    t_dp_step = (1 - z3) * where(zero >= 1, (2 - z2mb) * (rs_d + rs_e), ar_d + ar_e)
+    t_dp_step = (1 - z3) * where(zero >= 1, ag_d + ag_e + (1 - z2mb) * (rs_d + rs_e), ar_d + ar_e)
     # ZeRO-3/FSDP, one unit per layer: every micro-batch gathers each layer's weights forward and again
     # backward and reduce-scatters its gradients (§5.3), three collectives per layer, latency each; ZeRO-2
     # per micro-batch: the reduce-scatter only.
-    per_unit = lambda params, n: (params > 0) * all_gather_seconds(params / L * g, n, span_dp, cluster)
-    layer_collectives = (3 * z3 + z2mb) * (per_unit(P_dense * pp, n_dp) + per_unit(P_exp_local * pp, n_edp))
+    per_unit = lambda params, n, nbytes: (params > 0) * all_gather_seconds(params / L * nbytes, n, span_dp, cluster)
+    gather = per_unit(P_dense * pp, n_dp, g) + per_unit(P_exp_local * pp, n_edp, g)
+    reduce = per_unit(P_dense * pp, n_dp, g_red) + per_unit(P_exp_local * pp, n_edp, g_red)
+    layer_collectives = 2 * z3 * gather + (z3 + z2mb) * reduce
     t_dp_mb = layers_stage * layer_collectives
     bwd_stage = per("backward")
     overlap = run.overlap_dp * stack.overlap_grad_reduce
@@ -439,6 +462,9 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     fsdp_window = where(z3, run.overlap_dp * stack.overlap_param_gather * compute_stage, overlap * bwd_stage)
     exposed_mb = maximum(t_dp_mb - fsdp_window, layer_collectives)
     dp_exposed = (n_dp > 1) * (exposed_step + (z3 + z2mb) * m * exposed_mb)
+    # the data-parallel collectives that hide behind compute hold SMs while they run: that compute loses their share
+    dp_hidden = (n_dp > 1) * ((t_dp_step - exposed_step) + (z3 + z2mb) * m * (t_dp_mb - exposed_mb))
+    dp_exposed = dp_exposed + comm_sm_share(cluster) * dp_hidden
 
     # --- optimizer step: this GPU's share of the parameters (ZeRO >= 1 shards it over dp·cp)
     shard = where(zero >= 1, n_dp, 1)

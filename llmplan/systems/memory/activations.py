@@ -105,11 +105,12 @@ def value_bytes(precision: str, compute_bytes: int) -> tuple[int, int, bool]:
 
 def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: int = 2,
                 attention: str = "flash", recompute: str = "none", tp: int = 1, sp: bool = False,
-                cp: int = 1, moe: bool = False, fused_norm: bool = False) -> list[Saved]:
+                cp: int = 1, moe: bool = False, fused_norm: bool = False, fused_mlp: bool | None = None) -> list[Saved]:
     """Tensors one decoder layer keeps for backward (HF LlamaDecoderLayer, PyTorch autograd).
 
     `fused_norm`: the stack's element-wise kernels are fused (norms and SwiGLU one kernel each: TE, Apex,
-    Megatron-Core's fusions, a compiled graph), which saves fewer intermediates (see the norm and _ffn_saved).
+    Megatron-Core's fusions, a compiled graph), which saves fewer intermediates (see the norm and _ffn_saved);
+    `fused_mlp` sets the SwiGLU apart where only the norms are fused (torchtitan's fused_rmsnorm); None: as the norms.
 
     `tp` divides what Megatron's tensor parallelism splits (heads and FFN columns); the norms and the
     inputs of the column-parallel matmuls stay whole unless `sp` (sequence parallelism, Korthikanti et al.
@@ -158,7 +159,7 @@ def layer_saved(d: Dims, b: int, s: int, precision: str = "amp", compute_bytes: 
         else:
             out.append(Saved("MLP input" + (f" ×{mlp_casts} casts" if amp else ""), mlp_casts * T * d.h * (c if amp else r) // whole,
                              "gate and up projections save their input (one autocast copy each under amp)"))
-            out += _ffn_saved(T, d.i // tp, c, d.gated, "", fused_norm)
+            out += _ffn_saved(T, d.i // tp, c, d.gated, "", fused_norm if fused_mlp is None else fused_mlp)
     return out
 
 

@@ -47,7 +47,8 @@ class Request:
     train: bool = False
     precision: str = "amp"
     optimizer: str = "adamw"
-    optimizer_impl: str | None = None  # for-loop | foreach | fused; None: PyTorch's default (DEFAULT_OPTIMIZER_IMPL)
+    optimizer_impl: str | None = None  # for-loop | foreach | fused; None: the stack's, else PyTorch's default (DEFAULT_OPTIMIZER_IMPL)
+    stack_optimizer_impl: str | None = None  # what the software stack runs (presets/stacks.toml optimizer_impl)
     batch: int = 1
     seq: int | None = None  # training sequence / inference context
     kv_dtype: str | None = None
@@ -56,8 +57,10 @@ class Request:
     fp32_gradients: bool = False  # gradients kept in fp32 whatever the weights' dtype (Megatron's main_grad buffers)
     zero2_full_gradients: bool = False  # ZeRO-2 keeping whole gradients while accumulating (reduced once per step)
     fused_loss: bool = False  # one cross-entropy kernel on the 16-bit logits: no fp32 copy, no saved log-probs
+    logits_kept: bool = True  # the caller holds the 16-bit logits through backward (HF outputs); False: freed once the loss is formed
     buffer_bytes: float = 0.0  # the framework's own communication buffers (DeepSpeed's reduce and all-gather buckets)
     fused_norms: bool = False  # the stack's norms are one kernel each (TE, Apex, torch.compile): input + statistics saved
+    fused_mlp: bool | None = None  # the SwiGLU one kernel (saves its input only); None: as fused_norms
     selective: str = "attention-core"  # what the stack's "selective" keeps: attention-core (Megatron), op-level (torchtitan), per-block (= full)
     attention: str = "auto"  # auto (what SDPA dispatches) | flash | mem-efficient | math | eager
     zero: int = 0
@@ -290,7 +293,8 @@ def _train(req: Request) -> Breakdown:
     n_d = req.gpus // mp  # ZeRO shards over the data- and context-parallel ranks (Megatron's dp×cp group)
     n_e = max(1, n_d // req.ep)  # expert data-parallel ranks
     sb = state_bytes(req.precision, req.dtype, req.optimizer)
-    impl = req.optimizer_impl or default_optimizer_impl(req.optimizer)
+    stack_impl = req.stack_optimizer_impl if req.optimizer == "adamw" else None  # the stacks name their Adam
+    impl = req.optimizer_impl or stack_impl or default_optimizer_impl(req.optimizer)
     E = 0 if req.lora_rank else expert_params(shape)
 
     def local(values: float, expert: float, sharded: bool) -> float:
@@ -391,22 +395,25 @@ def _attention_forward_transient(kernel: str, S: float, b: int, s_q: int, s_k: i
 
 @functools.lru_cache(maxsize=4096)
 def _saved_totals(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, recompute: str,
-                  tp: int, sp: bool, cp: int, fused: bool = False) -> tuple[float, float, float, float, float]:
-    """Saved bytes of one dense layer (as run, and without recompute), one MoE layer (same) and the head."""
+                  tp: int, sp: bool, cp: int, fused=False) -> tuple[float, float, float, float, float]:
+    """Saved bytes of one dense layer (as run, and without recompute), one MoE layer (same) and the head.
+    `fused`: whether the norms are fused, or (norms, SwiGLU)."""
     args = (b, seq, precision, c, kernel)
-    x_dense = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, fused_norm=fused))
-    full_dense = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, fused_norm=fused))
-    x_moe = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, moe=True, fused_norm=fused)) if d.moe_layers else 0.0
-    full_moe = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, moe=True, fused_norm=fused)) if d.moe_layers else 0.0
+    fused, fused_mlp = fused if isinstance(fused, tuple) else (fused, None)
+    x_dense = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, fused_norm=fused, fused_mlp=fused_mlp))
+    full_dense = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, fused_norm=fused, fused_mlp=fused_mlp))
+    x_moe = act.total(act.layer_saved(d, *args, recompute, tp, sp, cp, moe=True, fused_norm=fused, fused_mlp=fused_mlp)) if d.moe_layers else 0.0
+    full_moe = act.total(act.layer_saved(d, *args, "none", tp, sp, cp, moe=True, fused_norm=fused, fused_mlp=fused_mlp)) if d.moe_layers else 0.0
     head = act.total(act.head_saved(d, b, seq, precision, c, tp, sp, cp))
     return x_dense, full_dense, x_moe, full_moe, head
 
 
 @functools.lru_cache(maxsize=4096)
 def _mlp_half(d: act.Dims, b: int, seq: int, precision: str, c: int, kernel: str, tp: int, sp: bool, cp: int, moe: bool,
-              fused: bool = False) -> float:
+              fused=False) -> float:
     """What one layer saves from its second norm on (the MLP half), freed before its attention's backward."""
-    items = act.layer_saved(d, b, seq, precision, c, kernel, "none", tp, sp, cp, moe=moe, fused_norm=fused)
+    fused, fused_mlp = fused if isinstance(fused, tuple) else (fused, None)
+    items = act.layer_saved(d, b, seq, precision, c, kernel, "none", tp, sp, cp, moe=moe, fused_norm=fused, fused_mlp=fused_mlp)
     start = next(i for i, item in enumerate(items) if item.name.startswith("MLP "))
     return act.total(items[start:])
 
@@ -432,6 +439,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     n_shard_g = (req.gpus // (tp * req.pp)) if req.zero >= 3 or (req.zero == 2 and not req.zero2_full_gradients) else 1
     g_bytes = 0 if req.lora_rank else sbg / n_shard_g  # gradient bytes per parameter on this GPU
     moe_n, dense_n = d.moe_layers, d.layers - d.moe_layers
+    fusion = req.fused_norms if req.fused_mlp is None or req.fused_mlp == req.fused_norms else (req.fused_norms, req.fused_mlp)
     if req.activations == "korthikanti":
         per = act.korthikanti_layer_bytes(seq // cp, b, d.h, d.a, tp, "selective" if kernel != "eager" and req.recompute == "none" else req.recompute, sp)
         x_dense = x_moe = per
@@ -440,7 +448,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         notes.append("activations from Korthikanti et al. 2022 Table 2 (GPT block, 16-bit, no logits)")
     else:
         mode = "op" if req.recompute == "selective" and req.selective == "op-level" else req.recompute
-        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, mode, tp, sp, cp, req.fused_norms)
+        x_dense, full_dense, x_moe, full_moe, head = _saved_totals(d, b, seq, precision, c, kernel, mode, tp, sp, cp, fusion)
     if req.fused_loss and not req.activations == "korthikanti":
         # a fused cross-entropy (flash_attn's) saves the per-token logsumexp instead of fp32 log-probabilities
         head = head - T * d.V * 4 / tp + T * 4
@@ -449,6 +457,9 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     one_full = max(full_dense, full_moe)  # one layer's no-recompute saved set (the largest kind)
     korth = req.activations == "korthikanti"
     logits = 0.0 if korth else T * d.V * c / tp
+    # a loop that drops its reference before backward (torchtitan's `del pred`, Megatron's loss inside forward) frees
+    # the 16-bit logits once the loss holds its own fp32 copy: from the start of backward they are gone
+    dropped = 0.0 if req.logits_kept else logits
     # autocast's low-precision weight copies (amp): every linear's, and the output head's (tied or not).
     amp = precision == "amp" and c < 4
     layer_lin = linear_params_per_layer(shape) / tp
@@ -476,7 +487,7 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
     # RMSNorm's backward in fp32 (d(x̂) upcast, MeanBackward's expand, PowBackward's 2·x and product: 4 T·h fp32);
     # SwiGLU's product backward: d(act(gate)) and d(up) beside the down projection's weight gradient;
     # the attention kernel's backward (see _attention_backward).
-    mlp_half = 0.0 if korth else _mlp_half(d, b, seq, precision, c, kernel, tp, sp, cp, bool(moe_n), req.fused_norms)
+    mlp_half = 0.0 if korth else _mlp_half(d, b, seq, precision, c, kernel, tp, sp, cp, bool(moe_n), fusion)
     G_mlp = (ffn_w * (3 if d.gated else 2) if not moe_n else layer_lin - arch.attention_params(shape) / tp) * g_bytes
     # MLP first (SwiGLU's product backward), then, with the MLP half of the layer's saved tensors freed and its
     # weight gradients written, the post-attention norm's and the attention core's backward.
@@ -501,14 +512,15 @@ def _step_phases(req: Request, shape, d: act.Dims, seq: int, kernel: str, states
         """x_held: every in-flight micro-batch's saved tensors; x_other: those of the micro-batches other than
         the one in backward; steady: 1F1B's steady state, every gradient already allocated (accumulating)."""
         x_top = x_other + x_one
-        h_saved = head if with_head else 0.0
-        lg = logits if with_head else 0.0
+        h_fwd = head if with_head else 0.0
+        h_saved = head - dropped if with_head else 0.0  # from the start of backward
+        lg = logits - dropped if with_head else 0.0
         g_top = G_head if with_head else 0.0  # the layer's own gradients are written as its saved tensors go
         after_head = head_w * c if amp and with_head else 0.0
         out = {
             # forward: the loss (logits.float() beside log_softmax's output) or the top layer's attention scores
-            "end of forward": {**states, "activations": x_held + h_saved, "autocast_cache": cast_cache, "gradients": 0.0,
-                               "transient": max(loss_fwd if with_head else 0.0, fwd_attn - h_saved)},
+            "end of forward": {**states, "activations": x_held + h_fwd, "autocast_cache": cast_cache, "gradients": 0.0,
+                               "transient": max(loss_fwd if with_head else 0.0, fwd_attn - h_fwd)},
             # loss.backward() begins: every saved tensor is alive and the loss writes d(log-probs), d(logits) in fp32.
             "start of backward": {**states, "activations": x_held + h_saved, "autocast_cache": copies_saved,
                                   "gradients": 0.0, "transient": loss_bwd if with_head else d_resid},
