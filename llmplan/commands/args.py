@@ -174,3 +174,14 @@ def model_flags(options: dict[str, Any], command: str, full: bool = False) -> tu
         else:
             flags[name] = integer(value, option)
     return source, flags
+
+
+def renamed(options: dict[str, Any], name: str, keyword: str, given: Any, default: Any) -> Any:
+    """An option whose keyword is not its long name (--compile: compile_, --input: input_tokens) given by
+    its long name (compile=True, input=512): taken out of `options` (the **model options), else `given`."""
+    if name not in options:
+        return given
+    value = options.pop(name)
+    if given is not default:
+        raise InputError(f"give {name}= or {keyword}=, not both")
+    return value

@@ -64,8 +64,8 @@ def layout(
     from llmplan.systems.layout import RECOMPUTE, describe
     from llmplan.systems.layout_search import search
 
-    compile_ = training.python_spelling(model_options, "compile_", compile_, None)
-    explain_ = args.switch(training.python_spelling(model_options, "explain_", explain_, False), "--explain")
+    compile_ = args.renamed(model_options, "compile", "compile_", compile_, None)
+    explain_ = args.switch(args.renamed(model_options, "explain", "explain_", explain_, False), "--explain")
     source, shape_flags = args.model_flags(model_options, "layout")
     given = training.run_options(dict(seq=seq, global_batch=global_batch, batch_tokens=batch_tokens, dtype=dtype, gpu=gpu,
                                       gpus_per_node=gpus_per_node, intra_bw=intra_bw, inter_bw=inter_bw,

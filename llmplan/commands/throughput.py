@@ -31,7 +31,7 @@ def throughput(
     from llmplan.systems.stack import describe
     from llmplan.systems.step_time import step_time
 
-    compile_ = training.python_spelling(model_options, "compile_", compile_, None)
+    compile_ = args.renamed(model_options, "compile", "compile_", compile_, None)
     source, shape_flags = args.model_flags(model_options, "throughput")
     given = training.run_options(dict(seq=seq, global_batch=global_batch, batch_tokens=batch_tokens, dtype=dtype, gpu=gpu,
                                       gpus_per_node=gpus_per_node, intra_bw=intra_bw, inter_bw=inter_bw,

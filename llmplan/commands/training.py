@@ -71,18 +71,6 @@ def run_options(values: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def python_spelling(options: dict[str, Any], keyword: str, given: Any, default: Any) -> Any:
-    """An option whose command-line name is a Python builtin's (compile_, explain_) given by that name
-    (compile=True): taken out of `options` (the model options), else `given`."""
-    bare = keyword.rstrip("_")
-    if bare in options:
-        value = options.pop(bare)
-        if given is not default:
-            raise InputError(f"give {bare}= or {keyword}=, not both")
-        return value
-    return given
-
-
 def build_row(model: str, cluster, run, layout, step, memory) -> dict[str, Any]:
     """One row: the step, the layout's keys, memory per GPU and the breakdown (seconds and fractions)."""
     s = step.row()
