@@ -182,6 +182,6 @@ def renamed(options: dict[str, Any], name: str, keyword: str, given: Any, defaul
     if name not in options:
         return given
     value = options.pop(name)
-    if given is not default:
+    if given != default:  # both given (equal values, not identity: 2048 is not always the same object)
         raise InputError(f"give {name}= or {keyword}=, not both")
     return value
