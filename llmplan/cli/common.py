@@ -270,30 +270,7 @@ def catalog(presets_dir: Path | None) -> Any:
 
     return load(presets_dir)
 
-# ----- a training step as a row (throughput, layout) ------------------------------------------------
-
-
-def build_row(model: str, cluster, run, layout, step, memory) -> dict[str, Any]:
-    """One row: the step, the layout's keys, memory per GPU and the breakdown (seconds and fractions)."""
-    s = step.row()
-    row: dict[str, Any] = {
-        "model": model, "gpu": cluster.gpu, "gpus": int(layout.gpus), "dtype": cluster.dtype, "stack": run.software.id, "seq": run.seq,
-        "global_batch": run.global_batch, "tokens": run.global_batch * run.seq,
-        "step_seconds": s["step_seconds"], "tokens_per_second": s["tokens_per_second"],
-        "tokens_per_second_per_gpu": s["tokens_per_second_per_gpu"],
-        "model_flops_per_second_per_gpu": s["model_flops_per_second_per_gpu"],
-        "hardware_flops_per_second_per_gpu": s["hardware_flops_per_second_per_gpu"],
-        "mfu": s["mfu"], "hfu": s["hfu"],
-        **layout.keys(),
-        "micro_batches": int(round(s["micro_batches"])),
-        "total_bytes": int(round(memory.total_bytes)), "fits": bool(memory.total_bytes <= cluster.memory_bytes),
-    }
-    for part in step.PARTS:
-        row[f"{part}_seconds"] = s[f"{part}_seconds"]
-    for part in step.PARTS:
-        row[f"{part}_fraction"] = s[f"{part}_fraction"]
-    return row
-
+# ----- a training step's table (throughput, layout; the row: llmplan.commands.training.build_row) -----------
 
 TABLE_COLUMNS = ["tp", "pp", "vp", "dp", "cp", "ep", "zero", "micro_batch", "recompute", "total_bytes", "step_seconds", "mfu",
                  "compute_fraction", "tp_comm_fraction", "pp_comm_fraction", "bubble_fraction", "dp_comm_fraction",

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from llmplan.cli import options
-from llmplan.cli.common import catalog, emit, note, output_format, warn
+from llmplan.cli.common import emit, note, output_format, say
 
 app = typer.Typer()
 
@@ -170,75 +170,20 @@ def plan(
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
-    gpu, gpus, days, hours, gpu_hours, mfu, goodput, dtype = (hardware_time[k] for k in ("gpu", "gpus", "days", "hours", "gpu_hours", "mfu", "goodput", "dtype"))
     from llmplan.cli.options import hardware_title
-    from llmplan.systems.budget import budget_from_seconds, hardware_budget, parse_goodput, parse_mfu, wants_hardware_budget
-    from llmplan.errors import InputError
-    from llmplan.scaling.hparams import load_hparams
-    from llmplan.planning.plan import DEFAULT_PUE, plan_record
-    from llmplan.units import parse_count, parse_positive
+    from llmplan.commands.plan import plan as compute
 
     fmt = output_format(fmt)
-    cat = catalog(presets)
-    if gpu is None:
-        raise InputError("plan needs the hardware: --gpu (e.g. --gpu h100 --gpus 256 --days 30)")
-    auto = mfu is None or mfu.strip().lower() == "auto"
-    m = parse_mfu(None if auto else mfu)  # with auto, where the search starts (and the fallback where no layout fits)
-    N = parse_count(params, "a parameter count") if params is not None else None
-    D = parse_count(tokens, "a token count") if tokens is not None else None
-    U = parse_count(unique_tokens, "a count of unique tokens") if unique_tokens is not None else None
-    I = parse_count(inference_tokens, "a count of inference tokens") if inference_tokens is not None else None
-    L = parse_positive(target_loss, "a target loss (nats per token, e.g. 2.0)") if target_loss is not None else None
-    usd = parse_positive(price, "a price in USD per GPU-hour") if price is not None else None
-    p = parse_positive(pue, "a PUE (1 or more, e.g. 1.1)") if pue is not None else DEFAULT_PUE
-    if p < 1:
-        raise InputError(f"--pue {pue} is below 1; a data centre uses at least the power of its GPUs (e.g. --pue 1.1)")
-    if U is not None and I is not None:
-        raise InputError("give --unique-tokens or --inference-tokens, not both")
-
-    from_time = wants_hardware_budget(days, hours, gpu_hours)
-    if from_time:
-        if L is not None or (N is not None and D is not None):
-            raise InputError("the hardware time fixes the budget; drop --days/--hours/--gpu-hours, or --target-loss / --params with --tokens")
-        hardware = hardware_budget(cat, gpu, gpus, days, hours, gpu_hours, m, goodput, dtype)
-    else:
-        if L is None and N is None and D is None:
-            raise InputError("give the hardware time (--days, --hours or --gpu-hours), or fix the compute with --target-loss, --params or --tokens")
-        if gpus is None:
-            raise InputError("--gpus is needed to turn the compute into wall time (e.g. --gpus 256)")
-        # No time given: a placeholder of one second, only its GPUs, peak, MFU and goodput are used.
-        from llmplan.dtypes import PEAK_DTYPES, canonical
-
-        hardware = budget_from_seconds(cat.get("gpus", gpu), gpus, 1.0, None, m, parse_goodput(goodput), canonical(dtype, PEAK_DTYPES))
-
-    if U is not None:
-        from llmplan.scaling.data_constrained import CAVEAT, resolve_law
-
-        chosen = resolve_law(law)
-        note(CAVEAT)
-    else:
-        from llmplan.scaling.laws import resolve_laws
-
-        if law is not None and law.strip().lower() == "all":
-            raise InputError("plan takes one law; 'all' is for 'llmplan optimal'")
-        chosen = resolve_laws(law, catalog(presets), None)[0]
-    hp = load_hparams(hparams, cat)
-    device = cat.get("gpus", gpu)
-    record, warnings, notes = plan_record(
-        chosen, hp, hardware, params=N, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I,
-        seq=seq, price=usd, pue=p, gpu=device, from_hardware_time=from_time, auto_mfu=auto, strict_auto=mfu is not None,
-        kv_heads=kv_heads, runs=cat.all("runs"), stack=options.load_stack(stack, presets),
-    )
-    for w in warnings:
-        warn(w)
-    for line in notes:
-        note(line)
-    if record["energy_basis"] is None:
-        note(f"the catalog has no node or board power for {hardware.gpu}; energy is left out")
+    rows = compute(**hardware_time, law=law, hparams=hparams, params=params, tokens=tokens, unique_tokens=unique_tokens,
+                   inference_tokens=inference_tokens, target_loss=target_loss, seq=seq, kv_heads=kv_heads, price=price, pue=pue,
+                   explain=explain, stack=stack, presets=presets)
+    say(rows)
     if fmt != "table":
-        emit([record], fmt)
+        emit(rows, fmt)
         return
-    hardware = hardware.with_mfu(record["mfu"])
+    d = rows.detail
+    record, from_time, device, p = d.record, d.from_time, d.device, d.pue
+    hardware = d.hardware.with_mfu(record["mfu"])
     if from_time:
         title = f"Plan: {hardware_title(hardware)}"
     else:
@@ -250,7 +195,7 @@ def plan(
         energy = f"energy = GPU board power ({record['tdp_watts']:g} W; the catalog has no node power for it) x GPUs x wall time x PUE {p:g}: the GPUs alone"
     else:
         energy = None
-    note(f"batch and learning rate: {hp.name}" + (f"; {energy}" if energy else ""))
+    note(f"batch and learning rate: {d.hparams.name}" + (f"; {energy}" if energy else ""))
     columns = ["group", "quantity", "value"] + (["from"] if explain else [])
     emit(vertical_rows(record, explain), fmt, title=title, columns=columns, labels={"group": "", "from": "from"},
          priority=["value", "quantity", "from", "group"], wrap_first=True)

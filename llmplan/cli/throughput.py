@@ -1,7 +1,7 @@
 """`llmplan throughput`: step time, MFU and where the time goes, for one parallel layout.
 
-The options and row it shares with `llmplan layout` live in cli/options.py (model, run, cluster)
-and cli/common.py (the row and its table).
+The options it shares with `llmplan layout` live in cli/options.py, its table's columns in cli/common.py;
+the work is llmplan.commands.throughput (the model, run, cluster and row: llmplan.commands.training).
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from llmplan.cli import options
-from llmplan.cli.common import TABLE_LABELS, TABLE_PRIORITY, build_row, emit, note, output_format, table_columns
-from llmplan.errors import InputError
-from llmplan.systems.layout import RECOMPUTE
+from llmplan.cli.common import TABLE_LABELS, TABLE_PRIORITY, emit, note, output_format, say, table_columns
+from llmplan.commands.result import Rows
 
 app = typer.Typer()
 
@@ -64,70 +63,31 @@ def throughput(
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
-    from llmplan.systems.layout_search import check_layout, memory_breakdown
-    from llmplan.systems.layout import Layout
-    from llmplan.systems.step_time import step_time
+    from llmplan.commands.throughput import throughput as compute
+    from llmplan.commands.training import split_notes
 
     fmt = output_format(fmt)
-    if plot is not None:
-        from llmplan.io.plots import check_plot_path
-
-        check_plot_path(plot)
-    model, shape, run, cluster = options.resolve_inputs(
-        **source, flags=shape_flags, presets=presets,
-        seq=seq, global_batch=global_batch, batch_tokens=batch_tokens, dtype=dtype, gpu=gpu, gpus_per_node=gpus_per_node,
-        intra_bw=intra_bw, inter_bw=inter_bw, matmul_efficiency=matmul_efficiency, attention=attention, dropout=dropout,
-        overlap_dp=overlap_dp, command="llmplan throughput", stack=stack, compile_=compile_)
-    dtype = options.parse_dtype(dtype, options.TRAIN_DTYPES)  # bfloat16 -> bf16, as resolve_inputs read it
-    for value, name in ((tp, "--tp"), (pp, "--pp"), (vp, "--vp"), (cp, "--cp"), (ep, "--ep"), (micro_batch, "--micro-batch")):
-        if value < 1:
-            raise InputError(f"{name} must be a positive whole number, not {value}")
-    mp = tp * pp * cp
-    if gpus is None:
-        gpus = mp
-    if gpus < 1:
-        raise InputError(f"--gpus must be positive, not {gpus}")
-    layout = Layout(tp=tp, pp=pp, vp=vp, dp=max(1, gpus // mp), cp=cp, ep=ep, zero=zero, micro_batch=micro_batch,
-                    recompute=options.choice(recompute, RECOMPUTE, "--recompute"), sequence_parallel=sequence_parallel and tp > 1)
-    check_layout(shape, run, layout, gpus)
-    why = run.software.allows(layout)
-    if why:
-        raise InputError(why)
-    cluster.require_links(gpus)
-    step = step_time(shape, run, layout, cluster)
-    memory = memory_breakdown(shape, run, layout, dtype)
-    row = build_row(model, cluster, run, layout, step, memory)
-    if plot is not None:
-        _plot(plot, [row], step.PARTS, f"Training step by part: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}, {run.software.id}), "
-              f"{run.global_batch} x {run.seq} tokens per step")
-    from llmplan.systems.stack import describe
-
+    rows = compute(seq=seq, global_batch=global_batch, batch_tokens=batch_tokens, micro_batch=micro_batch, dtype=dtype, gpu=gpu,
+                   gpus=gpus, tp=tp, sequence_parallel=sequence_parallel, pp=pp, vp=vp, cp=cp, ep=ep, zero=zero, recompute=recompute,
+                   attention=attention, dropout=dropout, overlap_dp=overlap_dp, stack=stack, compile_=compile_,
+                   gpus_per_node=gpus_per_node, intra_bw=intra_bw, inter_bw=inter_bw, matmul_efficiency=matmul_efficiency,
+                   plot=plot, presets=presets, **source, **shape_flags)
     if fmt != "table":
-        emit([row], fmt)
-        note(describe(run.software, cluster.arch))
-        uncalibrated = run.software.note(cluster.gpu)
-        if uncalibrated:
-            note(uncalibrated)
+        say(rows)
+        emit(rows, fmt)
         return
     from llmplan.units import format_bytes
 
-    title = (f"Training step: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}, {run.software.id}), {run.global_batch} x {run.seq} tokens, "
-             f"{row['micro_batches']} micro-batches of {micro_batch} per replica")
+    d, row = rows.detail, rows[0]
+    before, after = split_notes(rows)
+    say(Rows(said=before))
+    title = (f"Training step: {d.model} on {d.gpus} x {d.cluster.gpu} ({d.cluster.dtype}, {d.run.software.id}), {d.run.global_batch} x {d.run.seq} tokens, "
+             f"{row['micro_batches']} micro-batches of {d.micro_batch} per replica")
     emit([row], "table", title=title, columns=table_columns([row]), labels=TABLE_LABELS, priority=TABLE_PRIORITY)
-    parts = sorted(step.PARTS, key=lambda p: -row[f"{p}_seconds"])
+    parts = sorted(d.step.PARTS, key=lambda p: -row[f"{p}_seconds"])
     note(f"{row['tokens_per_second']:,.0f} tokens/s; MFU {row['mfu']:.1%}, HFU {row['hfu']:.1%}; "
          f"largest costs: " + ", ".join(f"{p.replace('_', ' ')} {row[f'{p}_fraction']:.0%}" for p in parts[:3]))
-    note(describe(run.software, cluster.arch))
-    uncalibrated = run.software.note(cluster.gpu)
-    if uncalibrated:
-        note(uncalibrated)
+    say(Rows(said=after))
     if not row["fits"]:
-        note(f"does not fit: {format_bytes(row['total_bytes'], binary=False)} per GPU > {format_bytes(cluster.memory_bytes, binary=False)}; "
+        note(f"does not fit: {format_bytes(row['total_bytes'], binary=False)} per GPU > {format_bytes(d.cluster.memory_bytes, binary=False)}; "
              f"'llmplan layout' searches the layouts that fit")
-
-
-def _plot(path, rows, parts, title) -> None:
-    """--plot: each layout's step time, part by part (the same picture as layout --plot)."""
-    from llmplan.io.plots import layout_name, plot_step_parts
-
-    note(f"wrote {plot_step_parts(path, rows, parts, [layout_name(r) for r in rows], title=title)}")

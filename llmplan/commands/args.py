@@ -141,3 +141,47 @@ def model_options(options: dict[str, Any], command: str, full: bool = False) -> 
 
 # arch's own shape flags (the command line's FULL_SHAPE groups): not taken by the other commands.
 FULL_ONLY = ("family", "encoder_layers", "decoder_layers", "positions", "norm", "bias")
+
+
+# ----- training steps (throughput, layout, plan, serve, arch) ---------------------------------------
+
+# The command line's other spellings of a model option, as keywords: name -> (the option's name, negated).
+SPELLINGS = {"tied_embeddings": ("tied", False), "untied_embeddings": ("tied", True), "type": ("family", False),
+             "no_bias": ("bias", True)}
+SHAPE_SWITCHES = ("tied", "bias")  # the shape flags that are switches; the text ones: family, mlp, positions, norm
+SHAPE_TEXTS = ("family", "mlp", "positions", "norm")
+
+
+def model_flags(options: dict[str, Any], command: str, full: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`model_options` with the command line's other spellings (tied_embeddings=, untied_embeddings=,
+    type=, no_bias=) and the shape flags' values checked as the command line's parser checks them:
+    whole numbers for the counts, True/False for --tied-embeddings and --bias."""
+    given: dict[str, Any] = {}
+    for name, value in options.items():
+        target, negated = SPELLINGS.get(name, (name, False))
+        if target in given:
+            raise InputError(f"llmplan {command}: {target} given twice ({name}=)")
+        given[target] = (not switch(value, "--" + name.replace("_", "-"))) if negated and value is not None else value
+    source, flags = model_options(given, command, full)
+    for name, value in flags.items():
+        option = "--" + ("type" if name == "family" else "tied-embeddings" if name == "tied" else name.replace("_", "-"))
+        if value is None:
+            continue
+        if name in SHAPE_SWITCHES:
+            flags[name] = switch(value, option)
+        elif name in SHAPE_TEXTS:
+            flags[name] = text(value)
+        else:
+            flags[name] = integer(value, option)
+    return source, flags
+
+
+def renamed(options: dict[str, Any], name: str, keyword: str, given: Any, default: Any) -> Any:
+    """An option whose keyword is not its long name (--compile: compile_, --input: input_tokens) given by
+    its long name (compile=True, input=512): taken out of `options` (the **model options), else `given`."""
+    if name not in options:
+        return given
+    value = options.pop(name)
+    if given != default:  # both given (equal values, not identity: 2048 is not always the same object)
+        raise InputError(f"give {name}= or {keyword}=, not both")
+    return value
