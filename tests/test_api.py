@@ -85,7 +85,7 @@ def test_errors_raise_one_type_with_the_commands_line(cli, call, argv):
 def test_bad_keywords_and_values_are_input_errors():
     with pytest.raises(InputError, match="has no option 'presett'"):
         llmplan.memory(presett="llama-2-7b")
-    with pytest.raises(InputError, match="not a valid integer"):
+    with pytest.raises(InputError, match="--gpus takes a whole number"):
         llmplan.throughput(preset="llama-2-7b", gpu="h100", gpus="many", global_batch=8)
     with pytest.raises(InputError, match="format"):
         llmplan.memory(preset="llama-2-7b", format="table")
