@@ -164,6 +164,10 @@ ENGINE_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "batching": (_STR, True, ("continuous", "static")),
     # zero allowed (no cap, no graphs cap, no reserve, no overhead): checked >= 0 by llmplan.systems.engines
     "max_batch": (_REAL, True, None),
+    "max_batch_large_gpu": (_REAL, False, None),
+    "activation_tokens_large_gpu": (_REAL, False, None),
+    "large_gpu_min_memory_bytes": (_FLOAT, False, None),
+    "large_gpu_excluded": (_STRS, False, None),
     "cuda_graphs": (_BOOL, True, None),
     "cuda_graph_max_batch": (_REAL, True, None),
     "decode_attention": (_STR, True, ("flashinfer", "paged-attention-v2")),
