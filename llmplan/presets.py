@@ -171,6 +171,7 @@ ENGINE_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "cuda_graphs": (_BOOL, True, None),
     "cuda_graph_max_batch": (_REAL, True, None),
     "decode_attention": (_STR, True, ("flashinfer", "paged-attention-v2")),
+    "decode_attention_name": (_STR, False, None),
     "prefill_attention": (_STR, True, ("fa2", "fa3")),
     "kv_reads": (_STR, True, ("used", "allocated")),
     "decode_attention_gqa": (_STR, True, ("shared", "per-query-head")),

@@ -55,6 +55,7 @@ class Engine:
     activation_tokens_large_gpu: int = 0
     large_gpu_min_memory_bytes: float = 0.0
     large_gpu_excluded: tuple[str, ...] = ()
+    decode_attention_name: str = ""  # the kernel run where its rate is another's (presets/engines.toml)
 
     @classmethod
     def from_preset(cls, p: Any) -> "Engine":
@@ -88,7 +89,8 @@ class Engine:
                    tuple(p.get("decode_attention_shared_head_dims") or ()),
                    count("max_batch_large_gpu") if p.get("max_batch_large_gpu") is not None else 0,
                    count("activation_tokens_large_gpu") if p.get("activation_tokens_large_gpu") is not None else 0,
-                   float(p.get("large_gpu_min_memory_bytes") or 0.0), tuple(p.get("large_gpu_excluded") or ()))
+                   float(p.get("large_gpu_min_memory_bytes") or 0.0), tuple(p.get("large_gpu_excluded") or ()),
+                   p.get("decode_attention_name") or "")
 
     @property
     def label(self) -> str:

@@ -607,7 +607,7 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         "kv_dtype": m.kv_dtype,
         "compute_dtype": hw.dtype,
         "gemm_kernel": path.kernel,
-        "decode_attention_kernel": serving_kernels.DECODE_ATTENTION[e.decode_attention].name,
+        "decode_attention_kernel": e.decode_attention_name or serving_kernels.DECODE_ATTENTION[e.decode_attention].name,
         "decode_kv_head_reads": kv_head_reads(m),
         "cuda_graphs": e.graphed(running),
         "batching": e.batching,
