@@ -10,7 +10,8 @@ and tests/data/serve_published_vllm_dbrx.csv (vLLM's end-to-end latency of DBRX 
 and URLs in each header. Each row is predicted by `llmplan serve` with the engine preset it ran on (ENGINE_OF), for
 the same model, GPU, tensor parallelism, batch and lengths, FP8 weights + FP8 KV on H100/H200/L40S and FP16 on A100 as
 the page's engines were built. Only the vLLM and SGLang projects' own published benchmarks may set a constant
-(CALIBRATION: vLLM's DBRX rows set vLLM's host time per step, fit_vllm_overhead); every other row is a check.
+(CALIBRATION: vLLM's DBRX rows, measured on v0.4 in 2024, set the `vllm-0.4` entry's host time per step,
+fit_vllm_overhead; the current `vllm` entry, the V1 engine, is set by no end-to-end row); every other row is a check.
 error = predicted / published - 1: on throughput rows a positive error means the prediction is faster than the
 engine was; on latency rows a negative one.
 """
@@ -52,7 +53,7 @@ EXTRA_SHAPES = {
 # The engine preset each published row ran on; MLC LLM and Exllama have no preset, so their rows are served by
 # SGLang's entry (a weight-only int4 GEMM at its bits, FlashInfer decode attention as MLC uses, no host time
 # on the critical path): a stand-in, said so.
-ENGINE_OF = {"TensorRT-LLM 0.9.0": "trtllm", "vLLM (PR 3692)": "vllm", "llama.cpp": "llamacpp", "MLC LLM": "sglang", "Exllama": "sglang"}
+ENGINE_OF = {"TensorRT-LLM 0.9.0": "trtllm", "vLLM (PR 3692)": "vllm-0.4", "llama.cpp": "llamacpp", "MLC LLM": "sglang", "Exllama": "sglang"}
 # Which rows may set a constant (the vLLM and SGLang projects' own published benchmarks) and which only check.
 CALIBRATION = {"vLLM (PR 3692)"}
 PRESETS = {"LLaMA 7B": "llama-2-7b", "LLaMA 70B": "llama-2-70b", "Mistral 7B": "mistral-7b", "Falcon 180B": "falcon-180b",
@@ -121,7 +122,7 @@ def summary(rows: list[dict]) -> dict:
 
 
 def fit_vllm_overhead() -> tuple[float, float, list[float]]:
-    """vLLM's per-step host time (step_overhead_seconds, sequence_overhead_seconds) that its own published DBRX rows
+    """vLLM 0.4's per-step host time (the `vllm-0.4` entry) (step_overhead_seconds, sequence_overhead_seconds) that its own published DBRX rows
     leave once every kernel runs at its measured rate: least squares on relative error of latency = predicted
     (no overhead) + engine steps x (c0 + c1 x batch), the engine steps being the prefill and the output - 1 decode
     steps (one batch: every row fits in one wave). Returns (c0, c1, the rows' errors after the fit)."""
@@ -158,8 +159,8 @@ def main() -> int:
         s = summary(groups[name])
         print(f"{name:40} {s['n']:>3} {s['median']:+8.1%} {s['median_abs']:11.1%} {s['within_50']:7.0%} {s['min']:+8.1%} {s['max']:+8.1%}")
     c0, c1, errors = fit_vllm_overhead()
-    print(f"\nvLLM per-step host time its DBRX rows leave: {c0 * 1e3:.3f} ms + {c1 * 1e3:.4f} ms per running sequence "
-          f"(rows then within {min(errors):+.1%}..{max(errors):+.1%}); presets/engines.toml carries it")
+    print(f"\nvLLM 0.4 per-step host time its DBRX rows leave: {c0 * 1e3:.3f} ms + {c1 * 1e3:.4f} ms per running sequence "
+          f"(rows then within {min(errors):+.1%}..{max(errors):+.1%}); presets/engines.toml [vllm-0.4] carries it")
     below = [r for r in rows if not r["floor_ok"]]
     print(f"\nbatch-1 decode rows faster than the weights-read floor: {len(below)}")
     return 0

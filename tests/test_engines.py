@@ -1,9 +1,9 @@
 """Serving engines as data (presets/engines.toml, llmplan.systems.engines) and what each changes in `serve`.
 
-The engines' fields are checked against the sources they cite (vLLM's gpu_memory_utilization 0.9 and graphs up to
-256, SGLang's mem_fraction_static by TP, TensorRT-LLM's 0.9 of free memory, GGML's block sizes, tinygemm's
-measured math rate); every row's KV capacity is recomputed from its own keys; vLLM's per-step host time is
-re-fitted from vLLM's own published DBRX rows.
+The engines' fields are checked against the sources they cite (vLLM V1's gpu_memory_utilization 0.9, graphs up to
+512 and max_num_seqs by GPU; vLLM 0.4's graphs up to 256; SGLang's mem_fraction_static by TP, TensorRT-LLM's 0.9 of
+free memory, GGML's block sizes, tinygemm's measured math rate); every row's KV capacity is recomputed from its own
+keys; vLLM 0.4's per-step host time is re-fitted from vLLM's own published DBRX rows.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from llmplan.systems import engines, serving, serving_kernels as kernels
 from llmplan.systems.memory import states
 
 CAT = catalog(None)
-ENGINES = ["vllm", "sglang", "trtllm", "llamacpp", "gpt-fast"]
+ENGINES = ["vllm", "sglang", "trtllm", "llamacpp", "gpt-fast", "vllm-0.4"]
 
 
 def engine(name: str) -> engines.Engine:
@@ -51,13 +51,19 @@ def test_every_engine_loads_with_its_sources():
             assert len(p[f"{key}_source"]) > 20, (name, key)
         assert p["version"] and p["source"]
     assert engines.DEFAULT_ENGINE == "vllm" and engine("trt-llm").id == "trtllm" and engine("llama.cpp").id == "llamacpp"
+    assert engine("vllm-v1").id == "vllm" and engine("vllm-v0").id == "vllm-0.4"
 
 
 def test_fields_are_what_the_sources_say():
-    v, s, t, l, g = (engine(n) for n in ENGINES)
+    v, s, t, l, g, v0 = (engine(n) for n in ENGINES)
     # vLLM v0.4: gpu_memory_utilization 0.90 of total memory; graphs for batch <= 256; max_num_seqs 256
-    assert (v.memory_fraction, v.memory_fraction_of, v.cuda_graph_max_batch, v.max_batch) == (0.9, "total", 256, 256)
-    assert v.graphed(256) and not v.graphed(257)
+    assert (v0.memory_fraction, v0.memory_fraction_of, v0.cuda_graph_max_batch, v0.max_batch) == (0.9, "total", 256, 256)
+    assert v0.graphed(256) and not v0.graphed(257) and v0.batch_cap(hw("h100")) == 256
+    # vLLM V1 (0.14): gpu_memory_utilization 0.9 of total; capture sizes up to min(2 x max_num_seqs, 512) = 512;
+    # FlashAttention 3 prefill on Hopper; the scheduler overlapped with the GPU (no host time on the critical path)
+    assert (v.memory_fraction, v.memory_fraction_of, v.cuda_graph_max_batch, v.prefill_attention) == (0.9, "total", 512, "fa3")
+    assert v.graphed(512) and not v.graphed(513) and min(2 * v.max_batch, 512) == 512
+    assert v.step_overhead_seconds == 0 and v.sequence_overhead_seconds == 0 and v.decode_gqa == "shared"
     # SGLang server_args.py: mem_fraction_static 0.88, 0.87 (tp>=2), 0.85 (>=4), 0.83 (>=8), 0.79 (>=16), static meaning
     assert [s.fraction(tp) for tp in (1, 2, 3, 4, 8, 16)] == [0.88, 0.87, 0.87, 0.85, 0.83, 0.79]
     assert s.memory_fraction_of == "static" and s.step_overhead_seconds == 0 and s.decode_attention == "flashinfer"
@@ -74,6 +80,26 @@ def test_fields_are_what_the_sources_say():
     for e, dtype in ((g, "fp8"), (l, "fp8")):
         with pytest.raises(InputError, match="no GEMM path"):
             e.gemm(dtype)
+
+
+@pytest.mark.parametrize("gpu,cap,tokens", [
+    # get_batch_defaults: >= 70 GiB and not an A100 (H100, H200): max_num_seqs 1024, `vllm serve`'s 8192 batched tokens
+    ("h100", 1024, 8192), ("h200", 1024, 8192),
+    # the A100 (80 GB) is excluded by name, and smaller GPUs take the other row: 256 sequences, 2048 tokens
+    ("a100", 256, 2048), ("l40s", 256, 2048), ("rtx-4090", 256, 2048)])
+def test_vllm_v1_defaults_depend_on_the_gpu(gpu, cap, tokens):
+    v, h = engine("vllm"), hw(gpu)
+    assert (v.batch_cap(h), v.profile_tokens(h)) == (cap, tokens)
+    m = served("llama-2-7b")
+    assert serving.serve(m, h, 2 * cap, 16, 16)["running_batch"] == cap
+    assert serving.reserve_bytes(m, h) == pytest.approx(serving.reserve_bytes() + serving.activation_reserve_bytes(m, tokens))
+
+
+def test_large_gpu_defaults_need_a_memory_threshold(tmp_path):
+    data = {k: v for k, v in CAT.get("engines", "vllm").data.items() if k not in ("aliases", "large_gpu_min_memory_bytes")}
+    (tmp_path / "engines.toml").write_text("[bad]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in data.items()))
+    with pytest.raises(InputError, match="large_gpu_min_memory_bytes"):
+        engines.load(catalog(str(tmp_path)), "bad")
 
 
 @pytest.mark.parametrize("field,value,fragment", [("decode_attention_gqa", "both", "decode_attention_gqa"),
@@ -143,13 +169,17 @@ def test_engines_give_different_answers_and_name_their_parts():
     """The issue's must-show: Llama 2 7B, FP8 weights and KV, batch 1, 128 in + 128 out on an H100, TensorRT-LLM vs
     vLLM. Each row says which GEMM and attention kernels ran and what each part of a step took; the parts add up."""
     h = hw("h100", "fp8")
-    rows = {n: serving.serve(served("llama-2-7b", "fp8", "fp8", name=n), h, 1, 128, 128) for n in ("trtllm", "vllm")}
-    t, v = rows["trtllm"], rows["vllm"]
+    rows = {n: serving.serve(served("llama-2-7b", "fp8", "fp8", name=n), h, 1, 128, 128) for n in ("trtllm", "vllm-0.4", "vllm")}
+    t, v = rows["trtllm"], rows["vllm-0.4"]
     assert t["time_per_output_token_seconds"] != v["time_per_output_token_seconds"]
     assert t["decode_attention_kernel"] != v["decode_attention_kernel"] and t["gemm_kernel"] != v["gemm_kernel"]
     assert v["decode_overhead_seconds"] == pytest.approx(2.590e-3 + 0.1087e-3) and t["decode_overhead_seconds"] == 0
     # the prefill is one engine step too: vLLM's host time per step is paid there as well
     assert v["prefill_overhead_seconds"] == v["decode_overhead_seconds"] and t["prefill_overhead_seconds"] == 0
+    # vLLM V1 hides its host time behind the GPU (async scheduling) and names the FlashAttention kernel it runs
+    v1 = rows["vllm"]
+    assert v1["decode_overhead_seconds"] == 0 and v1["prefill_overhead_seconds"] == 0
+    assert "FlashAttention" in v1["decode_attention_kernel"] and v1["time_per_output_token_seconds"] < v["time_per_output_token_seconds"]
     for r in rows.values():
         parts = (r["decode_gemm_seconds"] + r["decode_attention_seconds"] + r["decode_small_kernels_seconds"]
                  + r["decode_comm_seconds"] + r["decode_launch_seconds"] + r["decode_overhead_seconds"])
@@ -182,20 +212,40 @@ def test_static_cache_is_read_whole():
 
 @pytest.mark.parametrize("preset,tp,expected", [
     # Mistral 7B: 32 query heads over 8 KV heads, a group of 4, head size 128
-    ("mistral-7b", 1, {"vllm": 4, "sglang": 1, "trtllm": 4, "llamacpp": 4, "gpt-fast": 4}),
+    ("mistral-7b", 1, {"vllm": 1, "vllm-0.4": 4, "sglang": 1, "trtllm": 4, "llamacpp": 4, "gpt-fast": 4}),
     # Llama 2 70B: a group of 8 and head size 128, which TensorRT-LLM 0.9.0's XQA kernels were built for
-    ("llama-2-70b", 2, {"vllm": 8, "sglang": 1, "trtllm": 1, "llamacpp": 8, "gpt-fast": 8}),
+    ("llama-2-70b", 2, {"vllm": 1, "vllm-0.4": 8, "sglang": 1, "trtllm": 1, "llamacpp": 8, "gpt-fast": 8}),
     # at tp 16 its 8 KV heads are replicated: 4 query heads and 1 KV head per GPU, a group of 4, no XQA kernel
-    ("llama-2-70b", 16, {"vllm": 4, "sglang": 1, "trtllm": 4, "llamacpp": 4, "gpt-fast": 4}),
+    ("llama-2-70b", 16, {"vllm": 1, "vllm-0.4": 4, "sglang": 1, "trtllm": 4, "llamacpp": 4, "gpt-fast": 4}),
     # multi-head attention: every query head has its own KV head
-    ("llama-2-7b", 1, {"vllm": 1, "sglang": 1, "trtllm": 1, "llamacpp": 1, "gpt-fast": 1}),
+    ("llama-2-7b", 1, {"vllm": 1, "vllm-0.4": 1, "sglang": 1, "trtllm": 1, "llamacpp": 1, "gpt-fast": 1}),
 ])
 def test_decode_attention_reads_a_kv_head_once_per_query_head_where_the_kernel_does(preset, tp, expected):
-    """vLLM's PagedAttention and TensorRT-LLM's masked MHA run one thread block per query head (kv_head = head / group),
-    so a KV head is read once per query head of its group; FlashInfer (SGLang) serves the group from one read, and so
-    does TensorRT-LLM's XQA, whose 0.9.0 kernels exist for groups of 8 only (presets/engines.toml sources)."""
+    """vLLM 0.4's PagedAttention and TensorRT-LLM's masked MHA run one thread block per query head (kv_head = head /
+    group), so a KV head is read once per query head of its group; FlashInfer (SGLang) and vLLM V1's FlashAttention
+    (FA2's seqlen_q/ngroups swap, FA3's PackGQA) serve the group from one read, and so does TensorRT-LLM's XQA, whose
+    0.9.0 kernels exist for groups of 8 only (presets/engines.toml sources)."""
     for name, reads in expected.items():
         assert serving.kv_head_reads(served(preset, tp=tp, name=name)) == reads, name
+
+
+def test_vllm_v1_decode_attention_shares_kv_heads_and_0_4_does_not():
+    """Llama 3.1 8B (32 query heads over 8 KV heads) on an H100: vLLM V1's FlashAttention decode reads each KV head once
+    per group, vLLM 0.4's PagedAttention once per query head, so at a long KV the 0.4 attention reads 4 times the
+    bytes; the prediction's attention time follows the bytes (the roofline reads the cache once for both)."""
+    h = hw("h100")
+    v1, v0 = served("llama-3.1-8b"), served("llama-3.1-8b", name="vllm-0.4")
+    assert (serving.kv_head_reads(v1), serving.kv_head_reads(v0)) == (1, 4)
+    a1 = serving.decode_step(v1, h, 64, 4000).attention_seconds
+    a0 = serving.decode_step(v0, h, 64, 4000).attention_seconds
+    per_layer = 64 * 4000 * serving.kv_bytes_per_token_per_layer(v1)
+    layers = v1.shape.layers
+    assert a1 == pytest.approx(layers * kernels.memory_kernel_seconds(kernels.DECODE_ATTENTION["flashinfer"], per_layer, h.bandwidth), rel=1e-12)
+    assert a0 == pytest.approx(layers * kernels.memory_kernel_seconds(kernels.DECODE_ATTENTION["paged-attention-v2"], 4 * per_layer, h.bandwidth), rel=1e-12)
+    assert 3.5 < a0 / a1 < 4.5
+    r1, r0 = (serving.serve(m, h, 1, 2048, 256) for m in (v1, v0))
+    assert (r1["decode_kv_head_reads"], r0["decode_kv_head_reads"]) == (1, 4)
+    assert r1["roofline_time_per_output_token_seconds"] == r0["roofline_time_per_output_token_seconds"]
 
 
 def test_per_query_head_reads_cost_their_bytes():
@@ -215,7 +265,7 @@ def test_per_query_head_reads_cost_their_bytes():
 
 
 def test_vllm_runs_a_larger_batch_in_waves():
-    m, h = served("llama-2-7b"), hw("h100")
+    m, h = served("llama-2-7b", name="vllm-0.4"), hw("h100")
     one, two = serving.serve(m, h, 256, 128, 32), serving.serve(m, h, 512, 128, 32)
     assert two["running_batch"] == 256 and two["latency_seconds"] == pytest.approx(2 * one["latency_seconds"], rel=1e-12)
     assert serving.serve(served("llama-2-7b", name="sglang"), h, 512, 128, 32)["running_batch"] == 512
@@ -270,17 +320,17 @@ def _report():
 
 
 def test_vllm_overhead_refits_from_its_own_published_rows():
-    """vLLM's step_overhead_seconds and sequence_overhead_seconds are the least-squares fit to vLLM PR #3692's 8
+    """vLLM 0.4's step_overhead_seconds and sequence_overhead_seconds are the least-squares fit to vLLM PR #3692's 8
     DBRX rows (vLLM's own benchmark) with every kernel at its measured rate; the rows then lie within 8%."""
     c0, c1, errors = _report().fit_vllm_overhead()
-    v = engine("vllm")
+    v = engine("vllm-0.4")
     assert v.step_overhead_seconds == pytest.approx(c0, rel=0.01, abs=2e-6)
     assert v.sequence_overhead_seconds == pytest.approx(c1, rel=0.01)
     assert max(abs(e) for e in errors) < 0.08
 
 
 def test_engine_replace_keeps_a_valid_engine():
-    e = dataclasses.replace(engine("vllm"), step_overhead_seconds=0.0)
+    e = dataclasses.replace(engine("vllm-0.4"), step_overhead_seconds=0.0)
     assert e.overhead_seconds(10) == pytest.approx(10 * 0.1087e-3)
 
 
@@ -299,6 +349,15 @@ def test_serve_engine_rows(cli):
 def test_serve_default_engine_is_vllm(cli):
     r = cli(["serve", "--preset", "llama-2-7b", "-f", "json"])
     assert r.code == 0 and json.loads(r.stdout)[0]["engine"] == "vllm"
+    assert json.loads(r.stdout)[0]["engine_version"].endswith("(V1 engine)")
+
+
+def test_serve_vllm_0_4_still_runs(cli):
+    r = cli(["serve", "--preset", "llama-3.1-8b", "--gpu", "h100", "--engine", "vllm-0.4", "-f", "json"])
+    assert r.code == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert row["engine"] == "vllm-0.4" and row["decode_kv_head_reads"] == 4
+    assert row["decode_overhead_seconds"] == pytest.approx(2.590e-3 + 0.1087e-3)
 
 
 def test_serve_l40s_tp4_over_pcie(cli):
@@ -351,7 +410,7 @@ def test_expert_parallel_reads_whole_experts_on_the_busiest_gpu():
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["--preset", "mixtral-8x7b", "--tp", "2", "--ep"], "no expert parallelism"),  # vLLM 0.4
+    (["--preset", "mixtral-8x7b", "--tp", "2", "--ep"], "no expert parallelism"),  # vLLM (V1's EP is an all-to-all, not modelled)
     (["--preset", "llama-2-7b", "--tp", "2", "--ep", "--engine", "sglang"], "no experts"),
     (["--preset", "mixtral-8x7b", "--ep", "--engine", "sglang"], "--tp of 2 or more"),
 ])

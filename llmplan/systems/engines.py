@@ -50,6 +50,12 @@ class Engine:
     decode_gqa: str = "shared"  # "shared" or "per-query-head" (presets/engines.toml decode_attention_gqa)
     shared_groups: tuple[int, ...] = ()  # query heads per KV head served by a sharing kernel anyway (TensorRT-LLM's XQA)
     shared_head_dims: tuple[int, ...] = ()  # head sizes that sharing kernel has (empty: any)
+    # Larger defaults on a "large" GPU (vLLM V1's get_batch_defaults: >= 70 GiB and not an A100); 0 = none.
+    max_batch_large_gpu: int = 0
+    activation_tokens_large_gpu: int = 0
+    large_gpu_min_memory_bytes: float = 0.0
+    large_gpu_excluded: tuple[str, ...] = ()
+    decode_attention_name: str = ""  # the kernel run where its rate is another's (presets/engines.toml)
 
     @classmethod
     def from_preset(cls, p: Any) -> "Engine":
@@ -65,6 +71,8 @@ class Engine:
         for key in ["memory_fraction"] + [f"memory_fraction_tp{n}" for n in (2, 4, 8, 16)]:
             if p.get(key) is not None and not 0 < p.get(key) <= 1:
                 raise InputError(f"{p.path}: engine [{p.id}] field '{key}' must be in (0, 1]")
+        if (p.get("max_batch_large_gpu") or p.get("activation_tokens_large_gpu")) and not (p.get("large_gpu_min_memory_bytes") or 0) > 0:
+            raise InputError(f"{p.path}: engine [{p.id}] sets large-GPU defaults; give 'large_gpu_min_memory_bytes' > 0 (what a GPU must report to count as large)")
         gemms = []
         for d in ("bf16", "fp16", "fp8", "int8", "int4", "nf4"):
             if p.get(f"gemm_{d}"):
@@ -78,7 +86,11 @@ class Engine:
                    float(p["memory_fraction"]), by_tp, p["memory_fraction_of"], count("activation_tokens"),
                    int(p["small_kernels_per_layer"]), overhead, per_sequence, tuple(gemms), bool(p["expert_parallel"]),
                    p["decode_attention_gqa"], tuple(p.get("decode_attention_shared_groups") or ()),
-                   tuple(p.get("decode_attention_shared_head_dims") or ()))
+                   tuple(p.get("decode_attention_shared_head_dims") or ()),
+                   count("max_batch_large_gpu") if p.get("max_batch_large_gpu") is not None else 0,
+                   count("activation_tokens_large_gpu") if p.get("activation_tokens_large_gpu") is not None else 0,
+                   float(p.get("large_gpu_min_memory_bytes") or 0.0), tuple(p.get("large_gpu_excluded") or ()),
+                   p.get("decode_attention_name") or "")
 
     @property
     def label(self) -> str:
@@ -102,6 +114,24 @@ class Engine:
             if tp >= n:
                 value = f
         return value
+
+    def large_gpu(self, hw: Any) -> bool:
+        """Whether the engine takes its large-GPU defaults on `hw` (a ServingGPU or None): vLLM V1 does where the
+        device reports at least large_gpu_min_memory_bytes of total memory and is not an A100
+        (vllm/engine/arg_utils.py get_batch_defaults)."""
+        if hw is None or not (self.max_batch_large_gpu or self.activation_tokens_large_gpu):
+            return False
+        gpu = str(getattr(hw, "gpu", "")).lower()
+        return (getattr(hw, "memory_bytes", 0.0) >= self.large_gpu_min_memory_bytes
+                and not any(name in gpu for name in self.large_gpu_excluded))
+
+    def batch_cap(self, hw: Any = None) -> int:
+        """Most sequences decoded together on `hw` (vLLM max_num_seqs); 0 = no cap but the KV cache."""
+        return self.max_batch_large_gpu if self.max_batch_large_gpu and self.large_gpu(hw) else self.max_batch
+
+    def profile_tokens(self, hw: Any = None) -> int:
+        """Tokens of the forward whose activations the engine reserves on `hw` (vLLM's profile run)."""
+        return self.activation_tokens_large_gpu if self.activation_tokens_large_gpu and self.large_gpu(hw) else self.activation_tokens
 
     def overhead_seconds(self, batch: int) -> float:
         """Host time per decode step on the GPU's critical path: per step plus per running sequence."""

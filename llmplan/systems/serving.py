@@ -483,13 +483,14 @@ def activation_reserve_bytes(m: Served, tokens: int) -> float:
     return tokens * (2 * ffn + 4 * s.d_model) * ACTIVATION_BYTES
 
 
-def reserve_bytes(m: Served | None = None) -> float:
+def reserve_bytes(m: Served | None = None, hw: GPU | None = None) -> float:
     """Memory not available to weights or KV: the CUDA context, the cuBLAS workspace (memory.py) and, for an
-    engine that reserves them, the activations of its largest forward."""
+    engine that reserves them, the activations of its largest forward (on `hw`: vLLM V1 profiles more tokens on
+    a large GPU)."""
     base = allocator.CONTEXT_BYTES + allocator.CUBLAS_WORKSPACE
     if m is None:
         return base
-    return base + activation_reserve_bytes(m, m.engine_or_default.activation_tokens)
+    return base + activation_reserve_bytes(m, m.engine_or_default.profile_tokens(hw))
 
 
 @record
@@ -515,7 +516,7 @@ def memory_plan(m: Served, hw: GPU, memory_fraction: float | None = None) -> Mem
     f = e.fraction(m.tp) if memory_fraction is None else memory_fraction
     M = hw.memory_bytes
     W = math.ceil(weights_bytes_per_gpu(m))
-    R = math.ceil(reserve_bytes(m))
+    R = math.ceil(reserve_bytes(m, hw))
     per_token = math.ceil(kv_bytes_per_token_per_gpu(m))
     if e.memory_fraction_of == "static":
         R = 0
@@ -547,7 +548,7 @@ def cost_per_million(gpu_seconds: float, tokens: float, price_per_gpu_hour: floa
     return gpu_seconds / tokens * 1e6 * price_per_gpu_hour / 3600.0
 
 
-def waves(m: Served, batch: int, capacity: int = 0) -> tuple[int, int]:
+def waves(m: Served, batch: int, capacity: int = 0, hw: GPU | None = None) -> tuple[int, int]:
     """(sequences running together, waves): an engine capping running sequences (vLLM max_num_seqs) runs a larger
     batch max_batch at a time; a continuous-batching engine also admits only the sequences whose KV cache (input +
     output tokens each, no eviction: TensorRT-LLM's GUARANTEED_NO_EVICT, vLLM without preemption) fits its pool,
@@ -555,8 +556,9 @@ def waves(m: Served, batch: int, capacity: int = 0) -> tuple[int, int]:
     engine (gpt-fast, gptSessionBenchmark) runs the batch it is given."""
     e = m.engine_or_default
     running = batch
-    if e.max_batch:
-        running = min(running, e.max_batch)
+    cap = e.batch_cap(hw)  # vLLM V1's max_num_seqs depends on the GPU
+    if cap:
+        running = min(running, cap)
     if e.batching == "continuous" and capacity > 0:
         running = min(running, capacity)
     return running, math.ceil(batch / running)
@@ -565,7 +567,7 @@ def waves(m: Served, batch: int, capacity: int = 0) -> tuple[int, int]:
 def _run(m: Served, hw: GPU, batch: int, n: int, out: int, memory_fraction: float | None = None) -> tuple[Phase, float, float]:
     """(prefill, decode seconds, latency) of `batch` requests, in waves where the engine caps the batch or its KV
     pool holds fewer."""
-    running, count = waves(m, batch, max_batch(m, hw, n + out, memory_fraction))
+    running, count = waves(m, batch, max_batch(m, hw, n + out, memory_fraction), hw)
     pre = prefill(m, hw, running, n)
     decode = decode_total_seconds(m, hw, running, n, out - 1)
     latency = pre.seconds + decode
@@ -585,7 +587,7 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
     path = e.gemm(m.dtype)
     plan = memory_plan(m, hw, memory_fraction)
     biggest = plan.kv_capacity_tokens // (n + out)
-    running, count = waves(m, batch, biggest)
+    running, count = waves(m, batch, biggest, hw)
     pre, decode_seconds, latency = _run(m, hw, batch, n, out, memory_fraction)
     steps = out - 1  # the prefill yields the first output token
     mean_t = n + (steps + 1) / 2 if steps else n + 1  # the mean KV length of a decode step
@@ -605,7 +607,7 @@ def serve(m: Served, hw: GPU, batch: int, n: int, out: int, price: float | None 
         "kv_dtype": m.kv_dtype,
         "compute_dtype": hw.dtype,
         "gemm_kernel": path.kernel,
-        "decode_attention_kernel": serving_kernels.DECODE_ATTENTION[e.decode_attention].name,
+        "decode_attention_kernel": e.decode_attention_name or serving_kernels.DECODE_ATTENTION[e.decode_attention].name,
         "decode_kv_head_reads": kv_head_reads(m),
         "cuda_graphs": e.graphed(running),
         "batching": e.batching,
