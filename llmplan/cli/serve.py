@@ -16,7 +16,7 @@ PlotOption = options.plot_option('the frontier (tokens/s per GPU against time pe
 
 @app.command(help="""Serving a model: time to first token, time per output token, tokens/s per GPU, KV capacity, cost per token.
 
-As an engine runs it (--engine vllm|sglang|trtllm|llamacpp|gpt-fast; default vllm, presets/engines.toml): each phase is the sum of the kernels the engine launches at their measured rates (decode GEMMs with M = batch, decode attention by KV bytes, prefill attention by prompt length, all-reduces at small-message latency), the host's launches where the step is not a CUDA graph, and the engine's per-step overhead. Every row names its engine and keeps the roofline (roofline_*, weights_floor_seconds) beside it; memory_fraction, weights_bytes and reserved_bytes recompute kv_capacity_tokens. The batch's prompts are prefilled together, then decoded together.
+As an engine runs it (--engine vllm|vllm-0.4|sglang|trtllm|llamacpp|gpt-fast; default vllm, the V1 engine; presets/engines.toml): each phase is the sum of the kernels the engine launches at their measured rates (decode GEMMs with M = batch, decode attention by KV bytes, prefill attention by prompt length, all-reduces at small-message latency), the host's launches where the step is not a CUDA graph, and the engine's per-step overhead. Every row names its engine and keeps the roofline (roofline_*, weights_floor_seconds) beside it; memory_fraction, weights_bytes and reserved_bytes recompute kv_capacity_tokens. The batch's prompts are prefilled together, then decoded together.
 
 Examples:
 
@@ -50,7 +50,7 @@ def serve(
     batch: Annotated[Optional[List[str]], typer.Option("--batch", "-b", help="Sequences decoded together: N, a range 1:256 (doubling; one row each: the latency/throughput frontier), START:STOP:STEP, or a list 1,8,64; '-' reads stdin. Default 1.", show_default=False)] = None,
     max_batch: Annotated[bool, typer.Option("--max-batch", help="Serve at the largest batch whose KV cache fits (one row).")] = False,
     price: options.ServePriceOption = None,
-    engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="Serving engine: vllm (default), sglang, trtllm, llamacpp or gpt-fast (presets/engines.toml; 'llmplan presets list --kind engines').", show_default=False)] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="Serving engine: vllm (default: vLLM's V1 engine), vllm-0.4, sglang, trtllm, llamacpp or gpt-fast (presets/engines.toml; 'llmplan presets list --kind engines').", show_default=False)] = None,
     memory_fraction: Annotated[Optional[float], typer.Option("--memory-fraction", help="The engine's memory setting in its own meaning (vLLM gpu_memory_utilization, SGLang mem_fraction_static, TensorRT-LLM kv_cache_free_gpu_mem_fraction); default: the engine's.", show_default=False)] = None,
     matmul_efficiency: Annotated[Optional[float], typer.Option("--matmul-efficiency", help="Achievable fraction of the dense peak for matmuls (default: the GPU preset's measured value, else 0.81).", show_default=False)] = None,
     plot: PlotOption = None,

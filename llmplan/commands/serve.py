@@ -139,7 +139,7 @@ def serve(
         warn(f"the weights alone ({format_bytes(rows[0]['weights_bytes'], binary=False)} per GPU) leave no room for the KV cache "
              f"on {g.id} at memory fraction {rows[0]['memory_fraction']:g} ({rows[0]['engine']}): no batch fits (rows kept, fits = no); try a larger --tp or a smaller --dtype")
     elif too_big:
-        at_once = min(biggest, eng.max_batch or biggest)
+        at_once = min(biggest, eng.batch_cap(hw) or biggest)
         waves = f"; {eng.name} runs them {at_once:,} at a time (running_batch)" if eng.batching == "continuous" else ""
         warn(f"batch {', '.join(map(str, too_big[:5]))}{' ...' if len(too_big) > 5 else ''} does not fit: the KV cache of "
              f"{context:,}-token sequences holds at most {biggest:,} on {g.id}{waves} (rows kept, fits = no)")
