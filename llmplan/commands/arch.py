@@ -153,6 +153,4 @@ def arch(
             elif len(shapes) < proposals:
                 note(f"{len(shapes)} shape(s) within {propose.PROPOSAL_TOLERANCE:.0%} of {format_count(size)} (fewer than --proposals {proposals}: the next is further)")
         note(f"shapes follow {propose.PROPOSAL_FAMILY}; proposals lie within {propose.PROPOSAL_TOLERANCE:.0%} of the target")
-    from llmplan.io.render import integral  # the rows as -f json prints them: counts and bytes whole
-
-    return Rows(integral(rows), detail=Detail(models, bool(targets), dtype.name))
+    return Rows(rows, detail=Detail(models, bool(targets), dtype.name))

@@ -115,6 +115,4 @@ def layout(
         closing.append(f"the fastest layout overall ({describe(f.layout)}, {f.step.step_seconds:.3g} s) needs {f.memory.total_bytes / 1e9:.1f} GB per GPU")
     if explain_ and len(result.best) > 1:
         closing.append(explain(result.best[0], result.best[1]))
-    from llmplan.io.render import integral  # the rows as -f json prints them: counts and bytes whole
-
-    return Rows(integral(rows), detail=training.Step(model, run, cluster, gpus, training.close(closing), evaluated=result.evaluated))
+    return Rows(rows, detail=training.Step(model, run, cluster, gpus, training.close(closing), evaluated=result.evaluated))

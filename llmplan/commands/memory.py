@@ -120,7 +120,7 @@ def memory(
 
     Example: llmplan.memory(preset="llama-3.1-8b", train=True, gpu="h100")[0]["total_bytes"]
     """
-    source, shape_flags = args.model_options(model_options, "memory")
+    source, shape_flags = args.model_flags(model_options, "memory")
     layers, d_model, heads, vocab = (args.integer(shape_flags[k], "--" + k.replace("_", "-")) for k in ("layers", "d_model", "heads", "vocab"))
     group_size, batch, zero, gpus, tp, pp, cp, ep, lora_rank, context, seq = (
         args.integer(value, name) for value, name in (

@@ -100,7 +100,5 @@ def plan(
         note(line)
     if record["energy_basis"] is None:
         note(f"the catalog has no node or board power for {hardware.gpu}; energy is left out")
-    from llmplan.io.render import integral  # the rows as -f json prints them: counts and bytes whole
-
-    return Rows(integral([record]), detail=Detail(record=record, hardware=hardware, from_time=from_time, device=device, pue=p,
+    return Rows([record], detail=Detail(record=record, hardware=hardware, from_time=from_time, device=device, pue=p,
                                         hparams=hp, explain=explain))

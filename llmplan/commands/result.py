@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from llmplan.commands import notes
 from llmplan.errors import InputError
+from llmplan.io.render import integral
 
 
 class Rows(list):
@@ -29,7 +30,8 @@ class Rows(list):
 
 def command(function: Callable[..., Any]) -> Callable[..., Rows]:
     """A command function: the notes said while it runs are returned with its rows (Rows.said),
-    apart from any held before the call; if it fails they stay held, after those."""
+    apart from any held before the call; if it fails they stay held, after those. Counts and byte
+    sizes come back whole, as `-f json` prints them (llmplan.io.render.integral)."""
 
     names: list[str] = []
 
@@ -49,7 +51,7 @@ def command(function: Callable[..., Any]) -> Callable[..., Rows]:
             notes.swap(outer + notes.take())  # said before the error: still said (the command line writes them first)
             raise
         said = notes.swap(outer)
-        result = rows if isinstance(rows, Rows) else Rows(rows)
+        result = Rows(integral(rows), getattr(rows, "said", None), getattr(rows, "detail", None))
         result.said = said + [s for s in result.said if s not in said]
         return result
 

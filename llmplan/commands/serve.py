@@ -167,7 +167,5 @@ def serve(
 
         plot_serving_frontier(plot, rows, title=f"{model} on {g.id}" + (f" x{tp}" if tp > 1 else "") + f", {eng.label}, {input_tokens} in + {output_tokens} out, {dtype_name}")
         note(f"wrote {plot}")
-    from llmplan.io.render import integral  # the rows as -f json prints them: counts and bytes whole
-
-    return Rows(integral(rows), detail=Detail(model=model, params=served.params, gpu=g.id, tp=tp, engine=eng.label, dtype=dtype_name,
+    return Rows(rows, detail=Detail(model=model, params=served.params, gpu=g.id, tp=tp, engine=eng.label, dtype=dtype_name,
                                     kv_dtype=kv_name, input_tokens=input_tokens, output_tokens=output_tokens, biggest=biggest, price=price))

@@ -69,9 +69,7 @@ def throughput(
         _plot(plot, [row], step.PARTS, f"Training step by part: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}, {run.software.id}), "
               f"{run.global_batch} x {run.seq} tokens per step")
     closing = training.close([describe(run.software, cluster.arch)] + [m for m in [run.software.note(cluster.gpu)] if m])
-    from llmplan.io.render import integral  # the rows as -f json prints them: counts and bytes whole
-
-    return Rows(integral([row]), detail=training.Step(model, run, cluster, gpus, closing, step=step, micro_batch=micro_batch))
+    return Rows([row], detail=training.Step(model, run, cluster, gpus, closing, step=step, micro_batch=micro_batch))
 
 
 def _plot(path, rows, parts, title) -> None:
