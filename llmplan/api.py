@@ -231,7 +231,9 @@ def presets(action: str = "list", *args: Any, **options: Any) -> Rows:
 
     Example: llmplan.api.presets("list", kind="models"); llmplan.api.presets("show", "llama-3.1-8b")
     (at the top level `llmplan.presets` is the module that loads presets, so this one lives in llmplan.api)."""
-    return run(f"presets {action}", *args, **options)
+    from llmplan.commands.presets import presets as dispatch
+
+    return dispatch(action, *args, **options)
 
 
 def data(action: str, *args: Any, **options: Any) -> Rows:

@@ -170,19 +170,58 @@ def disagreements(name: str, click_command, function) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("name", _converted())
-def test_the_function_takes_the_commands_options_with_the_same_defaults(name):
+# A group's subcommands are functions of its module, by their names (llmplan.commands.presets.list, .show).
+SUBCOMMANDS = {"presets": ("list", "show"), "data": ("filter", "domain", "mix")}
+
+
+def _functions() -> list[tuple[str, str | None]]:
+    """(command, subcommand or None) for every command function to check against its command."""
+    return [(name, sub) for name in _converted() for sub in SUBCOMMANDS.get(name, (None,))]
+
+
+@pytest.mark.parametrize("name, sub", _functions(), ids=[" ".join(filter(None, f)) for f in _functions()])
+def test_the_function_takes_the_commands_options_with_the_same_defaults(name, sub):
     # The command line and the function declare their options apart (typer needs its own signature):
     # the names and defaults must agree, or llmplan.NAME(...) would differ from `llmplan NAME` unset.
     import importlib
 
+    import click
     import typer
 
     from llmplan.cli import COMMANDS
 
     click_command = typer.main.get_command(importlib.import_module(COMMANDS[name]).app)
-    function = getattr(importlib.import_module(f"llmplan.commands.{name}"), name)
-    assert disagreements(name, click_command, function) == []
+    module = importlib.import_module(f"llmplan.commands.{name}")
+    if sub is not None:
+        click_command = click_command.get_command(click.Context(click_command), sub)
+    function = getattr(module, sub or name)
+    assert disagreements(" ".join(filter(None, (name, sub))), click_command, function) == []
+
+
+def test_a_group_has_a_function_for_each_subcommand():
+    import importlib
+
+    import click
+    import typer
+
+    from llmplan.cli import COMMANDS
+
+    for name, subs in SUBCOMMANDS.items():
+        group = typer.main.get_command(importlib.import_module(COMMANDS[name]).app)
+        assert sorted(group.list_commands(click.Context(group))) == sorted(subs)
+
+
+def test_presets_dispatches_to_its_subcommands():
+    from llmplan.commands import presets
+
+    assert presets.presets("list", kind="laws") == presets.list(kind="laws")
+    assert presets.presets("show", "chinchilla", kind="laws") == presets.show("chinchilla", kind="laws")
+    with pytest.raises(InputError, match="list and show"):
+        presets.presets("nope")
+    with pytest.raises(InputError, match="has no option 'kinds'"):
+        presets.list(kinds="laws")
+    with pytest.raises(InputError, match="Missing argument 'ID'"):
+        llmplan.api.presets("show")
 
 
 def test_the_default_check_can_fail():

@@ -254,17 +254,6 @@ class RowWriter:
         flush_notes()
 
 
-def output_key(field: str) -> str:
-    """A gpus.toml field as machine output names it, in base units: peak_bf16 ->
-    peak_bf16_flops_per_second, sparse_fp8 -> sparse_fp8_flops_per_second, bandwidth ->
-    bandwidth_bytes_per_second (see CHANGELOG.md)."""
-    if field == "bandwidth" or field.endswith("_bandwidth"):  # HBM, intra- and inter-node links
-        return f"{field}_bytes_per_second"
-    if field.startswith(("peak_", "sparse_")) and not field.endswith("_per_second"):
-        return f"{field}_flops_per_second"
-    return field
-
-
 def catalog(presets_dir: Path | None) -> Any:
     from llmplan.presets import catalog as load
 
