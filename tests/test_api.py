@@ -55,6 +55,13 @@ def test_a_list_goes_where_the_command_reads_stdin(cli):
     assert len(rows) == 3
 
 
+def test_loss_takes_a_list_of_pairs(cli):
+    rows = llmplan.loss(params=["70B 1.4T", (280e9, "300B")])
+    assert rows == json.loads(cli(["loss", "--params", "-", "-f", "json"], stdin="70B 1.4T\n280B 300B\n").stdout)
+    with pytest.raises(InputError, match="drop --tokens"):
+        llmplan.loss(params=["70B 1.4T"], tokens="1T")
+
+
 def test_fit_takes_records():
     import csv
 
