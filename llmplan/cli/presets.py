@@ -71,7 +71,7 @@ def show(
     rows = presets_show(preset_id, kind=kind, presets=presets)
     say(rows)
     if fmt == "table":
-        for row in rows:
+        for row in rows.detail:
             pairs = [{"field": k, "value": v} for k, v in row.items()]
 
             emit([{"field": p["field"], "value": _show_value(p["field"], p["value"])} for p in pairs], fmt, title=f"{row['kind']}: {row[ID_KEY.get(row['kind'], 'id')]}")

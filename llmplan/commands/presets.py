@@ -11,6 +11,7 @@ from typing import Any
 
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
+from llmplan.io.render import integral
 
 ACTIONS = ("list", "show")
 
@@ -73,15 +74,16 @@ def presets_list(*, kind: Any = None, presets: Any = None) -> Rows:
     cat = catalog(presets)
     full = [[preset_row(p) for p in cat.all(k)] for k in kinds]
     if len(kinds) == 1:
-        return Rows(full[0])
+        return Rows(integral(full[0]))
     # One stream of rows across kinds: the common keys first, each row with its kind.
-    return Rows([{"kind": p.kind, "id": p.id, "name": p.name, "source": p.get("source")} for k in kinds for p in cat.all(k)])
+    return Rows(integral([{"kind": p.kind, "id": p.id, "name": p.name, "source": p.get("source")} for k in kinds for p in cat.all(k)]))
 
 
 @command
 def presets_show(preset_id: Any = None, *, kind: Any = None, presets: Any = None) -> Rows:
     """Every field of one preset, looked up by id or alias (`llmplan presets show ID`), with the
     counts derived from a model's shape; one row per kind that has the id (`kind` narrows it).
+    `detail`: the rows with each field as the preset holds it (counts not yet made whole: the table).
 
     Example: llmplan.api.presets("show", "llama-3.1-8b")[0]["params"]
     """
@@ -109,7 +111,7 @@ def presets_show(preset_id: Any = None, *, kind: Any = None, presets: Any = None
         row = preset_row(preset)
         row.update(derived_fields(preset))
         rows.append(row)
-    return Rows(rows)
+    return Rows(integral(rows), detail=rows)
 
 
 def derived_fields(preset: Any) -> dict:
