@@ -55,6 +55,14 @@ def test_a_list_goes_where_the_command_reads_stdin(cli):
     assert len(rows) == 3
 
 
+def test_optimal_takes_a_list_of_sizes_and_hardware_time_as_numbers(cli):
+    rows = llmplan.optimal(params=["7B", 13e9])
+    assert rows == json.loads(cli(["optimal", "--params", "-", "-f", "json"], stdin="7B\n13e9\n").stdout)
+    timed = llmplan.optimal(gpu="h100", gpus=256, days=30, mfu=0.4)
+    assert timed == json.loads(cli(["optimal", "--gpu", "h100", "--gpus", "256", "--days", "30", "--mfu", "0.4", "-f", "json"]).stdout)
+    assert timed.detail.hardware.gpus == 256
+
+
 def test_loss_takes_a_list_of_pairs(cli):
     rows = llmplan.loss(params=["70B 1.4T", (280e9, "300B")])
     assert rows == json.loads(cli(["loss", "--params", "-", "-f", "json"], stdin="70B 1.4T\n280B 300B\n").stdout)

@@ -312,14 +312,8 @@ from llmplan.commands.args import choice, parse_bandwidth, parse_dtype, positive
 # The days are calendar time: budget = GPUs x dense peak x MFU x time x goodput (llmplan.systems.budget).
 
 
-def hardware_title(budget: Any) -> str:
-    """'256 x h100-sxm for 30 days (184,320 GPU-hours) at 40% MFU, 90% goodput'."""
-    from llmplan.units import format_duration
-
-    return (
-        f"{budget.gpus:,} x {budget.gpu} for {format_duration(budget.seconds)} ({budget.gpu_hours:,.0f} GPU-hours) "
-        f"at {budget.mfu * 100:.3g}% MFU, {budget.goodput:.0%} goodput"
-    )
+# Declared with the command functions (llmplan.commands.budgets), for the commands not yet functions.
+from llmplan.commands.budgets import hardware_title  # noqa: E402,F401
 
 
 # ----- a training step's model, run and cluster (throughput, layout) --------------------------------
