@@ -242,6 +242,6 @@ def data(action: str, *args: Any, **options: Any) -> Rows:
 
     Example: llmplan.data("filter", pool="15T", budget="1e24"); llmplan.data("domain", domain_tokens="363B",
     budget="1e23"); llmplan.data("mix", "runs.csv", weights="0.3,0.7")."""
-    if action not in ("filter", "domain", "mix"):
-        raise InputError(f"no command 'llmplan data {action}'; the actions are filter, domain and mix")
-    return run(f"data {action}", *args, **options)
+    from llmplan.commands.data import data as dispatch
+
+    return dispatch(action, *args, **options)

@@ -63,6 +63,17 @@ def test_optimal_takes_a_list_of_sizes_and_hardware_time_as_numbers(cli):
     assert timed.detail.hardware.gpus == 256
 
 
+def test_data_dispatches_to_its_subcommands():
+    from llmplan.commands import data
+
+    assert data.data("filter", pool="15T", budget=1e24) == data.filter(pool="15T", budget="1e24")
+    assert data.filter(pool="15T", budget="1e24", keep=[0.014, 0.2]) == data.filter(pool="15T", budget="1e24", keep="0.014,0.2")
+    with pytest.raises(InputError, match="has no option 'pools'"):
+        data.filter(pools="15T")
+    with pytest.raises(InputError, match="Missing argument 'RUNS'"):
+        llmplan.data("mix")
+
+
 def test_loss_takes_a_list_of_pairs(cli):
     rows = llmplan.loss(params=["70B 1.4T", (280e9, "300B")])
     assert rows == json.loads(cli(["loss", "--params", "-", "-f", "json"], stdin="70B 1.4T\n280B 300B\n").stdout)
