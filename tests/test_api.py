@@ -165,6 +165,8 @@ def _converted() -> list[str]:
 
 # Options only a terminal has: the format of the output, --check's exit code.
 TERMINAL_ONLY = {"fmt", "check", "help", "wide", "quiet"}
+# Keywords only a function has: fit's progress callback (the command line passes its terminal bar).
+FUNCTION_ONLY = {"progress"}
 
 
 def disagreements(name: str, click_command, function) -> list[str]:
@@ -190,7 +192,7 @@ def disagreements(name: str, click_command, function) -> list[str]:
         if default != expected:
             found.append(f"llmplan {name} --{param.name}: the command's default {expected!r}, the function's {default!r}")
     option_names = {p.name for p in click_command.params}
-    extra = {n for n, p in signature.items() if p.kind != inspect.Parameter.VAR_KEYWORD} - option_names
+    extra = {n for n, p in signature.items() if p.kind != inspect.Parameter.VAR_KEYWORD} - option_names - FUNCTION_ONLY
     if extra:
         found.append(f"llmplan.{name} takes {sorted(extra)}, which `llmplan {name}` has no option for")
     return found
