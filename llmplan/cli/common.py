@@ -89,7 +89,7 @@ def emit(
 # Notes and warnings wait for the table (one place, after it, for every command), each said once:
 # llmplan.commands.notes holds them; flush_notes writes them, and the entry point calls it before an
 # error line and at the end.
-from llmplan.commands.notes import note, note_loss_datasets, warn, warn_counted, warn_extrapolations  # noqa: E402,F401
+from llmplan.commands.notes import note, warn  # noqa: E402,F401 (the commands not yet functions say their notes here)
 from llmplan.commands import notes as _notes  # noqa: E402
 
 
