@@ -231,7 +231,9 @@ def presets(action: str = "list", *args: Any, **options: Any) -> Rows:
 
     Example: llmplan.api.presets("list", kind="models"); llmplan.api.presets("show", "llama-3.1-8b")
     (at the top level `llmplan.presets` is the module that loads presets, so this one lives in llmplan.api)."""
-    return run(f"presets {action}", *args, **options)
+    from llmplan.commands.presets import presets as dispatch
+
+    return dispatch(action, *args, **options)
 
 
 def data(action: str, *args: Any, **options: Any) -> Rows:
@@ -240,6 +242,6 @@ def data(action: str, *args: Any, **options: Any) -> Rows:
 
     Example: llmplan.data("filter", pool="15T", budget="1e24"); llmplan.data("domain", domain_tokens="363B",
     budget="1e23"); llmplan.data("mix", "runs.csv", weights="0.3,0.7")."""
-    if action not in ("filter", "domain", "mix"):
-        raise InputError(f"no command 'llmplan data {action}'; the actions are filter, domain and mix")
-    return run(f"data {action}", *args, **options)
+    from llmplan.commands.data import data as dispatch
+
+    return dispatch(action, *args, **options)

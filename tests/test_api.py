@@ -55,6 +55,32 @@ def test_a_list_goes_where_the_command_reads_stdin(cli):
     assert len(rows) == 3
 
 
+def test_optimal_takes_a_list_of_sizes_and_hardware_time_as_numbers(cli):
+    rows = llmplan.optimal(params=["7B", 13e9])
+    assert rows == json.loads(cli(["optimal", "--params", "-", "-f", "json"], stdin="7B\n13e9\n").stdout)
+    timed = llmplan.optimal(gpu="h100", gpus=256, days=30, mfu=0.4)
+    assert timed == json.loads(cli(["optimal", "--gpu", "h100", "--gpus", "256", "--days", "30", "--mfu", "0.4", "-f", "json"]).stdout)
+    assert timed.detail.hardware.gpus == 256
+
+
+def test_data_dispatches_to_its_subcommands():
+    from llmplan.commands import data
+
+    assert data.data("filter", pool="15T", budget=1e24) == data.filter(pool="15T", budget="1e24")
+    assert data.filter(pool="15T", budget="1e24", keep=[0.014, 0.2]) == data.filter(pool="15T", budget="1e24", keep="0.014,0.2")
+    with pytest.raises(InputError, match="has no option 'pools'"):
+        data.filter(pools="15T")
+    with pytest.raises(InputError, match="Missing argument 'RUNS'"):
+        llmplan.data("mix")
+
+
+def test_loss_takes_a_list_of_pairs(cli):
+    rows = llmplan.loss(params=["70B 1.4T", (280e9, "300B")])
+    assert rows == json.loads(cli(["loss", "--params", "-", "-f", "json"], stdin="70B 1.4T\n280B 300B\n").stdout)
+    with pytest.raises(InputError, match="drop --tokens"):
+        llmplan.loss(params=["70B 1.4T"], tokens="1T")
+
+
 def test_fit_takes_records():
     import csv
 
@@ -139,6 +165,8 @@ def _converted() -> list[str]:
 
 # Options only a terminal has: the format of the output, --check's exit code.
 TERMINAL_ONLY = {"fmt", "check", "help", "wide", "quiet"}
+# Keywords only a function has: fit's progress callback (the command line passes its terminal bar).
+FUNCTION_ONLY = {"progress"}
 
 
 def disagreements(name: str, click_command, function) -> list[str]:
@@ -164,25 +192,64 @@ def disagreements(name: str, click_command, function) -> list[str]:
         if default != expected:
             found.append(f"llmplan {name} --{param.name}: the command's default {expected!r}, the function's {default!r}")
     option_names = {p.name for p in click_command.params}
-    extra = {n for n, p in signature.items() if p.kind != inspect.Parameter.VAR_KEYWORD} - option_names
+    extra = {n for n, p in signature.items() if p.kind != inspect.Parameter.VAR_KEYWORD} - option_names - FUNCTION_ONLY
     if extra:
         found.append(f"llmplan.{name} takes {sorted(extra)}, which `llmplan {name}` has no option for")
     return found
 
 
-@pytest.mark.parametrize("name", _converted())
-def test_the_function_takes_the_commands_options_with_the_same_defaults(name):
+# A group's subcommands are functions of its module, by their names (llmplan.commands.presets.list, .show).
+SUBCOMMANDS = {"presets": ("list", "show"), "data": ("filter", "domain", "mix")}
+
+
+def _functions() -> list[tuple[str, str | None]]:
+    """(command, subcommand or None) for every command function to check against its command."""
+    return [(name, sub) for name in _converted() for sub in SUBCOMMANDS.get(name, (None,))]
+
+
+@pytest.mark.parametrize("name, sub", _functions(), ids=[" ".join(filter(None, f)) for f in _functions()])
+def test_the_function_takes_the_commands_options_with_the_same_defaults(name, sub):
     # The command line and the function declare their options apart (typer needs its own signature):
     # the names and defaults must agree, or llmplan.NAME(...) would differ from `llmplan NAME` unset.
     import importlib
 
+    import click
     import typer
 
     from llmplan.cli import COMMANDS
 
     click_command = typer.main.get_command(importlib.import_module(COMMANDS[name]).app)
-    function = getattr(importlib.import_module(f"llmplan.commands.{name}"), name)
-    assert disagreements(name, click_command, function) == []
+    module = importlib.import_module(f"llmplan.commands.{name}")
+    if sub is not None:
+        click_command = click_command.get_command(click.Context(click_command), sub)
+    function = getattr(module, sub or name)
+    assert disagreements(" ".join(filter(None, (name, sub))), click_command, function) == []
+
+
+def test_a_group_has_a_function_for_each_subcommand():
+    import importlib
+
+    import click
+    import typer
+
+    from llmplan.cli import COMMANDS
+
+    for name, subs in SUBCOMMANDS.items():
+        group = typer.main.get_command(importlib.import_module(COMMANDS[name]).app)
+        assert sorted(group.list_commands(click.Context(group))) == sorted(subs)
+
+
+def test_presets_dispatches_to_its_subcommands():
+    from llmplan.commands import presets
+
+    assert presets.presets("list", kind="laws") == presets.list(kind="laws")
+    assert presets.presets("show", "chinchilla", kind="laws") == presets.show("chinchilla", kind="laws")
+    with pytest.raises(InputError, match="list and show"):
+        presets.presets("nope")
+    with pytest.raises(InputError, match="has no option 'kinds'"):
+        presets.list(kinds="laws")
+    with pytest.raises(InputError, match="Missing argument 'ID'"):
+        llmplan.api.presets("show")
 
 
 def test_the_default_check_can_fail():

@@ -66,10 +66,10 @@ def test_the_core_reports_starts_as_they_stop():
 
 
 def test_a_long_fit_says_up_front_how_long_and_how_to_go_faster(cli, monkeypatch):
-    from llmplan.cli import fit as fit_cli
+    from llmplan.commands import fit as fit_command
     from llmplan.scaling.fit import parametric
 
-    monkeypatch.setattr(fit_cli, "MEASURE_ABOVE", 0)
+    monkeypatch.setattr(fit_command, "MEASURE_ABOVE", 0)
     monkeypatch.setattr(parametric, "estimate_seconds", lambda runs, starts: (3600.0 * runs / 50, 1e-8))
     result = cli(["fit", RUNS, "-f", "json"])
     assert result.code == 0

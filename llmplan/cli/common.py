@@ -89,7 +89,7 @@ def emit(
 # Notes and warnings wait for the table (one place, after it, for every command), each said once:
 # llmplan.commands.notes holds them; flush_notes writes them, and the entry point calls it before an
 # error line and at the end.
-from llmplan.commands.notes import note, note_loss_datasets, warn, warn_counted, warn_extrapolations  # noqa: E402,F401
+from llmplan.commands.notes import note, warn  # noqa: E402,F401 (what a table adds, said after it)
 from llmplan.commands import notes as _notes  # noqa: E402
 
 
@@ -252,17 +252,6 @@ class RowWriter:
             sys.stdout.write("\n]\n" if self.count else "[]\n")
             sys.stdout.flush()
         flush_notes()
-
-
-def output_key(field: str) -> str:
-    """A gpus.toml field as machine output names it, in base units: peak_bf16 ->
-    peak_bf16_flops_per_second, sparse_fp8 -> sparse_fp8_flops_per_second, bandwidth ->
-    bandwidth_bytes_per_second (see CHANGELOG.md)."""
-    if field == "bandwidth" or field.endswith("_bandwidth"):  # HBM, intra- and inter-node links
-        return f"{field}_bytes_per_second"
-    if field.startswith(("peak_", "sparse_")) and not field.endswith("_per_second"):
-        return f"{field}_flops_per_second"
-    return field
 
 
 def catalog(presets_dir: Path | None) -> Any:

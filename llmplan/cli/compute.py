@@ -6,9 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from llmplan.cli import model_options as mo
 from llmplan.cli import options
-from llmplan.cli.common import catalog, emit, note, output_format
+from llmplan.cli.common import emit, note, output_format, say
 
 app = typer.Typer()
 
@@ -63,54 +62,18 @@ def compute(
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
-    from llmplan.errors import InputError
-    from llmplan.model.arch import FLOPS_PER_PARAM_PER_TOKEN
-    from llmplan.units import PF_DAY, format_count, format_flops, parse_count, parse_positive
+    from llmplan.commands.budgets import hardware_title
+    from llmplan.commands.compute import compute as compute_
+    from llmplan.units import PF_DAY, format_count, format_flops
 
     fmt = output_format(fmt)
-    from llmplan.dtypes import PEAK_DTYPES, canonical
-
-    dtype = canonical(dtype, PEAK_DTYPES)  # fp8-e4m3, bfloat16, torch.float16 ... -> fp8, bf16, fp16
-    if recompute not in FLOPS_PER_PARAM_PER_TOKEN:
-        raise InputError(f"--recompute {recompute!r} is not one of {', '.join(FLOPS_PER_PARAM_PER_TOKEN)}")
-    from llmplan.cli.options import hardware_title
-    from llmplan.systems.budget import hardware_budget, parse_mfu
-
-    auto = mfu is not None and mfu.strip().lower() == "auto"
-    if auto and gpu is None:
-        raise InputError("--mfu auto predicts the MFU on a GPU: add --gpu ID (and --gpus N)")
-    if auto and (days is not None or hours is not None or gpu_hours is not None):
-        raise InputError("compute --mfu auto predicts the MFU of a given model; for the model a hardware budget buys use 'llmplan plan --mfu auto' or 'llmplan optimal --mfu auto'")
-    if global_batch is not None and not auto:
-        raise InputError("--global-batch sizes the layout search of --mfu auto; add --mfu auto or drop it")
-    if stack is not None and not auto:
-        raise InputError("--stack sets the software of the --mfu auto layout search; add --mfu auto or drop --stack")
-    m = parse_mfu(None if auto else mfu)
-    if gpus is not None and gpus < 1:
-        raise InputError(f"--gpus must be at least 1, not {gpus}")
-    usd = parse_positive(price, "a price in USD per GPU-hour") if price is not None else None
-    cat = catalog(presets) if gpu is not None else None
-    from llmplan.systems.budget import parse_goodput, wants_hardware_budget
-
-    timed = wants_hardware_budget(days, hours, gpu_hours)
-    hardware = hardware_budget(cat, gpu, gpus, days, hours, gpu_hours, m, goodput if timed else None, dtype)
-    g = parse_goodput(goodput) if goodput is not None and not timed else None
-    gpus = gpus or 1
-
-    N = parse_count(params, "a parameter count") if params is not None else None
-    D = parse_count(tokens, "a token count") if tokens is not None else None
-    model = None
-    if any(value is not None for value in source.values()):
-        model = mo.resolve_model(**source, presets=presets, command="llmplan compute")
-        for line in model.notes:
-            note(line)
-    from llmplan.planning.compute import compute_rows
-
-    (row,) = compute_rows(params=N, tokens=D, model=model, seq=seq, flops_per_token=flops_per_token, recompute=recompute, budget=budget,
-                          hardware=hardware, catalog=cat, gpu=gpu, gpus=gpus,
-                          mfu=m, mfu_auto=auto, global_batch=global_batch, price=usd, dtype=dtype, goodput=g,
-                          explain_default_mfu=fmt == "table" and mfu is None, say=note,
-                          stack=options.load_stack(stack, presets) if auto else None)
+    rows = compute_(params, tokens=tokens, budget=budget, flops_per_token=flops_per_token, recompute=recompute, seq=seq, gpu=gpu,
+                    gpus=gpus, mfu=mfu, stack=stack, global_batch=global_batch, dtype=dtype, days=days, hours=hours,
+                    gpu_hours=gpu_hours, goodput=goodput, price=price, presets=presets, **source)
+    say(rows)
+    row, hardware = rows.detail
+    if fmt == "table" and mfu is None and hardware is None and gpu is not None:
+        note("MFU 0.4 is the default (observed 0.3-0.55 in published runs); set --mfu to change it")
     if hardware is not None:
         title = f"Compute: {hardware_title(hardware)}"
     elif budget is not None:
@@ -128,4 +91,4 @@ def compute(
         if "params" in row and row["flops_per_token"] == 6.0 * row["params"]:
             hidden.add("flops_per_token")
         columns = [c for c in columns if c not in hidden]
-    emit([row], fmt, title=title, columns=columns, labels=labels)
+    emit(rows, fmt, title=title, columns=columns, labels=labels)

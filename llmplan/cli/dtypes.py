@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
 import typer
 
 from llmplan.cli import options
-from llmplan.cli.common import emit, output_format
+from llmplan.cli.common import emit, output_format, say
 from llmplan.cli.options import FormatOption
 
 app = typer.Typer()
@@ -29,18 +27,13 @@ def dtypes(
     params: ParamsOption = None,
     fmt: FormatOption = None,
 ) -> None:
-    from llmplan.dtypes import DTYPES
-    from llmplan.units import format_count, parse_count
+    from llmplan.commands.dtypes import dtypes as compute
+    from llmplan.units import format_count
 
     fmt = output_format(fmt)
-    count = parse_count(params, "a parameter count") if params is not None else None
-    rows = []
-    for dtype in DTYPES:
-        row = dtype.row()
-        if count is not None:
-            row["params"] = count
-            row["weights_bytes"] = count * dtype.bytes
-        rows.append(row)
+    rows = compute(params=params)
+    say(rows)
+    count = rows.detail
     columns = ["dtype", "bits", "bytes_per_value", "sign_bits", "exponent_bits", "fraction_bits", "max", "min_normal", "epsilon"]
     if count is not None:
         columns.append("weights_bytes")

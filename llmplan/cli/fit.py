@@ -8,14 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from llmplan.cli import options
-from llmplan.cli.common import emit, note, output_format, warn
+from llmplan.cli.common import emit, output_format, say
 from llmplan.cli.options import FormatOption, PresetsOption
 
 app = typer.Typer()
 
 PlotOption = options.plot_option('the fit', ': observed vs predicted loss and the fitted frontier, or with --method isoflop the parabolas and their minima.')
-
-METHODS = ("parametric", "isoflop")
 
 
 @app.command(help="""Fit a scaling law L(N, D) = E + A/N^alpha + B/D^beta to your own training runs.
@@ -68,145 +66,53 @@ def fit(
     fmt: FormatOption = None,
     presets: PresetsOption = None,
 ) -> None:
-    from llmplan.io import runs as runs_mod
-    from llmplan.errors import InputError, WorkError
-    from llmplan.units import parse_compute
+    from llmplan.commands.fit import RunsText, fit as compute
+    from llmplan.errors import WorkError
 
     fmt = output_format(fmt)
-    method = method.strip().lower()
-    if method not in METHODS:
-        raise InputError(f"--method {method!r} is not one of {', '.join(METHODS)}")
-    if not (delta > 0 and delta < 1):
-        raise InputError(f"--delta {delta!r} must be between 0 and 1 (Hoffmann et al. use 1e-3)")
-    if not flops_tolerance > 0:
-        raise InputError(f"--flops-tolerance {flops_tolerance!r} must be positive (e.g. 0.1)")
-    if method == "isoflop" and (bootstrap or save or show_residuals or grid):
-        raise InputError("--bootstrap, --save, --residuals and --grid apply to --method parametric")
-    if minima and method != "isoflop":
-        raise InputError("--minima applies to --method isoflop")
-    if plot is not None:
-        from llmplan.io.plots import check_plot_path, require_matplotlib
-
-        check_plot_path(plot)
-        require_matplotlib()
-    if save:  # before the work: a path that cannot be written fails now, not after the fit
-        from llmplan.io.files import check_target
-
-        check_target(save, force)
-    lo = parse_compute(min_flops) if min_flops is not None else None
-    hi = parse_compute(max_flops) if max_flops is not None else None
-    from llmplan.scaling.fit import bootstrap as boots, isoflop, lbfgs, parametric as core
-
-    grid_spec = lbfgs.parse_grid(grid)
-
-    stdin_text = None
-    if runs_file == "-":
+    if runs_file == "-":  # stdin, read when the fit reads its runs (after its options are checked)
         from llmplan.cli.streams import read_stdin_text
 
-        stdin_text = read_stdin_text("the runs on stdin")
-    with _progress(f"reading {runs_file}", None):  # a spinner: a million-row file takes seconds
-        runs = runs_mod.read_runs_file(
-            runs_file, stdin_text,
-            params_col=params_col, tokens_col=tokens_col, flops_col=flops_col, loss_col=loss_col, skip_bad_rows=skip_bad_rows,
-        )
-    if runs.skipped:
-        note(f"skipped {len(runs.skipped)} bad row(s) (--skip-bad-rows); first: {runs.skipped[0]}")
-    runs = runs_mod.drop_highest_loss(runs, drop_highest_loss)
-    runs = runs_mod.filter_flops(runs, lo, hi)
-    for description in runs.filters:
-        note(description)
-    if sample is not None and sample < len(runs):
-        import random
+        runs_file = RunsText(lambda: read_stdin_text("the runs on stdin"))
+    try:
+        rows = compute(runs_file, method=method, params_col=params_col, tokens_col=tokens_col, flops_col=flops_col, loss_col=loss_col,
+                       drop_highest_loss=drop_highest_loss, min_flops=min_flops, max_flops=max_flops, skip_bad_rows=skip_bad_rows,
+                       delta=delta, grid=grid, bootstrap=bootstrap, seed=seed, sample=sample, jobs=jobs, flops_tolerance=flops_tolerance,
+                       minima=minima, show_residuals=show_residuals, save=save, force=force, plot=plot, presets=presets,
+                       progress=_progress)
+    except WorkError as error:  # a fit that did not converge: its rows, then the error (exit 1)
+        if getattr(error, "rows", None) is None:
+            raise
+        _emit(error.rows, fmt)
+        raise
+    say(rows)
+    _emit(rows, fmt)
 
-        keep = sorted(random.Random(seed).sample(range(len(runs)), sample))
-        runs = runs.subset(keep, f"--sample {sample}: a random {sample:,} of the {len(runs):,} runs (--seed {seed})")
-        note(runs.filters[-1])
-    note(f"{len(runs)} runs from {runs.source} (columns: {', '.join(f'{k}={v!r}' for k, v in runs.columns.items())})")
-    if len(runs) == 0:
-        raise InputError(f"no runs left to fit in {runs.source}")
 
-    if method == "isoflop":
-        result = isoflop.fit_isoflop(runs.N, runs.D, runs.L, flops_tolerance)
-        _warn_per_kind(result.problems, len(result.minima))
-        if plot is not None:
-            from llmplan.io.plots import isoflop_groups, plot_isoflop
-
-            groups = isoflop_groups(runs.N, runs.D, runs.L, flops_tolerance)
-            if groups:
-                plot_isoflop(plot, groups, result.minima, power_law=(result.row["n_coef"], result.row["a"]), title=f"IsoFLOP fit of {runs.source}")
-                note(f"wrote {plot}")
-            else:
-                warn(f"no budget has 3 or more runs: nothing to draw, {plot} not written")
-        if minima:
-            emit(result.minima, fmt, title="IsoFLOP minima (Approach 2)",
-                 columns=["flops", "runs", "optimal_params", "optimal_tokens", "optimal_loss", "edge", "used"], priority=["flops", "optimal_params", "optimal_tokens", "optimal_loss"],
-                 labels={"optimal_params": "opt. N", "optimal_tokens": "opt. D", "optimal_loss": "min loss", "edge": "at edge"})
-            return
-        if result.row["budgets"] < 2:
-            raise WorkError("the IsoFLOP fit needs at least 2 budgets with 3 or more runs each and the minimum inside the sampled sizes")
-        emit([result.row], fmt, title=f"IsoFLOP fit (Approach 2): N_opt = n_coef C^a, D_opt = d_coef C^b; {result.row['runs']} of {result.row['runs_given']} runs used",
+def _emit(rows, fmt: str) -> None:
+    """The rows of a fit as the table (or machine format) shows them; rows.detail says which."""
+    asked = rows.detail
+    mode = asked["mode"]
+    if mode == "minima":
+        emit(rows, fmt, title="IsoFLOP minima (Approach 2)",
+             columns=["flops", "runs", "optimal_params", "optimal_tokens", "optimal_loss", "edge", "used"], priority=["flops", "optimal_params", "optimal_tokens", "optimal_loss"],
+             labels={"optimal_params": "opt. N", "optimal_tokens": "opt. D", "optimal_loss": "min loss", "edge": "at edge"})
+    elif mode == "isoflop":
+        row = rows[0]
+        emit(rows, fmt, title=f"IsoFLOP fit (Approach 2): N_opt = n_coef C^a, D_opt = d_coef C^b; {row['runs']} of {row['runs_given']} runs used",
              columns=["budgets", "runs", "a", "n_coef", "b", "d_coef"])
-        return
-
-    problem = core.identifiability_problem(runs.N, runs.D)
-    if problem:
-        raise InputError(f"cannot fit {runs.source}: {problem}")
-    for message in core.data_warnings(runs.N, runs.D):
-        warn(message)
-    starts = lbfgs.grid_size(grid_spec)
-    _say_how_long(core, lbfgs, len(runs), grid_spec)
-    with _progress(f"fitting {len(runs):,} runs: starts done", starts) as advance:
-        result = core.fit_parametric(runs.N, runs.D, runs.L, delta=delta, grid=grid_spec, progress=advance.to)
-    problem = core.exponent_problem(result)
-    if problem:
-        raise WorkError(f"no usable law from {runs.source}: {problem}; check the runs (or --drop-highest-loss, --grid)")
-    if show_residuals:
-        rows = core.residual_rows(result.theta, runs.lines, runs.N, runs.D, runs.L)
-        emit(rows, fmt, title=f"Observed and predicted loss ({runs.source})",
+    elif mode == "residuals":
+        emit(rows, fmt, title=f"Observed and predicted loss ({asked['source']})",
              columns=["line", "params", "tokens", "flops", "loss", "predicted_loss", "log_residual"],
              priority=["line", "params", "tokens", "loss", "predicted_loss", "log_residual"])
     else:
-        row = core.parametric_row(result)
-        if bootstrap:
-            with _progress(f"bootstrap: {bootstrap} refits", bootstrap) as advance:
-                boot = boots.bootstrap_parametric(runs.N, runs.D, runs.L, result, bootstrap, seed, jobs=jobs, progress=advance)
-            row.update(boots.bootstrap_summary(boot))
-            row["seed"] = seed
-            if row["bootstrap_converged"] < bootstrap:
-                warn(f"{bootstrap - row['bootstrap_converged']} of {bootstrap} bootstrap refits did not reach the gradient tolerance")
+        row, bootstrap = asked["row"], asked["bootstrap"]
         columns = ["E", "A", "B", "alpha", "beta", "a", "b", "G"] + [k for k in row if k.startswith("tokens_per_param_") and "_" not in k[len("tokens_per_param_"):]]
-        title = f"Fit of {runs.source} (Approach 3, {len(runs)} runs, {starts} starts)"
+        title = f"Fit of {asked['source']} (Approach 3, {asked['runs']} runs, {asked['starts']} starts)"
         if fmt == "table":  # one row of many numbers reads better as one line per quantity
             emit(_vertical(row, columns + ["objective", "runs", "converged"]), fmt, title=title + (f", {bootstrap} bootstrap refits, 95% intervals" if bootstrap else ""))
         else:
-            emit([row], fmt, title=title)
-    if plot is not None:
-        from llmplan.scaling.laws import Law
-        from llmplan.io.plots import plot_fit
-
-        fitted = Law(id="fit", name="fit", form="chinchilla", constants={k: getattr(result, k) for k in ("E", "A", "B", "alpha", "beta")})
-        predicted = core.residuals(result.theta, runs.N, runs.D, runs.L)
-        plot_fit(plot, runs.N, runs.D, runs.L, predicted, fitted, title=f"Fit of {runs.source} (Approach 3, {len(runs)} runs)")
-        note(f"wrote {plot}")
-    if save:
-        if not result.converged:
-            raise WorkError(f"not saving {save}: the fit did not converge (largest gradient {result.grad_max:.3g})")
-        _save(save, force, runs, result, delta)
-        note(f"wrote {save}; use it with --law {save}")
-    if not result.converged:
-        raise WorkError(f"the fit did not converge: largest gradient {result.grad_max:.3g} (scale {result.grad_scale:.3g}); try another --grid or --delta")
-
-
-def _warn_per_kind(problems: list, fitted: int) -> None:
-    """The IsoFLOP fit's per-budget warnings, one line per kind ('30 of 33 budgets (...): skipped')."""
-    from llmplan.cli.common import warn_counted
-
-    per_budget = [(p.subject, p.what) for p in problems if p.subject is not None]
-    skipped = {p.subject for p in problems if p.subject is not None and p.skipped}
-    warn_counted(per_budget, fitted + len(skipped), "budgets")  # budgets with a parabola + those skipped
-    for p in problems:
-        if p.subject is None:
-            warn(p.message)
+            emit(rows, fmt, title=title)
 
 
 def _vertical(row: dict, keys: list[str]) -> list[dict]:
@@ -220,55 +126,13 @@ def _vertical(row: dict, keys: list[str]) -> list[dict]:
     return out
 
 
-def _save(path: str, force: bool, runs, result, delta: float) -> None:
-    import datetime
-    import re
-    from pathlib import Path
-
-    from llmplan.io.files import write_whole
-    from llmplan.scaling.fit import parametric as core
-
-    law_id = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(path).stem).strip("-") or "fit"
-    today = datetime.date.today().isoformat()
-    filters = "; ".join(runs.filters)
-    source = (
-        f"llmplan fit {runs.source}, {today}, sum of Huber (delta {delta:g}), {result.starts}-start grid"
-        + (f"; {filters}" if filters else "")
-    )
-    text = core.law_toml(law_id, f"Fit of {runs.source} (Approach 3, {result.runs} runs)", result, source, runs.N, runs.D)
-    write_whole(path, text, force=force)
-
-
-# A fit expected to take longer than this says so before it starts, with how to make it faster.
-SLOW_FIT_SECONDS = 30.0
-MEASURE_ABOVE = 2_000_000  # runs x starts below which a fit takes seconds (50 runs x 4,500 starts: ~3 s)
-
-
-def _say_how_long(core, lbfgs, runs: int, grid: dict) -> None:
-    """Up front, for a fit that will take a while: about how long here, and the two ways to shorten it."""
-    from llmplan.units import format_duration
-
-    starts = lbfgs.grid_size(grid)
-    if runs * starts < MEASURE_ABOVE:  # a few seconds at most: not worth measuring
-        return
-    seconds, per = core.estimate_seconds(runs, starts)
-    if seconds < SLOW_FIT_SECONDS:
-        return
-    sample = max(1000, int(runs * SLOW_FIT_SECONDS / seconds) // 1000 * 1000)
-    faster = []
-    if sample < runs:
-        faster.append(f"--sample {sample} fits a random {sample:,} of the runs (about {format_duration(seconds * sample / runs)})")
-    coarse = lbfgs.grid_size({**grid, "a": (5.0, 15.0), "b": (5.0, 15.0)})
-    if coarse < starts:
-        faster.append(f"a coarser --grid has fewer starts (e.g. --grid 'a=5|15,b=5|15': {coarse:,} of the {starts:,} starts, "
-                      f"about {format_duration(seconds * coarse / starts)})")
-    note(f"fitting {runs:,} runs from {starts:,} starts will take about {format_duration(seconds)} here "
-         f"({per * 1e9:.0f} ns per run, start and evaluation, measured now); faster: " + "; or ".join(faster))
+# How long a fit will take is said by the function (llmplan.commands.fit: MEASURE_ABOVE, SLOW_FIT_SECONDS).
 
 
 class _progress:
     """A rich progress bar on stderr (only on a terminal, not with --quiet); yields advance(n), whose
-    .to(done, total) sets the bar to done (a callback for the core's progress hooks)."""
+    .to(done, total) sets the bar to done (a callback for the core's progress hooks). What the command
+    line passes as the fit function's `progress` (llmplan.commands.fit.fit)."""
 
     def __init__(self, description: str, total: int | None) -> None:
         self.description, self.total, self.bar = description, total, None

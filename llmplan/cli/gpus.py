@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from llmplan.cli.common import catalog, emit, output_format
+from llmplan.cli.common import emit, output_format, say
 from llmplan.cli.options import FormatOption, PresetsOption
+from llmplan.commands.gpus import PEAKS
 
 app = typer.Typer()
-
-PEAKS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
-
-
-def gpu_row(preset) -> dict:
-    row = {"gpu": preset.id, "name": preset.name, "memory_bytes": preset["memory_bytes"], "bandwidth_bytes_per_second": preset["bandwidth"]}
-    for dtype in PEAKS:
-        row[f"peak_{dtype}_flops_per_second"] = preset.get(f"peak_{dtype}")
-    row["gpus_per_node"] = preset.get("gpus_per_node")
-    row["intra_node_bandwidth_bytes_per_second"] = preset.get("intra_node_bandwidth")
-    row["inter_node_bandwidth_bytes_per_second"] = preset.get("inter_node_bandwidth")
-    row["matmul_efficiency"] = preset.get("matmul_efficiency")
-    row["device_memory_bytes"] = preset.get("device_memory_bytes")
-    row["source"] = preset["source"]
-    return row
 
 
 @app.command(help="""The GPU and TPU catalog: memory, bandwidth and DENSE peak FLOP/s per dtype.
@@ -39,7 +25,10 @@ Examples:
 """)
 def gpus(fmt: FormatOption = None, presets: PresetsOption = None) -> None:
     fmt = output_format(fmt)
-    rows = [gpu_row(p) for p in catalog(presets).all("gpus")]
+    from llmplan.commands.gpus import gpus as compute
+
+    rows = compute(presets=presets)
+    say(rows)
     labels = {"memory_bytes": "memory", "bandwidth_bytes_per_second": "bandwidth"}
     for dtype in PEAKS:
         labels[f"peak_{dtype}_flops_per_second"] = dtype

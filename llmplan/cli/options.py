@@ -34,14 +34,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from llmplan.errors import InputError
 
 
 class Flags(dict):
@@ -128,7 +126,6 @@ ComputeDtypeOption = Annotated[str, typer.Option("--dtype", help="Compute precis
 MemoryDtypeOption = Annotated[Optional[str], typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4 (training: the compute type). Default: bf16 (fp32 with --precision fp32).", show_default=False)]
 ServeDtypeOption = Annotated[str, typer.Option("--dtype", help="Weights: fp32, fp16, bf16, fp8, int8, int4, nf4. fp8 runs fp8 matmuls where the GPU has them; int8/int4/nf4 are weight-only (16-bit matmuls).")]
 GroupSizeOption = Annotated[Optional[int], typer.Option("--group-size", help="Values per quantisation scale (fp8, int8, int4, nf4). Default 128; 64 for nf4 (bitsandbytes' block, as in QLoRA).", show_default=False)]
-from llmplan.commands.args import KV_DTYPES, TRAIN_DTYPES, load_stack  # noqa: E402,F401 (checked there)
 # The KV cache's format where it is stored and read (memory, serve); arch's --kv-dtype only sizes
 # bytes per token, in any format llmplan.dtypes lists, so it keeps its own.
 KvDtypeOption = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV cache format: fp32, fp16, bf16, fp8, int8, int4 (default: 16-bit, fp32 with --dtype fp32).", show_default=False)]
@@ -300,23 +297,8 @@ def grouped(**groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any
     return decorate
 
 
-# ----- parsing shared by several commands --------------------------------------------------------
-
-
-# Declared with the command functions (llmplan.commands.args): the commands reach them as options.*.
-from llmplan.commands.args import choice, parse_bandwidth, parse_dtype, positive  # noqa: E402,F401
-
-
 # ----- hardware time -> a compute budget (optimal, compute, plan) -----------------------------------
 #     --gpu h100 --gpus 256 --days 30 | --hours 720 | --gpu-hours 184k   [--mfu 0.4] [--goodput 0.9]
 # The days are calendar time: budget = GPUs x dense peak x MFU x time x goodput (llmplan.systems.budget).
 
 
-def hardware_title(budget: Any) -> str:
-    """'256 x h100-sxm for 30 days (184,320 GPU-hours) at 40% MFU, 90% goodput'."""
-    from llmplan.units import format_duration
-
-    return (
-        f"{budget.gpus:,} x {budget.gpu} for {format_duration(budget.seconds)} ({budget.gpu_hours:,.0f} GPU-hours) "
-        f"at {budget.mfu * 100:.3g}% MFU, {budget.goodput:.0%} goodput"
-    )

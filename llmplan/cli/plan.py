@@ -170,7 +170,7 @@ def plan(
     fmt: options.FormatOption = None,
     presets: options.PresetsOption = None,
 ) -> None:
-    from llmplan.cli.options import hardware_title
+    from llmplan.commands.budgets import hardware_title
     from llmplan.commands.plan import plan as compute
 
     fmt = output_format(fmt)

@@ -6,8 +6,6 @@ the work is llmplan.commands.throughput (the model, run, cluster and row: llmpla
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
 import typer
 
 from llmplan.cli import options

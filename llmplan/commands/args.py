@@ -7,7 +7,7 @@ The command line's parser has already made integers of integer options; Python c
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from llmplan.errors import InputError
 

@@ -42,17 +42,17 @@ def read_bucket_runs(path: str) -> BucketRuns:
                              " a bucket runs file has bucket, tokens, unique_tokens and loss")
         cols[quantity] = found[0]
     runs = BucketRuns()
-    for line, record in records:
-        name = str(record.get(cols["bucket"]) or "").strip()
-        if not name:
+    for line, entry in records:
+        bucket = str(entry.get(cols["bucket"]) or "").strip()
+        if not bucket:
             raise InputError(f"{name} line {line}, column {quote(cols['bucket'])}: is empty")
         values = []
         for quantity in ("tokens", "unique_tokens", "loss"):
-            number = _number(record.get(cols[quantity]))
+            number = _number(entry.get(cols[quantity]))
             if number is None:
-                raise InputError(f"{name} line {line}, column {quote(cols[quantity])}: {_describe(record.get(cols[quantity]))}")
+                raise InputError(f"{name} line {line}, column {quote(cols[quantity])}: {_describe(entry.get(cols[quantity]))}")
             values.append(number)
-        runs.bucket.append(name)
+        runs.bucket.append(bucket)
         runs.tokens.append(values[0])
         runs.unique_tokens.append(values[1])
         runs.loss.append(values[2])

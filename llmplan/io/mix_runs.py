@@ -39,21 +39,21 @@ def read_mix_runs(path: str) -> MixRuns:
     if not losses:
         raise InputError(f"{name}: no loss column (loss_<domain> per validation domain, or loss); its columns are {_shown(header)}")
     runs = MixRuns([normalise(h)[2:] for h in shares], [normalise(h)[5:] or "loss" for h in losses], [], [[] for _ in losses])
-    for line, record in records:
+    for line, entry in records:
         r = []
         for h in shares:
-            v = _value(record.get(h), zero_ok=True)
+            v = _value(entry.get(h), zero_ok=True)
             if v is None:
-                raise InputError(f"{name} line {line}, column {quote(h)}: {_describe(record.get(h))} (a proportion, 0 or more)")
+                raise InputError(f"{name} line {line}, column {quote(h)}: {_describe(entry.get(h))} (a proportion, 0 or more)")
             r.append(v)
         total = sum(r)
         if total <= 0:
             raise InputError(f"{name} line {line}: the proportions sum to 0")
         runs.R.append([v / total for v in r])
         for i, h in enumerate(losses):
-            v = _value(record.get(h), zero_ok=False)
+            v = _value(entry.get(h), zero_ok=False)
             if v is None:
-                raise InputError(f"{name} line {line}, column {quote(h)}: {_describe(record.get(h))}")
+                raise InputError(f"{name} line {line}, column {quote(h)}: {_describe(entry.get(h))}")
             runs.losses[i].append(v)
     if not runs.R:
         raise InputError(f"{name} holds no runs")

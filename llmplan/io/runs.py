@@ -279,14 +279,14 @@ def read_runs(
         used["flops"] = cols["flops"]
     runs = Runs([], [], [], [], source, used)
     where = "record" if fmt == "json" else "line"
-    for line, record in records:
-        if "__width__" in record:
-            problem = f"{source} {where} {line}: {record['__width__']}"
+    for line, entry in records:
+        if "__width__" in entry:
+            problem = f"{source} {where} {line}: {entry['__width__']}"
         else:
             problem = None
             values: dict[str, float] = {}
             for quantity, column in used.items():
-                raw = record.get(column)
+                raw = entry.get(column)
                 number = _number(raw)
                 if number is None:
                     problem = f"{source} {where} {line}, column {quote(column)}: {_describe(raw)}"

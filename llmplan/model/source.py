@@ -2,7 +2,8 @@
 safetensors checkpoint, shape flags or a bare parameter count.
 
 `resolve_model` takes exactly one source; `resolve_models` (arch) any number, in order. The command
-line declares the options (llmplan.cli.model_options) and passes their values here by name (the
+line declares the options (llmplan.cli.options, groups MODEL_SOURCE and SHAPE) and a command function
+(llmplan.commands) passes their values here by name (the
 shape flags under the names in SHAPE_FLAGS: `shape_flags(locals())` picks them out).
 
 Sources (exactly one for `resolve_model`; raises InputError otherwise):
