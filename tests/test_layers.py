@@ -18,9 +18,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "llmplan"
 
 # Group -> rank: a module may import a module of a lower rank, or of its own group.
 # scaling and systems share a rank and may not import each other.
-RANKS = {"ground": 0, "model": 1, "scaling": 2, "systems": 2, "planning": 3, "io": 4, "commands": 5, "cli": 6, "api": 7}
-# The command functions (llmplan.commands) are what both the command line and the Python API call.
-# The Python API (llmplan.api) sits above them. The package's __init__ is
+RANKS = {"ground": 0, "model": 1, "scaling": 2, "systems": 2, "planning": 3, "io": 4, "commands": 5, "cli": 6, "api": 6}
+# The command functions (llmplan.commands) are what both the command line and the Python API call:
+# cli and api sit side by side above them and never import each other. The package's __init__ is
 # ground, but its lazy facade (`llmplan.plan(...)` loads llmplan.api on first use) may import
 # llmplan.api and nothing else above ground: that one edge is left out of the graph and checked
 # on its own (test_the_facade_imports_only_the_api).
