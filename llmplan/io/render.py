@@ -223,8 +223,6 @@ def format_column(key: str, values: Sequence[Any]) -> list[str]:
     """The cells of one table column, formatted by what its key holds, one way for the whole column:
     loss to 3 decimals, one time unit, one SI prefix per rate, PF-days plain unless a value needs an
     exponent (then all of them carry one)."""
-    from llmplan import units
-
     numbers = _finite(values)
     numeric_values = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
 
