@@ -1,15 +1,16 @@
-"""Records: dataclasses whose comparison, hash and repr are shared functions, not code made per class.
+"""Records: dataclasses whose methods are shared functions, not code compiled per class.
 
-`@dataclass` writes and compiles six methods for every frozen class when its module is imported
-(__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__); across the classes a command
-loads that compiling was a third of llmplan's own start-up. `@record` keeps the dataclass (fields,
-defaults, `dataclasses.replace`, `fields`, `asdict`, frozen instances) and gives __eq__, __hash__
-and __repr__ that read the fields instead, with the same results as the generated ones.
+`@dataclass` writes and compiles up to six methods for every frozen class when its module is
+imported (__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__); across the classes a
+command loads that compiling was a third of llmplan's own start-up. `@record` keeps the dataclass
+(fields, defaults, default factories, __post_init__, `dataclasses.replace`, `fields`, `asdict`) and
+gives it an __init__, __eq__, __hash__, __repr__ and, frozen, a refusing __setattr__/__delattr__
+that read the fields instead, with the results the generated ones give (tests/test_records.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
 from operator import attrgetter
 from typing import Any, Callable, TypeVar
 
@@ -31,24 +32,75 @@ def _repr(self: Any) -> str:
     return f"{self.__class__.__qualname__}({shown})"
 
 
+def _frozen_setattr(self: Any, name: str, value: Any) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: Any, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
 def _key(names: tuple[str, ...]) -> Callable[[Any], Any]:
     get = attrgetter(*names) if names else (lambda obj: ())
     return lambda obj: (get(obj),)
 
 
-def record(cls: type[T] | None = None, /, *, frozen: bool = True, **options: Any) -> Any:
-    """@dataclass(frozen=True, **options) (frozen=False: a mutable one, unhashable as a dataclass
-    with eq is), with __eq__ (same class, fields with compare=True), __hash__ (frozen only) and
-    __repr__ (fields with repr=True) as a dataclass would generate them."""
+def _init(cls: type, found: tuple) -> Callable[..., None]:
+    """__init__(self, *fields in order, **by name): defaults and default factories, then __post_init__.
+    Values go straight into the instance's __dict__, as a frozen dataclass's object.__setattr__ would."""
+    names = tuple(f.name for f in found)
+    known = frozenset(names)
+    defaults = {f.name: f.default for f in found if f.default is not MISSING}
+    factories = tuple((f.name, f.default_factory) for f in found if f.default_factory is not MISSING)
+    post_init = getattr(cls, "__post_init__", None)
+    title = f"{cls.__qualname__}.__init__()"
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(names):
+            raise TypeError(f"{title} takes {len(names) + 1} positional arguments but {len(args) + 1} were given")
+        values = self.__dict__
+        values.update(defaults)
+        if args:
+            for name in names[: len(args)]:
+                if name in kwargs:
+                    raise TypeError(f"{title} got multiple values for argument {name!r}")
+            values.update(zip(names, args))
+        if kwargs:
+            if not known.issuperset(kwargs):
+                raise TypeError(f"{title} got an unexpected keyword argument {next(k for k in kwargs if k not in known)!r}")
+            values.update(kwargs)
+        for name, factory in factories:
+            if name not in values:
+                values[name] = factory()
+        if len(values) < len(names):
+            missing = [name for name in names if name not in values]
+            if missing:
+                raise TypeError(f"{title} missing {len(missing)} required argument(s): {', '.join(map(repr, missing))}")
+        if post_init is not None:
+            post_init(self)
+
+    return __init__
+
+
+def record(cls: type[T] | None = None, /, *, frozen: bool = True) -> Any:
+    """@dataclass(frozen=True) (frozen=False: a mutable one, unhashable as a dataclass with eq is),
+    its methods shared: __init__ by position or name, __eq__ (same class, fields with compare=True),
+    __hash__ (frozen only), __repr__ (fields with repr=True), frozen __setattr__ and __delattr__."""
 
     def wrap(cls: type[T]) -> type[T]:
-        made = dataclass(frozen=frozen, eq=False, repr=False, **options)(cls)
+        made = dataclass(init=False, eq=False, repr=False)(cls)  # fields only: nothing compiled
         found = fields(made)
+        if any(not f.init or f.kw_only for f in found):
+            raise TypeError(f"{made.__qualname__}: @record takes fields that are all set by __init__, by position or name")
+        made.__init__ = _init(made, found)  # type: ignore[misc]
         made.__record_key__ = staticmethod(_key(tuple(f.name for f in found if f.compare)))  # type: ignore[attr-defined]
         made.__record_shown__ = tuple(f.name for f in found if f.repr)  # type: ignore[attr-defined]
         made.__eq__ = _eq  # type: ignore[method-assign]
         made.__hash__ = _hash if frozen else None  # type: ignore[method-assign, assignment]
         made.__repr__ = _repr  # type: ignore[method-assign]
+        if frozen:
+            made.__setattr__ = _frozen_setattr  # type: ignore[method-assign, assignment]
+            made.__delattr__ = _frozen_delattr  # type: ignore[method-assign, assignment]
         return made
 
     return wrap if cls is None else wrap(cls)

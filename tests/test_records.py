@@ -51,3 +51,45 @@ def test_a_frozen_record_is_frozen_and_hashable_a_mutable_one_is_not():
     with pytest.raises(TypeError):
         hash(item)
     assert len({shared(1), shared(1), shared(2)}) == 2
+
+
+def test_a_record_is_made_as_a_dataclass_would_be():
+    calls = []
+
+    def body(cls):
+        cls.__annotations__ = {"a": int, "b": list, "c": int}
+        cls.b = dataclasses.field(default_factory=list)
+        cls.c = 3
+        cls.__post_init__ = lambda self: calls.append(self.a)
+        return cls
+
+    generated = dataclasses.dataclass(frozen=True)(body(type("Made", (), {})))
+    shared = record(body(type("Made", (), {})))
+    for args, kwargs in [((1,), {}), ((1, [2]), {"c": 4}), ((), {"a": 5, "c": 6}), ((1, [2], 3), {})]:
+        assert dataclasses.asdict(shared(*args, **kwargs)) == dataclasses.asdict(generated(*args, **kwargs))
+    assert calls == [1, 1, 1, 1, 5, 5, 1, 1]  # __post_init__ once per instance
+    assert shared(1).b is not shared(1).b  # a fresh default from the factory each time
+    for args, kwargs, message in [((), {}, "missing 1 required argument"), ((1,), {"a": 2}, "multiple values"),
+                                  ((1,), {"d": 2}, "unexpected keyword argument 'd'"), ((1, [], 3, 4), {}, "positional")]:
+        with pytest.raises(TypeError, match=message):
+            shared(*args, **kwargs)
+    item = shared(1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        item.c = 9
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del item.a
+    assert dataclasses.replace(item, c=9) == shared(1, [], 9)
+
+
+def test_a_subclass_record_takes_its_parents_fields_first():
+    @record
+    class Base:
+        x: int
+        y: int = 2
+
+    @record
+    class Child(Base):
+        z: int = 3
+
+    assert Child(1) == Child(1, 2, 3) and repr(Child(1, z=4)) == "test_a_subclass_record_takes_its_parents_fields_first.<locals>.Child(x=1, y=2, z=4)"
+    assert Child(1) != Base(1)
