@@ -75,7 +75,7 @@ def emit(
     `priority` lists the table's columns from most to least important: when the terminal is too
     narrow the last ones are left out first (a footnote says which; --wide shows them).
     `wrap_first`: long text wraps inside its cell before any column is left out (a summary)."""
-    rows = list(rows)
+    rows = rows if isinstance(rows, list) else list(rows)
     if fmt == "table" and len(rows) > MAX_TABLE_ROWS:
         raise InputError(f"{len(rows):,} rows are too many for a table (at most {MAX_TABLE_ROWS:,}); use --format tsv, csv or jsonl")
     if fmt != "table":
@@ -221,7 +221,8 @@ class RowWriter:
 
         if not rows:
             return
-        rows = r.integral(rows)  # counts and bytes as whole numbers, as `render` writes them
+        if not getattr(rows, "whole", False):  # counts and bytes as whole numbers, as `render` writes them
+            rows = r.integral(rows)
         if self.fmt == "table":
             self.held.extend(rows)
             if len(self.held) > MAX_TABLE_ROWS:

@@ -8,7 +8,6 @@ from llmplan.commands import args
 from llmplan.commands.notes import note, warn
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
-from llmplan.io.render import integral
 
 # What the MFU columns mean: under the table on the command line; notes with the rows (and in the machine formats).
 COLUMN_NOTES = {
@@ -74,4 +73,4 @@ def compare(*, models: Any = None, law: Any = None, ratio: Any = None, plot: Any
     explained = {key: text for key, text in COLUMN_NOTES.items() if any(r[key] is not None for r in rows)}
     for text in explained.values():
         note(text)
-    return Rows(integral(rows), detail=(chosen, explained))
+    return Rows(rows, detail=(chosen, explained))

@@ -9,7 +9,6 @@ from llmplan.commands.budgets import hardware_texts
 from llmplan.commands.notes import note
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
-from llmplan.io.render import integral
 
 SOURCES = ("preset", "hf", "hf_config", "safetensors")  # compute's model options: a model's source, no shape flags
 
@@ -85,4 +84,4 @@ def compute(
                           hardware=hardware, catalog=cat, gpu=gpu, gpus=gpus,
                           mfu=m, mfu_auto=auto, global_batch=global_batch, price=usd, dtype=dtype, goodput=g, say=note,
                           stack=args.load_stack(stack, presets) if auto else None)
-    return Rows(integral([row]), detail=(row, hardware))
+    return Rows([row], detail=(row, hardware))

@@ -14,7 +14,6 @@ from llmplan.commands.budgets import hardware_texts, hardware_title
 from llmplan.commands.notes import note, warn
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
-from llmplan.io.render import integral
 
 ACTIONS = ("filter", "domain", "mix")
 
@@ -100,7 +99,7 @@ def data_filter(
 
         rows = priors_rows()
         note(NO_MULTIPLIER_LAW)
-        return Rows(integral(rows), detail={"mode": "priors"})
+        return Rows(rows, detail={"mode": "priors"})
     if buckets is not None:
         return _buckets(buckets, bucket_tokens, tokens, pool, keep, budget, hardware, presets)
     if bucket_tokens is not None:
@@ -128,7 +127,7 @@ def data_filter(
          f"at {format_count(summary['tokens'])} tokens keep at least {summary['min_keep']:.3g} of the pool")
     note(f"scoring the pool with a classifier: {summary['scoring_gpu_hours']:,.0f} GPU-hours ({where})")
     note(PRIORS_NOTE)
-    return Rows(integral(rows), detail={"mode": "filter", "pool": P, "budget": title, "priors": priors_rows()})
+    return Rows(rows, detail={"mode": "filter", "pool": P, "budget": title, "priors": priors_rows()})
 
 
 def _buckets(path, bucket_tokens, tokens, pool, keep, budget, hardware, presets) -> Rows:
@@ -165,7 +164,7 @@ def _buckets(path, bucket_tokens, tokens, pool, keep, budget, hardware, presets)
              f"{'it' if len(fit.at_bound) == 1 else 'them'}; give runs at more epoch counts per bucket")
     if D > 10 * hi:
         warn(f"the target {format_count(D)} tokens is more than 10x the largest run ({format_count(hi)}): an extrapolation")
-    return Rows(integral(rows), detail={"mode": "buckets", "tokens": D, "bucket_tokens": S})
+    return Rows(rows, detail={"mode": "buckets", "tokens": D, "bucket_tokens": S})
 
 
 @command
@@ -210,7 +209,7 @@ def data_domain(
             warn(f"--trained-tokens {format_count(trained)} is more than the {format_count(row['planned_tokens'])} tokens planned")
     note("the recipe plans one pass over all tokens with a compute buffer; BloombergGPT trained 50.6B params (70 layers, 40 x 192 = 7,680) "
          "on 569B of 708B tokens (Table 4)")
-    return Rows(integral(rows), detail={"budget": title, "domain_tokens": U, "general_tokens": G})
+    return Rows(rows, detail={"budget": title, "domain_tokens": U, "general_tokens": G})
 
 
 @command
@@ -248,7 +247,7 @@ def data_mix(runs: Any = None, *, weights: Any = None) -> Rows:
     if any(row["extrapolated"] for row in rows):
         warn("the optimum lies outside the shares your runs explored (key 'extrapolated'): an extrapolation of the fitted law")
     warn(CAVEAT)
-    return Rows(integral(rows), detail={"runs": len(data.R)})
+    return Rows(rows, detail={"runs": len(data.R)})
 
 
 # The subcommands by their command-line names: llmplan.commands.data.filter(...), .domain(...), .mix(...).

@@ -6,7 +6,6 @@ from typing import Any
 
 from llmplan.commands import args
 from llmplan.commands.result import Rows, command
-from llmplan.io.render import integral
 
 
 @command
@@ -29,4 +28,4 @@ def dtypes(*, params: Any = None) -> Rows:
             row["params"] = count
             row["weights_bytes"] = count * dtype.bytes
         rows.append(row)
-    return Rows(integral(rows), detail=count)
+    return Rows(rows, detail=count)

@@ -8,7 +8,6 @@ from llmplan.commands import args
 from llmplan.commands.notes import note, warn, warn_counted
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError, WorkError
-from llmplan.io.render import integral
 
 METHODS = ("parametric", "isoflop")
 
@@ -163,10 +162,10 @@ def fit(
             else:
                 warn(f"no budget has 3 or more runs: nothing to draw, {plot} not written")
         if minima:
-            return Rows(integral(result.minima), detail={**detail, "mode": "minima"})
+            return Rows(result.minima, detail={**detail, "mode": "minima"})
         if result.row["budgets"] < 2:
             raise WorkError("the IsoFLOP fit needs at least 2 budgets with 3 or more runs each and the minimum inside the sampled sizes")
-        return Rows(integral([result.row]), detail={**detail, "mode": "isoflop"})
+        return Rows([result.row], detail={**detail, "mode": "isoflop"})
 
     problem = core.identifiability_problem(runs.N, runs.D)
     if problem:
@@ -182,7 +181,7 @@ def fit(
     if problem:
         raise WorkError(f"no usable law from {runs.source}: {problem}; check the runs (or --drop-highest-loss, --grid)")
     if show_residuals:
-        rows = Rows(integral(core.residual_rows(result.theta, runs.lines, runs.N, runs.D, runs.L)), detail={**detail, "mode": "residuals"})
+        rows = Rows(core.residual_rows(result.theta, runs.lines, runs.N, runs.D, runs.L), detail={**detail, "mode": "residuals"})
     else:
         row = core.parametric_row(result)
         if bootstrap:
@@ -192,7 +191,7 @@ def fit(
             row["seed"] = seed
             if row["bootstrap_converged"] < bootstrap:
                 warn(f"{bootstrap - row['bootstrap_converged']} of {bootstrap} bootstrap refits did not reach the gradient tolerance")
-        rows = Rows(integral([row]), detail={**detail, "mode": "parametric", "row": row})
+        rows = Rows([row], detail={**detail, "mode": "parametric", "row": row})
     if plot is not None:
         from llmplan.io.plots import plot_fit
         from llmplan.scaling.laws import Law

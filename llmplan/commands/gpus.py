@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from llmplan.commands.result import Rows, command
-from llmplan.io.render import integral
 
 PEAKS = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
@@ -32,4 +31,4 @@ def gpus(*, presets: Any = None) -> Rows:
     """
     from llmplan.presets import catalog
 
-    return Rows(integral([gpu_row(p) for p in catalog(presets).all("gpus")]))
+    return Rows([gpu_row(p) for p in catalog(presets).all("gpus")])

@@ -8,7 +8,6 @@ from llmplan.commands import args
 from llmplan.commands.notes import note, note_loss_datasets, warn_extrapolations
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
-from llmplan.io.render import integral
 
 
 def parse_pair(line: str) -> tuple[float, float]:
@@ -73,7 +72,7 @@ def loss(*, params: Any = None, tokens: Any = None, law: Any = None, unique_toke
         with out_of_range():
             rows = checked([constrained_loss_row(N, D, U, dc) for N, D in pairs])
         note(CAVEAT)
-        return Rows(integral(rows), detail={"law": dc})
+        return Rows(rows, detail={"law": dc})
     laws = resolve_laws(law, catalog(presets), None)
     if len(laws) > 1:
         laws = [l for l in laws if l.predicts_loss]
@@ -90,4 +89,4 @@ def loss(*, params: Any = None, tokens: Any = None, law: Any = None, unique_toke
         rows.extend(answer)
     warn_extrapolations(extrapolating, len(laws))
     note_loss_datasets(rows, presets)
-    return Rows(integral(rows), detail={"laws": laws, "pairs": pairs})
+    return Rows(rows, detail={"laws": laws, "pairs": pairs})

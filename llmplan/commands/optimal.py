@@ -10,7 +10,6 @@ from llmplan.commands.budgets import hardware_texts
 from llmplan.commands.notes import note, note_loss_datasets, warn_extrapolations
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
-from llmplan.io.render import integral
 
 _INF = float("inf")
 
@@ -212,4 +211,4 @@ def optimal(
              f"compute reach a lower loss{example} (keys minimises_loss, isoflop_min_loss, isoflop_min_params)")
     if any(l.convention != "total" for l in laws):
         note("kaplan-2020 and deepseek-2024 count NON-embedding parameters (column 'counts'); the others count all parameters")
-    return Rows(integral(rows), detail=Optimal(laws, sizes, N, D, L, U, I, hardware, budgets))
+    return Rows(rows, detail=Optimal(laws, sizes, N, D, L, U, I, hardware, budgets))

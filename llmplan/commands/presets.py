@@ -11,7 +11,6 @@ from typing import Any
 
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
-from llmplan.io.render import integral
 
 ACTIONS = ("list", "show")
 
@@ -74,9 +73,9 @@ def presets_list(*, kind: Any = None, presets: Any = None) -> Rows:
     cat = catalog(presets)
     full = [[preset_row(p) for p in cat.all(k)] for k in kinds]
     if len(kinds) == 1:
-        return Rows(integral(full[0]))
+        return Rows(full[0])
     # One stream of rows across kinds: the common keys first, each row with its kind.
-    return Rows(integral([{"kind": p.kind, "id": p.id, "name": p.name, "source": p.get("source")} for k in kinds for p in cat.all(k)]))
+    return Rows([{"kind": p.kind, "id": p.id, "name": p.name, "source": p.get("source")} for k in kinds for p in cat.all(k)])
 
 
 @command
@@ -111,7 +110,7 @@ def presets_show(preset_id: Any = None, *, kind: Any = None, presets: Any = None
         row = preset_row(preset)
         row.update(derived_fields(preset))
         rows.append(row)
-    return Rows(integral(rows), detail=rows)
+    return Rows(rows, detail=rows)
 
 
 def derived_fields(preset: Any) -> dict:

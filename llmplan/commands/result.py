@@ -17,6 +17,7 @@ class Rows(list):
 
     said: list[tuple[str, str]]
     detail: Any
+    whole = True  # counts and bytes already whole (llmplan.io.render does not scan them again)
 
     def __init__(self, rows: Any = (), said: list[tuple[str, str]] | None = None, detail: Any = None) -> None:
         super().__init__(rows)

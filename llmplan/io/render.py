@@ -583,8 +583,9 @@ def render(
 ) -> None:
     """Write rows to stdout (or `stream`) in `fmt`. The table shows `columns`; machine formats show every key.
 
-    Counts and byte sizes are written as integers in every format (see `integral`)."""
-    rows = integral(list(rows))
+    Counts and byte sizes are written as integers in every format (see `integral`); rows that say they
+    already are (a `whole` attribute, as llmplan.commands' Rows do) are not scanned again."""
+    rows = rows if getattr(rows, "whole", False) else integral(list(rows))
     stream = stream or sys.stdout
     if fmt == "json":
         text = to_json(rows)
