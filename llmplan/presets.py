@@ -254,6 +254,7 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "sequence_parallel": (_STR, True, ("optional", "always", "never")),
     "pipeline_split": (_STR, True, ("even", "embedding-and-loss")),
     "layouts_source": (_STR, True, None),
+    "zero3_model_parallel_caveat": (_STR, False, None),  # what is not modelled when ZeRO-3 meets tp or cp > 1
     "calibrated": (_STRS, False, None),  # GPU ids the stack's end-to-end calibration covers
 }
 

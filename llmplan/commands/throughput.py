@@ -68,7 +68,7 @@ def throughput(
     if plot is not None:
         _plot(plot, [row], step.PARTS, f"Training step by part: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}, {run.software.id}), "
               f"{run.global_batch} x {run.seq} tokens per step")
-    closing = training.close([describe(run.software, cluster.arch)] + [m for m in [run.software.note(cluster.gpu)] if m])
+    closing = training.close([describe(run.software, cluster.arch)] + [m for m in [run.software.note(cluster.gpu), run.software.caveat(layout)] if m])
     return Rows([row], detail=training.Step(model, run, cluster, gpus, closing, step=step, micro_batch=micro_batch))
 
 

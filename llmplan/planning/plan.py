@@ -103,6 +103,12 @@ CONSISTENCY = 0.005
 SHAPE_GAP = 0.1
 
 
+def _default_stack() -> Any:
+    from llmplan.systems.stack import default
+
+    return default()
+
+
 def plan_record(
     law: Any,
     hparams: Any,
@@ -293,6 +299,9 @@ def _record(law, hparams, hardware, params, tokens, target_loss, unique_tokens, 
             fields["memory_per_gpu_bytes"] = round(best.memory.total_bytes)
             fields["step_seconds"] = float(best.step.step_seconds)
             fields["layout_training_seconds"] = steps * float(best.step.step_seconds)
+            caveat = (stack if stack is not None else _default_stack()).caveat(best.layout)
+            if caveat:
+                warnings.append(caveat)
 
     # Time: calendar time = C / (GPUs x peak x MFU x goodput); the budget from hardware time gives it back.
     training_seconds = C / (hardware.gpus * hardware.peak * hardware.mfu)

@@ -49,6 +49,7 @@ class Stack:
     logits_kept_for_backward: bool = True  # the training loop holds the 16-bit logits until backward ends
     norm: str = ""  # fused | eager: the norm kernel where it differs from the other element-wise ops; "" as `elementwise`
     optimizer_impl: str = ""  # for-loop | foreach | fused: how the Adam step runs; "" PyTorch's default
+    zero3_model_parallel_caveat: str = ""  # said of a ZeRO-3 layout with tp or cp > 1: a cost the stack's docs name, unmodelled
 
     def __post_init__(self):
         if not self.norm:
@@ -64,7 +65,7 @@ class Stack:
                    zs, tuple(d.get("zero_with_pipeline", zs)), bool(d["tp"]), bool(d["pp"]), bool(d["cp"]), bool(d["ep"]),
                    d["sequence_parallel"], d["pipeline_split"], tuple(d.get("calibrated", ())), bool(d.get("fused_loss", False)),
                    int(d.get("grad_reduce_bytes", 2)), bool(d.get("logits_kept_for_backward", True)), d.get("norm", ""),
-                   d.get("optimizer_impl", ""))
+                   d.get("optimizer_impl", ""), d.get("zero3_model_parallel_caveat", ""))
 
     def compiled_as(self, compile_: bool | None) -> "Stack":
         """The stack with --compile (or --no-compile) applied; refused where the stack does not offer it."""
@@ -92,6 +93,13 @@ class Stack:
             return f"the {self.id} stack runs ZeRO {', '.join(map(str, zeros))}{with_pp}, not --zero {layout.zero}"
         if self.sequence_parallel == "never" and layout.sequence_parallel:
             return f"the {self.id} stack has no sequence parallelism; drop --sequence-parallel"
+        return None
+
+    def caveat(self, layout: Any) -> str | None:
+        """What the step time leaves out for this layout on this stack, where its docs name a cost no
+        measurement sizes (presets/stacks.toml zero3_model_parallel_caveat), or None."""
+        if self.zero3_model_parallel_caveat and layout.zero == 3 and (layout.tp > 1 or layout.cp > 1):
+            return f"ZeRO-3 with tp {layout.tp} and cp {layout.cp} on the {self.id} stack: {self.zero3_model_parallel_caveat}"
         return None
 
     def note(self, gpu_id: str) -> str | None:
