@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Optional
 
 from llmplan.commands import args
@@ -10,11 +9,12 @@ from llmplan.commands.budgets import hardware_texts
 from llmplan.commands.notes import note, note_loss_datasets, warn_extrapolations
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
+from llmplan.records import record
 
 _INF = float("inf")
 
 
-@dataclass
+@record(frozen=False)
 class Question:
     """What an `optimal` call asks, checked: the laws, the fixed quantities (N, D, target loss L,
     unique tokens U, inference tokens I; `sizes` the model sizes, one row each) and the hardware budget.
@@ -82,19 +82,11 @@ def question(*, budget: Any = None, law: Any = None, params: Any = None, tokens:
     return Question(laws, sizes, N, D, L, U, I, hardware, auto)
 
 
-@dataclass
-class Optimal:
+@record(frozen=False)
+class Optimal(Question):
     """What `optimal`'s rows answered (Rows.detail): the question, and the budgets and hardware it ran at
     (with --mfu auto, the hardware at the MFU found)."""
 
-    laws: list
-    sizes: list
-    N: Optional[float]
-    D: Optional[float]
-    L: Optional[float]
-    U: Optional[float]
-    I: Optional[float]
-    hardware: Any
     budgets: list
 
 
@@ -211,4 +203,4 @@ def optimal(
              f"compute reach a lower loss{example} (keys minimises_loss, isoflop_min_loss, isoflop_min_params)")
     if any(l.convention != "total" for l in laws):
         note("kaplan-2020 and deepseek-2024 count NON-embedding parameters (column 'counts'); the others count all parameters")
-    return Rows(rows, detail=Optimal(laws, sizes, N, D, L, U, I, hardware, budgets))
+    return Rows(rows, detail=Optimal(laws, sizes, N, D, L, U, I, hardware, q.auto, budgets))
