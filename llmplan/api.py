@@ -59,4 +59,6 @@ def run(command: str, *args: Any, **options: Any) -> Rows:
     name, *action = command.split()
     if name not in COMMANDS or len(action) > 1 or (action and name not in ("presets", "data")):
         raise InputError(f"no command 'llmplan {command}'; the commands are {', '.join(COMMANDS)}")
+    if name == "data" and not action:
+        raise InputError("'llmplan data' needs its action: run('data filter', ...), 'data domain' or 'data mix'")
     return __getattr__(name)(*action, *args, **options)

@@ -52,7 +52,6 @@ def _init(cls: type, found: tuple) -> Callable[..., None]:
     known = frozenset(names)
     defaults = {f.name: f.default for f in found if f.default is not MISSING}
     factories = tuple((f.name, f.default_factory) for f in found if f.default_factory is not MISSING)
-    post_init = getattr(cls, "__post_init__", None)
     title = f"{cls.__qualname__}.__init__()"
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -76,8 +75,9 @@ def _init(cls: type, found: tuple) -> Callable[..., None]:
             missing = [name for name in names if name not in values]
             if missing:
                 raise TypeError(f"{title} missing {len(missing)} required argument(s): {', '.join(map(repr, missing))}")
+        post_init = getattr(self, "__post_init__", None)  # a subclass's own, as a dataclass would call it
         if post_init is not None:
-            post_init(self)
+            post_init()
 
     return __init__
 
@@ -88,10 +88,15 @@ def record(cls: type[T] | None = None, /, *, frozen: bool = True) -> Any:
     __hash__ (frozen only), __repr__ (fields with repr=True), frozen __setattr__ and __delattr__."""
 
     def wrap(cls: type[T]) -> type[T]:
+        own = [name for name in ("__init__", "__eq__", "__hash__", "__repr__", "__setattr__", "__delattr__") if name in cls.__dict__]
+        if own:
+            raise TypeError(f"{cls.__qualname__} defines {', '.join(own)}: @record would replace it; use @dataclass")
         made = dataclass(init=False, eq=False, repr=False)(cls)  # fields only: nothing compiled
         found = fields(made)
-        if any(not f.init or f.kw_only for f in found):
-            raise TypeError(f"{made.__qualname__}: @record takes fields that are all set by __init__, by position or name")
+        initvars = [f for f in made.__dataclass_fields__.values() if str(getattr(f, "_field_type", "")) == "_FIELD_INITVAR"]
+        if initvars or any(not f.init or f.kw_only or f.hash is not None for f in found):
+            raise TypeError(f"{made.__qualname__}: @record takes plain fields (set by __init__ by position or name, "
+                            "no InitVar, kw_only or field(hash=...)); use @dataclass")
         made.__init__ = _init(made, found)  # type: ignore[misc]
         made.__record_key__ = staticmethod(_key(tuple(f.name for f in found if f.compare)))  # type: ignore[attr-defined]
         made.__record_shown__ = tuple(f.name for f in found if f.repr)  # type: ignore[attr-defined]

@@ -196,7 +196,8 @@ def disagreements(name: str, click_command, function) -> list[str]:
         expected = param.default if not (param.multiple and param.default in ((), None)) else None
         if default != expected:
             found.append(f"llmplan {name} --{param.name}: the command's default {expected!r}, the function's {default!r}")
-    option_names = {p.name for p in click_command.params}
+    option_names = {p.name for p in click_command.params} | {  # an option may also go by its long name
+        o[2:].replace("-", "_") for p in click_command.params for o in getattr(p, "opts", ()) if o.startswith("--")}
     extra = {n for n, p in signature.items() if p.kind != inspect.Parameter.VAR_KEYWORD} - option_names - FUNCTION_ONLY
     if extra:
         found.append(f"llmplan.{name} takes {sorted(extra)}, which `llmplan {name}` has no option for")
@@ -269,3 +270,24 @@ def test_the_default_check_can_fail():
     assert any("--batch: the command's default 1, the function's 2" in f for f in found)
     assert any("--train: not a keyword" in f for f in found)
     assert any("['colour']" in f for f in found)
+
+
+def test_a_fit_that_does_not_converge_keeps_its_rows_whole_and_its_notes(monkeypatch):
+    # Found by review: the rows a failed fit carries (error.rows) skipped the decorator that makes counts
+    # whole, so -f json printed "params": 70000000.0; what the fit said before failing goes with the error.
+    import llmplan.scaling.fit.parametric as core
+    from llmplan.errors import WorkError
+
+    real = core.fit_parametric
+
+    def never_converges(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.converged = False
+        return result
+
+    monkeypatch.setattr(core, "fit_parametric", never_converges)
+    with pytest.raises(WorkError) as raised:
+        llmplan.fit(str(DATA / "fit_runs_noisy.csv"), residuals=True)
+    rows = raised.value.rows
+    assert rows and all(type(r["params"]) is int and type(r["tokens"]) is int for r in rows)
+    assert rows.whole

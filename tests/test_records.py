@@ -93,3 +93,42 @@ def test_a_subclass_record_takes_its_parents_fields_first():
 
     assert Child(1) == Child(1, 2, 3) and repr(Child(1, z=4)) == "test_a_subclass_record_takes_its_parents_fields_first.<locals>.Child(x=1, y=2, z=4)"
     assert Child(1) != Base(1)
+
+
+def test_what_a_record_cannot_be_is_refused_not_changed():
+    # A method of its own that @record would replace, or a field it would not treat as a dataclass does.
+    with pytest.raises(TypeError, match="defines __repr__"):
+        @record
+        class Shown:
+            a: int = 1
+
+            def __repr__(self):
+                return "mine"
+
+    with pytest.raises(TypeError, match="plain fields"):
+        @record
+        class Hidden:
+            a: int = dataclasses.field(default=1, hash=False)
+
+    with pytest.raises(TypeError, match="plain fields"):
+        @record
+        class Passed:
+            a: dataclasses.InitVar[int] = 1
+
+
+def test_a_subclass_post_init_is_the_one_called():
+    seen = []
+
+    @record
+    class Base:
+        a: int = 1
+
+        def __post_init__(self):
+            seen.append("base")
+
+    class Child(Base):
+        def __post_init__(self):
+            seen.append("child")
+
+    Child()
+    assert seen == ["child"]

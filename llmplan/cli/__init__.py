@@ -249,6 +249,10 @@ def _run(args: list[str]) -> int:
     except LlmplanError as error:
         if debug:
             raise
+        from llmplan.cli.common import flush_notes, say
+
+        say(error)  # what the command said before it failed (llmplan.commands.result), then the error line
+        flush_notes()
         _error(str(error).splitlines()[0] if str(error) else type(error).__name__)
         code = error.exit_code
     except click_exceptions.NoArgsIsHelpError:  # a group without its subcommand: its help was shown

@@ -6,6 +6,8 @@ The command line's parser has already made integers of integer options; Python c
 
 from __future__ import annotations
 
+import numbers
+import operator
 import re
 from typing import Any, Optional
 
@@ -13,11 +15,13 @@ from llmplan.errors import InputError
 
 
 def integer(value: Any, option: str) -> Optional[int]:
-    """A whole number given as an int, a whole float or its text (None: not given)."""
+    """A whole number given as an int (numpy's too), a whole float or its text (None: not given)."""
     if value is None or isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if not isinstance(value, (str, bool, float)) and hasattr(value, "__index__"):  # numpy.int64 and the like
+        return operator.index(value)
     if isinstance(value, str):
         try:
             return int(value.strip())
@@ -27,10 +31,10 @@ def integer(value: Any, option: str) -> Optional[int]:
 
 
 def number(value: Any, option: str) -> Optional[float]:
-    """A real number given as a number or its text (None: not given)."""
+    """A real number given as a number (numpy's too) or its text (None: not given)."""
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
         try:

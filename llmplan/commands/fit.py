@@ -55,11 +55,12 @@ def fit(
     delta: Any = 1e-3, grid: Any = None, bootstrap: Any = 0, seed: Any = 0, sample: Any = None, jobs: Any = 1,
     flops_tolerance: Any = 0.1, minima: Any = False, show_residuals: Any = False, save: Any = None, force: Any = False,
     plot: Any = None, presets: Any = None, progress: Optional[Callable[[str, Optional[int]], Any]] = None,
+    residuals: Any = None,
 ) -> Rows:
     """Fit a scaling law L(N, D) = E + A/N^alpha + B/D^beta to your own runs (`llmplan fit RUNS`):
     `runs_file` a CSV, TSV, JSON-lines or JSON file, a list of dicts (records) with the same columns
     (params, tokens or flops, loss), or a RunsText; method="isoflop" for Approach 2 (minima=True: the
-    per-budget minima); show_residuals=True (--residuals): each run's observed and predicted loss.
+    per-budget minima); show_residuals=True or residuals=True (--residuals): each run's observed and predicted loss.
 
     `progress` (the only keyword the command line has no option for): progress(description, total)
     returning a context manager whose value is advance(n), with advance.to(done, total); the command line
@@ -77,6 +78,10 @@ def fit(
     drop_highest_loss, bootstrap, seed, sample, jobs = (args.integer(value, name) for value, name in (
         (drop_highest_loss, "--drop-highest-loss"), (bootstrap, "--bootstrap"), (seed, "--seed"), (sample, "--sample"), (jobs, "--jobs")))
     delta, flops_tolerance = args.number(delta, "--delta"), args.number(flops_tolerance, "--flops-tolerance")
+    if residuals is not None:  # --residuals by its long name (show_residuals is the command line's keyword)
+        if show_residuals:
+            raise InputError("give residuals= or show_residuals=, not both")
+        show_residuals = residuals
     skip_bad_rows, minima, show_residuals, force = (args.switch(value, name) for value, name in (
         (skip_bad_rows, "--skip-bad-rows"), (minima, "--minima"), (show_residuals, "--residuals"), (force, "--force")))
     min_flops, max_flops, grid, save = args.text(min_flops), args.text(max_flops), args.text(grid), args.text(save)

@@ -6,7 +6,7 @@ import functools
 from typing import Any, Callable
 
 from llmplan.commands import notes
-from llmplan.errors import InputError
+from llmplan.errors import InputError, LlmplanError
 from llmplan.io.render import integral
 
 
@@ -17,7 +17,7 @@ class Rows(list):
 
     said: list[tuple[str, str]]
     detail: Any
-    whole = True  # counts and bytes already whole (llmplan.io.render does not scan them again)
+    whole = False  # True: counts and bytes already whole (the command decorator's; llmplan.io.render trusts it)
 
     def __init__(self, rows: Any = (), said: list[tuple[str, str]] | None = None, detail: Any = None) -> None:
         super().__init__(rows)
@@ -31,7 +31,8 @@ class Rows(list):
 
 def command(function: Callable[..., Any]) -> Callable[..., Rows]:
     """A command function: the notes said while it runs are returned with its rows (Rows.said),
-    apart from any held before the call; if it fails they stay held, after those. Counts and byte
+    apart from any held before the call; if it fails with an LlmplanError they go with the error
+    (error.said), and the caller's stay as they were. Counts and byte
     sizes come back whole, as `-f json` prints them (llmplan.io.render.integral)."""
 
     names: list[str] = []
@@ -48,15 +49,27 @@ def command(function: Callable[..., Any]) -> Callable[..., Rows]:
         outer = notes.swap([])
         try:
             rows = function(*args, **options)
+        except LlmplanError as error:  # what it said before failing goes with the error (the command line writes it first)
+            error.said = notes.swap(outer) + list(getattr(error, "said", ()))  # type: ignore[attr-defined]
+            if getattr(error, "rows", None) is not None:  # rows a failure still computed (a fit that did not converge)
+                error.rows = _whole(error.rows)  # type: ignore[attr-defined]
+            raise
         except BaseException:
-            notes.swap(outer + notes.take())  # said before the error: still said (the command line writes them first)
+            notes.swap(outer + notes.take())
             raise
         said = notes.swap(outer)
-        result = Rows(integral(rows), getattr(rows, "said", None), getattr(rows, "detail", None))
+        result = _whole(rows)
         result.said = said + [s for s in result.said if s not in said]
         return result
 
     return run
+
+
+def _whole(rows: Any) -> Rows:
+    """The rows with counts and byte sizes whole, as -f json prints them, and marked so."""
+    result = Rows(integral(rows), getattr(rows, "said", None), getattr(rows, "detail", None))
+    result.whole = True
+    return result
 
 
 def _keywords(function: Callable[..., Any]) -> list[str]:
