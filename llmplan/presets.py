@@ -400,17 +400,22 @@ def _load_toml(path: Path, raw: bytes | None = None) -> dict[str, Any]:
     return data
 
 
+_STAMP: list[bytes] = []
+
+
 def _validator_stamp() -> bytes:
-    """What the validation rules are, for the parse cache's key: this module's and lawforms.py's size and
-    modification time, so an edited rule validates every file again instead of trusting an old result."""
-    stamp = []
-    for source in (__file__, os.path.join(os.path.dirname(__file__), "lawforms.py")):
+    """What the validation rules are, for the parse cache's key: the source of this module and of
+    lawforms.py, so an edited rule validates every file again instead of trusting an old result."""
+    if not _STAMP:
         try:
-            found = os.stat(source)
-            stamp.append(f"{found.st_size}:{found.st_mtime_ns}")
+            stamp = b""
+            for source in (__file__, os.path.join(os.path.dirname(__file__), "lawforms.py")):
+                with open(source, "rb") as handle:
+                    stamp += handle.read()
         except (OSError, TypeError):
-            return b""
-    return ("|".join(stamp)).encode()
+            stamp = b""
+        _STAMP.append(stamp)
+    return _STAMP[0]
 
 
 # The parse cache (llmplan.io.parse_cache), wired in by the command line: ground reads and writes no
