@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmplan.commands import args
-from llmplan.commands.notes import note, note_loss_datasets, warn_extrapolations
+from llmplan.commands.notes import laws_answered, note
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
 
@@ -76,17 +76,11 @@ def loss(*, params: Any = None, tokens: Any = None, law: Any = None, unique_toke
     laws = resolve_laws(law, catalog(presets), None)
     if len(laws) > 1:
         laws = [l for l in laws if l.predicts_loss]
-    from llmplan.rows import checked, mark_extrapolation, out_of_range
+    from llmplan.rows import checked, out_of_range
 
-    rows = []
-    extrapolating = []
+    answered = []
     for each in laws:
         with out_of_range():
-            answer = checked([loss_row(each, N, D) for N, D in pairs])
-        warning = mark_extrapolation(each, answer)
-        if warning:
-            extrapolating.append((each.id, warning))
-        rows.extend(answer)
-    warn_extrapolations(extrapolating, len(laws))
-    note_loss_datasets(rows, presets)
+            answered.append((each, checked([loss_row(each, N, D) for N, D in pairs])))
+    rows = laws_answered(answered, len(laws), presets)
     return Rows(rows, detail={"laws": laws, "pairs": pairs})

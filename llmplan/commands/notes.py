@@ -78,6 +78,23 @@ def warn_extrapolations(found: Sequence[tuple[str, str]], laws: int) -> None:
              "marked *, are extrapolations; 'llmplan presets show LAW' gives each range")
 
 
+def laws_answered(answered: Sequence[tuple[Any, list]], laws: int, presets_dir: Path | None) -> list:
+    """The rows each law gave ((law, rows) pairs, of `laws` asked) as one list: the rows beyond a law's
+    fitted range marked, one warning for all such laws, and a note where the losses are on different data."""
+    from llmplan.rows import mark_extrapolation
+
+    rows: list = []
+    extrapolating = []
+    for law, answer in answered:
+        warning = mark_extrapolation(law, answer)
+        if warning:
+            extrapolating.append((law.id, warning))
+        rows.extend(answer)
+    warn_extrapolations(extrapolating, laws)
+    note_loss_datasets(rows, presets_dir)
+    return rows
+
+
 def note_loss_datasets(rows: Sequence[Any], presets_dir: Path | None) -> None:
     """A note when rows hold losses of laws measured on different data or tokenizers (presets: dataset,
     tokenizer): nats per token on one corpus and vocabulary do not compare with another's."""

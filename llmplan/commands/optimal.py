@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 from llmplan.commands import args
 from llmplan.commands.budgets import hardware_texts
-from llmplan.commands.notes import note, note_loss_datasets, warn_extrapolations
+from llmplan.commands.notes import laws_answered, note
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
 from llmplan.records import record
@@ -144,11 +144,10 @@ def optimal(
         hardware = hardware.with_mfu(planned["mfu"])
         budgets = [hardware.flops]
 
-    from llmplan.rows import checked, mark_extrapolation, out_of_range
+    from llmplan.rows import checked, out_of_range
     from llmplan.scaling.optimal import solve
 
-    rows: list[dict] = []
-    extrapolating: list[tuple[str, str]] = []
+    answered: list[tuple[Any, list]] = []
     for each in laws:
         if L is not None and not each.predicts_loss and len(laws) > 1:
             note(f"law {each.id} predicts no loss; left out of --target-loss")
@@ -168,12 +167,8 @@ def optimal(
                     note(line)
             else:
                 answer = checked([r for size in sizes for r in solve(each, budgets, params=size, tokens=D, target_loss=L, unique_tokens=U, inference_tokens=I)])
-        warning = mark_extrapolation(each, answer)
-        if warning:
-            extrapolating.append((each.id, warning))
-        rows.extend(answer)
-    warn_extrapolations(extrapolating, len(laws))
-    note_loss_datasets(rows, presets)
+        answered.append((each, answer))
+    rows = laws_answered(answered, len(laws), presets)
     if not rows:
         raise InputError("no law could answer this question")
     if hardware is not None:
