@@ -136,7 +136,7 @@ def megatron_readme() -> list[Calibration]:
         st = step_time(shape, run, layout, h100)
         gpus = layout.gpus
         published = st.model_flops / (tflops * 1e12 * gpus)  # Megatron's count is PaLM's for GPT blocks
-        fits = memory_breakdown(shape, run, layout).total_bytes <= h100.memory_bytes
+        fits = memory_breakdown(shape, run, layout).total_bytes <= h100.capacity_bytes
         out.append(Calibration("megatron", "megatron-readme-h100", name, "h100-sxm", published, st.step_seconds,
                                _at_40(st, gpus, h100.peak_flops_per_second), fits, TOLERANCE["megatron-readme-h100"][0]))
     return out
@@ -160,7 +160,7 @@ def torchtitan_a100() -> list[Calibration]:
         layout = Layout(dp=64, zero=3, micro_batch=mb, recompute=ac)
         st = step_time(shape, run, layout, a100)
         published = run.global_batch * seq / (wps * 64)
-        fits = memory_breakdown(shape, run, layout).total_bytes <= a100.memory_bytes
+        fits = memory_breakdown(shape, run, layout).total_bytes <= a100.capacity_bytes
         out.append(Calibration("torchtitan", "torchtitan-a100", f"{preset} mb{mb} {ac}", "a100-80gb", published, st.step_seconds,
                                _at_40(st, 64, a100.peak_flops_per_second), fits, TOLERANCE["torchtitan-a100"][0]))
     return out
@@ -185,7 +185,7 @@ def llm_foundry_a100() -> list[Calibration]:
         layout = Layout(dp=gpus, zero=3, micro_batch=mb, recompute="full" if ckpt else "none")
         st = step_time(shape, run, layout, a100)
         published = run.global_batch * seq / (tps * gpus)
-        fits = memory_breakdown(shape, run, layout).total_bytes <= a100.memory_bytes
+        fits = memory_breakdown(shape, run, layout).total_bytes <= a100.capacity_bytes
         source = "llm-foundry-a100-long" if seq > 16384 else "llm-foundry-a100"
         out.append(Calibration("fsdp", source, f"mpt-{name} seq {seq} mb{mb}{' ckpt' if ckpt else ''}", "a100-80gb",
                                published, st.step_seconds, _at_40(st, gpus, a100.peak_flops_per_second), fits,

@@ -74,7 +74,6 @@ def throughput(
         say(rows)
         emit(rows, fmt)
         return
-    from llmplan.units import format_bytes
 
     d, row = rows.detail, rows[0]
     before, after = split_notes(rows)
@@ -86,6 +85,3 @@ def throughput(
     note(f"{row['tokens_per_second']:,.0f} tokens/s; MFU {row['mfu']:.1%}, HFU {row['hfu']:.1%}; "
          f"largest costs: " + ", ".join(f"{p.replace('_', ' ')} {row[f'{p}_fraction']:.0%}" for p in parts[:3]))
     say(Rows(said=after))
-    if not row["fits"]:
-        note(f"does not fit: {format_bytes(row['total_bytes'], binary=False)} per GPU > {format_bytes(d.cluster.memory_bytes, binary=False)}; "
-             f"'llmplan layout' searches the layouts that fit")

@@ -30,7 +30,7 @@ def _nothing_fits(result, shape, run, cluster, gpus, dtype, fixed, tp_across) ->
     from llmplan.systems.layout_search import search
     from llmplan.units import format_bytes
 
-    cap = format_bytes(cluster.memory_bytes, binary=False)
+    cap = format_bytes(cluster.capacity_bytes, binary=False)
     if result.evaluated == 0:
         return (f"no valid layout for {gpus} GPUs: dp = gpus / (tp x pp x cp) must divide the global batch of {run.global_batch} "
                 f"with tp dividing {shape.heads} heads and pp dividing {shape.layers} layers; try a global batch that is a multiple of {gpus}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from llmplan.commands import args, training
-from llmplan.commands.notes import note
+from llmplan.commands.notes import note, warn
 from llmplan.commands.result import Rows, command
 from llmplan.errors import InputError
 
@@ -68,6 +68,12 @@ def throughput(
     if plot is not None:
         _plot(plot, [row], step.PARTS, f"Training step by part: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}, {run.software.id}), "
               f"{run.global_batch} x {run.seq} tokens per step")
+    if not row["fits"]:
+        from llmplan.units import format_bytes
+
+        warn(f"this layout does not fit on {cluster.gpu}: {format_bytes(memory.total_bytes, binary=False)} per GPU of "
+             f"{format_bytes(cluster.capacity_bytes, binary=False)}; "
+             f"`llmplan memory --train` with the same options says what would, `llmplan layout` searches the layouts that fit")
     closing = training.close([describe(run.software, cluster.arch)] + [m for m in [run.software.note(cluster.gpu), run.software.caveat(layout)] if m])
     return Rows([row], detail=training.Step(model, run, cluster, gpus, closing, step=step, micro_batch=micro_batch))
 

@@ -84,7 +84,7 @@ def build_row(model: str, cluster, run, layout, step, memory) -> dict[str, Any]:
         "mfu": s["mfu"], "hfu": s["hfu"],
         **layout.keys(),
         "micro_batches": int(round(s["micro_batches"])),
-        "total_bytes": int(round(memory.total_bytes)), "fits": bool(memory.total_bytes <= cluster.memory_bytes),
+        "total_bytes": int(round(memory.total_bytes)), "fits": bool(memory.total_bytes <= cluster.capacity_bytes),
     }
     for part in step.PARTS:
         row[f"{part}_seconds"] = s[f"{part}_seconds"]

@@ -82,6 +82,7 @@ class GPU:
     arch: str = ""  # measured kernel family (presets/kernels.toml [arch]): sm80, sm90, or "" (none measured)
     bf16_peak: float = 0.0  # dense 16-bit peak (bf16, else fp16): the rate of GEMMs left in 16 bits under fp8
     bf16_matmul_efficiency: float = DEFAULT_MATMUL_EFFICIENCY
+    device_memory_bytes: float = 0.0  # what the device reports (torch total_memory) where measured; 0 = the datasheet's
 
     @classmethod
     def from_preset(cls, gpu: Any, dtype: str = "bf16", gpus_per_node: int | None = None,
@@ -114,7 +115,14 @@ class GPU:
             eff = measured if measured else bf16_eff * kernels.fp8_matmul_efficiency("sm90") / DEFAULT_MATMUL_EFFICIENCY
         return cls(gpu.id, peak, float(gpu["bandwidth"]), float(gpu["memory_bytes"]), int(per_node),
                    float(intra), None if inter is None else float(inter), float(eff), used, int(gpu.get("sms") or 0),
-                   link_efficiency(gpu.get("intra_node_link")), arch, float(bf16_peak), bf16_eff)
+                   link_efficiency(gpu.get("intra_node_link")), arch, float(bf16_peak), bf16_eff,
+                   float(gpu.get("device_memory_bytes") or 0.0))
+
+    @property
+    def capacity_bytes(self) -> float:
+        """Memory a training process can fill: what the device reports where measured (an H100 80GB reports 85.0 GB),
+        else the datasheet's; llmplan memory checks the same figure."""
+        return self.device_memory_bytes or self.memory_bytes
 
     @property
     def hbm_rate(self) -> float:
@@ -136,6 +144,11 @@ class GPU:
     def best_matmul_flops(self) -> float:
         """The GPU's best measured matmul rate in the compute dtype (MAMF): no layout may imply more."""
         return self.peak_flops_per_second * self.matmul_efficiency
+
+    @property
+    def best_bf16_matmul_flops(self) -> float:
+        """The best measured 16-bit matmul rate (the ceiling of GEMMs an fp8 run leaves in bf16)."""
+        return (self.bf16_peak or self.peak_flops_per_second) * self.bf16_matmul_efficiency
 
     def _rate(self, peak: float, efficiency: float) -> float:
         n = REFERENCE_GEMM

@@ -159,6 +159,11 @@ def enumerate_layouts(shape, run, gpus: int, gpus_per_node: int, tp_across_nodes
                 dp = gpus // (tp * pp * cp)
                 if B % dp or ("dp" in fixed and dp != fixed["dp"]):
                     continue
+                # ZeRO-3 with tp or cp where the stack names a cost no measurement sizes (stack.zero3_model_parallel_caveat):
+                # searched only when asked for (--zero 3), so a proposed layout is one whose time the model can stand behind
+                z = [v for v in zeros if v != 3 or not stack.zero3_model_parallel_caveat or (tp == 1 and cp == 1) or fixed.get("zero") == 3]
+                if not z:
+                    continue
                 mbs = allowed("micro_batch", divisors(B // dp))
                 eps = allowed("ep", [e for e in divisors(shape.experts) if (dp * cp) % e == 0 and (stack.ep or e == 1)] if shape.experts else [1])
                 sp_all = {"optional": [False, True], "always": [True], "never": [False]}[stack.sequence_parallel]
@@ -170,9 +175,9 @@ def enumerate_layouts(shape, run, gpus: int, gpus_per_node: int, tp_across_nodes
                     vps = tuple(v for v in vps_all if v == 1 or m % pp == 0)
                     if not vps:
                         continue
-                    key = (vps, tuple(eps), tuple(sps), tuple(zeros))
+                    key = (vps, tuple(eps), tuple(sps), tuple(z))
                     if key not in grids:
-                        grids[key] = np.array(np.meshgrid(vps, eps, zeros, recs, sps, indexing="ij")).reshape(5, -1)
+                        grids[key] = np.array(np.meshgrid(vps, eps, z, recs, sps, indexing="ij")).reshape(5, -1)
                     grid = grids[key]
                     n = grid.shape[1]
                     cols["tp"].append(np.full(n, tp)); cols["pp"].append(np.full(n, pp)); cols["cp"].append(np.full(n, cp))
@@ -206,7 +211,7 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
     from llmplan.systems.layout import Layout
     from llmplan.systems.step_time import step_time
 
-    capacity = cluster.memory_bytes if capacity is None else capacity
+    capacity = cluster.capacity_bytes if capacity is None else capacity
     arrays = enumerate_layouts(shape, run, gpus, cluster.gpus_per_node, tp_across_nodes, fixed)
     if arrays is None:
         return SearchResult([], 0, 0, 0, capacity)
