@@ -11,6 +11,10 @@ rates for that GPU. It measures what presets/kernels.toml takes from published k
              FlashAttention papers count them: causal halves them, backward = 2.5 x forward)
 - bandwidth: element-wise kernels (copy, add, an eager RMSNorm, torch's fused rms_norm) in GB/s
 - host:      PyTorch's eager cost per op (a one-element add issued back to back), in microseconds
+- sustained: one bf16 8192^3 GEMM back to back for `seconds` (30 on a GPU), its TFLOP/s in each
+             one-second window with the SM clock and power nvidia-smi reads then: the rate a training
+             step keeps once the power limit holds the clock, against the first window's burst rate
+             (every other measurement here, like the MAMF tables, is a burst of under a second)
 - device:    the GPU's name, memory, clocks and power limit as nvidia-smi reports them
 
 Run:  python benchmarks/gpu_kernels.py --out "$OUT/gpu_kernels.jsonl"     (on the GPU)
@@ -73,19 +77,23 @@ class Timer:
         return statistics.median(times)
 
 
+def _smi(query: str) -> dict | None:
+    """GPU 0's fields as nvidia-smi reports them (numbers without units), or None without nvidia-smi."""
+    try:
+        text = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader,nounits", "-i", "0"], capture_output=True,
+                              text=True, timeout=20).stdout.strip().splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return dict(zip(query.split(","), (v.strip() for v in text[0].split(",")))) if text else None
+
+
 def device_info(torch, device: str) -> dict:
     info = {"kind": "device", "torch": torch.__version__, "device": device}
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
         info.update(name=props.name, memory_bytes=props.total_memory, sms=props.multi_processor_count,
                     capability=f"{props.major}.{props.minor}", cuda=torch.version.cuda)
-        query = "clocks.max.sm,clocks.sm,power.limit,power.max_limit,memory.total"
-        try:
-            text = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"], capture_output=True,
-                                  text=True, timeout=20).stdout.strip().splitlines()
-            info["nvidia_smi"] = dict(zip(query.split(","), (v.strip() for v in text[0].split(",")))) if text else None
-        except (OSError, subprocess.SubprocessError):
-            info["nvidia_smi"] = None
+        info["nvidia_smi"] = _smi("clocks.max.sm,clocks.sm,power.limit,power.max_limit,memory.total")
     return info
 
 
@@ -178,6 +186,29 @@ def host(torch, device: str, out, ops: int) -> None:
                "us_per_op_with_sync": (time.perf_counter() - t) / ops * 1e6})
 
 
+def sustained(torch, device: str, out, n: int, seconds: float) -> None:
+    """A GEMM back to back for `seconds`: TFLOP/s per one-second window (the clock settles under the power limit)."""
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
+    b = torch.randn(n, n, device=device, dtype=a.dtype)
+    flops = 2 * n ** 3
+    end = time.perf_counter() + seconds
+    window = 0
+    while time.perf_counter() < end:
+        calls, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < min(1.0, seconds):
+            for _ in range(8):
+                torch.matmul(a, b)
+            calls += 8
+            if device == "cuda":
+                torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        record = {"kind": "sustained", "window": window, "n": n, "seconds": dt, "calls": calls, "tflops": calls * flops / dt / 1e12}
+        if device == "cuda":
+            record["nvidia_smi"] = _smi("clocks.sm,power.draw,temperature.gpu")
+        emit(out, record)
+        window += 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="write the JSON lines here too")
@@ -203,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         attention(torch, device, timer, out, seqs, head_dims, attn_tokens)
         bandwidth(torch, device, timer, out, elements)
         host(torch, device, out, ops)
+        sustained(torch, device, out, *((256, 0.2) if options.tiny else (8192, 30.0)))
     finally:
         if out:
             out.close()

@@ -13,6 +13,10 @@ Only the sources named in the shared reference ("End-to-end runs you may calibra
   FSDP2 on 64 A100 80GB, local batch 1 or 2; "selective op" rows only (the "selective layer" policy, every
   other block checkpointed, is not one of the stack's modes). The rows came in with commit 1ea476e9 (2024-04-24):
   the stack as it was then (TITAN_A100_STACK: the configs' fused_rmsnorm, logits kept, foreach AdamW).
+- torchtitan, H100: the same file's Llama 3.1 405B row on 128 H100 (@9515a140, 2024-08-22, figure corrected by 3faaa1a0):
+  2D parallelism, FSDP2 over 16 and TP 8 (with torchtitan's sequence-parallel norms), local batch 2, sequence 8192
+  (train_configs/llama3_405b.toml), full activation checkpointing, compile on, no float8 or async TP ("None"): 109
+  tokens/s per GPU. The GPUs are the 96 GB HBM2e, 500 W parts (the file's footnote; catalog h100-96gb).
 - fsdp: mosaicml/llm-foundry scripts/train/benchmarking/README.md (@061f2c7c), the "A100 80GB" table: MPT models
   (GeLU 4h MLP, LayerNorm, learned positions, tied embeddings, vocabulary 50,368; shapes from
   scripts/train/yamls/pretrain/mpt-*.yaml, NumParams checked), FSDP FULL_SHARD, activation checkpointing of
@@ -42,6 +46,8 @@ TORCHTITAN_A100 = [
     ("llama-2-13b", 4096, 2, "none", 2162, 0.611), ("llama-2-13b", 4096, 2, "selective", 1904, 0.538),
     ("llama-2-70b", 4096, 1, "selective", 355, 0.508), ("llama-2-70b", 4096, 2, "full", 353, 0.505),
 ]
+# (preset, seq, local batch, activation checkpointing, tp, tokens/s per GPU, MFU); 128 H100 96GB (500 W), FSDP2 x TP, compiled
+TORCHTITAN_H100 = [("llama-3.1-405b", 8192, 2, "full", 8, 109, 0.29)]
 MPT = {"1b": (2048, 16, 24), "3b": (2560, 20, 32), "7b": (4096, 32, 32), "13b": (5120, 40, 40), "30b": (7168, 64, 48), "70b": (8192, 64, 80)}
 # (model, seq, GPUs, micro-batch, gradient accumulation, checkpointing, tokens/s per GPU, MFU %)
 LLM_FOUNDRY_A100 = [
@@ -61,6 +67,9 @@ TOLERANCE = {
     "llama3": (0.21, "tests/test_throughput.py: the searched layout is their tp 8 x pp 16; the model is 17-19% fast"),
     "torchtitan-a100": (0.32, "the model is 16-21% fast on FSDP2 A100 runs and 29% on the 70B row at local batch 1: its ZeRO-3 "
                               "rings are taken at 8 NICs per node (DGX A100, 8 x 200 Gb/s); torchtitan's cluster's network is not published"),
+    "torchtitan-h100": (0.30, "the model is 26% fast on the 405B row: the 500 W part's matmul rate is a bound (the H100 NVL's peak at "
+                              "the SXM's measured fraction; no sustained clock under 500 W is published), and its 16 x 8-GPU network is "
+                              "taken at one 400 Gb/s NIC per GPU"),
     "llm-foundry-a100": (0.16, "the model is -11%..+13% on Composer FSDP A100 runs with the Triton FlashAttention they ran "
                                "(attn_impl: triton); the 13B at micro-batch 2 is the fast end"),
     "llm-foundry-a100-long": (0.23, "at 32K-64K tokens the model is 14-20% slow: the Triton kernel's rate is measured up to 16K "
@@ -166,6 +175,31 @@ def torchtitan_a100() -> list[Calibration]:
     return out
 
 
+def torchtitan_h100() -> list[Calibration]:
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.layout_search import memory_breakdown
+    from llmplan.systems.stack import load
+    from llmplan.systems.step_time import step_time
+
+    cat = catalog()
+    h96 = GPU.from_preset(cat.get("gpus", "h100-96gb"))
+    out = []
+    for preset, seq, mb, ac, tp, wps, _ in TORCHTITAN_H100:
+        shape = arch.Shape.from_preset(cat.get("models", preset))
+        dp = 128 // tp
+        run = Run(seq=seq, global_batch=dp * mb, stack=replace(load("torchtitan"), compiled=True))
+        layout = Layout(tp=tp, dp=dp, zero=3, micro_batch=mb, recompute=ac, sequence_parallel=True)
+        st = step_time(shape, run, layout, h96)
+        published = run.global_batch * seq / (wps * 128)
+        fits = memory_breakdown(shape, run, layout).total_bytes <= h96.capacity_bytes
+        out.append(Calibration("torchtitan", "torchtitan-h100", f"{preset} tp{tp} mb{mb} {ac}", "h100-96gb", published, st.step_seconds,
+                               _at_40(st, 128, h96.peak_flops_per_second), fits, TOLERANCE["torchtitan-h100"][0]))
+    return out
+
+
 def llm_foundry_a100() -> list[Calibration]:
     from llmplan.model import arch
     from llmplan.presets import catalog
@@ -221,7 +255,7 @@ def llama3() -> list[Calibration]:
 
 
 def all_runs() -> list[Calibration]:
-    return megatron_papers() + llama3() + megatron_readme() + torchtitan_a100() + llm_foundry_a100()
+    return megatron_papers() + llama3() + megatron_readme() + torchtitan_a100() + torchtitan_h100() + llm_foundry_a100()
 
 
 def summary(runs: list[Calibration]) -> dict[tuple[str, str], dict[str, Any]]:

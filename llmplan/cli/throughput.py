@@ -12,6 +12,9 @@ from llmplan.cli import options
 from llmplan.cli.common import TABLE_LABELS, TABLE_PRIORITY, emit, note, output_format, say, table_columns
 from llmplan.commands.result import Rows
 
+COMPUTE_LABELS = {"matmul": "matmuls", "attention": "attention", "elementwise": "element-wise", "recompute": "recompute",
+                  "compute_other": "other"}
+
 app = typer.Typer()
 
 PlotOption = options.plot_option('the step time broken down by part', ': one stacked bar per layout shown.')
@@ -84,4 +87,7 @@ def throughput(
     parts = sorted(d.step.PARTS, key=lambda p: -row[f"{p}_seconds"])
     note(f"{row['tokens_per_second']:,.0f} tokens/s; MFU {row['mfu']:.1%}, HFU {row['hfu']:.1%}; "
          f"largest costs: " + ", ".join(f"{p.replace('_', ' ')} {row[f'{p}_fraction']:.0%}" for p in parts[:3]))
+    if row["compute_seconds"] > 0:
+        note(f"compute {row['compute_seconds']:.3g} s: " + ", ".join(f"{COMPUTE_LABELS[p]} {row[f'{p}_seconds']:.3g} s" for p in d.step.COMPUTE_PARTS)
+             + " (other: host issue time beyond the GPU's, SMs held by hidden collectives, the slowest GPU)")
     say(Rows(said=after))

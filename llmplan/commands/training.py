@@ -90,6 +90,8 @@ def build_row(model: str, cluster, run, layout, step, memory) -> dict[str, Any]:
         row[f"{part}_seconds"] = s[f"{part}_seconds"]
     for part in step.PARTS:
         row[f"{part}_fraction"] = s[f"{part}_fraction"]
+    for part in step.COMPUTE_PARTS:  # compute_seconds, kernel by kernel
+        row[f"{part}_seconds"] = s[f"{part}_seconds"]
     return row
 
 

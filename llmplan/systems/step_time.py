@@ -78,8 +78,18 @@ class StepTime:
     micro_batches: float
     model_flops: float  # per step, all GPUs (PaLM App. B)
     hardware_flops: float  # per step, all GPUs, recompute counted
+    # compute_seconds, kernel by kernel (they add up to it): matmuls (the layers' and the output head's), the attention
+    # core, memory-bound element-wise work (norms, activations, rotary, residuals, the loss, gradient accumulation),
+    # activation recomputation, and the rest: host issue time beyond the GPU's, SMs held by hidden collectives and the
+    # slowest GPU's shortfall
+    matmul_seconds: float = 0.0
+    attention_seconds: float = 0.0
+    elementwise_seconds: float = 0.0
+    recompute_seconds: float = 0.0
+    compute_other_seconds: float = 0.0
 
     PARTS = ("compute", "tp_comm", "pp_comm", "bubble", "dp_comm", "cp_comm", "ep_comm", "optimizer")
+    COMPUTE_PARTS = ("matmul", "attention", "elementwise", "recompute", "compute_other")
 
     def row(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -146,6 +156,9 @@ class LayerCost:
     cp_comm: Any  # exposed part of the ring exchange
     ep_comm: Any
     recompute_flops: Any
+    matmul: Any = 0.0  # of forward + backward: the GEMMs
+    attention: Any = 0.0  # the attention core, forward and backward
+    elementwise: Any = 0.0  # memory-bound work, forward and backward
 
 
 def _widths(shape):
@@ -315,7 +328,8 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     # once for the whole model in step_time (PaLM App. B)
     fwd_flops = 2 * T * w_local + score_flops
     recompute_flops = full * fwd_flops + core * (run.attention == "eager") * score_flops + op_level * op_flops
-    return LayerCost(forward, backward, recompute, tp_fwd + tp_bwd + tp_re, cp_comm, ep_comm, recompute_flops)
+    return LayerCost(forward, backward, recompute, tp_fwd + tp_bwd + tp_re, cp_comm, ep_comm, recompute_flops,
+                     3 * gemm_f, attn_f + attn_b, elem_f + elem_b)
 
 
 def cross_entropy_bytes_per_logit(c):
@@ -327,7 +341,7 @@ def cross_entropy_bytes_per_logit(c):
 
 
 def head_cost(shape, run: Run, layout, cluster: GPU):
-    """Seconds of the last stage's extra work per micro-batch: final norm, logits, loss.
+    """Seconds of the last stage's extra work per micro-batch: final norm, logits, loss; as (matmul, element-wise).
 
     Logits: a T x h by h x V/tp GEMM forward, two backward (Megatron vocab-parallel output layer);
     the cross-entropy in fp32 as cross_entropy_bytes_per_logit counts it. The first stage's embedding
@@ -341,7 +355,7 @@ def head_cost(shape, run: Run, layout, cluster: GPU):
     # writes their gradient backward: 3c bytes per logit
     per_logit = 3 * c if run.software.fused_loss else cross_entropy_bytes_per_logit(c)
     loss = elementwise_seconds(T * V / layout.tp * per_logit + 3 * 2 * c * T * h, cluster)
-    return 3 * logits + loss
+    return 3 * logits, loss
 
 
 # ---------------------------------------------------------------------------- the step
@@ -381,7 +395,8 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     # the step is set by the busiest stage: a middle stage of `busiest` layers or the last with the output head.
     busiest, last = stage_layers(L, pp, stack.pipeline_split)
     per_layer = lambda attr: sum(getattr(cost, attr) * n for cost, n in parts) / L  # the average layer
-    head_s = head_cost(shape, run, layout, cluster)
+    head_mm, head_loss = head_cost(shape, run, layout, cluster)
+    head_s = head_mm + head_loss
     layer_work = per_layer("forward") + per_layer("backward") + per_layer("recompute")
     n_stage = where(busiest * layer_work >= last * layer_work + head_s, busiest, last)  # layers of the busiest stage
     with_head = (busiest * layer_work < last * layer_work + head_s) + (pp == 1) * 0
@@ -409,6 +424,10 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     # a synchronous step waits for its slowest GPU: kernels run straggler_spread below the one measured GPU's rate
     # (presets/kernels.toml [gemm]); a single GPU waits for no other
     compute_stage = compute_stage / (1 - kernels.straggler_spread() * (tp * pp * cp * dp > 1))
+    matmul_stage = per("matmul") + with_head * head_mm
+    attention_stage = per("attention")
+    elementwise_stage = per("elementwise") + with_head * head_loss + accumulate
+    recompute_stage = per("recompute")
     t_stage = compute_stage + tp_stage + cp_stage + ep_stage + pp_stage
 
     steady = m * t_stage
@@ -502,5 +521,10 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
         micro_batches=m,
         model_flops=model_flops,
         hardware_flops=hardware_flops,
+        matmul_seconds=m * matmul_stage,
+        attention_seconds=m * attention_stage,
+        elementwise_seconds=m * elementwise_stage,
+        recompute_seconds=m * recompute_stage,
+        compute_other_seconds=m * (compute_stage - matmul_stage - attention_stage - elementwise_stage - recompute_stage),
     )
 
