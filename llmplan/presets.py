@@ -256,6 +256,7 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "layouts_source": (_STR, True, None),
     "zero3_model_parallel_caveat": (_STR, False, None),  # what is not modelled when ZeRO-3 meets tp or cp > 1
     "calibrated": (_STRS, False, None),  # GPU ids the stack's end-to-end calibration covers
+    "calibration": (_STRS, False, None),  # per calibrated GPU: "GPU: N runs, -a% to +b%, mean c%" (tests/test_calibration.py checks them)
 }
 
 SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS, "engines": ENGINE_FIELDS, "runs": RUN_FIELDS,

@@ -270,3 +270,21 @@ def summary(runs: list[Calibration]) -> dict[tuple[str, str], dict[str, Any]]:
         s["model"] /= s["runs"]
         s["constant"] /= s["runs"]
     return out
+
+
+def calibration_lines(runs: list[Calibration]) -> dict[str, list[str]]:
+    """stack -> the presets/stacks.toml `calibration` lines these runs give ("GPU: N runs, -a% to +b%, mean c%")."""
+    out: dict[str, list[str]] = {}
+    for (stack, gpu), s in sorted(summary(runs).items()):
+        errors = [r.error for r in runs if (r.stack, r.gpu) == (stack, gpu)]
+        out.setdefault(stack, []).append(f"{gpu}: {s['runs']} run{'s' if s['runs'] > 1 else ''}, {min(errors):+.1%} to {max(errors):+.1%}, "
+                                         f"mean {s['model']:.1%}")
+    return out
+
+
+if __name__ == "__main__":  # print the lines for presets/stacks.toml
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    for stack, lines in calibration_lines(all_runs()).items():
+        print(f"[{stack}] calibration = {lines!r}".replace("'", '"'))

@@ -35,3 +35,16 @@ def test_the_published_layouts_fit_under_their_stack():
     # llm-foundry's 30B at micro-batch 3 with Composer's one-tensor-at-a-time DecoupledAdamW (83 GB with foreach's
     # whole-shard temporaries).
     assert all(r.fits for r in README + TITAN + FOUNDRY)
+
+
+def test_the_stacks_say_their_calibration_error():
+    # presets/stacks.toml `calibration` (what a row's note says of how sure it is) is what these runs give, to the
+    # 0.1% it is written in; a change to the model that moves them must move the presets too
+    # (python tests/calibration_runs.py prints the lines).
+    from calibration_runs import all_runs, calibration_lines
+    from llmplan.systems.stack import load
+
+    for stack, lines in calibration_lines(all_runs()).items():
+        s = load(stack)
+        assert sorted(s.calibration) == sorted(lines), stack
+        assert set(s.calibrated) == {line.split(":")[0] for line in lines}, stack

@@ -188,6 +188,10 @@ def plan_record(
             said = _layout_against_given(record, hardware)
             if said:
                 notes.append(said)
+    if record.get("step_seconds") is not None and gpu is not None:
+        said = (stack if stack is not None else _default_stack()).note(gpu.id)  # how sure the layout's step time is
+        if said:
+            notes.append(said)
     return record, warnings, notes
 
 

@@ -44,6 +44,7 @@ class Stack:
     sequence_parallel: str = "optional"
     pipeline_split: str = "even"
     calibrated: tuple = ()
+    calibration: tuple = ()  # per calibrated GPU: "GPU: N runs, -a% to +b%, mean c%" (published step / predicted - 1)
     fused_loss: bool = False
     grad_reduce_bytes: int = 2  # bytes per gradient value in the data-parallel reduction (4: fp32 reduce)
     logits_kept_for_backward: bool = True  # the training loop holds the 16-bit logits until backward ends
@@ -63,7 +64,7 @@ class Stack:
                    d["fp8_recipe"], bool(d["overlap_grad_reduce"]), bool(d["overlap_param_gather"]), bool(d["tp_comm_overlap"]),
                    d["selective_recompute"], d["mixed_precision"], d.get("zero2_gradients", "reduce-scatter-per-micro-batch"),
                    zs, tuple(d.get("zero_with_pipeline", zs)), bool(d["tp"]), bool(d["pp"]), bool(d["cp"]), bool(d["ep"]),
-                   d["sequence_parallel"], d["pipeline_split"], tuple(d.get("calibrated", ())), bool(d.get("fused_loss", False)),
+                   d["sequence_parallel"], d["pipeline_split"], tuple(d.get("calibrated", ())), tuple(d.get("calibration", ())), bool(d.get("fused_loss", False)),
                    int(d.get("grad_reduce_bytes", 2)), bool(d.get("logits_kept_for_backward", True)), d.get("norm", ""),
                    d.get("optimizer_impl", ""), d.get("zero3_model_parallel_caveat", ""))
 
@@ -103,8 +104,17 @@ class Stack:
         return None
 
     def note(self, gpu_id: str) -> str | None:
-        """A row's note where the stack has no end-to-end calibration on this GPU."""
+        """How sure a row is: the stack's calibration error on this GPU, or that it has none here."""
         if gpu_id in self.calibrated:
+            for line in self.calibration:
+                gpu, _, said = line.partition(": ")
+                if gpu == gpu_id:
+                    runs, spread, mean = said.split(", ")
+                    low, high = spread.split(" to ")
+                    word = lambda e: f"{e.lstrip('-+')} {'shorter' if e.startswith('-') else 'longer'}"
+                    what = word(low) if low == high else f"{word(low)} to {word(high)}"
+                    return (f"calibration: on {runs} of {self.id} published on {gpu_id} the measured step was {what} than "
+                            f"predicted (mean |error| {mean.removeprefix('mean ')})")
             return None
         where = f" (calibrated on {', '.join(self.calibrated)})" if self.calibrated else ""
         return f"the {self.id} stack has no end-to-end calibration on {gpu_id}{where}: kernel rates only"
