@@ -69,13 +69,31 @@ def throughput(
         _plot(plot, [row], step.PARTS, f"Training step by part: {model} on {gpus} x {cluster.gpu} ({cluster.dtype}, {run.software.id}), "
               f"{run.global_batch} x {run.seq} tokens per step")
     if not row["fits"]:
-        from llmplan.units import format_bytes
-
-        warn(f"this layout does not fit on {cluster.gpu}: {format_bytes(memory.total_bytes, binary=False)} per GPU of "
-             f"{format_bytes(cluster.capacity_bytes, binary=False)}; "
-             f"`llmplan memory --train` with the same options says what would, `llmplan layout` searches the layouts that fit")
+        warn(_does_not_fit(shape, run, layout, dtype, memory, cluster))
     closing = training.close([describe(run.software, cluster.arch)] + [m for m in [run.software.note(cluster.gpu), run.software.caveat(layout)] if m])
     return Rows([row], detail=training.Step(model, run, cluster, gpus, closing, step=step, micro_batch=micro_batch))
+
+
+def _does_not_fit(shape, run, layout, dtype, memory, cluster) -> str:
+    """The warning for a layout over the GPU's memory, with the single changes that bring it under (each estimated)."""
+    from dataclasses import replace
+
+    from llmplan.systems.layout_search import memory_breakdown
+    from llmplan.units import format_bytes
+
+    gb = lambda b: format_bytes(b, binary=False)
+    tries = []
+    if layout.micro_batch > 1:
+        tries.append(("--micro-batch 1", replace(layout, micro_batch=1)))
+    if layout.recompute != "full":
+        tries.append(("--recompute full", replace(layout, recompute="full")))
+    fits = []
+    for flag, changed in tries:
+        total = memory_breakdown(shape, run, changed, dtype).total_bytes
+        if total <= cluster.capacity_bytes:
+            fits.append(f"{flag} ({gb(total)})")
+    what = f"; these fit: {', '.join(fits)}" if fits else "; `llmplan layout` searches the layouts that fit"
+    return f"this layout does not fit on {cluster.gpu}: {gb(memory.total_bytes)} per GPU of {gb(cluster.capacity_bytes)}{what}"
 
 
 def _plot(path, rows, parts, title) -> None:
