@@ -126,6 +126,9 @@ GPU_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "server_source": (_STR, False, None),
     "interconnect_source": (_STR, False, None),
     "matmul_efficiency": (_FLOAT, False, None),  # fraction of the dense peak a large matmul reaches (0, 1]
+    "boost_clock_mhz": (_FLOAT, False, None),  # the SM clock the kernel rates were measured at (a burst)
+    "sustained_clock_mhz": (_FLOAT, False, None),  # the SM clock a sustained training load holds under the power limit
+    "sustained_clock_source": (_STR, False, None),
     "matmul_efficiency_source": (_STR, False, None),
     "sms": (_INT, False, None),  # streaming multiprocessors (AMD: compute units), for GEMM wave quantisation
     "sms_source": (_STR, False, None),
@@ -494,6 +497,10 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
     for name, (_kind, required, _allowed) in schema.items():
         if required and name not in data:
             raise InputError(f"{path}: entry [{entry}] is missing the required field '{name}'")
+    if kind == "gpus" and ("sustained_clock_mhz" in data) != ("boost_clock_mhz" in data):
+        raise InputError(f"{path}: entry [{entry}] gives one of boost_clock_mhz and sustained_clock_mhz; give both (their ratio scales the kernel rates)")
+    if kind == "gpus" and data.get("sustained_clock_mhz", 0) > data.get("boost_clock_mhz", float("inf")):
+        raise InputError(f"{path}: entry [{entry}] field 'sustained_clock_mhz' is above its boost_clock_mhz")
     if kind == "gpus" and data.get("matmul_efficiency", 0) > 1:
         raise InputError(f"{path}: entry [{entry}] field 'matmul_efficiency' is a fraction of the peak, at most 1, not {data['matmul_efficiency']!r}")
     if kind == "models" and data.get("train_context") and data.get("context") and data["train_context"] > data["context"]:

@@ -131,8 +131,13 @@ def test_published_runs_of_that_scale_stand_beside_an_extrapolated_batch_law(cli
     r = one(result)
     assert r["published_run"] == "llama-3.1-405b" and r["published_batch_tokens"] == 16_777_216 and r["published_learning_rate"] == 8e-5
     assert r["global_batch_tokens"] <= r["batch_tokens"]  # never rounded up past the law
-    if r["global_batch_tokens"] > 16_777_216:
-        assert "larger than the batch of any published run" in result.stderr and "Llama 3.1 405B" in result.stderr
+    # the warning names the largest batch of the published runs within SCALE_FACTOR of this compute, when the plan's is larger
+    from llmplan.planning.plan import published_settings
+    from llmplan.presets import catalog
+
+    _, scale = published_settings(catalog().all("runs"), r["flops"])
+    ceiling = max(float(run["max_batch_tokens"]) for run in scale)
+    assert ("larger than the batch of any published run" in result.stderr) == (r["global_batch_tokens"] > ceiling)
     # tp 8: the shape's 8 KV heads and heads in multiples of 8 let tensor parallelism span the node.
     assert r["tp"] == 8 and r["shape_heads"] % 8 == 0 and r["shape_kv_heads"] == 8
     # A batch within what published runs of its scale used is no warning.

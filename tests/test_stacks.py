@@ -159,7 +159,29 @@ def test_fp8_gains_only_on_large_gemms():
     assert 1.5 < big < 1402.6 / 794.5 + 0.02
     small = gemm_seconds(1024, 1024, 2048, bf16) / gemm_seconds(1024, 1024, 2048, fp8, fp8_cast=5)
     assert small == pytest.approx(1.0, abs=0.02)  # left in bf16: the faster of the two
-    assert fp8.best_matmul_flops == pytest.approx(1402.6e12, rel=0.01)
+    assert GPU.from_preset(cat, "fp8", sustained=False).best_matmul_flops == pytest.approx(1402.6e12, rel=0.01)
+
+
+def test_a_training_step_runs_at_the_clock_a_sustained_load_holds():
+    # Hopper's kernel rates are bursts at the 1980 MHz boost clock; a training step's compute and communication hold
+    # the SM clock at about 1575 MHz under the power limit (DeepGEMM issue #120): GEMMs and attention run at that
+    # ratio, memory-bound kernels (HBM's clock does not move) and serving do not.
+    from llmplan.presets import catalog
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.step_time import attention_seconds, elementwise_seconds, gemm_seconds
+    from llmplan.systems.layout import Run
+
+    cat = catalog().get("gpus", "h100")
+    burst, held = GPU.from_preset(cat, sustained=False), GPU.from_preset(cat)
+    assert held.clock_ratio == pytest.approx(1575 / 1980) and burst.clock_ratio == 1.0
+    big = (16384, 16384, 16384)
+    assert gemm_seconds(*big, burst) / gemm_seconds(*big, held) == pytest.approx(1575 / 1980, rel=0.03)
+    run = Run(seq=8192, global_batch=1)
+    assert attention_seconds(1e15, 8192, 128, run, burst)[0] / attention_seconds(1e15, 8192, 128, run, held)[0] == pytest.approx(1575 / 1980)
+    assert elementwise_seconds(1e9, burst) == elementwise_seconds(1e9, held)
+    # A100s: no sustained clock is given, the measured rate stands; an explicit --matmul-efficiency is taken as it is
+    assert GPU.from_preset(catalog().get("gpus", "a100")).clock_ratio == 1.0
+    assert GPU.from_preset(cat, matmul_efficiency=0.7).clock_ratio == 1.0
 
 
 def test_host_overhead_bounds_small_layers_on_eager_stacks():
@@ -275,7 +297,7 @@ def test_catalog_has_the_published_runs_hardware():
     h96, h800, l40s = cat.get("gpus", "h100-96gb"), cat.get("gpus", "h800"), cat.get("gpus", "l40s")
     # torchtitan's H100s: 96 GB HBM2e, 2.4 TB/s, 500 W; the matmul rate at the NVL end (835.5 dense) of "between SXM and NVL"
     assert (h96["memory_bytes"], h96["bandwidth"], h96["tdp_watts"]) == (96e9, 2.4e12, 500)
-    assert GPU.from_preset(h96).best_matmul_flops == pytest.approx(835.5e12 * 797.86 / 989.4, rel=0.01)
+    assert GPU.from_preset(h96, sustained=False).best_matmul_flops == pytest.approx(835.5e12 * 797.86 / 989.4, rel=0.01)
     assert GPU.from_preset(h96).arch == "sm90"
     # H800: NVLink cut to 400 GB/s (200 per direction), otherwise an H100 SXM5
     assert h800["intra_node_bandwidth"] == 200e9 and h800["peak_bf16"] == cat.get("gpus", "h100")["peak_bf16"]

@@ -160,7 +160,7 @@ def test_mfu_is_palm_model_flops():
 def test_small_gemms_run_slower():
     from llmplan.systems.step_time import gemm_seconds
 
-    cl = _cluster()
+    cl = _cluster(sustained=False)  # the burst rate the measurement saw (a training step holds a lower clock: test_stacks)
     rate = lambda M, N, K: 2 * M * N * K / gemm_seconds(M, N, K, cl) / cl.peak_flops_per_second
     # the measured reference GEMM (8192^3 bf16 on our H100, tests/data/gpu_memory_calibration.jsonl) is reproduced
     measured = [json.loads(line) for line in open("tests/data/gpu_memory_calibration.jsonl")]

@@ -43,6 +43,13 @@ def link_efficiency(link: str | None) -> float:
     return NVLINK_EFFICIENCY if link == "nvlink" else 1.0
 
 
+def sustained_clock_ratio(gpu: Any) -> float:
+    """The SM clock a sustained training load holds under the power limit over the clock the kernel rates were
+    measured at (gpus.toml sustained_clock_mhz / boost_clock_mhz, with their source); 1 where none is given."""
+    boost, held = gpu.get("boost_clock_mhz"), gpu.get("sustained_clock_mhz")
+    return float(held) / float(boost) if boost and held else 1.0
+
+
 def peak_flops(gpu: Any, dtype: str = "bf16") -> tuple[float, str]:
     """The GPU preset's dense peak FLOP/s for dtype; bf16 falls back to fp16 (V100 has no bf16)."""
     value = gpu.get(f"peak_{dtype}")
@@ -83,12 +90,17 @@ class GPU:
     bf16_peak: float = 0.0  # dense 16-bit peak (bf16, else fp16): the rate of GEMMs left in 16 bits under fp8
     bf16_matmul_efficiency: float = DEFAULT_MATMUL_EFFICIENCY
     device_memory_bytes: float = 0.0  # what the device reports (torch total_memory) where measured; 0 = the datasheet's
+    # Compute-bound kernels run at this fraction of their measured (burst) rate: the SM clock a sustained training load
+    # holds under the power limit over the boost clock they were measured at (gpus.toml sustained_clock_mhz); 1 where
+    # no source gives it, and for serving, whose prefill bursts and memory-bound decode are not that load.
+    clock_ratio: float = 1.0
 
     @classmethod
     def from_preset(cls, gpu: Any, dtype: str = "bf16", gpus_per_node: int | None = None,
                     intra_bw: float | None = None, inter_bw: float | None = None,
-                    matmul_efficiency: float | None = None) -> "GPU":
-        """From a gpus.toml entry, each interconnect field overridable (--gpus-per-node, --intra-bw, ...)."""
+                    matmul_efficiency: float | None = None, sustained: bool = True) -> "GPU":
+        """From a gpus.toml entry, each interconnect field overridable (--gpus-per-node, --intra-bw, ...); `sustained`
+        takes the kernel rates at the clock a training load holds (clock_ratio), where the catalog gives it."""
         peak, used = peak_flops(gpu, dtype)
         per_node = gpus_per_node or gpu.get("gpus_per_node")
         intra = intra_bw or gpu.get("intra_node_bandwidth")
@@ -116,7 +128,8 @@ class GPU:
         return cls(gpu.id, peak, float(gpu["bandwidth"]), float(gpu["memory_bytes"]), int(per_node),
                    float(intra), None if inter is None else float(inter), float(eff), used, int(gpu.get("sms") or 0),
                    link_efficiency(gpu.get("intra_node_link")), arch, float(bf16_peak), bf16_eff,
-                   float(gpu.get("device_memory_bytes") or 0.0))
+                   float(gpu.get("device_memory_bytes") or 0.0),
+                   sustained_clock_ratio(gpu) if sustained and matmul_efficiency is None else 1.0)
 
     @property
     def capacity_bytes(self) -> float:
@@ -132,23 +145,24 @@ class GPU:
     @property
     def matmul_rate(self) -> float:
         """FLOP/s of the math side of a GEMM, calibrated so that the reference GEMM (REFERENCE_GEMM cubed,
-        where matmul_efficiency was measured) takes exactly its measured time with its operand traffic added."""
-        return self._rate(self.peak_flops_per_second, self.matmul_efficiency)
+        where matmul_efficiency was measured) takes exactly its measured time with its operand traffic added,
+        at the sustained clock (clock_ratio)."""
+        return self._rate(self.peak_flops_per_second, self.matmul_efficiency) * self.clock_ratio
 
     @property
     def bf16_matmul_rate(self) -> float:
         """The same for 16-bit GEMMs (those an fp8 run leaves in bf16): the bf16 peak at its measured fraction."""
-        return self._rate(self.bf16_peak or self.peak_flops_per_second, self.bf16_matmul_efficiency)
+        return self._rate(self.bf16_peak or self.peak_flops_per_second, self.bf16_matmul_efficiency) * self.clock_ratio
 
     @property
     def best_matmul_flops(self) -> float:
-        """The GPU's best measured matmul rate in the compute dtype (MAMF): no layout may imply more."""
-        return self.peak_flops_per_second * self.matmul_efficiency
+        """The GPU's best measured matmul rate in the compute dtype (MAMF), at the sustained clock: no layout may imply more."""
+        return self.peak_flops_per_second * self.matmul_efficiency * self.clock_ratio
 
     @property
     def best_bf16_matmul_flops(self) -> float:
         """The best measured 16-bit matmul rate (the ceiling of GEMMs an fp8 run leaves in bf16)."""
-        return (self.bf16_peak or self.peak_flops_per_second) * self.bf16_matmul_efficiency
+        return (self.bf16_peak or self.peak_flops_per_second) * self.bf16_matmul_efficiency * self.clock_ratio
 
     def _rate(self, peak: float, efficiency: float) -> float:
         n = REFERENCE_GEMM

@@ -90,7 +90,7 @@ def hardware_from_gpu(gpu: Any, weight_dtype: str, matmul_efficiency: float | No
     """The GPU (peak of the compute dtype, HBM bandwidth, memory, links, achievable matmul fraction) of a
     preset, for serving weights in weight_dtype, with serving's extras (ServingGPU)."""
     base = GPU.from_preset(gpu, compute_dtype(weight_dtype, gpu), gpus_per_node=gpus_per_node,
-                           matmul_efficiency=matmul_efficiency)
+                           matmul_efficiency=matmul_efficiency, sustained=False)
     peak16, _ = peak_flops(gpu, "bf16")
     fields = {f: getattr(base, f) for f in GPU.__dataclass_fields__}
     # An engine sizes its KV pool from the memory the device reports (vLLM worker.py determine_num_available_blocks:

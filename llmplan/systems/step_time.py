@@ -187,8 +187,8 @@ def attention_seconds(score_flops, s, hd, run: Run, cluster: GPU):
     if rates is None:
         rate = (cluster.bf16_peak or cluster.peak_flops_per_second) * FLASH_EFFICIENCY
         return causal / rate, FLASH_BACKWARD_RATIO * causal / rate
-    fwd, bwd = rates
-    return causal / fwd, FLASH_BACKWARD_RATIO * causal / bwd
+    fwd, bwd = rates  # measured in bursts at the boost clock: a sustained step holds the clock lower (GPU.clock_ratio)
+    return causal / (fwd * cluster.clock_ratio), FLASH_BACKWARD_RATIO * causal / (bwd * cluster.clock_ratio)
 
 
 def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> LayerCost:
