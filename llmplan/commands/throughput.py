@@ -87,8 +87,13 @@ def _does_not_fit(shape, run, layout, dtype, memory, cluster) -> str:
         tries.append(("--micro-batch 1", replace(layout, micro_batch=1)))
     if layout.recompute != "full":
         tries.append(("--recompute full", replace(layout, recompute="full")))
+    for z in (1, 3):
+        if layout.zero < z and layout.dp * layout.cp > 1:
+            tries.append((f"--zero {z}", replace(layout, zero=z)))
     fits = []
     for flag, changed in tries:
+        if run.software.allows(changed):
+            continue  # the stack cannot run it
         total = memory_breakdown(shape, run, changed, dtype).total_bytes
         if total <= cluster.capacity_bytes:
             fits.append(f"{flag} ({gb(total)})")
