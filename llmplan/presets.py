@@ -259,6 +259,13 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "layouts_source": (_STR, True, None),
     "zero3_model_parallel_caveat": (_STR, False, None),  # what is not modelled when ZeRO-3 meets tp or cp > 1
     "calibrated": (_STRS, False, None),  # GPU ids the stack's end-to-end calibration covers
+    "gqa_repeat_kv": (_BOOL, False, None),  # the model copies K and V to every query head (repeat_kv)
+    "gqa_repeat_kv_source": (_STR, False, None),
+    "separate_projections": (_BOOL, False, None),  # q, k, v (gate, up) are separate matmuls of one input
+    "separate_projections_source": (_STR, False, None),
+    "gather_copy_bytes": (_FLOAT, False, None),  # bytes per parameter copied around each FSDP all-gather
+    "reduce_copy_bytes": (_FLOAT, False, None),  # bytes per parameter copied around each gradient reduce-scatter
+    "copy_source": (_STR, False, None),
     "calibration": (_STRS, False, None),  # per calibrated GPU: "GPU: N runs, -a% to +b%, mean c%" (tests/test_calibration.py checks them)
 }
 

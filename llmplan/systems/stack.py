@@ -51,6 +51,10 @@ class Stack:
     norm: str = ""  # fused | eager: the norm kernel where it differs from the other element-wise ops; "" as `elementwise`
     optimizer_impl: str = ""  # for-loop | foreach | fused: how the Adam step runs; "" PyTorch's default
     zero3_model_parallel_caveat: str = ""  # said of a ZeRO-3 layout with tp or cp > 1: a cost the stack's docs name, unmodelled
+    gqa_repeat_kv: bool = False  # the model copies K and V to every query head before attention (repeat_kv)
+    separate_projections: bool = False  # q, k, v (and gate, up) are separate matmuls of one input: backward adds their gradients
+    gather_copy_bytes: float = 0.0  # HBM bytes per parameter the framework copies around each ZeRO-3/FSDP all-gather
+    reduce_copy_bytes: float = 0.0  # ... and around each gradient reduce-scatter (casts, pre-division)
 
     def __post_init__(self):
         if not self.norm:
@@ -66,7 +70,8 @@ class Stack:
                    zs, tuple(d.get("zero_with_pipeline", zs)), bool(d["tp"]), bool(d["pp"]), bool(d["cp"]), bool(d["ep"]),
                    d["sequence_parallel"], d["pipeline_split"], tuple(d.get("calibrated", ())), tuple(d.get("calibration", ())), bool(d.get("fused_loss", False)),
                    int(d.get("grad_reduce_bytes", 2)), bool(d.get("logits_kept_for_backward", True)), d.get("norm", ""),
-                   d.get("optimizer_impl", ""), d.get("zero3_model_parallel_caveat", ""))
+                   d.get("optimizer_impl", ""), d.get("zero3_model_parallel_caveat", ""), bool(d.get("gqa_repeat_kv", False)), bool(d.get("separate_projections", False)),
+                   float(d.get("gather_copy_bytes", 0.0)), float(d.get("reduce_copy_bytes", 0.0)))
 
     def compiled_as(self, compile_: bool | None) -> "Stack":
         """The stack with --compile (or --no-compile) applied; refused where the stack does not offer it."""

@@ -159,6 +159,7 @@ class LayerCost:
     matmul: Any = 0.0  # of forward + backward: the GEMMs
     attention: Any = 0.0  # the attention core, forward and backward
     elementwise: Any = 0.0  # memory-bound work, forward and backward
+    elementwise_forward: Any = 0.0  # of which forward
 
 
 def _widths(shape):
@@ -253,21 +254,38 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
         attn_b = 2 * bmm + elementwise_seconds(bwd_bytes, cluster)
         attn_selective = attn_f  # selective recomputation reruns exactly this (Korthikanti et al. 2022 §5)
 
-    # --- element-wise work per layer (forward bytes); sequence parallelism splits the h-wide ops by tp.
-    # Eager stacks run each PyTorch op as its own pass over HBM (bytes per element, presets/kernels.toml).
+    # --- element-wise work per layer, forward and backward bytes op by op (presets/kernels.toml [elementwise], bytes per
+    # bf16 element, counted from the ops the stacks launch); sequence parallelism splits the h-wide ops by tp.
     ew = kernels.elementwise()
     eager = stack.eager
-    k_norm = ew["norm_eager"] / ew["norm_fused"] if stack.norm == "eager" and not stack.compiled else 1
-    k_rot = ew["rotary_eager"] / ew["rotary_fused"] if eager else 1
-    k_act = ew["swiglu_eager"] / ew["swiglu_fused"] if eager and gated else 1
+    unit = c / 2  # the table's bytes are per bf16 element
+    norm_kind = "eager" if stack.norm == "eager" and not stack.compiled and shape.norm == "rmsnorm" else "fused"
+    act_kind = "eager" if eager else "fused"
     h_ops = where(sp, h / tp, h) * T
-    norm = k_norm * 2 * (2 * c) * h_ops  # two norms: read x, write y
-    residual = 2 * (3 * c + run.dropout * 1) * h_ops  # (bias-dropout-)add: read 2, write 1 (+ mask)
-    activation = k_act * T * act_width * ((3 * c) if gated else (2 * c))  # act(gate)·up: read 2 write 1; gelu: read 1 write 1
-    rotary = k_rot * (shape.positions == "rotary") * T * (q_local + kv_local) * 2 * c
+    norm_f = 2 * ew[f"norm_{norm_kind}"] * unit * h_ops  # two norms per layer
+    norm_b = 2 * ew[f"norm_{norm_kind}_backward"] * unit * h_ops
+    residual_f = 2 * (3 * c + run.dropout * 1) * h_ops  # (bias-dropout-)add: read 2, write 1 (+ mask)
+    residual_b = 2 * run.dropout * (2 * c + 1) * h_ops  # an add's gradient passes through; dropout's reads its mask
+    if gated:  # act(gate)·up
+        act_f = ew[f"swiglu_{act_kind}"] * unit * T * act_width
+        act_b = ew[f"swiglu_{act_kind}_backward"] * unit * T * act_width
+    else:  # gelu: read 1 write 1; backward reads input and gradient, writes one
+        act_f = 2 * c * T * act_width
+        act_b = 3 * c * T * act_width
+    rotary_f = (shape.positions == "rotary") * ew[f"rotary_{act_kind}"] * unit * T * (q_local + kv_local)
+    rotary_b = ew["rotary_backward_ratio"] * rotary_f
+    # K and V copied to every query head before attention (repeat_kv) and summed back in backward, where the stack's
+    # model does so (presets/stacks.toml gqa_repeat_kv)
+    repeat_kv = stack.gqa_repeat_kv * (kv_local < q_local) * 2 * T * (q_local + kv_local) * c
+    # backward merges the gradients of a tensor used twice with an add (read 2, write 1): the residual stream at each
+    # branch, and, unfused, the input of separate q/k/v and gate/up projections
+    separate = stack.separate_projections and not stack.compiled
+    merges = ew["gradient_merges_residual"] + separate * (ew["gradient_merges_separate_qkv"] + gated * ew["gradient_merges_separate_gate_up"])
+    merges_b = merges * 3 * c * h_ops
     permute = 2 * 2 * T * shape.experts_per_token * h * c if moe else 0  # permute/unpermute copies around the experts
-    elem_f = elementwise_seconds(norm + residual + activation + rotary + permute, cluster)
-    elem_b = ELEMENTWISE_BACKWARD_RATIO * elem_f
+    elem_f = elementwise_seconds(norm_f + residual_f + act_f + rotary_f + repeat_kv + permute, cluster)
+    elem_b = elementwise_seconds(norm_b + residual_b + act_b + rotary_b + repeat_kv + ELEMENTWISE_BACKWARD_RATIO * permute + merges_b,
+                                 cluster)
 
     # --- a layer takes the longer of the GPU's time and the host's time to issue its kernels (eager PyTorch
     # launches one kernel per op; presets/kernels.toml [host]); backward issues twice the forward's ops
@@ -329,7 +347,7 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     fwd_flops = 2 * T * w_local + score_flops
     recompute_flops = full * fwd_flops + core * (run.attention == "eager") * score_flops + op_level * op_flops
     return LayerCost(forward, backward, recompute, tp_fwd + tp_bwd + tp_re, cp_comm, ep_comm, recompute_flops,
-                     3 * gemm_f, attn_f + attn_b, elem_f + elem_b)
+                     3 * gemm_f, attn_f + attn_b, elem_f + elem_b, elem_f)
 
 
 def cross_entropy_bytes_per_logit(c):
@@ -420,13 +438,20 @@ def step_time(shape, run: Run, layout: Layout, cluster: GPU, check: bool = True)
     P_exp_local = P_exp / (tp * pp * ep)
     P_local = P_dense + P_exp_local
     accumulate = elementwise_seconds(P_local / where(layout.zero >= 2, dp * cp, 1) * GRAD_ACCUMULATION_BYTES_PER_PARAM, cluster)
-    compute_stage = compute_stage + accumulate
+    # the framework's own copies around its ZeRO collectives (presets/stacks.toml gather_copy_bytes, reduce_copy_bytes: FSDP2's
+    # copy-out of the gathered parameters, the fp32 cast of the gradients), on the compute stream every micro-batch for this
+    # GPU's unsharded parameters: ZeRO-3 gathers forward and again backward, ZeRO-2 once; both reduce-scatter the gradients
+    zero_now = layout.zero
+    gathers = where(zero_now == 3, 2, where(zero_now == 2, 1, 0))
+    reduces = (zero_now == 3) + (zero_now == 2) * (stack.zero2_gradients == "reduce-scatter-per-micro-batch")
+    framework_copies = elementwise_seconds(P_local * (gathers * stack.gather_copy_bytes + reduces * stack.reduce_copy_bytes), cluster)
+    compute_stage = compute_stage + accumulate + framework_copies
     # a synchronous step waits for its slowest GPU: kernels run straggler_spread below the one measured GPU's rate
     # (presets/kernels.toml [gemm]); a single GPU waits for no other
     compute_stage = compute_stage / (1 - kernels.straggler_spread() * (tp * pp * cp * dp > 1))
     matmul_stage = per("matmul") + with_head * head_mm
     attention_stage = per("attention")
-    elementwise_stage = per("elementwise") + with_head * head_loss + accumulate
+    elementwise_stage = per("elementwise") + with_head * head_loss + accumulate + framework_copies
     recompute_stage = per("recompute")
     t_stage = compute_stage + tp_stage + cp_stage + ep_stage + pp_stage
 
