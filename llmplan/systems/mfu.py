@@ -123,7 +123,8 @@ def auto_mfu(shape: Any, gpu: Any, gpus: int, dtype: str, *, seq: int | None = N
     used = stack or default()
     said = (f"MFU {best.step.mfu:.1%} is predicted for the fastest layout that fits under the {used.id} stack ({describe(best.layout)}; "
             f"{global_batch} x {seq} tokens per step), not the 0.4 default; 'llmplan layout' shows the breakdown")
-    return best.step.mfu, said
+    sure = used.note(gpu.id)  # the stack's calibration on this GPU, or that it has none
+    return best.step.mfu, said + (f"; {sure}" if sure else "")
 
 
 def arch_name(shape: Any) -> str:
