@@ -269,6 +269,9 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "calibration": (_STRS, False, None),  # per calibrated GPU: "GPU: N runs, -a% to +b%, mean c%" (tests/test_calibration.py checks them)
 }
 
+# presets/stacks.toml `calibration`: one line per calibrated GPU (what a training row's note says of how sure it is)
+_CALIBRATION_LINE = re.compile(r"^[\w.-]+: \d+ runs?, [+-]\d+(\.\d+)?% to [+-]\d+(\.\d+)?%, mean \d+(\.\d+)?%$")
+
 SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS, "engines": ENGINE_FIELDS, "runs": RUN_FIELDS,
            "stacks": STACK_FIELDS}
 
@@ -504,6 +507,11 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
     for name, (_kind, required, _allowed) in schema.items():
         if required and name not in data:
             raise InputError(f"{path}: entry [{entry}] is missing the required field '{name}'")
+    if kind == "stacks":
+        for line in data.get("calibration", ()):
+            if not _CALIBRATION_LINE.match(line):
+                raise InputError(f"{path}: entry [{entry}] field 'calibration' has {line!r}; write each GPU's as "
+                                 f"'GPU: N runs, -a% to +b%, mean c%' (e.g. 'h100-sxm: 11 runs, -28.9% to +6.6%, mean 10.7%')")
     if kind == "gpus" and ("sustained_clock_mhz" in data) != ("boost_clock_mhz" in data):
         raise InputError(f"{path}: entry [{entry}] gives one of boost_clock_mhz and sustained_clock_mhz; give both (their ratio scales the kernel rates)")
     if kind == "gpus" and data.get("sustained_clock_mhz", 0) > data.get("boost_clock_mhz", float("inf")):

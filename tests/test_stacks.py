@@ -598,3 +598,15 @@ def test_element_wise_bytes_are_the_ones_torchtitans_block_moves(norm):
     fwd, bwd = TITAN_BLOCK_BYTES[norm]
     assert per_unit(cost.elementwise_forward) == pytest.approx(fwd, rel=0.02)
     assert per_unit(cost.elementwise - cost.elementwise_forward) == pytest.approx(bwd, rel=0.02)
+
+
+def test_a_stack_whose_calibration_line_is_malformed_is_bad_input(tmp_path):
+    # A user's stacks.toml: the calibration a row's note reads is checked when the presets load, in one line.
+    from llmplan.presets import builtin_dir
+
+    shipped = (builtin_dir() / "stacks.toml").read_text()
+    bad = shipped.replace('calibration = ["a100-80gb: 18 runs', 'calibration = ["a100-80gb: many runs', 1)
+    assert bad != shipped
+    (tmp_path / "stacks.toml").write_text(bad)
+    r = run_cli(["throughput", "--preset", "llama-2-7b", "--gpus", "8", "--global-batch", "8", "--presets", str(tmp_path)])
+    assert r.code == 2 and "field 'calibration'" in r.stderr and r.stderr.count("\n") == 1
