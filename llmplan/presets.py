@@ -250,6 +250,8 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
     "grad_reduce_source": (_STR, False, None),
     "zero_stages": (_INTS, True, None),
     "zero_with_pipeline": (_INTS, False, None),  # ZeRO stages allowed together with pp > 1 (default: zero_stages)
+    "searched_zero_stages": (_INTS, False, None),  # the stages layout and plan search unless --zero is given (default: zero_stages)
+    "searched_zero_stages_source": (_STR, False, None),
     "tp": (_BOOL, True, None),
     "pp": (_BOOL, True, None),
     "cp": (_BOOL, True, None),

@@ -570,6 +570,21 @@ def test_a_megatron_zero3_layout_with_tp_or_cp_says_what_its_time_leaves_out(cli
         assert result.code == 0 and "may slow down TP and CP" not in result.stderr, quiet
 
 
+def test_megatrons_search_proposes_its_distributed_optimizer_unless_asked():
+    # presets/stacks.toml searched_zero_stages: the layouts Megatron's calibration runs used (ZeRO 0/1); ZeRO-3
+    # (Megatron-FSDP) is searched when --zero 3 is given, and other stacks search every stage they run.
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems.layout import Run
+    from llmplan.systems.layout_search import enumerate_layouts
+
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-2-7b"))
+    run = lambda stack: Run(seq=4096, global_batch=64, stack=_stack(stack))
+    assert set(enumerate_layouts(shape, run("megatron"), 16, 8)["zero"]) == {0, 1}
+    assert set(enumerate_layouts(shape, run("megatron"), 16, 8, fixed={"zero": 3})["zero"]) == {3}
+    assert set(enumerate_layouts(shape, run("torchtitan"), 16, 8)["zero"]) == {0, 2, 3}
+
+
 # The memory-bound bytes of torchtitan's Llama 3 block (pytorch/torchtitan @1ea476e9), measured op by op on the CPU build of
 # PyTorch 2.13 under a TorchDispatchMode at Llama 3 8B's widths (d 4096, 32 heads, 8 KV heads, ffn 14336), per token per
 # layer in bytes per unit of d_model: forward and backward, with the Triton fused RMSNorm (the 8B/13B rows) and the eager

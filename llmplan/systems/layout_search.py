@@ -159,9 +159,9 @@ def enumerate_layouts(shape, run, gpus: int, gpus_per_node: int, tp_across_nodes
                 dp = gpus // (tp * pp * cp)
                 if B % dp or ("dp" in fixed and dp != fixed["dp"]):
                     continue
-                # ZeRO-3 with tp or cp where the stack names a cost no measurement sizes (stack.zero3_model_parallel_caveat):
-                # searched only when asked for (--zero 3), so a proposed layout is one whose time the model can stand behind
-                z = [v for v in zeros if v != 3 or not stack.zero3_model_parallel_caveat or (tp == 1 and cp == 1) or fixed.get("zero") == 3]
+                # the stages the stack's search proposes unless --zero is given (presets/stacks.toml searched_zero_stages: Megatron
+                # searches its distributed optimizer, what its calibration runs used, and Megatron-FSDP only when asked for)
+                z = [v for v in zeros if "zero" in fixed or not stack.searched_zero_stages or v in stack.searched_zero_stages]
                 if not z:
                     continue
                 mbs = allowed("micro_batch", divisors(B // dp))

@@ -55,6 +55,7 @@ class Stack:
     separate_projections: bool = False  # q, k, v (and gate, up) are separate matmuls of one input: backward adds their gradients
     gather_copy_bytes: float = 0.0  # HBM bytes per parameter the framework copies around each ZeRO-3/FSDP all-gather
     reduce_copy_bytes: float = 0.0  # ... and around each gradient reduce-scatter (casts, pre-division)
+    searched_zero_stages: tuple = ()  # the ZeRO stages a layout search proposes unless --zero is given; () = zero_stages
 
     def __post_init__(self):
         if not self.norm:
@@ -71,7 +72,7 @@ class Stack:
                    d["sequence_parallel"], d["pipeline_split"], tuple(d.get("calibrated", ())), tuple(d.get("calibration", ())), bool(d.get("fused_loss", False)),
                    int(d.get("grad_reduce_bytes", 2)), bool(d.get("logits_kept_for_backward", True)), d.get("norm", ""),
                    d.get("optimizer_impl", ""), d.get("zero3_model_parallel_caveat", ""), bool(d.get("gqa_repeat_kv", False)), bool(d.get("separate_projections", False)),
-                   float(d.get("gather_copy_bytes", 0.0)), float(d.get("reduce_copy_bytes", 0.0)))
+                   float(d.get("gather_copy_bytes", 0.0)), float(d.get("reduce_copy_bytes", 0.0)), tuple(d.get("searched_zero_stages", ())))
 
     def compiled_as(self, compile_: bool | None) -> "Stack":
         """The stack with --compile (or --no-compile) applied; refused where the stack does not offer it."""
