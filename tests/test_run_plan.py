@@ -316,3 +316,14 @@ def test_layout_equals_the_layout_commands_for_that_shape(cli, plan_row):
     assert r["memory_per_gpu_bytes"] == best["total_bytes"]
     # The layout command's MFU counts attention too (PaLM App. B); the plan's one MFU counts 6ND, as its budget does.
     assert best["mfu"] > 6 * r["params"] * r["global_batch_tokens"] / (r["step_seconds"] * 256 * 989.4e12) * 0.9
+
+
+def test_a_data_constrained_plan_fills_its_time_with_repeated_data(cli):
+    # With --unique-tokens the plan's tokens are repeated epochs of the unique data, and where the fixed point of the MFU
+    # jumps between layouts the run trains the layout's tokens for the time given: its loss is the data-constrained
+    # law's at that N and D (Muennighoff et al. 2023), not a refusal.
+    from llmplan.scaling.data_constrained import MUENNIGHOFF_2023, data_constrained_loss
+
+    r = one(cli(["plan", "--gpu", "h100", "--gpus", "256", "--days", "30", "--unique-tokens", "200B", "-f", "json"]))
+    assert r["epochs"] == pytest.approx(r["tokens"] / 200e9)
+    assert r["loss"] == pytest.approx(data_constrained_loss(r["params"], r["tokens"], 200e9, MUENNIGHOFF_2023), rel=1e-9)

@@ -208,8 +208,13 @@ def _fill_time(record: dict[str, Any], law: Any, hardware: Any, unique_tokens: f
     steps = max(1, round(record["training_seconds"] / record["step_seconds"]))
     D = steps * record["global_batch_tokens"]
     N = record["params"]
-    with out_of_range():
-        (row,) = checked(solve(law, [], params=N, tokens=D, unique_tokens=unique_tokens, inference_tokens=inference_tokens))
+    if unique_tokens is not None:  # the data-constrained law at a given N and D (its solve takes budgets only)
+        from llmplan.scaling.data_constrained import constrained_loss_row
+
+        row = constrained_loss_row(N, D, unique_tokens, law)
+    else:
+        with out_of_range():
+            (row,) = checked(solve(law, [], params=N, tokens=D, inference_tokens=inference_tokens))
     C = 6.0 * N * D
     mfu = C / (hardware.gpus * hardware.peak * record["training_seconds"])
     record.update({
