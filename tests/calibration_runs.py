@@ -128,90 +128,74 @@ def _at_40(st, gpus: int, peak: float) -> float:
     return st.model_flops / (0.4 * peak * gpus)
 
 
-def megatron_readme() -> list[Calibration]:
-    from llmplan.model import arch
+def _predict(stack: str, source: str, case: str, gpu: str, shape, run, layout, published) -> Calibration:
+    """One run: the model's step and memory for the layout on the catalog GPU, against the published step time
+    (`published`: seconds, or a function of the model's StepTime for sources that give FLOP/s)."""
     from llmplan.presets import catalog
     from llmplan.systems.gpu import GPU
-    from llmplan.systems.layout import Layout, Run
     from llmplan.systems.layout_search import memory_breakdown
-    from llmplan.systems.stack import load
     from llmplan.systems.step_time import step_time
 
-    h100 = GPU.from_preset(catalog().get("gpus", "h100"))
+    cluster = GPU.from_preset(catalog().get("gpus", gpu))
+    st = step_time(shape, run, layout, cluster)
+    fits = memory_breakdown(shape, run, layout).total_bytes <= cluster.capacity_bytes
+    seconds = published(st) if callable(published) else published
+    return Calibration(stack, source, case, cluster.gpu, seconds, st.step_seconds,
+                       _at_40(st, layout.gpus, cluster.peak_flops_per_second), fits, TOLERANCE[source][0])
+
+
+def megatron_readme() -> list[Calibration]:
+    from llmplan.model import arch
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.stack import load
+
     stack = replace(load("megatron"), tp_comm_overlap=True)  # the README's --tp-comm-overlap
     out = []
     for name, a, h, L, tp, pp, B, tflops, _ in MEGATRON_README_H100:
         shape = arch.Shape(d_model=h, heads=a, layers=L, vocab=131072, mlp="gelu", ffn=4 * h, context=4096)
-        run = Run(seq=4096, global_batch=B, stack=stack)
         layout = Layout(tp=tp, pp=pp, dp=48, zero=1, micro_batch=1, sequence_parallel=tp > 1)
-        st = step_time(shape, run, layout, h100)
-        gpus = layout.gpus
-        published = st.model_flops / (tflops * 1e12 * gpus)  # Megatron's count is PaLM's for GPT blocks
-        fits = memory_breakdown(shape, run, layout).total_bytes <= h100.capacity_bytes
-        out.append(Calibration("megatron", "megatron-readme-h100", name, "h100-sxm", published, st.step_seconds,
-                               _at_40(st, gpus, h100.peak_flops_per_second), fits, TOLERANCE["megatron-readme-h100"][0]))
+        # Megatron's FLOP count is PaLM's for GPT blocks: the published TFLOP/s gives the step time for the model's FLOPs
+        published = lambda st, tflops=tflops, gpus=layout.gpus: st.model_flops / (tflops * 1e12 * gpus)
+        out.append(_predict("megatron", "megatron-readme-h100", name, "h100", shape, Run(seq=4096, global_batch=B, stack=stack), layout,
+                            published))
     return out
 
 
 def torchtitan_a100() -> list[Calibration]:
     from llmplan.model import arch
     from llmplan.presets import catalog
-    from llmplan.systems.gpu import GPU
     from llmplan.systems.layout import Layout, Run
-    from llmplan.systems.layout_search import memory_breakdown
-    from llmplan.systems.stack import load
-    from llmplan.systems.step_time import step_time
 
-    cat = catalog()
-    a100 = GPU.from_preset(cat.get("gpus", "a100-80gb"))
     out = []
     for preset, seq, mb, ac, wps, _ in TORCHTITAN_A100:
-        shape = arch.Shape.from_preset(cat.get("models", preset))
+        shape = arch.Shape.from_preset(catalog().get("models", preset))
         run = Run(seq=seq, global_batch=64 * mb, stack=TITAN_A100_STACK(preset))
-        layout = Layout(dp=64, zero=3, micro_batch=mb, recompute=ac)
-        st = step_time(shape, run, layout, a100)
-        published = run.global_batch * seq / (wps * 64)
-        fits = memory_breakdown(shape, run, layout).total_bytes <= a100.capacity_bytes
-        out.append(Calibration("torchtitan", "torchtitan-a100", f"{preset} mb{mb} {ac}", "a100-80gb", published, st.step_seconds,
-                               _at_40(st, 64, a100.peak_flops_per_second), fits, TOLERANCE["torchtitan-a100"][0]))
+        out.append(_predict("torchtitan", "torchtitan-a100", f"{preset} mb{mb} {ac}", "a100-80gb", shape, run,
+                            Layout(dp=64, zero=3, micro_batch=mb, recompute=ac), run.global_batch * seq / (wps * 64)))
     return out
 
 
 def torchtitan_h100() -> list[Calibration]:
     from llmplan.model import arch
     from llmplan.presets import catalog
-    from llmplan.systems.gpu import GPU
     from llmplan.systems.layout import Layout, Run
-    from llmplan.systems.layout_search import memory_breakdown
     from llmplan.systems.stack import load
-    from llmplan.systems.step_time import step_time
 
-    cat = catalog()
-    h96 = GPU.from_preset(cat.get("gpus", "h100-96gb"))
     out = []
     for preset, seq, mb, ac, tp, wps, _ in TORCHTITAN_H100:
-        shape = arch.Shape.from_preset(cat.get("models", preset))
+        shape = arch.Shape.from_preset(catalog().get("models", preset))
         dp = 128 // tp
         run = Run(seq=seq, global_batch=dp * mb, stack=replace(load("torchtitan"), compiled=True))
         layout = Layout(tp=tp, dp=dp, zero=3, micro_batch=mb, recompute=ac, sequence_parallel=True)
-        st = step_time(shape, run, layout, h96)
-        published = run.global_batch * seq / (wps * 128)
-        fits = memory_breakdown(shape, run, layout).total_bytes <= h96.capacity_bytes
-        out.append(Calibration("torchtitan", "torchtitan-h100", f"{preset} tp{tp} mb{mb} {ac}", "h100-96gb", published, st.step_seconds,
-                               _at_40(st, 128, h96.peak_flops_per_second), fits, TOLERANCE["torchtitan-h100"][0]))
+        out.append(_predict("torchtitan", "torchtitan-h100", f"{preset} tp{tp} mb{mb} {ac}", "h100-96gb", shape, run, layout,
+                            run.global_batch * seq / (wps * 128)))
     return out
 
 
 def llm_foundry_a100() -> list[Calibration]:
     from llmplan.model import arch
-    from llmplan.presets import catalog
-    from llmplan.systems.gpu import GPU
     from llmplan.systems.layout import Layout, Run
-    from llmplan.systems.layout_search import memory_breakdown
-    from llmplan.systems.stack import load
-    from llmplan.systems.step_time import step_time
 
-    a100 = GPU.from_preset(catalog().get("gpus", "a100-80gb"))
     out = []
     for name, seq, gpus, mb, accum, ckpt, tps, _ in LLM_FOUNDRY_A100:
         h, a, L = MPT[name]
@@ -219,13 +203,9 @@ def llm_foundry_a100() -> list[Calibration]:
                            norm="layernorm", tied_embeddings=True, context=seq)
         run = Run(seq=seq, global_batch=gpus * mb * accum, stack=FOUNDRY_A100_STACK())
         layout = Layout(dp=gpus, zero=3, micro_batch=mb, recompute="full" if ckpt else "none")
-        st = step_time(shape, run, layout, a100)
-        published = run.global_batch * seq / (tps * gpus)
-        fits = memory_breakdown(shape, run, layout).total_bytes <= a100.capacity_bytes
         source = "llm-foundry-a100-long" if seq > 16384 else "llm-foundry-a100"
-        out.append(Calibration("fsdp", source, f"mpt-{name} seq {seq} mb{mb}{' ckpt' if ckpt else ''}", "a100-80gb",
-                               published, st.step_seconds, _at_40(st, gpus, a100.peak_flops_per_second), fits,
-                               TOLERANCE[source][0]))
+        out.append(_predict("fsdp", source, f"mpt-{name} seq {seq} mb{mb}{' ckpt' if ckpt else ''}", "a100-80gb", shape, run, layout,
+                            run.global_batch * seq / (tps * gpus)))
     return out
 
 
