@@ -272,7 +272,7 @@ STACK_FIELDS: dict[str, tuple[str, bool, tuple[str, ...] | None]] = {
 }
 
 # presets/stacks.toml `calibration`: one line per calibrated GPU (what a training row's note says of how sure it is)
-_CALIBRATION_LINE = re.compile(r"^[\w.-]+: \d+ runs?, [+-]\d+(\.\d+)?% to [+-]\d+(\.\d+)?%, mean \d+(\.\d+)?%$")
+_CALIBRATION_LINE = re.compile(r"[\w.-]+: \d+ runs?, [+-]\d+(\.\d+)?% to [+-]\d+(\.\d+)?%, mean \d+(\.\d+)?%")
 
 SCHEMAS = {"models": MODEL_FIELDS, "laws": LAW_FIELDS, "gpus": GPU_FIELDS, "hparams": HPARAM_FIELDS, "engines": ENGINE_FIELDS, "runs": RUN_FIELDS,
            "stacks": STACK_FIELDS}
@@ -511,9 +511,16 @@ def validate_entry(kind: str, entry: str, raw: Any, path: Path) -> Preset:
             raise InputError(f"{path}: entry [{entry}] is missing the required field '{name}'")
     if kind == "stacks":
         for line in data.get("calibration", ()):
-            if not _CALIBRATION_LINE.match(line):
+            if not _CALIBRATION_LINE.fullmatch(line):
                 raise InputError(f"{path}: entry [{entry}] field 'calibration' has {line!r}; write each GPU's as "
                                  f"'GPU: N runs, -a% to +b%, mean c%' (e.g. 'h100-sxm: 11 runs, -28.9% to +6.6%, mean 10.7%')")
+    if kind == "stacks":
+        stray = [line.split(":")[0] for line in data.get("calibration", ()) if line.split(":")[0] not in data.get("calibrated", ())]
+        if stray:
+            raise InputError(f"{path}: entry [{entry}] gives a calibration for {', '.join(stray)}, which its 'calibrated' list does not name; add it there")
+        extra = sorted(set(data.get("searched_zero_stages", ())) - set(data["zero_stages"]))
+        if extra:
+            raise InputError(f"{path}: entry [{entry}] field 'searched_zero_stages' has ZeRO {extra}, which its zero_stages {data['zero_stages']} do not run")
     if kind == "gpus" and ("sustained_clock_mhz" in data) != ("boost_clock_mhz" in data):
         raise InputError(f"{path}: entry [{entry}] gives one of boost_clock_mhz and sustained_clock_mhz; give both (their ratio scales the kernel rates)")
     if kind == "gpus" and data.get("sustained_clock_mhz", 0) > data.get("boost_clock_mhz", float("inf")):

@@ -62,7 +62,7 @@ TOLERANCE = {
     "narayanan2021": None,  # per row, tests/data/published_throughput.csv (tests/test_throughput.py says why)
     "korthikanti2022": None,
     "megatron-readme-h100": (0.30, "the model lands within -29%..+7% with Megatron's defaults for what the table omits (micro-batch "
-                                   "1, no interleaving, no recomputation) at the sustained Hopper clock: slow on all but the two smallest, "
+                                   "1, no interleaving, no recomputation) at the sustained Hopper clock: slow on all but the smallest, "
                                    "most on the 32B (tp 8: each data-parallel ring has one rank per node, so its fp32 gradients cross one "
                                    "50 GB/s NIC); NVIDIA's own clusters may hold a higher clock (its MLPerf v4.0 systems moved power "
                                    "from L2 to the SMs, as DeepGEMM's maintainer notes in issue #120)"),

@@ -125,8 +125,9 @@ def test_energy_is_node_power_per_gpu_times_gpus_times_time_times_pue(cli, plan_
 
 
 def test_published_runs_of_that_scale_stand_beside_an_extrapolated_batch_law(cli):
-    # 16,384 H100s for 54 days: ~4e25 FLOPs, 2,000x beyond DeepSeek's fitted 2e19; the law's batch is ~67M
-    # tokens, Llama 3.1 405B (3.8e25 FLOPs) used at most 16M (Llama 3 paper Sec. 3.4.1): a warning names it.
+    # 16,384 H100s for 54 days: ~4e25 FLOPs, 2,000x beyond DeepSeek's fitted 2e19; the law's batch is ~63M tokens.
+    # The nearest published run is Llama 3.1 405B (3.8e25 FLOPs, at most 16M tokens: Llama 3 paper Sec. 3.4.1); a
+    # warning names the largest batch of the runs within SCALE_FACTOR of the compute when the plan's run passes it.
     result = cli(["plan", "--gpu", "h100", "--gpus", "16384", "--days", "54", "-f", "json"])
     r = one(result)
     assert r["published_run"] == "llama-3.1-405b" and r["published_batch_tokens"] == 16_777_216 and r["published_learning_rate"] == 8e-5
@@ -135,9 +136,15 @@ def test_published_runs_of_that_scale_stand_beside_an_extrapolated_batch_law(cli
     from llmplan.planning.plan import published_settings
     from llmplan.presets import catalog
 
-    _, scale = published_settings(catalog().all("runs"), r["flops"])
-    ceiling = max(float(run["max_batch_tokens"]) for run in scale)
+    nearest, scale = published_settings(catalog().all("runs"), r["flops"])
+    largest = max(scale or [nearest], key=lambda run: float(run["max_batch_tokens"]))
+    ceiling = float(largest["max_batch_tokens"])
     assert ("larger than the batch of any published run" in result.stderr) == (r["global_batch_tokens"] > ceiling)
+    # a batch past it is warned of, naming that run
+    from llmplan.planning.plan import batch_warning
+
+    said = batch_warning(4 * ceiling, r["flops"], nearest, scale)
+    assert said and "larger than the batch of any published run" in said and largest.name in said
     # tp 8: the shape's 8 KV heads and heads in multiples of 8 let tensor parallelism span the node.
     assert r["tp"] == 8 and r["shape_heads"] % 8 == 0 and r["shape_kv_heads"] == 8
     # A batch within what published runs of its scale used is no warning.
@@ -318,12 +325,19 @@ def test_layout_equals_the_layout_commands_for_that_shape(cli, plan_row):
     assert best["mfu"] > 6 * r["params"] * r["global_batch_tokens"] / (r["step_seconds"] * 256 * 989.4e12) * 0.9
 
 
-def test_a_data_constrained_plan_fills_its_time_with_repeated_data(cli):
-    # With --unique-tokens the plan's tokens are repeated epochs of the unique data, and where the fixed point of the MFU
-    # jumps between layouts the run trains the layout's tokens for the time given: its loss is the data-constrained
-    # law's at that N and D (Muennighoff et al. 2023), not a refusal.
+def test_a_data_constrained_plan_fills_its_time_with_repeated_data():
+    # Where the MFU's fixed point jumps between layouts, the plan trains the layout's whole steps for the time given;
+    # with --unique-tokens its loss is the data-constrained law's at that N and D (Muennighoff et al. 2023) and its
+    # epochs D / U, not a refusal (the law's solver takes budgets only).
+    from types import SimpleNamespace
+
+    from llmplan.planning.plan import _fill_time
     from llmplan.scaling.data_constrained import MUENNIGHOFF_2023, data_constrained_loss
 
-    r = one(cli(["plan", "--gpu", "h100", "--gpus", "256", "--days", "30", "--unique-tokens", "200B", "-f", "json"]))
-    assert r["epochs"] == pytest.approx(r["tokens"] / 200e9)
-    assert r["loss"] == pytest.approx(data_constrained_loss(r["params"], r["tokens"], 200e9, MUENNIGHOFF_2023), rel=1e-9)
+    record = {"mfu": 0.45, "tokens": 1.0e12, "training_seconds": 2.0e6, "step_seconds": 20.0, "global_batch_tokens": 16 * 2**20,
+              "params": 50e9}
+    said = _fill_time(record, MUENNIGHOFF_2023, SimpleNamespace(gpus=256, peak=989.4e12), 200e9, None, "jumps")
+    D = 100_000 * 16 * 2**20  # 2e6 s of 20 s steps
+    assert record["tokens"] == D and record["epochs"] == pytest.approx(D / 200e9)
+    assert record["loss"] == pytest.approx(data_constrained_loss(50e9, D, 200e9, MUENNIGHOFF_2023), rel=1e-12)
+    assert "to fill the time given" in said

@@ -179,14 +179,17 @@ def test_a_training_step_runs_at_the_clock_a_sustained_load_holds():
     run = Run(seq=8192, global_batch=1)
     assert attention_seconds(1e15, 8192, 128, run, burst)[0] / attention_seconds(1e15, 8192, 128, run, held)[0] == pytest.approx(1575 / 1980)
     assert elementwise_seconds(1e9, burst) == elementwise_seconds(1e9, held)
-    # A100s: no sustained clock is given, the measured rate stands; an explicit --matmul-efficiency is taken as it is
+    # A100s: no sustained clock is given, the measured rate stands; an explicit --matmul-efficiency is taken as the rate a
+    # step's matmuls see (no derate on it), while attention keeps the sustained clock
     assert GPU.from_preset(catalog().get("gpus", "a100")).clock_ratio == 1.0
-    assert GPU.from_preset(cat, matmul_efficiency=0.7).clock_ratio == 1.0
+    given = GPU.from_preset(cat, matmul_efficiency=0.7)
+    assert given.matmul_clock_ratio == 1.0 and given.clock_ratio == pytest.approx(1575 / 1980)
+    assert given.best_matmul_flops == pytest.approx(0.7 * 989.4e12)
 
 
 def test_host_overhead_bounds_small_layers_on_eager_stacks():
-    # A layer takes the longer of the CPU's issue time (36 eager ops x 7 us forward: the kernels torchtitan's block
-    # launches, counted op by op) and the GPU's time.
+    # A layer takes the longer of the CPU's issue time (36 eager ops x 7 us forward and 65 backward: the kernels
+    # torchtitan's block launches, counted op by op) and the GPU's time.
     from llmplan.model import arch
     from llmplan.presets import catalog
     from llmplan.systems.gpu import GPU
@@ -196,7 +199,7 @@ def test_host_overhead_bounds_small_layers_on_eager_stacks():
     tiny = arch.Shape(d_model=256, heads=4, vocab=1000, layers=2)
     h100 = GPU.from_preset(catalog().get("gpus", "h100"))
     cost = layer_cost(tiny, Run(seq=128, global_batch=8, stack=_stack("ddp")), Layout(), h100)
-    assert cost.forward == pytest.approx(36 * 7e-6) and cost.backward == pytest.approx(2 * 36 * 7e-6)
+    assert cost.forward == pytest.approx(36 * 7e-6) and cost.backward == pytest.approx(65 * 7e-6)
     fused = layer_cost(tiny, Run(seq=128, global_batch=8, stack=_stack("megatron")), Layout(), h100)
     assert fused.forward == pytest.approx(14 * 7e-6)
 
@@ -568,6 +571,38 @@ def test_a_megatron_zero3_layout_with_tp_or_cp_says_what_its_time_leaves_out(cli
     for quiet in (["--zero", "3"], ["--zero", "1", "--tp", "2"], ["--zero", "3", "--tp", "2", "--stack", "torchtitan"]):
         result = cli(base + quiet)
         assert result.code == 0 and "may slow down TP and CP" not in result.stderr, quiet
+
+
+def test_the_gradient_merges_of_separate_projections_run_on_the_whole_input():
+    # Under sequence parallelism the residual stream is split over tp, but q/k/v (and gate/up) take the gathered input:
+    # the adds that merge their input gradients run over all T x h values on every rank (3 adds, 6 bytes per value).
+    from dataclasses import replace
+
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Layout, Run
+    from llmplan.systems.step_time import layer_cost
+
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-3.1-70b"))
+    cl = GPU.from_preset(catalog().get("gpus", "h100"))
+    layout = Layout(tp=8, sequence_parallel=True)
+    cost = lambda sep: layer_cost(shape, Run(seq=4096, global_batch=1, stack=replace(_stack("torchtitan"), separate_projections=sep)), layout, cl)
+    extra = (cost(True).elementwise - cost(False).elementwise) * cl.hbm_rate
+    assert extra == pytest.approx(3 * 4096 * shape.d_model * 3 * 2, rel=1e-9)
+
+
+def test_megatron_falls_back_to_its_fsdp_where_nothing_else_fits():
+    # Llama 3.1 70B on 16 H100s: no distributed-optimizer layout fits (model states alone ~70 GB per GPU), ZeRO-3 does.
+    from llmplan.model import arch
+    from llmplan.presets import catalog
+    from llmplan.systems.gpu import GPU
+    from llmplan.systems.layout import Run
+    from llmplan.systems.layout_search import search
+
+    shape = arch.Shape.from_preset(catalog().get("models", "llama-3.1-70b"))
+    result = search(shape, Run(seq=8192, global_batch=16), GPU.from_preset(catalog().get("gpus", "h100")), 16, top=1)
+    assert result.best and result.best[0].layout.zero == 3
 
 
 def test_megatrons_search_proposes_its_distributed_optimizer_unless_asked():

@@ -111,7 +111,7 @@ def layout(
         note(f"wrote {plot_step_parts(plot, rows, result.best[0].step.PARTS, [layout_name(r) for r in rows], title=title)}")
     closing = [m for m in [run.software.note(cluster.gpu), run.software.caveat(result.best[0].layout)] if m]
     f = result.fastest
-    if f is not None and f.memory.total_bytes > cluster.memory_bytes and f.step.step_seconds < result.best[0].step.step_seconds:
+    if f is not None and f.memory.total_bytes > result.capacity and f.step.step_seconds < result.best[0].step.step_seconds:
         closing.append(f"the fastest layout overall ({describe(f.layout)}, {f.step.step_seconds:.3g} s) needs {f.memory.total_bytes / 1e9:.1f} GB per GPU")
     if explain_ and len(result.best) > 1:
         closing.append(explain(result.best[0], result.best[1]))

@@ -94,6 +94,7 @@ class GPU:
     # holds under the power limit over the boost clock they were measured at (gpus.toml sustained_clock_mhz); 1 where
     # no source gives it, and for serving, whose prefill bursts and memory-bound decode are not that load.
     clock_ratio: float = 1.0
+    matmul_clock_ratio: float = 1.0  # the same for matmuls; 1 where --matmul-efficiency gives the rate a step sees
 
     @classmethod
     def from_preset(cls, gpu: Any, dtype: str = "bf16", gpus_per_node: int | None = None,
@@ -129,6 +130,7 @@ class GPU:
                    float(intra), None if inter is None else float(inter), float(eff), used, int(gpu.get("sms") or 0),
                    link_efficiency(gpu.get("intra_node_link")), arch, float(bf16_peak), bf16_eff,
                    float(gpu.get("device_memory_bytes") or 0.0),
+                   sustained_clock_ratio(gpu) if sustained else 1.0,
                    sustained_clock_ratio(gpu) if sustained and matmul_efficiency is None else 1.0)
 
     @property
@@ -147,22 +149,22 @@ class GPU:
         """FLOP/s of the math side of a GEMM, calibrated so that the reference GEMM (REFERENCE_GEMM cubed,
         where matmul_efficiency was measured) takes exactly its measured time with its operand traffic added,
         at the sustained clock (clock_ratio)."""
-        return self._rate(self.peak_flops_per_second, self.matmul_efficiency) * self.clock_ratio
+        return self._rate(self.peak_flops_per_second, self.matmul_efficiency) * self.matmul_clock_ratio
 
     @property
     def bf16_matmul_rate(self) -> float:
         """The same for 16-bit GEMMs (those an fp8 run leaves in bf16): the bf16 peak at its measured fraction."""
-        return self._rate(self.bf16_peak or self.peak_flops_per_second, self.bf16_matmul_efficiency) * self.clock_ratio
+        return self._rate(self.bf16_peak or self.peak_flops_per_second, self.bf16_matmul_efficiency) * self.matmul_clock_ratio
 
     @property
     def best_matmul_flops(self) -> float:
         """The GPU's best measured matmul rate in the compute dtype (MAMF), at the sustained clock: no layout may imply more."""
-        return self.peak_flops_per_second * self.matmul_efficiency * self.clock_ratio
+        return self.peak_flops_per_second * self.matmul_efficiency * self.matmul_clock_ratio
 
     @property
     def best_bf16_matmul_flops(self) -> float:
         """The best measured 16-bit matmul rate (the ceiling of GEMMs an fp8 run leaves in bf16)."""
-        return (self.bf16_peak or self.peak_flops_per_second) * self.bf16_matmul_efficiency * self.clock_ratio
+        return (self.bf16_peak or self.peak_flops_per_second) * self.bf16_matmul_efficiency * self.matmul_clock_ratio
 
     def _rate(self, peak: float, efficiency: float) -> float:
         n = REFERENCE_GEMM

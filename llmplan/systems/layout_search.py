@@ -126,14 +126,16 @@ class SearchResult:
     fastest: Any = None  # Candidate: the fastest layout regardless of memory
 
 
-def enumerate_layouts(shape, run, gpus: int, gpus_per_node: int, tp_across_nodes: bool = False, fixed: dict | None = None):
+def enumerate_layouts(shape, run, gpus: int, gpus_per_node: int, tp_across_nodes: bool = False, fixed: dict | None = None,
+                      every_zero: bool = False):
     """Every valid layout for `gpus` GPUs, as numpy arrays (one entry per layout).
 
     tp divides the heads (and stays within a node unless tp_across_nodes), pp divides the layers, vp
     divides the layers of a stage (interleaving needs pp > 1 and micro-batches a multiple of pp), cp
     divides the sequence, dp = gpus / (tp·pp·cp) divides the global batch, the micro-batch divides
-    the per-replica batch, ep divides the experts and dp·cp, ZeRO 0-3, recompute none/selective/full,
-    sequence parallelism on or off (tp > 1). `fixed` pins any of these to one value.
+    the per-replica batch, ep divides the experts and dp·cp, ZeRO 0-3 (the stack's searched stages unless
+    `every_zero` or --zero is given), recompute none/selective/full, sequence parallelism on or off (tp > 1).
+    `fixed` pins any of these to one value.
     """
     import numpy as np
 
@@ -161,7 +163,7 @@ def enumerate_layouts(shape, run, gpus: int, gpus_per_node: int, tp_across_nodes
                     continue
                 # the stages the stack's search proposes unless --zero is given (presets/stacks.toml searched_zero_stages: Megatron
                 # searches its distributed optimizer, what its calibration runs used, and Megatron-FSDP only when asked for)
-                z = [v for v in zeros if "zero" in fixed or not stack.searched_zero_stages or v in stack.searched_zero_stages]
+                z = [v for v in zeros if every_zero or "zero" in fixed or not stack.searched_zero_stages or v in stack.searched_zero_stages]
                 if not z:
                     continue
                 mbs = allowed("micro_batch", divisors(B // dp))
@@ -199,7 +201,7 @@ def _layout_at(arrays, i):
 
 
 def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool = False, dtype: str = "bf16",
-           capacity: float | None = None, fixed: dict | None = None) -> SearchResult:
+           capacity: float | None = None, fixed: dict | None = None, every_zero: bool = False) -> SearchResult:
     """The `top` fastest layouts that fit, fastest first (ties: less memory per GPU).
 
     Every valid layout is timed at once (throughput.step_time on arrays); layouts whose model states
@@ -212,7 +214,7 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
     from llmplan.systems.step_time import step_time
 
     capacity = cluster.capacity_bytes if capacity is None else capacity
-    arrays = enumerate_layouts(shape, run, gpus, cluster.gpus_per_node, tp_across_nodes, fixed)
+    arrays = enumerate_layouts(shape, run, gpus, cluster.gpus_per_node, tp_across_nodes, fixed, every_zero)
     if arrays is None:
         return SearchResult([], 0, 0, 0, capacity)
     lay = Layout(**arrays)
@@ -258,6 +260,9 @@ def search(shape, run, cluster, gpus: int, top: int = 5, tp_across_nodes: bool =
     tie = lambda c: (round(c.step.step_seconds, 9), c.memory.total_bytes, c.layout.cp, c.layout.vp, c.layout.zero)
     best.sort(key=tie)
     result = SearchResult(best, n, int(ok.sum()), len(memo), capacity, fastest=candidate(fastest_i))
+    if not best and not every_zero and run.software.searched_zero_stages and "zero" not in (fixed or {}):
+        # nothing the stack's usual stages run fits: every stage it can run, before saying nothing fits
+        return search(shape, run, cluster, gpus, top, tp_across_nodes, dtype, capacity, fixed, every_zero=True)
     if not best:
         # the layouts with the least model state, checked exactly, for "what would fit"
         # the least memory: among the layouts with the most sharding (ZeRO), recomputation and the

@@ -125,8 +125,12 @@ def gemm_seconds(M, N, K, cluster: GPU, batch=1, nbytes=2, fp8_cast=0):
     # No GEMM outruns the GPU's best measured matmul (MAMF, a brute-force search over shapes): tile and wave
     # quantisation calibrated on the reference GEMM would otherwise let a luckier shape pass it.
     useful = 2.0 * M * N * K * batch
-    best = useful / cluster.best_matmul_flops if cluster.dtype == "fp8" and fp8_cast else useful / cluster.best_bf16_matmul_flops
-    t = maximum(t, best)
+    if cluster.dtype == "fp8" and fp8_cast:  # each of the two candidates capped by its own dtype's best
+        t8 = maximum(t8, useful / cluster.best_matmul_flops)
+        t16 = maximum(t16, useful / cluster.best_bf16_matmul_flops)
+        t = (t8 + t16 - abs(t8 - t16)) / 2
+    else:
+        t = maximum(t, useful / cluster.best_bf16_matmul_flops)
     return maximum(t, kernels.gemm_floor())  # a launch takes at least the measured floor (XLA sm_90 table)
 
 
@@ -280,19 +284,21 @@ def layer_cost(shape, run: Run, layout, cluster: GPU, moe: bool = False) -> Laye
     # backward merges the gradients of a tensor used twice with an add (read 2, write 1): the residual stream at each
     # branch, and, unfused, the input of separate q/k/v and gate/up projections
     separate = stack.separate_projections and not stack.compiled
-    merges = ew["gradient_merges_residual"] + separate * (ew["gradient_merges_separate_qkv"] + gated * ew["gradient_merges_separate_gate_up"])
-    merges_b = merges * 3 * c * h_ops
+    # (the residual stream is sequence-split under SP; the projections' shared input is gathered whole first)
+    projection_merges = separate * (ew["gradient_merges_separate_qkv"] + gated * ew["gradient_merges_separate_gate_up"])
+    merges_b = (ew["gradient_merges_residual"] * h_ops + projection_merges * T * h) * 3 * c
     permute = 2 * 2 * T * shape.experts_per_token * h * c if moe else 0  # permute/unpermute copies around the experts
     elem_f = elementwise_seconds(norm_f + residual_f + act_f + rotary_f + repeat_kv + permute, cluster)
     elem_b = elementwise_seconds(norm_b + residual_b + act_b + rotary_b + repeat_kv + ELEMENTWISE_BACKWARD_RATIO * permute + merges_b,
                                  cluster)
 
     # --- a layer takes the longer of the GPU's time and the host's time to issue its kernels (eager PyTorch
-    # launches one kernel per op; presets/kernels.toml [host]); backward issues twice the forward's ops
+    # launches one kernel per op; presets/kernels.toml [host])
     host = kernels.host()
     issue_f = (host["eager_ops_forward"] if eager else host["fused_ops_forward"]) * host["op_seconds"]
+    issue_b = (host["eager_ops_backward"] if eager else host["fused_ops_backward"]) * host["op_seconds"]
     forward = maximum(gemm_f + attn_f + elem_f, issue_f)
-    backward = maximum(2 * gemm_f + attn_b + elem_b, 2 * issue_f)
+    backward = maximum(2 * gemm_f + attn_b + elem_b, issue_b)
 
     # --- tensor-parallel collectives: 2 forward + 2 backward all-reduces of T·h (or AG + RS with SP)
     buf = T * h * c
