@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from calibration_runs import TOLERANCE, llm_foundry_a100, megatron_readme, summary, torchtitan_a100, torchtitan_h100
+from calibration_runs import TOLERANCE, llm_foundry_a100, megatron_readme, torchtitan_a100, torchtitan_h100
 
 README = megatron_readme()
 TITAN = torchtitan_a100() + torchtitan_h100()
